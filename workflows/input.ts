@@ -1,0 +1,190 @@
+/**
+ * The batch file and ticket file formats, as zod schemas. Pure (no I/O), so the client can reject a bad batch
+ * before starting anything and the `loadBatch` activity can re-check what arrives from the plain Temporal CLI.
+ * Not imported by workflow code: the workflow relies on `loadBatch` having validated its input.
+ */
+import { z } from 'zod';
+import { TICKET_KINDS, TICKET_STATES, type BatchConfig, type Probe, type Ticket } from './types';
+
+/** Ticket and batch ids: DESIGN.md "public contract". */
+export const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+const id = z.string().regex(ID_PATTERN, { error: 'must match [A-Za-z0-9._-]{1,64}' });
+const ms = z.number().int().positive();
+
+const probeInput = z.union([
+  z
+    .object({
+      name: z.string().min(1).optional(),
+      http: z.url({ error: 'must be a URL such as http://127.0.0.1:8080/health' }),
+      method: z.string().default('GET'),
+      expectStatus: z.number().int().min(100).max(599).default(200),
+      expectBody: z.string().optional(),
+      timeoutMs: ms.default(5_000),
+    })
+    .strict(),
+  z
+    .object({
+      name: z.string().min(1).optional(),
+      command: z.string().min(1),
+      timeoutMs: ms.default(60_000),
+    })
+    .strict(),
+]);
+
+function toProbe(p: z.infer<typeof probeInput>, index: number): Probe {
+  if ('http' in p) {
+    return {
+      kind: 'http',
+      name: p.name ?? `${p.method} ${p.http}`,
+      url: p.http,
+      method: p.method,
+      expectStatus: p.expectStatus,
+      expectBody: p.expectBody,
+      timeoutMs: p.timeoutMs,
+    };
+  }
+  return { kind: 'command', name: p.name ?? `probe ${index + 1}`, command: p.command, timeoutMs: p.timeoutMs };
+}
+
+const probes = z
+  .array(probeInput)
+  .default([])
+  .transform((list) => list.map(toProbe));
+
+/** A batch file: the JSON a person passes to `ratchet start` or `temporal workflow start --input-file`. */
+export const batchFileSchema = z
+  .object({
+    batchId: id.optional(),
+    repo: z.string().min(1),
+    baseBranch: z.string().min(1).default('main'),
+    ticketsDir: z.string().min(1).default('.ratchet/tickets'),
+    artifactsDir: z.string().min(1).default('.ratchet/artifacts'),
+    worktreesDir: z.string().min(1).default('.ratchet/worktrees'),
+    tickets: z.array(id).default([]),
+    agent: z
+      .object({
+        command: z.string().min(1),
+        timeoutMs: ms.default(20 * 60_000),
+        env: z.record(z.string(), z.string()).default({}),
+      })
+      .strict(),
+    gates: z
+      .array(
+        z
+          .object({ name: z.string().min(1), command: z.string().min(1), timeoutMs: ms.default(10 * 60_000) })
+          .strict(),
+      )
+      .default([]),
+    deploy: z.object({ command: z.string().min(1), timeoutMs: ms.default(2 * 60_000) }).strict().optional(),
+    probes,
+    verify: z
+      .object({ deadlineMs: ms.default(5 * 60_000), intervalMs: ms.default(2_000) })
+      .strict()
+      .default({ deadlineMs: 5 * 60_000, intervalMs: 2_000 }),
+    maxParallel: z.number().int().min(1).max(64).default(2),
+    maxAttempts: z.number().int().min(1).max(20).default(3),
+    circuitBreaker: z.number().int().min(1).default(3),
+    heartbeatTimeoutMs: ms.min(1_000).default(30_000),
+  })
+  .strict();
+
+export type BatchFile = z.input<typeof batchFileSchema>;
+
+/** A ticket file (YAML) in the local tracker's folder. */
+export const ticketFileSchema = z
+  .object({
+    id,
+    title: z.string().min(1),
+    body: z.string().default(''),
+    acceptance: z.array(z.string()).default([]),
+    dependsOn: z.array(id).default([]),
+    kind: z.enum(TICKET_KINDS).default('feature'),
+    gate: z.enum(['plan']).optional(),
+    size: z.enum(['S', 'M', 'L']).optional(),
+    probes,
+    state: z.enum(TICKET_STATES).default('todo'),
+  })
+  .strict();
+
+/**
+ * Thrown for input a person must fix. `message` names the field, the value and the fix; `issues` lists each one.
+ * The activity boundary turns it into a non-retryable `ApplicationFailure` of type `BadInput`.
+ */
+export class BadInputError extends Error {
+  readonly type = 'BadInput';
+  constructor(
+    readonly source: string,
+    readonly issues: string[],
+  ) {
+    super(`${source}: ${issues.join('; ')}`);
+    this.name = 'BadInputError';
+  }
+}
+
+const FIXES: Record<string, string> = {
+  invalid_type: 'give a value of the expected type',
+  unrecognized_keys: 'remove it or check its spelling against the README',
+  invalid_format: 'use the documented format',
+  too_small: 'use a larger value',
+  too_big: 'use a smaller value',
+  invalid_value: 'use one of the listed values',
+  invalid_union: 'use one of the documented shapes',
+};
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (text === undefined) return 'nothing';
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** Turns zod issues into lines such as `field "agent.timeoutMs" is "5s": expected number; fix: ...`. */
+export function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const field = issue.path.join('.') || '(top level)';
+    const fix = FIXES[issue.code] ?? 'see the README for the format';
+    if (issue.code === 'unrecognized_keys') {
+      return `unknown field ${issue.keys.map((k) => `"${[...issue.path, k].join('.')}"`).join(', ')}: ${fix}`;
+    }
+    return `field "${field}" is ${describe(issue.input)}: ${issue.message.replace(/^Invalid input: /, '')}; fix: ${fix}`;
+  });
+}
+
+/** Parses with `schema`, or throws `BadInputError` naming `source` (a file or "batch input"). */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, source: string): z.output<S> {
+  const result = schema.safeParse(value, { reportInput: true });
+  if (!result.success) throw new BadInputError(source, formatIssues(result.error));
+  return result.data;
+}
+
+/** The parsed batch file, paths still as written (resolution against `repo` is the activity's job). */
+export type ParsedBatchFile = z.output<typeof batchFileSchema>;
+
+/** Resolves a parsed batch file to a `BatchConfig`, given path helpers (kept out so this module stays pure). */
+export function toBatchConfig(
+  file: ParsedBatchFile,
+  batchId: string,
+  resolve: (repo: string, p: string) => string,
+): BatchConfig {
+  return {
+    batchId,
+    repo: file.repo,
+    baseBranch: file.baseBranch,
+    ticketsDir: resolve(file.repo, file.ticketsDir),
+    artifactsDir: resolve(file.repo, file.artifactsDir),
+    worktreesDir: resolve(file.repo, file.worktreesDir),
+    tickets: file.tickets,
+    agent: file.agent,
+    gates: file.gates,
+    deploy: file.deploy,
+    probes: file.probes,
+    verify: file.verify,
+    maxParallel: file.maxParallel,
+    maxAttempts: file.maxAttempts,
+    circuitBreaker: file.circuitBreaker,
+    heartbeatTimeoutMs: file.heartbeatTimeoutMs,
+  };
+}
+
+export type ParsedTicket = z.output<typeof ticketFileSchema>;
+export type { Ticket };

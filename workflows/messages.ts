@@ -1,0 +1,64 @@
+/**
+ * Signals, updates and queries: the names a person types (DESIGN.md "public contract"). Kept stable.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { GateDecision, GateReason, Intervention, PhaseName, PhaseSpan, RunReport, TicketState } from './types';
+import type { OracleVerdict } from './oracle';
+
+/** Task queue every ratchet worker polls. */
+export const TASK_QUEUE = 'ratchet';
+
+export const batchWorkflowId = (batchId: string): string => `batch-${batchId}`;
+export const ticketWorkflowId = (batchId: string, ticketId: string): string => `ticket-${batchId}-${ticketId}`;
+
+/** What the `approve` / `reject` update returns to the caller. */
+export interface GateAnswer {
+  ticketId: string;
+  gate: GateReason;
+  decision: 'approve' | 'reject';
+}
+
+export const approveUpdate = defineUpdate<GateAnswer, [GateDecision]>('approve');
+export const rejectUpdate = defineUpdate<GateAnswer, [GateDecision]>('reject');
+export const approveSignal = defineSignal<[GateDecision]>('approve');
+export const rejectSignal = defineSignal<[GateDecision]>('reject');
+
+/** Batch: resume scheduling after the circuit breaker paused it (payload `{ by }`). */
+export const resumeSignal = defineSignal<[{ by: string; comment?: string }]>('resume');
+
+/** Sent by a ticket workflow to its batch when it parks at or leaves a human gate, so the batch status shows it. */
+export const ticketWaitingSignal = defineSignal<[{ ticketId: string; gate: GateReason | null }]>('ticketWaiting');
+
+export interface TicketStatus {
+  ticketId: string;
+  title: string;
+  phase: PhaseName;
+  attempt: number;
+  maxAttempts: number;
+  /** Set while the ticket waits at a human gate. */
+  waitingFor?: GateReason;
+  waitingReason?: string;
+  timeline: PhaseSpan[];
+  interventions: Intervention[];
+  lastFeedback?: string;
+  mergeCommit?: string;
+}
+
+export interface BatchStatus {
+  batchId: string;
+  state: 'loading' | 'running' | 'paused' | 'done' | 'failed';
+  pausedReason?: string;
+  tickets: {
+    id: string;
+    title: string;
+    dependsOn: string[];
+    state: TicketState;
+    running: boolean;
+    waitingFor?: GateReason;
+  }[];
+  oracle: OracleVerdict;
+  report?: RunReport;
+}
+
+export const statusQuery = defineQuery<TicketStatus>('status');
+export const batchStatusQuery = defineQuery<BatchStatus>('status');
