@@ -124,9 +124,10 @@ export type GateReason = 'plan' | 'attempts-exhausted' | 'verify-live-failed' | 
 
 /** A human action in a run (DESIGN.md "intervention"). */
 export interface Intervention {
-  kind: 'approve' | 'reject';
+  kind: 'approve' | 'reject' | 'resume';
+  /** Empty for batch-level interventions (`resume`). */
   ticketId: string;
-  gate: GateReason;
+  gate: GateReason | 'circuit-breaker';
   by: string;
   comment?: string;
   /** Workflow time, ms since epoch. */

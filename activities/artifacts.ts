@@ -1,0 +1,26 @@
+/**
+ * Where a ticket's prompts, transcripts and gate logs live on disk. Only paths travel in payloads.
+ * Layout: `<artifactsDir>/<batchId>/<ticketId>/<step>/...`, step being `plan` or `attempt-<n>`.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { BatchConfig } from '../workflows/types';
+
+/** Creates and returns the folder for one step of one ticket (absolute path). */
+export async function stepDir(config: BatchConfig, ticketId: string, step: string): Promise<string> {
+  const dir = path.join(config.artifactsDir, config.batchId, ticketId, step);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** Writes `text` to `file`, creating folders; returns `file`. */
+export async function writeArtifact(file: string, text: string): Promise<string> {
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, text, 'utf8');
+  return file;
+}
+
+/** Keeps the last `maxBytes` (UTF-16 units, close enough for ASCII logs) of `text`, marking the cut. */
+export function tail(text: string, maxBytes = 4096): string {
+  return text.length <= maxBytes ? text : `...[${text.length - maxBytes} earlier characters cut]\n${text.slice(-maxBytes)}`;
+}

@@ -1,0 +1,106 @@
+/**
+ * Activities of the batch: load and validate the batch before anything starts, read facts for the oracle, and
+ * write ticket states (only the harness writes states).
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { assertGitRepo, ensureExcluded } from './git';
+import { LocalTracker } from './tracker/local';
+import type { Tracker } from './tracker/tracker';
+import { graphProblems } from '../workflows/graph';
+import { BadInputError, batchFileSchema, ID_PATTERN, parseOrThrow, toBatchConfig } from '../workflows/input';
+import { ORACLE_POLICY } from '../workflows/oracle';
+import type { BatchConfig, LoadedBatch, Ticket, TicketFact, TicketState } from '../workflows/types';
+
+const trackers = new Map<string, Tracker>();
+
+/** The tracker of a batch: one instance per tickets folder, so its per-file write locks are shared in the process. */
+export function trackerFor(config: Pick<BatchConfig, 'ticketsDir'>): Tracker {
+  let t = trackers.get(config.ticketsDir);
+  if (!t) {
+    t = new LocalTracker(config.ticketsDir);
+    trackers.set(config.ticketsDir, t);
+  }
+  return t;
+}
+
+/**
+ * Validates the raw batch input (as typed into `temporal workflow start --input-file`) and loads its tickets.
+ * `workflowId` must be `batch-<batchId>`; `batchId` defaults to the workflow id without that prefix.
+ * Throws `BadInputError` (non-retryable at the activity boundary) naming the field, the value and the fix for: schema
+ * errors, a relative/missing/non-git repo or missing base branch, bad ticket files, duplicate ids, unknown
+ * dependencies, cycles, unknown ids in `tickets`, and tickets with no verify-live probe.
+ */
+export async function loadBatch(input: { raw: unknown; workflowId: string }): Promise<LoadedBatch> {
+  const file = parseOrThrow(batchFileSchema, input.raw, 'batch input');
+  const fromId = input.workflowId.startsWith('batch-') ? input.workflowId.slice('batch-'.length) : undefined;
+  const batchId = file.batchId ?? fromId;
+  if (batchId === undefined || !ID_PATTERN.test(batchId)) {
+    throw new BadInputError('batch input', [
+      `workflow id "${input.workflowId}" gives no valid batch id: start it with --workflow-id batch-<id>, <id> matching [A-Za-z0-9._-]{1,64}`,
+    ]);
+  }
+  if (fromId !== batchId) {
+    throw new BadInputError('batch input', [
+      `field "batchId" is "${batchId}" but the workflow id is "${input.workflowId}": start it with --workflow-id batch-${batchId}`,
+    ]);
+  }
+  if (!path.isAbsolute(file.repo)) {
+    throw new BadInputError('batch input', [
+      `field "repo" is "${file.repo}": not an absolute path; fix: give the absolute path of the git repository as the worker's host sees it`,
+    ]);
+  }
+  const config = toBatchConfig(file, batchId, (repo, p) => path.resolve(repo, p));
+  await assertGitRepo(config.repo, config.baseBranch);
+  await ensureExcluded(config.repo, [config.worktreesDir, config.artifactsDir].map((p) => path.relative(config.repo, p)).filter((p) => !p.startsWith('..')));
+
+  const all = await trackerFor(config).list();
+  const tickets = selectTickets(all, config);
+  const problems = graphProblems(tickets);
+  for (const t of tickets) {
+    if (config.probes.length === 0 && t.probes.length === 0) {
+      problems.push(
+        `ticket "${t.id}" has no verify-live probe: add "probes" to the batch file or the ticket file (merged is not shipped until a probe says so)`,
+      );
+    }
+  }
+  if (tickets.length === 0) problems.push(`no tickets in "${config.ticketsDir}": add ticket files (<id>.yaml) there`);
+  if (problems.length) throw new BadInputError(`batch ${batchId}`, problems);
+  return { config, tickets, doneFingerprint: fingerprint(config, tickets) };
+}
+
+function selectTickets(all: Ticket[], config: BatchConfig): Ticket[] {
+  if (config.tickets.length === 0) return all;
+  const byId = new Map(all.map((t) => [t.id, t]));
+  const unknown = config.tickets.filter((id) => !byId.has(id));
+  if (unknown.length) {
+    throw new BadInputError('batch input', [
+      `field "tickets" names ${unknown.map((u) => `"${u}"`).join(', ')} not found in "${config.ticketsDir}": fix the id or add the ticket file`,
+    ]);
+  }
+  return config.tickets.map((id) => byId.get(id) as Ticket);
+}
+
+/**
+ * The definition of done, fingerprinted at batch start (DESIGN.md "frozen verifier"): gates, probes and the oracle
+ * policy. Returns a sha256 hex digest; any change to those changes it.
+ */
+export function fingerprint(config: BatchConfig, tickets: Ticket[]): string {
+  const definition = {
+    gates: config.gates.map((g) => [g.name, g.command]),
+    probes: config.probes,
+    ticketProbes: tickets.map((t) => [t.id, t.probes]),
+    oracle: ORACLE_POLICY,
+  };
+  return createHash('sha256').update(JSON.stringify(definition)).digest('hex');
+}
+
+/** Reads the tracker's state of each ticket: the oracle's only input. Ids without a ticket file are absent. */
+export async function readFacts(input: { config: BatchConfig; ids: string[] }): Promise<TicketFact[]> {
+  return trackerFor(input.config).facts(input.ids);
+}
+
+/** Sets a ticket's state in the tracker (set-state, so a retry writes the same thing). */
+export async function setTicketState(input: { config: BatchConfig; ticketId: string; state: TicketState; note?: string }): Promise<void> {
+  await trackerFor(input.config).setState(input.ticketId, input.state, input.note);
+}

@@ -1,0 +1,71 @@
+/** Activities: merge a ticket branch into the base, and deploy the merged base. */
+import path from 'node:path';
+import { Mutex } from 'async-mutex';
+import { stepDir } from './artifacts';
+import { liveness } from './context';
+import { baseCheckout, mergeBranch, removeWorktree } from './git';
+import { ticketBranch, worktreeName } from './plan';
+import { runCommand } from './process';
+import type { BatchConfig, MergeResult } from '../workflows/types';
+
+export interface MergeInput {
+  config: BatchConfig;
+  ticketId: string;
+  title: string;
+}
+
+/**
+ * Merges `ratchet/<batchId>/<ticketId>` into the base branch with a merge commit. Idempotent: a retry after the
+ * merge landed reports `alreadyMerged` and makes no second merge. On conflict returns the paths and leaves the
+ * base untouched. The ticket's worktree is removed once merged.
+ */
+export async function merge(input: MergeInput): Promise<MergeResult> {
+  const { config, ticketId, title } = input;
+  const result = await mergeBranch({
+    repo: config.repo,
+    base: config.baseBranch,
+    branch: ticketBranch(config.batchId, ticketId),
+    message: `ratchet: merge ${ticketId} (${config.batchId}): ${title}`,
+    worktreesDir: config.worktreesDir,
+  });
+  if (result.merged) await removeWorktree(config.repo, path.join(config.worktreesDir, worktreeName(config.batchId, ticketId)));
+  return result;
+}
+
+/** One deploy at a time per repository in this worker: deploys mutate shared state (the running service). */
+const deployLocks = new Map<string, Mutex>();
+
+export interface DeployResult {
+  ok: boolean;
+  exitCode: number | null;
+  ms: number;
+  tail: string;
+  logPath: string;
+}
+
+/**
+ * Runs the batch's `deploy.command` in the checkout of the base branch (the merged code), serialized per repository.
+ * Returns `ok: false` with the output tail when it exits non-zero or times out; throws only on spawn failures.
+ */
+export async function deploy(input: { config: BatchConfig; ticketId: string }): Promise<DeployResult> {
+  const { config, ticketId } = input;
+  if (!config.deploy) return { ok: true, exitCode: 0, ms: 0, tail: 'no deploy command configured', logPath: '' };
+  const dep = config.deploy;
+  const lock = deployLocks.get(config.repo) ?? new Mutex();
+  deployLocks.set(config.repo, lock);
+  const cwd = await baseCheckout(config.repo, config.baseBranch, config.worktreesDir);
+  const logPath = path.join(await stepDir(config, ticketId, 'deploy'), 'deploy.log');
+  const { heartbeat, signal } = liveness();
+  return lock.runExclusive(async () => {
+    const r = await runCommand({
+      command: dep.command,
+      cwd,
+      env: { RATCHET_BATCH_ID: config.batchId, RATCHET_TICKET_ID: ticketId },
+      timeoutMs: dep.timeoutMs,
+      logPath,
+      signal,
+      onTick: () => heartbeat('deploy'),
+    });
+    return { ok: r.exitCode === 0 && !r.timedOut, exitCode: r.exitCode, ms: r.ms, tail: r.tail, logPath };
+  });
+}

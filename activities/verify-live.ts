@@ -1,0 +1,47 @@
+/**
+ * Activity: verify-live. One round of probes against the running, merged system. The workflow repeats rounds on
+ * durable timers until its deadline: live systems are eventually consistent, and waiting belongs in the workflow.
+ */
+import path from 'node:path';
+import { stepDir } from './artifacts';
+import { baseCheckout } from './git';
+import { runCommand } from './process';
+import type { BatchConfig, Probe, ProbeResult, VerifyResult } from '../workflows/types';
+
+export interface VerifyInput {
+  config: BatchConfig;
+  ticketId: string;
+  probes: Probe[];
+}
+
+/** Runs each probe once and returns which passed; `passed` only if every probe passed and there was at least one. */
+export async function verifyLive(input: VerifyInput): Promise<VerifyResult> {
+  const { config, ticketId, probes } = input;
+  const results: ProbeResult[] = [];
+  for (const probe of probes) results.push(await runProbe(config, ticketId, probe));
+  return { passed: results.length > 0 && results.every((r) => r.passed), probes: results };
+}
+
+async function runProbe(config: BatchConfig, ticketId: string, probe: Probe): Promise<ProbeResult> {
+  if (probe.kind === 'command') {
+    const cwd = await baseCheckout(config.repo, config.baseBranch, config.worktreesDir);
+    const logPath = path.join(await stepDir(config, ticketId, 'verify-live'), `probe-${probe.name.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
+    const r = await runCommand({ command: probe.command, cwd, timeoutMs: probe.timeoutMs, logPath, tailBytes: 500 });
+    const passed = r.exitCode === 0 && !r.timedOut;
+    return { name: probe.name, passed, detail: passed ? 'exit 0' : `exit ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}: ${r.tail.trim().slice(-300)}` };
+  }
+  try {
+    const res = await fetch(probe.url, { method: probe.method, signal: AbortSignal.timeout(probe.timeoutMs) });
+    const body = await res.text();
+    const statusOk = res.status === probe.expectStatus;
+    const bodyOk = probe.expectBody === undefined || body.includes(probe.expectBody);
+    const passed = statusOk && bodyOk;
+    const detail = passed
+      ? `${res.status}`
+      : `got ${res.status} ${JSON.stringify(body.slice(0, 200))}; expected ${probe.expectStatus}${probe.expectBody ? ` containing ${JSON.stringify(probe.expectBody)}` : ''}`;
+    return { name: probe.name, passed, detail };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    return { name: probe.name, passed: false, detail: `${probe.method} ${probe.url} failed: ${cause ?? (err as Error).message}` };
+  }
+}

@@ -1,0 +1,320 @@
+/**
+ * ticketWorkflow: one ticket from plan to done (DESIGN.md "Ticket lifecycle").
+ * plan -> [plan gate] -> implement -> validate (attempts capped, feedback carried) -> merge -> deploy -> verify-live
+ * (durable retries until a deadline) -> tracker `done`. Exhausted attempts, a failed verify-live or an unresolvable
+ * conflict park the ticket at a human gate answered by the `approve` / `reject` update or signal.
+ * Deterministic: no I/O here, only activities, timers and conditions.
+ */
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  condition,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import {
+  approveSignal,
+  approveUpdate,
+  rejectSignal,
+  rejectUpdate,
+  statusQuery,
+  ticketWaitingSignal,
+  type GateAnswer,
+  type TicketStatus,
+} from './messages';
+import { RatchetAttempt, RatchetPhase } from './search-attributes';
+import type {
+  GateDecision,
+  GateReason,
+  ImplementResult,
+  Intervention,
+  PhaseName,
+  PhaseSpan,
+  TicketInput,
+  TicketReport,
+  ValidateResult,
+} from './types';
+
+/** Feedback kept for the next attempt: the latest entries, each cut to a few KB, so payloads stay small. */
+const FEEDBACK_ENTRIES = 3;
+const FEEDBACK_CHARS = 3000;
+
+/** Activities whose failures are never retried: bad input a person must fix. */
+const NON_RETRYABLE = ['BadInput', 'RatchetError'];
+
+export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> {
+  const { config, ticket } = input;
+  const quick = proxyActivities<Activities>({
+    startToCloseTimeout: '2 minutes',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  const longOptions: ActivityOptions = {
+    startToCloseTimeout: config.agent.timeoutMs + 60_000,
+    heartbeatTimeout: config.heartbeatTimeoutMs,
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  };
+  const long = proxyActivities<Activities>(longOptions);
+  const gateOptions: ActivityOptions = {
+    ...longOptions,
+    startToCloseTimeout: config.gates.reduce((sum, g) => sum + g.timeoutMs, 0) + 60_000,
+  };
+  const verifyOptions: ActivityOptions = {
+    startToCloseTimeout: Math.max(...[...config.probes, ...ticket.probes].map((p) => p.timeoutMs), 1_000) * (config.probes.length + ticket.probes.length + 1),
+    retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+  };
+  const deployOptions: ActivityOptions = {
+    startToCloseTimeout: (config.deploy?.timeoutMs ?? 60_000) + 30_000,
+    heartbeatTimeout: config.heartbeatTimeoutMs,
+    retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+  };
+
+  // ---- state -------------------------------------------------------------------------------------------------
+  let phase: PhaseName = 'queued';
+  let phaseStartedAt = Date.now();
+  let attempt = 0;
+  let waiting: { gate: GateReason; reason: string } | undefined;
+  let decision: { kind: 'approve' | 'reject'; by: string; comment?: string } | undefined;
+  let mergeCommit: string | undefined;
+  let lastFeedback: string | undefined;
+  const timeline: PhaseSpan[] = [];
+  const interventions: Intervention[] = [];
+  const feedback: string[] = [];
+
+  // ---- handlers ----------------------------------------------------------------------------------------------
+  const status = (): TicketStatus => ({
+    ticketId: ticket.id,
+    title: ticket.title,
+    phase,
+    attempt,
+    maxAttempts: config.maxAttempts,
+    waitingFor: waiting?.gate,
+    waitingReason: waiting?.reason,
+    timeline,
+    interventions,
+    lastFeedback,
+    mergeCommit,
+  });
+  setHandler(statusQuery, status);
+
+  const checkDecision = (kind: 'approve' | 'reject', d: GateDecision): void => {
+    if (typeof d?.by !== 'string' || d.by.trim() === '') {
+      throw new Error(`${kind} needs a payload {"by": "<who>", "comment"?: "<text>"}: field "by" is ${JSON.stringify(d?.by)}`);
+    }
+    if (!waiting || decision) {
+      throw new Error(
+        `ticket ${ticket.id} is not waiting at a human gate: it is in phase ${phase}` +
+          (attempt ? ` (attempt ${attempt}, cap ${config.maxAttempts} per round)` : '') +
+          `; ${kind} is accepted only while the status query shows waitingFor`,
+      );
+    }
+  };
+  const decide = (kind: 'approve' | 'reject', d: GateDecision): GateAnswer => {
+    const gate = (waiting as { gate: GateReason }).gate;
+    decision = { kind, by: d.by, comment: d.comment };
+    return { ticketId: ticket.id, gate, decision: kind };
+  };
+  setHandler(approveUpdate, (d) => decide('approve', d), { validator: (d) => checkDecision('approve', d) });
+  setHandler(rejectUpdate, (d) => decide('reject', d), { validator: (d) => checkDecision('reject', d) });
+  for (const [signal, kind] of [
+    [approveSignal, 'approve'],
+    [rejectSignal, 'reject'],
+  ] as const) {
+    setHandler(signal, (d) => {
+      try {
+        checkDecision(kind, d);
+        decide(kind, d);
+      } catch (err) {
+        log.warn(`${kind} signal ignored: ${(err as Error).message}`);
+      }
+    });
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------------------------
+  const renderDetails = (): string => {
+    const rows = timeline.map(
+      (s) => `- ${s.phase}${s.attempt ? ` #${s.attempt}` : ''}: ${Math.round(s.ms / 100) / 10}s${s.note ? ` (${s.note})` : ''}`,
+    );
+    const now = `**${phase}**${attempt ? ` attempt ${attempt}/${config.maxAttempts}` : ''}${waiting ? ` (waiting for a person: ${waiting.gate})` : ''}`;
+    return [`### ${ticket.id}: ${ticket.title}`, `Now: ${now}`, ...rows].join('\n');
+  };
+
+  const enter = (next: PhaseName, note?: string): void => {
+    const now = Date.now();
+    if (phase !== 'queued') {
+      timeline.push({ phase, attempt: attemptOf(phase), startedAt: phaseStartedAt, ms: now - phaseStartedAt, note });
+    }
+    phase = next;
+    phaseStartedAt = now;
+    upsertSearchAttributes([
+      { key: RatchetPhase, value: next },
+      { key: RatchetAttempt, value: attempt },
+    ]);
+    setCurrentDetails(renderDetails());
+  };
+  const attemptOf = (p: PhaseName): number | undefined => (p === 'implement' || p === 'validate' || p === 'merge' ? attempt : undefined);
+
+  const notifyBatch = async (gate: GateReason | null): Promise<void> => {
+    const parent = workflowInfo().parent;
+    if (parent) await getExternalWorkflowHandle(parent.workflowId).signal(ticketWaitingSignal, { ticketId: ticket.id, gate });
+  };
+
+  /** Parks the ticket at a human gate until `approve` or `reject` arrives; records the intervention. */
+  const humanGate = async (gate: GateReason, reason: string): Promise<'approve' | 'reject'> => {
+    decision = undefined;
+    waiting = { gate, reason };
+    enter('human-gate');
+    await quick.setTicketState({ config, ticketId: ticket.id, state: 'awaiting-human', note: `${gate}: ${reason}` });
+    await notifyBatch(gate);
+    await condition(() => decision !== undefined);
+    const d = decision as unknown as { kind: 'approve' | 'reject'; by: string; comment?: string };
+    interventions.push({ kind: d.kind, ticketId: ticket.id, gate, by: d.by, comment: d.comment, at: Date.now() });
+    waiting = undefined;
+    await notifyBatch(null);
+    return d.kind;
+  };
+
+  const addFeedback = (text: string): void => {
+    const cut = text.length > FEEDBACK_CHARS ? `${text.slice(0, 400)}\n...\n${text.slice(-(FEEDBACK_CHARS - 400))}` : text;
+    feedback.push(cut);
+    while (feedback.length > FEEDBACK_ENTRIES) feedback.shift();
+    lastFeedback = cut;
+  };
+
+  const finish = async (outcome: 'done' | 'human-gated', reason?: string): Promise<TicketReport> => {
+    enter(outcome, reason);
+    await quick.setTicketState({ config, ticketId: ticket.id, state: outcome, note: reason });
+    await condition(allHandlersFinished);
+    const phaseMs: TicketReport['phaseMs'] = {};
+    for (const s of timeline) phaseMs[s.phase] = (phaseMs[s.phase] ?? 0) + s.ms;
+    return { ticketId: ticket.id, title: ticket.title, outcome, attempts: attempt, mergeCommit, phases: timeline, phaseMs, interventions, reason };
+  };
+
+  // ---- the lifecycle -----------------------------------------------------------------------------------------
+  setCurrentDetails(renderDetails());
+  await quick.setTicketState({ config, ticketId: ticket.id, state: 'in-progress' });
+
+  enter('plan');
+  const planned = await long.plan.executeWithOptions({ ...longOptions, summary: `plan ${ticket.id}` }, [{ config, ticket }]);
+  let approvedPlan: string | undefined = planned.plan;
+  if (ticket.gate === 'plan') {
+    const verdict = await humanGate('plan', `plan ready for review: ${planned.planPath}`);
+    if (verdict === 'reject') return finish('human-gated', 'plan rejected');
+  } else if (planned.agent.exitCode !== 0) {
+    approvedPlan = undefined;
+  }
+
+  // Rounds of attempts; a person's approve at the gate grants another round.
+  let budget = config.maxAttempts;
+  for (;;) {
+    const landed = await attemptUntilMerged();
+    if (!landed) {
+      const verdict = await humanGate('attempts-exhausted', `${attempt} attempts failed; last: ${(lastFeedback ?? '').split('\n')[0]}`);
+      if (verdict === 'reject') return finish('human-gated', `rejected after ${attempt} attempts`);
+      budget = config.maxAttempts;
+      continue;
+    }
+    break;
+  }
+
+  await quick.setTicketState({ config, ticketId: ticket.id, state: 'merged', note: `merge ${mergeCommit ?? ''}`.trim() });
+  for (;;) {
+    const live = await deployAndVerify();
+    if (live === true) return finish('done');
+    const verdict = await humanGate('verify-live-failed', live);
+    if (verdict === 'reject') return finish('human-gated', `verify-live failed: ${live}`);
+  }
+
+  /**
+   * Runs attempts until one merges or the round's budget is spent; returns whether it merged. An activity that
+   * fails after its retries (a harness fault, not the agent's) costs the attempt, so the ticket ends at a human
+   * gate with the reason rather than the workflow failing and dropping the ticket.
+   */
+  async function attemptUntilMerged(): Promise<boolean> {
+    while (budget > 0) {
+      budget--;
+      attempt++;
+      try {
+        if (await oneAttempt()) return true;
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        addFeedback(`Attempt ${attempt}: harness error in ${phase}: ${err.cause?.message ?? err.message}`);
+      }
+    }
+    return false;
+  }
+
+  /** One implement -> validate -> merge cycle; true when merged, false when the attempt failed with feedback. */
+  async function oneAttempt(): Promise<boolean> {
+    enter('implement');
+    const impl: ImplementResult = await long.implement.executeWithOptions(
+      { ...longOptions, summary: `implement ${ticket.id} attempt ${attempt}` },
+      [{ config, ticket, attempt, feedback: [...feedback], plan: approvedPlan }],
+    );
+    if (impl.agent.exitCode !== 0 || impl.agent.timedOut) {
+      addFeedback(`Attempt ${attempt}: the agent ${impl.agent.timedOut ? `timed out after ${config.agent.timeoutMs} ms` : `exited with code ${impl.agent.exitCode}`}.\n${impl.agent.summary}`);
+      return false;
+    }
+    if (impl.commit === undefined || impl.filesChanged === 0) {
+      addFeedback(`Attempt ${attempt}: the agent exited 0 but changed no files. Output tail:\n${impl.agent.summary}`);
+      return false;
+    }
+    enter('validate', `${impl.filesChanged} files changed`);
+    const checked: ValidateResult = await long.validate.executeWithOptions(
+      { ...gateOptions, summary: `validate ${ticket.id} attempt ${attempt}` },
+      [{ config, ticketId: ticket.id, attempt, worktree: impl.worktree }],
+    );
+    if (!checked.passed) {
+      const failed = checked.gates.filter((g) => !g.passed);
+      addFeedback(
+        `Attempt ${attempt}: gate${failed.length > 1 ? 's' : ''} ${failed.map((g) => `"${g.name}" (exit ${g.exitCode})`).join(', ')} failed.\n` +
+          failed.map((g) => `--- ${g.name} output (tail) ---\n${g.tail}`).join('\n'),
+      );
+      return false;
+    }
+    enter('merge', 'gates passed');
+    const merged = await quick.merge.executeWithOptions(
+      { startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE }, summary: `merge ${ticket.id}` },
+      [{ config, ticketId: ticket.id, title: ticket.title }],
+    );
+    if (merged.conflict) {
+      addFeedback(`Attempt ${attempt}: merging into ${config.baseBranch} conflicted in ${merged.conflict.join(', ')}. The next attempt starts from the new ${config.baseBranch}.`);
+      return false;
+    }
+    mergeCommit = merged.commit;
+    return true;
+  }
+
+  /** Deploys the merged base, then probes on durable timers until every probe passes or the deadline passes. */
+  async function deployAndVerify(): Promise<true | string> {
+    if (config.deploy) {
+      enter('deploy', `merged ${mergeCommit?.slice(0, 10) ?? ''}`);
+      const dep = await long.deploy.executeWithOptions({ ...deployOptions, summary: `deploy after ${ticket.id}` }, [{ config, ticketId: ticket.id }]);
+      if (!dep.ok) return `deploy exited ${dep.exitCode}: ${dep.tail.trim().split('\n').slice(-3).join(' | ')}`;
+    }
+    enter('verify-live');
+    const probes = [...config.probes, ...ticket.probes];
+    const deadline = Date.now() + config.verify.deadlineMs;
+    let rounds = 0;
+    for (;;) {
+      rounds++;
+      const r = await quick.verifyLive.executeWithOptions({ ...verifyOptions, summary: `verify-live ${ticket.id} round ${rounds}` }, [
+        { config, ticketId: ticket.id, probes },
+      ]);
+      if (r.passed) {
+        setCurrentDetails(renderDetails());
+        return true;
+      }
+      const failing = r.probes.filter((p) => !p.passed).map((p) => `${p.name}: ${p.detail}`).join('; ');
+      if (Date.now() + config.verify.intervalMs > deadline) return `after ${rounds} rounds over ${config.verify.deadlineMs} ms: ${failing}`;
+      await sleep(config.verify.intervalMs);
+    }
+  }
+}
