@@ -5,6 +5,7 @@ import { stepDir, writeArtifact } from './artifacts';
 import { liveness } from './context';
 import { commitAll, prepareWorktree } from './git';
 import { agentEnv, ticketBranch, worktreeName } from './plan';
+import { stopStaleRun } from './process';
 import { renderPrompt } from './prompt';
 import type { BatchConfig, ImplementResult, Ticket } from '../workflows/types';
 
@@ -26,6 +27,7 @@ export interface ImplementInput {
 export async function implement(agent: Agent, input: ImplementInput): Promise<ImplementResult> {
   const { config, ticket, attempt } = input;
   const dir = await stepDir(config, ticket.id, `attempt-${attempt}`);
+  await stopStaleRun(path.join(dir, 'agent.pid'));
   const branch = ticketBranch(config.batchId, ticket.id);
   const wt = await prepareWorktree({
     repo: config.repo,
@@ -46,6 +48,7 @@ export async function implement(agent: Agent, input: ImplementInput): Promise<Im
       promptFile,
       resultFile: path.join(dir, 'result.json'),
       transcriptPath: path.join(dir, 'transcript.log'),
+      pidFile: path.join(dir, 'agent.pid'),
       env: agentEnv(config, ticket.id, branch, wt.path, attempt),
       timeoutMs: config.agent.timeoutMs,
     },

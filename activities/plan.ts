@@ -5,6 +5,7 @@ import type { Agent } from './agents/agent';
 import { stepDir, tail, writeArtifact } from './artifacts';
 import { liveness } from './context';
 import { prepareWorktree } from './git';
+import { stopStaleRun } from './process';
 import { renderPrompt } from './prompt';
 import type { BatchConfig, PlanResult, Ticket } from '../workflows/types';
 
@@ -26,6 +27,7 @@ export const worktreeName = (batchId: string, ticketId: string): string => `${ba
 export async function plan(agent: Agent, input: PlanInput): Promise<PlanResult> {
   const { config, ticket } = input;
   const dir = await stepDir(config, ticket.id, 'plan');
+  await stopStaleRun(path.join(dir, 'agent.pid'));
   const branch = ticketBranch(config.batchId, ticket.id);
   const wt = await prepareWorktree({
     repo: config.repo,
@@ -43,13 +45,15 @@ export async function plan(agent: Agent, input: PlanInput): Promise<PlanResult> 
       promptFile,
       resultFile: path.join(dir, 'result.json'),
       transcriptPath: path.join(dir, 'transcript.log'),
+      pidFile: path.join(dir, 'agent.pid'),
+      stdoutPath: path.join(dir, 'stdout.log'),
       env: agentEnv(config, ticket.id, branch, wt.path, 0),
       timeoutMs: config.agent.timeoutMs,
     },
     { signal, onTick: () => heartbeat('plan') },
   );
   const fromResult = (run.result as { plan?: unknown } | undefined)?.plan;
-  const text = typeof fromResult === 'string' ? fromResult : await readFile(run.transcriptPath, 'utf8').catch(() => run.summary);
+  const text = typeof fromResult === 'string' ? fromResult : await readFile(path.join(dir, 'stdout.log'), 'utf8').catch(() => run.summary);
   const planPath = await writeArtifact(path.join(dir, 'plan.md'), text);
   return { agent: run, plan: tail(text, 4096), planPath };
 }

@@ -67,7 +67,8 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   setHandler(ticketWaitingSignal, ({ ticketId, gate }) => {
     if (gate) waiting.set(ticketId, gate);
     else waiting.delete(ticketId);
-    render();
+    // The ticket wrote its tracker state before signalling: re-read so status and the oracle's verdict show it.
+    dirty = true;
   });
   setHandler(resumeSignal, ({ by, comment }) => {
     if (state !== 'paused') {

@@ -1,0 +1,41 @@
+/**
+ * The agent interface (DESIGN.md "Agents"): a swappable engine that runs one role with a prompt in a working
+ * directory under a time limit. Each run is a fresh process with an empty context; memory lives in the ticket, the
+ * branch and the prompt file. Adapters: `command.ts` (any CLI) and the scripted demo agent (`demo-agent.ts`, run
+ * through `command.ts`).
+ */
+import type { AgentRun } from '../../workflows/types';
+
+export type AgentRole = 'plan' | 'implement';
+
+/** One agent run. Paths are absolute. */
+export interface AgentTask {
+  role: AgentRole;
+  /** Working directory: the ticket's worktree. */
+  cwd: string;
+  /** Markdown prompt: the ticket, its acceptance criteria and earlier attempts' feedback. */
+  promptFile: string;
+  /** Where the agent may write its optional JSON result; a stale file is deleted before the run. */
+  resultFile: string;
+  /** Combined stdout+stderr of the run, appended after a header line. */
+  transcriptPath: string;
+  /** Optional: stdout alone is also written here (role plan: the plan when the result file has none). */
+  stdoutPath?: string;
+  /** Where the run's process group id is kept while it runs; a live stale group named there is killed first. */
+  pidFile?: string;
+  /** Protocol variables that depend on the ticket (RATCHET_TICKET_ID, RATCHET_ATTEMPT, ...). */
+  env: Record<string, string>;
+  /** Wall-clock limit, ms. */
+  timeoutMs: number;
+}
+
+/** A swappable agent engine. */
+export interface Agent {
+  readonly name: string;
+  /**
+   * Runs `task` to completion, time-out or abort. Resolves with the outcome for any exit code; rejects only when the
+   * agent could not be started (e.g. `cwd` missing).
+   * `onTick` is called every few seconds while the agent runs (activities heartbeat from it).
+   */
+  run(task: AgentTask, opts: { signal?: AbortSignal; onTick?: () => void }): Promise<AgentRun>;
+}

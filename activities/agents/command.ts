@@ -1,0 +1,94 @@
+/**
+ * The command agent: any CLI (Claude Code `claude -p`, Codex `codex exec`, aider, a script) behind the agent
+ * interface. The agent protocol, the whole contract between ratchet and an agent command:
+ *
+ * - Invocation: `config.command` runs through `/bin/sh -c` in its own process group, one fresh process per run.
+ * - Working directory: the ticket's git worktree, checked out on the ticket branch `ratchet/<batchId>/<ticketId>`
+ *   cut fresh from the base branch's tip.
+ * - Environment: the worker's environment, plus the agent config's `env`, plus:
+ *   - `RATCHET_ROLE`: `plan` or `implement`;
+ *   - `RATCHET_PROMPT_FILE`: absolute path of the prompt, a markdown file with the ticket (title, body), its
+ *     acceptance criteria and the feedback of earlier attempts (gate failures, verify-live failures, reviewers);
+ *   - `RATCHET_RESULT_FILE`: absolute path where the agent may write its JSON result (deleted before the run);
+ *   - `RATCHET_TICKET_ID`, `RATCHET_BATCH_ID`, `RATCHET_ATTEMPT` (1, 2, ... for implement; 0 for plan),
+ *     `RATCHET_WORKTREE` (absolute, same as the cwd), `RATCHET_BRANCH`, `RATCHET_BASE_BRANCH`.
+ *   Protocol variables win over same-named ones in the config's `env`.
+ * - stdin is closed (/dev/null). stdout and stderr go to the attempt's transcript in the artifacts folder.
+ * - Exit 0: the agent finished. The harness then commits whatever changed in the worktree (the agent may also
+ *   commit itself; both end up on the ticket branch) and the gates decide whether the attempt is good.
+ * - Non-zero exit, or running past the time limit (the whole process group gets SIGTERM, then SIGKILL 3 s later): a
+ *   failed attempt; the transcript's tail becomes feedback in the next attempt's prompt.
+ * - Optional result file, JSON: `{ "summary"?: string, "costUsd"?: number, "plan"?: string }`. Ignored when missing,
+ *   not valid JSON, or larger than 256 KB. Other fields are kept but not interpreted.
+ * - Role plan: the plan text is the result file's `plan` field, else the agent's stdout.
+ */
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import type { AgentConfig, AgentRun } from '../../workflows/types';
+import { runCommand } from '../process';
+import type { Agent, AgentTask } from './agent';
+
+/** Bytes of output kept as the run's summary. */
+const SUMMARY_BYTES = 4096;
+/** Larger result files are ignored: the result travels in Temporal payloads (2 MB hard limit). */
+const MAX_RESULT_BYTES = 256 * 1024;
+
+/**
+ * An {@link Agent} that runs `config.command` per the agent protocol above, with the time limit `task.timeoutMs`.
+ * `run` rejects only when the command cannot be started (e.g. `task.cwd` is missing).
+ */
+export function commandAgent(config: AgentConfig): Agent {
+  return {
+    name: 'command',
+    async run(task: AgentTask, opts: { signal?: AbortSignal; onTick?: () => void }): Promise<AgentRun> {
+      await fsp.rm(task.resultFile, { force: true });
+      await fsp.mkdir(path.dirname(task.resultFile), { recursive: true });
+      const r = await runCommand({
+        command: config.command,
+        cwd: task.cwd,
+        env: {
+          ...config.env,
+          ...task.env,
+          RATCHET_ROLE: task.role,
+          RATCHET_PROMPT_FILE: task.promptFile,
+          RATCHET_RESULT_FILE: task.resultFile,
+        },
+        timeoutMs: task.timeoutMs,
+        logPath: task.transcriptPath,
+        stdoutPath: task.stdoutPath,
+        pidFile: task.pidFile,
+        signal: opts.signal,
+        onTick: opts.onTick,
+        tailBytes: SUMMARY_BYTES,
+      });
+      const { result, note } = await readResult(task.resultFile);
+      return {
+        exitCode: r.exitCode,
+        timedOut: r.timedOut,
+        ms: r.ms,
+        transcriptPath: task.transcriptPath,
+        summary: lastLines(r.tail, SUMMARY_BYTES) + (note === undefined ? '' : `\n[ratchet] ${note}`),
+        ...(result === undefined ? {} : { result }),
+      };
+    },
+  };
+}
+
+/** The parsed result file, or a note saying why it was ignored; nothing when the agent wrote none. */
+async function readResult(file: string): Promise<{ result?: unknown; note?: string }> {
+  const stat = await fsp.stat(file).catch(() => undefined);
+  if (stat === undefined) return {};
+  if (stat.size > MAX_RESULT_BYTES) return { note: `result file ignored: ${stat.size} bytes > ${MAX_RESULT_BYTES}` };
+  try {
+    return { result: JSON.parse(await fsp.readFile(file, 'utf8')) as unknown };
+  } catch (err) {
+    return { note: `result file ignored: ${(err as Error).message}` };
+  }
+}
+
+/** `tail` without its first line when the tail was cut (that line is likely partial). */
+function lastLines(tail: string, tailBytes: number): string {
+  if (Buffer.byteLength(tail) < tailBytes - 3) return tail;
+  const nl = tail.indexOf('\n');
+  return nl === -1 ? tail : tail.slice(nl + 1);
+}

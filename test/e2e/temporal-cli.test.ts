@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { ensureDevServer, type DevServer } from '../../deploy/dev-server';
+import { resolveTemporalCli } from '../../deploy/temporal-cli';
+import { createWorker } from '../../workers/worker';
+import { makeRepo, mergesOf, type Fixture } from '../fixtures/repo';
+import { uniqueId, workflowBundle } from '../helpers/temporal';
+import { waitUntil } from '../helpers/wait';
+
+const run = promisify(execFile);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+describe('the plain Temporal CLI drives a batch end to end', function () {
+  this.timeout(300_000);
+  let server: DevServer;
+  let connection: NativeConnection;
+  let worker: Worker;
+  let running: Promise<void>;
+  let fx: Fixture;
+  let temporal: string;
+
+  before(async function () {
+    temporal = await resolveTemporalCli();
+    const [port, uiPort] = [await freePort(), await freePort()];
+    fx = await makeRepo([
+      { id: 'base', probes: [{ name: 'base live', command: 'test "$(cat base.txt)" = good' }] },
+      { id: 'gated', gate: 'plan', dependsOn: ['base'], probes: [{ name: 'gated live', command: 'test "$(cat gated.txt)" = good' }] },
+      { id: 'last', dependsOn: ['gated'], probes: [{ name: 'last live', command: 'test "$(cat last.txt)" = good' }] },
+    ]);
+    server = await ensureDevServer({ address: `127.0.0.1:${port}`, uiPort, dbFile: path.join(fx.dir, 'temporal.sqlite'), log: () => undefined });
+    connection = await NativeConnection.connect({ address: server.address });
+    worker = await createWorker({ connection, workflowBundle: await workflowBundle(), shutdownGraceTimeMs: 1_000 });
+    running = worker.run();
+  });
+
+  after(async () => {
+    worker?.shutdown();
+    await running;
+    await connection?.close();
+    await server?.stop();
+    await fx?.cleanup();
+  });
+
+  const cli = async (...args: string[]) => (await run(temporal, [...args, '--address', server.address], { maxBuffer: 16 * 1024 * 1024 })).stdout;
+
+  it('starts with workflow start --input-file, answers the plan gate with update execute, and lists every ticket by RatchetBatch', async () => {
+    const batchId = uniqueId('cli');
+    const batchFile = path.join(fx.dir, 'batch.json');
+    await writeFile(batchFile, JSON.stringify(fx.batch(batchId, { gates: [{ name: 'own file', command: 'test "$(cat "$RATCHET_TICKET_ID.txt")" = good' }] }), null, 2));
+
+    await cli('workflow', 'start', '--task-queue', 'ratchet', '--type', 'batchWorkflow', '--workflow-id', `batch-${batchId}`, '--input-file', batchFile);
+
+    const gatedId = `ticket-${batchId}-gated`;
+    await waitUntil('the plan gate to open', async () => {
+      const out = JSON.parse(await cli('workflow', 'query', '--workflow-id', gatedId, '--name', 'status', '-o', 'json')) as { queryResult: [{ waitingFor?: string }] };
+      return out.queryResult[0].waitingFor === 'plan' || undefined;
+    });
+    const updated = await cli('workflow', 'update', 'execute', '--workflow-id', gatedId, '--name', 'approve', '--input', '{"by":"e2e","comment":"plan looks right"}');
+    assert.match(updated, /approve/);
+
+    const result = await cli('workflow', 'result', '--workflow-id', `batch-${batchId}`, '-o', 'json');
+    const report = (JSON.parse(result) as { result: { oracle: { satisfied: boolean; done: string[] }; interventions: { byKind: Record<string, number> } } }).result;
+    assert.equal(report.oracle.satisfied, true);
+    assert.deepEqual(report.oracle.done.sort(), ['base', 'gated', 'last']);
+    assert.deepEqual(report.interventions.byKind, { approve: 1 });
+    for (const id of ['base', 'gated', 'last']) assert.equal((await mergesOf(fx.repo, id)).length, 1);
+
+    const listed = await waitUntil('visibility to list the batch and its three tickets', async () => {
+      const rows = (await cli('workflow', 'list', '--query', `RatchetBatch="${batchId}"`, '-o', 'jsonl'))
+        .trim()
+        .split('\n')
+        .filter(Boolean);
+      const ids = rows.map((r) => (JSON.parse(r) as { execution: { workflowId: string } }).execution.workflowId);
+      return ids.length === 4 ? ids.sort() : undefined;
+    });
+    assert.deepEqual(listed, [`batch-${batchId}`, `ticket-${batchId}-base`, `ticket-${batchId}-gated`, `ticket-${batchId}-last`].sort());
+  });
+});

@@ -1,0 +1,66 @@
+/**
+ * Shared helpers for mocha tests that need a Temporal server or the workflow bundle.
+ */
+import { randomBytes } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { resolveTemporalCli, TemporalCliNotFoundError } from '../../deploy/temporal-cli';
+import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+
+/**
+ * Starts a local dev server (random free port, in-memory db) with ratchet's search attributes registered.
+ *
+ * Uses the CLI from resolveTemporalCli (which may build it with Go, minutes the first time). Only when none can be
+ * found or built does it fall back to the SDK's own download, as DESIGN.md "Running Temporal here" orders.
+ * @returns the environment; the caller must `await env.teardown()`.
+ * @throws Error if no CLI is found, built or downloaded (the message says what to install), or the server fails.
+ */
+export async function createTestEnv(): Promise<TestWorkflowEnvironment> {
+  let path: string;
+  try {
+    path = await resolveTemporalCli();
+  } catch (err) {
+    if (!(err instanceof TemporalCliNotFoundError)) throw err;
+    try {
+      return await TestWorkflowEnvironment.createLocal({
+        server: { executable: { type: 'cached-download' }, searchAttributes: SEARCH_ATTRIBUTES },
+      });
+    } catch (downloadErr) {
+      const reason = downloadErr instanceof Error ? downloadErr.message : String(downloadErr);
+      throw new Error(`${err.message}\n(The SDK's own download failed too: ${reason})`, { cause: downloadErr });
+    }
+  }
+  return TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path }, searchAttributes: SEARCH_ATTRIBUTES },
+  });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** Tests print the SDK's warnings and errors only (RATCHET_TEST_LOG=DEBUG|INFO shows more). */
+const quiet = new DefaultLogger((process.env.RATCHET_TEST_LOG as 'DEBUG' | 'INFO' | undefined) ?? 'WARN');
+try {
+  Runtime.install({ logger: quiet });
+} catch {
+  // Another test file in this process installed it first: same settings.
+}
+
+/**
+ * The workflow bundle for workflows/index.ts, built once per process (bundling takes seconds) and shared by tests.
+ * @throws Error if bundling fails (e.g. a workflow imports a Node module); later calls rethrow the same error.
+ */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows/index'), logger: quiet });
+  return bundle;
+}
+
+/**
+ * A fresh id for workflows, batches or tickets, so tests sharing a server never collide.
+ * @returns `${prefix}-${8 hex chars}`, truncated to match [A-Za-z0-9._-]{1,64}.
+ * @throws Error if prefix contains characters outside [A-Za-z0-9._-].
+ */
+export function uniqueId(prefix: string): string {
+  if (!/^[A-Za-z0-9._-]*$/.test(prefix)) throw new Error(`uniqueId prefix '${prefix}' must match [A-Za-z0-9._-]*`);
+  const suffix = randomBytes(4).toString('hex');
+  return `${prefix.slice(0, 64 - suffix.length - 1)}-${suffix}`;
+}

@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { LocalTracker } from '../../activities/tracker/local';
+import { createWorker } from '../../workers/worker';
+import { batchWorkflow } from '../../workflows';
+import {
+  approveUpdate,
+  batchStatusQuery,
+  batchWorkflowId,
+  rejectUpdate,
+  statusQuery,
+  TASK_QUEUE,
+  ticketWorkflowId,
+} from '../../workflows/messages';
+import type { BatchFile } from '../../workflows/input';
+import type { GateReason } from '../../workflows/types';
+import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
+import { createTestEnv, uniqueId, workflowBundle } from '../helpers/temporal';
+import { waitUntil } from '../helpers/wait';
+
+/** Each ticket's own gate and probe: `<ticketId>.txt` must say `good`, in the worktree and then on main. */
+const ownFileGate = { name: 'own file', command: 'test "$(cat "$RATCHET_TICKET_ID.txt" 2>/dev/null)" = good' };
+const ownFileProbe = (id: string) => [{ name: `${id}.txt live`, command: `test "$(cat ${id}.txt)" = good` }];
+const ticket = (id: string, extra: Partial<FixtureTicket> = {}): FixtureTicket => ({ id, probes: ownFileProbe(id), ...extra });
+const bad = { files: { 'x.txt': 'bad' } };
+
+describe('batchWorkflow and ticketWorkflow on the real dev server', function () {
+  this.timeout(240_000);
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  const fixtures: Fixture[] = [];
+
+  before(async function () {
+    this.timeout(300_000);
+    env = await createTestEnv();
+    worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle(), shutdownGraceTimeMs: 1_000 });
+    running = worker.run();
+  });
+
+  after(async () => {
+    worker?.shutdown();
+    await running;
+    await env?.teardown();
+    await Promise.all(fixtures.map((f) => f.cleanup()));
+  });
+
+  async function setup(tickets: FixtureTicket[]): Promise<Fixture> {
+    const fx = await makeRepo(tickets);
+    fixtures.push(fx);
+    return fx;
+  }
+
+  async function start(fx: Fixture, overrides: Partial<BatchFile> = {}, batchId = uniqueId('b')) {
+    const input = fx.batch(batchId, { gates: [ownFileGate], ...overrides });
+    const handle = await env.client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
+    return { handle, batchId };
+  }
+
+  const ticketHandle = (batchId: string, ticketId: string) => env.client.workflow.getHandle(ticketWorkflowId(batchId, ticketId));
+
+  async function waitForGate(batchId: string, ticketId: string, gate: GateReason, attempt?: number) {
+    return waitUntil(`${ticketId} waiting at ${gate}${attempt ? ` after attempt ${attempt}` : ''}`, async () => {
+      const s = await ticketHandle(batchId, ticketId).query(statusQuery);
+      return s.waitingFor === gate && (attempt === undefined || s.attempt === attempt) ? s : undefined;
+    });
+  }
+
+  it('runs tickets in dependency order under the parallelism cap and starts a dependent on its blockers\' completion', async () => {
+    const fx = await setup([ticket('a'), ticket('b'), ticket('c'), ticket('d', { dependsOn: ['a', 'b'] })]);
+    const { handle, batchId } = await start(fx, { maxParallel: 2 });
+    const report = await handle.result();
+
+    assert.equal(report.oracle.satisfied, true);
+    assert.deepEqual(report.oracle.done.sort(), ['a', 'b', 'c', 'd']);
+    for (const id of ['a', 'b', 'c', 'd']) assert.equal((await mergesOf(fx.repo, id)).length, 1, `${id} merged once`);
+
+    const spans = await Promise.all(
+      ['a', 'b', 'c', 'd'].map(async (id) => {
+        const d = await ticketHandle(batchId, id).describe();
+        return { id, start: d.startTime.getTime(), end: (d.closeTime as Date).getTime() };
+      }),
+    );
+    const maxOverlap = Math.max(...spans.map((s) => spans.filter((o) => o.start <= s.start && o.end > s.start).length));
+    assert.ok(maxOverlap <= 2, `at most 2 tickets ran at once, saw ${maxOverlap}`);
+    const d = spans.find((s) => s.id === 'd') as (typeof spans)[number];
+    for (const blocker of spans.filter((s) => s.id === 'a' || s.id === 'b')) assert.ok(d.start >= blocker.end, `d started after ${blocker.id} finished`);
+
+    // Event-driven: the batch never waited on a timer; d's child was initiated in reaction to a child completion.
+    const history = await handle.fetchHistory();
+    const events = history.events ?? [];
+    assert.equal(events.filter((e) => e.timerStartedEventAttributes).length, 0, 'the batch polls with no timer');
+    const startOfD = events.findIndex((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId === ticketWorkflowId(batchId, 'd'));
+    const completionsBefore = events.slice(0, startOfD).filter((e) => e.childWorkflowExecutionCompletedEventAttributes).length;
+    assert.ok(completionsBefore >= 2, 'd was scheduled only after its blockers completed');
+  });
+
+  it('takes three attempts when the gate fails twice and then passes, feeding each failure into the next prompt', async () => {
+    const fx = await setup([ticket('x', { attempts: [{ files: { 'x.txt': 'bad' } }, { files: { 'x.txt': 'still bad' } }, { files: { 'x.txt': 'good' } }] })]);
+    const { handle, batchId } = await start(fx);
+    const report = await handle.result();
+
+    assert.equal(report.oracle.satisfied, true);
+    const x = report.tickets[0];
+    assert.equal(x.outcome, 'done');
+    assert.equal(x.attempts, 3);
+    assert.equal((await mergesOf(fx.repo, 'x')).length, 1);
+    const prompt3 = await readFile(path.join(fx.repo, '.ratchet/artifacts', batchId, 'x', 'attempt-3', 'prompt.md'), 'utf8');
+    assert.match(prompt3, /Attempt 2: gate "own file" \(exit 1\) failed/);
+    assert.equal((await new LocalTracker(path.join(fx.repo, '.ratchet/tickets')).get('x'))?.state, 'done');
+  });
+
+  it('parks a ticket whose gate always fails at the human gate; approve grants a round, reject records human-gated and the oracle accepts it', async () => {
+    const fx = await setup([ticket('x', { attempts: [bad] }), ticket('y', { dependsOn: ['x'] })]);
+    const { handle, batchId } = await start(fx, { maxAttempts: 2 });
+
+    await waitForGate(batchId, 'x', 'attempts-exhausted', 2);
+    const tracker = new LocalTracker(path.join(fx.repo, '.ratchet/tickets'));
+    assert.equal((await tracker.get('x'))?.state, 'awaiting-human');
+    const status = await waitUntil('the batch status to show x at its gate', async () => {
+      const st = await handle.query(batchStatusQuery);
+      return st.tickets.find((t) => t.id === 'x')?.waitingFor === 'attempts-exhausted' ? st : undefined;
+    });
+    assert.equal(status.oracle.satisfied, false);
+
+    const answer = await ticketHandle(batchId, 'x').executeUpdate(approveUpdate, { args: [{ by: 'alice', comment: 'try again' }] });
+    assert.deepEqual(answer, { ticketId: 'x', gate: 'attempts-exhausted', decision: 'approve' });
+    await waitForGate(batchId, 'x', 'attempts-exhausted', 4);
+    await ticketHandle(batchId, 'x').executeUpdate(rejectUpdate, { args: [{ by: 'bob' }] });
+
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    assert.deepEqual(report.oracle.humanGated.sort(), ['x', 'y']);
+    assert.equal(report.interventions.total, 2);
+    assert.deepEqual(report.interventions.byKind, { approve: 1, reject: 1 });
+    assert.deepEqual(
+      report.interventions.list.map((i) => [i.kind, i.by, i.gate]),
+      [
+        ['approve', 'alice', 'attempts-exhausted'],
+        ['reject', 'bob', 'attempts-exhausted'],
+      ],
+    );
+    assert.equal((await tracker.get('x'))?.state, 'human-gated');
+    assert.equal((await tracker.get('y'))?.state, 'human-gated');
+    assert.match(report.tickets.find((t) => t.ticketId === 'y')?.reason ?? '', /blocked by human-gated ticket x/);
+    assert.deepEqual(await mergesOf(fx.repo, 'x'), []);
+  });
+
+  it('rejects approve at the wrong time with a message saying what the ticket is doing', async () => {
+    const marker = path.join(os.tmpdir(), `${uniqueId('holding')}.pid`);
+    const fx = await setup([ticket('h', { attempts: [{ holdOnce: marker, holdMs: 4_000, files: { 'h.txt': 'good' } }] })]);
+    const { handle, batchId } = await start(fx);
+    await waitUntil('the agent to be holding in implement', async () => existsSync(marker));
+
+    await assert.rejects(ticketHandle(batchId, 'h').executeUpdate(approveUpdate, { args: [{ by: 'eve' }] }), (err: unknown) => {
+      assert.ok(err instanceof WorkflowUpdateFailedError);
+      assert.match(String((err.cause as Error).message), /ticket h is not waiting at a human gate: it is in phase implement \(attempt 1/);
+      return true;
+    });
+    await assert.rejects(ticketHandle(batchId, 'h').executeUpdate(approveUpdate, { args: [{ by: '' }] }), WorkflowUpdateFailedError);
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    assert.equal(report.interventions.total, 0);
+  });
+
+  it('keeps the oracle unsatisfied while a merged ticket fails verify-live', async () => {
+    const fx = await setup([ticket('v', { probes: [{ name: 'never there', command: 'test -f never.txt' }] })]);
+    const { handle, batchId } = await start(fx, { verify: { deadlineMs: 1_500, intervalMs: 300 } });
+    const s = await waitForGate(batchId, 'v', 'verify-live-failed');
+    assert.match(s.waitingReason ?? '', /never there: exit 1/);
+
+    assert.equal((await mergesOf(fx.repo, 'v')).length, 1, 'the branch is merged');
+    const status = await waitUntil('the batch to read v\'s tracker state', async () => {
+      const st = await handle.query(batchStatusQuery);
+      return st.oracle.pending[0]?.state === 'awaiting-human' ? st : undefined;
+    });
+    assert.equal(status.oracle.satisfied, false);
+    assert.deepEqual(status.oracle.pending, [{ id: 'v', state: 'awaiting-human' }]);
+    assert.deepEqual(await handle.describe().then((d) => d.status.name), 'RUNNING');
+
+    await ticketHandle(batchId, 'v').executeUpdate(rejectUpdate, { args: [{ by: 'carol', comment: 'service never came up' }] });
+    const report = await handle.result();
+    assert.deepEqual(report.oracle.humanGated, ['v']);
+    assert.match(report.tickets[0].reason ?? '', /verify-live failed/);
+  });
+
+  describe('rejects bad input before any ticket starts', () => {
+    const cases: [string, FixtureTicket[], (fx: Fixture) => Partial<BatchFile>, RegExp][] = [
+      ['duplicate ids', [ticket('a')], () => ({ tickets: ['a', 'a'] }), /duplicate ticket id "a"/],
+      ['an unknown dependency', [ticket('a', { dependsOn: ['ghost'] })], () => ({}), /ticket "a" field "dependsOn" names unknown ticket "ghost"/],
+      ['a cycle, naming it', [ticket('a', { dependsOn: ['b'] }), ticket('b', { dependsOn: ['a'] })], () => ({}), /dependency cycle a -> b -> a/],
+      ['a bad id', [ticket('a')], () => ({ batchId: 'bad id!' }), /field "batchId" is "bad id!": must match/],
+      ['a missing repository', [ticket('a')], (fx) => ({ repo: path.join(fx.dir, 'nowhere') }), /field "repo" is ".*nowhere"/],
+      ['a folder that is not a git repository', [ticket('a')], (fx) => ({ repo: fx.dir }), /not a git repository/],
+      ['a config field of the wrong type', [ticket('a')], () => ({ maxParallel: 'two' as unknown as number }), /field "maxParallel" is "two": expected number/],
+    ];
+    for (const [name, tickets, overrides, message] of cases) {
+      it(`rejects ${name}`, async () => {
+        const fx = await setup(tickets);
+        const { handle } = await start(fx, overrides(fx));
+        await assert.rejects(handle.result(), (err: unknown) => {
+          assert.ok(err instanceof WorkflowFailedError);
+          assert.match(String(err.cause?.message), message);
+          return true;
+        });
+        const tracker = new LocalTracker(path.join(fx.repo, '.ratchet/tickets'));
+        for (const t of tickets) assert.equal((await tracker.get(t.id))?.state, 'todo', `${t.id} was never started`);
+      });
+    }
+  });
+});
