@@ -43,7 +43,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   const reports = new Map<string, TicketReport>();
   const batchInterventions: Intervention[] = [];
   let verdict: OracleVerdict = oracle([], []);
-  let report: RunReport | undefined;
+  let report: RunReport | undefined = undefined;
   let dirty = true;
   let consecutiveFailures = 0;
   let lastFailure: string | undefined;

@@ -104,6 +104,8 @@ export const ticketFileSchema = z
     size: z.enum(['S', 'M', 'L']).optional(),
     probes,
     state: z.enum(TICKET_STATES).default('todo'),
+    /** Written by the harness next to `state`: why the ticket is in it (gate reason, blocker, merge commit). */
+    stateNote: z.string().optional(),
   })
   .strict();
 

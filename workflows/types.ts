@@ -46,6 +46,8 @@ export interface Ticket {
   /** Ticket-specific verify-live probes, run in addition to the batch's. */
   probes: Probe[];
   state: TicketState;
+  /** The harness's one-line reason for `state`. */
+  stateNote?: string;
 }
 
 /** A deterministic check on an attempt's worktree: passes iff the command exits 0. */

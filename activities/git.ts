@@ -1,0 +1,359 @@
+/**
+ * Git side effects through simple-git: worktrees per attempt, commits, merges into the base branch.
+ * Functions take plain absolute paths and return plain data; every one is safe to repeat after a crash.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Mutex } from 'async-mutex';
+import { GitError as SimpleGitError, simpleGit } from 'simple-git';
+import type { MergeResult } from '../workflows/types';
+import { ConfigError, GitError } from './errors';
+
+/** Author and committer of what ratchet commits, passed with `-c` so no global git identity is needed. */
+const IDENTITY = ['user.name=ratchet', 'user.email=ratchet@localhost'];
+
+/** A git process that exited non-zero; kept apart from stdout so callers can accept expected exit codes. */
+class ExitError extends SimpleGitError {
+  constructor(
+    readonly exitCode: number,
+    readonly stdout: string,
+    readonly stderr: string,
+  ) {
+    super(undefined, (stderr || stdout).trim());
+  }
+}
+
+/**
+ * Runs `git <args>` in `dir`. Exit codes listed in `ok` resolve with the code and stdout; anything else rejects with
+ * a retryable `GitError` naming the command, the folder and git's own message.
+ */
+async function run(dir: string, args: string[], ok: number[] = [0]): Promise<{ code: number; out: string }> {
+  const git = simpleGit({
+    baseDir: dir,
+    config: IDENTITY,
+    // simple-git only rejects when stderr is non-empty, but `merge-base --is-ancestor` and a conflicted merge exit
+    // non-zero quietly: reject on every non-zero exit and let callers name the codes they expect.
+    errors: (error, result) =>
+      result.exitCode === 0
+        ? error
+        : new ExitError(result.exitCode, Buffer.concat(result.stdOut).toString(), Buffer.concat(result.stdErr).toString()),
+  });
+  try {
+    return { code: 0, out: await git.raw(args) };
+  } catch (err) {
+    if (err instanceof ExitError && ok.includes(err.exitCode)) return { code: err.exitCode, out: err.stdout };
+    const code = err instanceof ExitError ? err.exitCode : undefined;
+    const why = err instanceof Error ? err.message : String(err);
+    throw new GitError(`git ${args.join(' ')} failed in ${dir}${code === undefined ? '' : ` (exit ${code})`}: ${why}`, false, code);
+  }
+}
+
+const nulList = (out: string): string[] => out.split('\0').filter(Boolean);
+
+async function exists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Absolute path with symlinks resolved as far as the path exists, so paths git prints compare equal to ours. */
+async function canonical(p: string): Promise<string> {
+  const abs = path.resolve(p);
+  try {
+    return await fs.realpath(abs);
+  } catch {
+    const parent = path.dirname(abs);
+    return parent === abs ? abs : path.join(await canonical(parent), path.basename(abs));
+  }
+}
+
+// Serializes merges and worktree bookkeeping per repository. Good for one worker process only; serialization across
+// hosts is a later lock workflow (DESIGN.md "Scale-out").
+const repoLocks = new Map<string, Mutex>();
+
+async function withRepoLock<T>(repo: string, fn: () => Promise<T>): Promise<T> {
+  const key = await fs.realpath(repo);
+  let lock = repoLocks.get(key);
+  if (!lock) {
+    lock = new Mutex();
+    repoLocks.set(key, lock);
+  }
+  return lock.runExclusive(fn);
+}
+
+/** One entry of `git worktree list --porcelain`. The first entry is always the main working tree. */
+export interface WorktreeEntry {
+  path: string;
+  head?: string;
+  /** Short branch name (`main`), absent when detached or bare. */
+  branch?: string;
+  bare: boolean;
+  detached: boolean;
+  /** Registered, but its folder is gone. */
+  prunable: boolean;
+}
+
+/** Parses `git worktree list --porcelain` (pure). */
+export function parseWorktreeList(porcelain: string): WorktreeEntry[] {
+  const entries: WorktreeEntry[] = [];
+  for (const line of porcelain.split('\n')) {
+    const [word, ...rest] = line.split(' ');
+    const value = rest.join(' ');
+    if (word === 'worktree') entries.push({ path: value, bare: false, detached: false, prunable: false });
+    const entry = entries[entries.length - 1];
+    if (!entry) continue;
+    if (word === 'HEAD') entry.head = value;
+    if (word === 'branch') entry.branch = value.replace(/^refs\/heads\//, '');
+    if (word === 'bare') entry.bare = true;
+    if (word === 'detached') entry.detached = true;
+    if (word === 'prunable') entry.prunable = true;
+  }
+  return entries;
+}
+
+async function listWorktrees(repo: string): Promise<WorktreeEntry[]> {
+  const entries = parseWorktreeList((await run(repo, ['worktree', 'list', '--porcelain'])).out);
+  return Promise.all(entries.map(async (e) => ({ ...e, path: await canonical(e.path) })));
+}
+
+/**
+ * Removes the linked worktree or leftover folder at `target` (canonical), whatever state it is in, and forgets it.
+ * Never touches the main working tree.
+ */
+async function discard(repo: string, target: string, main: string, registered: boolean): Promise<void> {
+  const inside = path.relative(target, main);
+  if (!inside.startsWith('..') && !path.isAbsolute(inside)) {
+    throw new GitError(`refusing to remove ${target}: it holds the main working tree of ${repo}`, true);
+  }
+  if (registered) await run(repo, ['worktree', 'remove', '--force', '--force', target]).catch(() => undefined);
+  if (await exists(target)) {
+    // git could not delete it all (a process still writing there, or it was never a worktree). Rename is atomic and
+    // a process whose working directory is inside follows the rename, so it cannot write into the fresh worktree.
+    const stale = `${target}.stale-${process.pid}-${Date.now()}`;
+    await fs.rename(target, stale);
+    await fs.rm(stale, { recursive: true, force: true }).catch(() => undefined);
+  }
+  await run(repo, ['worktree', 'prune']);
+}
+
+/**
+ * Checks the batch's `repo` and `baseBranch` before anything runs.
+ * @throws ConfigError (non-retryable) naming the field, the value and the fix when `repo` is not absolute, does not
+ *   exist, is not a folder or not a git working tree, or when `baseBranch` is not a local branch.
+ */
+export async function assertGitRepo(repo: string, baseBranch: string): Promise<void> {
+  const field = `field "repo" is ${JSON.stringify(repo)}`;
+  if (!path.isAbsolute(repo)) {
+    throw new ConfigError(`${field}: not an absolute path; fix: give the full path, such as ${path.resolve(repo)}`);
+  }
+  const stat = await fs.stat(repo).catch(() => undefined);
+  if (!stat) throw new ConfigError(`${field}: no such folder; fix: create it or correct the path`);
+  if (!stat.isDirectory()) throw new ConfigError(`${field}: not a folder; fix: point repo at the repository's folder`);
+  try {
+    await run(repo, ['rev-parse', '--show-toplevel']);
+  } catch {
+    throw new ConfigError(`${field}: not a git repository; fix: run git init there or point repo at a clone`);
+  }
+  const { code } = await run(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${baseBranch}`], [0, 1]);
+  if (code === 0) return;
+  const branches = (await run(repo, ['for-each-ref', '--format=%(refname:short)', 'refs/heads'])).out.split('\n').filter(Boolean);
+  const have = branches.length ? `local branches are ${branches.join(', ')}` : 'the repository has no commits yet';
+  throw new ConfigError(
+    `field "baseBranch" is ${JSON.stringify(baseBranch)}: no such local branch in ${repo} (${have}); ` +
+      `fix: set baseBranch to an existing branch or create it (git branch ${baseBranch})`,
+  );
+}
+
+/**
+ * Appends `relPaths` (relative to `repo`, or absolute inside it) to the repository's `.git/info/exclude` as
+ * anchored folder patterns, so ratchet's own folders never show up as untracked. Idempotent; paths outside the
+ * repository are skipped.
+ */
+export async function ensureExcluded(repo: string, relPaths: string[]): Promise<void> {
+  await withRepoLock(repo, async () => {
+    const root = await canonical(repo);
+    const common = (await run(repo, ['rev-parse', '--git-common-dir'])).out.trim();
+    const file = path.join(path.resolve(repo, common), 'info', 'exclude');
+    const existing = await fs.readFile(file, 'utf8').catch(() => '');
+    const have = new Set(existing.split('\n').map((l) => l.trim()));
+    const wanted: string[] = [];
+    for (const p of relPaths) {
+      const rel = path.relative(root, await canonical(path.resolve(root, p)));
+      if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) continue;
+      const pattern = `/${rel.split(path.sep).join('/')}/`;
+      if (!have.has(pattern) && !wanted.includes(pattern)) wanted.push(pattern);
+    }
+    if (!wanted.length) return;
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const sep = existing && !existing.endsWith('\n') ? '\n' : '';
+    await fs.appendFile(file, `${sep}${wanted.join('\n')}\n`);
+  });
+}
+
+/**
+ * The commit `ref` points at in `repo`, as a full sha.
+ * @throws GitError (non-retryable) when `ref` does not name a commit.
+ */
+export async function headOf(repo: string, ref: string): Promise<string> {
+  const { code, out } = await run(repo, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], [0, 1]);
+  if (code !== 0) throw new GitError(`ref ${JSON.stringify(ref)} does not name a commit in ${repo}`, true);
+  return out.trim();
+}
+
+async function isAncestor(repo: string, commit: string, ref: string): Promise<boolean> {
+  return (await run(repo, ['merge-base', '--is-ancestor', commit, ref], [0, 1])).code === 0;
+}
+
+/**
+ * Creates a fresh worktree at `<worktreesDir>/<name>` on `branch`, reset to the current tip of `base`.
+ * Whatever was there before (a crashed attempt's worktree, junk, another worktree holding `branch`) is removed
+ * first, so a retry always starts clean.
+ * @returns the worktree's canonical absolute path and the base commit it was cut from.
+ * @throws GitError (non-retryable) when `name` is not a plain folder name or `branch` is checked out in the main
+ *   working tree.
+ */
+export async function prepareWorktree(opts: {
+  repo: string;
+  worktreesDir: string;
+  branch: string;
+  base: string;
+  name: string;
+}): Promise<{ path: string; baseCommit: string }> {
+  const { repo, branch, base, name } = opts;
+  if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') {
+    throw new GitError(`worktree name ${JSON.stringify(name)} must be a plain folder name ([A-Za-z0-9._-])`, true);
+  }
+  return withRepoLock(repo, async () => {
+    const target = await canonical(path.join(opts.worktreesDir, name));
+    const [main, ...linked] = await listWorktrees(repo);
+    if (main.branch === branch) {
+      throw new GitError(`branch ${branch} is checked out in the main working tree ${main.path}; fix: check out another branch there`, true);
+    }
+    for (const wt of linked) {
+      if (wt.path === target || wt.branch === branch) await discard(repo, wt.path, main.path, true);
+    }
+    if (await exists(target)) await discard(repo, target, main.path, false);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    const baseCommit = await headOf(repo, base);
+    await run(repo, ['worktree', 'add', '-B', branch, target, baseCommit]);
+    return { path: target, baseCommit };
+  });
+}
+
+/**
+ * Stages everything in `worktree` and commits it as "ratchet <ratchet@localhost>" if anything is staged. Hooks are
+ * skipped (`--no-verify`): checking the work is the gates' job, and a failing hook would look like a transient fault.
+ * @returns HEAD after the commit (also when the agent committed by itself), undefined only when HEAD is still
+ *   `baseCommit`; and the number of files that differ between `baseCommit` and HEAD.
+ */
+export async function commitAll(
+  worktree: string,
+  message: string,
+  baseCommit: string,
+): Promise<{ commit?: string; filesChanged: number }> {
+  await run(worktree, ['add', '-A']);
+  const staged = await run(worktree, ['diff', '--cached', '--quiet'], [0, 1]);
+  if (staged.code === 1) await run(worktree, ['commit', '--no-verify', '-m', message]);
+  const head = await headOf(worktree, 'HEAD');
+  const files = nulList((await run(worktree, ['diff', '--name-only', '-z', baseCommit, head])).out);
+  return { commit: head === baseCommit ? undefined : head, filesChanged: files.length };
+}
+
+/**
+ * Removes the worktree at `worktreePath` and deletes whatever folder is left at that path; the branch stays.
+ * Idempotent. @throws GitError (non-retryable) when the path is, or contains, the main working tree.
+ */
+export async function removeWorktree(repo: string, worktreePath: string): Promise<void> {
+  await withRepoLock(repo, async () => {
+    const target = await canonical(worktreePath);
+    const [main, ...linked] = await listWorktrees(repo);
+    const registered = linked.some((wt) => wt.path === target);
+    if (registered || (await exists(target))) await discard(repo, target, main.path, registered);
+    else await run(repo, ['worktree', 'prune']);
+  });
+}
+
+async function findBaseCheckout(repo: string, base: string, worktreesDir: string): Promise<string> {
+  await run(repo, ['worktree', 'prune']);
+  const entries = await listWorktrees(repo);
+  // The main working tree is listed first, so it wins when base is checked out there.
+  const onBase = entries.find((wt) => wt.branch === base && !wt.bare && !wt.prunable);
+  if (onBase) return onBase.path;
+  const target = await canonical(path.join(worktreesDir, `_base-${base.replace(/[^A-Za-z0-9._-]/g, '-')}`));
+  if (await exists(target)) await discard(repo, target, entries[0].path, false);
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  await run(repo, ['worktree', 'add', target, base]);
+  return target;
+}
+
+/**
+ * The path of a working tree where `base` is checked out: the main working tree if it is there, else an existing
+ * worktree on `base`, else a new one at `<worktreesDir>/_base-<base>`.
+ */
+export async function baseCheckout(repo: string, base: string, worktreesDir: string): Promise<string> {
+  return withRepoLock(repo, () => findBaseCheckout(repo, base, worktreesDir));
+}
+
+/** Paths that stopped a merge in `dir`: conflicted paths, or local changes the merge would overwrite. */
+async function blockingPaths(dir: string, branchHead: string): Promise<string[]> {
+  const merging = (await run(dir, ['rev-parse', '--quiet', '--verify', 'MERGE_HEAD'], [0, 1])).code === 0;
+  if (merging) {
+    const conflicted = nulList((await run(dir, ['diff', '--name-only', '--diff-filter=U', '-z'])).out);
+    await run(dir, ['merge', '--abort']);
+    return conflicted;
+  }
+  // git refused before starting: the checkout has changes (tracked or not) in files the merge would write.
+  const incoming = nulList((await run(dir, ['diff', '--name-only', '-z', `HEAD...${branchHead}`])).out);
+  const dirty = new Set<string>();
+  const status = nulList((await run(dir, ['status', '--porcelain', '-z', '--untracked-files=all'])).out);
+  for (let i = 0; i < status.length; i++) {
+    dirty.add(status[i].slice(3));
+    if (/^[RC]/.test(status[i])) i++; // a rename or copy is followed by its source path
+  }
+  return incoming.filter((p) => dirty.has(p));
+}
+
+/**
+ * Merges `branch` into `base` with a merge commit (`--no-ff`), in the working tree where `base` is checked out.
+ * Idempotent: a branch already contained in `base` reports `alreadyMerged` with the base tip. On a conflict the
+ * merge is aborted and the base is left as it was. Uncommitted changes in files the merge does not touch (such as
+ * ticket files the tracker writes) do not block it. Serialized per repository within this process.
+ * @returns the merge commit, or `merged: false` with the conflicting paths.
+ */
+export async function mergeBranch(opts: {
+  repo: string;
+  base: string;
+  branch: string;
+  message: string;
+  worktreesDir: string;
+}): Promise<MergeResult> {
+  const { repo, base, branch } = opts;
+  return withRepoLock(repo, async () => {
+    const branchHead = await headOf(repo, branch);
+    if (await isAncestor(repo, branchHead, base)) {
+      return { merged: true, alreadyMerged: true, commit: await headOf(repo, base) };
+    }
+    const dir = await findBaseCheckout(repo, base, opts.worktreesDir);
+    const pending = await run(dir, ['rev-parse', '--quiet', '--verify', 'MERGE_HEAD'], [0, 1]);
+    if (pending.code === 0) {
+      // Our own merge, interrupted by a crash between conflict and abort: undo it. Anyone else's is left alone
+      // and the retry waits for them.
+      if (pending.out.trim() !== branchHead) throw new GitError(`a merge is in progress in ${dir}; fix: finish or abort it`);
+      await run(dir, ['merge', '--abort']);
+    }
+    try {
+      await run(dir, ['merge', '--no-ff', '--no-verify', '-m', opts.message, branchHead]);
+    } catch (err) {
+      const conflict = await blockingPaths(dir, branchHead);
+      if (!conflict.length) throw err;
+      return { merged: false, alreadyMerged: false, conflict };
+    }
+    return { merged: true, alreadyMerged: false, commit: await headOf(dir, 'HEAD') };
+  });
+}
+
+/** Whether the tip of `branch` is contained in `base`. @throws GitError (non-retryable) when `branch` is missing. */
+export async function isMerged(repo: string, branch: string, base: string): Promise<boolean> {
+  return isAncestor(repo, await headOf(repo, branch), base);
+}

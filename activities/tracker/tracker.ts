@@ -1,0 +1,17 @@
+/** The tracker: the system of record for tickets and their states (DESIGN.md "Words"). */
+import type { Ticket, TicketFact, TicketState } from '../../workflows/types';
+
+/**
+ * What the harness needs from a tracker. Only the harness writes states; writes are set-state, never append, so a
+ * retried activity writes the same thing again.
+ */
+export interface Tracker {
+  /** Every ticket, in a stable order. @throws BadInputError naming the source and field of a malformed ticket. */
+  list(): Promise<Ticket[]>;
+  /** The ticket with `id`, or undefined when there is none. */
+  get(id: string): Promise<Ticket | undefined>;
+  /** Sets the ticket's state, with a one-line note (or clears the note when omitted). Idempotent. */
+  setState(id: string, state: TicketState, note?: string): Promise<void>;
+  /** The state of each of `ids` that exists (unknown ids are simply absent): the oracle's only input. */
+  facts(ids: string[]): Promise<TicketFact[]>;
+}

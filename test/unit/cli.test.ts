@@ -1,0 +1,136 @@
+/**
+ * The `ratchet` command as a user meets it: a real process, its exit code and what it prints.
+ * `--address 127.0.0.1:1` (nothing listens there) proves validation happens before any connection: a command that
+ * tried to reach Temporal would exit 3, not 2.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { EXIT } from '../../client/errors';
+
+const BIN = path.resolve(__dirname, '../../client/bin/ratchet.js');
+const NOWHERE = ['--address', '127.0.0.1:1'];
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `ratchet ...args` in `cwd` and collects what a user would see. */
+function ratchet(args: string[], cwd = process.cwd()): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd,
+      env: { ...process.env, TEMPORAL_ADDRESS: '', TEMPORAL_NAMESPACE: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('ratchet CLI', function () {
+  this.timeout(60_000);
+  let dir: string;
+
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ratchet-cli-'));
+    await fs.mkdir(path.join(dir, 'repo', '.git'), { recursive: true });
+    await fs.mkdir(path.join(dir, 'plain-folder'));
+  });
+
+  after(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  /** Writes a batch file into the fixture folder and returns its path. */
+  async function batchFile(name: string, text: string): Promise<string> {
+    const file = path.join(dir, name);
+    await fs.writeFile(file, text);
+    return file;
+  }
+
+  const valid = { repo: 'repo', agent: { command: 'echo' } };
+
+  it('lists every command and the exit codes in --help', async () => {
+    const { code, stdout } = await ratchet(['--help']);
+    assert.equal(code, EXIT.OK);
+    for (const command of ['demo', 'start', 'watch', 'status', 'approve', 'reject', 'resume', 'server', 'worker']) {
+      assert.match(stdout, new RegExp(`^  ${command}\\b`, 'm'), `--help lists ${command}`);
+    }
+    for (const option of ['--address', '--namespace']) assert.ok(stdout.includes(option), `--help lists ${option}`);
+    assert.match(stdout, /Exit codes:/);
+    for (const code of [0, 1, 2, 3, 4, 130]) assert.match(stdout, new RegExp(`^  ${code}\\s+\\S`, 'm'), `exit ${code}`);
+  });
+
+  it('exits 2 on an unknown command', async () => {
+    const { code, stderr } = await ratchet(['launch']);
+    assert.equal(code, EXIT.BAD_INPUT);
+    assert.match(stderr, /unknown command 'launch'/);
+  });
+
+  it('rejects a batch file with a JSON syntax error, naming the file, line and column', async () => {
+    const file = await batchFile('syntax.json', '{\n  "repo": "repo",\n  "agent": { "command": "echo" },\n}\n');
+    const { code, stdout, stderr } = await ratchet(['start', file, ...NOWHERE]);
+    assert.equal(code, EXIT.BAD_INPUT, stderr);
+    assert.match(stderr, /syntax\.json/);
+    assert.match(stderr, /not valid JSON at line 4, column 1/);
+    assert.match(stderr, /fix: /);
+    assert.doesNotMatch(stdout, /Started/);
+  });
+
+  it('rejects maxParallel "two", naming the field, the value and the fix', async () => {
+    const file = await batchFile('two.json', JSON.stringify({ ...valid, maxParallel: 'two' }));
+    const { code, stdout, stderr } = await ratchet(['start', file, ...NOWHERE]);
+    assert.equal(code, EXIT.BAD_INPUT, stderr);
+    assert.match(stderr, /field "maxParallel" is "two": expected number.*; fix: /);
+    assert.doesNotMatch(stdout, /Started/);
+  });
+
+  it('rejects a repo folder that is not a git repository', async () => {
+    const file = await batchFile('not-git.json', JSON.stringify({ ...valid, repo: 'plain-folder' }));
+    const { code, stdout, stderr } = await ratchet(['start', file, ...NOWHERE]);
+    assert.equal(code, EXIT.BAD_INPUT, stderr);
+    assert.match(stderr, /field "repo" is "plain-folder" \(resolved to .*plain-folder\): not a git repository/);
+    assert.match(stderr, /fix: run `git init` there/);
+    assert.doesNotMatch(stdout, /Started/);
+  });
+
+  it('rejects the batch id "bad id!", naming the field, the value and the fix', async () => {
+    const file = await batchFile('bad-id.json', JSON.stringify({ ...valid, batchId: 'bad id!' }));
+    const { code, stdout, stderr } = await ratchet(['start', file, ...NOWHERE]);
+    assert.equal(code, EXIT.BAD_INPUT, stderr);
+    assert.match(stderr, /field "batchId" is "bad id!": must match \[A-Za-z0-9._-\]\{1,64\}; fix: use only letters/);
+    assert.doesNotMatch(stdout, /Started/);
+  });
+
+  it('rejects a batch id taken from a file name that is not a valid id', async () => {
+    const file = await batchFile('my batch.json', JSON.stringify(valid));
+    const { code, stderr } = await ratchet(['start', file, ...NOWHERE]);
+    assert.equal(code, EXIT.BAD_INPUT, stderr);
+    assert.match(stderr, /batch id "my batch" \(taken from the file name\).*fix: add a "batchId" field/);
+  });
+
+  it('only connects once the batch file is valid, and says how to reach Temporal when it cannot', async () => {
+    const file = await batchFile('good.json', JSON.stringify(valid));
+    const { code, stderr } = await ratchet(['start', file, ...NOWHERE]);
+    assert.equal(code, EXIT.UNREACHABLE, stderr);
+    assert.match(stderr, /cannot reach Temporal at 127\.0\.0\.1:1/);
+  });
+
+  it('exits 3 with a hint when `status` cannot reach Temporal', async () => {
+    const { code, stdout, stderr } = await ratchet(['status', 'x', ...NOWHERE]);
+    assert.equal(code, EXIT.UNREACHABLE, stderr);
+    assert.equal(stdout, '');
+    assert.match(stderr, /cannot reach Temporal at 127\.0\.0\.1:1/);
+    assert.match(stderr, /ratchet server/);
+    assert.match(stderr, /TEMPORAL_ADDRESS/);
+    assert.doesNotMatch(stderr, /^\s+at /m, 'no stack trace');
+  });
+});

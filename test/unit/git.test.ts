@@ -1,0 +1,382 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { access, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { simpleGit, type SimpleGit } from 'simple-git';
+import {
+  assertGitRepo,
+  baseCheckout,
+  commitAll,
+  ensureExcluded,
+  headOf,
+  isMerged,
+  mergeBranch,
+  parseWorktreeList,
+  prepareWorktree,
+  removeWorktree,
+} from '../../activities/git';
+import { ConfigError } from '../../activities/errors';
+
+/** A git client for test setup; the identity comes with -c so the repos carry no identity of their own. */
+const git = (dir: string): SimpleGit =>
+  simpleGit({ baseDir: dir, config: ['user.name=test', 'user.email=test@example.invalid', 'commit.gpgsign=false'] });
+
+const exists = (p: string): Promise<boolean> => access(p).then(
+  () => true,
+  () => false,
+);
+
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('git activities', () => {
+  let root: string;
+  let repo: string;
+  let worktreesDir: string;
+
+  /** Commits `files` on the current branch of `dir`; returns the new HEAD. */
+  async function commitFiles(dir: string, files: Record<string, string>, message = 'change'): Promise<string> {
+    for (const [file, content] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+      await writeFile(path.join(dir, file), content);
+    }
+    await git(dir).add('.');
+    await git(dir).commit(message);
+    return (await git(dir).revparse(['HEAD'])).trim();
+  }
+
+  /** A ticket branch `branch` with `files` committed on it, through the activities. */
+  async function ticketBranch(branch: string, files: Record<string, string>): Promise<string> {
+    const wt = await prepareWorktree({ repo, worktreesDir, branch, base: 'main', name: branch.replace(/\//g, '-') });
+    for (const [file, content] of Object.entries(files)) await writeFile(path.join(wt.path, file), content);
+    await commitAll(wt.path, `work on ${branch}`, wt.baseCommit);
+    return wt.path;
+  }
+
+  const tip = async (ref = 'main'): Promise<string> => (await git(repo).revparse([ref])).trim();
+  const status = async (dir: string): Promise<string> => git(dir).raw(['status', '--porcelain']);
+
+  beforeEach(async () => {
+    root = await realpath(await mkdtemp(path.join(os.tmpdir(), 'ratchet-git-')));
+    repo = path.join(root, 'repo');
+    worktreesDir = path.join(root, 'worktrees');
+    await mkdir(repo);
+    await git(repo).init(['-b', 'main']);
+    await commitFiles(repo, { 'README.md': 'hello\n', 'src/app.txt': 'one\ntwo\nthree\n' }, 'first');
+  });
+
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  describe('prepareWorktree', () => {
+    it('creates a worktree on the ticket branch at the current tip of the base', async () => {
+      const tipBefore = await commitFiles(repo, { 'later.txt': 'x' }, 'second');
+      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      assert.equal(wt.path, path.join(worktreesDir, 'b1-T1'));
+      assert.equal(wt.baseCommit, tipBefore);
+      assert.equal((await git(wt.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/T1');
+      assert.equal((await git(wt.path).revparse(['HEAD'])).trim(), tipBefore);
+      assert.ok(await exists(path.join(wt.path, 'later.txt')));
+    });
+
+    it('gives a clean fresh worktree when re-prepared after a crashed attempt', async () => {
+      const opts = { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' };
+      const first = await prepareWorktree(opts);
+      await commitFiles(first.path, { 'half-done.txt': 'agent commit' });
+      await writeFile(path.join(first.path, 'junk.txt'), 'junk');
+      await writeFile(path.join(first.path, 'README.md'), 'scribbled\n');
+
+      const second = await prepareWorktree(opts);
+      assert.equal(second.path, first.path);
+      assert.equal(second.baseCommit, await tip());
+      assert.equal((await git(second.path).revparse(['HEAD'])).trim(), await tip());
+      assert.equal(await status(second.path), '');
+      assert.equal(await readFile(path.join(second.path, 'README.md'), 'utf8'), 'hello\n');
+      assert.equal(await exists(path.join(second.path, 'junk.txt')), false);
+    });
+
+    it('replaces a leftover folder at the worktree path that git no longer knows', async () => {
+      await mkdir(path.join(worktreesDir, 'b1-T1'), { recursive: true });
+      await writeFile(path.join(worktreesDir, 'b1-T1', 'junk.txt'), 'junk');
+      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      assert.equal(await status(wt.path), '');
+      assert.equal(await exists(path.join(wt.path, 'junk.txt')), false);
+    });
+
+    it('takes the branch over from another worktree that holds it', async () => {
+      const old = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'old' });
+      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'new' });
+      assert.equal((await git(wt.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/T1');
+      assert.equal(await exists(old.path), false);
+      const listed = parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']));
+      assert.deepEqual(listed.map((w) => w.path), [repo, wt.path]);
+    });
+
+    it('keeps what a process still running in the old worktree writes out of the fresh one', async function () {
+      const opts = { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' };
+      const first = await prepareWorktree(opts);
+      const ticks = path.join(root, 'ticks');
+      // Writes as fast as it can, so it keeps refilling the folder while git deletes it.
+      const loop = 'while :; do for i in 1 2 3 4 5 6 7 8 9; do echo x > junk$i.txt; done; echo x >> "$TICKS"; done';
+      const orphan = spawn('sh', ['-c', loop], {
+        cwd: first.path,
+        env: { ...process.env, TICKS: ticks },
+        stdio: 'ignore',
+      });
+      const count = async (): Promise<number> => (await readFile(ticks, 'utf8').catch(() => '')).length;
+      try {
+        await until(async () => (await count()) > 2, 'the orphan to start writing');
+        const second = await prepareWorktree(opts);
+        const seen = await count();
+        await until(async () => (await count()) > seen + 10, 'the orphan to keep writing');
+        assert.equal(await exists(path.join(second.path, 'junk1.txt')), false);
+        assert.equal(await status(second.path), '');
+      } finally {
+        orphan.kill();
+      }
+    });
+  });
+
+  describe('commitAll', () => {
+    it('commits every change and counts the files that differ from the base', async () => {
+      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      await writeFile(path.join(wt.path, 'README.md'), 'changed\n');
+      await writeFile(path.join(wt.path, 'new-a.txt'), 'a');
+      await mkdir(path.join(wt.path, 'deep', 'er'), { recursive: true });
+      await writeFile(path.join(wt.path, 'deep', 'er', 'new-b.txt'), 'b');
+
+      const result = await commitAll(wt.path, 'ratchet: T1 attempt 1', wt.baseCommit);
+      assert.equal(result.filesChanged, 3);
+      assert.equal(result.commit, (await git(wt.path).revparse(['HEAD'])).trim());
+      assert.equal(await status(wt.path), '');
+      const log = await git(wt.path).log({ maxCount: 1 });
+      assert.equal(log.latest?.author_name, 'ratchet');
+      assert.equal(log.latest?.author_email, 'ratchet@localhost');
+      assert.equal(log.latest?.message, 'ratchet: T1 attempt 1');
+    });
+
+    it('returns the commit the agent made itself when the tree is clean', async () => {
+      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      const agentCommit = await commitFiles(wt.path, { 'by-agent.txt': 'x' });
+      assert.deepEqual(await commitAll(wt.path, 'unused', wt.baseCommit), { commit: agentCommit, filesChanged: 1 });
+    });
+
+    it('returns no commit when the agent changed nothing', async () => {
+      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      assert.deepEqual(await commitAll(wt.path, 'unused', wt.baseCommit), { commit: undefined, filesChanged: 0 });
+    });
+
+    it('commits with no git identity configured anywhere', async () => {
+      const saved = { HOME: process.env.HOME, XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME };
+      const home = path.join(root, 'home');
+      await mkdir(home);
+      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      process.env.HOME = home;
+      process.env.XDG_CONFIG_HOME = home;
+      try {
+        await writeFile(path.join(wt.path, 'new.txt'), 'x');
+        const result = await commitAll(wt.path, 'no identity', wt.baseCommit);
+        assert.equal(result.filesChanged, 1);
+      } finally {
+        for (const [k, v] of Object.entries(saved)) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
+      }
+    });
+  });
+
+  describe('mergeBranch', () => {
+    const merge = (branch: string) =>
+      mergeBranch({ repo, base: 'main', branch, message: `ratchet: merge ${branch}`, worktreesDir });
+
+    it('lands exactly one merge commit, and a second call reports alreadyMerged without a new commit', async () => {
+      const before = await tip();
+      await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'on\n' });
+      assert.equal(await isMerged(repo, 'ratchet/b1/T1', 'main'), false);
+
+      const first = await merge('ratchet/b1/T1');
+      const after = await tip();
+      assert.deepEqual(first, { merged: true, alreadyMerged: false, commit: after });
+      const parents = (await git(repo).raw(['rev-list', '--parents', '-n', '1', 'main'])).trim().split(' ');
+      assert.deepEqual(parents, [after, before, await tip('ratchet/b1/T1')]);
+      assert.equal((await git(repo).log({ maxCount: 1 })).latest?.message, 'ratchet: merge ratchet/b1/T1');
+      assert.equal(await readFile(path.join(repo, 'feature.txt'), 'utf8'), 'on\n');
+      assert.equal(await isMerged(repo, 'ratchet/b1/T1', 'main'), true);
+
+      const second = await merge('ratchet/b1/T1');
+      assert.deepEqual(second, { merged: true, alreadyMerged: true, commit: after });
+      assert.equal(await tip(), after);
+    });
+
+    it('returns the conflicting paths and leaves the base unchanged and clean', async () => {
+      await ticketBranch('ratchet/b1/A', { 'src/app.txt': 'one\nTWO from A\nthree\n' });
+      await ticketBranch('ratchet/b1/B', { 'src/app.txt': 'one\nTWO from B\nthree\n', 'other.txt': 'b' });
+      assert.equal((await merge('ratchet/b1/A')).merged, true);
+      const before = await tip();
+
+      const result = await merge('ratchet/b1/B');
+      assert.deepEqual(result, { merged: false, alreadyMerged: false, conflict: ['src/app.txt'] });
+      assert.equal(await tip(), before);
+      assert.equal(await status(repo), '');
+      assert.equal(await exists(path.join(repo, '.git', 'MERGE_HEAD')), false);
+      assert.equal(await readFile(path.join(repo, 'src/app.txt'), 'utf8'), 'one\nTWO from A\nthree\n');
+    });
+
+    it('merges while the base checkout has uncommitted changes in files the merge does not touch', async () => {
+      await commitFiles(repo, { 'tickets/T1.yaml': 'state: todo\n' });
+      await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'on\n' });
+      await writeFile(path.join(repo, 'tickets/T1.yaml'), 'state: in-progress\n');
+      await writeFile(path.join(repo, 'notes.txt'), 'untracked');
+
+      const result = await merge('ratchet/b1/T1');
+      assert.equal(result.merged, true);
+      assert.equal(result.commit, await tip());
+      assert.equal(await readFile(path.join(repo, 'tickets/T1.yaml'), 'utf8'), 'state: in-progress\n');
+      assert.equal(await readFile(path.join(repo, 'notes.txt'), 'utf8'), 'untracked');
+      assert.equal(await readFile(path.join(repo, 'feature.txt'), 'utf8'), 'on\n');
+    });
+
+    it('reports an uncommitted change in a file the merge would write as a conflict, keeping the change', async () => {
+      await ticketBranch('ratchet/b1/T1', { 'README.md': 'from the branch\n' });
+      await writeFile(path.join(repo, 'README.md'), 'local edit\n');
+      const before = await tip();
+
+      assert.deepEqual(await merge('ratchet/b1/T1'), { merged: false, alreadyMerged: false, conflict: ['README.md'] });
+      assert.equal(await tip(), before);
+      assert.equal(await readFile(path.join(repo, 'README.md'), 'utf8'), 'local edit\n');
+    });
+
+    it('merges in a base worktree of its own when the main working tree is on another branch', async () => {
+      await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'on\n' });
+      await git(repo).checkout(['-b', 'person/elsewhere']);
+
+      const result = await merge('ratchet/b1/T1');
+      assert.equal(result.merged, true);
+      assert.equal(result.commit, await tip('main'));
+      assert.equal((await git(repo).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'person/elsewhere');
+      assert.equal(await exists(path.join(worktreesDir, '_base-main', 'feature.txt')), true);
+    });
+  });
+
+  describe('baseCheckout', () => {
+    it('is the main working tree when base is checked out there', async () => {
+      assert.equal(await baseCheckout(repo, 'main', worktreesDir), repo);
+    });
+
+    it('creates a worktree on base once, and reuses it', async () => {
+      await git(repo).checkout(['-b', 'other']);
+      const first = await baseCheckout(repo, 'main', worktreesDir);
+      assert.equal(first, path.join(worktreesDir, '_base-main'));
+      assert.equal((await git(first).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'main');
+      assert.equal(await baseCheckout(repo, 'main', worktreesDir), first);
+    });
+  });
+
+  describe('removeWorktree', () => {
+    it('removes a worktree and is a no-op the second time', async () => {
+      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      await writeFile(path.join(wt.path, 'junk.txt'), 'junk');
+      await removeWorktree(repo, wt.path);
+      await removeWorktree(repo, wt.path);
+      assert.equal(await exists(wt.path), false);
+      const listed = parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']));
+      assert.deepEqual(listed.map((w) => w.path), [repo]);
+      assert.ok(await headOf(repo, 'ratchet/b1/T1'), 'the branch stays');
+    });
+
+    it('refuses to remove the main working tree', async () => {
+      await assert.rejects(removeWorktree(repo, repo), /main working tree/);
+      assert.ok(await exists(path.join(repo, 'README.md')));
+    });
+  });
+
+  describe('ensureExcluded', () => {
+    it('hides ratchet folders inside the repository from git status, writing each pattern once', async () => {
+      await mkdir(path.join(repo, '.ratchet', 'worktrees', 'x'), { recursive: true });
+      await writeFile(path.join(repo, '.ratchet', 'worktrees', 'x', 'f'), 'f');
+      await ensureExcluded(repo, ['.ratchet/worktrees', path.join(repo, '.ratchet', 'artifacts'), '../outside']);
+      await ensureExcluded(repo, ['.ratchet/worktrees']);
+      const exclude = await readFile(path.join(repo, '.git', 'info', 'exclude'), 'utf8');
+      assert.equal(exclude.split('\n').filter((l) => l === '/.ratchet/worktrees/').length, 1);
+      assert.ok(exclude.includes('/.ratchet/artifacts/\n'));
+      assert.ok(!exclude.includes('outside'));
+      assert.equal(await status(repo), '');
+    });
+  });
+
+  describe('assertGitRepo', () => {
+    const rejectsWith = (p: Promise<void>, message: string) =>
+      assert.rejects(p, (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.nonRetryable, true);
+        assert.equal(err.message, message);
+        return true;
+      });
+
+    it('accepts a repository with the base branch', async () => {
+      await assertGitRepo(repo, 'main');
+    });
+
+    it('rejects a relative repo path', async () => {
+      await rejectsWith(
+        assertGitRepo('some/repo', 'main'),
+        `field "repo" is "some/repo": not an absolute path; fix: give the full path, such as ${path.resolve('some/repo')}`,
+      );
+    });
+
+    it('rejects a repo folder that does not exist', async () => {
+      const missing = path.join(root, 'nope');
+      await rejectsWith(assertGitRepo(missing, 'main'), `field "repo" is "${missing}": no such folder; fix: create it or correct the path`);
+    });
+
+    it('rejects a folder that is not a git repository', async () => {
+      const plain = path.join(root, 'plain');
+      await mkdir(plain);
+      await rejectsWith(
+        assertGitRepo(plain, 'main'),
+        `field "repo" is "${plain}": not a git repository; fix: run git init there or point repo at a clone`,
+      );
+    });
+
+    it('rejects a base branch that does not exist, listing the branches there are', async () => {
+      await rejectsWith(
+        assertGitRepo(repo, 'develop'),
+        `field "baseBranch" is "develop": no such local branch in ${repo} (local branches are main); ` +
+          'fix: set baseBranch to an existing branch or create it (git branch develop)',
+      );
+    });
+  });
+
+  describe('parseWorktreeList', () => {
+    it('reads main, linked, detached and prunable entries', () => {
+      const text = [
+        'worktree /r',
+        'HEAD aaa',
+        'branch refs/heads/main',
+        '',
+        'worktree /w/one',
+        'HEAD bbb',
+        'detached',
+        '',
+        'worktree /w/gone',
+        'HEAD ccc',
+        'branch refs/heads/ratchet/b/T',
+        'prunable gitdir file points to non-existent location',
+        '',
+      ].join('\n');
+      assert.deepEqual(parseWorktreeList(text), [
+        { path: '/r', head: 'aaa', branch: 'main', bare: false, detached: false, prunable: false },
+        { path: '/w/one', head: 'bbb', bare: false, detached: true, prunable: false },
+        { path: '/w/gone', head: 'ccc', branch: 'ratchet/b/T', bare: false, detached: false, prunable: true },
+      ]);
+    });
+  });
+});

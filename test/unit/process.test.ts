@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCommand } from '../../activities/process';
+
+/** True while `pid` exists and is not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+describe('runCommand', () => {
+  let dir: string;
+  let logPath: string;
+  const leftovers: number[] = [];
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ratchet-process-'));
+    logPath = path.join(dir, 'logs', 'nested', 'run.log');
+  });
+  afterEach(() => {
+    for (const pid of leftovers.splice(0)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const readPid = (file: string): number => Number(fs.readFileSync(file, 'utf8').trim());
+
+  it('reports the exit code of a failing command without throwing', async () => {
+    const r = await runCommand({ command: 'echo oops >&2; exit 7', cwd: dir, timeoutMs: 10_000, logPath });
+    assert.equal(r.exitCode, 7);
+    assert.equal(r.timedOut, false);
+    assert.equal(r.aborted, false);
+    assert.equal(r.tail, 'oops\n');
+  });
+
+  it('reports exit code 0 and the output of a successful command', async () => {
+    const r = await runCommand({ command: 'echo hello', cwd: dir, timeoutMs: 10_000, logPath });
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.tail, 'hello\n');
+    assert.ok(r.ms >= 0);
+  });
+
+  it('runs in cwd with the extra environment on top of the process environment', async () => {
+    const r = await runCommand({
+      command: 'printf "%s|%s|%s" "$PWD" "$RATCHET_TEST_VAR" "$PATH"',
+      cwd: dir,
+      env: { RATCHET_TEST_VAR: 'forty-two' },
+      timeoutMs: 10_000,
+      logPath,
+    });
+    const [cwd, extra, inheritedPath] = r.tail.split('|');
+    assert.equal(fs.realpathSync(cwd), fs.realpathSync(dir));
+    assert.equal(extra, 'forty-two');
+    assert.equal(inheritedPath, process.env.PATH);
+  });
+
+  it('appends stdout and stderr to the log after a header naming the command and cwd', async () => {
+    await runCommand({ command: 'echo first', cwd: dir, timeoutMs: 10_000, logPath });
+    await runCommand({ command: 'echo out; echo err >&2', cwd: dir, timeoutMs: 10_000, logPath });
+    const log = fs.readFileSync(logPath, 'utf8');
+    assert.match(log, /cwd=.*\n=== \$ echo first\nfirst\n/);
+    assert.match(log, /=== \$ echo out; echo err >&2\n/);
+    assert.ok(log.includes('out\n') && log.includes('err\n'));
+    assert.match(log, /=== exit 0 in \d+ ms/);
+  });
+
+  it('writes stdout alone to stdoutPath when asked', async () => {
+    const stdoutPath = path.join(dir, 'out', 'stdout.txt');
+    await runCommand({ command: 'echo answer; echo noise >&2', cwd: dir, timeoutMs: 10_000, logPath, stdoutPath });
+    assert.equal(fs.readFileSync(stdoutPath, 'utf8'), 'answer\n');
+  });
+
+  it('keeps only the last tailBytes of a large output', async () => {
+    const r = await runCommand({
+      command: "head -c 200000 /dev/zero | tr '\\0' a; printf END",
+      cwd: dir,
+      timeoutMs: 10_000,
+      logPath,
+      tailBytes: 100,
+    });
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.tail.length, 100);
+    assert.equal(r.tail, 'a'.repeat(97) + 'END');
+    assert.ok(fs.statSync(logPath).size > 200_000, 'the log keeps everything');
+  });
+
+  it('kills the whole process group, grandchildren included, on time-out', async () => {
+    const pidFile = path.join(dir, 'grandchild.pid');
+    const r = await runCommand({
+      command: `sleep 30 & echo $! > '${pidFile}'; sleep 30`,
+      cwd: dir,
+      timeoutMs: 300,
+      logPath,
+    });
+    const grandchild = readPid(pidFile);
+    leftovers.push(grandchild);
+    assert.equal(r.timedOut, true);
+    assert.equal(r.aborted, false);
+    assert.equal(r.exitCode, null);
+    assert.ok(r.ms < 5_000, `took ${r.ms} ms`);
+    assert.equal(alive(grandchild), false, 'the background sleep was killed');
+    assert.match(fs.readFileSync(logPath, 'utf8'), /timed out after 300 ms/);
+  });
+
+  it('escalates to SIGKILL when the process group ignores SIGTERM', async () => {
+    const r = await runCommand({ command: "trap '' TERM; sleep 30", cwd: dir, timeoutMs: 200, logPath });
+    assert.equal(r.timedOut, true);
+    assert.ok(r.ms >= 3_000 && r.ms < 6_000, `took ${r.ms} ms`);
+  });
+
+  it('returns when the shell exits even though a background child still holds stdout, and leaves it running', async () => {
+    const pidFile = path.join(dir, 'service.pid');
+    const r = await runCommand({
+      command: `sleep 30 & echo $! > '${pidFile}'; echo started`,
+      cwd: dir,
+      timeoutMs: 20_000,
+      logPath,
+    });
+    const service = readPid(pidFile);
+    leftovers.push(service);
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.timedOut, false);
+    assert.equal(r.tail, 'started\n');
+    assert.ok(r.ms < 3_000, `took ${r.ms} ms`);
+    assert.equal(alive(service), true, 'a service started by the command is not killed');
+  });
+
+  it('kills the process group when the signal aborts, and says so', async () => {
+    const controller = new AbortController();
+    const r = await runCommand({
+      command: 'sleep 30',
+      cwd: dir,
+      timeoutMs: 20_000,
+      logPath,
+      signal: controller.signal,
+      tickMs: 20,
+      onTick: () => controller.abort(),
+    });
+    assert.equal(r.aborted, true);
+    assert.equal(r.timedOut, false);
+    assert.equal(r.exitCode, null);
+    assert.ok(r.ms < 5_000, `took ${r.ms} ms`);
+  });
+
+  it('does not start the command when the signal is already aborted', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const marker = path.join(dir, 'ran');
+    const r = await runCommand({ command: `touch '${marker}'`, cwd: dir, timeoutMs: 10_000, logPath, signal: controller.signal });
+    assert.equal(r.aborted, true);
+    assert.equal(fs.existsSync(marker), false);
+  });
+
+  it('calls onTick every tickMs while the command runs', async () => {
+    let ticks = 0;
+    await runCommand({ command: 'sleep 0.5', cwd: dir, timeoutMs: 10_000, logPath, tickMs: 50, onTick: () => ticks++ });
+    assert.ok(ticks >= 3, `${ticks} ticks`);
+  });
+
+  it('throws a clear error when the working directory is missing', async () => {
+    const missing = path.join(dir, 'no-such-folder');
+    await assert.rejects(
+      runCommand({ command: 'true', cwd: missing, timeoutMs: 10_000, logPath }),
+      (err: Error) => err.message.includes('working directory does not exist') && err.message.includes(missing),
+    );
+  });
+});

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { TrackerError } from '../../activities/errors';
+import { LocalTracker, writeTicketFile } from '../../activities/tracker/local';
+import { BadInputError } from '../../workflows/input';
+import type { Ticket } from '../../workflows/types';
+
+/** A ticket file as a person writes one: comments, unindented list, flow list, comment after the state. */
+const PERSON_FILE = `# Ask from the support team, 2024-05
+id: T-2
+title: "Add a health endpoint"   # quoted on purpose
+body: |
+  The service needs GET /health.
+
+  It returns 200.
+acceptance:
+- GET /health returns 200
+dependsOn: [T-1]
+state: todo   # ratchet sets this
+
+# keep this comment at the end
+`;
+
+describe('LocalTracker', () => {
+  let dir: string;
+  let tracker: LocalTracker;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'ratchet-tracker-'));
+    tracker = new LocalTracker(dir);
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const put = (name: string, text: string): Promise<void> => writeFile(path.join(dir, name), text);
+
+  it('lists ticket files sorted by name with defaults filled in', async () => {
+    await put('T-2.yaml', 'id: T-2\ntitle: second\n');
+    await put('T-1.yml', 'id: T-1\ntitle: first\nkind: bug\nsize: S\nstate: done\n');
+    await put('README.md', 'not a ticket');
+
+    assert.deepEqual(await tracker.list(), [
+      { id: 'T-1', title: 'first', body: '', acceptance: [], dependsOn: [], kind: 'bug', size: 'S', probes: [], state: 'done' },
+      { id: 'T-2', title: 'second', body: '', acceptance: [], dependsOn: [], kind: 'feature', probes: [], state: 'todo' },
+    ]);
+  });
+
+  it('sets the state by changing only the state line, keeping what the person wrote', async () => {
+    await put('T-2.yaml', PERSON_FILE);
+    await tracker.setState('T-2', 'in-progress');
+    assert.equal(await readFile(path.join(dir, 'T-2.yaml'), 'utf8'), PERSON_FILE.replace('state: todo', 'state: in-progress'));
+    assert.equal((await tracker.get('T-2'))?.state, 'in-progress');
+  });
+
+  it('adds a state note under the state line and removes it again when the next state has none', async () => {
+    await put('T-2.yaml', PERSON_FILE);
+    await tracker.setState('T-2', 'awaiting-human', 'gate "test" failed 3 times: see\nartifacts/T-2');
+    const noted = await readFile(path.join(dir, 'T-2.yaml'), 'utf8');
+    assert.equal(
+      noted,
+      PERSON_FILE.replace(
+        'state: todo   # ratchet sets this\n',
+        'state: awaiting-human   # ratchet sets this\nstateNote: "gate \\"test\\" failed 3 times: see\\nartifacts/T-2"\n',
+      ),
+    );
+    assert.equal((await tracker.get('T-2'))?.state, 'awaiting-human');
+
+    await tracker.setState('T-2', 'done');
+    assert.equal(await readFile(path.join(dir, 'T-2.yaml'), 'utf8'), PERSON_FILE.replace('state: todo', 'state: done'));
+  });
+
+  it('adds a state line to a file that has none', async () => {
+    await put('T-1.yaml', 'id: T-1  # mine\ntitle: first');
+    await tracker.setState('T-1', 'merged', 'merged as abc123');
+    assert.equal(await readFile(path.join(dir, 'T-1.yaml'), 'utf8'), 'id: T-1  # mine\ntitle: first\nstate: merged\nstateNote: "merged as abc123"\n');
+  });
+
+  it('keeps the last of concurrent state writes to one file', async () => {
+    await put('T-2.yaml', PERSON_FILE);
+    const states = ['in-progress', 'awaiting-human', 'merged', 'done'] as const;
+    await Promise.all(states.map((s, i) => tracker.setState('T-2', s, `note ${i}`)));
+    const text = await readFile(path.join(dir, 'T-2.yaml'), 'utf8');
+    assert.equal(text, PERSON_FILE.replace('# ratchet sets this\n', '# ratchet sets this\nstateNote: "note 3"\n').replace('state: todo', 'state: done'));
+  });
+
+  it('rejects a state change for a ticket that has no file, as non-retryable', async () => {
+    await assert.rejects(tracker.setState('T-9', 'done'), (err: unknown) => {
+      assert.ok(err instanceof TrackerError);
+      assert.equal(err.nonRetryable, true);
+      assert.match(err.message, /ticket "T-9" has no file/);
+      return true;
+    });
+  });
+
+  it('returns facts for the ids that have files, leaving the others out', async () => {
+    await put('T-1.yaml', 'id: T-1\ntitle: first\nstate: done\n');
+    await put('T-2.yaml', 'id: T-2\ntitle: second\n');
+    assert.deepEqual(await tracker.facts(['T-2', 'T-1', 'T-404']), [
+      { id: 'T-2', state: 'todo' },
+      { id: 'T-1', state: 'done' },
+    ]);
+  });
+
+  it('rejects a field of the wrong type, naming the file, the field and the value', async () => {
+    await put('T-1.yaml', 'id: T-1\ntitle: first\nacceptance: it works\n');
+    const file = path.join(dir, 'T-1.yaml');
+    await assert.rejects(tracker.list(), (err: unknown) => {
+      assert.ok(err instanceof BadInputError);
+      assert.equal(err.source, file);
+      assert.match(err.message, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: field "acceptance" is "it works": `));
+      return true;
+    });
+  });
+
+  it('rejects a file whose name is not its id, naming both', async () => {
+    await put('T-1.yaml', 'id: T-7\ntitle: first\n');
+    await assert.rejects(
+      tracker.get('T-1'),
+      (err: unknown) =>
+        err instanceof BadInputError &&
+        err.message.includes('field "id" is "T-7" but the file is named T-1.yaml; fix: rename the file to T-7.yaml or set id to "T-1"'),
+    );
+  });
+
+  it('rejects a file that is not valid YAML, naming the file', async () => {
+    await put('T-1.yaml', 'id: T-1\ntitle: [unclosed\n');
+    await assert.rejects(tracker.list(), (err: unknown) => err instanceof BadInputError && err.source === path.join(dir, 'T-1.yaml'));
+  });
+
+  it('writes a ticket file a person can read, which lists back as the same ticket', async () => {
+    const ticket: Ticket = {
+      id: 'T-3',
+      title: 'Greet by name',
+      body: 'GET /hello?name=Ada answers "hello, Ada".\n\nKeep the old route.\n',
+      acceptance: ['answers with the name'],
+      dependsOn: ['T-1'],
+      kind: 'feature',
+      size: 'M',
+      probes: [
+        { kind: 'http', name: 'GET http://127.0.0.1:8080/hello', url: 'http://127.0.0.1:8080/hello', method: 'GET', expectStatus: 200, expectBody: 'hello', timeoutMs: 5000 },
+        { kind: 'command', name: 'probe 2', command: 'npm run smoke', timeoutMs: 60000 },
+      ],
+      state: 'todo',
+    };
+    const file = await writeTicketFile(dir, ticket);
+    assert.equal(file, path.join(dir, 'T-3.yaml'));
+    const text = await readFile(file, 'utf8');
+    assert.match(text, /^body: \|\n {2}GET \/hello\?name=Ada answers "hello, Ada"\.\n\n {2}Keep the old route\.\n/m);
+    assert.doesNotMatch(text, /gate|name: probe 2|name: GET/);
+    assert.deepEqual(await tracker.get('T-3'), ticket);
+  });
+
+  it('leaves out empty optional fields when writing a ticket file', async () => {
+    const file = await writeTicketFile(dir, { id: 'T-4', title: 'Small one' });
+    const text = await readFile(file, 'utf8');
+    assert.equal(text.replace(/^#.*\n/gm, '').trim(), 'id: T-4\ntitle: Small one\nstate: todo');
+  });
+});
