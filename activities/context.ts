@@ -8,6 +8,8 @@ export interface Liveness {
   heartbeat: (details?: unknown) => void;
   /** Aborted when Temporal cancels the activity or the worker shuts down. */
   signal?: AbortSignal;
+  /** How often to heartbeat, ms: a third of the activity's heartbeat timeout, at most 5 000. */
+  tickMs: number;
 }
 
 /** The current activity's liveness hooks, or inert ones outside an activity. */
@@ -16,7 +18,9 @@ export function liveness(): Liveness {
   try {
     ctx = Context.current();
   } catch {
-    return { heartbeat: () => undefined };
+    return { heartbeat: () => undefined, tickMs: 5_000 };
   }
-  return { heartbeat: (d) => ctx.heartbeat(d), signal: ctx.cancellationSignal };
+  const timeout = ctx.info.heartbeatTimeoutMs;
+  const tickMs = timeout ? Math.max(100, Math.min(5_000, Math.floor(timeout / 3))) : 5_000;
+  return { heartbeat: (d) => ctx.heartbeat(d), signal: ctx.cancellationSignal, tickMs };
 }

@@ -40,7 +40,7 @@ export async function implement(agent: Agent, input: ImplementInput): Promise<Im
     path.join(dir, 'prompt.md'),
     renderPrompt({ config, ticket, role: 'implement', attempt, branch, plan: input.plan, feedback: input.feedback }),
   );
-  const { heartbeat, signal } = liveness();
+  const { heartbeat, signal, tickMs } = liveness();
   const run = await agent.run(
     {
       role: 'implement',
@@ -52,7 +52,7 @@ export async function implement(agent: Agent, input: ImplementInput): Promise<Im
       env: agentEnv(config, ticket.id, branch, wt.path, attempt),
       timeoutMs: config.agent.timeoutMs,
     },
-    { signal, onTick: () => heartbeat(`implement attempt ${attempt}`) },
+    { signal, tickMs, onTick: () => heartbeat(`implement attempt ${attempt}`) },
   );
   const committed = await commitAll(wt.path, `ratchet: ${ticket.id} attempt ${attempt}: ${ticket.title}`, wt.baseCommit);
   return { agent: run, branch, worktree: wt.path, commit: committed.commit, filesChanged: committed.filesChanged };

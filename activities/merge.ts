@@ -55,7 +55,7 @@ export async function deploy(input: { config: BatchConfig; ticketId: string }): 
   deployLocks.set(config.repo, lock);
   const cwd = await baseCheckout(config.repo, config.baseBranch, config.worktreesDir);
   const logPath = path.join(await stepDir(config, ticketId, 'deploy'), 'deploy.log');
-  const { heartbeat, signal } = liveness();
+  const { heartbeat, signal, tickMs } = liveness();
   return lock.runExclusive(async () => {
     const r = await runCommand({
       command: dep.command,
@@ -64,6 +64,7 @@ export async function deploy(input: { config: BatchConfig; ticketId: string }): 
       timeoutMs: dep.timeoutMs,
       logPath,
       signal,
+      tickMs,
       onTick: () => heartbeat('deploy'),
     });
     return { ok: r.exitCode === 0 && !r.timedOut, exitCode: r.exitCode, ms: r.ms, tail: r.tail, logPath };

@@ -37,7 +37,7 @@ export async function plan(agent: Agent, input: PlanInput): Promise<PlanResult> 
     name: worktreeName(config.batchId, ticket.id),
   });
   const promptFile = await writeArtifact(path.join(dir, 'prompt.md'), renderPrompt({ config, ticket, role: 'plan', branch, feedback: [] }));
-  const { heartbeat, signal } = liveness();
+  const { heartbeat, signal, tickMs } = liveness();
   const run = await agent.run(
     {
       role: 'plan',
@@ -50,7 +50,7 @@ export async function plan(agent: Agent, input: PlanInput): Promise<PlanResult> 
       env: agentEnv(config, ticket.id, branch, wt.path, 0),
       timeoutMs: config.agent.timeoutMs,
     },
-    { signal, onTick: () => heartbeat('plan') },
+    { signal, tickMs, onTick: () => heartbeat('plan') },
   );
   const fromResult = (run.result as { plan?: unknown } | undefined)?.plan;
   const text = typeof fromResult === 'string' ? fromResult : await readFile(path.join(dir, 'stdout.log'), 'utf8').catch(() => run.summary);

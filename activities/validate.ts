@@ -19,7 +19,7 @@ export interface ValidateInput {
 export async function validate(input: ValidateInput): Promise<ValidateResult> {
   const { config, ticketId, attempt, worktree } = input;
   const dir = await stepDir(config, ticketId, `attempt-${attempt}`);
-  const { heartbeat, signal } = liveness();
+  const { heartbeat, signal, tickMs } = liveness();
   const gates: GateResult[] = [];
   for (const gate of config.gates) {
     const logPath = path.join(dir, `gate-${gate.name.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
@@ -31,6 +31,7 @@ export async function validate(input: ValidateInput): Promise<ValidateResult> {
       logPath,
       signal,
       tailBytes: 3072,
+      tickMs,
       onTick: () => heartbeat(`gate ${gate.name}`),
     });
     const passed = r.exitCode === 0 && !r.timedOut;

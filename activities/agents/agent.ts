@@ -35,7 +35,7 @@ export interface Agent {
   /**
    * Runs `task` to completion, time-out or abort. Resolves with the outcome for any exit code; rejects only when the
    * agent could not be started (e.g. `cwd` missing).
-   * `onTick` is called every few seconds while the agent runs (activities heartbeat from it).
+   * `onTick` is called every `tickMs` (default 5 000 ms) while the agent runs (activities heartbeat from it).
    */
-  run(task: AgentTask, opts: { signal?: AbortSignal; onTick?: () => void }): Promise<AgentRun>;
+  run(task: AgentTask, opts: { signal?: AbortSignal; onTick?: () => void; tickMs?: number }): Promise<AgentRun>;
 }

@@ -40,7 +40,7 @@ const MAX_RESULT_BYTES = 256 * 1024;
 export function commandAgent(config: AgentConfig): Agent {
   return {
     name: 'command',
-    async run(task: AgentTask, opts: { signal?: AbortSignal; onTick?: () => void }): Promise<AgentRun> {
+    async run(task: AgentTask, opts: { signal?: AbortSignal; onTick?: () => void; tickMs?: number }): Promise<AgentRun> {
       await fsp.rm(task.resultFile, { force: true });
       await fsp.mkdir(path.dirname(task.resultFile), { recursive: true });
       const r = await runCommand({
@@ -59,6 +59,7 @@ export function commandAgent(config: AgentConfig): Agent {
         pidFile: task.pidFile,
         signal: opts.signal,
         onTick: opts.onTick,
+        tickMs: opts.tickMs,
         tailBytes: SUMMARY_BYTES,
       });
       const { result, note } = await readResult(task.resultFile);

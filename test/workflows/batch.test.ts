@@ -155,7 +155,8 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
   it('rejects approve at the wrong time with a message saying what the ticket is doing', async () => {
     const marker = path.join(os.tmpdir(), `${uniqueId('holding')}.pid`);
     const fx = await setup([ticket('h', { attempts: [{ holdOnce: marker, holdMs: 4_000, files: { 'h.txt': 'good' } }] })]);
-    const { handle, batchId } = await start(fx);
+    // The agent holds for longer than the heartbeat timeout: heartbeats must keep that single run alive.
+    const { handle, batchId } = await start(fx, { heartbeatTimeoutMs: 1_500 });
     await waitUntil('the agent to be holding in implement', async () => existsSync(marker));
 
     await assert.rejects(ticketHandle(batchId, 'h').executeUpdate(approveUpdate, { args: [{ by: 'eve' }] }), (err: unknown) => {
@@ -167,6 +168,8 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     const report = await handle.result();
     assert.equal(report.oracle.satisfied, true);
     assert.equal(report.interventions.total, 0);
+    const transcript = await readFile(path.join(fx.repo, '.ratchet/artifacts', batchId, 'h', 'attempt-1', 'transcript.log'), 'utf8');
+    assert.equal(transcript.match(/^=== \$ /gm)?.length, 1, 'the agent ran once: no heartbeat time-out retried it');
   });
 
   it('keeps the oracle unsatisfied while a merged ticket fails verify-live', async () => {
