@@ -134,6 +134,8 @@ const FIXES: Record<string, string> = {
   invalid_union: 'use one of the documented shapes',
 };
 
+const ID_FIX = "use only letters, digits, '.', '_' and '-', 1 to 64 characters (e.g. \"release-1\")";
+
 function describe(value: unknown): string {
   const text = JSON.stringify(value);
   if (text === undefined) return 'nothing';
@@ -144,7 +146,8 @@ function describe(value: unknown): string {
 export function formatIssues(error: z.ZodError): string[] {
   return error.issues.map((issue) => {
     const field = issue.path.join('.') || '(top level)';
-    const fix = FIXES[issue.code] ?? 'see the README for the format';
+    const isId = issue.code === 'invalid_format' && 'pattern' in issue && String(issue.pattern) === String(ID_PATTERN);
+    const fix = isId ? ID_FIX : (FIXES[issue.code] ?? 'see the README for the format');
     if (issue.code === 'unrecognized_keys') {
       return `unknown field ${issue.keys.map((k) => `"${[...issue.path, k].join('.')}"`).join(', ')}: ${fix}`;
     }

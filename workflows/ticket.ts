@@ -177,6 +177,10 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     const d = decision as unknown as { kind: 'approve' | 'reject'; by: string; comment?: string };
     interventions.push({ kind: d.kind, ticketId: ticket.id, gate, by: d.by, comment: d.comment, at: Date.now() });
     waiting = undefined;
+    if (d.kind === 'approve') {
+      const back = mergeCommit === undefined ? 'in-progress' : 'merged';
+      await quick.setTicketState({ config, ticketId: ticket.id, state: back, note: `${gate} approved by ${d.by}` });
+    }
     await notifyBatch(null);
     return d.kind;
   };

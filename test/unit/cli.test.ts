@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { equivalentTemporalCommand, formatReport, loadBatchFile } from '../../client/client';
 import { EXIT } from '../../client/errors';
 
 const BIN = path.resolve(__dirname, '../../client/bin/ratchet.js');
@@ -132,5 +133,63 @@ describe('ratchet CLI', function () {
     assert.match(stderr, /ratchet server/);
     assert.match(stderr, /TEMPORAL_ADDRESS/);
     assert.doesNotMatch(stderr, /^\s+at /m, 'no stack trace');
+  });
+});
+
+describe('client library helpers', () => {
+  it('loads a batch file with repo made absolute and the batch id taken from the file name', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ratchet-load-'));
+    try {
+      await fs.mkdir(path.join(dir, 'repo', '.git'), { recursive: true });
+      await fs.writeFile(path.join(dir, 'nightly.json'), JSON.stringify({ repo: 'repo', agent: { command: 'echo' } }));
+      const batch = await loadBatchFile(path.join(dir, 'nightly.json'));
+      assert.equal(batch.repo, path.join(dir, 'repo'));
+      assert.equal(batch.batchId, 'nightly');
+      assert.deepEqual(batch.agent, { command: 'echo' }, 'the batch travels as written, defaults left to the worker');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('prints the exact Temporal CLI command equivalent to `ratchet approve`', () => {
+    assert.equal(
+      equivalentTemporalCommand('approve', 'b1', 'greet', { by: 'ana' }),
+      `temporal workflow update execute --workflow-id ticket-b1-greet --name approve --input '{"by":"ana"}'`,
+    );
+    assert.equal(
+      equivalentTemporalCommand('reject', 'b1', 'greet', { by: 'ana', comment: "it's wrong" }, { address: 'h:7000' }),
+      `temporal workflow update execute --address h:7000 --workflow-id ticket-b1-greet --name reject ` +
+        `--input '{"by":"ana","comment":"it'\\''s wrong"}'`,
+    );
+  });
+
+  it('reports outcome, attempts, merge commit, phase times, interventions and the oracle verdict', () => {
+    const text = formatReport({
+      batchId: 'b1',
+      oracle: { satisfied: false, done: ['health'], humanGated: [], pending: ['greet'] },
+      tickets: [
+        {
+          ticketId: 'health',
+          title: 'Add /health',
+          outcome: 'done',
+          attempts: 2,
+          mergeCommit: '0123456789abcdef',
+          phases: [],
+          phaseMs: { implement: 1_500, validate: 250 },
+          interventions: [],
+        },
+      ],
+      interventions: {
+        total: 1,
+        byKind: { approve: 1 },
+        list: [{ kind: 'approve', ticketId: 'health', gate: 'plan', by: 'ana', at: 0 }],
+      },
+      startedAt: 0,
+      ms: 65_000,
+      doneFingerprint: 'x',
+    });
+    assert.match(text, /^health\s+done\s+2\s+0123456\s+1\.5s\s+250ms$/m);
+    assert.match(text, /^Interventions: 1 \(approve 1\)$/m);
+    assert.match(text, /^Oracle: NOT satisfied \(1 done, 0 human-gated, pending: greet\)$/m);
   });
 });

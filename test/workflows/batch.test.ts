@@ -131,6 +131,7 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
 
     const answer = await ticketHandle(batchId, 'x').executeUpdate(approveUpdate, { args: [{ by: 'alice', comment: 'try again' }] });
     assert.deepEqual(answer, { ticketId: 'x', gate: 'attempts-exhausted', decision: 'approve' });
+    await waitUntil('x to leave the gate in the tracker', async () => (await tracker.get('x'))?.state === 'in-progress');
     await waitForGate(batchId, 'x', 'attempts-exhausted', 4);
     await ticketHandle(batchId, 'x').executeUpdate(rejectUpdate, { args: [{ by: 'bob' }] });
 

@@ -1,0 +1,341 @@
+/**
+ * The `ratchet` command: a convenience over the public contract (workflows/messages.ts). Everything it does can also
+ * be done with the Temporal CLI or Web UI. Exit codes are in {@link EXIT} and `ratchet --help`.
+ */
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { BadInputError } from '../workflows/input';
+import { batchWorkflowId, batchStatusQuery, type BatchStatus } from '../workflows/messages';
+import type { RunReport } from '../workflows/types';
+import { uiLink } from '../deploy/dev-server';
+import {
+  approve,
+  connect,
+  defaultAddress,
+  defaultNamespace,
+  equivalentTemporalCommand,
+  loadBatchFile,
+  reject,
+  resume,
+  startBatch,
+  watchBatch,
+  type WatchChange,
+} from './client';
+import { BatchFailedError, EXIT, exitCodeFor, isUnreachable, rootMessage, WatchInterruptedError, type ExitCode } from './errors';
+import { devServerOptions, uiUrlFor } from './dev-server-options';
+import { formatReport, formatStatus } from './format';
+
+export { EXIT } from './errors';
+
+/**
+ * Loads a module only when its command runs: the worker SDK and the demo take seconds to load, `ratchet status`
+ * should not pay for them. `require`, not `import()`: under tsx's CommonJS hook a dynamic import goes to the ESM
+ * loader, which does not resolve extensionless TypeScript paths.
+ */
+function lazy<T>(id: string): T {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+  return require(id) as T;
+}
+
+/** Global options, valid before or after the command name. */
+interface GlobalOptions {
+  address?: string;
+  namespace?: string;
+}
+
+const EXIT_HELP = `
+Exit codes:
+  0    success; for start, watch and demo: the batch finished and the oracle is satisfied
+  1    the batch finished with the oracle not satisfied, the batch failed, or another error
+  2    bad input or usage (batch file, ids, options); nothing was started
+  3    cannot reach Temporal (run \`ratchet server\`, or set TEMPORAL_ADDRESS / --address)
+  4    an approve/reject was rejected by the workflow (e.g. the ticket is not waiting at a gate)
+  130  interrupted while watching (Ctrl-C); the batch keeps running
+
+Environment:
+  TEMPORAL_ADDRESS    Temporal frontend host:port (default 127.0.0.1:7233)
+  TEMPORAL_NAMESPACE  namespace (default "default")
+  TEMPORAL_UI_URL     Web UI base URL for links (default http://<address host>:<port + 1000>)
+`;
+
+const out = (line = ''): void => void process.stdout.write(`${line}\n`);
+const err = (line = ''): void => void process.stderr.write(`${line}\n`);
+
+/** The person a gate answer is recorded as: $USER, else `cli`. */
+function defaultBy(): string {
+  return process.env.USER || process.env.USERNAME || 'cli';
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number 0-65535');
+  return n;
+}
+
+/**
+ * Watches a batch and prints progress until it finishes; Ctrl-C stops watching only.
+ * @returns OK when the oracle is satisfied, NOT_DONE otherwise.
+ * @throws WatchInterruptedError on Ctrl-C (after printing how to resume watching), and what watchBatch throws.
+ */
+export async function watchAndReport(client: Client, batchId: string, opts: GlobalOptions = {}): Promise<ExitCode> {
+  const hinted = new Set<string>();
+  const onChange = (line: string, change: WatchChange): void => {
+    out(line);
+    if (change.kind !== 'ticket' || !change.waitingFor || hinted.has(`${change.ticketId}:${change.waitingFor}`)) return;
+    hinted.add(`${change.ticketId}:${change.waitingFor}`);
+    const flags = [opts.address ? ` --address ${opts.address}` : '', opts.namespace ? ` --namespace ${opts.namespace}` : ''].join('');
+    out(`  answer: ratchet${flags} approve ${batchId} ${change.ticketId}   or: ratchet${flags} reject ${batchId} ${change.ticketId} --comment <why>`);
+    out(`      or: ${equivalentTemporalCommand('approve', batchId, change.ticketId, { by: defaultBy() }, opts)}`);
+  };
+  const ac = new AbortController();
+  const onSigint = (): void => ac.abort();
+  process.once('SIGINT', onSigint);
+  let report: RunReport;
+  try {
+    report = await watchBatch(client, batchId, onChange, { signal: ac.signal });
+  } catch (e) {
+    if (e instanceof WatchInterruptedError) {
+      err('');
+      err(`Stopped watching. Batch ${batchId} keeps running in Temporal.`);
+      err(`  watch again: ratchet watch ${batchId}`);
+      err(`  status:      ratchet status ${batchId}`);
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  out('');
+  out(formatReport(report));
+  return report.oracle.satisfied ? EXIT.OK : EXIT.NOT_DONE;
+}
+
+/** Runs `fn` with a connected client, closing the connection afterwards. */
+async function withClient<T>(opts: GlobalOptions, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = await connect(opts.address, opts.namespace);
+  try {
+    return await fn(client);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** `ratchet status`: live status while running, the report (or the failure) once closed. */
+async function status(client: Client, batchId: string, json: boolean): Promise<ExitCode> {
+  const handle = client.workflow.getHandle(batchWorkflowId(batchId));
+  let description;
+  try {
+    description = await handle.describe();
+  } catch (e) {
+    if (e instanceof WorkflowNotFoundError) {
+      throw new BadInputError(`batch ${batchId}`, [
+        `no workflow ${batchWorkflowId(batchId)}; fix: check the id (\`temporal workflow list\` or the Web UI)`,
+      ]);
+    }
+    throw e;
+  }
+  const running = description.status.name === 'RUNNING';
+  let live: BatchStatus | undefined;
+  try {
+    live = await client.withDeadline(Date.now() + (running ? 10_000 : 3_000), () => handle.query(batchStatusQuery));
+  } catch (e) {
+    if (isUnreachable(e)) throw e;
+    if (running) {
+      throw new Error(
+        `batch ${batchId} is running but did not answer the status query (${rootMessage(e)}); ` +
+          'fix: start a worker with `ratchet worker`',
+        { cause: e },
+      );
+    }
+  }
+  if (live) {
+    out(json ? JSON.stringify(live, null, 2) : formatStatus(live));
+    return EXIT.OK;
+  }
+  // Closed and no worker to answer the query: the history still has the outcome.
+  if (description.status.name === 'COMPLETED') {
+    const report = (await handle.result()) as RunReport;
+    out(json ? JSON.stringify({ batchId, state: 'done', report }, null, 2) : formatReport(report));
+    return EXIT.OK;
+  }
+  let failure = description.status.name.toLowerCase();
+  await handle.result().catch((e: unknown) => (failure = rootMessage(e)));
+  out(json ? JSON.stringify({ batchId, state: 'failed', failure }, null, 2) : `Batch ${batchId}: failed: ${failure}`);
+  return EXIT.OK;
+}
+
+/**
+ * Builds the command tree. Actions report their exit code through `setExit`.
+ * @returns a commander program with exitOverride set (usage errors throw CommanderError).
+ */
+export function buildProgram(setExit: (code: ExitCode) => void): Command {
+  const program = new Command('ratchet')
+    .description('Run batches of software tickets to done on Temporal (task queue "ratchet").')
+    .option('--address <host:port>', 'Temporal frontend (default $TEMPORAL_ADDRESS or 127.0.0.1:7233)')
+    .option('--namespace <name>', 'Temporal namespace (default $TEMPORAL_NAMESPACE or "default")')
+    .showHelpAfterError('(run `ratchet --help` for usage)')
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText('after', EXIT_HELP)
+    .exitOverride();
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+
+  program
+    .command('demo')
+    .description('Run the demo end to end: dev server, worker, a real repo with 4 tickets, a plan gate, the report')
+    .option('--interactive', 'wait for you to answer the plan gate instead of approving it automatically')
+    .option('--dir <path>', 'folder for the demo repository (default: a fresh folder under the temp dir)')
+    .option('--port <n>', 'port of the deployed demo service (default: a free port)', positiveInt)
+    .option('--keep-service', 'leave the deployed demo service running at the end')
+    .option('--stop-server', 'stop the Temporal dev server at the end if the demo started it')
+    .action(async (opts: { interactive?: boolean; dir?: string; port?: number; keepService?: boolean; stopServer?: boolean }) => {
+      const { runDemo } = lazy<typeof import('./demo-command')>('./demo-command');
+      setExit(await runDemo({ ...globals(), ...opts }));
+    });
+
+  program
+    .command('start')
+    .description('Validate a batch file, start the batch, and watch it (Ctrl-C stops watching, never the batch)')
+    .argument('<batch.json>', 'batch file (see README)')
+    .option('--no-watch', 'print the workflow id and return at once')
+    .action(async (file: string, opts: { watch: boolean }) => {
+      const batch = await loadBatchFile(file); // before connecting: a bad batch never reaches Temporal
+      const g = globals();
+      setExit(
+        await withClient(g, async (client) => {
+          const { workflowId } = await startBatch(client, batch);
+          out(`Started batch ${batch.batchId}: workflow ${workflowId}`);
+          out(`Web UI: ${uiLink(uiUrlFor(g.address || defaultAddress()), workflowId, g.namespace || defaultNamespace())}`);
+          if (!opts.watch) {
+            out(`Watch it: ratchet watch ${batch.batchId}   status: ratchet status ${batch.batchId}`);
+            return EXIT.OK;
+          }
+          return watchAndReport(client, batch.batchId, g);
+        }),
+      );
+    });
+
+  program
+    .command('watch')
+    .description('Print live progress of a batch until it finishes, then its report')
+    .argument('<batchId>')
+    .action(async (batchId: string) => {
+      setExit(await withClient(globals(), (client) => watchAndReport(client, batchId, globals())));
+    });
+
+  program
+    .command('status')
+    .description("Show a batch's tickets, gates and oracle verdict (the report once finished)")
+    .argument('<batchId>')
+    .option('--json', 'print the status as JSON')
+    .action(async (batchId: string, opts: { json?: boolean }) => {
+      setExit(await withClient(globals(), (client) => status(client, batchId, Boolean(opts.json))));
+    });
+
+  for (const kind of ['approve', 'reject'] as const) {
+    program
+      .command(kind)
+      .description(
+        kind === 'approve'
+          ? 'Approve the human gate a ticket waits at (the validated `approve` update)'
+          : 'Reject the human gate a ticket waits at; the ticket ends human-gated (the `reject` update)',
+      )
+      .argument('<batchId>')
+      .argument('<ticketId>')
+      .option('--by <name>', 'who answers (default $USER or "cli")')
+      .option('--comment <text>', 'why; recorded with the intervention')
+      .action(async (batchId: string, ticketId: string, opts: { by?: string; comment?: string }) => {
+        const decision = { by: opts.by || defaultBy(), ...(opts.comment === undefined ? {} : { comment: opts.comment }) };
+        setExit(
+          await withClient(globals(), async (client) => {
+            const answer = await (kind === 'approve' ? approve : reject)(client, batchId, ticketId, decision);
+            out(`${kind === 'approve' ? 'Approved' : 'Rejected'} ${answer.ticketId} at the ${answer.gate} gate (by ${decision.by}).`);
+            return EXIT.OK;
+          }),
+        );
+      });
+  }
+
+  program
+    .command('resume')
+    .description('Resume scheduling of a batch its circuit breaker paused (the `resume` signal)')
+    .argument('<batchId>')
+    .option('--by <name>', 'who resumes (default $USER or "cli")')
+    .option('--comment <text>', 'why')
+    .action(async (batchId: string, opts: { by?: string; comment?: string }) => {
+      setExit(
+        await withClient(globals(), async (client) => {
+          await resume(client, batchId, opts.by || defaultBy(), opts.comment);
+          out(`Sent resume to batch ${batchId}.`);
+          return EXIT.OK;
+        }),
+      );
+    });
+
+  program
+    .command('server')
+    .description('Run a Temporal dev server in the foreground (Web UI on :8233); Ctrl-C stops it')
+    .action(async () => {
+      const { runDevServerForeground } = lazy<typeof import('../deploy/dev-server')>('../deploy/dev-server');
+      const g = globals();
+      const address = g.address || defaultAddress();
+      await runDevServerForeground({ address, namespace: g.namespace || defaultNamespace(), ...devServerOptions(address) });
+      setExit(EXIT.OK);
+    });
+
+  program
+    .command('worker')
+    .description('Run a ratchet worker in the foreground; Ctrl-C shuts it down gracefully')
+    .action(async () => {
+      const { runWorkerProcess } = lazy<typeof import('../workers/main')>('../workers/main');
+      const g = globals();
+      await runWorkerProcess({ address: g.address || defaultAddress(), namespace: g.namespace || defaultNamespace() });
+      setExit(EXIT.OK);
+    });
+
+  return program;
+}
+
+/** Prints an error for a person: the message and the fix, never only a stack trace. */
+function printError(e: unknown): void {
+  if (e instanceof BadInputError) {
+    err(`ratchet: bad input in ${e.source}:`);
+    for (const issue of e.issues) err(`  ${issue}`);
+    return;
+  }
+  if (e instanceof WatchInterruptedError) return; // already explained
+  if (e instanceof BatchFailedError) {
+    err(`ratchet: batch ${e.batchId} failed: ${e.message}`);
+    return;
+  }
+  err(`ratchet: ${e instanceof Error ? e.message : String(e)}`);
+  if (process.env.RATCHET_DEBUG && e instanceof Error && e.stack) err(e.stack);
+}
+
+/**
+ * Parses `argv` (as `process.argv`) and runs the command.
+ * @returns the exit code (see {@link EXIT}); never throws.
+ */
+export async function main(argv: string[] = process.argv): Promise<ExitCode> {
+  let code: ExitCode = EXIT.OK;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0; `ratchet` with no command and every usage error are usage errors.
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.OK : EXIT.BAD_INPUT;
+    }
+    printError(e);
+    return exitCodeFor(e);
+  }
+}
+
+/** Process entry: runs {@link main} and exits with its code. */
+export function runCli(): void {
+  // `ratchet status x | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' ? process.exit(EXIT.OK) : undefined));
+  void main().then((code) => process.exit(code));
+}
+
+if (require.main === module) runCli();

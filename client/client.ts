@@ -1,0 +1,471 @@
+/**
+ * Typed client library over @temporalio/client: everything the `ratchet` CLI does, callable from code.
+ * It speaks only the public contract in workflows/messages.ts, so anything here can also be done with the
+ * Temporal CLI or Web UI (see {@link equivalentTemporalCommand}).
+ */
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import {
+  approveUpdate,
+  batchStatusQuery,
+  batchWorkflowId,
+  rejectUpdate,
+  resumeSignal,
+  statusQuery,
+  TASK_QUEUE,
+  ticketWorkflowId,
+  type BatchStatus,
+  type GateAnswer,
+  type TicketStatus,
+} from '../workflows/messages';
+import type { GateDecision, RunReport } from '../workflows/types';
+import { BadInputError, batchFileSchema, ID_PATTERN, parseOrThrow, type BatchFile } from '../workflows/input';
+import {
+  BatchFailedError,
+  GateRejectedError,
+  isUnreachable,
+  rootMessage,
+  TemporalUnreachableError,
+  WatchInterruptedError,
+} from './errors';
+
+export { formatReport } from './format';
+export * from './errors';
+
+export const DEFAULT_ADDRESS = '127.0.0.1:7233';
+export const DEFAULT_NAMESPACE = 'default';
+/** How long `connect` waits for the server to answer, ms. */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Deadline of one status query while watching, ms: a batch without a worker must not stall the watch. */
+const QUERY_TIMEOUT_MS = 5_000;
+
+/** The address used when none is given: `$TEMPORAL_ADDRESS`, else 127.0.0.1:7233. */
+export function defaultAddress(): string {
+  return process.env.TEMPORAL_ADDRESS || DEFAULT_ADDRESS;
+}
+
+/** The namespace used when none is given: `$TEMPORAL_NAMESPACE`, else `default`. */
+export function defaultNamespace(): string {
+  return process.env.TEMPORAL_NAMESPACE || DEFAULT_NAMESPACE;
+}
+
+/**
+ * Fails fast on an address where nothing listens: the SDK would retry until its deadline.
+ * @returns why the TCP connection was refused, or undefined when it was accepted (or the check was inconclusive).
+ */
+function tcpRefused(address: string): Promise<string | undefined> {
+  const colon = address.lastIndexOf(':');
+  const port = Number(address.slice(colon + 1));
+  if (colon <= 0 || !Number.isInteger(port)) return Promise.resolve(undefined); // let the SDK report the format
+  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (why: string | undefined): void => {
+      socket.destroy();
+      resolve(why);
+    };
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => done(undefined));
+    socket.once('connect', () => done(undefined));
+    socket.once('error', (e: NodeJS.ErrnoException) =>
+      done(e.code === 'ECONNREFUSED' ? 'connection refused' : e.code === 'ENOTFOUND' ? `unknown host ${host}` : undefined),
+    );
+  });
+}
+
+/**
+ * Connects to Temporal and checks that it answers.
+ * @param address - host:port; default `$TEMPORAL_ADDRESS` or 127.0.0.1:7233.
+ * @param namespace - default `$TEMPORAL_NAMESPACE` or `default`.
+ * @returns a Client; close it with `client.connection.close()`.
+ * @throws TemporalUnreachableError when nothing answers within 5 s (the message says how to fix it).
+ */
+export async function connect(address?: string, namespace?: string): Promise<Client> {
+  const target = address || defaultAddress();
+  const refused = await tcpRefused(target);
+  if (refused) throw new TemporalUnreachableError(target, refused);
+  try {
+    const connection = await Connection.connect({ address: target, connectTimeout: CONNECT_TIMEOUT_MS });
+    return new Client({ connection, namespace: namespace || defaultNamespace() });
+  } catch (err) {
+    throw new TemporalUnreachableError(target, rootMessage(err));
+  }
+}
+
+/**
+ * A batch file ready to start: the JSON as written (so the worker re-validates exactly what a person wrote), with
+ * `repo` made absolute and `batchId` always set.
+ */
+export type StartableBatch = BatchFile & { batchId: string; repo: string };
+
+/** 1-based line and column of a character offset in `text`. */
+function lineColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset).split('\n');
+  return { line: before.length, column: before[before.length - 1].length + 1 };
+}
+
+/** Reads and parses JSON; a syntax error becomes a BadInputError naming the file, line and column. */
+async function readJson(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a folder' : rootMessage(err);
+    throw new BadInputError(file, [`${why}; fix: pass the path of a batch JSON file`]);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const lineCol = /\(line (\d+) column (\d+)\)/.exec(message);
+    const position = /at position (\d+)/.exec(message);
+    let where = '';
+    if (lineCol) where = ` at line ${lineCol[1]}, column ${lineCol[2]}`;
+    else if (position) {
+      const { line, column } = lineColumn(text, Number(position[1]));
+      where = ` at line ${line}, column ${column}`;
+    } else if (/end of JSON input/i.test(message)) {
+      const { line, column } = lineColumn(text, text.length);
+      where = ` at line ${line}, column ${column} (end of file)`;
+    }
+    throw new BadInputError(file, [
+      `not valid JSON${where}: ${message}; fix: correct the JSON syntax (quotes, commas, brackets)`,
+    ]);
+  }
+}
+
+/** Checks that `repo` (absolute) is a folder with `.git` (a folder, or a file in a linked worktree). */
+async function checkRepo(file: string, written: string, repo: string): Promise<void> {
+  const shown = written === repo ? `"${repo}"` : `"${written}" (resolved to ${repo})`;
+  const stat = await fs.stat(repo).catch(() => undefined);
+  if (!stat?.isDirectory()) {
+    throw new BadInputError(file, [
+      `field "repo" is ${shown}: no such folder; fix: point "repo" at a git repository (relative paths are ` +
+        'resolved against the batch file\'s folder)',
+    ]);
+  }
+  if (!(await fs.stat(path.join(repo, '.git')).catch(() => undefined))) {
+    throw new BadInputError(file, [
+      `field "repo" is ${shown}: not a git repository (no .git); fix: run \`git init\` there and commit, ` +
+        'or point "repo" at an existing git repository',
+    ]);
+  }
+}
+
+/**
+ * Loads a batch file and rejects bad input before anything starts.
+ *
+ * Validates with `batchFileSchema`, resolves a relative `repo` against the batch file's folder, checks the repo is a
+ * git repository, and sets `batchId` (from the file, else the file name without extension).
+ * @param file - path of the batch JSON file.
+ * @returns the batch as written, with `repo` absolute and `batchId` set.
+ * @throws BadInputError naming the file, the field, the value and the fix (JSON syntax errors give line/column).
+ */
+export async function loadBatchFile(file: string): Promise<StartableBatch> {
+  const json = await readJson(file);
+  const parsed = parseOrThrow(batchFileSchema, json, file);
+  const raw = json as BatchFile;
+  const repo = path.resolve(path.dirname(path.resolve(file)), parsed.repo);
+  await checkRepo(file, parsed.repo, repo);
+  const batchId = parsed.batchId ?? path.basename(file, path.extname(file));
+  if (!ID_PATTERN.test(batchId)) {
+    throw new BadInputError(file, [
+      `batch id "${batchId}" (taken from the file name) must match [A-Za-z0-9._-]{1,64}; fix: add a "batchId" ` +
+        'field such as "release-1" to the file, or rename the file to use only letters, digits, ".", "_" and "-"',
+    ]);
+  }
+  return { ...raw, repo, batchId };
+}
+
+/**
+ * Starts a batch workflow (`batchWorkflow` on task queue `ratchet`, id `batch-<batchId>`).
+ * @param batch - from {@link loadBatchFile}.
+ * @returns the workflow id and the first run id.
+ * @throws BadInputError when a batch with that id is already running (the message says how to watch it instead).
+ */
+export async function startBatch(client: Client, batch: StartableBatch): Promise<{ workflowId: string; runId: string }> {
+  const workflowId = batchWorkflowId(batch.batchId);
+  try {
+    const handle = await client.workflow.start('batchWorkflow', {
+      taskQueue: TASK_QUEUE,
+      workflowId,
+      args: [batch],
+      staticSummary: `ratchet batch ${batch.batchId}`,
+    });
+    return { workflowId, runId: handle.firstExecutionRunId };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new BadInputError(`batch ${batch.batchId}`, [
+        `workflow ${workflowId} is already running; fix: watch it with \`ratchet watch ${batch.batchId}\`, ` +
+          'or set a different "batchId" in the batch file',
+      ]);
+    }
+    throw err;
+  }
+}
+
+/** Turns "no such workflow" (or "already finished") into a BadInputError naming the id a person typed. */
+function notFound(err: unknown, what: string, workflowId: string): never {
+  if (err instanceof WorkflowNotFoundError && /already completed/i.test(err.message)) {
+    throw new BadInputError(what, [
+      `workflow ${workflowId} has already finished, so it takes no more answers; fix: see its outcome with ` +
+        '`ratchet status <batchId>` or in the Web UI',
+    ]);
+  }
+  if (err instanceof WorkflowNotFoundError) {
+    throw new BadInputError(what, [
+      `no workflow ${workflowId} in this namespace; fix: check the id (\`temporal workflow list\` or the Web UI)`,
+    ]);
+  }
+  throw err;
+}
+
+/**
+ * Queries a batch's `status`.
+ * @returns BatchStatus (state, tickets with their tracker state and gate, oracle verdict, report when done).
+ * @throws BadInputError when no such batch exists.
+ */
+export async function batchStatus(client: Client, batchId: string): Promise<BatchStatus> {
+  const workflowId = batchWorkflowId(batchId);
+  return client.workflow.getHandle(workflowId).query(batchStatusQuery).catch((err: unknown) => notFound(err, `batch ${batchId}`, workflowId));
+}
+
+/**
+ * Queries a ticket's `status`.
+ * @returns TicketStatus (phase, attempt, gate it waits at, timeline, interventions).
+ * @throws BadInputError when the ticket workflow does not exist (not started yet, or a wrong id).
+ */
+export async function ticketStatus(client: Client, batchId: string, ticketId: string): Promise<TicketStatus> {
+  const workflowId = ticketWorkflowId(batchId, ticketId);
+  return client.workflow.getHandle(workflowId).query(statusQuery).catch((err: unknown) => notFound(err, `ticket ${ticketId}`, workflowId));
+}
+
+async function answerGate(
+  kind: 'approve' | 'reject',
+  client: Client,
+  batchId: string,
+  ticketId: string,
+  decision: GateDecision,
+): Promise<GateAnswer> {
+  const workflowId = ticketWorkflowId(batchId, ticketId);
+  try {
+    return await client.workflow
+      .getHandle(workflowId)
+      .executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, { args: [decision] });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw new GateRejectedError(rootMessage(err));
+    return notFound(err, `ticket ${ticketId}`, workflowId);
+  }
+}
+
+/**
+ * Approves the human gate a ticket waits at, through the validated `approve` update on `ticket-<batchId>-<ticketId>`.
+ * @param decision - `{ by, comment? }`, recorded as an intervention.
+ * @returns the workflow's answer (which gate was answered).
+ * @throws GateRejectedError with the validator's message verbatim (e.g. the ticket is not waiting);
+ *   BadInputError when the ticket workflow does not exist.
+ */
+export function approve(client: Client, batchId: string, ticketId: string, decision: GateDecision): Promise<GateAnswer> {
+  return answerGate('approve', client, batchId, ticketId, decision);
+}
+
+/**
+ * Rejects the human gate a ticket waits at (the ticket ends human-gated), through the validated `reject` update.
+ * @throws as {@link approve}.
+ */
+export function reject(client: Client, batchId: string, ticketId: string, decision: GateDecision): Promise<GateAnswer> {
+  return answerGate('reject', client, batchId, ticketId, decision);
+}
+
+/**
+ * Resumes a batch whose circuit breaker paused scheduling (`resume` signal on `batch-<batchId>`).
+ * @throws BadInputError when no such batch exists.
+ */
+export async function resume(client: Client, batchId: string, by: string, comment?: string): Promise<void> {
+  const workflowId = batchWorkflowId(batchId);
+  await client.workflow
+    .getHandle(workflowId)
+    .signal(resumeSignal, comment === undefined ? { by } : { by, comment })
+    .catch((err: unknown) => notFound(err, `batch ${batchId}`, workflowId));
+}
+
+/** Quotes a word for a POSIX shell when it needs it. */
+function shellQuote(word: string): string {
+  return /^[A-Za-z0-9._\-:/@=]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The Temporal CLI command that does the same as `ratchet approve|reject`: proof that the CLI is not the only door.
+ * @param opts - address/namespace, added as flags only when they differ from the defaults.
+ * @returns e.g. `temporal workflow update execute --workflow-id ticket-b-t --name approve --input '{"by":"ana"}'`.
+ */
+export function equivalentTemporalCommand(
+  kind: 'approve' | 'reject',
+  batchId: string,
+  ticketId: string,
+  decision: GateDecision,
+  opts: { address?: string; namespace?: string } = {},
+): string {
+  const words = ['temporal', 'workflow', 'update', 'execute'];
+  if (opts.address && opts.address !== DEFAULT_ADDRESS) words.push('--address', opts.address);
+  if (opts.namespace && opts.namespace !== DEFAULT_NAMESPACE) words.push('--namespace', opts.namespace);
+  words.push('--workflow-id', ticketWorkflowId(batchId, ticketId), '--name', kind);
+  const payload = decision.comment === undefined ? { by: decision.by } : { by: decision.by, comment: decision.comment };
+  return `${words.map(shellQuote).join(' ')} --input ${shellQuote(JSON.stringify(payload))}`;
+}
+
+/** One change seen while watching: a ticket moved, or the batch changed state. */
+export type WatchChange =
+  | {
+      kind: 'ticket';
+      ticketId: string;
+      title: string;
+      /** Tracker state from the batch's status. */
+      state: string;
+      phase?: string;
+      attempt?: number;
+      maxAttempts?: number;
+      /** Set while the ticket waits at a human gate. */
+      waitingFor?: string;
+      waitingReason?: string;
+    }
+  | { kind: 'batch'; state: BatchStatus['state']; pausedReason?: string };
+
+/** Options of {@link watchBatch}. */
+export interface WatchOptions {
+  /** Aborting stops watching (the batch keeps running) and rejects with WatchInterruptedError. */
+  signal?: AbortSignal;
+  /** Poll interval, ms; default 1000. */
+  intervalMs?: number;
+}
+
+const clock = (): string => new Date().toTimeString().slice(0, 8);
+
+/** What a progress line shows for a ticket: its phase while running, else its tracker state. */
+function ticketColumns(change: Extract<WatchChange, { kind: 'ticket' }>): string[] {
+  if (!change.phase || change.state === 'done' || change.state === 'human-gated') return [change.state];
+  const parts = [change.phase.padEnd(11)];
+  if (change.attempt) parts.push(`attempt ${change.attempt}${change.maxAttempts ? `/${change.maxAttempts}` : ''}`);
+  if (change.waitingFor) {
+    parts.push(`waiting for a person at the ${change.waitingFor} gate${change.waitingReason ? ` (${change.waitingReason})` : ''}`);
+  }
+  return parts;
+}
+
+/** The progress line for a change, e.g. `12:00:01 greet        implement   attempt 1/3`. */
+export function formatChange(change: WatchChange): string {
+  if (change.kind === 'batch') {
+    const why = change.pausedReason ? `: ${change.pausedReason}` : '';
+    return `${clock()} batch ${change.state}${why}`;
+  }
+  return `${clock()} ${[change.ticketId.padEnd(12), ...ticketColumns(change)].join(' ').trimEnd()}`;
+}
+
+function abortable(ms: number, signal: AbortSignal | undefined, done: Promise<unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(finish, ms);
+    function finish(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', finish);
+      resolve();
+    }
+    signal?.addEventListener('abort', finish, { once: true });
+    done.then(finish, finish);
+  });
+}
+
+/**
+ * Watches a batch until it finishes: about once per `intervalMs` it queries the batch's `status` and the `status` of
+ * each running ticket, and calls `onChange` with a line whenever a ticket's state, phase, attempt or gate changes.
+ * Client-side only: stopping the watch never touches the batch.
+ * @param onChange - receives the progress line and the structured change.
+ * @returns the batch's RunReport (the workflow result).
+ * @throws BatchFailedError with the failure's message when the batch failed; WatchInterruptedError when
+ *   `opts.signal` aborts; BadInputError when no such batch exists.
+ */
+export async function watchBatch(
+  client: Client,
+  batchId: string,
+  onChange: (line: string, change: WatchChange) => void,
+  opts: WatchOptions = {},
+): Promise<RunReport> {
+  const workflowId = batchWorkflowId(batchId);
+  const handle = client.workflow.getHandle(workflowId);
+  const result = handle.result() as Promise<RunReport>;
+  result.catch(() => undefined); // handled below; avoids an unhandled rejection when the watch is aborted first
+  let settled = false;
+  void result.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  const seen = new Map<string, { fingerprint: string; state: string }>();
+  const emit = (key: string, change: WatchChange): void => {
+    // A change is a change of what the line shows (minus free text): state, phase, attempt, gate.
+    const fingerprint = change.kind === 'batch' ? change.state : ticketColumns({ ...change, waitingReason: undefined }).join(' ');
+    if (seen.get(key)?.fingerprint === fingerprint) return;
+    seen.set(key, { fingerprint, state: change.state });
+    onChange(formatChange(change), change);
+  };
+  const lastTicket = new Map<string, TicketStatus>();
+  const poll = async (): Promise<void> => {
+    const deadline = (): number => Date.now() + QUERY_TIMEOUT_MS;
+    let status: BatchStatus;
+    try {
+      status = await client.withDeadline(deadline(), () => handle.query(batchStatusQuery));
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) notFound(err, `batch ${batchId}`, workflowId);
+      if (isUnreachable(err)) throw err;
+      return; // a query can fail while the workflow is between tasks; the next poll tries again
+    }
+    emit('batch', { kind: 'batch', state: status.state, pausedReason: status.pausedReason });
+    for (const t of status.tickets) {
+      let ticket: TicketStatus | undefined;
+      if (t.running) {
+        // A failed query (the child is between tasks or just finished) keeps the last answer: no flicker.
+        ticket = await client
+          .withDeadline(deadline(), () => client.workflow.getHandle(ticketWorkflowId(batchId, t.id)).query(statusQuery))
+          .catch(() => lastTicket.get(t.id));
+        if (ticket) lastTicket.set(t.id, ticket);
+      }
+      emit(`ticket:${t.id}`, {
+        kind: 'ticket',
+        ticketId: t.id,
+        title: t.title,
+        state: t.state,
+        phase: ticket?.phase,
+        attempt: ticket?.attempt,
+        maxAttempts: ticket?.maxAttempts,
+        waitingFor: ticket?.waitingFor ?? t.waitingFor,
+        waitingReason: ticket?.waitingReason,
+      });
+    }
+  };
+
+  while (!settled) {
+    if (opts.signal?.aborted) throw new WatchInterruptedError(batchId);
+    await poll();
+    await abortable(opts.intervalMs ?? 1_000, opts.signal, result);
+  }
+  if (opts.signal?.aborted) throw new WatchInterruptedError(batchId);
+  try {
+    const report = await result;
+    for (const t of report.tickets) {
+      if (seen.get(`ticket:${t.ticketId}`)?.state === t.outcome) continue;
+      emit(`ticket:${t.ticketId}`, { kind: 'ticket', ticketId: t.ticketId, title: t.title, state: t.outcome });
+    }
+    return report;
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) throw new BatchFailedError(batchId, rootMessage(err));
+    if (err instanceof WorkflowNotFoundError) notFound(err, `batch ${batchId}`, workflowId);
+    throw err;
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Plain-text rendering of run reports and batch status for a terminal. Pure functions: no I/O.
+ */
+import type { BatchStatus } from '../workflows/messages';
+import type { PhaseName, RunReport } from '../workflows/types';
+
+/** Phase columns, in lifecycle order. */
+const PHASES: PhaseName[] = ['queued', 'plan', 'human-gate', 'implement', 'validate', 'merge', 'deploy', 'verify-live'];
+
+/** A duration for people: `850ms`, `12.3s`, `4m05s`, `1h02m`. */
+export function formatMs(ms: number): string {
+  if (ms < 1_000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1_000).toFixed(1)}s`;
+  const s = Math.round(ms / 1_000);
+  if (s < 3_600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3_600)}h${String(Math.floor((s % 3_600) / 60)).padStart(2, '0')}m`;
+}
+
+/** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+}
+
+/** `satisfied (4 done, 1 human-gated)` or `NOT satisfied (pending: a, b)`. */
+function verdictText(oracle: { satisfied: boolean; done: string[]; humanGated: string[]; pending: (string | { id: string; state: string })[] }): string {
+  const counts = `${oracle.done.length} done, ${oracle.humanGated.length} human-gated`;
+  if (oracle.satisfied) return `satisfied (${counts})`;
+  const pending = oracle.pending.map((p) => (typeof p === 'string' ? p : `${p.id}=${p.state}`));
+  return `NOT satisfied (${counts}, pending: ${pending.join(', ') || 'none'})`;
+}
+
+/**
+ * A compact report of a finished batch: one row per ticket (outcome, attempts, merge commit short sha, time per
+ * phase), interventions by kind, and the oracle's verdict.
+ * @returns multi-line text, no trailing newline.
+ */
+export function formatReport(report: RunReport): string {
+  const used = PHASES.filter((p) => report.tickets.some((t) => (t.phaseMs[p] ?? 0) > 0));
+  const rows = [['ticket', 'outcome', 'attempts', 'merge', ...used]];
+  for (const t of report.tickets) {
+    rows.push([
+      t.ticketId,
+      t.outcome,
+      String(t.attempts),
+      t.mergeCommit ? t.mergeCommit.slice(0, 7) : '-',
+      ...used.map((p) => (t.phaseMs[p] !== undefined ? formatMs(t.phaseMs[p]) : '-')),
+    ]);
+  }
+  const lines = [`Batch ${report.batchId}: ${report.tickets.length} tickets in ${formatMs(report.ms)}`, table(rows)];
+  const gated = report.tickets.filter((t) => t.outcome === 'human-gated' && t.reason);
+  for (const t of gated) lines.push(`  ${t.ticketId}: ${t.reason}`);
+  const byKind = Object.entries(report.interventions.byKind).map(([kind, n]) => `${kind} ${n}`);
+  lines.push(`Interventions: ${report.interventions.total}${byKind.length ? ` (${byKind.join(', ')})` : ''}`);
+  for (const i of report.interventions.list) {
+    lines.push(`  ${i.kind} ${i.ticketId} at the ${i.gate} gate by ${i.by}${i.comment ? `: ${i.comment}` : ''}`);
+  }
+  lines.push(`Oracle: ${verdictText(report.oracle)}`);
+  return lines.join('\n');
+}
+
+/**
+ * A batch's live status: state, one row per ticket (tracker state, running, gate it waits at), the oracle's verdict,
+ * and the command to answer each waiting gate.
+ * @returns multi-line text, no trailing newline.
+ */
+export function formatStatus(status: BatchStatus): string {
+  const lines = [`Batch ${status.batchId}: ${status.state}${status.pausedReason ? ` (${status.pausedReason})` : ''}`];
+  const rows = [['ticket', 'state', 'running', 'waiting for', 'depends on', 'title']];
+  for (const t of status.tickets) {
+    rows.push([t.id, t.state, t.running ? 'yes' : 'no', t.waitingFor ?? '-', t.dependsOn.join(',') || '-', t.title]);
+  }
+  if (status.tickets.length > 0) lines.push(table(rows));
+  lines.push(`Oracle: ${verdictText(status.oracle)}`);
+  for (const t of status.tickets.filter((x) => x.waitingFor)) {
+    lines.push(`  ${t.id} waits at the ${t.waitingFor} gate: ratchet approve ${status.batchId} ${t.id}  (or reject)`);
+  }
+  if (status.state === 'paused') lines.push(`  resume scheduling: ratchet resume ${status.batchId}`);
+  return lines.join('\n');
+}
