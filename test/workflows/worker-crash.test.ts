@@ -13,9 +13,10 @@ import { waitUntil } from '../helpers/wait';
 
 const root = path.resolve(__dirname, '../..');
 
-/** A real worker process, as `npm run worker` starts it, pointed at the test server. */
+/** A real worker process running workers/main.ts, pointed at the test server. */
 function startWorkerProcess(address: string, log: string[]): ChildProcess {
-  const child = spawn(process.execPath, [path.join(root, 'node_modules/tsx/dist/cli.mjs'), path.join(root, 'workers/main.ts')], {
+  // One process (tsx as a loader, not its CLI, which would run the worker in a child the SIGKILL would miss).
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'workers/main.ts')], {
     cwd: root,
     env: { ...process.env, TEMPORAL_ADDRESS: address },
     stdio: ['ignore', 'pipe', 'pipe'],
