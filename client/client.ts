@@ -337,6 +337,8 @@ export type WatchChange =
       /** Set while the ticket waits at a human gate. */
       waitingFor?: string;
       waitingReason?: string;
+      /** First line of the feedback the previous attempt left (why it failed). */
+      feedback?: string;
     }
   | { kind: 'batch'; state: BatchStatus['state']; pausedReason?: string };
 
@@ -355,6 +357,7 @@ function ticketColumns(change: Extract<WatchChange, { kind: 'ticket' }>): string
   if (!change.phase || change.state === 'done' || change.state === 'human-gated') return [change.state];
   const parts = [change.phase.padEnd(11)];
   if (change.attempt) parts.push(`attempt ${change.attempt}${change.maxAttempts ? `/${change.maxAttempts}` : ''}`);
+  if (change.phase === 'implement' && change.attempt && change.attempt > 1 && change.feedback) parts.push(`after: ${change.feedback}`);
   if (change.waitingFor) {
     parts.push(`waiting for a person at the ${change.waitingFor} gate${change.waitingReason ? ` (${change.waitingReason})` : ''}`);
   }
@@ -446,6 +449,7 @@ export async function watchBatch(
         maxAttempts: ticket?.maxAttempts,
         waitingFor: ticket?.waitingFor ?? t.waitingFor,
         waitingReason: ticket?.waitingReason,
+        feedback: ticket?.lastFeedback?.split('\n')[0],
       });
     }
   };
