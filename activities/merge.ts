@@ -4,7 +4,7 @@ import { Mutex } from 'async-mutex';
 import { stepDir } from './artifacts';
 import { liveness } from './context';
 import { baseCheckout, mergeBranch, removeWorktree } from './git';
-import { ticketBranch, worktreeName } from './plan';
+import { ticketBranch, worktreeName } from './agent-step';
 import { runCommand } from './process';
 import type { BatchConfig, MergeResult } from '../workflows/types';
 

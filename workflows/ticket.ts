@@ -169,9 +169,11 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   /** Parks the ticket at a human gate until `approve` or `reject` arrives; records the intervention. */
   const humanGate = async (gate: GateReason, reason: string): Promise<'approve' | 'reject'> => {
     decision = undefined;
-    waiting = { gate, reason };
     enter('human-gate');
+    // The tracker records the gate first; only then do the status query and the batch announce it.
     await quick.setTicketState({ config, ticketId: ticket.id, state: 'awaiting-human', note: `${gate}: ${reason}` });
+    waiting = { gate, reason };
+    setCurrentDetails(renderDetails());
     await notifyBatch(gate);
     await condition(() => decision !== undefined);
     const d = decision as unknown as { kind: 'approve' | 'reject'; by: string; comment?: string };

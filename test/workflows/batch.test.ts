@@ -10,10 +10,12 @@ import { LocalTracker } from '../../activities/tracker/local';
 import { createWorker } from '../../workers/worker';
 import { batchWorkflow } from '../../workflows';
 import {
+  approveSignal,
   approveUpdate,
   batchStatusQuery,
   batchWorkflowId,
   rejectUpdate,
+  resumeSignal,
   statusQuery,
   TASK_QUEUE,
   ticketWorkflowId,
@@ -192,6 +194,43 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     const report = await handle.result();
     assert.deepEqual(report.oracle.humanGated, ['v']);
     assert.match(report.tickets[0].reason ?? '', /verify-live failed/);
+  });
+
+  it('accepts a plan through the approve signal, for fire-and-forget clients', async () => {
+    const fx = await setup([ticket('p', { gate: 'plan' })]);
+    const { handle, batchId } = await start(fx);
+    const s = await waitForGate(batchId, 'p', 'plan');
+    assert.match(s.waitingReason ?? '', /plan ready for review: .*plan\.md/);
+    await ticketHandle(batchId, 'p').signal(approveSignal, { by: 'dana' });
+
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    assert.deepEqual(report.interventions.list.map((i) => [i.kind, i.by, i.gate]), [['approve', 'dana', 'plan']]);
+    assert.equal(report.tickets[0].attempts, 1);
+  });
+
+  it('pauses scheduling behind the circuit breaker until the batch gets resume', async () => {
+    const fx = await setup([ticket('a', { attempts: [bad] }), ticket('b'), ticket('c')]);
+    const { handle, batchId } = await start(fx, { maxParallel: 1, maxAttempts: 1, circuitBreaker: 1 });
+    await waitForGate(batchId, 'a', 'attempts-exhausted');
+    await ticketHandle(batchId, 'a').executeUpdate(rejectUpdate, { args: [{ by: 'erin' }] });
+
+    const paused = await waitUntil('the batch to pause', async () => {
+      const st = await handle.query(batchStatusQuery);
+      return st.state === 'paused' ? st : undefined;
+    });
+    assert.match(paused.pausedReason ?? '', /circuit breaker: 1 tickets in a row ended without done.*send the "resume" signal/);
+    assert.deepEqual(paused.tickets.map((t) => [t.id, t.state, t.running]), [
+      ['a', 'human-gated', false],
+      ['b', 'todo', false],
+      ['c', 'todo', false],
+    ]);
+
+    await handle.signal(resumeSignal, { by: 'ops', comment: 'a was a bad ticket' });
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    assert.deepEqual(report.oracle.done.sort(), ['b', 'c']);
+    assert.deepEqual(report.interventions.byKind, { reject: 1, resume: 1 });
   });
 
   describe('rejects bad input before any ticket starts', () => {
