@@ -95,7 +95,9 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 
-  if (opts.pidFile !== undefined && child.pid !== undefined) await fsp.writeFile(opts.pidFile, `${child.pid}\n`);
+  // Not awaited here: nothing may come between spawn and the listeners below, or a fast command's exit is missed.
+  const pidFile = opts.pidFile;
+  const pidWritten = pidFile !== undefined && child.pid !== undefined ? fsp.writeFile(pidFile, `${child.pid}\n`) : undefined;
 
   return new Promise<RunCommandResult>((resolve, reject) => {
     let timedOut = false;
@@ -174,7 +176,10 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
             out?.end();
           });
         }
-        if (opts.pidFile !== undefined) await fsp.rm(opts.pidFile, { force: true });
+        if (pidWritten !== undefined) {
+          await pidWritten.catch(() => undefined);
+          await fsp.rm(pidFile as string, { force: true });
+        }
         resolve({ exitCode: code, timedOut, aborted, ms, tail: tail.text() });
       })();
     });

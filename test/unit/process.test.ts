@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runCommand } from '../../activities/process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { runCommand, stopStaleRun } from '../../activities/process';
+import { waitUntil } from '../helpers/wait';
 
 /** True while `pid` exists and is not a zombie. */
 function alive(pid: number): boolean {
@@ -166,6 +169,32 @@ describe('runCommand', () => {
     let ticks = 0;
     await runCommand({ command: 'sleep 0.5', cwd: dir, timeoutMs: 10_000, logPath, tickMs: 50, onTick: () => ticks++ });
     assert.ok(ticks >= 3, `${ticks} ticks`);
+  });
+
+  it('records the process group in pidFile while running and removes it after, even for a command that exits at once', async () => {
+    const pidFile = path.join(dir, 'run.pid');
+    for (let i = 0; i < 20; i++) {
+      const r = await runCommand({ command: 'true', cwd: dir, timeoutMs: 10_000, logPath, pidFile });
+      assert.equal(r.exitCode, 0);
+    }
+    assert.equal(fs.existsSync(pidFile), false);
+    const running = runCommand({ command: 'cat "$0" >/dev/null; sleep 0.5', cwd: dir, timeoutMs: 10_000, logPath, pidFile });
+    const seen = await waitUntil('the pid file', async () => fs.existsSync(pidFile) && readPid(pidFile));
+    assert.ok(seen > 1);
+    await running;
+    assert.equal(fs.existsSync(pidFile), false);
+  });
+
+  it('stopStaleRun kills a live process group recorded in a pid file, and leaves a dead one alone', async () => {
+    const pidFile = path.join(dir, 'stale.pid');
+    const stale = spawn('/bin/sh', ['-c', 'sleep 30 & sleep 30'], { detached: true, stdio: 'ignore' });
+    const exited = once(stale, 'exit');
+    fs.writeFileSync(pidFile, `${stale.pid}\n`);
+    assert.equal(await stopStaleRun(pidFile), stale.pid);
+    await exited;
+    assert.equal(fs.existsSync(pidFile), false);
+    fs.writeFileSync(pidFile, `${stale.pid}\n`);
+    assert.equal(await stopStaleRun(pidFile), undefined);
   });
 
   it('throws a clear error when the working directory is missing', async () => {
