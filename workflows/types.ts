@@ -122,7 +122,7 @@ export interface PhaseSpan {
   note?: string;
 }
 
-export type GateReason = 'plan' | 'attempts-exhausted' | 'verify-live-failed' | 'merge-conflict';
+export type GateReason = 'plan' | 'attempts-exhausted' | 'verify-live-failed';
 
 /** A human action in a run (DESIGN.md "intervention"). */
 export interface Intervention {
