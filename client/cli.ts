@@ -257,7 +257,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
 
   program
     .command('resume')
-    .description('Resume scheduling of a batch its circuit breaker paused (the `resume` signal)')
+    .description('Resume scheduling of a paused batch (the validated `resume` update)')
     .argument('<batchId>')
     .option('--by <name>', 'who resumes (default $USER or "cli")')
     .option('--comment <text>', 'why')
@@ -265,7 +265,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
       setExit(
         await withClient(globals(), async (client) => {
           await resume(client, batchId, opts.by || defaultBy(), opts.comment);
-          out(`Sent resume to batch ${batchId}.`);
+          out(`Resumed batch ${batchId}.`);
           return EXIT.OK;
         }),
       );

@@ -19,7 +19,7 @@ import {
   batchStatusQuery,
   batchWorkflowId,
   rejectUpdate,
-  resumeSignal,
+  resumeUpdate,
   statusQuery,
   TASK_QUEUE,
   ticketWorkflowId,
@@ -287,15 +287,19 @@ export function reject(client: Client, batchId: string, ticketId: string, decisi
 }
 
 /**
- * Resumes a batch whose circuit breaker paused scheduling (`resume` signal on `batch-<batchId>`).
- * @throws BadInputError when no such batch exists.
+ * Resumes a paused batch (circuit breaker, or no ticket could start) through the validated `resume` update on
+ * `batch-<batchId>`.
+ * @throws GateRejectedError with the validator's message verbatim (e.g. the batch is not paused);
+ *   BadInputError when no such batch exists.
  */
 export async function resume(client: Client, batchId: string, by: string, comment?: string): Promise<void> {
   const workflowId = batchWorkflowId(batchId);
-  await client.workflow
-    .getHandle(workflowId)
-    .signal(resumeSignal, comment === undefined ? { by } : { by, comment })
-    .catch((err: unknown) => notFound(err, `batch ${batchId}`, workflowId));
+  try {
+    await client.workflow.getHandle(workflowId).executeUpdate(resumeUpdate, { args: [comment === undefined ? { by } : { by, comment }] });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw new GateRejectedError(rootMessage(err));
+    notFound(err, `batch ${batchId}`, workflowId);
+  }
 }
 
 /** Quotes a word for a POSIX shell when it needs it. */

@@ -19,7 +19,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { blockedByHumanGate, readySet } from './graph';
-import { batchStatusQuery, resumeSignal, ticketWaitingSignal, ticketWorkflowId, type BatchStatus } from './messages';
+import { batchStatusQuery, resumeSignal, resumeUpdate, ticketWaitingSignal, ticketWorkflowId, type BatchStatus, type ResumeDecision } from './messages';
 import { oracle, type OracleVerdict } from './oracle';
 import { RatchetAttempt, RatchetBatch, RatchetPhase, RatchetTicket } from './search-attributes';
 import { ticketWorkflow } from './ticket';
@@ -70,11 +70,13 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     // The ticket wrote its tracker state before signalling: re-read so status and the oracle's verdict show it.
     dirty = true;
   });
-  setHandler(resumeSignal, ({ by, comment }) => {
-    if (state !== 'paused') {
-      log.info(`resume from ${by} ignored: batch is ${state}`);
-      return;
+  const checkResume = (d: ResumeDecision): void => {
+    if (typeof d?.by !== 'string' || d.by.trim() === '') {
+      throw new Error(`resume needs a payload {"by": "<who>", "comment"?: "<text>"}: field "by" is ${JSON.stringify(d?.by)}`);
     }
+    if (state !== 'paused') throw new Error(`batch ${info.workflowId} is ${state}, not paused; resume is accepted only while the status query shows state "paused"`);
+  };
+  const doResume = ({ by, comment }: ResumeDecision): void => {
     batchInterventions.push({ kind: 'resume', ticketId: '', gate: 'circuit-breaker', by, comment, at: Date.now() });
     state = 'running';
     pausedReason = undefined;
@@ -82,6 +84,22 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     // Tickets that ended without reaching done or human-gated may be scheduled again.
     for (const id of [...started]) if (!running.has(id) && !isFinal(states.get(id))) started.delete(id);
     dirty = true;
+  };
+  setHandler(
+    resumeUpdate,
+    (d) => {
+      doResume(d);
+      return { batchId: loaded?.config.batchId ?? info.workflowId, state: 'running' as const };
+    },
+    { validator: checkResume },
+  );
+  setHandler(resumeSignal, (d) => {
+    try {
+      checkResume(d);
+      doResume(d);
+    } catch (err) {
+      log.warn(`resume signal ignored: ${(err as Error).message}`);
+    }
   });
 
   // ---- load and validate: nothing starts before this succeeds ---------------------------------------------
@@ -182,7 +200,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
 
     if (state === 'running' && consecutiveFailures >= config.circuitBreaker) {
       state = 'paused';
-      pausedReason = `circuit breaker: ${consecutiveFailures} tickets in a row ended without done${lastFailure ? ` (last: ${lastFailure})` : ''}; send the "resume" signal to go on`;
+      pausedReason = `circuit breaker: ${consecutiveFailures} tickets in a row ended without done${lastFailure ? ` (last: ${lastFailure})` : ''}; send the batch "resume" (update or signal) to go on`;
     }
     if (state === 'running') {
       for (const id of readySet(tickets, states, started)) {

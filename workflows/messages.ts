@@ -23,8 +23,18 @@ export const rejectUpdate = defineUpdate<GateAnswer, [GateDecision]>('reject');
 export const approveSignal = defineSignal<[GateDecision]>('approve');
 export const rejectSignal = defineSignal<[GateDecision]>('reject');
 
-/** Batch: resume scheduling after the circuit breaker paused it (payload `{ by }`). */
-export const resumeSignal = defineSignal<[{ by: string; comment?: string }]>('resume');
+/** Payload of the batch's `resume` update and signal. */
+export interface ResumeDecision {
+  by: string;
+  comment?: string;
+}
+
+/**
+ * Batch: resume scheduling after it paused (circuit breaker, or no ticket could start). The update's validator
+ * rejects a call while the batch is not paused; the signal ignores it.
+ */
+export const resumeUpdate = defineUpdate<{ batchId: string; state: 'running' }, [ResumeDecision]>('resume');
+export const resumeSignal = defineSignal<[ResumeDecision]>('resume');
 
 /** Sent by a ticket workflow to its batch when it parks at or leaves a human gate, so the batch status shows it. */
 export const ticketWaitingSignal = defineSignal<[{ ticketId: string; gate: GateReason | null }]>('ticketWaiting');

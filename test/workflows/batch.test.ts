@@ -15,7 +15,7 @@ import {
   batchStatusQuery,
   batchWorkflowId,
   rejectUpdate,
-  resumeSignal,
+  resumeUpdate,
   statusQuery,
   TASK_QUEUE,
   ticketWorkflowId,
@@ -213,20 +213,25 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     const fx = await setup([ticket('a', { attempts: [bad] }), ticket('b'), ticket('c')]);
     const { handle, batchId } = await start(fx, { maxParallel: 1, maxAttempts: 1, circuitBreaker: 1 });
     await waitForGate(batchId, 'a', 'attempts-exhausted');
+    await assert.rejects(handle.executeUpdate(resumeUpdate, { args: [{ by: 'ops' }] }), (err: unknown) => {
+      assert.ok(err instanceof WorkflowUpdateFailedError);
+      assert.match(String((err.cause as Error).message), /is running, not paused; resume is accepted only while/);
+      return true;
+    });
     await ticketHandle(batchId, 'a').executeUpdate(rejectUpdate, { args: [{ by: 'erin' }] });
 
     const paused = await waitUntil('the batch to pause', async () => {
       const st = await handle.query(batchStatusQuery);
       return st.state === 'paused' ? st : undefined;
     });
-    assert.match(paused.pausedReason ?? '', /circuit breaker: 1 tickets in a row ended without done.*send the "resume" signal/);
+    assert.match(paused.pausedReason ?? '', /circuit breaker: 1 tickets in a row ended without done.*send the batch "resume" \(update or signal\)/);
     assert.deepEqual(paused.tickets.map((t) => [t.id, t.state, t.running]), [
       ['a', 'human-gated', false],
       ['b', 'todo', false],
       ['c', 'todo', false],
     ]);
 
-    await handle.signal(resumeSignal, { by: 'ops', comment: 'a was a bad ticket' });
+    assert.deepEqual(await handle.executeUpdate(resumeUpdate, { args: [{ by: 'ops', comment: 'a was a bad ticket' }] }), { batchId, state: 'running' });
     const report = await handle.result();
     assert.equal(report.oracle.satisfied, true);
     assert.deepEqual(report.oracle.done.sort(), ['b', 'c']);
