@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import {
+  ApplicationFailure,
   Client,
   Connection,
   WorkflowExecutionAlreadyStartedError,
@@ -472,7 +473,10 @@ export async function watchBatch(
     }
     return report;
   } catch (err) {
-    if (err instanceof WorkflowFailedError) throw new BatchFailedError(batchId, rootMessage(err));
+    if (err instanceof WorkflowFailedError) {
+      const type = err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+      throw new BatchFailedError(batchId, rootMessage(err), type ?? undefined);
+    }
     if (err instanceof WorkflowNotFoundError) notFound(err, `batch ${batchId}`, workflowId);
     throw err;
   }

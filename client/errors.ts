@@ -51,6 +51,8 @@ export class BatchFailedError extends Error {
   constructor(
     readonly batchId: string,
     message: string,
+    /** The failure's type, e.g. `BadInput` when the batch rejected its input before starting any ticket. */
+    readonly failureType?: string,
   ) {
     super(message);
     this.name = 'BatchFailedError';
@@ -94,6 +96,7 @@ export function isUnreachable(err: unknown): boolean {
 /** Maps any error to the CLI's exit code. */
 export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof BadInputError) return EXIT.BAD_INPUT;
+  if (err instanceof BatchFailedError && err.failureType === 'BadInput') return EXIT.BAD_INPUT;
   if (err instanceof TemporalUnreachableError || isUnreachable(err)) return EXIT.UNREACHABLE;
   if (err instanceof GateRejectedError) return EXIT.GATE_REJECTED;
   if (err instanceof WatchInterruptedError) return EXIT.INTERRUPTED;

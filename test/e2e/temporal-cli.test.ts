@@ -90,4 +90,24 @@ describe('the plain Temporal CLI drives a batch end to end', function () {
     });
     assert.deepEqual(listed, [`batch-${batchId}`, `ticket-${batchId}-base`, `ticket-${batchId}-gated`, `ticket-${batchId}-last`].sort());
   });
+
+  it('ratchet start reports a batch whose tickets form a cycle as bad input (exit 2), naming the cycle', async () => {
+    const cyc = await makeRepo([
+      { id: 'a', dependsOn: ['b'], probes: [{ command: 'true' }] },
+      { id: 'b', dependsOn: ['a'], probes: [{ command: 'true' }] },
+    ]);
+    try {
+      const batchFile = path.join(cyc.dir, 'batch.json');
+      await writeFile(batchFile, JSON.stringify(cyc.batch(uniqueId('cycle')), null, 2));
+      const ratchet = path.resolve(__dirname, '../../client/bin/ratchet.js');
+      const result = await run(process.execPath, [ratchet, 'start', batchFile, '--address', server.address]).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => err,
+      );
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, /dependency cycle a -> b -> a: remove one of these dependsOn edges/);
+    } finally {
+      await cyc.cleanup();
+    }
+  });
 });
