@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.ratchet/**', 'client/bin/**', 'eslint.config.mjs'] },
+  { ignores: ['node_modules/**', '.ratchet/**', 'client/bin/**', 'eslint.config.mjs', 'client/demo/template/**', 'client/demo/answers/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,9 +1,10 @@
 /**
  * The demo: a real, tiny Node service ("greeter") in a fresh git repository, four tickets for it, a scripted agent that
  * answers them (one answer wrong on purpose, so the feedback loop shows), and a batch file that ties them together.
- * Everything the demo runs is plain files a person can open; nothing here talks to Temporal.
+ * Everything the demo runs is plain files a person can open; nothing here talks to Temporal. The greeter's files are in
+ * `template/`, the scripted answers in `answers/`; the tickets and the batch are defined here.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import YAML from 'yaml';
@@ -12,427 +13,63 @@ import { demoAgentCommand } from '../../activities/agents/demo-agent-command';
 import { batchFileSchema, parseOrThrow, type BatchFile } from '../../workflows/input';
 import type { Probe, Ticket } from '../../workflows/types';
 
-/** Files of the generated project on its first commit, path relative to the repository -> content. */
-const PROJECT_FILES: Record<string, string> = {
-  'package.json': `${JSON.stringify(
-    {
-      name: 'greeter',
-      version: '1.0.0',
-      private: true,
-      description: 'A tiny HTTP service, the subject of the ratchet demo.',
-      license: 'MIT',
-      engines: { node: '>=20' },
-      scripts: { test: 'node --test', start: 'node server.js' },
-    },
-    null,
-    2,
-  )}\n`,
+/** The greeter as committed on the demo repository's first commit, tickets aside; see {@link readTemplate}. */
+const TEMPLATE_DIR = path.join(__dirname, 'template');
 
-  '.gitignore': `node_modules/
-.ratchet/service.*
-.ratchet/artifacts/
-.ratchet/worktrees/
-`,
+/**
+ * The scripted agent's answers: `<ticketId>/plan.md`, and `<ticketId>/attempt-<n>/` holding the files attempt n
+ * writes, by their path in the worktree.
+ */
+const ANSWERS_DIR = path.join(__dirname, 'answers');
 
-  'README.md': `# greeter
-
-A tiny HTTP service with no dependencies (Node 20, CommonJS).
-
-- \`npm test\` runs every \`test/*.test.js\` with \`node --test\`.
-- \`npm start\` serves on \`$PORT\` (127.0.0.1).
-- \`node scripts/deploy.js --port 4100\` restarts the service in the background; pid and log in \`.ratchet/service.*\`.
-
-## Adding a route
-
-Add one module under \`src/routes/\` exporting \`{ method, path, handle(req, res, url) }\` (\`url\` is a parsed
-\`URL\`), and its test under \`test/\`. \`src/app.js\` loads every route module at start; unknown routes answer
-404 JSON. \`src/metrics.js\` counts requests served per route path since the process started.
-`,
-
-  'server.js': `'use strict';
-// Entry point: serves the greeter on $PORT (127.0.0.1).
-const { listen } = require('./src/app');
-
-const port = Number(process.env.PORT || 3000);
-
-listen(port).then(
-  (server) => {
-    console.log('greeter listening on http://127.0.0.1:' + server.address().port + ' (pid ' + process.pid + ')');
-  },
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
-`,
-
-  'src/app.js': `'use strict';
-// The greeter's HTTP handler. Each route is its own module under src/routes/ exporting
-// { method, path, handle(req, res, url) }, so adding a route never edits this file.
-const fs = require('node:fs');
-const http = require('node:http');
-const path = require('node:path');
-const metrics = require('./metrics');
-
-const ROUTES_DIR = path.join(__dirname, 'routes');
-
-/** Loads every route module in dir (none yet is fine). */
-function loadRoutes(dir = ROUTES_DIR) {
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir)
-    .filter((file) => file.endsWith('.js'))
-    .sort()
-    .map((file) => require(path.join(dir, file)));
+/** Every file under `root`: path relative to it ('/'-separated) -> content, in path order. */
+async function readTree(root: string): Promise<Record<string, string>> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  const files = entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(root, path.join(entry.parentPath, entry.name)).split(path.sep).join('/'))
+    .sort();
+  return Object.fromEntries(await Promise.all(files.map(async (f) => [f, await readFile(path.join(root, f), 'utf8')])));
 }
 
-function sendJson(res, status, body) {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
+/**
+ * The project's files, path in the repository -> content. The template stores `.gitignore` as `gitignore` because
+ * npm leaves `.gitignore` files out of a package.
+ */
+async function readTemplate(): Promise<Record<string, string>> {
+  const files = await readTree(TEMPLATE_DIR);
+  return Object.fromEntries(Object.entries(files).map(([f, text]) => [f === 'gitignore' ? '.gitignore' : f, text]));
 }
 
-/** A request handler over routes; unknown method + path answers 404 JSON. */
-function createHandler(routes = loadRoutes()) {
-  return (req, res) => {
-    const url = new URL(req.url, 'http://localhost');
-    const route = routes.find((r) => r.method === req.method && r.path === url.pathname);
-    if (!route) {
-      sendJson(res, 404, { error: 'not found', method: req.method, path: url.pathname });
-      return;
-    }
-    metrics.recordServed(route.path);
-    Promise.resolve()
-      .then(() => route.handle(req, res, url))
-      .catch((err) => {
-        console.error(err);
-        if (res.headersSent) res.end();
-        else sendJson(res, 500, { error: 'internal error' });
-      });
-  };
-}
-
-/** Starts an HTTP server on port (0: any free port); resolves once it accepts connections. */
-function listen(port, host = '127.0.0.1') {
-  return new Promise((resolve, reject) => {
-    const server = http.createServer(createHandler());
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
-}
-
-module.exports = { createHandler, listen, loadRoutes };
-`,
-
-  'src/metrics.js': `'use strict';
-// Requests served per route path since the process started. In memory: a restart resets it.
-const counts = new Map();
-
-function recordServed(routePath) {
-  counts.set(routePath, servedCount(routePath) + 1);
-}
-
-function servedCount(routePath) {
-  return counts.get(routePath) || 0;
-}
-
-module.exports = { recordServed, servedCount };
-`,
-
-  'test/app.test.js': `'use strict';
-const { test, before, after } = require('node:test');
-const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const http = require('node:http');
-const os = require('node:os');
-const path = require('node:path');
-const { createHandler, listen, loadRoutes } = require('../src/app');
-
-let server;
-let base;
-before(async () => {
-  server = await listen(0);
-  base = 'http://127.0.0.1:' + server.address().port;
-});
-after(() => server.close());
-
-test('answers 404 JSON for an unknown route', async () => {
-  const res = await fetch(base + '/no-such-route');
-  assert.equal(res.status, 404);
-  assert.match(res.headers.get('content-type'), /application\\/json/);
-  assert.deepEqual(await res.json(), { error: 'not found', method: 'GET', path: '/no-such-route' });
-});
-
-test('serves a route module dropped into the routes folder', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'greeter-routes-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  fs.writeFileSync(
-    path.join(dir, 'ping.js'),
-    "module.exports = { method: 'GET', path: '/ping', handle(req, res) { res.end('pong'); } };",
-  );
-  const local = http.createServer(createHandler(loadRoutes(dir)));
-  await new Promise((resolve) => local.listen(0, '127.0.0.1', resolve));
-  t.after(() => local.close());
-  const res = await fetch('http://127.0.0.1:' + local.address().port + '/ping');
-  assert.equal(res.status, 200);
-  assert.equal(await res.text(), 'pong');
-});
-`,
-
-  'scripts/deploy.js': `'use strict';
-// Deploys the greeter on this machine: stops the previously deployed process, starts \`node server.js\` detached on
-// the given port (output to .ratchet/service.log, never to this script's stdout, so whoever runs the deploy is not
-// held open), and exits 0 once the port accepts connections.
-// Usage: node scripts/deploy.js --port 4100   (or PORT=4100 node scripts/deploy.js)
-const { spawn } = require('node:child_process');
-const fs = require('node:fs');
-const net = require('node:net');
-const path = require('node:path');
-
-const ROOT = path.resolve(__dirname, '..');
-const STATE_DIR = path.join(ROOT, '.ratchet');
-const PID_FILE = path.join(STATE_DIR, 'service.pid');
-const LOG_FILE = path.join(STATE_DIR, 'service.log');
-const READY_TIMEOUT_MS = 10000;
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function readPort() {
-  const flag = process.argv.indexOf('--port');
-  const raw = flag >= 0 ? process.argv[flag + 1] : process.env.PORT;
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error('give the port: node scripts/deploy.js --port 4100 (or PORT=4100); got ' + JSON.stringify(raw));
-  }
-  return port;
-}
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err.code === 'EPERM';
-  }
-}
-
-// A pid file can outlive its process and the pid be reused: only stop a process that runs server.js.
-function isOurServer(pid) {
-  if (process.platform !== 'linux') return true;
-  try {
-    return fs.readFileSync('/proc/' + pid + '/cmdline', 'utf8').includes('server.js');
-  } catch {
-    return false;
-  }
-}
-
-async function stopPrevious() {
-  let pid;
-  try {
-    pid = Number(fs.readFileSync(PID_FILE, 'utf8').trim());
-  } catch {
-    return;
-  }
-  if (!Number.isInteger(pid) || pid < 1 || !alive(pid) || !isOurServer(pid)) return;
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const running = () => alive(pid) && isOurServer(pid);
-  for (let i = 0; i < 50 && running(); i++) await sleep(100);
-  if (running()) process.kill(pid, 'SIGKILL');
-}
-
-function accepts(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-function logTail() {
-  try {
-    return fs.readFileSync(LOG_FILE, 'utf8').split('\\n').slice(-20).join('\\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-async function main() {
-  const port = readPort();
-  await stopPrevious();
-  for (let i = 0; i < 20 && (await accepts(port)); i++) await sleep(100);
-  if (await accepts(port)) throw new Error('port ' + port + ' is taken by a process this deploy did not start');
-
-  fs.mkdirSync(STATE_DIR, { recursive: true });
-  const log = fs.openSync(LOG_FILE, 'a');
-  const child = spawn(process.execPath, ['server.js'], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port) },
-    detached: true,
-    stdio: ['ignore', log, log],
-  });
-  fs.closeSync(log);
-  let exited = null;
-  child.once('exit', (code, signal) => {
-    exited = signal || 'exit code ' + code;
-  });
-  child.unref();
-  fs.writeFileSync(PID_FILE, child.pid + '\\n');
-
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (exited) throw new Error('server.js stopped (' + exited + '):\\n' + logTail());
-    if (await accepts(port)) {
-      console.log('deployed greeter on http://127.0.0.1:' + port + ' (pid ' + child.pid + ')');
-      return;
-    }
-    await sleep(100);
-  }
-  throw new Error('server.js did not accept connections on port ' + port + ' within ' + READY_TIMEOUT_MS + ' ms:\\n' + logTail());
-}
-
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error('deploy failed: ' + err.message);
-    process.exit(1);
-  },
-);
-`,
-};
-
-/** A test file's preamble: the greeter on an ephemeral port for the file's tests. */
-const TEST_PREAMBLE = `'use strict';
-const { test, before, after } = require('node:test');
-const assert = require('node:assert/strict');
-const { listen } = require('../src/app');
-
-let server;
-let base;
-before(async () => {
-  server = await listen(0);
-  base = 'http://127.0.0.1:' + server.address().port;
-});
-after(() => server.close());
-`;
-
-const HEALTH_ROUTE = `'use strict';
-// Liveness: answers 200 "ok" while the process serves requests.
-module.exports = {
-  method: 'GET',
-  path: '/health',
-  handle(req, res) {
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end('ok');
-  },
-};
-`;
-
-const HEALTH_TEST = `${TEST_PREAMBLE}
-test('GET /health answers 200 ok', async () => {
-  const res = await fetch(base + '/health');
-  assert.equal(res.status, 200);
-  assert.equal(await res.text(), 'ok');
-});
-`;
-
-function greetRoute(greeting: string): string {
-  return `'use strict';
-// Greets ?name=, or the world when no name is given.
-module.exports = {
-  method: 'GET',
-  path: '/greet',
-  handle(req, res, url) {
-    const name = url.searchParams.get('name') || 'world';
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end('${greeting}, ' + name);
-  },
-};
-`;
-}
-
-const GREET_TEST = `${TEST_PREAMBLE}
-test('GET /greet?name=ada answers hello, ada', async () => {
-  const res = await fetch(base + '/greet?name=ada');
-  assert.equal(res.status, 200);
-  assert.equal(await res.text(), 'hello, ada');
-});
-
-test('GET /greet without a name greets the world', async () => {
-  const res = await fetch(base + '/greet');
-  assert.equal(await res.text(), 'hello, world');
-});
-`;
-
-const VERSION_ROUTE = `'use strict';
-// The running version, read from package.json on each request so a release bump needs no code change.
-const fs = require('node:fs');
-const path = require('node:path');
-
-const PACKAGE_JSON = path.join(__dirname, '..', '..', 'package.json');
-
-module.exports = {
-  method: 'GET',
-  path: '/version',
-  handle(req, res) {
-    const { version } = JSON.parse(fs.readFileSync(PACKAGE_JSON, 'utf8'));
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ version }));
-  },
-};
-`;
-
-const VERSION_TEST = `${TEST_PREAMBLE}
-const { version } = require('../package.json');
-
-test('GET /version answers the version in package.json as JSON', async () => {
-  const res = await fetch(base + '/version');
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get('content-type'), /application\\/json/);
-  assert.deepEqual(await res.json(), { version });
-});
-`;
-
-const STATS_ROUTE = `'use strict';
-// Usage since the process started: how many /greet requests it has served.
-const { servedCount } = require('../metrics');
-
-module.exports = {
-  method: 'GET',
-  path: '/stats',
-  handle(req, res) {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ greetings: servedCount('/greet') }));
-  },
-};
-`;
-
-const STATS_TEST = `${TEST_PREAMBLE}
-async function greetings() {
-  const res = await fetch(base + '/stats');
-  assert.equal(res.status, 200);
-  return (await res.json()).greetings;
-}
-
-test('GET /stats counts the /greet calls served since start, and nothing else', async () => {
-  assert.equal(await greetings(), 0);
-  await (await fetch(base + '/greet?name=a')).text();
-  await (await fetch(base + '/greet?name=b')).text();
-  await (await fetch(base + '/health')).text();
-  assert.equal(await greetings(), 2);
-});
-`;
-
-/** One ticket of the demo and the scripted agent's answers to it. */
+/** One ticket of the demo and the notes of the scripted agent's attempts at it. */
 interface DemoTicket {
   ticket: Omit<Ticket, 'state'>;
+  /** The agent's note on each attempt, in order; the plan and the attempts' files are under `answers/<ticket id>/`. */
+  attemptNotes: string[];
+}
+
+/** One ticket's entry in the demo agent's script (format: `activities/agents/demo-agent.ts`). */
+interface ScriptedTicket {
   plan: string;
   attempts: { note: string; files: Record<string, string> }[];
+}
+
+/** Reads `t`'s plan and attempts from the answers folder; throws if its `attempt-<n>` folders don't match its notes. */
+async function readAnswers(t: DemoTicket): Promise<ScriptedTicket> {
+  const dir = path.join(ANSWERS_DIR, t.ticket.id);
+  const found = (await readdir(dir)).filter((name) => name.startsWith('attempt-')).sort();
+  const expected = t.attemptNotes.map((_, i) => `attempt-${i + 1}`);
+  // A folder without a note would be dropped from the script without a word.
+  if (found.length !== expected.length || !expected.every((name) => found.includes(name))) {
+    const listed = found.join(', ') || 'none';
+    throw new Error(`demo answers of ${t.ticket.id}: expected ${expected.join(', ')} in ${dir}, found ${listed}`);
+  }
+  return {
+    plan: await readFile(path.join(dir, 'plan.md'), 'utf8'),
+    attempts: await Promise.all(
+      t.attemptNotes.map(async (note, i) => ({ note, files: await readTree(path.join(dir, `attempt-${i + 1}`)) })),
+    ),
+  };
 }
 
 function httpProbe(name: string, url: string, expectBody: string): Probe {
@@ -457,16 +94,7 @@ function demoTickets(port: number): DemoTicket[] {
         ],
         probes: [httpProbe('health answers ok', `${base}/health`, 'ok')],
       },
-      plan: `Add src/routes/health.js: GET /health writes 200 text/plain "ok" and does nothing else.
-Add test/health.test.js: start the app on an ephemeral port and assert status 200 and body "ok".
-No existing file changes: src/app.js loads every module in src/routes/.
-`,
-      attempts: [
-        {
-          note: 'adds the route and its test',
-          files: { 'src/routes/health.js': HEALTH_ROUTE, 'test/health.test.js': HEALTH_TEST },
-        },
-      ],
+      attemptNotes: ['adds the route and its test'],
     },
     {
       ticket: {
@@ -483,19 +111,9 @@ No existing file changes: src/app.js loads every module in src/routes/.
         ],
         probes: [httpProbe('greet says hello', `${base}/greet?name=ratchet`, 'hello, ratchet')],
       },
-      plan: `Add src/routes/greet.js: GET /greet reads ?name= from the parsed URL (default "world") and answers
-200 text/plain "hello, <name>".
-Add test/greet.test.js covering ?name=ada and the missing-name default.
-`,
-      attempts: [
-        {
-          note: 'first try misspells the greeting ("helo"); its own test catches it',
-          files: { 'src/routes/greet.js': greetRoute('helo'), 'test/greet.test.js': GREET_TEST },
-        },
-        {
-          note: 'fixes the greeting after the failing test output',
-          files: { 'src/routes/greet.js': greetRoute('hello'), 'test/greet.test.js': GREET_TEST },
-        },
+      attemptNotes: [
+        'first try misspells the greeting ("helo"); its own test catches it',
+        'fixes the greeting after the failing test output',
       ],
     },
     {
@@ -516,17 +134,7 @@ Add test/greet.test.js covering ?name=ada and the missing-name default.
         ],
         probes: [httpProbe('version is reported', `${base}/version`, '"version"')],
       },
-      plan: `Add src/routes/version.js: GET /version reads package.json on each request and answers
-200 application/json {"version": "<version>"}; reading per request keeps it true after a bump without a restart.
-Add test/version.test.js comparing the answer with require('../package.json').version.
-The response shape {"version": string} is the public contract this plan asks you to approve.
-`,
-      attempts: [
-        {
-          note: 'adds the route and its test',
-          files: { 'src/routes/version.js': VERSION_ROUTE, 'test/version.test.js': VERSION_TEST },
-        },
-      ],
+      attemptNotes: ['adds the route and its test'],
     },
     {
       ticket: {
@@ -545,16 +153,7 @@ The response shape {"version": string} is the public contract this plan asks you
         ],
         probes: [httpProbe('stats are reported', `${base}/stats`, '"greetings"')],
       },
-      plan: `Add src/routes/stats.js: GET /stats answers 200 application/json {"greetings": n} with
-n = servedCount('/greet') from src/metrics.js, which src/app.js already increments per route served.
-Add test/stats.test.js: 0 at start, 2 after two /greet calls, unchanged by /health.
-`,
-      attempts: [
-        {
-          note: 'adds the route and its test',
-          files: { 'src/routes/stats.js': STATS_ROUTE, 'test/stats.test.js': STATS_TEST },
-        },
-      ],
+      attemptNotes: ['adds the route and its test'],
     },
   ];
 }
@@ -602,10 +201,14 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
     heartbeatTimeoutMs: 30_000,
   };
   parseOrThrow(batchFileSchema, batch, 'batch.json');
+  const projectFiles = await readTemplate();
+  const script = {
+    tickets: Object.fromEntries(await Promise.all(tickets.map(async (t) => [t.ticket.id, await readAnswers(t)]))),
+  };
 
   await mkdir(dir, { recursive: true });
   await mkdir(repo);
-  for (const [file, content] of Object.entries(PROJECT_FILES)) {
+  for (const [file, content] of Object.entries(projectFiles)) {
     await mkdir(path.dirname(path.join(repo, file)), { recursive: true });
     await writeFile(path.join(repo, file), content);
   }
@@ -621,9 +224,6 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
   await git.add('.');
   await git.commit('greeter: empty service, tests, deploy script and four tickets');
 
-  const script = {
-    tickets: Object.fromEntries(tickets.map((t) => [t.ticket.id, { plan: t.plan, attempts: t.attempts }])),
-  };
   await writeFile(scriptPath, YAML.stringify(script, { blockQuote: 'literal', lineWidth: 0 }));
   await writeFile(batchFile, `${JSON.stringify(batch, null, 2)}\n`);
   return { repo, batchFile, scriptPath, serviceUrl };
