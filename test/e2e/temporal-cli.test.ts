@@ -49,11 +49,15 @@ describe('the plain Temporal CLI drives a batch end to end', function () {
   });
 
   after(async () => {
-    worker?.shutdown();
-    await running;
-    await connection?.close();
-    await server?.stop();
-    await fx?.cleanup();
+    try {
+      worker?.shutdown();
+      await running;
+    } finally {
+      // Always, even when the worker failed: an orphaned dev server would outlive the test run.
+      await connection?.close();
+      await server?.stop();
+      await fx?.cleanup();
+    }
   });
 
   const cli = async (...args: string[]) => (await run(temporal, [...args, '--address', server.address], { maxBuffer: 16 * 1024 * 1024 })).stdout;

@@ -47,10 +47,14 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
   });
 
   after(async () => {
-    worker?.shutdown();
-    await running;
-    await env?.teardown();
-    await Promise.all(fixtures.map((f) => f.cleanup()));
+    try {
+      worker?.shutdown();
+      await running;
+    } finally {
+      // Always, even when the worker failed: an orphaned dev server would outlive the test run.
+      await env?.teardown();
+      await Promise.all(fixtures.map((f) => f.cleanup()));
+    }
   });
 
   async function setup(tickets: FixtureTicket[]): Promise<Fixture> {

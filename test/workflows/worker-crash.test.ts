@@ -38,8 +38,11 @@ describe('a worker killed with SIGKILL mid-implement', function () {
 
   after(async () => {
     for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
-    await env?.teardown();
-    await fx?.cleanup();
+    try {
+      await env?.teardown();
+    } finally {
+      await fx?.cleanup();
+    }
   });
 
   it('is replaced by a new worker and the ticket completes with exactly one merge', async () => {
