@@ -353,7 +353,3 @@ export async function mergeBranch(opts: {
   });
 }
 
-/** Whether the tip of `branch` is contained in `base`. @throws GitError (non-retryable) when `branch` is missing. */
-export async function isMerged(repo: string, branch: string, base: string): Promise<boolean> {
-  return isAncestor(repo, await headOf(repo, branch), base);
-}

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { NativeConnection, type Worker } from '@temporalio/worker';
+import { freePort } from '../../client/demo-command';
 import { ensureDevServer, type DevServer } from '../../deploy/dev-server';
 import { resolveTemporalCli } from '../../deploy/temporal-cli';
 import { createWorker } from '../../workers/worker';
@@ -13,17 +13,6 @@ import { uniqueId, workflowBundle } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
 
 const run = promisify(execFile);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe('the plain Temporal CLI drives a batch end to end', function () {
   this.timeout(300_000);
