@@ -3,13 +3,19 @@
  * stale run of the same step left by a dead worker, cut the ticket's worktree fresh from the base tip, write the
  * prompt, run a fresh agent process there with heartbeats, and keep its transcript in the step's artifacts folder.
  */
+import { mkdtemp, realpath, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import type { Agent, AgentRole } from './agents/agent';
+import type { Agent, AgentRole, AgentTask } from './agents/agent';
 import { stepDir, writeArtifact } from './artifacts';
 import { liveness } from './context';
+import { commandEnv, resolveEnvFrom } from './env';
+import { ConfigError } from './errors';
 import { prepareWorktree } from './git';
 import { stopStaleRun } from './process';
 import { renderPrompt } from './prompt';
+import { bwrapPrefix, gitPinnedPaths, gitWritableDirs, type SandboxProbe } from './sandbox';
+import { batchRedactor } from './secrets';
 import type { AgentRun, BatchConfig, Ticket } from '../workflows/types';
 
 /** The ticket branch name: `ratchet/<batchId>/<ticketId>` (issue #2). */
@@ -28,6 +34,14 @@ export interface AgentStepInput {
   feedback: string[];
 }
 
+/** What an agent step needs from the worker. */
+export interface AgentStepDeps {
+  /** The worker's environment: source of `agent.envFrom` values and the allowlisted variables. */
+  env: NodeJS.ProcessEnv;
+  /** Whether bubblewrap works on this host (asked once per worker). */
+  sandbox: SandboxProbe;
+}
+
 export interface AgentStep {
   run: AgentRun;
   /** The step's artifacts folder (absolute): prompt.md, transcript.log, result.json, stdout.log. */
@@ -36,13 +50,19 @@ export interface AgentStep {
   worktree: string;
   /** The base commit the worktree was cut from. */
   baseCommit: string;
+  /** Whether the agent ran boxed (bubblewrap). */
+  sandboxed: boolean;
 }
 
 /**
- * Runs the agent for one step and returns what it produced. Throws only when the worktree cannot be prepared or the
- * agent cannot be started; a failing agent is a result (`run.exitCode`), not an error.
+ * Runs the agent for one step and returns what it produced. The agent gets an environment built from an allowlist
+ * (DESIGN.md "Trust boundaries") and, unless `agent.sandbox` is `none`, runs boxed by bubblewrap where it works.
+ * Throws only when the worktree cannot be prepared or the agent cannot be started; a failing agent is a result
+ * (`run.exitCode`), not an error.
+ * @throws ConfigError when `agent.sandbox` is `bwrap` and bubblewrap does not work here, or an `envFrom` name or a
+ *   cache folder is missing on this worker.
  */
-export async function runAgentStep(agent: Agent, input: AgentStepInput): Promise<AgentStep> {
+export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: AgentStepDeps): Promise<AgentStep> {
   const { config, ticket, role, attempt } = input;
   const dir = await stepDir(config, ticket.id, attempt === 0 ? 'plan' : `attempt-${attempt}`);
   const pidFile = path.join(dir, 'agent.pid');
@@ -55,31 +75,79 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput): Promise
     base: config.baseBranch,
     name: worktreeName(config.batchId, ticket.id),
   });
+  const redact = batchRedactor(config, deps.env);
   const promptFile = await writeArtifact(
     path.join(dir, 'prompt.md'),
-    renderPrompt({ config, ticket, role, attempt: attempt || undefined, branch, plan: input.plan, feedback: input.feedback }),
+    redact.redact(renderPrompt({ config, ticket, role, attempt: attempt || undefined, branch, plan: input.plan, feedback: input.feedback })),
   );
-  const { heartbeat, signal, tickMs } = liveness();
-  const run = await agent.run(
-    {
-      role,
-      cwd: wt.path,
-      promptFile,
-      resultFile: path.join(dir, 'result.json'),
-      transcriptPath: path.join(dir, 'transcript.log'),
-      stdoutPath: path.join(dir, 'stdout.log'),
-      pidFile,
-      env: {
-        RATCHET_BATCH_ID: config.batchId,
-        RATCHET_TICKET_ID: ticket.id,
-        RATCHET_ATTEMPT: String(attempt),
-        RATCHET_WORKTREE: wt.path,
-        RATCHET_BRANCH: branch,
-        RATCHET_BASE_BRANCH: config.baseBranch,
-      },
-      timeoutMs: config.agent.timeoutMs,
+  const env = commandEnv({
+    source: deps.env,
+    plain: config.agent.env,
+    fromWorker: resolveEnvFrom(config.agent.envFrom, deps.env, 'agent.envFrom'),
+    protocol: {
+      RATCHET_BATCH_ID: config.batchId,
+      RATCHET_TICKET_ID: ticket.id,
+      RATCHET_ATTEMPT: String(attempt),
+      RATCHET_WORKTREE: wt.path,
+      RATCHET_BRANCH: branch,
+      RATCHET_BASE_BRANCH: config.baseBranch,
     },
-    { signal, tickMs, onTick: () => heartbeat(attempt === 0 ? 'plan' : `implement attempt ${attempt}`) },
-  );
-  return { run, dir, branch, worktree: wt.path, baseCommit: wt.baseCommit };
+  });
+  const sandbox = await boxFor(config.agent, wt.path, branch, deps.sandbox);
+  const { heartbeat, signal, tickMs } = liveness();
+  try {
+    const run = await agent.run(
+      {
+        role,
+        cwd: wt.path,
+        promptFile,
+        resultFile: path.join(dir, 'result.json'),
+        transcriptPath: path.join(dir, 'transcript.log'),
+        stdoutPath: path.join(dir, 'stdout.log'),
+        pidFile,
+        env,
+        sandbox,
+        redact,
+        timeoutMs: config.agent.timeoutMs,
+      },
+      { signal, tickMs, onTick: () => heartbeat(attempt === 0 ? 'plan' : `implement attempt ${attempt}`) },
+    );
+    return { run, dir, branch, worktree: wt.path, baseCommit: wt.baseCommit, sandboxed: sandbox !== undefined };
+  } finally {
+    if (sandbox) await rm(sandbox.tmpDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The sandbox of one agent run, or undefined when it runs unboxed (`sandbox: none`, or unset where bubblewrap does
+ * not work). Writable: the worktree, the git metadata its commits need, the batch's cache folders, a private /tmp.
+ */
+async function boxFor(
+  agent: BatchConfig['agent'],
+  worktree: string,
+  branch: string,
+  probe: SandboxProbe,
+): Promise<AgentTask['sandbox']> {
+  if (agent.sandbox === 'none') return undefined;
+  const bwrap = await probe.bwrap();
+  if (!bwrap) {
+    if (agent.sandbox === 'bwrap') {
+      throw new ConfigError(
+        'field "agent.sandbox" is "bwrap" but bubblewrap does not work on this worker\'s host; fix: install it ' +
+          '(Debian/Ubuntu: apt-get install bubblewrap) and allow unprivileged user namespaces, or set agent.sandbox to "none"',
+      );
+    }
+    return undefined;
+  }
+  const caches: string[] = [];
+  for (const dir of agent.cacheDirs) {
+    if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
+      throw new ConfigError(`field "agent.cacheDirs" names ${dir}, which is not a folder on this worker; fix: create it (mkdir -p ${dir}) or remove it`);
+    }
+    caches.push(await realpath(dir));
+  }
+  const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'ratchet-agent-'));
+  const writable = [worktree, ...(await gitWritableDirs(worktree, branch)), ...caches];
+  const prefix = bwrapPrefix(bwrap, { cwd: worktree, writable, tmpDir, readOnly: await gitPinnedPaths(worktree) });
+  return { prefix, tmpDir };
 }

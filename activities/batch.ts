@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { assertGitRepo, ensureExcluded } from './git';
-import { LocalTracker } from './tracker/local';
+import { resolveEnvFrom } from './env';
+import { LocalTracker, STATE_SUFFIX } from './tracker/local';
 import type { Tracker } from './tracker/tracker';
 import { graphProblems } from '../workflows/graph';
 import { BadInputError, batchFileSchema, ID_PATTERN, parseOrThrow, toBatchConfig } from '../workflows/input';
@@ -29,9 +30,10 @@ export function trackerFor(config: Pick<BatchConfig, 'ticketsDir'>): Tracker {
  * `workflowId` must be `batch-<batchId>`; `batchId` defaults to the workflow id without that prefix.
  * Throws `BadInputError` (non-retryable at the activity boundary) naming the field, the value and the fix for: schema
  * errors, a relative/missing/non-git repo or missing base branch, bad ticket files, duplicate ids, unknown
- * dependencies, cycles, unknown ids in `tickets`, and tickets with no verify-live probe.
+ * dependencies, cycles, unknown ids in `tickets`, and tickets with no verify-live probe; `ConfigError` when an
+ * `envFrom` name is missing from `env` (the worker's environment). Completes `config.protectedPaths`.
  */
-export async function loadBatch(input: { raw: unknown; workflowId: string }): Promise<LoadedBatch> {
+export async function loadBatch(input: { raw: unknown; workflowId: string }, env: NodeJS.ProcessEnv = process.env): Promise<LoadedBatch> {
   const file = parseOrThrow(batchFileSchema, input.raw, 'batch input');
   const fromId = input.workflowId.startsWith('batch-') ? input.workflowId.slice('batch-'.length) : undefined;
   const batchId = file.batchId ?? fromId;
@@ -52,10 +54,22 @@ export async function loadBatch(input: { raw: unknown; workflowId: string }): Pr
   }
   const config = toBatchConfig(file, batchId, (repo, p) => path.resolve(repo, p));
   await assertGitRepo(config.repo, config.baseBranch);
-  await ensureExcluded(config.repo, [config.worktreesDir, config.artifactsDir].map((p) => path.relative(config.repo, p)).filter((p) => !p.startsWith('..')));
+  for (const [field, names] of [
+    ['agent.envFrom', config.agent.envFrom],
+    ...config.gates.map((g, i) => [`gates[${i}].envFrom`, g.envFrom] as const),
+    ['deploy.envFrom', config.deploy?.envFrom ?? []],
+  ] as const) {
+    resolveEnvFrom([...names], env, field);
+  }
+  await ensureExcluded(
+    config.repo,
+    [config.worktreesDir, config.artifactsDir].map((p) => path.relative(config.repo, p)).filter((p) => !p.startsWith('..')),
+    [{ folder: config.ticketsDir, glob: `*${STATE_SUFFIX}` }],
+  );
 
   const all = await trackerFor(config).list();
   const tickets = selectTickets(all, config);
+  config.protectedPaths = protectedPaths(config, tickets);
   const problems = graphProblems(tickets);
   for (const t of tickets) {
     if (config.probes.length === 0 && t.probes.length === 0) {
@@ -82,25 +96,57 @@ function selectTickets(all: Ticket[], config: BatchConfig): Ticket[] {
 }
 
 /**
- * The definition of done, fingerprinted at batch start (DESIGN.md "frozen verifier"): gates, probes and the oracle
- * policy. Returns a sha256 hex digest; any change to those changes it.
+ * Every protected path of a batch (DESIGN.md "Trust boundaries"), as globs relative to the repository: the tickets
+ * folder and `.ratchet/` (when inside the repository), every file a gate or probe declares it runs, and the batch
+ * file's own `protectedPaths`. Sorted, without duplicates.
+ */
+export function protectedPaths(config: BatchConfig, tickets: Ticket[]): string[] {
+  const inRepo = (abs: string): string[] => {
+    const rel = path.relative(config.repo, abs);
+    return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? [`${rel.split(path.sep).join('/')}/**`] : [];
+  };
+  const probeFiles = [...config.probes, ...tickets.flatMap((t) => t.probes)].flatMap((p) => (p.kind === 'command' ? p.files : []));
+  const all = [
+    '.ratchet/**',
+    ...inRepo(config.ticketsDir),
+    ...config.gates.flatMap((g) => g.files),
+    ...probeFiles,
+    ...config.protectedPaths,
+  ];
+  return [...new Set(all)].sort();
+}
+
+/**
+ * The definition of done, fingerprinted at batch start (DESIGN.md "frozen verifier"): gates (with the files they
+ * run, their reports and tests), probes, protected paths and the oracle policy. Returns a sha256 hex digest; any
+ * change to those changes it.
  */
 export function fingerprint(config: BatchConfig, tickets: Ticket[]): string {
   const definition = {
-    gates: config.gates.map((g) => [g.name, g.command]),
+    gates: config.gates.map((g) => [g.name, g.command, g.files, g.junit ?? null, g.tests]),
     probes: config.probes,
-    ticketProbes: tickets.map((t) => [t.id, t.probes]),
+    ticketProbes: tickets.map((t) => [t.id, t.probes, t.allowPaths]),
+    protectedPaths: config.protectedPaths,
     oracle: ORACLE_POLICY,
   };
   return createHash('sha256').update(JSON.stringify(definition)).digest('hex');
 }
 
 /** Reads the tracker's state of each ticket: the oracle's only input. Ids without a ticket file are absent. */
-export async function readFacts(input: { config: BatchConfig; ids: string[] }): Promise<TicketFact[]> {
-  return trackerFor(input.config).facts(input.ids);
+export async function readFacts(input: { ticketsDir: string; ids: string[] }): Promise<TicketFact[]> {
+  return trackerFor(input).facts(input.ids);
 }
 
-/** Sets a ticket's state in the tracker (set-state, so a retry writes the same thing). */
-export async function setTicketState(input: { config: BatchConfig; ticketId: string; state: TicketState; note?: string }): Promise<void> {
-  await trackerFor(input.config).setState(input.ticketId, input.state, input.note);
+/**
+ * Sets a ticket's state in the tracker (set-state, so a retry writes the same thing); `by` names the writer
+ * (`batch <id>`). Returns the state just before, for the caller's tamper check.
+ */
+export async function setTicketState(input: {
+  ticketsDir: string;
+  ticketId: string;
+  state: TicketState;
+  note?: string;
+  by?: string;
+}): Promise<{ previous: TicketState }> {
+  return trackerFor(input).setState(input.ticketId, input.state, input.note, input.by);
 }

@@ -167,10 +167,11 @@ export async function assertGitRepo(repo: string, baseBranch: string): Promise<v
 
 /**
  * Appends `relPaths` (relative to `repo`, or absolute inside it) to the repository's `.git/info/exclude` as
- * anchored folder patterns, so ratchet's own folders never show up as untracked. Idempotent; paths outside the
- * repository are skipped.
+ * anchored folder patterns, so ratchet's own folders never show up as untracked; and, for each of `filePatterns`,
+ * the anchored pattern `<folder>/<glob>` (e.g. the tracker's `*.state` records in the tickets folder). Idempotent;
+ * paths outside the repository are skipped.
  */
-export async function ensureExcluded(repo: string, relPaths: string[]): Promise<void> {
+export async function ensureExcluded(repo: string, relPaths: string[], filePatterns: { folder: string; glob: string }[] = []): Promise<void> {
   await withRepoLock(repo, async () => {
     const root = await canonical(repo);
     const common = (await run(repo, ['rev-parse', '--git-common-dir'])).out.trim();
@@ -178,10 +179,11 @@ export async function ensureExcluded(repo: string, relPaths: string[]): Promise<
     const existing = await fs.readFile(file, 'utf8').catch(() => '');
     const have = new Set(existing.split('\n').map((l) => l.trim()));
     const wanted: string[] = [];
-    for (const p of relPaths) {
-      const rel = path.relative(root, await canonical(path.resolve(root, p)));
-      if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) continue;
-      const pattern = `/${rel.split(path.sep).join('/')}/`;
+    const entries = [...relPaths.map((p) => ({ folder: p, glob: '' })), ...filePatterns];
+    for (const { folder, glob } of entries) {
+      const rel = path.relative(root, await canonical(path.resolve(root, folder)));
+      if (rel.startsWith('..') || path.isAbsolute(rel) || (!rel && !glob)) continue;
+      const pattern = `/${rel ? `${rel.split(path.sep).join('/')}/` : ''}${glob}`;
       if (!have.has(pattern) && !wanted.includes(pattern)) wanted.push(pattern);
     }
     if (!wanted.length) return;
@@ -189,6 +191,11 @@ export async function ensureExcluded(repo: string, relPaths: string[]): Promise<
     const sep = existing && !existing.endsWith('\n') ? '\n' : '';
     await fs.appendFile(file, `${sep}${wanted.join('\n')}\n`);
   });
+}
+
+/** Paths (relative to the repository, `/`-separated) that differ between commits `from` and `to`. */
+export async function changedPaths(repo: string, from: string, to: string): Promise<string[]> {
+  return nulList((await run(repo, ['diff', '--name-only', '--no-renames', '-z', from, to])).out);
 }
 
 /**
@@ -242,16 +249,57 @@ export async function prepareWorktree(opts: {
 }
 
 /**
+ * A throwaway detached worktree at `<worktreesDir>/<name>` holding `commit`, optionally with `paths` taken from
+ * `overlay` (another commit) on top: how the regression guard runs a branch's tests against the base's code.
+ * Whatever was at that path is removed first. Remove it with {@link removeWorktree} when done.
+ * @returns the worktree's canonical absolute path.
+ * @throws GitError (non-retryable) when `name` is not a plain folder name.
+ */
+export async function prepareScratch(opts: {
+  repo: string;
+  worktreesDir: string;
+  name: string;
+  commit: string;
+  overlay?: { commit: string; paths: string[] };
+}): Promise<string> {
+  const { repo, name } = opts;
+  if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') {
+    throw new GitError(`worktree name ${JSON.stringify(name)} must be a plain folder name ([A-Za-z0-9._-])`, true);
+  }
+  const target = await withRepoLock(repo, async () => {
+    const target = await canonical(path.join(opts.worktreesDir, name));
+    const [main, ...linked] = await listWorktrees(repo);
+    for (const wt of linked) if (wt.path === target) await discard(repo, wt.path, main.path, true);
+    if (await exists(target)) await discard(repo, target, main.path, false);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    await run(repo, ['worktree', 'add', '--detach', target, opts.commit]);
+    return target;
+  });
+  if (opts.overlay?.paths.length) await run(target, ['checkout', opts.overlay.commit, '--', ...opts.overlay.paths]);
+  return target;
+}
+
+/**
  * Stages everything in `worktree` and commits it as "ratchet <ratchet@localhost>" if anything is staged. Hooks are
  * skipped (`--no-verify`): checking the work is the gates' job, and a failing hook would look like a transient fault.
+ * When `branch` is given, the worktree must still be on it.
  * @returns HEAD after the commit (also when the agent committed by itself), undefined only when HEAD is still
  *   `baseCommit`; and the number of files that differ between `baseCommit` and HEAD.
+ * @throws GitError (non-retryable) when the worktree is no longer on `branch`.
  */
 export async function commitAll(
   worktree: string,
   message: string,
   baseCommit: string,
+  branch?: string,
 ): Promise<{ commit?: string; filesChanged: number }> {
+  if (branch !== undefined) {
+    // An agent may have switched the worktree to another branch (main, say): never commit there for it.
+    const head = (await run(worktree, ['symbolic-ref', '--quiet', 'HEAD'], [0, 1])).out.trim();
+    if (head !== `refs/heads/${branch}`) {
+      throw new GitError(`the worktree ${worktree} is on ${head || 'a detached HEAD'}, not on refs/heads/${branch}: the agent switched branches; the attempt is not committed`, true);
+    }
+  }
   await run(worktree, ['add', '-A']);
   const staged = await run(worktree, ['diff', '--cached', '--quiet'], [0, 1]);
   if (staged.code === 1) await run(worktree, ['commit', '--no-verify', '-m', message]);
@@ -315,7 +363,7 @@ async function blockingPaths(dir: string, branchHead: string): Promise<string[]>
 }
 
 /**
- * Merges `branch` into `base` with a merge commit (`--no-ff`), in the working tree where `base` is checked out.
+ * Merges `branch` (its validated `commit` when given) into `base` with a merge commit (`--no-ff`), in the working tree where `base` is checked out.
  * Idempotent: a branch already contained in `base` reports `alreadyMerged` with the base tip. On a conflict the
  * merge is aborted and the base is left as it was. Uncommitted changes in files the merge does not touch (such as
  * ticket files the tracker writes) do not block it. Serialized per repository within this process.
@@ -325,12 +373,15 @@ export async function mergeBranch(opts: {
   repo: string;
   base: string;
   branch: string;
+  /** The commit to merge: the one the gates validated; default the branch tip. */
+  commit?: string;
   message: string;
   worktreesDir: string;
 }): Promise<MergeResult> {
   const { repo, base, branch } = opts;
   return withRepoLock(repo, async () => {
-    const branchHead = await headOf(repo, branch);
+    // The validated commit, not whatever the branch points at now: a ref can move after validation.
+    const branchHead = opts.commit ?? (await headOf(repo, branch));
     if (await isAncestor(repo, branchHead, base)) {
       return { merged: true, alreadyMerged: true, commit: await headOf(repo, base) };
     }

@@ -1,6 +1,6 @@
 /** Activity: implement. One attempt: a fresh agent process in a fresh worktree, then the harness commits. */
 import type { Agent } from './agents/agent';
-import { runAgentStep } from './agent-step';
+import { runAgentStep, type AgentStepDeps } from './agent-step';
 import { commitAll } from './git';
 import type { BatchConfig, ImplementResult, Ticket } from '../workflows/types';
 
@@ -19,9 +19,16 @@ export interface ImplementInput {
  * worker and starts again from a fresh worktree, so nothing it left behind counts.
  * Returns `commit` undefined when the agent changed nothing.
  */
-export async function implement(agent: Agent, input: ImplementInput): Promise<ImplementResult> {
+export async function implement(agent: Agent, input: ImplementInput, deps: AgentStepDeps): Promise<ImplementResult> {
   const { ticket, attempt } = input;
-  const step = await runAgentStep(agent, { ...input, role: 'implement' });
-  const committed = await commitAll(step.worktree, `ratchet: ${ticket.id} attempt ${attempt}: ${ticket.title}`, step.baseCommit);
-  return { agent: step.run, branch: step.branch, worktree: step.worktree, commit: committed.commit, filesChanged: committed.filesChanged };
+  const step = await runAgentStep(agent, { ...input, role: 'implement' }, deps);
+  const committed = await commitAll(step.worktree, `ratchet: ${ticket.id} attempt ${attempt}: ${ticket.title}`, step.baseCommit, step.branch);
+  return {
+    agent: step.run,
+    branch: step.branch,
+    worktree: step.worktree,
+    baseCommit: step.baseCommit,
+    commit: committed.commit,
+    filesChanged: committed.filesChanged,
+  };
 }

@@ -9,13 +9,18 @@ import { toFailure } from './errors';
 import { implement, type ImplementInput } from './implement';
 import { deploy, merge } from './merge';
 import { plan, type PlanInput } from './plan';
-import { validate } from './validate';
-import { verifyLive } from './verify-live';
-import type { AgentConfig } from '../workflows/types';
+import { createSandboxProbe, type SandboxProbe } from './sandbox';
+import { validate, type ValidateInput } from './validate';
+import { verifyLive, type VerifyInput } from './verify-live';
+import type { AgentConfig, BatchConfig } from '../workflows/types';
 
 export interface ActivityDeps {
   /** Builds the agent for a batch's `agent` config; defaults to the command adapter. */
   agentFor?: (config: AgentConfig) => Agent;
+  /** The worker's environment: where `envFrom` values come from; default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Whether bubblewrap works here; default a probe made for this worker. */
+  sandbox?: SandboxProbe;
 }
 
 /** Wraps an activity so bad input and other non-retryable errors become typed `ApplicationFailure`s. */
@@ -32,16 +37,18 @@ function boundary<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...a
 /** Returns every activity ratchet's workflows call, keyed by activity type name. */
 export function createActivities(deps: ActivityDeps = {}) {
   const agentFor = deps.agentFor ?? commandAgent;
+  const env = deps.env ?? process.env;
+  const step = { env, sandbox: deps.sandbox ?? createSandboxProbe(env) };
   return {
-    loadBatch: boundary(loadBatch),
+    loadBatch: boundary((input: { raw: unknown; workflowId: string }) => loadBatch(input, env)),
     readFacts: boundary(readFacts),
     setTicketState: boundary(setTicketState),
-    plan: boundary((input: PlanInput) => plan(agentFor(input.config.agent), input)),
-    implement: boundary((input: ImplementInput) => implement(agentFor(input.config.agent), input)),
-    validate: boundary(validate),
+    plan: boundary((input: PlanInput) => plan(agentFor(input.config.agent), input, step)),
+    implement: boundary((input: ImplementInput) => implement(agentFor(input.config.agent), input, step)),
+    validate: boundary((input: ValidateInput) => validate(input, { env })),
     merge: boundary(merge),
-    deploy: boundary(deploy),
-    verifyLive: boundary(verifyLive),
+    deploy: boundary((input: { config: BatchConfig; ticketId: string }) => deploy(input, { env })),
+    verifyLive: boundary((input: VerifyInput) => verifyLive(input, { env })),
   };
 }
 

@@ -5,13 +5,17 @@ import { stepDir } from './artifacts';
 import { liveness } from './context';
 import { baseCheckout, mergeBranch, removeWorktree } from './git';
 import { ticketBranch, worktreeName } from './agent-step';
+import { commandEnv, resolveEnvFrom } from './env';
 import { runCommand } from './process';
+import { batchRedactor } from './secrets';
 import type { BatchConfig, MergeResult } from '../workflows/types';
 
 export interface MergeInput {
   config: BatchConfig;
   ticketId: string;
   title: string;
+  /** The commit the gates validated; merged instead of whatever the branch points at now. */
+  commit?: string;
 }
 
 /**
@@ -25,6 +29,7 @@ export async function merge(input: MergeInput): Promise<MergeResult> {
     repo: config.repo,
     base: config.baseBranch,
     branch: ticketBranch(config.batchId, ticketId),
+    commit: input.commit,
     message: `ratchet: merge ${ticketId} (${config.batchId}): ${title}`,
     worktreesDir: config.worktreesDir,
   });
@@ -47,7 +52,7 @@ export interface DeployResult {
  * Runs the batch's `deploy.command` in the checkout of the base branch (the merged code), serialized per repository.
  * Returns `ok: false` with the output tail when it exits non-zero or times out; throws only on spawn failures.
  */
-export async function deploy(input: { config: BatchConfig; ticketId: string }): Promise<DeployResult> {
+export async function deploy(input: { config: BatchConfig; ticketId: string }, deps: { env: NodeJS.ProcessEnv }): Promise<DeployResult> {
   const { config, ticketId } = input;
   if (!config.deploy) return { ok: true, exitCode: 0, ms: 0, tail: 'no deploy command configured', logPath: '' };
   const dep = config.deploy;
@@ -60,7 +65,13 @@ export async function deploy(input: { config: BatchConfig; ticketId: string }): 
     const r = await runCommand({
       command: dep.command,
       cwd,
-      env: { RATCHET_BATCH_ID: config.batchId, RATCHET_TICKET_ID: ticketId },
+      env: commandEnv({
+        source: deps.env,
+        fromWorker: resolveEnvFrom(dep.envFrom, deps.env, 'deploy.envFrom'),
+        protocol: { RATCHET_BATCH_ID: config.batchId, RATCHET_TICKET_ID: ticketId },
+      }),
+      exactEnv: true,
+      redact: batchRedactor(config, deps.env),
       timeoutMs: dep.timeoutMs,
       logPath,
       signal,

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Agent } from './agents/agent';
-import { runAgentStep } from './agent-step';
+import { runAgentStep, type AgentStepDeps } from './agent-step';
 import { tail, writeArtifact } from './artifacts';
 import type { BatchConfig, PlanResult, Ticket } from '../workflows/types';
 
@@ -15,8 +15,8 @@ export interface PlanInput {
  * Runs the agent in role `plan` and returns the plan: the result file's `plan` field, else the agent's stdout.
  * The full plan is written to `<artifacts>/plan/plan.md`; the payload carries at most 4 KB of it.
  */
-export async function plan(agent: Agent, input: PlanInput): Promise<PlanResult> {
-  const { run, dir } = await runAgentStep(agent, { ...input, role: 'plan', attempt: 0, feedback: [] });
+export async function plan(agent: Agent, input: PlanInput, deps: AgentStepDeps): Promise<PlanResult> {
+  const { run, dir } = await runAgentStep(agent, { ...input, role: 'plan', attempt: 0, feedback: [] }, deps);
   const fromResult = (run.result as { plan?: unknown } | undefined)?.plan;
   const text = typeof fromResult === 'string' ? fromResult : await readFile(path.join(dir, 'stdout.log'), 'utf8').catch(() => run.summary);
   const planPath = await writeArtifact(path.join(dir, 'plan.md'), text);

@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { RedactingStream, redactingStream, type Redactor } from './redact';
 
 /** How long pipes may stay open after the shell exits (a background child may hold them), ms. */
 const PIPE_GRACE_MS = 1000;
@@ -20,8 +21,20 @@ export interface RunCommandOptions {
   command: string;
   /** Working directory; must exist. */
   cwd: string;
-  /** Added to (and overriding) `process.env`. */
+  /** Added to (and overriding) `process.env`; with `exactEnv`, the whole environment. */
   env?: Record<string, string>;
+  /**
+   * When true the child's environment is exactly `env` (empty when `env` is unset) and nothing of `process.env`:
+   * build it with `commandEnv` (env.ts) so worker secrets reach a command only when named.
+   */
+  exactEnv?: boolean;
+  /**
+   * argv run in front of `/bin/sh -c <command>`, e.g. a sandbox from `bwrapPrefix` (sandbox.ts): `prefix[0]` is
+   * spawned with `[...prefix.slice(1), '/bin/sh', '-c', command]`, still as the leader of a new process group.
+   */
+  prefix?: string[];
+  /** Secrets to replace by `[redacted:NAME]` in everything written to `logPath` and `stdoutPath` and in `tail`. */
+  redact?: Redactor;
   /** Wall-clock limit, ms; on expiry the whole process group is killed. */
   timeoutMs: number;
   /** Combined stdout+stderr is appended here after a header line; its folder is created. */
@@ -47,12 +60,16 @@ export interface RunCommandResult {
   aborted: boolean;
   /** Wall-clock duration, ms. */
   ms: number;
-  /** Last `tailBytes` of combined output (UTF-8; a character cut at the start is dropped). */
+  /**
+   * Last `tailBytes` of combined output (UTF-8; a character cut at the start is dropped), redacted when `redact` was
+   * given: a secret cut by the start of the tail is replaced whole, and a marker may make the tail a little longer.
+   */
   tail: string;
 }
 
 /**
- * Runs `opts.command` through `/bin/sh -c` in `opts.cwd` as the leader of a new process group.
+ * Runs `opts.command` through `/bin/sh -c` (behind `opts.prefix`, when given) in `opts.cwd` as the leader of a new
+ * process group.
  *
  * Resolves when the shell exits; pipes still held open by a background child (e.g. a service a deploy script
  * started) get {@link PIPE_GRACE_MS}, after which that child's output still goes to the log but no longer to `tail`
@@ -60,20 +77,26 @@ export interface RunCommandResult {
  * (SIGTERM, then SIGKILL after 3 s if anything in it is still alive).
  *
  * Never throws for a non-zero exit, a time-out or an abort.
- * @throws Error when `cwd` is missing or not a folder, the log cannot be written, or the shell cannot be spawned.
+ * A sandboxed command (bwrap's `--unshare-pid`) differs in one way: its background children end with the shell.
+ *
+ * @throws Error when `cwd` is missing or not a folder, the log cannot be written, or the shell (or `prefix[0]`)
+ *   cannot be spawned.
  */
 export async function runCommand(opts: RunCommandOptions): Promise<RunCommandResult> {
-  const { command, cwd, timeoutMs, logPath, signal } = opts;
+  const { command, cwd, timeoutMs, logPath, signal, prefix } = opts;
   const tailBytes = opts.tailBytes ?? 4096;
+  const redactor = opts.redact?.active === true ? opts.redact : undefined;
+  const clean = (text: string): string => redactor?.redact(text) ?? text;
   const started = performance.now();
   const elapsed = (): number => Math.round(performance.now() - started);
 
   const cwdStat = await fsp.stat(cwd).catch(() => undefined);
   if (!cwdStat?.isDirectory()) {
-    throw new Error(`runCommand: working directory does not exist or is not a folder: ${cwd} (command: ${command})`);
+    throw new Error(`runCommand: working directory does not exist or is not a folder: ${cwd} (command: ${clean(command)})`);
   }
   await fsp.mkdir(path.dirname(logPath), { recursive: true });
-  await fsp.appendFile(logPath, `=== ${new Date().toISOString()} cwd=${cwd}\n=== $ ${command}\n`);
+  const sandbox = prefix === undefined || prefix.length === 0 ? '' : ` sandboxed by ${prefix[0]}\n=== sandbox: ${prefix.join(' ')}`;
+  await fsp.appendFile(logPath, clean(`=== ${new Date().toISOString()} cwd=${cwd}${sandbox}\n=== $ ${command}\n`));
   if (opts.stdoutPath !== undefined) await fsp.mkdir(path.dirname(opts.stdoutPath), { recursive: true });
 
   if (signal?.aborted) {
@@ -81,16 +104,22 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
     return { exitCode: null, timedOut: false, aborted: true, ms: elapsed(), tail: '' };
   }
 
-  const log = createWriteStream(logPath, { flags: 'a' });
-  const out = opts.stdoutPath === undefined ? undefined : createWriteStream(opts.stdoutPath, { flags: 'a' });
+  const logFile = createWriteStream(logPath, { flags: 'a' });
+  const outFile = opts.stdoutPath === undefined ? undefined : createWriteStream(opts.stdoutPath, { flags: 'a' });
   // A log write failure must not crash the worker; the command's result is still worth reporting.
+  logFile.on('error', () => undefined);
+  outFile?.on('error', () => undefined);
+  const log: Writable = redactor === undefined ? logFile : redactingStream(redactor, logFile);
+  const out: Writable | undefined = redactor === undefined || outFile === undefined ? outFile : redactingStream(redactor, outFile);
   log.on('error', () => undefined);
   out?.on('error', () => undefined);
 
-  const tail = new Tail(tailBytes);
-  const child = spawn('/bin/sh', ['-c', command], {
+  // With secrets, keep enough bytes before the tail to redact a secret its start cuts (+3: a cut UTF-8 character).
+  const tail = new Tail(tailBytes, redactor === undefined ? 0 : redactor.maxBytes + 3);
+  const argv = [...(prefix ?? []), '/bin/sh', '-c', command];
+  const child = spawn(argv[0], argv.slice(1), {
     cwd,
-    env: { ...process.env, ...opts.env },
+    env: opts.exactEnv === true ? { ...opts.env } : { ...process.env, ...opts.env },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -151,7 +180,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
       cleanup();
       log.end();
       out?.end();
-      reject(new Error(`runCommand: could not start /bin/sh in ${cwd}: ${err.message} (command: ${command})`));
+      reject(new Error(`runCommand: could not start ${argv[0]} in ${cwd}: ${err.message} (command: ${clean(command)})`));
     });
 
     child.once('exit', (code, sig) => {
@@ -170,7 +199,14 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
           // Pipes still open belong to a background child: keep draining them into the log (so its writes do not
           // fail with EPIPE) but stop capturing, and do not let them keep this process alive.
           for (const p of pipes) (p as Readable & { unref?: () => void }).unref?.();
-          await new Promise<void>((r) => log.write(footer, () => r()));
+          if (log instanceof RedactingStream) {
+            // The footer ends what the shell wrote: show it now rather than hold its end back for the redaction.
+            // Same tick as the write, so no output of the background child can come in between.
+            log.write(footer);
+            await log.release();
+          } else {
+            await new Promise<void>((r) => log.write(footer, () => r()));
+          }
           void pipesClosed.then(() => {
             log.end();
             out?.end();
@@ -180,35 +216,48 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
           await pidWritten.catch(() => undefined);
           await fsp.rm(pidFile as string, { force: true });
         }
-        resolve({ exitCode: code, timedOut, aborted, ms, tail: tail.text() });
+        resolve({ exitCode: code, timedOut, aborted, ms, tail: tail.text(redactor) });
       })();
     });
   });
 }
 
-/** Keeps the last `limit` bytes pushed, holding at most `limit` bytes plus one chunk. */
+/**
+ * Keeps the last `limit` bytes pushed, plus `context` bytes before them for redaction, holding at most that many
+ * bytes plus one chunk.
+ */
 class Tail {
   private chunks: Buffer[] = [];
   private size = 0;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    private readonly context = 0,
+  ) {}
 
   push(chunk: Buffer): void {
     if (this.limit <= 0) return;
     this.chunks.push(chunk);
     this.size += chunk.length;
-    while (this.chunks.length > 1 && this.size - this.chunks[0].length >= this.limit) {
+    while (this.chunks.length > 1 && this.size - this.chunks[0].length >= this.limit + this.context) {
       this.size -= this.chunks[0].length;
       this.chunks.shift();
     }
   }
 
-  text(): string {
+  text(redactor?: Redactor): string {
     const all = Buffer.concat(this.chunks);
-    const cut = all.length > this.limit;
-    const text = all.subarray(all.length - Math.min(all.length, this.limit)).toString('utf8');
-    // A multi-byte character split by the cut decodes as U+FFFD at the start.
-    return cut ? text.replace(/^\uFFFD+/, '') : text;
+    if (redactor === undefined) {
+      const cut = all.length > this.limit;
+      const text = all.subarray(all.length - Math.min(all.length, this.limit)).toString('utf8');
+      // A multi-byte character split by the cut decodes as U+FFFD at the start.
+      return cut ? text.replace(/^\uFFFD+/, '') : text;
+    }
+    const window = all.subarray(Math.max(0, all.length - this.limit - this.context));
+    let cut = Math.max(0, window.length - this.limit);
+    while (cut < window.length && (window[cut] & 0xc0) === 0x80) cut++; // to the start of a UTF-8 character
+    const before = window.subarray(0, cut).toString('utf8');
+    return redactor.redactFrom(before + window.subarray(cut).toString('utf8'), before.length);
   }
 }
 

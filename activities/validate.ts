@@ -1,32 +1,135 @@
-/** Activity: validate. Runs the batch's gates (commands) in an attempt's worktree; exit 0 passes. */
+/**
+ * Activity: validate. Decides whether an attempt may merge, with nothing the agent wrote deciding it:
+ * 1. protected paths: an attempt whose diff touches one (tickets, `.ratchet/`, the files gates and probes run) fails,
+ *    unless its ticket's `allowPaths` cover it, and then it needs a person's approve before merging;
+ * 2. gates: the batch's commands, run in the attempt's worktree; exit 0 passes;
+ * 3. regression guard, for gates that declare a JUnit report: every test that passed on the base must still pass
+ *    (missing or skipped counts as failing: SWE-bench PASS_TO_PASS), and a `bug` ticket must bring a test that fails
+ *    on the base code and passes on the branch (SWE-bench FAIL_TO_PASS).
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import picomatch from 'picomatch';
+import { glob } from 'tinyglobby';
 import { stepDir } from './artifacts';
 import { liveness } from './context';
+import { commandEnv, resolveEnvFrom } from './env';
+import { changedPaths, prepareScratch, removeWorktree } from './git';
 import { runCommand } from './process';
-import type { BatchConfig, GateResult, ValidateResult } from '../workflows/types';
+import type { Redactor } from './redact';
+import { comparePassToPass, describeRegression, failToPass, readReports, RegressionReportError, type TestCase } from './regression';
+import { batchRedactor } from './secrets';
+import type { BatchConfig, Gate, GateResult, Ticket, ValidateResult } from '../workflows/types';
 
 export interface ValidateInput {
   config: BatchConfig;
-  ticketId: string;
+  ticket: Ticket;
   attempt: number;
   worktree: string;
+  /** The base commit the attempt's worktree was cut from. */
+  baseCommit: string;
+  /** The attempt's commit: what the gates check and what merges. */
+  commit: string;
+}
+
+/** What validate needs from the worker. */
+export interface ValidateDeps {
+  /** The worker's environment: source of `envFrom` values and of the allowlisted variables. */
+  env: NodeJS.ProcessEnv;
+}
+
+/** Paths (relative, `/`-separated) among `paths` that match any of `globs` (dotfiles included). */
+export function matching(paths: string[], globs: string[]): string[] {
+  if (!globs.length) return [];
+  const isMatch = picomatch(globs, { dot: true });
+  return paths.filter((p) => isMatch(p));
 }
 
 /**
- * Runs every gate in order (all of them, so the feedback is complete) and returns each one's exit code, duration
- * (ms) and the last 3 KB of output; full logs go to `<artifacts>/attempt-<n>/gate-<name>.log`.
+ * Checks one attempt: protected paths first (a denied path fails the attempt before any gate runs), then every gate
+ * in order (all of them, so the feedback is complete), then the regression guard. Full logs go to
+ * `<artifacts>/attempt-<n>/gate-<name>.log`; results carry the last 3 KB of each.
+ * @throws ConfigError when a gate's `envFrom` names a variable the worker lacks; GitError on git failures.
  */
-export async function validate(input: ValidateInput): Promise<ValidateResult> {
-  const { config, ticketId, attempt, worktree } = input;
-  const dir = await stepDir(config, ticketId, `attempt-${attempt}`);
-  const { heartbeat, signal, tickMs } = liveness();
-  const gates: GateResult[] = [];
+export async function validate(input: ValidateInput, deps: ValidateDeps): Promise<ValidateResult> {
+  const { config, ticket, attempt, worktree, baseCommit, commit } = input;
+  const changed = await changedPaths(worktree, baseCommit, commit);
+  const protectedTouched = matching(changed, config.protectedPaths);
+  const allowed = new Set(matching(protectedTouched, ticket.allowPaths));
+  const protectedDenied = protectedTouched.filter((p) => !allowed.has(p));
+  const result: ValidateResult = { passed: false, gates: [], protectedTouched, protectedDenied, regressions: [], failToPass: [], guardedBy: [] };
+  if (protectedDenied.length) return result;
+
+  const dir = await stepDir(config, ticket.id, `attempt-${attempt}`);
+  const redact = batchRedactor(config, deps.env);
+  const runner = new GateRunner(config, ticket.id, attempt, deps.env, redact);
+  const guard: string[] = [];
   for (const gate of config.gates) {
-    const logPath = path.join(dir, `gate-${gate.name.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
+    const run = await runner.run(gate, worktree, path.join(dir, `gate-${safe(gate.name)}.log`));
+    result.gates.push(run.result);
+    if (!run.result.passed || !gate.junit || !run.tests) continue;
+
+    const base = await runner.baseline(gate, baseCommit);
+    const cmp = comparePassToPass(base, run.tests);
+    result.regressions.push(...cmp.broken.map((b) => b.id));
+    result.guardedBy.push(...cmp.newlyPassing);
+    if (cmp.broken.length) guard.push(`gate "${gate.name}": ${describeRegression(cmp, config.baseBranch)}`);
+
+    if (ticket.kind === 'bug' && gate.tests.length) {
+      const tests = matching(await existing(worktree, changed), gate.tests);
+      if (!tests.length) {
+        guard.push(
+          `gate "${gate.name}": a bug ticket must bring a test that fails on ${config.baseBranch} and passes here, ` +
+            `but no changed file matches the gate's tests (${gate.tests.join(', ')})`,
+        );
+        continue;
+      }
+      const onBase = await runner.branchTestsOnBase(gate, baseCommit, { commit, paths: tests }, path.join(dir, `gate-${safe(gate.name)}-fail-to-pass.log`));
+      const f2p = failToPass(onBase ?? [], run.tests);
+      result.failToPass.push(...f2p);
+      if (!f2p.length) {
+        guard.push(
+          `gate "${gate.name}": a bug ticket must bring a test that fails on ${config.baseBranch}'s code and passes here; ` +
+            `run against ${config.baseBranch}'s code, this branch's tests (${tests.join(', ')}) did not fail`,
+        );
+      }
+    }
+  }
+  result.guardedBy = [...new Set(result.guardedBy)].sort();
+  result.regressions = [...new Set(result.regressions)].sort();
+  if (guard.length) result.guardFeedback = guard.join('\n');
+  result.passed = result.gates.every((g) => g.passed) && guard.length === 0;
+  return result;
+}
+
+/** Runs gates for one attempt: on its worktree, on the base (cached per base commit), and for fail-to-pass. */
+class GateRunner {
+  constructor(
+    private readonly config: BatchConfig,
+    private readonly ticketId: string,
+    private readonly attempt: number,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly redact: Redactor,
+  ) {}
+
+  /**
+   * Runs `gate` in `cwd`. A declared JUnit report is deleted first (a stale or planted one must not count) and read
+   * after; a gate that exits 0 without writing it, or writes one that does not parse, fails.
+   */
+  async run(gate: Gate, cwd: string, logPath: string): Promise<{ result: GateResult; tests?: TestCase[] }> {
+    if (gate.junit) for (const f of await glob(gate.junit, { cwd, dot: true })) await rm(path.join(cwd, f), { force: true });
+    const { heartbeat, signal, tickMs } = liveness();
     const r = await runCommand({
       command: gate.command,
-      cwd: worktree,
-      env: { RATCHET_TICKET_ID: ticketId, RATCHET_ATTEMPT: String(attempt) },
+      cwd,
+      env: commandEnv({
+        source: this.env,
+        fromWorker: resolveEnvFrom(gate.envFrom, this.env, `gates "${gate.name}" envFrom`),
+        protocol: { RATCHET_TICKET_ID: this.ticketId, RATCHET_ATTEMPT: String(this.attempt) },
+      }),
+      exactEnv: true,
+      redact: this.redact,
       timeoutMs: gate.timeoutMs,
       logPath,
       signal,
@@ -34,8 +137,65 @@ export async function validate(input: ValidateInput): Promise<ValidateResult> {
       tickMs,
       onTick: () => heartbeat(`gate ${gate.name}`),
     });
-    const passed = r.exitCode === 0 && !r.timedOut;
-    gates.push({ name: gate.name, passed, exitCode: r.exitCode, ms: r.ms, tail: r.timedOut ? `${r.tail}\n[timed out after ${gate.timeoutMs} ms]` : r.tail, logPath });
+    let passed = r.exitCode === 0 && !r.timedOut;
+    let tail = r.timedOut ? `${r.tail}\n[timed out after ${gate.timeoutMs} ms]` : r.tail;
+    let tests: TestCase[] | undefined;
+    if (gate.junit) {
+      try {
+        const reports = await readReports(cwd, gate.junit);
+        if (reports.files.length) tests = reports.tests;
+        else if (passed) {
+          passed = false;
+          tail += `\n[ratchet] the gate declares a JUnit report "${gate.junit}" but wrote none`;
+        }
+      } catch (err) {
+        if (!(err instanceof RegressionReportError)) throw err;
+        passed = false;
+        tail += `\n[ratchet] ${err.message}`;
+      }
+    }
+    return { result: { name: gate.name, passed, exitCode: r.exitCode, ms: r.ms, tail, logPath }, tests };
   }
-  return { passed: gates.every((g) => g.passed), gates };
+
+  /**
+   * The gate's tests on `baseCommit`, run once per (base commit, gate) and cached under
+   * `<artifactsDir>/_base/<commit>/`. A gate that cannot run on the base yields no tests: nothing to keep passing.
+   */
+  async baseline(gate: Gate, baseCommit: string): Promise<TestCase[]> {
+    const key = createHash('sha256').update(JSON.stringify([gate.name, gate.command, gate.junit])).digest('hex').slice(0, 16);
+    const cache = path.join(this.config.artifactsDir, '_base', baseCommit, `${safe(gate.name)}-${key}.json`);
+    const hit = await readFile(cache, 'utf8').then((t) => JSON.parse(t) as TestCase[], () => undefined);
+    if (hit) return hit;
+    const tests = (await this.inScratch(gate, baseCommit, undefined, cache.replace(/\.json$/, '.log'))) ?? [];
+    await mkdir(path.dirname(cache), { recursive: true });
+    const tmp = `${cache}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(tests));
+    await rename(tmp, cache);
+    return tests;
+  }
+
+  /** The gate's tests when the branch's `overlay.paths` (its test files) run against the base's code. */
+  branchTestsOnBase(gate: Gate, baseCommit: string, overlay: { commit: string; paths: string[] }, logPath: string): Promise<TestCase[] | undefined> {
+    return this.inScratch(gate, baseCommit, overlay, logPath);
+  }
+
+  private async inScratch(gate: Gate, commit: string, overlay: { commit: string; paths: string[] } | undefined, logPath: string): Promise<TestCase[] | undefined> {
+    const { repo, worktreesDir, batchId } = this.config;
+    const dir = await prepareScratch({ repo, worktreesDir, name: `_scratch-${batchId}-${this.ticketId}`, commit, overlay });
+    try {
+      return (await this.run(gate, dir, logPath)).tests;
+    } finally {
+      await removeWorktree(repo, dir);
+    }
+  }
+}
+
+/** The subset of `paths` (relative to `dir`) that exist there: deleted files are not tests to run. */
+async function existing(dir: string, paths: string[]): Promise<string[]> {
+  const present = await Promise.all(paths.map((p) => readFile(path.join(dir, p)).then(() => true, () => false)));
+  return paths.filter((_, i) => present[i]);
+}
+
+function safe(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_');
 }

@@ -5,7 +5,9 @@
 import path from 'node:path';
 import { stepDir } from './artifacts';
 import { baseCheckout } from './git';
+import { commandEnv } from './env';
 import { runCommand } from './process';
+import { batchRedactor } from './secrets';
 import type { BatchConfig, Probe, ProbeResult, VerifyResult } from '../workflows/types';
 
 export interface VerifyInput {
@@ -15,18 +17,27 @@ export interface VerifyInput {
 }
 
 /** Runs each probe once and returns which passed; `passed` only if every probe passed and there was at least one. */
-export async function verifyLive(input: VerifyInput): Promise<VerifyResult> {
+export async function verifyLive(input: VerifyInput, deps: { env: NodeJS.ProcessEnv }): Promise<VerifyResult> {
   const { config, ticketId, probes } = input;
   const results: ProbeResult[] = [];
-  for (const probe of probes) results.push(await runProbe(config, ticketId, probe));
+  for (const probe of probes) results.push(await runProbe(config, ticketId, probe, deps.env));
   return { passed: results.length > 0 && results.every((r) => r.passed), probes: results };
 }
 
-async function runProbe(config: BatchConfig, ticketId: string, probe: Probe): Promise<ProbeResult> {
+async function runProbe(config: BatchConfig, ticketId: string, probe: Probe, env: NodeJS.ProcessEnv): Promise<ProbeResult> {
   if (probe.kind === 'command') {
     const cwd = await baseCheckout(config.repo, config.baseBranch, config.worktreesDir);
     const logPath = path.join(await stepDir(config, ticketId, 'verify-live'), `probe-${probe.name.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
-    const r = await runCommand({ command: probe.command, cwd, timeoutMs: probe.timeoutMs, logPath, tailBytes: 500 });
+    const r = await runCommand({
+      command: probe.command,
+      cwd,
+      env: commandEnv({ source: env }),
+      exactEnv: true,
+      redact: batchRedactor(config, env),
+      timeoutMs: probe.timeoutMs,
+      logPath,
+      tailBytes: 500,
+    });
     const passed = r.exitCode === 0 && !r.timedOut;
     return { name: probe.name, passed, detail: passed ? 'exit 0' : `exit ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}: ${r.tail.trim().slice(-300)}` };
   }

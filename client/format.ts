@@ -2,7 +2,7 @@
  * Plain-text rendering of run reports and batch status for a terminal. Pure functions: no I/O.
  */
 import type { BatchStatus } from '../workflows/messages';
-import type { PhaseName, RunReport } from '../workflows/types';
+import type { PhaseName, RunReport, TrackerTamper } from '../workflows/types';
 
 /** Phase columns, in lifecycle order. */
 const PHASES: PhaseName[] = ['queued', 'plan', 'human-gate', 'implement', 'validate', 'merge', 'deploy', 'verify-live'];
@@ -24,10 +24,10 @@ export function table(rows: string[][]): string {
 }
 
 /** `satisfied (4 done, 1 human-gated)` or `NOT satisfied (pending: a, b)`. */
-function verdictText(oracle: { satisfied: boolean; done: string[]; humanGated: string[]; pending: (string | { id: string; state: string })[] }): string {
+function verdictText(oracle: { satisfied: boolean; done: string[]; humanGated: string[]; pending: (string | { id: string; state: string; why?: string })[] }): string {
   const counts = `${oracle.done.length} done, ${oracle.humanGated.length} human-gated`;
   if (oracle.satisfied) return `satisfied (${counts})`;
-  const pending = oracle.pending.map((p) => (typeof p === 'string' ? p : `${p.id}=${p.state}`));
+  const pending = oracle.pending.map((p) => (typeof p === 'string' ? p : `${p.id}=${p.state}${p.why ? ` (${p.why})` : ''}`));
   return `NOT satisfied (${counts}, pending: ${pending.join(', ') || 'none'})`;
 }
 
@@ -56,8 +56,33 @@ export function formatReport(report: RunReport): string {
   for (const i of report.interventions.list) {
     lines.push(`  ${i.kind} ${i.ticketId} at the ${i.gate} gate by ${i.by}${i.comment ? `: ${i.comment}` : ''}`);
   }
+  const guarded = report.tickets.filter((t) => (t.guardedBy ?? []).length);
+  if (guarded.length) {
+    lines.push('Tests that now guard each ticket (regression guard):');
+    for (const t of guarded) lines.push(`  ${t.ticketId}: ${listed(t.guardedBy)}`);
+  }
+  const caught = report.tamperingsCaught ?? [];
+  lines.push(`Tamperings caught: ${caught.length}`);
+  for (const c of caught) lines.push(`  ${c.ticketId} attempt ${c.attempt} changed protected ${c.paths.join(', ')}: attempt failed`);
+  lines.push(...tamperLines(report.trackerTampers ?? []));
   lines.push(`Oracle: ${verdictText(report.oracle)}`);
   return lines.join('\n');
+}
+
+function listed(items: string[], limit = 5): string {
+  return items.length <= limit ? items.join('; ') : `${items.slice(0, limit).join('; ')}; and ${items.length - limit} more`;
+}
+
+function tamperLines(tampers: TrackerTamper[]): string[] {
+  if (!tampers.length) return [];
+  return [
+    `Tracker tampers (states ratchet did not write; never counted): ${tampers.length}`,
+    ...tampers.map(
+      (t) =>
+        `  ${t.ticketId}: ${t.from} -> ${t.to} (seen by the ${t.seenBy})` +
+        (t.resolved ? `; ${t.resolved.by} resumed: ${t.resolved.action}` : '; waiting for a person'),
+    ),
+  ];
 }
 
 /**
@@ -67,11 +92,13 @@ export function formatReport(report: RunReport): string {
  */
 export function formatStatus(status: BatchStatus): string {
   const lines = [`Batch ${status.batchId}: ${status.state}${status.pausedReason ? ` (${status.pausedReason})` : ''}`];
-  const rows = [['ticket', 'state', 'running', 'waiting for', 'depends on', 'title']];
+  const rows = [['ticket', 'state', 'evidence', 'running', 'waiting for', 'depends on', 'title']];
   for (const t of status.tickets) {
-    rows.push([t.id, t.state, t.running ? 'yes' : 'no', t.waitingFor ?? '-', t.dependsOn.join(',') || '-', t.title]);
+    const ev = t.evidence ? `${t.evidence.outcome} (${t.evidence.source})` : '-';
+    rows.push([t.id, t.state, ev, t.running ? 'yes' : 'no', t.waitingFor ?? '-', t.dependsOn.join(',') || '-', t.title]);
   }
   if (status.tickets.length > 0) lines.push(table(rows));
+  lines.push(...tamperLines(status.trackerTampers ?? []));
   lines.push(`Oracle: ${verdictText(status.oracle)}`);
   for (const t of status.tickets.filter((x) => x.waitingFor)) {
     lines.push(`  ${t.id} waits at the ${t.waitingFor} gate: ratchet approve ${status.batchId} ${t.id}  (or reject)`);

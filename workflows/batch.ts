@@ -3,6 +3,12 @@
  * Input: the batch file as JSON (what `temporal workflow start --input-file batch.json` sends), validated by the
  * `loadBatch` activity before any ticket starts. Scheduling is event-driven: every child completion re-reads the
  * tracker and recomputes the ready set; no polling.
+ *
+ * Trust (DESIGN.md "Trust boundaries"): the batch records its own evidence for every ticket (its workflow ended
+ * done or human-gated, it was final when the batch loaded, or the batch gated it behind a blocker) and the oracle
+ * counts a tracker state only with that evidence. A tracker state that changes without ratchet writing it is a
+ * tracker tamper: recorded, shown in status, the Web UI and the report, and it pauses the batch until a person
+ * sends `resume`. The batch never completes while a ticket workflow of its own still runs.
  */
 import {
   ApplicationFailure,
@@ -19,35 +25,53 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { blockedByHumanGate, readySet } from './graph';
-import { batchStatusQuery, resumeSignal, resumeUpdate, ticketWaitingSignal, ticketWorkflowId, type BatchStatus, type ResumeDecision } from './messages';
+import {
+  batchStatusQuery,
+  resumeSignal,
+  resumeUpdate,
+  ticketWaitingSignal,
+  ticketWorkflowId,
+  trackerTamperSignal,
+  type BatchStatus,
+  type ResumeDecision,
+} from './messages';
 import { oracle, type OracleVerdict } from './oracle';
 import { RatchetAttempt, RatchetBatch, RatchetPhase, RatchetTicket } from './search-attributes';
 import { ticketWorkflow } from './ticket';
-import type { GateReason, Intervention, LoadedBatch, RunReport, Ticket, TicketReport, TicketState } from './types';
+import type { Evidence, GateReason, Intervention, LoadedBatch, RunReport, Ticket, TicketFact, TicketReport, TicketState, TrackerTamper } from './types';
 
 export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   const info = workflowInfo();
   const startedAt = Date.now();
   const acts = proxyActivities<Activities>({
     startToCloseTimeout: '2 minutes',
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: ['BadInput', 'RatchetError'] },
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: ['BadInput', 'RatchetError', 'ConfigError'] },
   });
 
   let state: BatchStatus['state'] = 'loading';
   let pausedReason: string | undefined;
+  let pausedBy: Intervention['gate'] = 'paused';
   let tickets: Ticket[] = [];
+  /** The tracker's view, as last read. */
   const states = new Map<string, TicketState>();
+  /** What ratchet last wrote (or read at load) for each ticket no workflow of ours owns right now. */
+  const expected = new Map<string, TicketState>();
+  const evidence: Record<string, Evidence> = {};
+  const tampers: TrackerTamper[] = [];
+  /** Tampers a person settled with `resume`, still to act on in the loop. */
+  let settle: { tamper: TrackerTamper; how: 'restore' | 'accept' }[] = [];
   const running = new Set<string>();
   const started = new Set<string>();
   const waiting = new Map<string, GateReason>();
   const reports = new Map<string, TicketReport>();
   const batchInterventions: Intervention[] = [];
-  let verdict: OracleVerdict = oracle([], []);
+  let verdict: OracleVerdict = oracle([], [], {});
   let report: RunReport | undefined = undefined;
   let dirty = true;
   let consecutiveFailures = 0;
   let lastFailure: string | undefined;
   let loaded: LoadedBatch | undefined;
+  const unresolved = (): TrackerTamper[] => tampers.filter((t) => !t.resolved);
 
   setHandler(batchStatusQuery, () => ({
     batchId: loaded?.config.batchId ?? info.workflowId.replace(/^batch-/, ''),
@@ -60,8 +84,10 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
       state: states.get(t.id) ?? t.state,
       running: running.has(t.id),
       waitingFor: waiting.get(t.id),
+      evidence: evidence[t.id],
     })),
     oracle: verdict,
+    trackerTampers: tampers,
     report,
   }));
   setHandler(ticketWaitingSignal, ({ ticketId, gate }) => {
@@ -70,19 +96,30 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     // The ticket wrote its tracker state before signalling: re-read so status and the oracle's verdict show it.
     dirty = true;
   });
+  setHandler(trackerTamperSignal, (t) => {
+    tampers.push({ ...t, seenBy: 'ticket' });
+    dirty = true;
+  });
   const checkResume = (d: ResumeDecision): void => {
     if (typeof d?.by !== 'string' || d.by.trim() === '') {
-      throw new Error(`resume needs a payload {"by": "<who>", "comment"?: "<text>"}: field "by" is ${JSON.stringify(d?.by)}`);
+      throw new Error(`resume needs a payload {"by": "<who>", "comment"?: "<text>", "tamper"?: "restore" | "accept"}: field "by" is ${JSON.stringify(d?.by)}`);
+    }
+    if (d.tamper !== undefined && d.tamper !== 'restore' && d.tamper !== 'accept') {
+      throw new Error(`resume field "tamper" is ${JSON.stringify(d.tamper)}: use "restore" (write back what ratchet recorded) or "accept" (take the tracker's state as your decision)`);
     }
     if (state !== 'paused') throw new Error(`batch ${info.workflowId} is ${state}, not paused; resume is accepted only while the status query shows state "paused"`);
   };
-  const doResume = ({ by, comment }: ResumeDecision): void => {
-    batchInterventions.push({ kind: 'resume', ticketId: '', gate: 'circuit-breaker', by, comment, at: Date.now() });
+  const doResume = ({ by, comment, tamper }: ResumeDecision): void => {
+    batchInterventions.push({ kind: 'resume', ticketId: '', gate: pausedBy, by, comment, at: Date.now() });
+    for (const t of unresolved()) {
+      t.resolved = { by, at: Date.now(), action: tamper === 'accept' ? 'accepted' : 'restoring' };
+      settle.push({ tamper: t, how: tamper ?? 'restore' });
+    }
     state = 'running';
     pausedReason = undefined;
     consecutiveFailures = 0;
     // Tickets that ended without reaching done or human-gated may be scheduled again.
-    for (const id of [...started]) if (!running.has(id) && !isFinal(states.get(id))) started.delete(id);
+    for (const id of [...started]) if (!running.has(id) && !evidence[id]) started.delete(id);
     dirty = true;
   };
   setHandler(
@@ -116,7 +153,15 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   tickets = loaded.tickets;
   const ids = tickets.map((t) => t.id);
   const byId = new Map(tickets.map((t) => [t.id, t]));
-  for (const t of tickets) states.set(t.id, t.state);
+  for (const t of tickets) {
+    states.set(t.id, t.state);
+    expected.set(t.id, t.state);
+    if (isFinal(t.state)) {
+      const note = `the tracker said ${t.state}${t.stateNote ? ` (${t.stateNote})` : ''} when the batch loaded`;
+      evidence[t.id] = { outcome: t.state as Evidence['outcome'], source: 'preexisting', note, at: startedAt };
+    }
+  }
+  const writer = `batch ${config.batchId}`;
   state = 'running';
   upsertSearchAttributes([
     { key: RatchetBatch, value: config.batchId },
@@ -127,19 +172,82 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     return s === 'done' || s === 'human-gated';
   }
 
+  /** The tracker's view with every final state ratchet has no evidence for taken back: what scheduling may trust. */
+  function trusted(): Map<string, TicketState> {
+    const view = new Map<string, TicketState>();
+    for (const id of ids) {
+      const s = states.get(id) ?? 'todo';
+      view.set(id, isFinal(s) && evidence[id]?.outcome !== s ? (expected.get(id) ?? 'todo') : s);
+    }
+    return view;
+  }
+
+  /** Compares what the tracker says with what ratchet last wrote, for tickets no workflow of ours owns now. */
+  function noticeTampers(facts: TicketFact[]): void {
+    const now = new Map(facts.map((f) => [f.id, f.state]));
+    for (const id of ids) {
+      const want = expected.get(id);
+      if (running.has(id) || want === undefined) continue;
+      const got = now.get(id) ?? 'missing';
+      if (got === want || unresolved().some((t) => t.ticketId === id)) continue;
+      tampers.push({ ticketId: id, from: want, to: got, at: Date.now(), seenBy: 'batch' });
+    }
+  }
+
+  /** Sets a ticket's state as the batch and records a tamper when the state before was not what ratchet wrote. */
+  async function write(id: string, to: TicketState, note: string): Promise<void> {
+    const { previous } = await acts.setTicketState({ ticketsDir: config.ticketsDir, ticketId: id, state: to, note, by: writer });
+    const want = expected.get(id);
+    if (want !== undefined && previous !== want && previous !== to) {
+      tampers.push({ ticketId: id, from: want, to: previous, at: Date.now(), seenBy: 'batch' });
+    }
+    expected.set(id, to);
+    states.set(id, to);
+  }
+
+  /** Acts on the tampers a person settled with `resume`: restore what ratchet recorded, or accept the tracker. */
+  async function settleTampers(): Promise<void> {
+    const todo = settle;
+    settle = [];
+    for (const { tamper, how } of todo) {
+      const id = tamper.ticketId;
+      const resolved = tamper.resolved as NonNullable<TrackerTamper['resolved']>;
+      const now = states.get(id);
+      if (running.has(id)) {
+        resolved.action = 'left to its running ticket workflow, which keeps writing its own states';
+      } else if (how === 'accept' && now !== undefined) {
+        expected.set(id, now);
+        if (isFinal(now)) {
+          evidence[id] = { outcome: now as Evidence['outcome'], source: 'person', note: `${resolved.by} accepted the tracker's ${now} after a tracker tamper`, at: Date.now() };
+        }
+        resolved.action = `accepted: ${now}, as ${resolved.by} decided`;
+      } else if (now === tamper.from) {
+        resolved.action = 'the tracker was fixed by hand';
+      } else {
+        await write(id, tamper.from, `restored after a tracker tamper (resume by ${resolved.by})`);
+        resolved.action = `restored to ${tamper.from}`;
+      }
+    }
+  }
+
   function render(): void {
     const rows = tickets.map((t) => {
       const s = states.get(t.id);
       const w = waiting.get(t.id);
-      return `| ${t.id} | ${s}${running.has(t.id) ? ' (running)' : ''}${w ? `, waiting for a person: ${w}` : ''} | ${t.dependsOn.join(', ')} |`;
+      const ev = evidence[t.id];
+      return `| ${t.id} | ${s}${running.has(t.id) ? ' (running)' : ''}${w ? `, waiting for a person: ${w}` : ''} | ${ev ? `${ev.outcome} (${ev.source})` : '-'} | ${t.dependsOn.join(', ')} |`;
     });
+    const tamperRows = tampers.map(
+      (t) => `- **tracker tamper**: ${t.ticketId} ${t.from} -> ${t.to} (seen by the ${t.seenBy})${t.resolved ? `, settled by ${t.resolved.by}: ${t.resolved.action}` : ', waiting for a person: `resume`'}`,
+    );
     setCurrentDetails(
       [
         `### batch ${config.batchId}: ${state}${pausedReason ? ` (${pausedReason})` : ''}`,
         `oracle: ${verdict.satisfied ? 'satisfied' : `${verdict.pending.length} pending`}, ${verdict.done.length} done, ${verdict.humanGated.length} human-gated`,
+        ...tamperRows,
         '',
-        '| ticket | state | depends on |',
-        '|---|---|---|',
+        '| ticket | tracker | evidence | depends on |',
+        '|---|---|---|---|',
         ...rows,
       ].join('\n'),
     );
@@ -150,7 +258,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     running.add(ticket.id);
     const child = executeChild(ticketWorkflow, {
       workflowId: ticketWorkflowId(config.batchId, ticket.id),
-      args: [{ batchId: config.batchId, config, ticket }],
+      args: [{ batchId: config.batchId, config, ticket: { ...ticket, state: expected.get(ticket.id) ?? ticket.state } }],
       staticSummary: ticket.title,
       staticDetails: `ticket ${ticket.id} of batch ${config.batchId}`,
       typedSearchAttributes: [
@@ -163,10 +271,15 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     child.then(
       (r) => {
         reports.set(ticket.id, r);
+        const note = r.outcome === 'done' ? `its workflow ended done: merge ${r.mergeCommit ?? '?'}, verified live` : `its workflow ended human-gated: ${r.reason ?? ''}`;
+        evidence[ticket.id] = { outcome: r.outcome, source: 'workflow', note, mergeCommit: r.mergeCommit, at: Date.now() };
+        expected.set(ticket.id, r.outcome);
         consecutiveFailures = r.outcome === 'done' ? 0 : consecutiveFailures + 1;
       },
       (err: unknown) => {
         consecutiveFailures++;
+        // What the failed workflow last wrote is unknown here: the next read is taken as ratchet's own.
+        expected.delete(ticket.id);
         log.error(`ticket ${ticket.id} workflow failed: ${(err as Error).message}`);
         lastFailure = `ticket ${ticket.id} workflow failed: ${(err as Error).message}`;
       },
@@ -177,19 +290,30 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     });
   }
 
-  // ---- the loop: exit only through the oracle ---------------------------------------------------------------
+  function pause(by: Intervention['gate'], reason: string): void {
+    state = 'paused';
+    pausedBy = by;
+    pausedReason = reason;
+  }
+
+  // ---- the loop: exit only through the oracle, with no ticket workflow of ours still running ---------------
   for (;;) {
     await condition(() => dirty);
     dirty = false;
-    const facts = await acts.readFacts({ config, ids });
+    const facts = await acts.readFacts({ ticketsDir: config.ticketsDir, ids });
     for (const f of facts) states.set(f.id, f.state);
-    verdict = oracle(ids, facts);
-    if (verdict.satisfied) break;
+    for (const id of ids) if (!expected.has(id) && !running.has(id)) expected.set(id, states.get(id) ?? 'todo');
+    if (settle.length) await settleTampers();
+    noticeTampers(facts);
+    verdict = oracle(ids, facts, evidence);
+    if (verdict.satisfied && running.size === 0 && unresolved().length === 0) break;
 
     // A person's reject of a blocker is final for its dependents too: record them, naming the blocker.
-    const blocked = [...blockedByHumanGate(tickets, states)].filter(([id]) => !running.has(id));
+    const view = trusted();
+    const blocked = [...blockedByHumanGate(tickets, view)].filter(([id]) => !running.has(id));
     for (const [id, blocker] of blocked) {
-      await acts.setTicketState({ config, ticketId: id, state: 'human-gated', note: `blocked by human-gated ticket ${blocker}` });
+      await write(id, 'human-gated', `blocked by human-gated ticket ${blocker}`);
+      evidence[id] = { outcome: 'human-gated', source: 'blocked', note: `blocked by human-gated ticket ${blocker}`, at: Date.now() };
       started.add(id);
       reports.set(id, blockedReport(byId.get(id) as Ticket, blocker));
     }
@@ -198,18 +322,23 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
       continue;
     }
 
-    if (state === 'running' && consecutiveFailures >= config.circuitBreaker) {
-      state = 'paused';
-      pausedReason = `circuit breaker: ${consecutiveFailures} tickets in a row ended without done${lastFailure ? ` (last: ${lastFailure})` : ''}; send the batch "resume" (update or signal) to go on`;
+    const open = unresolved();
+    if (open.length) {
+      pause(
+        'tracker-tamper',
+        `tracker tamper: ${open.map((t) => `${t.ticketId} went ${t.from} -> ${t.to} without ratchet writing it`).join('; ')}; ` +
+          'nothing counts it; send the batch "resume" to restore what ratchet recorded (or with "tamper": "accept" to take the tracker\'s state as your decision)',
+      );
+    } else if (state === 'running' && consecutiveFailures >= config.circuitBreaker) {
+      pause('circuit-breaker', `circuit breaker: ${consecutiveFailures} tickets in a row ended without done${lastFailure ? ` (last: ${lastFailure})` : ''}; send the batch "resume" (update or signal) to go on`);
     }
     if (state === 'running') {
-      for (const id of readySet(tickets, states, started)) {
+      for (const id of readySet(tickets, view, started)) {
         if (running.size >= config.maxParallel) break;
         start(byId.get(id) as Ticket);
       }
       if (running.size === 0) {
-        state = 'paused';
-        pausedReason = `no ticket can start: ${verdict.pending.map((p) => `${p.id} is ${p.state}`).join(', ')}; fix the tracker or the tickets, then send "resume"`;
+        pause('paused', `no ticket can start: ${verdict.pending.map((p) => `${p.id} is ${p.state}${p.why ? ` (${p.why})` : ''}`).join(', ')}; fix the tracker or the tickets, then send "resume"`);
       }
     }
     upsertSearchAttributes([{ key: RatchetPhase, value: state }]);
@@ -219,37 +348,54 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   state = 'done';
   pausedReason = undefined;
   upsertSearchAttributes([{ key: RatchetPhase, value: 'done' }]);
-  const ticketReports = ids.map((id) => reports.get(id) ?? alreadyFinalReport(byId.get(id) as Ticket, states.get(id)));
+  const ticketReports = ids.map((id) => reports.get(id) ?? alreadyFinalReport(byId.get(id) as Ticket, evidence[id]));
   const all = [...ticketReports.flatMap((r) => r.interventions), ...batchInterventions];
   const byKind: Record<string, number> = {};
   for (const i of all) byKind[i.kind] = (byKind[i.kind] ?? 0) + 1;
-  report = {
+  const final: RunReport = {
     batchId: config.batchId,
     oracle: { satisfied: verdict.satisfied, done: verdict.done, humanGated: verdict.humanGated, pending: verdict.pending.map((p) => p.id) },
     tickets: ticketReports,
     interventions: { total: all.length, byKind, list: all },
+    trackerTampers: tampers,
+    tamperingsCaught: ticketReports.flatMap((r) => r.tamperings),
     startedAt,
     ms: Date.now() - startedAt,
     doneFingerprint,
   };
+  report = final;
   render();
   await condition(allHandlersFinished);
-  return report;
+  return final;
 }
 
 function blockedReport(t: Ticket, blocker: string): TicketReport {
-  return { ticketId: t.id, title: t.title, outcome: 'human-gated', attempts: 0, phases: [], phaseMs: {}, interventions: [], reason: `blocked by human-gated ticket ${blocker}` };
-}
-
-function alreadyFinalReport(t: Ticket, s: TicketState | undefined): TicketReport {
   return {
     ticketId: t.id,
     title: t.title,
-    outcome: s === 'done' ? 'done' : 'human-gated',
+    outcome: 'human-gated',
     attempts: 0,
     phases: [],
     phaseMs: {},
     interventions: [],
-    reason: `already ${s} in the tracker when the batch started`,
+    reason: `blocked by human-gated ticket ${blocker}`,
+    tamperings: [],
+    guardedBy: [],
+  };
+}
+
+/** The report row of a ticket the batch did not run: its evidence says why it counts. */
+function alreadyFinalReport(t: Ticket, ev: Evidence | undefined): TicketReport {
+  return {
+    ticketId: t.id,
+    title: t.title,
+    outcome: ev?.outcome ?? 'human-gated',
+    attempts: 0,
+    phases: [],
+    phaseMs: {},
+    interventions: [],
+    reason: ev?.note ?? 'no evidence',
+    tamperings: [],
+    guardedBy: [],
   };
 }

@@ -11,6 +11,20 @@ export const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 const id = z.string().regex(ID_PATTERN, { error: 'must match [A-Za-z0-9._-]{1,64}' });
 const ms = z.number().int().positive();
+/** An environment variable name (POSIX portable). */
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be an environment variable name such as ANTHROPIC_API_KEY' });
+const envNames = z.array(envName).default([]);
+/** A glob or path relative to the repository, such as `scripts/**` or `Makefile`; never absolute, never `..`. */
+const repoGlob = z
+  .string()
+  .min(1)
+  .refine((g) => !g.startsWith('/') && !g.split('/').includes('..'), {
+    error: 'must be relative to the repository (no leading "/", no "..") such as "scripts/**"',
+  });
+const repoGlobs = z.array(repoGlob).default([]);
+
+/** Names that look like credentials: their values must not travel in payloads (DESIGN.md "Trust boundaries"). */
+export const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL)/i;
 
 const probeInput = z.union([
   z
@@ -28,6 +42,7 @@ const probeInput = z.union([
       name: z.string().min(1).optional(),
       command: z.string().min(1),
       timeoutMs: ms.default(60_000),
+      files: repoGlobs,
     })
     .strict(),
 ]);
@@ -44,7 +59,7 @@ function toProbe(p: z.infer<typeof probeInput>, index: number): Probe {
       timeoutMs: p.timeoutMs,
     };
   }
-  return { kind: 'command', name: p.name ?? `probe ${index + 1}`, command: p.command, timeoutMs: p.timeoutMs };
+  return { kind: 'command', name: p.name ?? `probe ${index + 1}`, command: p.command, timeoutMs: p.timeoutMs, files: p.files };
 }
 
 const probes = z
@@ -66,18 +81,45 @@ export const batchFileSchema = z
       .object({
         command: z.string().min(1),
         timeoutMs: ms.default(20 * 60_000),
-        env: z.record(z.string(), z.string()).default({}),
+        env: z
+          .record(z.string(), z.string())
+          .default({})
+          .superRefine((env, ctx) => {
+            for (const name of Object.keys(env)) {
+              if (!SECRET_NAME.test(name)) continue;
+              ctx.addIssue({
+                code: 'custom',
+                input: name,
+                path: [name],
+                message: `looks like a secret, and values in agent.env travel in workflow histories; fix: remove it from agent.env, add "${name}" to agent.envFrom and export it in the worker's environment`,
+              });
+            }
+          }),
+        envFrom: envNames,
+        sandbox: z.enum(['bwrap', 'none']).optional(),
+        cacheDirs: z
+          .array(z.string().refine((p) => p.startsWith('/'), { error: 'must be an absolute folder such as /home/me/.npm' }))
+          .default([]),
       })
       .strict(),
     gates: z
       .array(
         z
-          .object({ name: z.string().min(1), command: z.string().min(1), timeoutMs: ms.default(10 * 60_000) })
+          .object({
+            name: z.string().min(1),
+            command: z.string().min(1),
+            timeoutMs: ms.default(10 * 60_000),
+            files: repoGlobs,
+            junit: repoGlob.optional(),
+            tests: repoGlobs,
+            envFrom: envNames,
+          })
           .strict(),
       )
       .default([]),
-    deploy: z.object({ command: z.string().min(1), timeoutMs: ms.default(2 * 60_000) }).strict().optional(),
+    deploy: z.object({ command: z.string().min(1), timeoutMs: ms.default(2 * 60_000), envFrom: envNames }).strict().optional(),
     probes,
+    protectedPaths: repoGlobs,
     verify: z
       .object({ deadlineMs: ms.default(5 * 60_000), intervalMs: ms.default(2_000) })
       .strict()
@@ -103,6 +145,7 @@ export const ticketFileSchema = z
     gate: z.enum(['plan']).optional(),
     size: z.enum(['S', 'M', 'L']).optional(),
     probes,
+    allowPaths: repoGlobs,
     state: z.enum(TICKET_STATES).default('todo'),
     /** Written by the harness next to `state`: why the ticket is in it (gate reason, blocker, merge commit). */
     stateNote: z.string().optional(),
@@ -148,6 +191,7 @@ export function formatIssues(error: z.ZodError): string[] {
     const field = issue.path.join('.') || '(top level)';
     const isId = issue.code === 'invalid_format' && 'pattern' in issue && String(issue.pattern) === String(ID_PATTERN);
     const fix = isId ? ID_FIX : (FIXES[issue.code] ?? 'see the README for the format');
+    if (issue.code === 'custom') return `field "${field}" ${issue.message}`;
     if (issue.code === 'unrecognized_keys') {
       return `unknown field ${issue.keys.map((k) => `"${[...issue.path, k].join('.')}"`).join(', ')}: ${fix}`;
     }
@@ -183,6 +227,7 @@ export function toBatchConfig(
     gates: file.gates,
     deploy: file.deploy,
     probes: file.probes,
+    protectedPaths: file.protectedPaths,
     verify: file.verify,
     maxParallel: file.maxParallel,
     maxAttempts: file.maxAttempts,

@@ -2,7 +2,7 @@
  * Signals, updates and queries: the names a person types (DESIGN.md "public contract"). Kept stable.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { GateDecision, GateReason, Intervention, PhaseName, PhaseSpan, RunReport, TicketState } from './types';
+import type { Evidence, GateDecision, GateReason, Intervention, PhaseName, PhaseSpan, RunReport, TicketState, TrackerTamper } from './types';
 import type { OracleVerdict } from './oracle';
 
 /** Task queue every ratchet worker polls. */
@@ -27,6 +27,12 @@ export const rejectSignal = defineSignal<[GateDecision]>('reject');
 export interface ResumeDecision {
   by: string;
   comment?: string;
+  /**
+   * For a batch paused by a tracker tamper: `restore` (default) writes back what ratchet last recorded for each
+   * tampered ticket (unless the person already fixed the tracker); `accept` takes the tracker's state as the
+   * person's own decision, recorded as evidence with their name.
+   */
+  tamper?: 'restore' | 'accept';
 }
 
 /**
@@ -35,6 +41,9 @@ export interface ResumeDecision {
  */
 export const resumeUpdate = defineUpdate<{ batchId: string; state: 'running' }, [ResumeDecision]>('resume');
 export const resumeSignal = defineSignal<[ResumeDecision]>('resume');
+
+/** Sent by a ticket workflow to its batch when its compare-and-set tracker write finds a state it did not write. */
+export const trackerTamperSignal = defineSignal<[TrackerTamper]>('trackerTamper');
 
 /** Sent by a ticket workflow to its batch when it parks at or leaves a human gate, so the batch status shows it. */
 export const ticketWaitingSignal = defineSignal<[{ ticketId: string; gate: GateReason | null }]>('ticketWaiting');
@@ -65,8 +74,12 @@ export interface BatchStatus {
     state: TicketState;
     running: boolean;
     waitingFor?: GateReason;
+    /** What ratchet recorded for the ticket in this batch, if anything. */
+    evidence?: Evidence;
   }[];
   oracle: OracleVerdict;
+  /** Tracker states that changed without ratchet writing them; unresolved ones hold the batch paused. */
+  trackerTampers: TrackerTamper[];
   report?: RunReport;
 }
 

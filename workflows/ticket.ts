@@ -27,6 +27,7 @@ import {
   rejectUpdate,
   statusQuery,
   ticketWaitingSignal,
+  trackerTamperSignal,
   type GateAnswer,
   type TicketStatus,
 } from './messages';
@@ -38,8 +39,10 @@ import type {
   Intervention,
   PhaseName,
   PhaseSpan,
+  TamperingCaught,
   TicketInput,
   TicketReport,
+  TicketState,
   ValidateResult,
 } from './types';
 
@@ -48,7 +51,7 @@ const FEEDBACK_ENTRIES = 3;
 const FEEDBACK_CHARS = 3000;
 
 /** Activities whose failures are never retried: bad input a person must fix. */
-const NON_RETRYABLE = ['BadInput', 'RatchetError'];
+const NON_RETRYABLE = ['BadInput', 'RatchetError', 'ConfigError'];
 
 export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> {
   const { config, ticket } = input;
@@ -87,6 +90,10 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   const timeline: PhaseSpan[] = [];
   const interventions: Intervention[] = [];
   const feedback: string[] = [];
+  const tamperings: TamperingCaught[] = [];
+  let guardedBy: string[] = [];
+  /** What ratchet last wrote for this ticket: each write compares the tracker's state with it. */
+  let lastWritten: TicketState = ticket.state;
 
   // ---- handlers ----------------------------------------------------------------------------------------------
   const status = (): TicketStatus => ({
@@ -166,12 +173,27 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     if (parent) await getExternalWorkflowHandle(parent.workflowId).signal(ticketWaitingSignal, { ticketId: ticket.id, gate });
   };
 
+  /**
+   * Sets the ticket's tracker state, compare-and-set: a state before the write that is neither what this workflow
+   * last wrote nor the state being written (a retried write) is a tracker tamper, reported to the batch.
+   */
+  const writeState = async (to: TicketState, note?: string): Promise<void> => {
+    const { previous } = await quick.setTicketState({ ticketsDir: config.ticketsDir, ticketId: ticket.id, state: to, note, by: `ticket workflow of batch ${input.batchId}` });
+    if (previous !== lastWritten && previous !== to) {
+      const parent = workflowInfo().parent;
+      const tamper = { ticketId: ticket.id, from: lastWritten, to: previous, at: Date.now(), seenBy: 'ticket' as const };
+      log.warn(`tracker tamper on ${ticket.id}: ${tamper.from} -> ${tamper.to} without ratchet writing it`);
+      if (parent) await getExternalWorkflowHandle(parent.workflowId).signal(trackerTamperSignal, tamper);
+    }
+    lastWritten = to;
+  };
+
   /** Parks the ticket at a human gate until `approve` or `reject` arrives; records the intervention. */
   const humanGate = async (gate: GateReason, reason: string): Promise<'approve' | 'reject'> => {
     decision = undefined;
     enter('human-gate');
     // The tracker records the gate first; only then do the status query and the batch announce it.
-    await quick.setTicketState({ config, ticketId: ticket.id, state: 'awaiting-human', note: `${gate}: ${reason}` });
+    await writeState('awaiting-human', `${gate}: ${reason}`);
     waiting = { gate, reason };
     setCurrentDetails(renderDetails());
     await notifyBatch(gate);
@@ -181,7 +203,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     waiting = undefined;
     if (d.kind === 'approve') {
       const back = mergeCommit === undefined ? 'in-progress' : 'merged';
-      await quick.setTicketState({ config, ticketId: ticket.id, state: back, note: `${gate} approved by ${d.by}` });
+      await writeState(back, `${gate} approved by ${d.by}`);
     }
     await notifyBatch(null);
     return d.kind;
@@ -196,16 +218,16 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
 
   const finish = async (outcome: 'done' | 'human-gated', reason?: string): Promise<TicketReport> => {
     enter(outcome, reason);
-    await quick.setTicketState({ config, ticketId: ticket.id, state: outcome, note: reason });
+    await writeState(outcome, reason);
     await condition(allHandlersFinished);
     const phaseMs: TicketReport['phaseMs'] = {};
     for (const s of timeline) phaseMs[s.phase] = (phaseMs[s.phase] ?? 0) + s.ms;
-    return { ticketId: ticket.id, title: ticket.title, outcome, attempts: attempt, mergeCommit, phases: timeline, phaseMs, interventions, reason };
+    return { ticketId: ticket.id, title: ticket.title, outcome, attempts: attempt, mergeCommit, phases: timeline, phaseMs, interventions, reason, tamperings, guardedBy };
   };
 
   // ---- the lifecycle -----------------------------------------------------------------------------------------
   setCurrentDetails(renderDetails());
-  await quick.setTicketState({ config, ticketId: ticket.id, state: 'in-progress' });
+  await writeState('in-progress');
 
   enter('plan');
   const planned = await long.plan.executeWithOptions({ ...longOptions, summary: `plan ${ticket.id}` }, [{ config, ticket }]);
@@ -221,6 +243,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   let budget = config.maxAttempts;
   for (;;) {
     const landed = await attemptUntilMerged();
+    if (landed === 'rejected') return finish('human-gated', `protected change rejected at attempt ${attempt}`);
     if (!landed) {
       const verdict = await humanGate('attempts-exhausted', `${attempt} attempts failed; last: ${(lastFeedback ?? '').split('\n')[0]}`);
       if (verdict === 'reject') return finish('human-gated', `rejected after ${attempt} attempts`);
@@ -230,7 +253,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     break;
   }
 
-  await quick.setTicketState({ config, ticketId: ticket.id, state: 'merged', note: `merge ${mergeCommit ?? ''}`.trim() });
+  await writeState('merged', `merge ${mergeCommit ?? ''}`.trim());
   for (;;) {
     const live = await deployAndVerify();
     if (live === true) return finish('done');
@@ -243,12 +266,13 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
    * fails after its retries (a harness fault, not the agent's) costs the attempt, so the ticket ends at a human
    * gate with the reason rather than the workflow failing and dropping the ticket.
    */
-  async function attemptUntilMerged(): Promise<boolean> {
+  async function attemptUntilMerged(): Promise<boolean | 'rejected'> {
     while (budget > 0) {
       budget--;
       attempt++;
       try {
-        if (await oneAttempt()) return true;
+        const r = await oneAttempt();
+        if (r !== false) return r;
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
         addFeedback(`Attempt ${attempt}: harness error in ${phase}: ${err.cause?.message ?? err.message}`);
@@ -257,8 +281,11 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     return false;
   }
 
-  /** One implement -> validate -> merge cycle; true when merged, false when the attempt failed with feedback. */
-  async function oneAttempt(): Promise<boolean> {
+  /**
+   * One implement -> validate -> [protected-change gate] -> merge cycle; true when merged, false when the attempt
+   * failed with feedback, 'rejected' when a person rejected its protected change.
+   */
+  async function oneAttempt(): Promise<boolean | 'rejected'> {
     enter('implement');
     const impl: ImplementResult = await long.implement.executeWithOptions(
       { ...longOptions, summary: `implement ${ticket.id} attempt ${attempt}` },
@@ -272,23 +299,43 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       addFeedback(`Attempt ${attempt}: the agent exited 0 but changed no files. Output tail:\n${impl.agent.summary}`);
       return false;
     }
+    const commit = impl.commit;
     enter('validate', `${impl.filesChanged} files changed`);
     const checked: ValidateResult = await long.validate.executeWithOptions(
       { ...gateOptions, summary: `validate ${ticket.id} attempt ${attempt}` },
-      [{ config, ticketId: ticket.id, attempt, worktree: impl.worktree }],
+      [{ config, ticket, attempt, worktree: impl.worktree, baseCommit: impl.baseCommit, commit }],
     );
+    if (checked.protectedDenied.length) {
+      tamperings.push({ ticketId: ticket.id, attempt, paths: checked.protectedDenied });
+      addFeedback(
+        `Attempt ${attempt}: changed protected paths ${checked.protectedDenied.join(', ')}. These files decide whether work is done ` +
+          '(tickets, gate and probe files, .ratchet/); an attempt may not change them. Revert them and fix the code instead.',
+      );
+      return false;
+    }
     if (!checked.passed) {
       const failed = checked.gates.filter((g) => !g.passed);
       addFeedback(
-        `Attempt ${attempt}: gate${failed.length > 1 ? 's' : ''} ${failed.map((g) => `"${g.name}" (exit ${g.exitCode})`).join(', ')} failed.\n` +
-          failed.map((g) => `--- ${g.name} output (tail) ---\n${g.tail}`).join('\n'),
+        [
+          failed.length ? `Attempt ${attempt}: gate${failed.length > 1 ? 's' : ''} ${failed.map((g) => `"${g.name}" (exit ${g.exitCode})`).join(', ')} failed.` : '',
+          ...failed.map((g) => `--- ${g.name} output (tail) ---\n${g.tail}`),
+          checked.guardFeedback ? `Attempt ${attempt}: regression guard: ${checked.guardFeedback}` : '',
+        ]
+          .filter(Boolean)
+          .join('\n'),
       );
       return false;
+    }
+    guardedBy = [...new Set([...checked.failToPass, ...checked.guardedBy])].sort();
+    if (checked.protectedTouched.length) {
+      const verdict = await humanGate('protected-change', `attempt ${attempt} changes protected paths its ticket allows: ${checked.protectedTouched.join(', ')}; approve to merge`);
+      if (verdict === 'reject') return 'rejected';
+      enter('validate', 'protected change approved');
     }
     enter('merge', 'gates passed');
     const merged = await quick.merge.executeWithOptions(
       { startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE }, summary: `merge ${ticket.id}` },
-      [{ config, ticketId: ticket.id, title: ticket.title }],
+      [{ config, ticketId: ticket.id, title: ticket.title, commit }],
     );
     if (merged.conflict) {
       addFeedback(`Attempt ${attempt}: merging into ${config.baseBranch} conflicted in ${merged.conflict.join(', ')}. The next attempt starts from the new ${config.baseBranch}.`);

@@ -19,7 +19,14 @@ export type TicketState = (typeof TICKET_STATES)[number];
 
 /** A probe run by verify-live against the merged, running system. */
 export type Probe =
-  | { kind: 'command'; name: string; command: string; timeoutMs: number }
+  | {
+      kind: 'command';
+      name: string;
+      command: string;
+      timeoutMs: number;
+      /** Files the command runs (scripts, config), relative to the repository: protected paths. */
+      files: string[];
+    }
   | {
       kind: 'http';
       name: string;
@@ -45,6 +52,12 @@ export interface Ticket {
   size?: 'S' | 'M' | 'L';
   /** Ticket-specific verify-live probes, run in addition to the batch's. */
   probes: Probe[];
+  /**
+   * Protected paths (globs relative to the repository) this ticket's job is to change; an attempt that touches
+   * them merges only after a person's `approve` at a `protected-change` gate.
+   */
+  allowPaths: string[];
+  /** The tracker's state (see the tracker for where it lives); only the harness writes it. */
   state: TicketState;
   /** The harness's one-line reason for `state`. */
   stateNote?: string;
@@ -56,6 +69,14 @@ export interface Gate {
   command: string;
   /** Wall-clock limit for the command, ms. */
   timeoutMs: number;
+  /** Files the command runs (Makefile, scripts, test config), relative to the repository: protected paths. */
+  files: string[];
+  /** Glob (relative to the worktree) of the JUnit XML report(s) the command writes: enables the regression guard. */
+  junit?: string;
+  /** Globs of test files: a bug ticket's changed test files are run against the base code (fail-to-pass). */
+  tests: string[];
+  /** Names of worker environment variables the command gets (values never travel in payloads). */
+  envFrom: string[];
 }
 
 /** The agent engine: any command line, run through the shell in the worktree (see README "Agent protocol"). */
@@ -63,7 +84,14 @@ export interface AgentConfig {
   command: string;
   /** Limit for one agent run, ms. */
   timeoutMs: number;
+  /** Plain (non-secret) variables; they travel in workflow histories. */
   env: Record<string, string>;
+  /** Names of variables the worker passes from its own environment at run time; their values are redacted. */
+  envFrom: string[];
+  /** `bwrap`: boxed (required); `none`: unboxed; unset: boxed wherever bubblewrap works on the worker's host. */
+  sandbox?: 'bwrap' | 'none';
+  /** Absolute folders the agent may write besides its worktree (package caches, its CLI's own state). */
+  cacheDirs: string[];
 }
 
 /**
@@ -85,8 +113,13 @@ export interface BatchConfig {
   agent: AgentConfig;
   gates: Gate[];
   /** Runs on the base branch after every merge (e.g. restart the service); serialized per repository. */
-  deploy?: { command: string; timeoutMs: number };
+  deploy?: { command: string; timeoutMs: number; envFrom: string[] };
   probes: Probe[];
+  /**
+   * Globs relative to the repository that no attempt may change: the tickets folder, `.ratchet/`, every file a
+   * gate or probe declares, plus the batch file's `protectedPaths`. Complete after `loadBatch`.
+   */
+  protectedPaths: string[];
   verify: { deadlineMs: number; intervalMs: number };
   maxParallel: number;
   maxAttempts: number;
@@ -100,7 +133,7 @@ export interface BatchConfig {
 export interface LoadedBatch {
   config: BatchConfig;
   tickets: Ticket[];
-  /** sha256 of the definition of done (gates, probes, oracle policy), fixed at batch start. */
+  /** sha256 of the definition of done (gates, probes, protected paths, oracle policy), fixed at batch start. */
   doneFingerprint: string;
 }
 
@@ -108,6 +141,46 @@ export interface LoadedBatch {
 export interface TicketFact {
   id: string;
   state: TicketState;
+}
+
+/**
+ * What ratchet itself recorded for a ticket in this batch (DESIGN.md "evidence"): the oracle counts a tracker state
+ * only when evidence for it exists.
+ * - `workflow`: the ticket's workflow in this batch ended with `outcome` (for done: merged and verified live);
+ * - `preexisting`: the tracker already said `outcome` when the batch loaded;
+ * - `blocked`: the batch recorded the ticket human-gated because a blocker was;
+ * - `person`: a person's `resume` accepted a state the tracker gained without ratchet (named in `note`).
+ */
+export interface Evidence {
+  outcome: 'done' | 'human-gated';
+  source: 'workflow' | 'preexisting' | 'blocked' | 'person';
+  /** One line: what was recorded (merge commit, the tracker's note at load, the blocker). */
+  note: string;
+  mergeCommit?: string;
+  /** Workflow time, ms since epoch. */
+  at: number;
+}
+
+/** A tracker state that changed without ratchet writing it (DESIGN.md "tracker tamper"). */
+export interface TrackerTamper {
+  ticketId: string;
+  /** What ratchet last wrote (or read at load). */
+  from: TicketState;
+  /** What the tracker said instead (`missing`: the ticket vanished). */
+  to: TicketState | 'missing';
+  /** Workflow time it was seen, ms since epoch. */
+  at: number;
+  /** Which workflow saw it: the batch's re-read, or the ticket's own compare-and-set write. */
+  seenBy: 'batch' | 'ticket';
+  /** Set when a person's `resume` settled it. */
+  resolved?: { by: string; at: number; action: string };
+}
+
+/** An attempt whose diff touched a protected path it was not allowed to: verifier tampering, caught. */
+export interface TamperingCaught {
+  ticketId: string;
+  attempt: number;
+  paths: string[];
 }
 
 export type PhaseName = 'queued' | 'plan' | 'implement' | 'validate' | 'merge' | 'deploy' | 'verify-live' | 'human-gate' | 'done' | 'human-gated';
@@ -122,14 +195,14 @@ export interface PhaseSpan {
   note?: string;
 }
 
-export type GateReason = 'plan' | 'attempts-exhausted' | 'verify-live-failed';
+export type GateReason = 'plan' | 'attempts-exhausted' | 'protected-change' | 'verify-live-failed';
 
 /** A human action in a run (DESIGN.md "intervention"). */
 export interface Intervention {
   kind: 'approve' | 'reject' | 'resume';
   /** Empty for batch-level interventions (`resume`). */
   ticketId: string;
-  gate: GateReason | 'circuit-breaker';
+  gate: GateReason | 'circuit-breaker' | 'tracker-tamper' | 'paused';
   by: string;
   comment?: string;
   /** Workflow time, ms since epoch. */
@@ -156,6 +229,18 @@ export interface GateResult {
 export interface ValidateResult {
   passed: boolean;
   gates: GateResult[];
+  /** Protected paths the attempt changed (relative to the repository); empty when none. */
+  protectedTouched: string[];
+  /** Of those, the ones the ticket's `allowPaths` do not cover: the attempt fails. */
+  protectedDenied: string[];
+  /** Regression guard: tests that passed on the base and no longer pass here (missing/skipped count as failing). */
+  regressions: string[];
+  /** Bug tickets: tests that fail on the base code and pass on the branch (fail-to-pass). */
+  failToPass: string[];
+  /** Tests that pass here and did not on the base: what now guards the ticket. */
+  guardedBy: string[];
+  /** Why the regression guard failed the attempt, as feedback for the next one. */
+  guardFeedback?: string;
 }
 
 export interface ProbeResult {
@@ -193,6 +278,8 @@ export interface ImplementResult {
   agent: AgentRun;
   branch: string;
   worktree: string;
+  /** The base commit the worktree was cut from. */
+  baseCommit: string;
   /** Commit on the ticket branch holding the attempt's work; absent when the agent changed nothing. */
   commit?: string;
   /** Files changed relative to the base, for the timeline. */
@@ -222,6 +309,10 @@ export interface TicketReport {
   phaseMs: Partial<Record<PhaseName, number>>;
   interventions: Intervention[];
   reason?: string;
+  /** Attempts that touched protected paths without leave. */
+  tamperings: TamperingCaught[];
+  /** Tests that now guard this ticket (regression guard): fail-to-pass for bugs, newly passing otherwise. */
+  guardedBy: string[];
 }
 
 /** The batch workflow's result. */
@@ -230,12 +321,16 @@ export interface RunReport {
   oracle: { satisfied: boolean; done: string[]; humanGated: string[]; pending: string[] };
   tickets: TicketReport[];
   interventions: { total: number; byKind: Record<string, number>; list: Intervention[] };
+  /** Tracker states that changed without ratchet writing them, and how each was settled. */
+  trackerTampers: TrackerTamper[];
+  /** Verifier tamperings caught: attempts that touched protected paths without leave, over all tickets. */
+  tamperingsCaught: TamperingCaught[];
   startedAt: number;
   ms: number;
   doneFingerprint: string;
 }
 
-/** Input of the ticket workflow (a child of the batch). */
+/** Input of the ticket workflow (a child of the batch). `ticket.state` is what ratchet last wrote for it. */
 export interface TicketInput {
   batchId: string;
   config: BatchConfig;

@@ -5,6 +5,7 @@
  * through `command.ts`).
  */
 import type { AgentRun } from '../../workflows/types';
+import type { Redactor } from '../redact';
 
 export type AgentRole = 'plan' | 'implement';
 
@@ -23,8 +24,15 @@ export interface AgentTask {
   stdoutPath?: string;
   /** Where the run's process group id is kept while it runs; a live stale group named there is killed first. */
   pidFile?: string;
-  /** Protocol variables that depend on the ticket (RATCHET_TICKET_ID, RATCHET_ATTEMPT, ...). */
+  /**
+   * The run's whole environment (an allowlist of worker variables, the batch's `agent.env` and `agent.envFrom`,
+   * the protocol variables that depend on the ticket); the adapter adds only its own protocol paths.
+   */
   env: Record<string, string>;
+  /** Runs the agent boxed: the argv prefix (bwrap) and the private folder mounted at /tmp inside. */
+  sandbox?: { prefix: string[]; tmpDir: string };
+  /** Replaces secret values in everything the run leaves: transcript, stdout, summary, result. */
+  redact?: Redactor;
   /** Wall-clock limit, ms. */
   timeoutMs: number;
 }

@@ -5,15 +5,20 @@
  * - Invocation: `config.command` runs through `/bin/sh -c` in its own process group, one fresh process per run.
  * - Working directory: the ticket's git worktree, checked out on the ticket branch `ratchet/<batchId>/<ticketId>`
  *   cut fresh from the base branch's tip.
- * - Environment: the worker's environment, plus the agent config's `env`, plus:
+ * - Environment: a few harmless worker variables (PATH, HOME, USER, LANG, LC_*, ...: `env.ts`), the batch's
+ *   `agent.env`, the worker variables named in `agent.envFrom` (nothing else of the worker's environment), plus:
  *   - `RATCHET_ROLE`: `plan` or `implement`;
  *   - `RATCHET_PROMPT_FILE`: absolute path of the prompt, a markdown file with the ticket (title, body), its
  *     acceptance criteria and the feedback of earlier attempts (gate failures, verify-live failures, reviewers);
- *   - `RATCHET_RESULT_FILE`: absolute path where the agent may write its JSON result (deleted before the run);
+ *   - `RATCHET_RESULT_FILE`: absolute path where the agent may write its JSON result (deleted before the run; in
+ *     the sandbox a path under its private /tmp);
  *   - `RATCHET_TICKET_ID`, `RATCHET_BATCH_ID`, `RATCHET_ATTEMPT` (1, 2, ... for implement; 0 for plan),
  *     `RATCHET_WORKTREE` (absolute, same as the cwd), `RATCHET_BRANCH`, `RATCHET_BASE_BRANCH`.
  *   Protocol variables win over same-named ones in the config's `env`.
- * - stdin is closed (/dev/null). stdout and stderr go to the attempt's transcript in the artifacts folder.
+ * - Sandbox (Linux, bubblewrap): only the worktree, the git metadata its commits need, a private /tmp and the
+ *   batch's `agent.cacheDirs` are writable; the rest of the filesystem is read-only and other processes are hidden.
+ * - stdin is closed (/dev/null). stdout and stderr go to the attempt's transcript in the artifacts folder, with the
+ *   values of every `envFrom` variable redacted.
  * - Exit 0: the agent finished. The harness then commits whatever changed in the worktree (the agent may also
  *   commit itself; both end up on the ticket branch) and the gates decide whether the attempt is good.
  * - Non-zero exit, or running past the time limit (the whole process group gets SIGTERM, then SIGKILL 3 s later): a
@@ -26,6 +31,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AgentConfig, AgentRun } from '../../workflows/types';
 import { runCommand } from '../process';
+import type { Redactor } from '../redact';
 import type { Agent, AgentTask } from './agent';
 
 /** Bytes of output kept as the run's summary. */
@@ -37,22 +43,27 @@ const MAX_RESULT_BYTES = 256 * 1024;
  * An {@link Agent} that runs `config.command` per the agent protocol above, with the time limit `task.timeoutMs`.
  * `run` rejects only when the command cannot be started (e.g. `task.cwd` is missing).
  */
-export function commandAgent(config: AgentConfig): Agent {
+export function commandAgent(config: Pick<AgentConfig, 'command'>): Agent {
   return {
     name: 'command',
     async run(task: AgentTask, opts: { signal?: AbortSignal; onTick?: () => void; tickMs?: number }): Promise<AgentRun> {
       await fsp.rm(task.resultFile, { force: true });
       await fsp.mkdir(path.dirname(task.resultFile), { recursive: true });
+      // In the sandbox the artifacts folder is read-only: the agent writes its result in its private /tmp.
+      const boxedResult = task.sandbox && path.join(task.sandbox.tmpDir, 'ratchet-result.json');
       const r = await runCommand({
         command: config.command,
         cwd: task.cwd,
         env: {
-          ...config.env,
           ...task.env,
+          ...(task.sandbox ? { TMPDIR: '/tmp' } : {}),
           RATCHET_ROLE: task.role,
           RATCHET_PROMPT_FILE: task.promptFile,
-          RATCHET_RESULT_FILE: task.resultFile,
+          RATCHET_RESULT_FILE: boxedResult ? '/tmp/ratchet-result.json' : task.resultFile,
         },
+        exactEnv: true,
+        prefix: task.sandbox?.prefix,
+        redact: task.redact,
         timeoutMs: task.timeoutMs,
         logPath: task.transcriptPath,
         stdoutPath: task.stdoutPath,
@@ -62,7 +73,8 @@ export function commandAgent(config: AgentConfig): Agent {
         tickMs: opts.tickMs,
         tailBytes: SUMMARY_BYTES,
       });
-      const { result, note } = await readResult(task.resultFile);
+      if (boxedResult) await fsp.copyFile(boxedResult, task.resultFile).catch(() => undefined);
+      const { result, note } = await readResult(task.resultFile, task.redact);
       return {
         exitCode: r.exitCode,
         timedOut: r.timedOut,
@@ -75,13 +87,16 @@ export function commandAgent(config: AgentConfig): Agent {
   };
 }
 
-/** The parsed result file, or a note saying why it was ignored; nothing when the agent wrote none. */
-async function readResult(file: string): Promise<{ result?: unknown; note?: string }> {
+/** The parsed result file (secrets redacted), or a note saying why it was ignored; nothing when the agent wrote none. */
+async function readResult(file: string, redact: Redactor | undefined): Promise<{ result?: unknown; note?: string }> {
   const stat = await fsp.stat(file).catch(() => undefined);
   if (stat === undefined) return {};
   if (stat.size > MAX_RESULT_BYTES) return { note: `result file ignored: ${stat.size} bytes > ${MAX_RESULT_BYTES}` };
   try {
-    return { result: JSON.parse(await fsp.readFile(file, 'utf8')) as unknown };
+    const text = await fsp.readFile(file, 'utf8');
+    const clean = redact ? redact.redact(text) : text;
+    if (clean !== text) await fsp.writeFile(file, clean);
+    return { result: JSON.parse(clean) as unknown };
   } catch (err) {
     return { note: `result file ignored: ${(err as Error).message}` };
   }

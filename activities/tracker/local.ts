@@ -1,20 +1,26 @@
 /**
- * The local tracker: a folder of YAML ticket files, `<ticketsDir>/<id>.yaml`, that a person reads and edits.
- * ratchet writes only `state` and `stateNote`, in place, keeping the rest of the file as the person wrote it.
+ * The local tracker: a folder of YAML ticket files, `<ticketsDir>/<id>.yaml`, that a person writes and reads, and
+ * next to each one the tracker's record of its state, `<id>.state`, that only ratchet writes.
+ *
+ * Why two files (DESIGN.md "Trust boundaries"): the ticket text is tracked in git like any other file, but states
+ * are not. A state record is an ignored file (ratchet adds `<ticketsDir>/*.state` to `.git/info/exclude`), so:
+ * - the user's checkout stays clean after a batch (`git status` shows nothing, `git checkout .` reopens nothing);
+ * - a ticket branch cannot carry a state into the base through a merge (records are not in any commit, and every
+ *   path under the tickets folder is protected, so an attempt that touches one fails);
+ * - an agent's worktree has no state records at all.
+ * Until ratchet first writes a ticket's record, its state is the `state` field of the ticket file (default `todo`),
+ * so a person can mark a ticket done by hand before a batch. Delete `<id>.state` to reset a ticket to that field.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { Mutex } from 'async-mutex';
-import { Document, isMap, isScalar, parseDocument, Scalar } from 'yaml';
+import { Document, isScalar, parseDocument, Scalar } from 'yaml';
 import { BadInputError, ID_PATTERN, parseOrThrow, ticketFileSchema } from '../../workflows/input';
 import { TICKET_STATES, type Probe, type Ticket, type TicketFact, type TicketState } from '../../workflows/types';
 import { ConfigError, TrackerError } from '../errors';
 import type { Tracker } from './tracker';
 
 const TICKET_FILE = /\.ya?ml$/;
-/** The tracker's note on the last state change; tracker-owned, so it is not part of the ticket schema. */
-const NOTE = 'stateNote';
 
 // One writer per file in this process; readers need no lock because writes replace the file atomically.
 const fileLocks = new Map<string, Mutex>();
@@ -63,46 +69,33 @@ function parseTicket(text: string, file: string): Ticket {
   return ticket;
 }
 
-/**
- * Replaces the value of top-level `key` with `rendered` (or removes the key when undefined), touching no other line.
- * Returns undefined when the file's shape is not one this simple edit handles.
- */
-function editLine(text: string, key: string, rendered: string | undefined): string | undefined {
-  const map = parseDocument(text).contents;
-  if (!isMap(map) || map.flow) return undefined;
-  const pair = map.items.find((p) => isScalar(p.key) && p.key.value === key);
-  const value = pair?.value;
-  if (pair && !(isScalar(value) && value.range && value.range[0] < value.range[1])) return undefined;
-  if (rendered === undefined) {
-    if (!pair || !isScalar(value) || !isScalar(pair.key) || !pair.key.range || !value.range) return text;
-    const start = text.lastIndexOf('\n', pair.key.range[0] - 1) + 1;
-    const newline = text.indexOf('\n', value.range[1] - 1);
-    return text.slice(0, start) + (newline === -1 ? '' : text.slice(newline + 1));
-  }
-  if (isScalar(value) && value.range) return text.slice(0, value.range[0]) + rendered + text.slice(value.range[1]);
-  // A new key goes on the line after `state` when there is one, else at the end.
-  const state = map.items.find((p) => isScalar(p.key) && p.key.value === 'state')?.value;
-  const after = isScalar(state) && state.range ? text.indexOf('\n', state.range[1]) : -1;
-  const at = after === -1 ? text.length : after + 1;
-  const head = text.slice(0, at);
-  return `${head}${head && !head.endsWith('\n') ? '\n' : ''}${key}: ${rendered}\n${text.slice(at)}`;
+/** Suffix of a ticket's state record next to its `<id>.yaml`. */
+export const STATE_SUFFIX = '.state';
+
+interface StateRecord {
+  state: TicketState;
+  note?: string;
 }
 
-/** `text` with `state` set and `stateNote` set or removed (pure). Edits in place when it can; see `editLine`. */
-function withState(text: string, state: TicketState, note: string | undefined, source: string): string {
-  const doc = parseYaml(text, source);
-  if (!isMap(doc.contents)) throw new BadInputError(source, ['the file must be a mapping of fields such as "id: T-1"']);
-  doc.set('state', state);
-  if (note === undefined) doc.delete(NOTE);
-  else doc.set(NOTE, note);
-  const step = editLine(text, 'state', state);
-  // JSON strings are valid YAML double-quoted scalars: one line, whatever the note holds.
-  const edited = step === undefined ? undefined : editLine(step, NOTE, note === undefined ? undefined : JSON.stringify(note));
-  if (edited !== undefined) {
-    const check = parseDocument(edited);
-    if (!check.errors.length && isDeepStrictEqual(check.toJS(), doc.toJS())) return edited;
-  }
-  // Keeps comments, but re-indents and re-spaces parts of the file.
+/** Parses a state record (pure); undefined when it is not one (a person or an agent broke it). */
+function parseStateRecord(text: string): StateRecord | undefined {
+  const doc = parseDocument(text);
+  if (doc.errors.length) return undefined;
+  const value = doc.toJS() as { state?: unknown; note?: unknown } | null;
+  if (!value || !TICKET_STATES.includes(value.state as TicketState)) return undefined;
+  return { state: value.state as TicketState, note: typeof value.note === 'string' ? value.note : undefined };
+}
+
+/** The text of a state record (pure): a comment for the person who opens it, then the fields. */
+function renderStateRecord(id: string, rec: StateRecord, by: string | undefined, at: Date): string {
+  const fields: Record<string, string> = { state: rec.state };
+  if (rec.note !== undefined) fields.note = rec.note;
+  if (by !== undefined) fields.by = by;
+  fields.at = at.toISOString();
+  const doc = new Document(fields);
+  doc.commentBefore =
+    ` ratchet's record of ticket ${id} (its text is in ${id}.yaml). Written by ratchet only; ignored by git.\n` +
+    ` Delete this file to reset the ticket to the "state" field of ${id}.yaml.`;
   return doc.toString({ lineWidth: 0 });
 }
 
@@ -136,34 +129,70 @@ export class LocalTracker implements Tracker {
   }
 
   /**
-   * Sets `state` in the ticket's file and sets `stateNote` to `note`, or removes it when `note` is omitted. Only
-   * those lines change: comments and formatting stay as the person wrote them. The file is replaced atomically;
-   * writing the same state again leaves the file untouched.
-   * @throws TrackerError (non-retryable) when the ticket has no file; BadInputError for an unknown state or bad YAML.
+   * Writes the ticket's state record `<id>.state` (state, `note`, `by`, time); the ticket file is never touched.
+   * The record is replaced atomically; writing the same state and note again leaves it untouched.
+   * @returns the state just before this write (the record's, else the ticket file's field).
+   * @throws TrackerError (non-retryable) when the ticket has no file; BadInputError for an unknown state.
    */
-  async setState(id: string, state: TicketState, note?: string): Promise<void> {
+  async setState(id: string, state: TicketState, note?: string, by?: string): Promise<{ previous: TicketState }> {
     if (!TICKET_STATES.includes(state)) {
       throw new BadInputError(`ticket ${id}`, [`state "${String(state)}" is not one of ${TICKET_STATES.join(', ')}`]);
     }
-    const file = await this.fileOf(id);
-    if (file === undefined) {
-      throw new TrackerError(`ticket "${id}" has no file in ${this.ticketsDir} (looked for ${id}.yaml and ${id}.yml)`, true);
-    }
-    await lockFor(file).runExclusive(async () => {
-      const text = await fs.readFile(file, 'utf8');
-      const next = withState(text, state, note, file);
-      if (next !== text) await writeAtomic(file, next);
+    const record = this.recordOf(id);
+    // The lock is taken before any await, so concurrent writes land in call order: the last call wins.
+    return lockFor(record).runExclusive(async () => {
+      const file = await this.fileOf(id);
+      if (file === undefined) {
+        throw new TrackerError(`ticket "${id}" has no file in ${this.ticketsDir} (looked for ${id}.yaml and ${id}.yml)`, true);
+      }
+      const current = await this.readRecord(id);
+      const previous = current?.state ?? (await this.read(file)).state;
+      if (current?.state !== state || current.note !== note) {
+        await writeAtomic(record, renderStateRecord(id, { state, note }, by, new Date()));
+      }
+      return { previous };
     });
   }
 
-  /** The state of each of `ids` that has a ticket file; ids with no file are absent. */
+  /**
+   * The state of each of `ids` that has a ticket file; ids with no file, or with a state record that is not one
+   * (broken by hand or by an agent), are absent: the oracle treats absence as not done.
+   */
   async facts(ids: string[]): Promise<TicketFact[]> {
-    const tickets = await Promise.all(ids.map((id) => this.get(id)));
-    return tickets.filter((t): t is Ticket => t !== undefined).map((t) => ({ id: t.id, state: t.state }));
+    const facts = await Promise.all(
+      ids.map(async (id): Promise<TicketFact | undefined> => {
+        const file = await this.fileOf(id);
+        if (file === undefined) return undefined;
+        const text = await fs.readFile(this.recordOf(id), 'utf8').catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined;
+          throw err;
+        });
+        if (text !== undefined) {
+          const rec = parseStateRecord(text);
+          return rec && { id, state: rec.state };
+        }
+        return { id, state: (await this.read(file)).state };
+      }),
+    );
+    return facts.filter((f): f is TicketFact => f !== undefined);
   }
 
+  /** Absolute path of ticket `id`'s state record. @throws BadInputError for an id outside the id pattern. */
+  recordOf(id: string): string {
+    if (!ID_PATTERN.test(id)) throw new BadInputError(`ticket id "${id}"`, ['must match [A-Za-z0-9._-]{1,64}']);
+    return path.join(this.ticketsDir, `${id}${STATE_SUFFIX}`);
+  }
+
+  private async readRecord(id: string): Promise<StateRecord | undefined> {
+    const text = await fs.readFile(this.recordOf(id), 'utf8').catch(() => undefined);
+    return text === undefined ? undefined : parseStateRecord(text);
+  }
+
+  /** The ticket in `file`, its state and note taken from its state record when there is a valid one. */
   private async read(file: string): Promise<Ticket> {
-    return parseTicket(await fs.readFile(file, 'utf8'), file);
+    const ticket = parseTicket(await fs.readFile(file, 'utf8'), file);
+    const rec = await this.readRecord(ticket.id);
+    return rec ? { ...ticket, state: rec.state, stateNote: rec.note } : ticket;
   }
 
   private async fileOf(id: string): Promise<string | undefined> {
@@ -185,7 +214,7 @@ function probeToFile(p: Probe, index: number): Record<string, unknown> {
     return { ...name, http: p.url, method: p.method, expectStatus: p.expectStatus, ...body, timeoutMs: p.timeoutMs };
   }
   const name = p.name === `probe ${index + 1}` ? {} : { name: p.name };
-  return { ...name, command: p.command, timeoutMs: p.timeoutMs };
+  return { ...name, command: p.command, timeoutMs: p.timeoutMs, ...(p.files?.length ? { files: p.files } : {}) };
 }
 
 /**
@@ -204,11 +233,12 @@ export async function writeTicketFile(dir: string, ticket: Partial<Ticket> & { i
   if (ticket.body) fields.body = ticket.body;
   if (ticket.acceptance?.length) fields.acceptance = ticket.acceptance;
   if (ticket.probes?.length) fields.probes = ticket.probes.map(probeToFile);
+  if (ticket.allowPaths?.length) fields.allowPaths = ticket.allowPaths;
   fields.state = ticket.state ?? 'todo';
   parseOrThrow(ticketFileSchema, fields, file);
 
   const doc = new Document(fields);
-  doc.commentBefore = ' ratchet ticket: edit freely; ratchet writes only "state" and "stateNote".';
+  doc.commentBefore = ' ratchet ticket: edit freely. "state" is the starting state; ratchet records later states in ' + `${ticket.id}${STATE_SUFFIX}` + '.';
   const body = doc.get('body', true);
   if (isScalar(body) && ticket.body?.includes('\n')) body.type = Scalar.BLOCK_LITERAL;
   await fs.mkdir(dir, { recursive: true });

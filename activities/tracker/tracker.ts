@@ -10,8 +10,11 @@ export interface Tracker {
   list(): Promise<Ticket[]>;
   /** The ticket with `id`, or undefined when there is none. */
   get(id: string): Promise<Ticket | undefined>;
-  /** Sets the ticket's state, with a one-line note (or clears the note when omitted). Idempotent. */
-  setState(id: string, state: TicketState, note?: string): Promise<void>;
+  /**
+   * Sets the ticket's state, with a one-line note (or clears the note when omitted), and says what the state was
+   * just before: callers compare it with what they last wrote to notice a tracker tamper. Idempotent.
+   */
+  setState(id: string, state: TicketState, note?: string, by?: string): Promise<{ previous: TicketState }>;
   /** The state of each of `ids` that exists (unknown ids are simply absent): the oracle's only input. */
   facts(ids: string[]): Promise<TicketFact[]>;
 }

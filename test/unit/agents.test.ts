@@ -34,7 +34,7 @@ describe('agents', () => {
     timeoutMs: 30_000,
     ...over,
   });
-  const config = (command: string, env: Record<string, string> = {}): AgentConfig => ({ command, timeoutMs: 30_000, env });
+  const config = (command: string, env: Record<string, string> = {}): AgentConfig => ({ command, timeoutMs: 30_000, env, envFrom: [], cacheDirs: [] });
 
   describe('commandAgent', () => {
     /** A node script that dumps what the protocol gave it to the result file. */
@@ -46,16 +46,18 @@ describe('agents', () => {
         fs.writeFileSync(e.RATCHET_RESULT_FILE, JSON.stringify({
           role: e.RATCHET_ROLE, promptFile: e.RATCHET_PROMPT_FILE, resultFile: e.RATCHET_RESULT_FILE,
           ticket: e.RATCHET_TICKET_ID, attempt: e.RATCHET_ATTEMPT, fromConfig: e.FROM_CONFIG, cwd: process.cwd(),
+          workerOnly: e.RATCHET_TEST_WORKER_ONLY ?? null,
         }));
         console.log('agent says hello');
       `);
       return `${q(process.execPath)} ${q(script)}`;
     };
 
-    it('gives the command the protocol environment in the worktree and parses its result file', async () => {
-      const agent = commandAgent(config(dumpEnv(), { FROM_CONFIG: 'yes', RATCHET_ROLE: 'overridden-by-protocol' }));
-      const t = task({ role: 'plan' });
-      const run = await agent.run(t, {});
+    it('gives the command exactly the task environment plus the protocol paths, in the worktree, and parses its result file', async () => {
+      const agent = commandAgent(config(dumpEnv()));
+      const t = task({ role: 'plan', env: { ...task().env, FROM_CONFIG: 'yes', RATCHET_ROLE: 'overridden-by-protocol' } });
+      process.env.RATCHET_TEST_WORKER_ONLY = 'must not leak';
+      const run = await agent.run(t, {}).finally(() => delete process.env.RATCHET_TEST_WORKER_ONLY);
       assert.equal(run.exitCode, 0);
       assert.equal(run.timedOut, false);
       assert.deepEqual(run.result, {
@@ -66,6 +68,7 @@ describe('agents', () => {
         attempt: '1',
         fromConfig: 'yes',
         cwd: fs.realpathSync(worktree),
+        workerOnly: null,
       });
     });
 

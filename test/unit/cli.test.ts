@@ -177,8 +177,12 @@ describe('client library helpers', () => {
           phases: [],
           phaseMs: { implement: 1_500, validate: 250 },
           interventions: [],
+          tamperings: [{ ticketId: 'health', attempt: 1, paths: ['Makefile'] }],
+          guardedBy: ['test > health answers ok'],
         },
       ],
+      trackerTampers: [{ ticketId: 'greet', from: 'todo', to: 'done', at: 0, seenBy: 'batch' }],
+      tamperingsCaught: [{ ticketId: 'health', attempt: 1, paths: ['Makefile'] }],
       interventions: {
         total: 1,
         byKind: { approve: 1 },
@@ -191,5 +195,9 @@ describe('client library helpers', () => {
     assert.match(text, /^health\s+done\s+2\s+0123456\s+1\.5s\s+250ms$/m);
     assert.match(text, /^Interventions: 1 \(approve 1\)$/m);
     assert.match(text, /^Oracle: NOT satisfied \(1 done, 0 human-gated, pending: greet\)$/m);
+    assert.match(text, /^ {2}health: test > health answers ok$/m);
+    assert.match(text, /^Tamperings caught: 1$/m);
+    assert.match(text, /^ {2}health attempt 1 changed protected Makefile: attempt failed$/m);
+    assert.match(text, /^ {2}greet: todo -> done \(seen by the batch\); waiting for a person$/m);
   });
 });

@@ -313,6 +313,16 @@ describe('git activities', () => {
       assert.ok(!exclude.includes('outside'));
       assert.equal(await status(repo), '');
     });
+
+    it('hides the tracker\'s state records but not the ticket files next to them', async () => {
+      await mkdir(path.join(repo, '.ratchet', 'tickets'), { recursive: true });
+      await writeFile(path.join(repo, '.ratchet', 'tickets', 'a.yaml'), 'id: a\ntitle: a\n');
+      await writeFile(path.join(repo, '.ratchet', 'tickets', 'a.state'), 'state: done\n');
+      await ensureExcluded(repo, [], [{ folder: '.ratchet/tickets', glob: '*.state' }]);
+      assert.equal((await status(repo)).trim(), '?? .ratchet/');
+      await git(repo).add('.');
+      assert.equal((await status(repo)).trim(), 'A  .ratchet/tickets/a.yaml');
+    });
   });
 
   describe('assertGitRepo', () => {

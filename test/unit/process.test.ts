@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { runCommand, stopStaleRun } from '../../activities/process';
+import { Redactor } from '../../activities/redact';
 import { waitUntil } from '../helpers/wait';
 
 /** True while `pid` exists and is not a zombie. */
@@ -66,6 +67,101 @@ describe('runCommand', () => {
     assert.equal(fs.realpathSync(cwd), fs.realpathSync(dir));
     assert.equal(extra, 'forty-two');
     assert.equal(inheritedPath, process.env.PATH);
+  });
+
+  it('with exactEnv the child sees exactly env and nothing of the worker environment', async () => {
+    process.env.RATCHET_WORKER_ONLY = 'worker-secret';
+    try {
+      const r = await runCommand({
+        command: 'env',
+        cwd: dir,
+        env: { PATH: '/usr/bin:/bin', RATCHET_TEST_VAR: 'forty-two' },
+        exactEnv: true,
+        timeoutMs: 10_000,
+        logPath,
+      });
+      const names = r.tail.trim().split('\n').map((line) => line.split('=')[0]).sort();
+      // PWD is the shell's own.
+      assert.deepEqual(names, ['PATH', 'PWD', 'RATCHET_TEST_VAR']);
+      assert.ok(!r.tail.includes('worker-secret'));
+    } finally {
+      delete process.env.RATCHET_WORKER_ONLY;
+    }
+  });
+
+  it('runs the command behind a prefix, says so in the log, and still kills the whole group on time-out', async () => {
+    const pidFile = path.join(dir, 'grandchild.pid');
+    const prefix = ['/usr/bin/env', 'RATCHET_PREFIXED=yes'];
+    const done = await runCommand({ command: 'echo "prefixed=$RATCHET_PREFIXED"', cwd: dir, timeoutMs: 10_000, logPath, prefix });
+    assert.equal(done.exitCode, 0);
+    assert.equal(done.tail, 'prefixed=yes\n');
+    assert.match(fs.readFileSync(logPath, 'utf8'), /cwd=.* sandboxed by \/usr\/bin\/env\n=== sandbox: \/usr\/bin\/env RATCHET_PREFIXED=yes\n=== \$ echo/);
+
+    const r = await runCommand({ command: `sleep 30 & echo $! > '${pidFile}'; sleep 30`, cwd: dir, timeoutMs: 300, logPath, prefix });
+    const grandchild = readPid(pidFile);
+    leftovers.push(grandchild);
+    assert.equal(r.timedOut, true);
+    assert.equal(alive(grandchild), false, 'the background sleep was killed');
+  });
+
+  it('rejects with the name of the prefix program when it cannot be started', async () => {
+    await assert.rejects(
+      runCommand({ command: 'true', cwd: dir, timeoutMs: 10_000, logPath, prefix: [path.join(dir, 'no-such-sandbox')] }),
+      (err: Error) => err.message.includes('could not start') && err.message.includes('no-such-sandbox'),
+    );
+  });
+
+  it('redacts secrets from the log, the stdout file and the tail', async () => {
+    const secret = 'sk-test-abcdef0123456789';
+    const stdoutPath = path.join(dir, 'out', 'stdout.txt');
+    const r = await runCommand({
+      command: `echo "key=$KEY"; echo "err $KEY" >&2; printf %s "$KEY" | cut -c1-9; echo ${secret}`,
+      cwd: dir,
+      env: { KEY: secret },
+      timeoutMs: 10_000,
+      logPath,
+      stdoutPath,
+      redact: new Redactor({ API_KEY: secret }),
+    });
+    assert.equal(r.exitCode, 0);
+    const log = fs.readFileSync(logPath, 'utf8');
+    const stdout = fs.readFileSync(stdoutPath, 'utf8');
+    for (const text of [log, stdout, r.tail]) {
+      assert.ok(!text.includes(secret), `the secret leaked into: ${text}`);
+      assert.ok(text.includes('key=[redacted:API_KEY]'), text);
+    }
+    assert.match(log, /=== \$ .*; echo \[redacted:API_KEY\]\n/, 'the command in the header is redacted too');
+    assert.ok(log.includes('err [redacted:API_KEY]'));
+    assert.ok(stdout.includes('sk-test-a\n'), 'a fragment shorter than the secret is not a secret');
+    assert.match(log, /=== exit 0 in \d+ ms\n$/);
+  });
+
+  it('redacts a secret that the start of the tail cuts instead of returning its end', async () => {
+    const secret = 'sk-test-abcdef0123456789';
+    const r = await runCommand({
+      command: `printf '%s' '${secret}'; printf 'END'`,
+      cwd: dir,
+      timeoutMs: 10_000,
+      logPath,
+      tailBytes: 10,
+      redact: new Redactor({ API_KEY: secret }),
+    });
+    assert.equal(r.tail, '[redacted:API_KEY]END');
+  });
+
+  it('shows the footer at once when a background child keeps the redacted log open', async () => {
+    const pidFile = path.join(dir, 'service.pid');
+    const r = await runCommand({
+      command: `sleep 30 & echo $! > '${pidFile}'; echo "started with $KEY"`,
+      cwd: dir,
+      env: { KEY: 'sk-service-key' },
+      timeoutMs: 20_000,
+      logPath,
+      redact: new Redactor({ SERVICE_KEY: 'sk-service-key' }),
+    });
+    leftovers.push(readPid(pidFile));
+    assert.equal(r.tail, 'started with [redacted:SERVICE_KEY]\n');
+    assert.match(fs.readFileSync(logPath, 'utf8'), /started with \[redacted:SERVICE_KEY\]\n\n=== exit 0 in \d+ ms\n$/);
   });
 
   it('appends stdout and stderr to the log after a header naming the command and cwd', async () => {

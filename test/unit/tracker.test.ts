@@ -44,47 +44,55 @@ describe('LocalTracker', () => {
     await put('README.md', 'not a ticket');
 
     assert.deepEqual(await tracker.list(), [
-      { id: 'T-1', title: 'first', body: '', acceptance: [], dependsOn: [], kind: 'bug', size: 'S', probes: [], state: 'done' },
-      { id: 'T-2', title: 'second', body: '', acceptance: [], dependsOn: [], kind: 'feature', probes: [], state: 'todo' },
+      { id: 'T-1', title: 'first', body: '', acceptance: [], dependsOn: [], kind: 'bug', size: 'S', probes: [], allowPaths: [], state: 'done' },
+      { id: 'T-2', title: 'second', body: '', acceptance: [], dependsOn: [], kind: 'feature', probes: [], allowPaths: [], state: 'todo' },
     ]);
   });
 
-  it('sets the state by changing only the state line, keeping what the person wrote', async () => {
+  it('records states next to the ticket file and never edits the file the person wrote', async () => {
     await put('T-2.yaml', PERSON_FILE);
-    await tracker.setState('T-2', 'in-progress');
-    assert.equal(await readFile(path.join(dir, 'T-2.yaml'), 'utf8'), PERSON_FILE.replace('state: todo', 'state: in-progress'));
+    assert.deepEqual(await tracker.setState('T-2', 'in-progress', undefined, 'batch b1'), { previous: 'todo' });
+    assert.equal(await readFile(path.join(dir, 'T-2.yaml'), 'utf8'), PERSON_FILE);
+    const record = await readFile(path.join(dir, 'T-2.state'), 'utf8');
+    assert.match(record, /^# ratchet's record of ticket T-2 \(its text is in T-2.yaml\)/);
+    assert.match(record, /^state: in-progress$/m);
+    assert.match(record, /^by: batch b1$/m);
     assert.equal((await tracker.get('T-2'))?.state, 'in-progress');
+    assert.deepEqual(await tracker.facts(['T-2']), [{ id: 'T-2', state: 'in-progress' }]);
   });
 
-  it('adds a state note under the state line and removes it again when the next state has none', async () => {
+  it('keeps a multi-line note readable and returns the previous state on every write', async () => {
     await put('T-2.yaml', PERSON_FILE);
     await tracker.setState('T-2', 'awaiting-human', 'gate "test" failed 3 times: see\nartifacts/T-2');
-    const noted = await readFile(path.join(dir, 'T-2.yaml'), 'utf8');
-    assert.equal(
-      noted,
-      PERSON_FILE.replace(
-        'state: todo   # ratchet sets this\n',
-        'state: awaiting-human   # ratchet sets this\nstateNote: "gate \\"test\\" failed 3 times: see\\nartifacts/T-2"\n',
-      ),
-    );
-    assert.equal((await tracker.get('T-2'))?.state, 'awaiting-human');
-
-    await tracker.setState('T-2', 'done');
-    assert.equal(await readFile(path.join(dir, 'T-2.yaml'), 'utf8'), PERSON_FILE.replace('state: todo', 'state: done'));
+    const t = await tracker.get('T-2');
+    assert.equal(t?.state, 'awaiting-human');
+    assert.equal(t?.stateNote, 'gate "test" failed 3 times: see\nartifacts/T-2');
+    assert.deepEqual(await tracker.setState('T-2', 'done'), { previous: 'awaiting-human' });
+    assert.equal((await tracker.get('T-2'))?.stateNote, undefined);
   });
 
-  it('adds a state line to a file that has none', async () => {
-    await put('T-1.yaml', 'id: T-1  # mine\ntitle: first');
-    await tracker.setState('T-1', 'merged', 'merged as abc123');
-    assert.equal(await readFile(path.join(dir, 'T-1.yaml'), 'utf8'), 'id: T-1  # mine\ntitle: first\nstate: merged\nstateNote: "merged as abc123"\n');
+  it('starts from the state field of the ticket file until ratchet first writes, and again when the record is deleted', async () => {
+    await put('T-1.yaml', 'id: T-1\ntitle: first\nstate: done\n');
+    assert.deepEqual(await tracker.facts(['T-1']), [{ id: 'T-1', state: 'done' }]);
+    await tracker.setState('T-1', 'todo');
+    assert.deepEqual(await tracker.facts(['T-1']), [{ id: 'T-1', state: 'todo' }]);
+    await rm(path.join(dir, 'T-1.state'));
+    assert.deepEqual(await tracker.facts(['T-1']), [{ id: 'T-1', state: 'done' }]);
   });
 
-  it('keeps the last of concurrent state writes to one file', async () => {
+  it('leaves out a ticket whose state record is broken, so the oracle never counts it', async () => {
+    await put('T-1.yaml', 'id: T-1\ntitle: first\n');
+    await put('T-1.state', 'state: finished\n');
+    assert.deepEqual(await tracker.facts(['T-1']), []);
+  });
+
+  it('keeps the last of concurrent state writes to one ticket', async () => {
     await put('T-2.yaml', PERSON_FILE);
     const states = ['in-progress', 'awaiting-human', 'merged', 'done'] as const;
     await Promise.all(states.map((s, i) => tracker.setState('T-2', s, `note ${i}`)));
-    const text = await readFile(path.join(dir, 'T-2.yaml'), 'utf8');
-    assert.equal(text, PERSON_FILE.replace('# ratchet sets this\n', '# ratchet sets this\nstateNote: "note 3"\n').replace('state: todo', 'state: done'));
+    const t = await tracker.get('T-2');
+    assert.equal(t?.state, 'done');
+    assert.equal(t?.stateNote, 'note 3');
   });
 
   it('rejects a state change for a ticket that has no file, as non-retryable', async () => {
@@ -142,8 +150,9 @@ describe('LocalTracker', () => {
       size: 'M',
       probes: [
         { kind: 'http', name: 'GET http://127.0.0.1:8080/hello', url: 'http://127.0.0.1:8080/hello', method: 'GET', expectStatus: 200, expectBody: 'hello', timeoutMs: 5000 },
-        { kind: 'command', name: 'probe 2', command: 'npm run smoke', timeoutMs: 60000 },
+        { kind: 'command', name: 'probe 2', command: 'npm run smoke', timeoutMs: 60000, files: ['scripts/smoke.sh'] },
       ],
+      allowPaths: [],
       state: 'todo',
     };
     const file = await writeTicketFile(dir, ticket);

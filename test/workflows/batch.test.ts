@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -160,8 +159,9 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
   });
 
   it('rejects approve at the wrong time with a message saying what the ticket is doing', async () => {
-    const marker = path.join(os.tmpdir(), `${uniqueId('holding')}.pid`);
-    const fx = await setup([ticket('h', { attempts: [{ holdOnce: marker, holdMs: 4_000, files: { 'h.txt': 'good' } }] })]);
+    const fx = await setup([ticket('h')]);
+    const marker = fx.marker('holding');
+    await fx.script({ h: [{ holdOnce: marker, holdMs: 4_000, files: { 'h.txt': 'good' } }] });
     // The agent holds for longer than the heartbeat timeout: heartbeats must keep that single run alive.
     const { handle, batchId } = await start(fx, { heartbeatTimeoutMs: 1_500 });
     await waitUntil('the agent to be holding in implement', async () => existsSync(marker));

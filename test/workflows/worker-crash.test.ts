@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { batchWorkflow } from '../../workflows';
@@ -46,14 +45,9 @@ describe('a worker killed with SIGKILL mid-implement', function () {
   });
 
   it('is replaced by a new worker and the ticket completes with exactly one merge', async () => {
-    const marker = path.join(os.tmpdir(), `${uniqueId('agent')}.pid`);
-    fx = await makeRepo([
-      {
-        id: 'k',
-        probes: [{ name: 'k.txt live', command: 'test "$(cat k.txt)" = good' }],
-        attempts: [{ holdOnce: marker, holdMs: 60_000, files: { 'k.txt': 'good' } }],
-      },
-    ]);
+    fx = await makeRepo([{ id: 'k', probes: [{ name: 'k.txt live', command: 'test "$(cat k.txt)" = good' }] }]);
+    const marker = fx.marker('agent');
+    await fx.script({ k: [{ holdOnce: marker, holdMs: 60_000, files: { 'k.txt': 'good' } }] });
     const batchId = uniqueId('crash');
     const log: string[] = [];
     const first = startWorkerProcess(env.address, log);

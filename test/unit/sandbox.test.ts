@@ -1,0 +1,304 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { commandEnv } from '../../activities/env';
+import { runCommand, type RunCommandResult } from '../../activities/process';
+import {
+  bwrapPrefix,
+  createSandboxProbe,
+  findBwrap,
+  gitPinnedPaths,
+  gitWritableDirs,
+  type SandboxSpec,
+} from '../../activities/sandbox';
+import { waitUntil } from '../helpers/wait';
+
+const BRANCH = 'ratchet/b1/t1';
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, encoding: 'utf8' }).trim();
+}
+
+/** Live processes (zombies excluded) whose command line contains `needle`, or whose process group is `pgid`. */
+function processes(match: { needle?: string; pgid?: number }): number[] {
+  const found: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z') continue;
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if ((match.needle !== undefined && cmdline.includes(match.needle)) || Number(fields[2]) === match.pgid) {
+        found.push(Number(entry));
+      }
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found;
+}
+
+describe('findBwrap', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ratchet-bwrap-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('answers undefined when no bwrap is on PATH', async () => {
+    assert.equal(await findBwrap({ PATH: dir }), undefined);
+  });
+
+  it('answers undefined when bwrap is installed but cannot make a sandbox here', async () => {
+    const fake = path.join(dir, 'bwrap');
+    fs.writeFileSync(fake, '#!/bin/sh\necho "bwrap: No permissions to create new namespace" >&2\nexit 1\n', { mode: 0o755 });
+    assert.equal(await findBwrap({ PATH: `relative/bin${path.delimiter}${dir}` }), undefined);
+  });
+
+  it('a probe asks once and gives every caller the same answer', async () => {
+    const probe = createSandboxProbe({ PATH: dir });
+    const first = probe.bwrap();
+    assert.equal(probe.bwrap(), first);
+    assert.equal(await first, undefined);
+  });
+});
+
+describe('bwrapPrefix', () => {
+  it('mounts the filesystem read-only, then /tmp, writable, read-only pins and hidden folders, in that order', () => {
+    const spec: SandboxSpec = {
+      cwd: '/srv/wt/t1',
+      writable: ['/srv/wt/t1', '/srv/repo/.git/objects'],
+      tmpDir: '/srv/run/tmp',
+      hidden: ['/srv/wt/t1/.secrets'],
+      readOnly: ['/srv/wt/t1/.git'],
+    };
+    assert.deepEqual(bwrapPrefix('/usr/bin/bwrap', spec), [
+      '/usr/bin/bwrap',
+      '--ro-bind', '/', '/',
+      '--dev', '/dev',
+      '--proc', '/proc',
+      '--unshare-pid',
+      '--die-with-parent',
+      '--cap-drop', 'ALL',
+      '--tmpfs', '/tmp',
+      '--bind', '/srv/run/tmp', '/tmp',
+      '--bind', '/srv/wt/t1', '/srv/wt/t1',
+      '--bind', '/srv/repo/.git/objects', '/srv/repo/.git/objects',
+      '--ro-bind', '/srv/wt/t1/.git', '/srv/wt/t1/.git',
+      '--tmpfs', '/srv/wt/t1/.secrets',
+      '--chdir', '/srv/wt/t1',
+      '--',
+    ]);
+  });
+
+  it('binds back, read-only, the folders under the host /tmp that the private /tmp would hide', () => {
+    const args = bwrapPrefix('/usr/bin/bwrap', {
+      cwd: '/tmp/demo/worktrees/t1',
+      writable: ['/tmp/demo/worktrees/t1', '/tmp/other/cache'],
+      tmpDir: '/tmp/demo/run/tmp',
+    });
+    const after = args.slice(args.indexOf('/tmp/demo/run/tmp') + 2);
+    assert.deepEqual(after.slice(0, 6), ['--ro-bind', '/tmp/demo', '/tmp/demo', '--ro-bind', '/tmp/other', '/tmp/other']);
+    assert.equal(args.filter((a) => a === '/tmpx').length, 0);
+  });
+});
+
+describe('gitWritableDirs', () => {
+  let base: string;
+  let repo: string;
+  let wt: string;
+  beforeEach(() => {
+    base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ratchet-gitdirs-')));
+    repo = path.join(base, 'repo');
+    wt = path.join(base, 'worktrees', 't1');
+    fs.mkdirSync(repo);
+    git(repo, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(repo, 'a.txt'), 'a\n');
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-q', '-m', 'init');
+    git(repo, 'worktree', 'add', '-q', '-b', BRANCH, wt);
+  });
+  afterEach(() => fs.rmSync(base, { recursive: true, force: true }));
+
+  it("lists the worktree's git dir, the objects and the branch's ref and log folders, creating them", async () => {
+    const common = path.join(repo, '.git');
+    fs.rmSync(path.join(common, 'logs', 'refs', 'heads', 'ratchet'), { recursive: true, force: true });
+    assert.deepEqual(await gitWritableDirs(wt, BRANCH), [
+      path.join(common, 'worktrees', 't1'),
+      path.join(common, 'objects'),
+      path.join(common, 'refs', 'heads', 'ratchet', 'b1'),
+      path.join(common, 'logs', 'refs', 'heads', 'ratchet', 'b1'),
+    ]);
+    assert.ok(fs.statSync(path.join(common, 'logs', 'refs', 'heads', 'ratchet', 'b1')).isDirectory());
+  });
+
+  it('refuses a branch without a folder and a main checkout, which would open every branch', async () => {
+    await assert.rejects(gitWritableDirs(wt, 'main'), /must look like "ratchet\/<batchId>\/<ticketId>"/);
+    await assert.rejects(gitWritableDirs(wt, 'ratchet/../x'), /must look like/);
+    await assert.rejects(gitWritableDirs(repo, 'ratchet/b1/t1'), /is not a linked worktree/);
+  });
+
+  it("pins the worktree's .git file and its git dir's HEAD, commondir and gitdir", async () => {
+    const gitDir = path.join(repo, '.git', 'worktrees', 't1');
+    assert.deepEqual(await gitPinnedPaths(wt), [
+      path.join(wt, '.git'),
+      path.join(gitDir, 'HEAD'),
+      path.join(gitDir, 'commondir'),
+      path.join(gitDir, 'gitdir'),
+    ]);
+  });
+});
+
+describe('a command boxed by bwrap', function () {
+  let bwrap: string;
+  let base: string;
+  let repo: string;
+  let wt: string;
+  let tmpDir: string;
+  let spec: SandboxSpec;
+
+  before(async function () {
+    const found = await findBwrap();
+    if (found === undefined) {
+      console.warn('    sandbox tests skipped: no working bwrap on PATH (not Linux, not installed, or user namespaces refused)');
+      this.skip();
+    }
+    bwrap = found;
+  });
+
+  beforeEach(async () => {
+    // Under the host's /tmp on purpose: the private /tmp must not hide the repository beside the worktree.
+    base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ratchet-sandbox-')));
+    repo = path.join(base, 'repo');
+    wt = path.join(base, 'worktrees', 't1');
+    tmpDir = path.join(base, 'run', 'tmp');
+    fs.mkdirSync(repo);
+    fs.mkdirSync(tmpDir, { recursive: true });
+    fs.mkdirSync(path.join(base, 'secrets'));
+    fs.writeFileSync(path.join(base, 'secrets', 'token'), 'hidden\n');
+    fs.writeFileSync(path.join(base, 'next.txt'), 'next\n');
+    git(repo, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(repo, 'a.txt'), 'a\n');
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-q', '-m', 'init');
+    git(repo, 'worktree', 'add', '-q', '-b', BRANCH, wt);
+    spec = {
+      cwd: wt,
+      writable: [wt, ...(await gitWritableDirs(wt, BRANCH))],
+      readOnly: await gitPinnedPaths(wt),
+      tmpDir,
+      hidden: [path.join(base, 'secrets')],
+    };
+  });
+  afterEach(() => fs.rmSync(base, { recursive: true, force: true }));
+
+  const boxed = (command: string, extra: { timeoutMs?: number; pidFile?: string } = {}): Promise<RunCommandResult> =>
+    runCommand({
+      command,
+      cwd: wt,
+      env: commandEnv({ protocol: { TMPDIR: '/tmp' } }),
+      exactEnv: true,
+      prefix: bwrapPrefix(bwrap, spec),
+      timeoutMs: extra.timeoutMs ?? 20_000,
+      logPath: path.join(base, 'logs', 'run.log'),
+      pidFile: extra.pidFile,
+    });
+
+  it('writes inside its worktree and reads the repository beside it', async () => {
+    const r = await boxed(`echo made > made.txt && cat '${path.join(repo, 'a.txt')}' && git log --format=%s main`);
+    assert.equal(r.exitCode, 0, r.tail);
+    assert.equal(r.tail, 'a\ninit\n', 'the repository beside the worktree stays readable');
+    assert.equal(fs.readFileSync(path.join(wt, 'made.txt'), 'utf8'), 'made\n');
+    assert.match(fs.readFileSync(path.join(base, 'logs', 'run.log'), 'utf8'), /sandboxed by .*bwrap\n=== sandbox: .*--unshare-pid/);
+  });
+
+  it('commits on its branch, which moves the branch and nothing else', async () => {
+    const main = git(repo, 'rev-parse', 'main');
+    const r = await boxed('echo work > work.txt && git add -A && git -c user.name=a -c user.email=a@b commit -q -m x');
+    assert.equal(r.exitCode, 0, r.tail);
+    assert.equal(git(repo, 'log', '-1', '--format=%s', BRANCH), 'x');
+    assert.equal(git(repo, 'rev-parse', `${BRANCH}~1`), main);
+    assert.equal(git(repo, 'rev-parse', 'main'), main);
+  });
+
+  it('cannot write the main checkout, beside the repository, main, hooks or its own HEAD, nor remount to do so', async () => {
+    const main = git(repo, 'rev-parse', 'main');
+    const attempts = [
+      `echo x > '${path.join(repo, 'a.txt')}'`,
+      `echo x > '${path.join(base, 'next.txt')}'`,
+      'git update-ref refs/heads/main HEAD',
+      `echo 'exit 0' > '${path.join(repo, '.git', 'hooks', 'pre-commit')}'`,
+      'git symbolic-ref HEAD refs/heads/main',
+      `echo 'gitdir: /elsewhere' > .git`,
+      `mount -o remount,rw '${base}' && echo x > '${path.join(repo, 'a.txt')}'`,
+    ];
+    for (const attempt of attempts) {
+      const r = await boxed(attempt);
+      assert.notEqual(r.exitCode, 0, `${attempt} succeeded: ${r.tail}`);
+      // Refused by the sandbox, not failed for want of the target: everything stays visible, read-only.
+      assert.match(r.tail, /Read-only file system|Device or resource busy|mount: .*: permission denied/, r.tail);
+    }
+    assert.equal(fs.readFileSync(path.join(repo, 'a.txt'), 'utf8'), 'a\n');
+    assert.equal(fs.readFileSync(path.join(base, 'next.txt'), 'utf8'), 'next\n');
+    assert.equal(git(repo, 'rev-parse', 'main'), main);
+    assert.equal(fs.existsSync(path.join(repo, '.git', 'hooks', 'pre-commit')), false);
+    assert.equal(git(wt, 'symbolic-ref', 'HEAD'), `refs/heads/${BRANCH}`);
+    assert.match(fs.readFileSync(path.join(wt, '.git'), 'utf8'), /^gitdir: .*worktrees\/t1\n$/);
+  });
+
+  it('sees its private tmpDir at /tmp and nothing else of the host /tmp', async () => {
+    fs.writeFileSync(path.join(tmpDir, 'seed'), 'seed\n');
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'ratchet-outside-'));
+    try {
+      const r = await boxed(`cat /tmp/seed && echo inside > /tmp/inside && test ! -e '${outside}' && echo "TMPDIR=$TMPDIR"`);
+      assert.equal(r.exitCode, 0, r.tail);
+      assert.equal(r.tail, 'seed\nTMPDIR=/tmp\n');
+      assert.equal(fs.readFileSync(path.join(tmpDir, 'inside'), 'utf8'), 'inside\n');
+    } finally {
+      fs.rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('does not see what a hidden folder holds', async () => {
+    const r = await boxed(`ls -A '${path.join(base, 'secrets')}'; cat '${path.join(base, 'secrets', 'token')}'`);
+    assert.notEqual(r.exitCode, 0);
+    assert.ok(!r.tail.includes('hidden'), r.tail);
+    assert.equal(fs.readFileSync(path.join(base, 'secrets', 'token'), 'utf8'), 'hidden\n');
+  });
+
+  it('is killed with every process it started when it runs past its time-out', async () => {
+    const marker = `ratchet-sandbox-marker-${process.pid}-${Date.now()}`;
+    const pidFile = path.join(base, 'run.pid');
+    const running = boxed(`sh -c 'sleep 30; : ${marker}' & sleep 30`, { timeoutMs: 2000, pidFile });
+    const [inner] = await waitUntil('the background process inside the sandbox', async () => {
+      const found = processes({ needle: `: ${marker}` });
+      return found.length > 0 && found;
+    }, { timeoutMs: 10_000, everyMs: 20 });
+    const pgid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    assert.ok(processes({ pgid }).length >= 3, 'bwrap, the shell and its children share one process group');
+    const r = await running;
+    assert.equal(r.timedOut, true);
+    assert.ok(r.ms < 8_000, `took ${r.ms} ms`);
+    assert.deepEqual(processes({ needle: marker }), [], `process ${inner} outlived the time-out`);
+    assert.deepEqual(processes({ pgid }), [], 'nothing of the process group is left');
+  });
+
+  it("cannot read another process's environment, the worker's included", async () => {
+    const canary = `canary-${Date.now()}`;
+    const other = spawn('sleep', ['30'], { env: { RATCHET_CANARY: canary }, stdio: 'ignore' });
+    try {
+      const read = `cat /proc/${other.pid}/environ /proc/${process.pid}/environ | tr '\\0' '\\n'`;
+      const control = await runCommand({ command: read, cwd: wt, timeoutMs: 10_000, logPath: path.join(base, 'logs', 'control.log') });
+      assert.ok(control.tail.includes(canary), 'without the sandbox the environment is readable');
+      const r = await boxed(`echo ran; test -e /proc/${other.pid} && echo visible; ${read}; grep -l ${canary.slice(0, 6)} /proc/*/environ`);
+      assert.match(r.tail, /^ran\n/);
+      assert.ok(!r.tail.includes('visible'), 'other processes are not even listed');
+      assert.ok(!r.tail.includes(canary), r.tail);
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+});
