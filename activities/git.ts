@@ -250,7 +250,7 @@ export async function prepareWorktree(opts: {
 
 /**
  * A throwaway detached worktree at `<worktreesDir>/<name>` holding `commit`, optionally with `paths` taken from
- * `overlay` (another commit) on top: how the regression guard runs a branch's tests against the base's code.
+ * `overlay` (another commit) on top and its `removed` paths deleted: how the regression guard runs a branch's tests against the base's code.
  * Whatever was at that path is removed first. Remove it with {@link removeWorktree} when done.
  * @returns the worktree's canonical absolute path.
  * @throws GitError (non-retryable) when `name` is not a plain folder name.
@@ -260,7 +260,7 @@ export async function prepareScratch(opts: {
   worktreesDir: string;
   name: string;
   commit: string;
-  overlay?: { commit: string; paths: string[] };
+  overlay?: { commit: string; paths: string[]; removed?: string[] };
 }): Promise<string> {
   const { repo, name } = opts;
   if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') {
@@ -276,6 +276,7 @@ export async function prepareScratch(opts: {
     return target;
   });
   if (opts.overlay?.paths.length) await run(target, ['checkout', opts.overlay.commit, '--', ...opts.overlay.paths]);
+  for (const p of opts.overlay?.removed ?? []) await fs.rm(path.join(target, p), { force: true });
   return target;
 }
 

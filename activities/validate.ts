@@ -61,6 +61,7 @@ export async function validate(input: ValidateInput, deps: ValidateDeps): Promis
   const result: ValidateResult = { passed: false, gates: [], protectedTouched, protectedDenied, regressions: [], failToPass: [], guardedBy: [] };
   if (protectedDenied.length) return result;
 
+  const present = new Set(await existing(worktree, changed));
   const dir = await stepDir(config, ticket.id, `attempt-${attempt}`);
   const redact = batchRedactor(config, deps.env);
   const runner = new GateRunner(config, ticket.id, attempt, deps.env, redact);
@@ -77,21 +78,24 @@ export async function validate(input: ValidateInput, deps: ValidateDeps): Promis
     if (cmp.broken.length) guard.push(`gate "${gate.name}": ${describeRegression(cmp, config.baseBranch)}`);
 
     if (ticket.kind === 'bug' && gate.tests.length) {
-      const tests = matching(await existing(worktree, changed), gate.tests);
-      if (!tests.length) {
-        guard.push(
-          `gate "${gate.name}": a bug ticket must bring a test that fails on ${config.baseBranch} and passes here, ` +
-            `but no changed file matches the gate's tests (${gate.tests.join(', ')})`,
-        );
-        continue;
-      }
-      const onBase = await runner.branchTestsOnBase(gate, baseCommit, { commit, paths: tests }, path.join(dir, `gate-${safe(gate.name)}-fail-to-pass.log`));
+      // The branch's test files against the base's code (SWE-bench FAIL_TO_PASS). Test files the branch did not
+      // change are the base's own, so with none changed that run is the baseline itself.
+      const changedTests = matching(changed, gate.tests);
+      const onBase = changedTests.length
+        ? await runner.branchTestsOnBase(
+            gate,
+            baseCommit,
+            { commit, paths: await existing(worktree, changedTests), removed: changedTests.filter((p) => !present.has(p)) },
+            path.join(dir, `gate-${safe(gate.name)}-fail-to-pass.log`),
+          )
+        : base;
       const f2p = failToPass(onBase ?? [], run.tests);
       result.failToPass.push(...f2p);
       if (!f2p.length) {
         guard.push(
-          `gate "${gate.name}": a bug ticket must bring a test that fails on ${config.baseBranch}'s code and passes here; ` +
-            `run against ${config.baseBranch}'s code, this branch's tests (${tests.join(', ')}) did not fail`,
+          `gate "${gate.name}": a bug ticket must bring a test that fails on ${config.baseBranch}'s code and passes here ` +
+            `(tests: ${gate.tests.join(', ')}); none does. A skipped or deleted test does not count: make the fix, ` +
+            'and keep or add a test that shows the bug is gone',
         );
       }
     }
@@ -102,6 +106,9 @@ export async function validate(input: ValidateInput, deps: ValidateDeps): Promis
   result.passed = result.gates.every((g) => g.passed) && guard.length === 0;
   return result;
 }
+
+/** The branch's versions of `paths` (and its deletions, `removed`) laid over another commit. */
+type Overlay = { commit: string; paths: string[]; removed: string[] };
 
 /** Runs gates for one attempt: on its worktree, on the base (cached per base commit), and for fail-to-pass. */
 class GateRunner {
@@ -175,11 +182,11 @@ class GateRunner {
   }
 
   /** The gate's tests when the branch's `overlay.paths` (its test files) run against the base's code. */
-  branchTestsOnBase(gate: Gate, baseCommit: string, overlay: { commit: string; paths: string[] }, logPath: string): Promise<TestCase[] | undefined> {
+  branchTestsOnBase(gate: Gate, baseCommit: string, overlay: Overlay, logPath: string): Promise<TestCase[] | undefined> {
     return this.inScratch(gate, baseCommit, overlay, logPath);
   }
 
-  private async inScratch(gate: Gate, commit: string, overlay: { commit: string; paths: string[] } | undefined, logPath: string): Promise<TestCase[] | undefined> {
+  private async inScratch(gate: Gate, commit: string, overlay: Overlay | undefined, logPath: string): Promise<TestCase[] | undefined> {
     const { repo, worktreesDir, batchId } = this.config;
     const dir = await prepareScratch({ repo, worktreesDir, name: `_scratch-${batchId}-${this.ticketId}`, commit, overlay });
     try {

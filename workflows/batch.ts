@@ -64,6 +64,8 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   const started = new Set<string>();
   const waiting = new Map<string, GateReason>();
   const reports = new Map<string, TicketReport>();
+  /** States the batch wrote since its last read of the tracker. */
+  const written = new Map<string, TicketState>();
   const batchInterventions: Intervention[] = [];
   let verdict: OracleVerdict = oracle([], [], {});
   let report: RunReport | undefined = undefined;
@@ -185,6 +187,8 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   /** Compares what the tracker says with what ratchet last wrote, for tickets no workflow of ours owns now. */
   function noticeTampers(facts: TicketFact[]): void {
     const now = new Map(facts.map((f) => [f.id, f.state]));
+    // What the batch itself wrote since the read (a restore) is newer than the read.
+    for (const [id, s] of written) now.set(id, s);
     for (const id of ids) {
       const want = expected.get(id);
       if (running.has(id) || want === undefined) continue;
@@ -195,14 +199,15 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   }
 
   /** Sets a ticket's state as the batch and records a tamper when the state before was not what ratchet wrote. */
-  async function write(id: string, to: TicketState, note: string): Promise<void> {
+  async function write(id: string, to: TicketState, note: string, overwritingTamper = false): Promise<void> {
     const { previous } = await acts.setTicketState({ ticketsDir: config.ticketsDir, ticketId: id, state: to, note, by: writer });
     const want = expected.get(id);
-    if (want !== undefined && previous !== want && previous !== to) {
+    if (!overwritingTamper && want !== undefined && previous !== want && previous !== to) {
       tampers.push({ ticketId: id, from: want, to: previous, at: Date.now(), seenBy: 'batch' });
     }
     expected.set(id, to);
     states.set(id, to);
+    written.set(id, to);
   }
 
   /** Acts on the tampers a person settled with `resume`: restore what ratchet recorded, or accept the tracker. */
@@ -221,11 +226,15 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
           evidence[id] = { outcome: now as Evidence['outcome'], source: 'person', note: `${resolved.by} accepted the tracker's ${now} after a tracker tamper`, at: Date.now() };
         }
         resolved.action = `accepted: ${now}, as ${resolved.by} decided`;
-      } else if (now === tamper.from) {
-        resolved.action = 'the tracker was fixed by hand';
       } else {
-        await write(id, tamper.from, `restored after a tracker tamper (resume by ${resolved.by})`);
-        resolved.action = `restored to ${tamper.from}`;
+        // What ratchet recorded last: the state before the tamper, or what the ticket's workflow wrote since.
+        const want = expected.get(id) ?? tamper.from;
+        if (now === want) {
+          resolved.action = `the tracker says ${want}, as ratchet recorded`;
+        } else {
+          await write(id, want, `restored after a tracker tamper (resume by ${resolved.by})`, true);
+          resolved.action = `restored to ${want}`;
+        }
       }
     }
   }
@@ -300,6 +309,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   for (;;) {
     await condition(() => dirty);
     dirty = false;
+    written.clear();
     const facts = await acts.readFacts({ ticketsDir: config.ticketsDir, ids });
     for (const f of facts) states.set(f.id, f.state);
     for (const id of ids) if (!expected.has(id) && !running.has(id)) expected.set(id, states.get(id) ?? 'todo');

@@ -11,6 +11,7 @@
  *       plan: |          # role plan: printed, and written to $RATCHET_RESULT_FILE as {"plan": ...}
  *       attempts:        # role implement, attempt n: entry min(n, length) - 1
  *         - note: ...    # printed, and the result's summary
+ *           run: <shell>   # run first with /bin/sh -c in the worktree, output printed; a failure is printed, not fatal
  *           files: { <path relative to the worktree>: <content> }   # folders created
  *           delete: [<path>]      # removed if present
  *           exitCode: 0           # default 0; files are written either way
@@ -20,6 +21,7 @@
  * Exit codes: the attempt's exitCode; 2 for a bad script, environment or path; 3 for a ticket the script does not
  * know. For role implement without scripted attempts it exits 0 having changed nothing.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,6 +30,7 @@ import { z } from 'zod';
 
 const Attempt = z.strictObject({
   note: z.string().optional(),
+  run: z.string().optional(),
   files: z.record(z.string(), z.string()).optional(),
   delete: z.array(z.string()).optional(),
   exitCode: z.number().int().min(0).max(255).optional(),
@@ -97,6 +100,12 @@ async function holdOnce(marker: string, ms: number): Promise<void> {
 
 function apply(attempt: Attempt, cwd: string): void {
   if (attempt.note !== undefined) console.log(`note: ${attempt.note}`);
+  if (attempt.run !== undefined) {
+    const r = spawnSync('/bin/sh', ['-c', attempt.run], { cwd, encoding: 'utf8' });
+    process.stdout.write(r.stdout ?? '');
+    process.stdout.write(r.stderr ?? '');
+    console.log(`ran: ${attempt.run} (exit ${r.status ?? r.signal})`);
+  }
   for (const [rel, content] of Object.entries(attempt.files ?? {})) {
     const abs = inside(cwd, rel);
     fs.mkdirSync(path.dirname(abs), { recursive: true });
