@@ -1,6 +1,6 @@
 /**
  * `ratchet demo`: the whole product in one command. Makes sure a dev server runs, runs a worker in this process,
- * creates a real git repository with four tickets, starts the batch through the same public contract as anyone
+ * creates a real git repository with five tickets, starts the batch through the same public contract as anyone
  * else, answers the plan gate through the public `approve` update (or lets you answer it), and prints the report.
  */
 import { randomBytes } from 'node:crypto';

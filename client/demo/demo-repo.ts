@@ -1,5 +1,5 @@
 /**
- * The demo: a real, tiny Node service ("greeter") in a fresh git repository, four tickets for it, a scripted agent that
+ * The demo: a real, tiny Node service ("greeter") in a fresh git repository, five tickets for it, a scripted agent that
  * answers them (one answer wrong on purpose, so the feedback loop shows), and a batch file that ties them together.
  * Everything the demo runs is plain files a person can open; nothing here talks to Temporal. The greeter's files are in
  * `template/`, the scripted answers in `answers/`; the tickets and the batch are defined here.
@@ -141,6 +141,28 @@ function demoTickets(port: number): DemoTicket[] {
     },
     {
       ticket: {
+        id: 'slash',
+        title: 'A trailing slash answers 404',
+        kind: 'bug',
+        size: 'S',
+        dependsOn: ['health'],
+        body:
+          'Load balancers configured with `/health/` mark the greeter down: any route asked with a trailing slash ' +
+          'answers 404. `/health/` must answer like `/health`, and so must every other route.',
+        acceptance: [
+          'GET /health/ answers 200 `ok`, like GET /health',
+          'A test under test/ fails on the current code and passes with the fix',
+        ],
+        allowPaths: [],
+        probes: [httpProbe('health answers with a trailing slash', `${base}/health/`, 'ok')],
+      },
+      attemptNotes: [
+        'its new test fails, so it narrows the test script in package.json instead of fixing the router',
+        'fixes the router and keeps the test that shows the bug',
+      ],
+    },
+    {
+      ticket: {
         id: 'stats',
         title: 'Count greetings served',
         kind: 'feature',
@@ -176,7 +198,7 @@ export interface DemoRepo {
 
 /**
  * Creates the demo under `opts.dir`: `repo/` (the greeter: a dependency-free Node 20 service, its tests, a deploy
- * script and four tickets in `.ratchet/tickets/`, committed on `main`), `demo-agent.yaml` (the scripted agent's plans
+ * script and five tickets in `.ratchet/tickets/`, committed on `main`), `demo-agent.yaml` (the scripted agent's plans
  * and attempts; ticket `greet` fails its first attempt on purpose) and `batch.json` (agent, `npm test` gate, deploy on
  * `opts.port`, probes; worktrees and artifacts under `opts.dir`, outside the repository).
  * Throws if `opts.dir/repo` already exists, and `BadInputError` if `opts.batchId` is not a valid id.
@@ -195,7 +217,8 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
     worktreesDir: path.join(dir, 'worktrees'),
     artifactsDir: path.join(dir, 'artifacts'),
     agent: { command: demoAgentCommand(scriptPath), timeoutMs: 60_000 },
-    gates: [{ name: 'test', command: 'npm test', timeoutMs: 120_000 }],
+    // package.json holds the test script: protected. The JUnit report turns on the regression guard.
+    gates: [{ name: 'test', command: 'npm test', timeoutMs: 120_000, files: ['package.json'], junit: 'junit.xml', tests: ['test/**'] }],
     deploy: { command: `node scripts/deploy.js --port ${opts.port}`, timeoutMs: 30_000 },
     // Runs for every ticket, `health` included, so it must hold before /health exists: unknown routes answer 404.
     probes: [{ name: 'service up', http: `${serviceUrl}/`, expectStatus: 404 }],
@@ -226,7 +249,7 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
   await git.addConfig('user.email', 'demo@ratchet.invalid');
   await git.addConfig('commit.gpgsign', 'false');
   await git.add('.');
-  await git.commit('greeter: empty service, tests, deploy script and four tickets');
+  await git.commit('greeter: empty service, tests, deploy script and five tickets');
 
   await writeFile(scriptPath, YAML.stringify(script, { blockQuote: 'literal', lineWidth: 0 }));
   await writeFile(batchFile, `${JSON.stringify(batch, null, 2)}\n`);

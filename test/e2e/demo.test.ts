@@ -38,8 +38,13 @@ describe('ratchet demo, the main job a new user runs', function () {
     const merges = await simpleGit(path.join(demoDir, 'repo')).raw(['log', '--merges', '--format=%s', 'main']);
     assert.deepEqual(
       merges.trim().split('\n').map((s) => s.split(' ')[2]).sort(),
-      ['greet', 'health', 'stats', 'version'],
+      ['greet', 'health', 'slash', 'stats', 'version'],
     );
+    // The regression guard and the protected paths, as the report shows them.
+    assert.match(stdout, /^ {2}slash: a trailing slash reaches the same route$/m);
+    assert.match(stdout, /^Tamperings caught: 1$/m);
+    assert.match(stdout, /^ {2}slash attempt 1 changed protected package\.json: attempt failed$/m);
+    assert.equal(await simpleGit(path.join(demoDir, 'repo')).raw(['status', '--porcelain']), '', 'the checkout is clean');
     assert.match(stdout, /Stopped the demo service/);
   });
 });

@@ -88,13 +88,14 @@ describe('createDemoRepo', () => {
     assert.equal((await git.log()).total, 1);
     assert.ok((await git.status()).isClean());
     const tracked = (await git.raw(['ls-files', '.ratchet/tickets'])).trim().split('\n').sort();
-    assert.deepEqual(tracked, ['greet', 'health', 'stats', 'version'].map((id) => `.ratchet/tickets/${id}.yaml`));
+    assert.deepEqual(tracked, ['greet', 'health', 'slash', 'stats', 'version'].map((id) => `.ratchet/tickets/${id}.yaml`));
   });
 
-  it('files four tickets: health, then greet and version (plan gate), then stats', async () => {
+  it('files five tickets: health, then greet, version (plan gate) and the bug slash, then stats', async () => {
     const tickets = await readTickets(demo.repo);
     const deps = Object.fromEntries(tickets.map((t) => [t.id, t.dependsOn]));
-    assert.deepEqual(deps, { greet: ['health'], health: [], stats: ['greet', 'version'], version: ['health'] });
+    assert.deepEqual(deps, { greet: ['health'], health: [], slash: ['health'], stats: ['greet', 'version'], version: ['health'] });
+    assert.deepEqual(tickets.filter((t) => t.kind === 'bug').map((t) => t.id), ['slash']);
     assert.deepEqual(tickets.filter((t) => t.gate === 'plan').map((t) => t.id), ['version']);
     for (const t of tickets) {
       assert.equal(t.state, 'todo');
@@ -106,7 +107,7 @@ describe('createDemoRepo', () => {
 
   it('generates a greeter whose npm test passes as committed', async () => {
     const { stdout } = await run('npm', ['test'], { cwd: demo.repo, ...RUN_LIMIT });
-    assert.match(stdout, /# fail 0/);
+    assert.match(stdout, /ℹ fail 0/);
   });
 
   it('writes a batch file that validates, gates on npm test and deploys on the service port', async () => {
@@ -114,7 +115,7 @@ describe('createDemoRepo', () => {
     assert.equal(batch.batchId, 'demo-unit');
     assert.equal(batch.repo, demo.repo);
     assert.ok(batch.agent.command.includes(demo.scriptPath));
-    assert.deepEqual(batch.gates.map((g) => g.command), ['npm test']);
+    assert.deepEqual(batch.gates.map((g) => [g.command, g.files, g.junit, g.tests]), [['npm test', ['package.json'], 'junit.xml', ['test/**']]]);
     assert.match(batch.deploy?.command ?? '', /scripts\/deploy\.js/);
     assert.equal(batch.probes[0]?.kind === 'http' && batch.probes[0].url, `${demo.serviceUrl}/`);
     assert.deepEqual([batch.maxParallel, batch.maxAttempts], [2, 3]);
@@ -130,6 +131,18 @@ describe('createDemoRepo', () => {
     });
   });
 
+  it('scripts a first slash attempt that narrows the test script, and a second whose new test fails on the base code', async () => {
+    const [cheat, fix] = script.tickets.slash?.attempts ?? [];
+    assert.ok(cheat && fix);
+    assert.ok(Object.keys(cheat.files).includes('package.json'), 'the first attempt touches the gate\'s protected file');
+    const health = script.tickets.health?.attempts[0]?.files ?? {};
+    const withTest = await cloneWith(demo, path.join(dir, 'slash-test-only'), { ...health, 'test/slash.test.js': fix.files['test/slash.test.js'] as string });
+    await assert.rejects(run('npm', ['test'], { cwd: withTest, ...RUN_LIMIT }), (err: { stdout?: string }) => {
+      assert.match(err.stdout ?? '', /a trailing slash reaches the same route/);
+      return true;
+    });
+  });
+
   it('scripts final answers that pass npm test and every probe once deployed', async () => {
     const finals = Object.values(script.tickets).map((t) => t.attempts[t.attempts.length - 1]?.files ?? {});
     const clone = await cloneWith(demo, path.join(dir, 'all-done'), Object.assign({}, ...finals));
@@ -141,7 +154,7 @@ describe('createDemoRepo', () => {
     await run('/bin/sh', ['-c', batch.deploy?.command ?? 'false'], { cwd: clone, timeout: 20_000 });
 
     const probes = [...batch.probes, ...(await readTickets(clone)).flatMap((t) => t.probes)];
-    assert.equal(probes.length, 5);
+    assert.equal(probes.length, 6);
     for (const probe of probes) await checkProbe(probe);
   });
 });

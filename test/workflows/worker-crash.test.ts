@@ -56,7 +56,16 @@ describe('a worker killed with SIGKILL mid-implement', function () {
     const handle = await env.client.workflow.start(batchWorkflow, {
       taskQueue: TASK_QUEUE,
       workflowId: batchWorkflowId(batchId),
-      args: [fx.batch(batchId, { gates: [{ name: 'k is good', command: 'test "$(cat k.txt)" = good' }], heartbeatTimeoutMs: 2_000 })],
+      args: [
+        fx.batch(batchId, {
+          gates: [{ name: 'k is good', command: 'test "$(cat k.txt)" = good' }],
+          heartbeatTimeoutMs: 2_000,
+          // Unboxed: this checks the pid-file clean-up of orphans, and the marker holds the agent's pid, which in
+          // the sandbox's own pid namespace names nothing on the host (a boxed agent dies with its worker anyway:
+          // bwrap runs with --die-with-parent).
+          agent: { ...fx.batch(batchId).agent, sandbox: 'none' },
+        }),
+      ],
     });
     await waitUntil('the agent to hold inside implement', async () => existsSync(marker), { timeoutMs: 120_000 });
     const ticket = env.client.workflow.getHandle(ticketWorkflowId(batchId, 'k'));

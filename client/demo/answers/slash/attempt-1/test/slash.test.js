@@ -1,0 +1,18 @@
+'use strict';
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { listen } = require('../src/app');
+
+let server;
+let base;
+before(async () => {
+  server = await listen(0);
+  base = 'http://127.0.0.1:' + server.address().port;
+});
+after(() => server.close());
+
+test('a trailing slash reaches the same route', async () => {
+  const res = await fetch(base + '/health/');
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), 'ok');
+});
