@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Agent, AgentRole, AgentTask } from './agents/agent';
 import { stepDir, writeArtifact } from './artifacts';
-import { liveness } from './context';
+import { liveness, throwIfStopped } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
 import { ConfigError } from './errors';
 import { prepareWorktree } from './git';
@@ -40,6 +40,8 @@ export interface AgentStepDeps {
   env: NodeJS.ProcessEnv;
   /** Whether bubblewrap works on this host (asked once per worker). */
   sandbox: SandboxProbe;
+  /** Aborted when the worker process is told to stop: the agent is stopped at once. */
+  stopping?: AbortSignal;
 }
 
 export interface AgentStep {
@@ -94,7 +96,7 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
     },
   });
   const sandbox = await boxFor(config.agent, wt.path, branch, deps.sandbox);
-  const { heartbeat, signal, tickMs } = liveness();
+  const { heartbeat, signal, tickMs } = liveness(deps.stopping);
   try {
     const run = await agent.run(
       {
@@ -112,6 +114,7 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
       },
       { signal, tickMs, onTick: () => heartbeat(attempt === 0 ? 'plan' : `implement attempt ${attempt}`) },
     );
+    throwIfStopped(signal, `the agent run of ${ticket.id} ${attempt === 0 ? 'plan' : `attempt ${attempt}`}`);
     return { run, dir, branch, worktree: wt.path, baseCommit: wt.baseCommit, sandboxed: sandbox !== undefined };
   } finally {
     if (sandbox) await rm(sandbox.tmpDir, { recursive: true, force: true });

@@ -21,6 +21,11 @@ export interface ActivityDeps {
   env?: NodeJS.ProcessEnv;
   /** Whether bubblewrap works here; default a probe made for this worker. */
   sandbox?: SandboxProbe;
+  /**
+   * Aborted when the worker process is told to stop (SIGINT/SIGTERM): running agents, gates and deploys are stopped
+   * at once and their activity attempts fail, to be retried on another worker.
+   */
+  stopping?: AbortSignal;
 }
 
 /** Wraps an activity so bad input and other non-retryable errors become typed `ApplicationFailure`s. */
@@ -38,16 +43,17 @@ function boundary<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...a
 export function createActivities(deps: ActivityDeps = {}) {
   const agentFor = deps.agentFor ?? commandAgent;
   const env = deps.env ?? process.env;
-  const step = { env, sandbox: deps.sandbox ?? createSandboxProbe(env) };
+  const stopping = deps.stopping;
+  const step = { env, sandbox: deps.sandbox ?? createSandboxProbe(env), stopping };
   return {
     loadBatch: boundary((input: { raw: unknown; workflowId: string }) => loadBatch(input, env)),
     readFacts: boundary(readFacts),
     setTicketState: boundary(setTicketState),
     plan: boundary((input: PlanInput) => plan(agentFor(input.config.agent), input, step)),
     implement: boundary((input: ImplementInput) => implement(agentFor(input.config.agent), input, step)),
-    validate: boundary((input: ValidateInput) => validate(input, { env })),
+    validate: boundary((input: ValidateInput) => validate(input, { env, stopping })),
     merge: boundary(merge),
-    deploy: boundary((input: { config: BatchConfig; ticketId: string }) => deploy(input, { env })),
+    deploy: boundary((input: { config: BatchConfig; ticketId: string }) => deploy(input, { env, stopping })),
     verifyLive: boundary((input: VerifyInput) => verifyLive(input, { env })),
   };
 }

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { Mutex } from 'async-mutex';
 import { stepDir } from './artifacts';
-import { liveness } from './context';
+import { liveness, throwIfStopped } from './context';
 import { baseCheckout, mergeBranch, removeWorktree } from './git';
 import { ticketBranch, worktreeName } from './agent-step';
 import { commandEnv, resolveEnvFrom } from './env';
@@ -52,7 +52,10 @@ export interface DeployResult {
  * Runs the batch's `deploy.command` in the checkout of the base branch (the merged code), serialized per repository.
  * Returns `ok: false` with the output tail when it exits non-zero or times out; throws only on spawn failures.
  */
-export async function deploy(input: { config: BatchConfig; ticketId: string }, deps: { env: NodeJS.ProcessEnv }): Promise<DeployResult> {
+export async function deploy(
+  input: { config: BatchConfig; ticketId: string },
+  deps: { env: NodeJS.ProcessEnv; stopping?: AbortSignal },
+): Promise<DeployResult> {
   const { config, ticketId } = input;
   if (!config.deploy) return { ok: true, exitCode: 0, ms: 0, tail: 'no deploy command configured', logPath: '' };
   const dep = config.deploy;
@@ -60,7 +63,7 @@ export async function deploy(input: { config: BatchConfig; ticketId: string }, d
   deployLocks.set(config.repo, lock);
   const cwd = await baseCheckout(config.repo, config.baseBranch, config.worktreesDir);
   const logPath = path.join(await stepDir(config, ticketId, 'deploy'), 'deploy.log');
-  const { heartbeat, signal, tickMs } = liveness();
+  const { heartbeat, signal, tickMs } = liveness(deps.stopping);
   return lock.runExclusive(async () => {
     const r = await runCommand({
       command: dep.command,
@@ -78,6 +81,7 @@ export async function deploy(input: { config: BatchConfig; ticketId: string }, d
       tickMs,
       onTick: () => heartbeat('deploy'),
     });
+    throwIfStopped(signal, `the deploy after ${ticketId}`);
     return { ok: r.exitCode === 0 && !r.timedOut, exitCode: r.exitCode, ms: r.ms, tail: r.tail, logPath };
   });
 }

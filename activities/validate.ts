@@ -13,7 +13,7 @@ import path from 'node:path';
 import picomatch from 'picomatch';
 import { glob } from 'tinyglobby';
 import { stepDir } from './artifacts';
-import { liveness } from './context';
+import { liveness, throwIfStopped } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
 import { changedPaths, prepareScratch, removeWorktree } from './git';
 import { runCommand } from './process';
@@ -37,6 +37,8 @@ export interface ValidateInput {
 export interface ValidateDeps {
   /** The worker's environment: source of `envFrom` values and of the allowlisted variables. */
   env: NodeJS.ProcessEnv;
+  /** Aborted when the worker process is told to stop: a running gate is stopped at once. */
+  stopping?: AbortSignal;
 }
 
 /** Paths (relative, `/`-separated) among `paths` that match any of `globs` (dotfiles included). */
@@ -64,7 +66,7 @@ export async function validate(input: ValidateInput, deps: ValidateDeps): Promis
   const present = new Set(await existing(worktree, changed));
   const dir = await stepDir(config, ticket.id, `attempt-${attempt}`);
   const redact = batchRedactor(config, deps.env);
-  const runner = new GateRunner(config, ticket.id, attempt, deps.env, redact);
+  const runner = new GateRunner(config, ticket.id, attempt, deps, redact);
   const guard: string[] = [];
   for (const gate of config.gates) {
     const run = await runner.run(gate, worktree, path.join(dir, `gate-${safe(gate.name)}.log`));
@@ -116,7 +118,7 @@ class GateRunner {
     private readonly config: BatchConfig,
     private readonly ticketId: string,
     private readonly attempt: number,
-    private readonly env: NodeJS.ProcessEnv,
+    private readonly deps: ValidateDeps,
     private readonly redact: Redactor,
   ) {}
 
@@ -126,13 +128,13 @@ class GateRunner {
    */
   async run(gate: Gate, cwd: string, logPath: string): Promise<{ result: GateResult; tests?: TestCase[] }> {
     if (gate.junit) for (const f of await glob(gate.junit, { cwd, dot: true })) await rm(path.join(cwd, f), { force: true });
-    const { heartbeat, signal, tickMs } = liveness();
+    const { heartbeat, signal, tickMs } = liveness(this.deps.stopping);
     const r = await runCommand({
       command: gate.command,
       cwd,
       env: commandEnv({
-        source: this.env,
-        fromWorker: resolveEnvFrom(gate.envFrom, this.env, `gates "${gate.name}" envFrom`),
+        source: this.deps.env,
+        fromWorker: resolveEnvFrom(gate.envFrom, this.deps.env, `gates "${gate.name}" envFrom`),
         protocol: { RATCHET_TICKET_ID: this.ticketId, RATCHET_ATTEMPT: String(this.attempt) },
       }),
       exactEnv: true,
@@ -144,6 +146,7 @@ class GateRunner {
       tickMs,
       onTick: () => heartbeat(`gate ${gate.name}`),
     });
+    throwIfStopped(signal, `gate "${gate.name}" of ${this.ticketId} attempt ${this.attempt}`);
     let passed = r.exitCode === 0 && !r.timedOut;
     let tail = r.timedOut ? `${r.tail}\n[timed out after ${gate.timeoutMs} ms]` : r.tail;
     let tests: TestCase[] | undefined;

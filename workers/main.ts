@@ -1,9 +1,12 @@
 /**
  * Process entry point of a ratchet worker: connects to Temporal (TEMPORAL_ADDRESS, default 127.0.0.1:7233;
- * TEMPORAL_NAMESPACE, default `default`) and runs until SIGINT or SIGTERM, then shuts down gracefully (the SDK
- * stops polling and lets running activities finish within the grace time).
+ * TEMPORAL_NAMESPACE, default `default`) and runs until SIGINT or SIGTERM. Then it stops at once every running agent,
+ * gate and deploy (their process groups are killed and their activity attempts fail, so Temporal retries them on
+ * another worker) and shuts down gracefully: the SDK stops polling and lets short activities (tracker writes, merges)
+ * finish within the grace time.
  */
 import { NativeConnection, Runtime } from '@temporalio/worker';
+import { createSandboxProbe } from '../activities/sandbox';
 import { createWorker } from './worker';
 
 export interface WorkerProcessOptions {
@@ -15,11 +18,28 @@ export interface WorkerProcessOptions {
 export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise<void> {
   const address = opts.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   const namespace = opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default';
-  // The SDK installs SIGINT/SIGTERM handlers that call worker.shutdown() (graceful) on every running worker.
+  // The SDK installs SIGINT/SIGTERM handlers that call worker.shutdown() (graceful) on every running worker; ours
+  // stops the long runs at once, which would otherwise hold the process for the whole grace time and then some.
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  const stopping = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      console.log(`ratchet worker: ${sig}: stopping running agents, gates and deploys; their attempts go on on another worker`);
+      stopping.abort(new Error(`the worker received ${sig}`));
+    });
+  }
+  const sandbox = createSandboxProbe();
+  const bwrap = await sandbox.bwrap();
+  console.log(
+    bwrap
+      ? `ratchet worker: agents run boxed by ${bwrap} (unless a batch sets agent.sandbox "none")`
+      : 'ratchet worker: NO SANDBOX: bubblewrap (bwrap) is missing or does not work here, so agents run unboxed with ' +
+          'write access to everything this user can write (batches that set agent.sandbox "bwrap" fail instead). ' +
+          'Install it: apt-get install bubblewrap (Debian/Ubuntu), and allow unprivileged user namespaces.',
+  );
   const connection = await NativeConnection.connect({ address });
   try {
-    const worker = await createWorker({ connection, namespace });
+    const worker = await createWorker({ connection, namespace, activityDeps: { sandbox, stopping: stopping.signal } });
     console.log(`ratchet worker polling task queue "${worker.options.taskQueue}" on ${address} (namespace ${namespace}); Ctrl-C stops it`);
     await worker.run();
     console.log('ratchet worker stopped');

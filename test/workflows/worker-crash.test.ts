@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,10 +25,11 @@ function startWorkerProcess(address: string, log: string[]): ChildProcess {
   return child;
 }
 
-describe('a worker killed with SIGKILL mid-implement', function () {
+describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', function () {
   this.timeout(300_000);
   let env: TestWorkflowEnvironment;
   let fx: Fixture | undefined;
+  const others: Fixture[] = [];
   const workers: ChildProcess[] = [];
 
   before(async function () {
@@ -41,6 +42,7 @@ describe('a worker killed with SIGKILL mid-implement', function () {
       await env?.teardown();
     } finally {
       await fx?.cleanup();
+      await Promise.all(others.map((o) => o.cleanup()));
     }
   });
 
@@ -84,7 +86,51 @@ describe('a worker killed with SIGKILL mid-implement', function () {
     assert.equal((await mergesOf(fx.repo, 'k')).length, 1, 'exactly one merge');
     assert.equal(isAlive(stalePid), false, 'the orphaned agent of the dead worker was stopped');
   });
+
+  it('stops its boxed agent at once on SIGTERM, exits well within its grace time, and the attempt goes on on the next worker', async () => {
+    // The first test's replacement worker would take this test's tasks: only this test's workers may run.
+    for (const w of workers.splice(0)) {
+      if (w.exitCode !== null || w.signalCode !== null) continue;
+      w.kill('SIGKILL');
+      await new Promise((resolve) => w.once('exit', resolve));
+    }
+    const f = await makeRepo([{ id: 'm', probes: [{ name: 'm.txt live', command: 'test "$(cat m.txt)" = good' }] }]);
+    others.push(f);
+    const marker = f.marker('agent');
+    await f.script({ m: [{ holdOnce: marker, holdMs: 60_000, files: { 'm.txt': 'good' } }] });
+    const batchId = uniqueId('stop');
+    const log: string[] = [];
+    const first = startWorkerProcess(env.address, log);
+    workers.push(first);
+    const handle = await env.client.workflow.start(batchWorkflow, {
+      taskQueue: TASK_QUEUE,
+      workflowId: batchWorkflowId(batchId),
+      args: [f.batch(batchId, { gates: [{ name: 'm is good', command: 'test "$(cat m.txt)" = good' }], heartbeatTimeoutMs: 2_000 })],
+    });
+    await waitUntil('the agent to hold inside implement', async () => existsSync(marker), { timeoutMs: 120_000 });
+
+    const sent = Date.now();
+    first.kill('SIGTERM');
+    await new Promise((resolve) => first.once('exit', resolve));
+    const exitedMs = Date.now() - sent;
+    assert.match(log.join(''), /SIGTERM: stopping running agents, gates and deploys/);
+    // The worker's grace time is 10 s; an agent left running would hold it that long.
+    assert.ok(exitedMs < 9_000, `the worker exited ${exitedMs} ms after SIGTERM`);
+    assert.equal(agentsRunning(f.scriptPath), 0, 'no agent of the stopped worker is left running');
+
+    workers.push(startWorkerProcess(env.address, log));
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true, log.join(''));
+    assert.equal(report.tickets[0].attempts, 1, 'a stopped worker is a retried activity, not a failed attempt');
+    assert.equal((await mergesOf(f.repo, 'm')).length, 1);
+  });
 });
+
+/** Processes whose command line names `scriptPath` (a fixture's agent script, unique per test). */
+function agentsRunning(scriptPath: string): number {
+  const r = spawnSync('pgrep', ['-f', '-c', scriptPath], { encoding: 'utf8' });
+  return Number(r.stdout.trim() || '0');
+}
 
 function isAlive(pid: number): boolean {
   try {
