@@ -249,9 +249,11 @@ export async function prepareWorktree(opts: {
 }
 
 /**
- * A throwaway detached worktree at `<worktreesDir>/<name>` holding `commit`, optionally with `paths` taken from
- * `overlay` (another commit) on top and its `removed` paths deleted: how the regression guard runs a branch's tests against the base's code.
- * Whatever was at that path is removed first. Remove it with {@link removeWorktree} when done.
+ * A scratch worktree at `<worktreesDir>/<name>`, detached at `commit` and clean (untracked and ignored files
+ * removed), optionally with `paths` taken from `overlay` (another commit) on top and its `removed` paths deleted: how
+ * the regression guard runs gates on the base's code. An existing scratch worktree of that name is reset in place
+ * (no repository lock, so it does not wait for merges); anything else at that path is replaced. Remove it with
+ * {@link removeWorktree} when the ticket is done.
  * @returns the worktree's canonical absolute path.
  * @throws GitError (non-retryable) when `name` is not a plain folder name.
  */
@@ -266,18 +268,34 @@ export async function prepareScratch(opts: {
   if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') {
     throw new GitError(`worktree name ${JSON.stringify(name)} must be a plain folder name ([A-Za-z0-9._-])`, true);
   }
-  const target = await withRepoLock(repo, async () => {
-    const target = await canonical(path.join(opts.worktreesDir, name));
-    const [main, ...linked] = await listWorktrees(repo);
-    for (const wt of linked) if (wt.path === target) await discard(repo, wt.path, main.path, true);
-    if (await exists(target)) await discard(repo, target, main.path, false);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    await run(repo, ['worktree', 'add', '--detach', target, opts.commit]);
-    return target;
-  });
+  const target = await canonical(path.join(opts.worktreesDir, name));
+  const reused = await resetScratch(target, opts.commit);
+  if (!reused) {
+    await withRepoLock(repo, async () => {
+      const [main, ...linked] = await listWorktrees(repo);
+      for (const wt of linked) if (wt.path === target) await discard(repo, wt.path, main.path, true);
+      if (await exists(target)) await discard(repo, target, main.path, false);
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      await run(repo, ['worktree', 'add', '--detach', target, opts.commit]);
+    });
+  }
   if (opts.overlay?.paths.length) await run(target, ['checkout', opts.overlay.commit, '--', ...opts.overlay.paths]);
   for (const p of opts.overlay?.removed ?? []) await fs.rm(path.join(target, p), { force: true });
   return target;
+}
+
+/** Resets an existing linked worktree at `target` to a clean, detached `commit`; false when there is none to reset. */
+async function resetScratch(target: string, commit: string): Promise<boolean> {
+  if (!(await exists(path.join(target, '.git')))) return false;
+  try {
+    const top = await canonical((await run(target, ['rev-parse', '--show-toplevel'])).out.trim());
+    if (top !== target) return false;
+    await run(target, ['checkout', '--quiet', '--detach', '--force', commit]);
+    await run(target, ['clean', '-ffdxq']);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -7,6 +7,7 @@ import { baseCheckout, mergeBranch, removeWorktree } from './git';
 import { ticketBranch, worktreeName } from './agent-step';
 import { commandEnv, resolveEnvFrom } from './env';
 import { runCommand } from './process';
+import { scratchName } from './validate';
 import { batchRedactor } from './secrets';
 import type { BatchConfig, MergeResult } from '../workflows/types';
 
@@ -33,7 +34,10 @@ export async function merge(input: MergeInput): Promise<MergeResult> {
     message: `ratchet: merge ${ticketId} (${config.batchId}): ${title}`,
     worktreesDir: config.worktreesDir,
   });
-  if (result.merged) await removeWorktree(config.repo, path.join(config.worktreesDir, worktreeName(config.batchId, ticketId)));
+  if (result.merged) {
+    await removeWorktree(config.repo, path.join(config.worktreesDir, worktreeName(config.batchId, ticketId)));
+    await removeWorktree(config.repo, path.join(config.worktreesDir, scratchName(config.batchId, ticketId)));
+  }
   return result;
 }
 

@@ -15,7 +15,7 @@ import { glob } from 'tinyglobby';
 import { stepDir } from './artifacts';
 import { liveness, throwIfStopped } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
-import { changedPaths, prepareScratch, removeWorktree } from './git';
+import { changedPaths, prepareScratch } from './git';
 import { runCommand } from './process';
 import type { Redactor } from './redact';
 import { comparePassToPass, describeRegression, failToPass, readReports, RegressionReportError, type TestCase } from './regression';
@@ -191,14 +191,14 @@ class GateRunner {
 
   private async inScratch(gate: Gate, commit: string, overlay: Overlay | undefined, logPath: string): Promise<TestCase[] | undefined> {
     const { repo, worktreesDir, batchId } = this.config;
-    const dir = await prepareScratch({ repo, worktreesDir, name: `_scratch-${batchId}-${this.ticketId}`, commit, overlay });
-    try {
-      return (await this.run(gate, dir, logPath)).tests;
-    } finally {
-      await removeWorktree(repo, dir);
-    }
+    // Kept between attempts and reset in place (cheap, no repository lock); merge removes it with the ticket's own.
+    const dir = await prepareScratch({ repo, worktreesDir, name: scratchName(batchId, this.ticketId), commit, overlay });
+    return (await this.run(gate, dir, logPath)).tests;
   }
 }
+
+/** The folder name of a ticket's scratch worktree (regression guard) inside `worktreesDir`. */
+export const scratchName = (batchId: string, ticketId: string): string => `_scratch-${batchId}-${ticketId}`;
 
 /** The subset of `paths` (relative to `dir`) that exist there: deleted files are not tests to run. */
 async function existing(dir: string, paths: string[]): Promise<string[]> {

@@ -1,68 +1,143 @@
 /**
  * Benchmark: what the harness itself costs per ticket, with a trivial shell agent so the agent's own time is ~0.
- * Runs one batch of N tickets (chains of 4, so dependents wait on blockers) on a local dev server with an in-process
- * worker and prints wall time, throughput, time per phase, history sizes (events, bytes) and worker memory (RSS).
+ * Runs the same batch of N tickets (chains of 4, so dependents wait on blockers) three times, side by side on one
+ * local dev server with an in-process worker:
+ * - `unboxed`: agent.sandbox "none", a plain gate (the harness as it was before the sandbox and the guard);
+ * - `boxed`: the agent in bubblewrap (skipped where bwrap does not work);
+ * - `boxed+guard`: also a gate that writes a JUnit report, so the regression guard runs (base run per base commit).
+ * Prints per variant: wall time, throughput, time per phase, history sizes (events, bytes) and worker memory (RSS),
+ * then what the sandbox and the guard cost per attempt and the throughput ratios to `unboxed`.
  * Usage: `npm run bench -- [tickets=24] [maxParallel=4]`. Figures depend on the machine; compare runs on one machine.
  */
 import { temporal } from '@temporalio/proto';
+import { createSandboxProbe } from '../activities/sandbox';
 import { createWorker } from '../workers/worker';
 import { batchWorkflow } from '../workflows';
+import type { BatchFile } from '../workflows/input';
 import { batchWorkflowId, TASK_QUEUE, ticketWorkflowId } from '../workflows/messages';
 import type { PhaseName } from '../workflows/types';
 import { makeRepo } from '../test/fixtures/repo';
 import { createTestEnv, workflowBundle } from '../test/helpers/temporal';
 
+/** A gate that checks the ticket's file and writes a one-test JUnit report, as a real test runner would. */
+const JUNIT_GATE = {
+  name: 'own file',
+  command:
+    'if test -f "$RATCHET_TICKET_ID.txt"; then s=""; else s="<failure/>"; fi; ' +
+    'printf \'<testsuites><testcase name="%s file">%s</testcase></testsuites>\' "$RATCHET_TICKET_ID" "$s" > junit.xml; ' +
+    'test -f "$RATCHET_TICKET_ID.txt"',
+  junit: 'junit.xml',
+};
+const PLAIN_GATE = { name: 'own file', command: 'test -f "$RATCHET_TICKET_ID.txt"' };
+
+interface Variant {
+  name: string;
+  sandbox: 'bwrap' | 'none';
+  gate: BatchFile['gates'] extends (infer G)[] | undefined ? G : never;
+}
+
+interface Figures {
+  variant: string;
+  wallMs: number;
+  perMin: number;
+  phaseMeans: Map<PhaseName, number>;
+  lines: string[];
+}
+
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 24);
   const maxParallel = Number(process.argv[3] ?? 4);
   const ids = Array.from({ length: n }, (_, i) => `t${String(i).padStart(3, '0')}`);
-  const fx = await makeRepo(
-    ids.map((id, i) => ({ id, dependsOn: i % 4 === 0 ? [] : [ids[i - 1]], probes: [{ command: `test -f ${id}.txt` }] })),
-  );
+  const boxed = (await createSandboxProbe().bwrap()) !== undefined;
+  const variants: Variant[] = [
+    { name: 'unboxed', sandbox: 'none', gate: PLAIN_GATE },
+    ...(boxed
+      ? [
+          { name: 'boxed', sandbox: 'bwrap' as const, gate: PLAIN_GATE },
+          { name: 'boxed+guard', sandbox: 'bwrap' as const, gate: JUNIT_GATE },
+        ]
+      : [{ name: 'unboxed+guard', sandbox: 'none' as const, gate: JUNIT_GATE }]),
+  ];
+  if (!boxed) console.log('bubblewrap does not work here: the sandbox is not measured');
+
   const env = await createTestEnv();
-  const worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle() });
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
-  const batchId = 'bench';
+  const results: Figures[] = [];
   try {
-    const started = performance.now();
-    const report = await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start(batchWorkflow, {
-        taskQueue: TASK_QUEUE,
-        workflowId: batchWorkflowId(batchId),
-        args: [
-          fx.batch(batchId, {
-            agent: { command: 'echo good > "$RATCHET_TICKET_ID.txt"', timeoutMs: 60_000 },
-            gates: [{ name: 'own file', command: 'test -f "$RATCHET_TICKET_ID.txt"' }],
-            maxParallel,
-          }),
-        ],
-      });
-      return handle.result();
-    });
-    const wallMs = performance.now() - started;
-    const size = async (id: string) => {
-      const h = await env.client.workflow.getHandle(id).fetchHistory();
-      return { events: h.events?.length ?? 0, bytes: temporal.api.history.v1.History.encode(h).finish().length };
-    };
-    const batchHistory = await size(batchWorkflowId(batchId));
-    const ticketHistories = await Promise.all(ids.map((id) => size(ticketWorkflowId(batchId, id))));
-    const phaseTotals = new Map<PhaseName, number>();
-    for (const t of report.tickets) for (const [p, ms] of Object.entries(t.phaseMs)) phaseTotals.set(p as PhaseName, (phaseTotals.get(p as PhaseName) ?? 0) + (ms ?? 0));
-
-    const mean = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
-    console.log(`tickets                 ${n} (chains of 4), maxParallel ${maxParallel}, oracle ${report.oracle.satisfied ? 'satisfied' : 'NOT satisfied'}`);
-    console.log(`wall time               ${(wallMs / 1000).toFixed(1)} s`);
-    console.log(`throughput              ${((n / wallMs) * 60_000).toFixed(1)} tickets/min`);
-    console.log(`mean ticket, per phase  ${[...phaseTotals].map(([p, ms]) => `${p} ${Math.round(ms / n)} ms`).join(', ')}`);
-    console.log(`batch history           ${batchHistory.events} events, ${batchHistory.bytes} bytes (${Math.round(batchHistory.bytes / n)} bytes per ticket)`);
-    console.log(`ticket history (mean)   ${mean(ticketHistories.map((h) => h.events))} events, ${mean(ticketHistories.map((h) => h.bytes))} bytes`);
-    console.log(`worker process peak RSS ${Math.round(peakRss / 1024 / 1024)} MB (worker and client in one process)`);
+    for (const v of variants) {
+      const fx = await makeRepo(
+        ids.map((id, i) => ({ id, dependsOn: i % 4 === 0 ? [] : [ids[i - 1]], probes: [{ command: `test -f ${id}.txt` }] })),
+      );
+      const batchId = `bench-${v.name.replace('+', '-')}`;
+      try {
+        // A worker runs once: one per variant, all on the same server.
+        const worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle() });
+        peakRss = 0;
+        const started = performance.now();
+        const report = await worker.runUntil(async () => {
+          const handle = await env.client.workflow.start(batchWorkflow, {
+            taskQueue: TASK_QUEUE,
+            workflowId: batchWorkflowId(batchId),
+            args: [
+              fx.batch(batchId, {
+                agent: { command: 'echo good > "$RATCHET_TICKET_ID.txt"', timeoutMs: 60_000, sandbox: v.sandbox },
+                gates: [v.gate],
+                maxParallel,
+              }),
+            ],
+          });
+          return handle.result();
+        });
+        const wallMs = performance.now() - started;
+        const size = async (id: string) => {
+          const h = await env.client.workflow.getHandle(id).fetchHistory();
+          return { events: h.events?.length ?? 0, bytes: temporal.api.history.v1.History.encode(h).finish().length };
+        };
+        const batchHistory = await size(batchWorkflowId(batchId));
+        const ticketHistories = await Promise.all(ids.map((id) => size(ticketWorkflowId(batchId, id))));
+        const phaseTotals = new Map<PhaseName, number>();
+        for (const t of report.tickets) {
+          for (const [p, ms] of Object.entries(t.phaseMs)) phaseTotals.set(p as PhaseName, (phaseTotals.get(p as PhaseName) ?? 0) + (ms ?? 0));
+        }
+        const phaseMeans = new Map([...phaseTotals].map(([p, ms]) => [p, Math.round(ms / n)]));
+        const mean = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);
+        const perMin = (n / wallMs) * 60_000;
+        results.push({
+          variant: v.name,
+          wallMs,
+          perMin,
+          phaseMeans,
+          lines: [
+            `tickets                 ${n} (chains of 4), maxParallel ${maxParallel}, oracle ${report.oracle.satisfied ? 'satisfied' : 'NOT satisfied'}`,
+            `wall time               ${(wallMs / 1000).toFixed(1)} s`,
+            `throughput              ${perMin.toFixed(1)} tickets/min`,
+            `mean ticket, per phase  ${[...phaseMeans].map(([p, ms]) => `${p} ${ms} ms`).join(', ')}`,
+            `batch history           ${batchHistory.events} events, ${batchHistory.bytes} bytes (${Math.round(batchHistory.bytes / n)} bytes per ticket)`,
+            `ticket history (mean)   ${mean(ticketHistories.map((h) => h.events))} events, ${mean(ticketHistories.map((h) => h.bytes))} bytes`,
+            `worker process peak RSS ${Math.round(peakRss / 1024 / 1024)} MB (worker and client in one process)`,
+          ],
+        });
+      } finally {
+        await fx.cleanup();
+      }
+    }
   } finally {
     clearInterval(sampler);
     await env.teardown();
-    await fx.cleanup();
   }
+
+  for (const r of results) console.log(`\n== ${r.variant}\n${r.lines.join('\n')}`);
+  const [base] = results;
+  const phase = (r: Figures | undefined, p: PhaseName) => r?.phaseMeans.get(p) ?? 0;
+  const byName = (name: string) => results.find((r) => r.variant === name);
+  console.log('\n== side by side (one attempt per ticket)');
+  const sandboxed = byName('boxed');
+  if (sandboxed) console.log(`sandbox cost per attempt  ${phase(sandboxed, 'implement') - phase(base, 'implement')} ms (implement, boxed - unboxed)`);
+  const guarded = byName('boxed+guard') ?? byName('unboxed+guard');
+  const beforeGuard = sandboxed ?? base;
+  if (guarded) console.log(`guard cost per attempt    ${phase(guarded, 'validate') - phase(beforeGuard, 'validate')} ms (validate, with - without a JUnit report)`);
+  for (const r of results.slice(1)) console.log(`throughput ${r.variant.padEnd(14)} ${((r.perMin / base.perMin) * 100).toFixed(0)}% of unboxed`);
 }
 
 main().catch((err) => {
