@@ -14,7 +14,7 @@ import { ConfigError } from './errors';
 import { prepareWorktree } from './git';
 import { stopStaleRun } from './process';
 import { renderPrompt } from './prompt';
-import { bwrapPrefix, gitPinnedPaths, gitWritableDirs, type SandboxProbe } from './sandbox';
+import { bwrapPrefix, gitPinnedPaths, gitWritableDirs, hostTmpEntries, PRIVATE_TMP_PREFIX, type SandboxProbe } from './sandbox';
 import { batchRedactor } from './secrets';
 import type { AgentRun, BatchConfig, Ticket } from '../workflows/types';
 
@@ -149,8 +149,9 @@ async function boxFor(
     }
     caches.push(await realpath(dir));
   }
-  const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'ratchet-agent-'));
+  const tmpDir = await mkdtemp(path.join(os.tmpdir(), PRIVATE_TMP_PREFIX));
   const writable = [worktree, ...(await gitWritableDirs(worktree, branch)), ...caches];
-  const prefix = bwrapPrefix(bwrap, { cwd: worktree, writable, tmpDir, readOnly: await gitPinnedPaths(worktree) });
+  const visible = (await hostTmpEntries()).filter((p) => p !== tmpDir);
+  const prefix = bwrapPrefix(bwrap, { cwd: worktree, writable, tmpDir, readOnly: await gitPinnedPaths(worktree), visible });
   return { prefix, tmpDir };
 }

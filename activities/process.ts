@@ -126,13 +126,23 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
 
   // Not awaited here: nothing may come between spawn and the listeners below, or a fast command's exit is missed.
   const pidFile = opts.pidFile;
-  const pidWritten = pidFile !== undefined && child.pid !== undefined ? fsp.writeFile(pidFile, `${child.pid}\n`) : undefined;
+  const pidWrite = pidFile !== undefined && child.pid !== undefined ? fsp.writeFile(pidFile, `${child.pid}\n`) : undefined;
 
   return new Promise<RunCommandResult>((resolve, reject) => {
     let timedOut = false;
     let aborted = false;
     let termination: Promise<void> | undefined;
     let exited = false;
+    /** Set when the pid file could not be written: the run is stopped and fails with it (never an unhandled rejection). */
+    let pidError: Error | undefined;
+    // Handled at once: a rejection left until the exit would be unhandled, and would end the worker process.
+    const pidWritten = pidWrite?.then(
+      () => undefined,
+      (err: unknown) => {
+        pidError = new Error(`runCommand: could not write the pid file ${pidFile}: ${(err as Error).message}`);
+        terminate();
+      },
+    );
 
     const terminate = (): void => {
       if (termination !== undefined || child.pid === undefined || exited) return;
@@ -187,7 +197,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
       exited = true;
       const ms = elapsed();
       cleanup();
-      void (async () => {
+      (async () => {
         await termination;
         const closed = await within(pipesClosed, PIPE_GRACE_MS);
         capturing = false;
@@ -213,11 +223,12 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
           });
         }
         if (pidWritten !== undefined) {
-          await pidWritten.catch(() => undefined);
-          await fsp.rm(pidFile as string, { force: true });
+          await pidWritten;
+          if (pidError === undefined) await fsp.rm(pidFile as string, { force: true });
         }
+        if (pidError !== undefined) throw pidError;
         resolve({ exitCode: code, timedOut, aborted, ms, tail: tail.text(redactor) });
-      })();
+      })().catch(reject);
     });
   });
 }

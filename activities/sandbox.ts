@@ -8,6 +8,9 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { simpleGit } from 'simple-git';
 
+/** Name prefix of an agent run's private /tmp folder (created by the caller under the host's /tmp). */
+export const PRIVATE_TMP_PREFIX = 'ratchet-agent-';
+
 /** How long the trial run of bwrap may take, ms. */
 const PROBE_TIMEOUT_MS = 5000;
 
@@ -21,6 +24,11 @@ export interface SandboxSpec {
   tmpDir: string;
   /** Folders covered by an empty in-memory folder, so their content is absent inside; each must exist. */
   hidden?: string[];
+  /**
+   * Paths that must stay readable although they live under the host's /tmp (the agent's own program, a repository
+   * in a temp folder); their top-level /tmp folder is bound back read-only. See {@link hostTmpEntries}.
+   */
+  visible?: string[];
   /**
    * Files or folders inside a writable folder that stay read-only (bound over themselves), e.g. the files that tie a
    * worktree to its repository ({@link gitPinnedPaths}); each must exist.
@@ -79,7 +87,8 @@ export function createSandboxProbe(env: NodeJS.ProcessEnv = process.env): Sandbo
  *   folder of the host's /tmp that holds `cwd` or a `writable`, `hidden` or `readOnly` path is bound back read-only
  *   (e.g. a repository beside its worktrees under `/tmp/ratchet-demo-x/`; bwrap leaves an empty folder of that name
  *   in `tmpDir` as the mount point);
- * - each `writable` folder read-write, then each `readOnly` path, then an empty tmpfs on each `hidden` folder.
+ * - each `writable` folder read-write, then each `readOnly` path, then an empty tmpfs on each `hidden` folder;
+ * - `visible` paths under the host's /tmp are bound back read-only like the above.
  *
  * Also `--cap-drop ALL`: a worker running as root would otherwise keep every capability inside and could remount
  * the read-only filesystem writable. `--die-with-parent` ends the sandbox when the worker dies. No `--new-session`:
@@ -90,7 +99,7 @@ export function createSandboxProbe(env: NodeJS.ProcessEnv = process.env): Sandbo
 export function bwrapPrefix(bwrap: string, spec: SandboxSpec): string[] {
   const hidden = spec.hidden ?? [];
   const readOnly = spec.readOnly ?? [];
-  const underTmp = [spec.cwd, ...spec.writable, ...readOnly, ...hidden]
+  const underTmp = [spec.cwd, ...spec.writable, ...readOnly, ...hidden, ...(spec.visible ?? [])]
     .map((p) => path.relative('/tmp', p).split(path.sep)[0])
     .filter((top) => top !== '' && top !== '..' && !path.isAbsolute(top))
     .map((top) => path.join('/tmp', top));
@@ -171,4 +180,18 @@ async function gitDirs(worktree: string): Promise<{ gitDir: string; commonDir: s
 
 function unique(items: string[]): string[] {
   return [...new Set(items)];
+}
+
+/**
+ * The top-level entries (folders and files, not symlinks or sockets) of the host's /tmp, for
+ * {@link SandboxSpec.visible}: inside the sandbox they stay readable, read-only, while new files in /tmp go to the
+ * run's private folder. Without them, anything living under the host's /tmp (an agent script, a checkout of ratchet
+ * itself, a cache) would vanish inside. Never throws; an unreadable /tmp gives none.
+ */
+export async function hostTmpEntries(): Promise<string[]> {
+  const entries = await fsp.readdir('/tmp', { withFileTypes: true }).catch(() => []);
+  // Other agent runs' private folders stay out: they are theirs alone.
+  return entries
+    .filter((e) => (e.isDirectory() || e.isFile()) && !e.name.startsWith(PRIVATE_TMP_PREFIX))
+    .map((e) => path.join('/tmp', e.name));
 }

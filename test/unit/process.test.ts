@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { runCommand, stopStaleRun } from '../../activities/process';
 import { Redactor } from '../../activities/redact';
@@ -299,5 +299,26 @@ describe('runCommand', () => {
       runCommand({ command: 'true', cwd: missing, timeoutMs: 10_000, logPath }),
       (err: Error) => err.message.includes('working directory does not exist') && err.message.includes(missing),
     );
+  });
+
+  it('fails the run, not the process, when the pid file cannot be written, and stops the command', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const unique = `pid-fault-${process.pid}-${Date.now()}`;
+      const pidFile = path.join(dir, 'not-a-folder', 'agent.pid');
+      fs.writeFileSync(path.join(dir, 'not-a-folder'), 'a file where a folder should be');
+      await assert.rejects(
+        runCommand({ command: `sleep 30; echo ${unique}`, cwd: dir, timeoutMs: 10_000, logPath, pidFile }),
+        (err: Error) => /could not write the pid file .*not-a-folder\/agent\.pid: ENOTDIR/.test(err.message),
+      );
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(unhandled, []);
+      const left = spawnSync('pgrep', ['-f', unique], { encoding: 'utf8' }).stdout.trim();
+      assert.equal(left, '', 'the command was stopped');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });

@@ -11,6 +11,7 @@ import {
   findBwrap,
   gitPinnedPaths,
   gitWritableDirs,
+  hostTmpEntries,
   type SandboxSpec,
 } from '../../activities/sandbox';
 import { waitUntil } from '../helpers/wait';
@@ -259,6 +260,22 @@ describe('a command boxed by bwrap', function () {
       assert.equal(fs.readFileSync(path.join(tmpDir, 'inside'), 'utf8'), 'inside\n');
     } finally {
       fs.rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps the host /tmp entries it is given visible, read-only, beside its private files', async () => {
+    const tool = fs.mkdtempSync(path.join(os.tmpdir(), 'ratchet-tool-'));
+    try {
+      fs.writeFileSync(path.join(tool, 'agent.sh'), 'echo "tool ran"\n');
+      spec = { ...spec, visible: await hostTmpEntries() };
+      assert.ok(spec.visible?.includes(tool));
+      const r = await boxed(`sh '${path.join(tool, 'agent.sh')}' && echo new > /tmp/new && ! echo x 2>/dev/null > '${path.join(tool, 'x')}'`);
+      assert.equal(r.exitCode, 0, r.tail);
+      assert.equal(r.tail, 'tool ran\n');
+      assert.equal(fs.existsSync(path.join(tool, 'x')), false);
+      assert.equal(fs.readFileSync(path.join(tmpDir, 'new'), 'utf8'), 'new\n');
+    } finally {
+      fs.rmSync(tool, { recursive: true, force: true });
     }
   });
 

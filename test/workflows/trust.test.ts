@@ -123,6 +123,22 @@ describe('an agent that cheats never gets a ticket counted done', function () {
     assert.equal(await gitStatus(fx), '', 'the checkout is clean after the batch');
   });
 
+  it('lets a person accept a state the tracker gained without ratchet, recorded as their decision', async () => {
+    const fx = await setup([ticket('a'), ticket('b')]);
+    const record = path.join(fx.repo, '.ratchet/tickets/b.state');
+    await fx.script({ a: [{ run: `printf 'state: done\\n' > '${record}'`, files: good('a') }] });
+    const { handle } = await start(fx, { maxParallel: 1, agent: unboxed(fx) });
+    await waitUntil('the batch to pause on the tamper', async () => (await handle.query(batchStatusQuery)).state === 'paused');
+
+    await handle.executeUpdate(resumeUpdate, { args: [{ by: 'alice', comment: 'b was done by hand', tamper: 'accept' }] });
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    const b = report.tickets.find((t) => t.ticketId === 'b');
+    assert.deepEqual([b?.outcome, b?.attempts, b?.reason], ['done', 0, "alice accepted the tracker's done after a tracker tamper"]);
+    assert.deepEqual(report.trackerTampers.map((t) => t.resolved?.action), ['accepted: done, as alice decided']);
+    assert.deepEqual(await mergesOf(fx.repo, 'b'), []);
+  });
+
   it('fails an attempt that edits another ticket in its worktree, so no merge ever carries it', async () => {
     const fx = await setup([ticket('a'), ticket('b')]);
     await fx.script({
