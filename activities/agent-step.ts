@@ -3,7 +3,7 @@
  * stale run of the same step left by a dead worker, cut the ticket's worktree fresh from the base tip, write the
  * prompt, run a fresh agent process there with heartbeats, and keep its transcript in the step's artifacts folder.
  */
-import { mkdtemp, realpath, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Agent, AgentRole, AgentTask } from './agents/agent';
@@ -14,7 +14,7 @@ import { ConfigError } from './errors';
 import { prepareWorktree } from './git';
 import { stopStaleRun } from './process';
 import { renderPrompt } from './prompt';
-import { bwrapPrefix, gitPinnedPaths, gitWritableDirs, hostTmpEntries, PRIVATE_TMP_PREFIX, type SandboxProbe } from './sandbox';
+import { bwrapPrefix, gitPinnedPaths, gitWritableDirs, BOXED_TMPDIR, hostTmpEntries, PRIVATE_TMP_PREFIX, type SandboxProbe } from './sandbox';
 import { batchRedactor } from './secrets';
 import type { AgentRun, BatchConfig, Ticket } from '../workflows/types';
 
@@ -150,8 +150,9 @@ async function boxFor(
     caches.push(await realpath(dir));
   }
   const tmpDir = await mkdtemp(path.join(os.tmpdir(), PRIVATE_TMP_PREFIX));
+  await mkdir(path.join(tmpDir, path.basename(BOXED_TMPDIR)));
   const writable = [worktree, ...(await gitWritableDirs(worktree, branch)), ...caches];
   const visible = (await hostTmpEntries()).filter((p) => p !== tmpDir);
   const prefix = bwrapPrefix(bwrap, { cwd: worktree, writable, tmpDir, readOnly: await gitPinnedPaths(worktree), visible });
-  return { prefix, tmpDir };
+  return { prefix, tmpDir, tmpdirInside: BOXED_TMPDIR };
 }

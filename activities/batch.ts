@@ -3,6 +3,7 @@
  * write ticket states (only the harness writes states).
  */
 import { createHash } from 'node:crypto';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { assertGitRepo, ensureExcluded } from './git';
 import { resolveEnvFrom } from './env';
@@ -31,7 +32,8 @@ export function trackerFor(config: Pick<BatchConfig, 'ticketsDir'>): Tracker {
  * Throws `BadInputError` (non-retryable at the activity boundary) naming the field, the value and the fix for: schema
  * errors, a relative/missing/non-git repo or missing base branch, bad ticket files, duplicate ids, unknown
  * dependencies, cycles, unknown ids in `tickets`, and tickets with no verify-live probe; `ConfigError` when an
- * `envFrom` name is missing from `env` (the worker's environment). Completes `config.protectedPaths`.
+ * `envFrom` name is missing from `env` (the worker's environment). Completes `config.protectedPaths`; `trackerKey`
+ * names the tracker for the batch's claim.
  */
 export async function loadBatch(input: { raw: unknown; workflowId: string }, env: NodeJS.ProcessEnv = process.env): Promise<LoadedBatch> {
   const file = parseOrThrow(batchFileSchema, input.raw, 'batch input');
@@ -80,7 +82,8 @@ export async function loadBatch(input: { raw: unknown; workflowId: string }, env
   }
   if (tickets.length === 0) problems.push(`no tickets in "${config.ticketsDir}": add ticket files (<id>.yaml) there`);
   if (problems.length) throw new BadInputError(`batch ${batchId}`, problems);
-  return { config, tickets, doneFingerprint: fingerprint(config, tickets) };
+  const trackerKey = createHash('sha256').update(await realpath(config.ticketsDir)).digest('hex').slice(0, 20);
+  return { config, tickets, doneFingerprint: fingerprint(config, tickets), trackerKey };
 }
 
 function selectTickets(all: Ticket[], config: BatchConfig): Ticket[] {

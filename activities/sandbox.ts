@@ -11,6 +11,14 @@ import { simpleGit } from 'simple-git';
 /** Name prefix of an agent run's private /tmp folder (created by the caller under the host's /tmp). */
 export const PRIVATE_TMP_PREFIX = 'ratchet-agent-';
 
+/**
+ * The `TMPDIR` a boxed command gets: a folder of its private /tmp whose name no host /tmp entry can shadow (names
+ * with {@link PRIVATE_TMP_PREFIX} are never bound back). Host /tmp entries stay visible read-only, so a tool that
+ * keeps state in a fixed folder under `os.tmpdir()` (tsx's `/tmp/tsx-0`, say) must find a writable one here.
+ * The caller creates it as `<tmpDir>/ratchet-agent-tmp`.
+ */
+export const BOXED_TMPDIR = '/tmp/ratchet-agent-tmp';
+
 /** How long the trial run of bwrap may take, ms. */
 const PROBE_TIMEOUT_MS = 5000;
 

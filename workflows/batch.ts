@@ -16,6 +16,8 @@ import {
   condition,
   executeChild,
   log,
+  ParentClosePolicy,
+  startChild,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -23,7 +25,9 @@ import {
   workflowInfo,
   allHandlersFinished,
 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
+import { claimWorkflow, claimWorkflowId } from './claim';
 import { blockedByHumanGate, readySet } from './graph';
 import {
   batchStatusQuery,
@@ -141,14 +145,12 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     }
   });
 
-  // ---- load and validate: nothing starts before this succeeds ---------------------------------------------
+  // ---- load, validate and claim the tracker: nothing starts before this succeeds ----------------------------
   try {
-    loaded = await acts.loadBatch({ raw, workflowId: info.workflowId });
+    loaded = await loadOrRefuse(acts, raw, info.workflowId);
+    await claim(loaded);
   } catch (err) {
     state = 'failed';
-    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
-      throw ApplicationFailure.create({ message: err.cause.message, type: err.cause.type ?? 'BadInput', nonRetryable: true });
-    }
     throw err;
   }
   const { config, doneFingerprint } = loaded;
@@ -377,6 +379,61 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   render();
   await condition(allHandlersFinished);
   return final;
+}
+
+/** Runs `loadBatch`; bad input becomes the workflow's own non-retryable failure, naming the field and the fix. */
+async function loadOrRefuse(acts: Activities, raw: unknown, workflowId: string): Promise<LoadedBatch> {
+  try {
+    return await acts.loadBatch({ raw, workflowId });
+  } catch (err) {
+    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
+      throw ApplicationFailure.create({ message: err.cause.message, type: err.cause.type ?? 'BadInput', nonRetryable: true });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Claims the batch's tracker (see `claim.ts`): a second batch over the same tickets folder is refused as bad input,
+ * before it writes anything, naming the claim and how to find its holder.
+ */
+async function claim(loaded: LoadedBatch): Promise<void> {
+  const workflowId = claimWorkflowId(loaded.trackerKey);
+  const { batchId, ticketsDir } = loaded.config;
+  try {
+    await startChild(claimWorkflow, {
+      workflowId,
+      args: [{ batchId, ticketsDir }],
+      parentClosePolicy: ParentClosePolicy.TERMINATE,
+      staticSummary: `batch ${batchId} holds the tracker ${ticketsDir}`,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    throw ApplicationFailure.create({
+      type: 'BadInput',
+      nonRetryable: true,
+      message:
+        `the tracker ${ticketsDir} is held by another running batch (claim workflow ${workflowId}; ` +
+        `\`temporal workflow query --workflow-id ${workflowId} --name holder\` names it); fix: let that batch finish ` +
+        'or cancel it, then start this one: two batches over one tracker would merge tickets twice',
+    });
+  }
+}
+
+/**
+ * checkBatchWorkflow: what `ratchet start` runs before starting a batch, so bad input is refused with nothing
+ * started. It runs the same `loadBatch` validation on a worker (where the repository is), and names the tracker's
+ * claim so the caller can refuse a second batch over the same tickets.
+ * @returns the batch id, the ticket count and the claim's workflow id.
+ * @throws a non-retryable failure of type `BadInput` (or `ConfigError`) naming the field, the value and the fix.
+ */
+export async function checkBatchWorkflow(raw: unknown, batchWorkflowId: string): Promise<{ batchId: string; tickets: number; claim: string }> {
+  const acts = proxyActivities<Activities>({
+    startToCloseTimeout: '2 minutes',
+    retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: ['BadInput', 'RatchetError', 'ConfigError'] },
+  });
+  const loaded = await loadOrRefuse(acts, raw, batchWorkflowId);
+  return { batchId: loaded.config.batchId, tickets: loaded.tickets.length, claim: claimWorkflowId(loaded.trackerKey) };
 }
 
 function blockedReport(t: Ticket, blocker: string): TicketReport {

@@ -192,8 +192,14 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   const humanGate = async (gate: GateReason, reason: string): Promise<'approve' | 'reject'> => {
     decision = undefined;
     enter('human-gate');
-    // The tracker records the gate first; only then do the status query and the batch announce it.
-    await writeState('awaiting-human', `${gate}: ${reason}`);
+    // The tracker records the gate first; only then do the status query and the batch announce it. A tracker that
+    // cannot be written must not keep a person from answering: the gate still opens, and says so in the log.
+    try {
+      await writeState('awaiting-human', `${gate}: ${reason}`);
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      log.warn(`ticket ${ticket.id}: the tracker could not record the ${gate} gate: ${err.cause?.message ?? err.message}`);
+    }
     waiting = { gate, reason };
     setCurrentDetails(renderDetails());
     await notifyBatch(gate);
@@ -203,7 +209,12 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     waiting = undefined;
     if (d.kind === 'approve') {
       const back = mergeCommit === undefined ? 'in-progress' : 'merged';
-      await writeState(back, `${gate} approved by ${d.by}`);
+      try {
+        await writeState(back, `${gate} approved by ${d.by}`);
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        log.warn(`ticket ${ticket.id}: the tracker could not record the approve: ${err.cause?.message ?? err.message}`);
+      }
     }
     await notifyBatch(null);
     return d.kind;
@@ -216,9 +227,26 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     lastFeedback = cut;
   };
 
+  /**
+   * Runs one harness step. A fault that survives its activity retries (a read-only repository, a tracker that cannot
+   * be written, a git error) parks the ticket at a `harness-fault` gate with the reason, never failing the workflow:
+   * `approve` runs the step again, `reject` gives up (the caller records human-gated).
+   */
+  async function guarded<T>(what: string, step: () => Promise<T>): Promise<T | 'rejected'> {
+    for (;;) {
+      try {
+        return await step();
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        const verdict = await humanGate('harness-fault', `${what} failed after its retries: ${err.cause?.message ?? err.message}`);
+        if (verdict === 'reject') return 'rejected';
+      }
+    }
+  }
+
   const finish = async (outcome: 'done' | 'human-gated', reason?: string): Promise<TicketReport> => {
     enter(outcome, reason);
-    await writeState(outcome, reason);
+    await guarded(`recording ${outcome} in the tracker`, () => writeState(outcome, reason));
     await condition(allHandlersFinished);
     const phaseMs: TicketReport['phaseMs'] = {};
     for (const s of timeline) phaseMs[s.phase] = (phaseMs[s.phase] ?? 0) + s.ms;
@@ -227,10 +255,13 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
 
   // ---- the lifecycle -----------------------------------------------------------------------------------------
   setCurrentDetails(renderDetails());
-  await writeState('in-progress');
+  if ((await guarded('recording in-progress in the tracker', () => writeState('in-progress'))) === 'rejected') {
+    return finish('human-gated', 'rejected after a harness fault');
+  }
 
   enter('plan');
-  const planned = await long.plan.executeWithOptions({ ...longOptions, summary: `plan ${ticket.id}` }, [{ config, ticket }]);
+  const planned = await guarded('plan', () => long.plan.executeWithOptions({ ...longOptions, summary: `plan ${ticket.id}` }, [{ config, ticket }]));
+  if (planned === 'rejected') return finish('human-gated', 'rejected after a harness fault in plan');
   let approvedPlan: string | undefined = planned.plan;
   if (ticket.gate === 'plan') {
     const verdict = await humanGate('plan', `plan ready for review: ${planned.planPath}`);
@@ -253,9 +284,12 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     break;
   }
 
-  await writeState('merged', `merge ${mergeCommit ?? ''}`.trim());
+  if ((await guarded('recording merged in the tracker', () => writeState('merged', `merge ${mergeCommit ?? ''}`.trim()))) === 'rejected') {
+    return finish('human-gated', 'rejected after a harness fault');
+  }
   for (;;) {
-    const live = await deployAndVerify();
+    const live = await guarded('deploy and verify-live', deployAndVerify);
+    if (live === 'rejected') return finish('human-gated', 'rejected after a harness fault in deploy or verify-live');
     if (live === true) return finish('done');
     const verdict = await humanGate('verify-live-failed', live);
     if (verdict === 'reject') return finish('human-gated', `verify-live failed: ${live}`);

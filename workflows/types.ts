@@ -135,6 +135,8 @@ export interface LoadedBatch {
   tickets: Ticket[];
   /** sha256 of the definition of done (gates, probes, protected paths, oracle policy), fixed at batch start. */
   doneFingerprint: string;
+  /** Identifies the tracker (a digest of the tickets folder's real path): the key of the batch's claim on it. */
+  trackerKey: string;
 }
 
 /** A ticket's facts as the oracle sees them: read from the tracker, never from an agent. */
@@ -195,7 +197,7 @@ export interface PhaseSpan {
   note?: string;
 }
 
-export type GateReason = 'plan' | 'attempts-exhausted' | 'protected-change' | 'verify-live-failed';
+export type GateReason = 'plan' | 'attempts-exhausted' | 'protected-change' | 'verify-live-failed' | 'harness-fault';
 
 /** A human action in a run (DESIGN.md "intervention"). */
 export interface Intervention {

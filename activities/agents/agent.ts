@@ -29,8 +29,11 @@ export interface AgentTask {
    * the protocol variables that depend on the ticket); the adapter adds only its own protocol paths.
    */
   env: Record<string, string>;
-  /** Runs the agent boxed: the argv prefix (bwrap) and the private folder mounted at /tmp inside. */
-  sandbox?: { prefix: string[]; tmpDir: string };
+  /**
+   * Runs the agent boxed: the argv prefix (bwrap), the private folder mounted at /tmp inside, and the `TMPDIR` it
+   * gets there.
+   */
+  sandbox?: { prefix: string[]; tmpDir: string; tmpdirInside: string };
   /** Replaces secret values in everything the run leaves: transcript, stdout, summary, result. */
   redact?: Redactor;
   /** Wall-clock limit, ms. */

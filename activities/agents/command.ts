@@ -56,7 +56,7 @@ export function commandAgent(config: Pick<AgentConfig, 'command'>): Agent {
         cwd: task.cwd,
         env: {
           ...task.env,
-          ...(task.sandbox ? { TMPDIR: '/tmp' } : {}),
+          ...(task.sandbox ? { TMPDIR: task.sandbox.tmpdirInside } : {}),
           RATCHET_ROLE: task.role,
           RATCHET_PROMPT_FILE: task.promptFile,
           RATCHET_RESULT_FILE: boxedResult ? '/tmp/ratchet-result.json' : task.resultFile,

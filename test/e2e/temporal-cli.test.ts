@@ -91,7 +91,8 @@ describe('the plain Temporal CLI drives a batch end to end', function () {
     ]);
     try {
       const batchFile = path.join(cyc.dir, 'batch.json');
-      await writeFile(batchFile, JSON.stringify(cyc.batch(uniqueId('cycle')), null, 2));
+      const batchId = uniqueId('cycle');
+      await writeFile(batchFile, JSON.stringify(cyc.batch(batchId), null, 2));
       const ratchet = path.resolve(__dirname, '../../client/bin/ratchet.js');
       const result = await run(process.execPath, [ratchet, 'start', batchFile, '--address', server.address]).then(
         () => ({ code: 0, stderr: '' }),
@@ -99,8 +100,36 @@ describe('the plain Temporal CLI drives a batch end to end', function () {
       );
       assert.equal(result.code, 2);
       assert.match(result.stderr, /dependency cycle a -> b -> a: remove one of these dependsOn edges/);
+      const listed = await cli('workflow', 'list', '--query', `WorkflowType="batchWorkflow" AND WorkflowId="batch-${batchId}"`, '--output', 'json');
+      assert.equal(listed.trim().replace(/^\[\s*\]$/, ''), '', 'no batch workflow was started');
     } finally {
       await cyc.cleanup();
+    }
+  });
+
+  it('ratchet start refuses a second batch over a tracker a running batch holds (exit 2), naming that batch', async () => {
+    const two = await makeRepo([{ id: 'g', gate: 'plan', probes: [{ command: 'true' }] }]);
+    try {
+      const first = uniqueId('holder');
+      await cli('workflow', 'start', '--task-queue', 'ratchet', '--type', 'batchWorkflow', '--workflow-id', `batch-${first}`, '--input', JSON.stringify(two.batch(first)));
+      // The first batch holds the tracker once its ticket runs: here, parked at its plan gate.
+      await waitUntil('the first batch to reach g\'s plan gate', async () => {
+        const out = await cli('workflow', 'query', '--workflow-id', `ticket-${first}-g`, '--name', 'status', '--output', 'json').catch(() => '');
+        return out.includes('"waitingFor": "plan"');
+      });
+      const batchFile = path.join(two.dir, 'second.json');
+      const second = uniqueId('second');
+      await writeFile(batchFile, JSON.stringify(two.batch(second), null, 2));
+      const ratchet = path.resolve(__dirname, '../../client/bin/ratchet.js');
+      const result = await run(process.execPath, [ratchet, 'start', batchFile, '--address', server.address]).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => err,
+      );
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, new RegExp(`is held by running batch ${first} \\(claim workflow claim-`));
+      await cli('workflow', 'terminate', '--workflow-id', `batch-${first}`, '--reason', 'test done');
+    } finally {
+      await two.cleanup();
     }
   });
 });

@@ -242,6 +242,27 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     assert.deepEqual(report.interventions.byKind, { reject: 1, resume: 1 });
   });
 
+  it('refuses a second batch over a tracker a running batch holds, and lets the next one in once it is done', async () => {
+    const fx = await setup([ticket('a', { gate: 'plan' })]);
+    const first = await start(fx);
+    await waitForGate(first.batchId, 'a', 'plan');
+    const second = await start(fx);
+    await assert.rejects(second.handle.result(), (err: unknown) => {
+      assert.ok(err instanceof WorkflowFailedError);
+      assert.match(String(err.cause?.message), /the tracker .*\.ratchet\/tickets is held by another running batch \(claim workflow claim-[0-9a-f]+;/);
+      return true;
+    });
+    await ticketHandle(first.batchId, 'a').executeUpdate(approveUpdate, { args: [{ by: 'ann' }] });
+    assert.equal((await first.handle.result()).oracle.satisfied, true);
+    assert.equal((await mergesOf(fx.repo, 'a')).length, 1);
+
+    const third = await start(fx);
+    const report = await third.handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    assert.match(report.tickets[0].reason ?? '', /the tracker said done.* when the batch loaded/);
+    assert.equal((await mergesOf(fx.repo, 'a')).length, 1, 'never merged twice');
+  });
+
   describe('rejects bad input before any ticket starts', () => {
     const cases: [string, FixtureTicket[], (fx: Fixture) => Partial<BatchFile>, RegExp][] = [
       ['duplicate ids', [ticket('a')], () => ({ tickets: ['a', 'a'] }), /duplicate ticket id "a"/],
