@@ -2,12 +2,20 @@
  * Where a ticket's prompts, transcripts and gate logs live on disk. Only paths travel in payloads.
  * Layout: `<artifactsDir>/<batchId>/<ticketId>/<step>/...`, step being `plan` or `attempt-<n>`.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ConfigError } from './errors';
 import type { BatchConfig } from '../workflows/types';
 
-/** Creates and returns the folder for one step of one ticket (absolute path). */
+/**
+ * Creates and returns the folder for one step of one ticket (absolute path).
+ * @throws ConfigError (non-retryable) when the repository is gone: its folders are never re-created as an empty
+ *   skeleton of ratchet's own.
+ */
 export async function stepDir(config: BatchConfig, ticketId: string, step: string): Promise<string> {
+  if (!(await stat(config.repo).then((s) => s.isDirectory(), () => false))) {
+    throw new ConfigError(`the repository ${config.repo} is gone (moved or deleted); fix: put it back, then approve the gate the ticket waits at`);
+  }
   const dir = path.join(config.artifactsDir, config.batchId, ticketId, step);
   await mkdir(dir, { recursive: true });
   return dir;

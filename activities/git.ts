@@ -140,7 +140,7 @@ async function discard(repo: string, target: string, main: string, registered: b
 /**
  * Checks the batch's `repo` and `baseBranch` before anything runs.
  * @throws ConfigError (non-retryable) naming the field, the value and the fix when `repo` is not absolute, does not
- *   exist, is not a folder or not a git working tree, or when `baseBranch` is not a local branch.
+ *   exist, is not a folder, not a git working tree or not its top level, or when `baseBranch` is not a local branch.
  */
 export async function assertGitRepo(repo: string, baseBranch: string): Promise<void> {
   const field = `field "repo" is ${JSON.stringify(repo)}`;
@@ -150,10 +150,17 @@ export async function assertGitRepo(repo: string, baseBranch: string): Promise<v
   const stat = await fs.stat(repo).catch(() => undefined);
   if (!stat) throw new ConfigError(`${field}: no such folder; fix: create it or correct the path`);
   if (!stat.isDirectory()) throw new ConfigError(`${field}: not a folder; fix: point repo at the repository's folder`);
+  let top: string;
   try {
-    await run(repo, ['rev-parse', '--show-toplevel']);
+    top = (await run(repo, ['rev-parse', '--show-toplevel'])).out.trim();
   } catch {
     throw new ConfigError(`${field}: not a git repository; fix: run git init there or point repo at a clone`);
+  }
+  if ((await canonical(top)) !== (await canonical(repo))) {
+    throw new ConfigError(
+      `${field}: a folder inside the git repository ${top}, not its top level (merges would land in that repository); ` +
+        `fix: set repo to ${top}, or make the folder a repository of its own (git init)`,
+    );
   }
   const { code } = await run(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${baseBranch}`], [0, 1]);
   if (code === 0) return;

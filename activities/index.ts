@@ -5,6 +5,7 @@
 import type { Agent } from './agents/agent';
 import { commandAgent } from './agents/command';
 import { loadBatch, readFacts, setTicketState } from './batch';
+import { liveness } from './context';
 import { toFailure } from './errors';
 import { implement, type ImplementInput } from './implement';
 import { deploy, merge } from './merge';
@@ -28,13 +29,21 @@ export interface ActivityDeps {
   stopping?: AbortSignal;
 }
 
-/** Wraps an activity so bad input and other non-retryable errors become typed `ApplicationFailure`s. */
+/**
+ * Wraps an activity: it heartbeats while it runs (every third of its heartbeat timeout), so a worker that dies
+ * mid-activity is noticed within that timeout rather than the start-to-close timeout; and bad input and other
+ * non-retryable errors become typed `ApplicationFailure`s.
+ */
 function boundary<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args: A) => {
+    const { heartbeat, tickMs } = liveness();
+    const ticker = setInterval(() => heartbeat(), tickMs);
     try {
       return await fn(...args);
     } catch (err) {
       return toFailure(err);
+    } finally {
+      clearInterval(ticker);
     }
   };
 }

@@ -6,7 +6,7 @@ import { liveness, throwIfStopped } from './context';
 import { baseCheckout, mergeBranch, removeWorktree } from './git';
 import { ticketBranch, worktreeName } from './agent-step';
 import { commandEnv, resolveEnvFrom } from './env';
-import { runCommand } from './process';
+import { runCommand, stopStaleRun } from './process';
 import { scratchName } from './validate';
 import { batchRedactor } from './secrets';
 import type { BatchConfig, MergeResult } from '../workflows/types';
@@ -68,10 +68,14 @@ export async function deploy(
   const cwd = await baseCheckout(config.repo, config.baseBranch, config.worktreesDir);
   const logPath = path.join(await stepDir(config, ticketId, 'deploy'), 'deploy.log');
   const { heartbeat, signal, tickMs } = liveness(deps.stopping);
+  const pidFile = path.join(path.dirname(logPath), 'deploy.pid');
   return lock.runExclusive(async () => {
+    // A deploy left running by a worker that died is stopped before the retry deploys again.
+    await stopStaleRun(pidFile);
     const r = await runCommand({
       command: dep.command,
       cwd,
+      pidFile,
       env: commandEnv({
         source: deps.env,
         fromWorker: resolveEnvFrom(dep.envFrom, deps.env, 'deploy.envFrom'),

@@ -16,7 +16,7 @@ import { stepDir } from './artifacts';
 import { liveness, throwIfStopped } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
 import { changedPaths, prepareScratch } from './git';
-import { runCommand } from './process';
+import { runCommand, stopStaleRun } from './process';
 import type { Redactor } from './redact';
 import { comparePassToPass, describeRegression, failToPass, readReports, RegressionReportError, type TestCase } from './regression';
 import { batchRedactor } from './secrets';
@@ -129,9 +129,13 @@ class GateRunner {
   async run(gate: Gate, cwd: string, logPath: string): Promise<{ result: GateResult; tests?: TestCase[] }> {
     if (gate.junit) for (const f of await glob(gate.junit, { cwd, dot: true })) await rm(path.join(cwd, f), { force: true });
     const { heartbeat, signal, tickMs } = liveness(this.deps.stopping);
+    // A gate's process group left by a worker that died mid-gate is stopped before the retry runs it again.
+    const pidFile = logPath.replace(/\.log$/, '.pid');
+    await stopStaleRun(pidFile);
     const r = await runCommand({
       command: gate.command,
       cwd,
+      pidFile,
       env: commandEnv({
         source: this.deps.env,
         fromWorker: resolveEnvFrom(gate.envFrom, this.deps.env, `gates "${gate.name}" envFrom`),

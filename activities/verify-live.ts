@@ -6,7 +6,7 @@ import path from 'node:path';
 import { stepDir } from './artifacts';
 import { baseCheckout } from './git';
 import { commandEnv } from './env';
-import { runCommand } from './process';
+import { runCommand, stopStaleRun } from './process';
 import { batchRedactor } from './secrets';
 import type { BatchConfig, Probe, ProbeResult, VerifyResult } from '../workflows/types';
 
@@ -28,9 +28,12 @@ async function runProbe(config: BatchConfig, ticketId: string, probe: Probe, env
   if (probe.kind === 'command') {
     const cwd = await baseCheckout(config.repo, config.baseBranch, config.worktreesDir);
     const logPath = path.join(await stepDir(config, ticketId, 'verify-live'), `probe-${probe.name.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
+    const pidFile = logPath.replace(/\.log$/, '.pid');
+    await stopStaleRun(pidFile);
     const r = await runCommand({
       command: probe.command,
       cwd,
+      pidFile,
       env: commandEnv({ source: env }),
       exactEnv: true,
       redact: batchRedactor(config, env),

@@ -49,6 +49,8 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   const startedAt = Date.now();
   const acts = proxyActivities<Activities>({
     startToCloseTimeout: '2 minutes',
+    // The activities heartbeat while they run: a dead worker's task is retried elsewhere within seconds.
+    heartbeatTimeout: '10 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: ['BadInput', 'RatchetError', 'ConfigError'] },
   });
 

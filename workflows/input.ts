@@ -9,8 +9,40 @@ import { TICKET_KINDS, TICKET_STATES, type BatchConfig, type Probe, type Ticket 
 /** Ticket and batch ids: DESIGN.md "public contract". */
 export const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
-const id = z.string().regex(ID_PATTERN, { error: 'must match [A-Za-z0-9._-]{1,64}' });
-const ms = z.number().int().positive();
+/**
+ * Why `id` cannot be a component of a git branch name (`git check-ref-format` rules that the id pattern lets
+ * through), or undefined when it can: ids name branches `ratchet/<batchId>/<ticketId>` and folders.
+ */
+export function refComponentProblem(id: string): string | undefined {
+  if (id === '.' || id === '..') return 'is "." or "..", which name folders, not tickets';
+  if (id.startsWith('.')) return 'starts with ".", which git refuses in a branch name';
+  if (id.endsWith('.')) return 'ends with ".", which git refuses in a branch name';
+  if (id.endsWith('.lock')) return 'ends with ".lock", which git refuses in a branch name';
+  if (id.includes('..')) return 'contains "..", which git refuses in a branch name';
+  return undefined;
+}
+
+const id = z
+  .string()
+  .regex(ID_PATTERN, { error: 'must match [A-Za-z0-9._-]{1,64}' })
+  .superRefine((value, ctx) => {
+    const problem = refComponentProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', input: value, message: `is ${JSON.stringify(value)}: it ${problem}; fix: ${ID_FIX_TEXT}` });
+  });
+
+/** The longest timer Node can set (2^31-1 ms, about 24.8 days): longer ones fire after ~1 ms. */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+const ms = z
+  .number()
+  .int()
+  .positive()
+  .max(MAX_TIMEOUT_MS, { error: `must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days), the longest timer Node can set` });
+
+/** A shell command: something to run, not blank (a blank gate would pass every attempt vacuously). */
+const command = z.string().refine((c) => c.trim() !== '', { error: 'must be a command to run, not blank' });
+
+/** HTTP methods are tokens (RFC 9110 section 5.6.2): no spaces or separators. */
+const HTTP_METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** An environment variable name (POSIX portable). */
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be an environment variable name such as ANTHROPIC_API_KEY' });
 const envNames = z.array(envName).default([]);
@@ -30,8 +62,8 @@ const probeInput = z.union([
   z
     .object({
       name: z.string().min(1).optional(),
-      http: z.url({ error: 'must be a URL such as http://127.0.0.1:8080/health' }),
-      method: z.string().default('GET'),
+      http: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL such as http://127.0.0.1:8080/health' }),
+      method: z.string().regex(HTTP_METHOD, { error: 'must be an HTTP method such as GET, HEAD or POST (a token: no spaces)' }).default('GET'),
       expectStatus: z.number().int().min(100).max(599).default(200),
       expectBody: z.string().optional(),
       timeoutMs: ms.default(5_000),
@@ -40,7 +72,7 @@ const probeInput = z.union([
   z
     .object({
       name: z.string().min(1).optional(),
-      command: z.string().min(1),
+      command,
       timeoutMs: ms.default(60_000),
       files: repoGlobs,
     })
@@ -79,7 +111,7 @@ export const batchFileSchema = z
     tickets: z.array(id).default([]),
     agent: z
       .object({
-        command: z.string().min(1),
+        command,
         timeoutMs: ms.default(20 * 60_000),
         env: z
           .record(z.string(), z.string())
@@ -107,7 +139,7 @@ export const batchFileSchema = z
         z
           .object({
             name: z.string().min(1),
-            command: z.string().min(1),
+            command,
             timeoutMs: ms.default(10 * 60_000),
             files: repoGlobs,
             junit: repoGlob.optional(),
@@ -117,7 +149,7 @@ export const batchFileSchema = z
           .strict(),
       )
       .default([]),
-    deploy: z.object({ command: z.string().min(1), timeoutMs: ms.default(2 * 60_000), envFrom: envNames }).strict().optional(),
+    deploy: z.object({ command, timeoutMs: ms.default(2 * 60_000), envFrom: envNames }).strict().optional(),
     probes,
     protectedPaths: repoGlobs,
     verify: z
@@ -177,6 +209,8 @@ const FIXES: Record<string, string> = {
   invalid_union: 'use one of the documented shapes',
 };
 
+const ID_FIX_TEXT = 'use letters, digits, "_" and "-", with "." only inside (not first, not last, never twice in a row), and no ".lock" at the end';
+
 const ID_FIX = "use only letters, digits, '.', '_' and '-', 1 to 64 characters (e.g. \"release-1\")";
 
 function describe(value: unknown): string {
@@ -191,7 +225,11 @@ export function formatIssues(error: z.ZodError): string[] {
     const field = issue.path.join('.') || '(top level)';
     const isId = issue.code === 'invalid_format' && 'pattern' in issue && String(issue.pattern) === String(ID_PATTERN);
     const fix = isId ? ID_FIX : (FIXES[issue.code] ?? 'see the README for the format');
-    if (issue.code === 'custom') return `field "${field}" ${issue.message}`;
+    if (issue.code === 'custom') {
+      // Messages that already say what the value is ("is ...", "looks like ...") stand as written.
+      if (/^(is |looks like )/.test(issue.message)) return `field "${field}" ${issue.message}`;
+      return `field "${field}" is ${describe(issue.input)}: ${issue.message}`;
+    }
     if (issue.code === 'unrecognized_keys') {
       return `unknown field ${issue.keys.map((k) => `"${[...issue.path, k].join('.')}"`).join(', ')}: ${fix}`;
     }

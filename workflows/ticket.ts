@@ -50,6 +50,9 @@ import type {
 const FEEDBACK_ENTRIES = 3;
 const FEEDBACK_CHARS = 3000;
 
+/** Heartbeat timeout of the short activities (tracker, merge, probes): how soon a dead worker's task moves on. */
+const QUICK_HEARTBEAT = '10 seconds';
+
 /** Activities whose failures are never retried: bad input a person must fix. */
 const NON_RETRYABLE = ['BadInput', 'RatchetError', 'ConfigError'];
 
@@ -57,6 +60,8 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   const { config, ticket } = input;
   const quick = proxyActivities<Activities>({
     startToCloseTimeout: '2 minutes',
+    // Every activity heartbeats while it runs: a dead worker's task is retried elsewhere within seconds.
+    heartbeatTimeout: QUICK_HEARTBEAT,
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
   });
   const longOptions: ActivityOptions = {
@@ -71,6 +76,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   };
   const verifyOptions: ActivityOptions = {
     startToCloseTimeout: Math.max(...[...config.probes, ...ticket.probes].map((p) => p.timeoutMs), 1_000) * (config.probes.length + ticket.probes.length + 1),
+    heartbeatTimeout: QUICK_HEARTBEAT,
     retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
   };
   const deployOptions: ActivityOptions = {
@@ -368,7 +374,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     }
     enter('merge', 'gates passed');
     const merged = await quick.merge.executeWithOptions(
-      { startToCloseTimeout: '2 minutes', retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE }, summary: `merge ${ticket.id}` },
+      { startToCloseTimeout: '2 minutes', heartbeatTimeout: QUICK_HEARTBEAT, retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE }, summary: `merge ${ticket.id}` },
       [{ config, ticketId: ticket.id, title: ticket.title, commit }],
     );
     if (merged.conflict) {

@@ -55,9 +55,43 @@ function parseYaml(text: string, source: string): Document.Parsed {
   return doc;
 }
 
+/** Largest ticket file ratchet reads, bytes: a ticket travels in workflow payloads (2 MB hard limit each). */
+export const MAX_TICKET_BYTES = 64 * 1024;
+/** YAML aliases a ticket file may expand (an alias bomb would otherwise blow up to gigabytes). */
+const MAX_YAML_ALIASES = 50;
+
+/**
+ * Reads a ticket file as text, refusing what is not one: a folder, a dangling link, a file over
+ * {@link MAX_TICKET_BYTES}, or bytes that are not UTF-8.
+ * @throws BadInputError naming the file, what is wrong and the fix (non-retryable: a retry cannot fix it).
+ */
+async function readTicketText(file: string): Promise<string> {
+  const stat = await fs.stat(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new BadInputError(file, ['is a link to nothing (or vanished while read); fix: point it at a ticket file or remove it']);
+    throw err;
+  });
+  if (!stat.isFile()) throw new BadInputError(file, ['is not a file (a folder?); fix: ticket files are <id>.yaml files; move it out of the tickets folder']);
+  if (stat.size > MAX_TICKET_BYTES) {
+    throw new BadInputError(file, [`is ${stat.size} bytes, over the ${MAX_TICKET_BYTES}-byte limit for a ticket; fix: keep the ticket short and link to longer documents`]);
+  }
+  const bytes = await fs.readFile(file);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new BadInputError(file, ['is not UTF-8 text; fix: save it as UTF-8']);
+  }
+}
+
 /** Parses a ticket file's text (pure). @throws BadInputError naming `file`, the field and the value. */
 function parseTicket(text: string, file: string): Ticket {
-  const ticket = parseOrThrow(ticketFileSchema, parseYaml(text, file).toJS(), file);
+  let value: unknown;
+  try {
+    value = parseYaml(text, file).toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (err) {
+    if (err instanceof BadInputError) throw err;
+    throw new BadInputError(file, [`not a ticket: ${(err as Error).message} (at most ${MAX_YAML_ALIASES} YAML aliases); fix: write the fields out`]);
+  }
+  const ticket = parseOrThrow(ticketFileSchema, value, file);
   const base = path.basename(file);
   const named = base.replace(TICKET_FILE, '');
   if (ticket.id !== named) {
@@ -190,7 +224,7 @@ export class LocalTracker implements Tracker {
 
   /** The ticket in `file`, its state and note taken from its state record when there is a valid one. */
   private async read(file: string): Promise<Ticket> {
-    const ticket = parseTicket(await fs.readFile(file, 'utf8'), file);
+    const ticket = parseTicket(await readTicketText(file), file);
     const rec = await this.readRecord(ticket.id);
     return rec ? { ...ticket, state: rec.state, stateNote: rec.note } : ticket;
   }

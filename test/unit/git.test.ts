@@ -359,6 +359,16 @@ describe('git activities', () => {
       );
     });
 
+    it('rejects a folder inside a repository, which would merge into the enclosing one', async () => {
+      const inner = path.join(repo, 'sub');
+      await mkdir(inner);
+      await rejectsWith(
+        assertGitRepo(inner, 'main'),
+        `field "repo" is "${inner}": a folder inside the git repository ${repo}, not its top level (merges would land in ` +
+          `that repository); fix: set repo to ${repo}, or make the folder a repository of its own (git init)`,
+      );
+    });
+
     it('rejects a base branch that does not exist, listing the branches there are', async () => {
       await rejectsWith(
         assertGitRepo(repo, 'develop'),

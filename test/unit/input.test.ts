@@ -53,4 +53,47 @@ describe('batch file and ticket file validation', () => {
       },
     );
   });
+
+  describe('refuses every kind of bad input, naming the field, the value and the fix', () => {
+    const batchCases: [string, Record<string, unknown>, RegExp][] = [
+      ['a blank gate command', { gates: [{ name: 'g', command: '   ' }] }, /field "gates.0.command" is " {3}": must be a command to run, not blank/],
+      ['a blank agent command', { agent: { command: '' } }, /field "agent.command" is "": must be a command to run, not blank/],
+      ['a file:// probe', { probes: [{ http: 'file:///etc/passwd' }] }, /field "probes.0.http" is "file:\/\/\/etc\/passwd": must be an http:\/\/ or https:\/\/ URL/],
+      ['a javascript: probe', { probes: [{ http: 'javascript:alert(1)' }] }, /must be an http:\/\/ or https:\/\/ URL/],
+      ['a method with a space', { probes: [{ http: 'http://127.0.0.1:1/', method: 'G E T' }] }, /field "probes.0.method" is "G E T": must be an HTTP method/],
+      ['a time-out Node cannot time', { agent: { command: 'x', timeoutMs: 2 ** 31 } }, /field "agent.timeoutMs" is 2147483648: must be at most 2147483647 ms/],
+      ['a batch id ending in .lock', { batchId: 'x.lock' }, /field "batchId" is "x.lock": it ends with ".lock", which git refuses/],
+      ['a batch id with ..', { batchId: 'a..b' }, /field "batchId" is "a..b": it contains ".."/],
+      ['a batch id "."', { batchId: '.' }, /field "batchId" is ".": it is "." or ".."/],
+      ['a batch id ".."', { batchId: '..' }, /field "batchId" is "..": it is "." or ".."/],
+      ['a batch id starting with a dot', { batchId: '.hidden' }, /it starts with "."/],
+      ['a secret in agent.env', { agent: { command: 'x', env: { GITHUB_TOKEN: 'ghp_x' } } }, /field "agent.env.GITHUB_TOKEN" looks like a secret.*add "GITHUB_TOKEN" to agent.envFrom/],
+      ['an envFrom that is no variable name', { agent: { command: 'x', envFrom: ['MY-KEY'] } }, /field "agent.envFrom.0" is "MY-KEY": must be an environment variable name/],
+      ['an absolute protected path', { protectedPaths: ['/etc/**'] }, /field "protectedPaths.0" is "\/etc\/\*\*": must be relative to the repository/],
+      ['a protected path leaving the repository', { protectedPaths: ['../x'] }, /must be relative to the repository/],
+      ['a relative cache folder', { agent: { command: 'x', cacheDirs: ['.npm'] } }, /field "agent.cacheDirs.0" is ".npm": must be an absolute folder/],
+      ['an unknown sandbox', { agent: { command: 'x', sandbox: 'docker' } }, /field "agent.sandbox" is "docker"/],
+    ];
+    for (const [name, fields, message] of batchCases) {
+      it(`refuses ${name}`, () => {
+        assert.throws(() => parseOrThrow(batchFileSchema, { ...minimal, ...fields }, 'batch.json'), (err: unknown) => {
+          assert.ok(err instanceof BadInputError);
+          assert.match(err.message, message);
+          assert.match(err.message, /fix|must/);
+          return true;
+        });
+      });
+    }
+
+    const ticketCases: [string, Record<string, unknown>, RegExp][] = [
+      ['a ticket id ending in .lock', { id: 'x.lock' }, /field "id" is "x.lock": it ends with ".lock"/],
+      ['a dependency on an id git refuses', { id: 'a', dependsOn: ['b..c'] }, /field "dependsOn.0" is "b..c": it contains ".."/],
+      ['an allowPaths glob leaving the repository', { id: 'a', allowPaths: ['../../etc'] }, /field "allowPaths.0" .*must be relative to the repository/],
+    ];
+    for (const [name, fields, message] of ticketCases) {
+      it(`refuses ${name}`, () => {
+        assert.throws(() => parseOrThrow(ticketFileSchema, { title: 't', ...fields }, 'a.yaml'), message);
+      });
+    }
+  });
 });

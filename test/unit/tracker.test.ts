@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { TrackerError } from '../../activities/errors';
@@ -137,6 +137,28 @@ describe('LocalTracker', () => {
   it('rejects a file that is not valid YAML, naming the file', async () => {
     await put('T-1.yaml', 'id: T-1\ntitle: [unclosed\n');
     await assert.rejects(tracker.list(), (err: unknown) => err instanceof BadInputError && err.source === path.join(dir, 'T-1.yaml'));
+  });
+
+  describe('refuses a ticket file that is not one, naming it, as bad input a retry cannot fix', () => {
+    const cases: [string, (file: string) => Promise<void>, RegExp][] = [
+      ['a YAML alias bomb', (f) => writeFile(f, `id: T-1\ntitle: t\na: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n`), /not a ticket: .*alias.*at most 50 YAML aliases/i],
+      ['a folder named like a ticket', (f) => mkdir(f), /is not a file \(a folder\?\)/],
+      ['a link to nothing', (f) => symlink(path.join(dir, 'nowhere.yaml'), f), /is a link to nothing/],
+      ['bytes that are not UTF-8', (f) => writeFile(f, Buffer.from([0x69, 0x64, 0x3a, 0x20, 0xff, 0xfe, 0x0a])), /is not UTF-8 text; fix: save it as UTF-8/],
+      ['a file over the size limit', (f) => writeFile(f, `id: T-1\ntitle: t\nbody: "${'x'.repeat(70 * 1024)}"\n`), /bytes, over the 65536-byte limit for a ticket/],
+    ];
+    for (const [name, make, message] of cases) {
+      it(`refuses ${name}`, async () => {
+        const file = path.join(dir, 'T-1.yaml');
+        await make(file);
+        await assert.rejects(tracker.list(), (err: unknown) => {
+          assert.ok(err instanceof BadInputError, String(err));
+          assert.ok(err.message.startsWith(file), err.message);
+          assert.match(err.message, message);
+          return true;
+        });
+      });
+    }
   });
 
   it('writes a ticket file a person can read, which lists back as the same ticket', async () => {

@@ -87,6 +87,41 @@ describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', 
     assert.equal(isAlive(stalePid), false, 'the orphaned agent of the dead worker was stopped');
   });
 
+  it('is replaced mid-gate: the retry stops the orphaned gate first, and the ticket merges once', async () => {
+    for (const w of workers.splice(0)) {
+      if (w.exitCode !== null || w.signalCode !== null) continue;
+      w.kill('SIGKILL');
+      await new Promise((resolve) => w.once('exit', resolve));
+    }
+    const f = await makeRepo([{ id: 'q', probes: [{ name: 'q.txt live', command: 'test "$(cat q.txt)" = good' }] }]);
+    others.push(f);
+    await f.script({ q: [{ files: { 'q.txt': 'good' } }] });
+    const marker = path.join(f.dir, 'gate.pid');
+    const batchId = uniqueId('gate');
+    const log: string[] = [];
+    const first = startWorkerProcess(env.address, log);
+    workers.push(first);
+    // The first run of the gate records its pid and hangs; the retry finds the marker and checks for real.
+    const gate = { name: 'q is good', command: `if [ ! -e '${marker}' ]; then echo $$ > '${marker}'; sleep 60; fi; test "$(cat q.txt)" = good` };
+    const handle = await env.client.workflow.start(batchWorkflow, {
+      taskQueue: TASK_QUEUE,
+      workflowId: batchWorkflowId(batchId),
+      args: [f.batch(batchId, { gates: [gate], heartbeatTimeoutMs: 2_000 })],
+    });
+    await waitUntil('the gate to hang', async () => existsSync(marker), { timeoutMs: 120_000 });
+    first.kill('SIGKILL');
+    await new Promise((resolve) => first.once('exit', resolve));
+    const gatePid = Number((await readFile(marker, 'utf8')).trim());
+    assert.equal(isAlive(gatePid), true, 'the gate outlived its worker');
+
+    workers.push(startWorkerProcess(env.address, log));
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true, log.join(''));
+    assert.equal(report.tickets[0].attempts, 1, 'a crashed worker mid-gate is a retried activity, not a new attempt');
+    assert.equal((await mergesOf(f.repo, 'q')).length, 1, 'exactly one merge');
+    assert.equal(isAlive(gatePid), false, 'the orphaned gate was stopped before the retry ran it again');
+  });
+
   it('stops its boxed agent at once on SIGTERM, exits well within its grace time, and the attempt goes on on the next worker', async () => {
     // The first test's replacement worker would take this test's tasks: only this test's workers may run.
     for (const w of workers.splice(0)) {

@@ -1,0 +1,111 @@
+/**
+ * Faults the world throws at a worker (issue "The worker survives what the world throws at it"): a filesystem fault
+ * in one ticket's activity fails that activity, never the worker process, and the other tickets finish; a
+ * repository that disappears mid-run parks its ticket at a named gate instead of being re-created.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { createWorker } from '../../workers/worker';
+import { batchWorkflow } from '../../workflows';
+import { batchStatusQuery, batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
+import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
+import { createTestEnv, uniqueId, workflowBundle } from '../helpers/temporal';
+import { waitUntil } from '../helpers/wait';
+
+const ticket = (id: string, extra: Partial<FixtureTicket> = {}): FixtureTicket => ({
+  id,
+  probes: [{ name: `${id}.txt live`, command: `test "$(cat ${id}.txt)" = good` }],
+  ...extra,
+});
+
+describe('faults in the world', function () {
+  this.timeout(240_000);
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  const fixtures: Fixture[] = [];
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+
+  before(async function () {
+    this.timeout(300_000);
+    process.on('unhandledRejection', onUnhandled);
+    env = await createTestEnv();
+    worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle(), shutdownGraceTimeMs: 1_000 });
+    running = worker.run();
+  });
+
+  after(async () => {
+    process.off('unhandledRejection', onUnhandled);
+    try {
+      worker?.shutdown();
+      await running;
+    } finally {
+      await env?.teardown();
+      await Promise.all(fixtures.map((f) => f.cleanup()));
+    }
+  });
+
+  const ticketHandle = (batchId: string, id: string) => env.client.workflow.getHandle(ticketWorkflowId(batchId, id));
+
+  it('fails only the activity a filesystem fault hits: the worker stays up and the other ticket finishes', async () => {
+    const fx = await makeRepo([ticket('x'), ticket('y')]);
+    fixtures.push(fx);
+    const batchId = uniqueId('fs');
+    // Where x's first attempt keeps its pid file and transcript is a file, not a folder: every write there fails.
+    const attemptDir = path.join(fx.repo, '.ratchet/artifacts', batchId, 'x', 'attempt-1');
+    await mkdir(path.dirname(attemptDir), { recursive: true });
+    await writeFile(attemptDir, 'not a folder');
+    const handle = await env.client.workflow.start(batchWorkflow, {
+      taskQueue: TASK_QUEUE,
+      workflowId: batchWorkflowId(batchId),
+      args: [fx.batch(batchId, { gates: [{ name: 'own file', command: 'test "$(cat "$RATCHET_TICKET_ID.txt")" = good' }], maxAttempts: 1 })],
+    });
+
+    const x = await waitUntil('x to park at its gate', async () => {
+      const s = await ticketHandle(batchId, 'x').query(statusQuery);
+      return s.waitingFor ? s : undefined;
+    });
+    assert.equal(x.waitingFor, 'attempts-exhausted');
+    assert.match(x.lastFeedback ?? '', /harness error in implement: .*(ENOTDIR|EEXIST|not a directory)/i);
+    const st = await waitUntil('y to be done', async () => {
+      const s = await handle.query(batchStatusQuery);
+      return s.oracle.done.includes('y') ? s : undefined;
+    });
+    assert.deepEqual(st.oracle.done, ['y']);
+
+    await ticketHandle(batchId, 'x').executeUpdate(rejectUpdate, { args: [{ by: 'ops' }] });
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    assert.equal((await mergesOf(fx.repo, 'y')).length, 1);
+    assert.deepEqual(unhandled, [], 'no unhandled rejection anywhere in the worker');
+  });
+
+  it('parks a ticket whose repository vanished at a human gate naming it, and never re-creates the repository', async () => {
+    const fx = await makeRepo([ticket('p', { gate: 'plan' })]);
+    fixtures.push(fx);
+    const batchId = uniqueId('gone');
+    const handle = await env.client.workflow.start(batchWorkflow, {
+      taskQueue: TASK_QUEUE,
+      workflowId: batchWorkflowId(batchId),
+      args: [fx.batch(batchId)],
+    });
+    await waitUntil('p at its plan gate', async () => (await ticketHandle(batchId, 'p').query(statusQuery)).waitingFor === 'plan');
+    const moved = `${fx.repo}-moved`;
+    await rename(fx.repo, moved);
+    await ticketHandle(batchId, 'p').executeUpdate('approve', { args: [{ by: 'ann' }] });
+
+    const s = await waitUntil('p to park at a harness-fault gate', async () => {
+      const t = await ticketHandle(batchId, 'p').query(statusQuery);
+      return t.waitingFor === 'harness-fault' || t.waitingFor === 'attempts-exhausted' ? t : undefined;
+    });
+    assert.match(`${s.waitingReason} ${s.lastFeedback}`, /the repository .* is gone/);
+    assert.equal(existsSync(fx.repo), false, 'the missing repository was not re-created');
+    await rename(moved, fx.repo);
+    await handle.terminate('test done');
+  });
+});
