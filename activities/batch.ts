@@ -16,6 +16,9 @@ import type { BatchConfig, LoadedBatch, Ticket, TicketFact, TicketState } from '
 
 const trackers = new Map<string, Tracker>();
 
+/** Most a loaded batch (config and tickets) may weigh, bytes: it travels in payloads, which Temporal caps at 2 MB. */
+const MAX_LOADED_BYTES = 1_500_000;
+
 /** The tracker of a batch: one instance per tickets folder, so its per-file write locks are shared in the process. */
 export function trackerFor(config: Pick<BatchConfig, 'ticketsDir'>): Tracker {
   let t = trackers.get(config.ticketsDir);
@@ -81,6 +84,13 @@ export async function loadBatch(input: { raw: unknown; workflowId: string }, env
     }
   }
   if (tickets.length === 0) problems.push(`no tickets in "${config.ticketsDir}": add ticket files (<id>.yaml) there`);
+  const bytes = Buffer.byteLength(JSON.stringify({ config, tickets }));
+  if (bytes > MAX_LOADED_BYTES) {
+    problems.push(
+      `the batch's tickets come to ${bytes} bytes, over the ${MAX_LOADED_BYTES}-byte limit of what a batch carries (Temporal refuses ` +
+        'payloads over 2 MB); fix: shorten the longest ticket bodies, or split the batch with "tickets"',
+    );
+  }
   if (problems.length) throw new BadInputError(`batch ${batchId}`, problems);
   const trackerKey = createHash('sha256').update(await realpath(config.ticketsDir)).digest('hex').slice(0, 20);
   return { config, tickets, doneFingerprint: fingerprint(config, tickets), trackerKey };
