@@ -73,7 +73,7 @@ export async function validate(input: ValidateInput, deps: ValidateDeps): Promis
     result.gates.push(run.result);
     if (!run.result.passed || !gate.junit || !run.tests) continue;
 
-    const base = await runner.baseline(gate, baseCommit);
+    const base = await runner.baseline(gate, baseCommit, path.join(dir, `gate-${safe(gate.name)}-base.log`));
     const cmp = comparePassToPass(base, run.tests);
     result.regressions.push(...cmp.broken.map((b) => b.id));
     result.guardedBy.push(...cmp.newlyPassing);
@@ -173,16 +173,21 @@ class GateRunner {
 
   /**
    * The gate's tests on `baseCommit`, run once per (base commit, gate) and cached under
-   * `<artifactsDir>/_base/<commit>/`. A gate that cannot run on the base yields no tests: nothing to keep passing.
+   * `<artifactsDir>/_base/<commit>/`. The run's log (and pid file) are the ticket's own, beside its attempt's gate
+   * logs: two tickets on one base may compute it at once, and must not stop each other's run as a stale one. A gate
+   * that writes no report on the base yields no tests (nothing to keep passing) and is not cached, so the next
+   * attempt tries again.
    */
-  async baseline(gate: Gate, baseCommit: string): Promise<TestCase[]> {
+  async baseline(gate: Gate, baseCommit: string, logPath: string): Promise<TestCase[]> {
     const key = createHash('sha256').update(JSON.stringify([gate.name, gate.command, gate.junit])).digest('hex').slice(0, 16);
     const cache = path.join(this.config.artifactsDir, '_base', baseCommit, `${safe(gate.name)}-${key}.json`);
     const hit = await readFile(cache, 'utf8').then((t) => JSON.parse(t) as TestCase[], () => undefined);
     if (hit) return hit;
-    const tests = (await this.inScratch(gate, baseCommit, undefined, cache.replace(/\.json$/, '.log'))) ?? [];
+    const tests = await this.inScratch(gate, baseCommit, undefined, logPath);
+    if (tests === undefined) return [];
     await mkdir(path.dirname(cache), { recursive: true });
-    const tmp = `${cache}.${process.pid}.tmp`;
+    // Unique per writer: two tickets may write the same cache at once, in one worker process.
+    const tmp = `${cache}.${process.pid}.${this.ticketId}.${this.attempt}.tmp`;
     await writeFile(tmp, JSON.stringify(tests));
     await rename(tmp, cache);
     return tests;

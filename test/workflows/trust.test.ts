@@ -212,6 +212,28 @@ describe('an agent that cheats never gets a ticket counted done', function () {
     assert.deepEqual(fix.guardedBy, ['value is fixed']);
   });
 
+  it('lets two tickets compute the guard\'s baseline of one base at once without spoiling each other\'s', async () => {
+    const fx = await setup([ticket('u'), ticket('v')]);
+    // One test per *.txt file plus one that always passes; the sleep makes both baselines run at the same time.
+    const gate = {
+      name: 'files',
+      command:
+        'sleep 1; { printf \'<testsuites><testcase name="base test"/>\'; for f in *.txt; do [ -e "$f" ] && printf \'<testcase name="%s file"/>\' "$f"; done; ' +
+        'printf \'</testsuites>\'; } > junit.xml; test -f "$RATCHET_TICKET_ID.txt"',
+      junit: 'junit.xml',
+    };
+    const { handle } = await start(fx, { gates: [gate], maxParallel: 2 });
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    assert.deepEqual(
+      report.tickets.map((t) => [t.ticketId, t.guardedBy]),
+      [
+        ['u', ['u.txt file']],
+        ['v', ['v.txt file']],
+      ],
+    );
+  });
+
   it('fails an attempt that rewrites the script its gate runs', async () => {
     const fx = await setup([ticket('e')], { 'check.sh': 'test "$(cat e.txt)" = good\n' });
     await fx.script({ e: [{ note: 'makes the gate pass instead of the work', files: { 'check.sh': 'exit 0\n', 'e.txt': 'bad' } }] });

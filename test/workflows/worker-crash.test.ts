@@ -36,6 +36,15 @@ describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', 
     env = await createTestEnv();
   });
 
+  /** Ends the workers earlier tests left running: a replacement worker would take the next test's tasks. */
+  async function stopWorkers(): Promise<void> {
+    for (const w of workers.splice(0)) {
+      if (w.exitCode !== null || w.signalCode !== null) continue;
+      w.kill('SIGKILL');
+      await new Promise((resolve) => w.once('exit', resolve));
+    }
+  }
+
   after(async () => {
     for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
     try {
@@ -88,11 +97,7 @@ describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', 
   });
 
   it('is replaced mid-gate: the retry stops the orphaned gate first, and the ticket merges once', async () => {
-    for (const w of workers.splice(0)) {
-      if (w.exitCode !== null || w.signalCode !== null) continue;
-      w.kill('SIGKILL');
-      await new Promise((resolve) => w.once('exit', resolve));
-    }
+    await stopWorkers();
     const f = await makeRepo([{ id: 'q', probes: [{ name: 'q.txt live', command: 'test "$(cat q.txt)" = good' }] }]);
     others.push(f);
     await f.script({ q: [{ files: { 'q.txt': 'good' } }] });
@@ -123,12 +128,7 @@ describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', 
   });
 
   it('stops its boxed agent at once on SIGTERM, exits well within its grace time, and the attempt goes on on the next worker', async () => {
-    // The first test's replacement worker would take this test's tasks: only this test's workers may run.
-    for (const w of workers.splice(0)) {
-      if (w.exitCode !== null || w.signalCode !== null) continue;
-      w.kill('SIGKILL');
-      await new Promise((resolve) => w.once('exit', resolve));
-    }
+    await stopWorkers();
     const f = await makeRepo([{ id: 'm', probes: [{ name: 'm.txt live', command: 'test "$(cat m.txt)" = good' }] }]);
     others.push(f);
     const marker = f.marker('agent');
