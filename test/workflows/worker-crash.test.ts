@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,21 +9,7 @@ import { batchWorkflowId, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../.
 import { makeRepo, mergesOf, type Fixture } from '../fixtures/repo';
 import { createTestEnv, uniqueId } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
-
-const root = path.resolve(__dirname, '../..');
-
-/** A real worker process running workers/main.ts, pointed at the test server. */
-function startWorkerProcess(address: string, log: string[]): ChildProcess {
-  // One process (tsx as a loader, not its CLI, which would run the worker in a child the SIGKILL would miss).
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'workers/main.ts')], {
-    cwd: root,
-    env: { ...process.env, TEMPORAL_ADDRESS: address },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (d: Buffer) => log.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
-  return child;
-}
+import { midMergeTakeover, startWorkerProcess } from '../helpers/worker-process';
 
 describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', function () {
   this.timeout(300_000);
@@ -125,6 +111,17 @@ describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', 
     assert.equal(report.tickets[0].attempts, 1, 'a crashed worker mid-gate is a retried activity, not a new attempt');
     assert.equal((await mergesOf(f.repo, 'q')).length, 1, 'exactly one merge');
     assert.equal(isAlive(gatePid), false, 'the orphaned gate was stopped before the retry ran it again');
+  });
+
+  it('is replaced mid-merge within its heartbeat timeout, and the merge lands once', async () => {
+    await stopWorkers();
+    const t = await midMergeTakeover(env, workers);
+    others.push(t.fixture);
+    assert.equal(t.report.oracle.satisfied, true, t.log.join(''));
+    assert.equal(t.report.tickets[0].attempts, 1, 'a crashed worker mid-merge is a retried activity, not a new attempt');
+    assert.equal(t.merges.length, 1, 'exactly one merge');
+    // The merge's heartbeat timeout is 10 s; without heartbeats the retry would wait for its 2-minute start-to-close.
+    assert.ok(t.takeoverMs < 60_000, `the merge was retried ${t.takeoverMs} ms after its worker died`);
   });
 
   it('stops its boxed agent at once on SIGTERM, exits well within its grace time, and the attempt goes on on the next worker', async () => {
