@@ -4,6 +4,7 @@
  * repository that disappears mid-run parks its ticket at a named gate instead of being re-created.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -107,5 +108,42 @@ describe('faults in the world', function () {
     assert.equal(existsSync(fx.repo), false, 'the missing repository was not re-created');
     await rename(moved, fx.repo);
     await handle.terminate('test done');
+  });
+
+  it('rides out a repository made read-only for a while: the worker stays up, retries wait, nothing is lost or doubled', async function () {
+    const fx = await makeRepo([ticket('w', { gate: 'plan' })]);
+    fixtures.push(fx);
+    // A read-only bind mount over the repository (root and CAP_SYS_ADMIN, as on these machines).
+    const mounted = spawnSync('mount', ['--bind', fx.repo, fx.repo]).status === 0;
+    if (!mounted) this.skip();
+    const readOnly = spawnSync('mount', ['-o', 'remount,ro,bind', fx.repo]).status === 0;
+    try {
+      if (!readOnly) this.skip();
+      spawnSync('mount', ['-o', 'remount,rw,bind', fx.repo]);
+      const batchId = uniqueId('ro');
+      const handle = await env.client.workflow.start(batchWorkflow, {
+        taskQueue: TASK_QUEUE,
+        workflowId: batchWorkflowId(batchId),
+        args: [fx.batch(batchId, { gates: [{ name: 'own file', command: 'test "$(cat "$RATCHET_TICKET_ID.txt")" = good' }] })],
+      });
+      await waitUntil('w at its plan gate', async () => (await ticketHandle(batchId, 'w').query(statusQuery)).waitingFor === 'plan');
+      assert.equal(spawnSync('mount', ['-o', 'remount,ro,bind', fx.repo]).status, 0);
+      await ticketHandle(batchId, 'w').executeUpdate('approve', { args: [{ by: 'ann' }] });
+      const failing = await waitUntil('a tracker write to fail on the read-only repository and be retried', async () => {
+        const d = await ticketHandle(batchId, 'w').describe();
+        const pending = d.raw.pendingActivities?.find((a) => (a.attempt ?? 0) >= 2);
+        return pending?.lastFailure?.message ?? undefined;
+      });
+      assert.match(failing, /EROFS|read-only file system/i);
+      assert.equal(spawnSync('mount', ['-o', 'remount,rw,bind', fx.repo]).status, 0);
+
+      const report = await handle.result();
+      assert.equal(report.oracle.satisfied, true);
+      assert.equal(report.tickets[0].attempts, 1, 'the fault cost retries, not an attempt');
+      assert.equal((await mergesOf(fx.repo, 'w')).length, 1);
+      assert.deepEqual(unhandled, []);
+    } finally {
+      spawnSync('umount', [fx.repo]);
+    }
   });
 });
