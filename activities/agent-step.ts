@@ -24,6 +24,9 @@ export const ticketBranch = (batchId: string, ticketId: string): string => `ratc
 /** The worktree folder name of a ticket inside `worktreesDir`. */
 export const worktreeName = (batchId: string, ticketId: string): string => `${batchId}-${ticketId}`;
 
+/** The folder name of a ticket's scratch worktree (the regression guard's base runs) inside `worktreesDir`. */
+export const scratchName = (batchId: string, ticketId: string): string => `_scratch-${batchId}-${ticketId}`;
+
 export interface AgentStepInput {
   config: BatchConfig;
   ticket: Ticket;
@@ -52,8 +55,6 @@ export interface AgentStep {
   worktree: string;
   /** The base commit the worktree was cut from. */
   baseCommit: string;
-  /** Whether the agent ran boxed (bubblewrap). */
-  sandboxed: boolean;
 }
 
 /**
@@ -115,7 +116,7 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
       { signal, tickMs, onTick: () => heartbeat(attempt === 0 ? 'plan' : `implement attempt ${attempt}`) },
     );
     throwIfStopped(signal, `the agent run of ${ticket.id} ${attempt === 0 ? 'plan' : `attempt ${attempt}`}`);
-    return { run, dir, branch, worktree: wt.path, baseCommit: wt.baseCommit, sandboxed: sandbox !== undefined };
+    return { run, dir, branch, worktree: wt.path, baseCommit: wt.baseCommit };
   } finally {
     if (sandbox) await rm(sandbox.tmpDir, { recursive: true, force: true });
   }

@@ -4,10 +4,9 @@ import { Mutex } from 'async-mutex';
 import { stepDir } from './artifacts';
 import { liveness, throwIfStopped } from './context';
 import { baseCheckout, mergeBranch, removeWorktree } from './git';
-import { ticketBranch, worktreeName } from './agent-step';
+import { scratchName, ticketBranch, worktreeName } from './agent-step';
 import { commandEnv, resolveEnvFrom } from './env';
 import { runCommand, stopStaleRun } from './process';
-import { scratchName } from './validate';
 import { batchRedactor } from './secrets';
 import type { BatchConfig, MergeResult } from '../workflows/types';
 

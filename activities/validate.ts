@@ -8,13 +8,14 @@
  *    on the base code and passes on the branch (SWE-bench FAIL_TO_PASS).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import { glob } from 'tinyglobby';
 import { stepDir } from './artifacts';
 import { liveness, throwIfStopped } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
+import { scratchName } from './agent-step';
 import { changedPaths, prepareScratch } from './git';
 import { runCommand, stopStaleRun } from './process';
 import type { Redactor } from './redact';
@@ -206,12 +207,9 @@ class GateRunner {
   }
 }
 
-/** The folder name of a ticket's scratch worktree (regression guard) inside `worktreesDir`. */
-export const scratchName = (batchId: string, ticketId: string): string => `_scratch-${batchId}-${ticketId}`;
-
 /** The subset of `paths` (relative to `dir`) that exist there: deleted files are not tests to run. */
 async function existing(dir: string, paths: string[]): Promise<string[]> {
-  const present = await Promise.all(paths.map((p) => readFile(path.join(dir, p)).then(() => true, () => false)));
+  const present = await Promise.all(paths.map((p) => access(path.join(dir, p)).then(() => true, () => false)));
   return paths.filter((_, i) => present[i]);
 }
 

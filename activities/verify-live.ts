@@ -7,6 +7,7 @@ import { stepDir } from './artifacts';
 import { baseCheckout } from './git';
 import { commandEnv } from './env';
 import { runCommand, stopStaleRun } from './process';
+import type { Redactor } from './redact';
 import { batchRedactor } from './secrets';
 import type { BatchConfig, Probe, ProbeResult, VerifyResult } from '../workflows/types';
 
@@ -20,11 +21,12 @@ export interface VerifyInput {
 export async function verifyLive(input: VerifyInput, deps: { env: NodeJS.ProcessEnv }): Promise<VerifyResult> {
   const { config, ticketId, probes } = input;
   const results: ProbeResult[] = [];
-  for (const probe of probes) results.push(await runProbe(config, ticketId, probe, deps.env));
+  const redact = batchRedactor(config, deps.env);
+  for (const probe of probes) results.push(await runProbe(config, ticketId, probe, deps.env, redact));
   return { passed: results.length > 0 && results.every((r) => r.passed), probes: results };
 }
 
-async function runProbe(config: BatchConfig, ticketId: string, probe: Probe, env: NodeJS.ProcessEnv): Promise<ProbeResult> {
+async function runProbe(config: BatchConfig, ticketId: string, probe: Probe, env: NodeJS.ProcessEnv, redact: Redactor): Promise<ProbeResult> {
   if (probe.kind === 'command') {
     const cwd = await baseCheckout(config.repo, config.baseBranch, config.worktreesDir);
     const logPath = path.join(await stepDir(config, ticketId, 'verify-live'), `probe-${probe.name.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
@@ -36,7 +38,7 @@ async function runProbe(config: BatchConfig, ticketId: string, probe: Probe, env
       pidFile,
       env: commandEnv({ source: env }),
       exactEnv: true,
-      redact: batchRedactor(config, env),
+      redact,
       timeoutMs: probe.timeoutMs,
       logPath,
       tailBytes: 500,

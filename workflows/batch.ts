@@ -70,8 +70,6 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   const started = new Set<string>();
   const waiting = new Map<string, GateReason>();
   const reports = new Map<string, TicketReport>();
-  /** States the batch wrote since its last read of the tracker. */
-  const written = new Map<string, TicketState>();
   const batchInterventions: Intervention[] = [];
   let verdict: OracleVerdict = oracle([], [], {});
   let report: RunReport | undefined = undefined;
@@ -188,14 +186,16 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     return view;
   }
 
-  /** Compares what the tracker says with what ratchet last wrote, for tickets no workflow of ours owns now. */
+  /**
+   * Compares what the tracker says with what ratchet last wrote, for tickets no workflow of ours owns now and no
+   * person's `resume` is settling right now.
+   */
   function noticeTampers(facts: TicketFact[]): void {
     const now = new Map(facts.map((f) => [f.id, f.state]));
-    // What the batch itself wrote since the read (a restore) is newer than the read.
-    for (const [id, s] of written) now.set(id, s);
+    const settling = new Set(settle.map((x) => x.tamper.ticketId));
     for (const id of ids) {
       const want = expected.get(id);
-      if (running.has(id) || want === undefined) continue;
+      if (running.has(id) || settling.has(id) || want === undefined) continue;
       const got = now.get(id) ?? 'missing';
       if (got === want || unresolved().some((t) => t.ticketId === id)) continue;
       tampers.push({ ticketId: id, from: want, to: got, at: Date.now(), seenBy: 'batch' });
@@ -211,7 +211,6 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     }
     expected.set(id, to);
     states.set(id, to);
-    written.set(id, to);
   }
 
   /** Acts on the tampers a person settled with `resume`: restore what ratchet recorded, or accept the tracker. */
@@ -313,12 +312,11 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   for (;;) {
     await condition(() => dirty);
     dirty = false;
-    written.clear();
     const facts = await acts.readFacts({ ticketsDir: config.ticketsDir, ids });
     for (const f of facts) states.set(f.id, f.state);
     for (const id of ids) if (!expected.has(id) && !running.has(id)) expected.set(id, states.get(id) ?? 'todo');
-    if (settle.length) await settleTampers();
     noticeTampers(facts);
+    if (settle.length) await settleTampers();
     verdict = oracle(ids, facts, evidence);
     if (verdict.satisfied && running.size === 0 && unresolved().length === 0) break;
 

@@ -180,7 +180,8 @@ export class LocalTracker implements Tracker {
         throw new TrackerError(`ticket "${id}" has no file in ${this.ticketsDir} (looked for ${id}.yaml and ${id}.yml)`, true);
       }
       const current = await this.readRecord(id);
-      const previous = current?.state ?? (await this.read(file)).state;
+      // No valid record yet: the ticket file's own field is the state (read() would look for the record again).
+      const previous = current?.state ?? parseTicket(await readTicketText(file), file).state;
       if (current?.state !== state || current.note !== note) {
         await writeAtomic(record, renderStateRecord(id, { state, note }, by, new Date()));
       }
