@@ -413,6 +413,8 @@ export type WatchChange =
       waitingReason?: string;
       /** First line of the feedback the previous attempt left (why it failed). */
       feedback?: string;
+      /** When the line's phase started, ms since epoch; default: now. */
+      at?: number;
     }
   | { kind: 'batch'; state: BatchStatus['state']; pausedReason?: string };
 
@@ -424,7 +426,7 @@ export interface WatchOptions {
   intervalMs?: number;
 }
 
-const clock = (): string => new Date().toTimeString().slice(0, 8);
+const clock = (at?: number): string => (at === undefined ? new Date() : new Date(at)).toTimeString().slice(0, 8);
 
 /** What a progress line shows for a ticket: its phase while running, else its tracker state. */
 function ticketColumns(change: Extract<WatchChange, { kind: 'ticket' }>): string[] {
@@ -444,7 +446,7 @@ export function formatChange(change: WatchChange): string {
     const why = change.pausedReason ? `: ${change.pausedReason}` : '';
     return `${clock()} batch ${change.state}${why}`;
   }
-  return `${clock()} ${[change.ticketId.padEnd(12), ...ticketColumns(change)].join(' ').trimEnd()}`;
+  return `${clock(change.at)} ${[change.ticketId.padEnd(12), ...ticketColumns(change)].join(' ').trimEnd()}`;
 }
 
 function abortable(ms: number, signal: AbortSignal | undefined, done: Promise<unknown>): Promise<void> {
@@ -463,7 +465,8 @@ function abortable(ms: number, signal: AbortSignal | undefined, done: Promise<un
 /**
  * Watches a batch until it finishes: about once per `intervalMs` it queries the batch's `status` and the `status` of
  * each running ticket, and calls `onChange` with a line whenever a ticket's state, phase, attempt or gate changes.
- * Client-side only: stopping the watch never touches the batch.
+ * A running ticket's phases come from its timeline, so a phase that began and ended between two polls still gets its
+ * line (stamped with the time it started). Client-side only: stopping the watch never touches the batch.
  * @param onChange - receives the progress line and the structured change.
  * @returns the batch's RunReport (the workflow result).
  * @throws BatchFailedError with the failure's message when the batch failed; WatchInterruptedError when
@@ -493,6 +496,38 @@ export async function watchBatch(
     onChange(formatChange(change), change);
   };
   const lastTicket = new Map<string, TicketStatus>();
+  /** Per ticket, how many spans of its timeline have been printed (the current phase is span `timeline.length`). */
+  const printedSpans = new Map<string, number>();
+  /**
+   * Prints a running ticket's progress from its timeline: every span finished since the last poll first (a phase
+   * shorter than the poll interval still gets its line, with its own start time), then the current phase.
+   */
+  const emitTicket = (t: BatchStatus['tickets'][number], ticket: TicketStatus | undefined): void => {
+    const base = { kind: 'ticket' as const, ticketId: t.id, title: t.title, state: t.state };
+    if (!ticket) {
+      emit(`ticket:${t.id}`, { ...base, waitingFor: t.waitingFor });
+      return;
+    }
+    const spans = ticket.timeline;
+    // Feedback of a retry: the note of the span that failed before it, else (older histories) the last feedback.
+    const after = (i: number): string | undefined => spans[i - 1]?.note ?? (i === spans.length ? ticket.lastFeedback?.split('\n')[0] : undefined);
+    // Span `printed` was printed as the current phase at the last poll; nothing printed yet: start at the first.
+    const printed = printedSpans.get(t.id);
+    for (let i = printed === undefined ? 0 : printed + 1; i < spans.length; i++) {
+      const span = spans[i];
+      emit(`ticket:${t.id}`, { ...base, phase: span.phase, attempt: span.attempt, maxAttempts: ticket.maxAttempts, feedback: after(i), at: span.startedAt });
+    }
+    printedSpans.set(t.id, spans.length);
+    emit(`ticket:${t.id}`, {
+      ...base,
+      phase: ticket.phase,
+      attempt: ticket.attempt,
+      maxAttempts: ticket.maxAttempts,
+      waitingFor: ticket.waitingFor ?? t.waitingFor,
+      waitingReason: ticket.waitingReason,
+      feedback: after(spans.length),
+    });
+  };
   const poll = async (): Promise<void> => {
     const deadline = (): number => Date.now() + QUERY_TIMEOUT_MS;
     let status: BatchStatus;
@@ -513,18 +548,7 @@ export async function watchBatch(
           .catch(() => lastTicket.get(t.id));
         if (ticket) lastTicket.set(t.id, ticket);
       }
-      emit(`ticket:${t.id}`, {
-        kind: 'ticket',
-        ticketId: t.id,
-        title: t.title,
-        state: t.state,
-        phase: ticket?.phase,
-        attempt: ticket?.attempt,
-        maxAttempts: ticket?.maxAttempts,
-        waitingFor: ticket?.waitingFor ?? t.waitingFor,
-        waitingReason: ticket?.waitingReason,
-        feedback: ticket?.lastFeedback?.split('\n')[0],
-      });
+      emitTicket(t, ticket);
     }
   };
 

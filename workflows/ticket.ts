@@ -159,12 +159,18 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     return [`### ${ticket.id}: ${ticket.title}`, `Now: ${now}`, ...rows].join('\n');
   };
 
+  /** First line of the feedback recorded during the current phase: the note of its span when no other is given. */
+  let failureNote: string | undefined;
+  /** The attempt the current phase belongs to, taken when it starts (the counter moves on before the next span). */
+  let phaseAttempt: number | undefined;
   const enter = (next: PhaseName, note?: string): void => {
     const now = Date.now();
     if (phase !== 'queued') {
-      timeline.push({ phase, attempt: attemptOf(phase), startedAt: phaseStartedAt, ms: now - phaseStartedAt, note });
+      timeline.push({ phase, attempt: phaseAttempt, startedAt: phaseStartedAt, ms: now - phaseStartedAt, note: note ?? failureNote });
     }
+    failureNote = undefined;
     phase = next;
+    phaseAttempt = attemptOf(next);
     phaseStartedAt = now;
     upsertSearchAttributes([
       { key: RatchetPhase, value: next },
@@ -231,6 +237,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     feedback.push(cut);
     while (feedback.length > FEEDBACK_ENTRIES) feedback.shift();
     lastFeedback = cut;
+    failureNote = cut.split('\n')[0];
   };
 
   /**

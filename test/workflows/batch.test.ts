@@ -118,6 +118,11 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     assert.equal((await mergesOf(fx.repo, 'x')).length, 1);
     const prompt3 = await readFile(path.join(fx.repo, '.ratchet/artifacts', batchId, 'x', 'attempt-3', 'prompt.md'), 'utf8');
     assert.match(prompt3, /Attempt 2: gate "own file" \(exit 1\) failed/);
+    // The timeline (what `ratchet watch` prints from) gives each span its own attempt, and a failed span its reason.
+    const validates = x.phases.filter((s) => s.phase === 'validate');
+    assert.deepEqual(validates.map((s) => s.attempt), [1, 2, 3]);
+    assert.match(validates[0].note ?? '', /^Attempt 1: gate "own file" \(exit 1\) failed/);
+    assert.equal(validates[2].note, 'gates passed');
     assert.equal((await new LocalTracker(path.join(fx.repo, '.ratchet/tickets')).get('x'))?.state, 'done');
   });
 
