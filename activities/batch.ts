@@ -163,3 +163,11 @@ export async function setTicketState(input: {
 }): Promise<{ previous: TicketState }> {
   return trackerFor(input).setState(input.ticketId, input.state, input.note, input.by);
 }
+
+/**
+ * Files a discovered ticket in the tracker (see `Tracker.file`): `created`, `existing` (a retry of this call) or
+ * `taken` (the id names another ticket; the caller picks another id).
+ */
+export async function fileTicket(input: { ticketsDir: string; ticket: Ticket; by: string }): Promise<{ status: 'created' | 'existing' | 'taken' }> {
+  return trackerFor(input).file(input.ticket, input.by);
+}

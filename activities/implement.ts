@@ -2,6 +2,7 @@
 import type { Agent } from './agents/agent';
 import { runAgentStep, type AgentStepDeps } from './agent-step';
 import { commitAll } from './git';
+import { parseAgentDiscovered } from '../workflows/input';
 import type { BatchConfig, ImplementResult, Ticket } from '../workflows/types';
 
 export interface ImplementInput {
@@ -17,13 +18,17 @@ export interface ImplementInput {
  * Cuts `ratchet/<batchId>/<ticketId>` fresh from the base tip into the ticket's worktree, runs the agent in role
  * `implement`, and commits what it left. Idempotent under retry: a retried attempt stops the stale agent of a dead
  * worker and starts again from a fresh worktree, so nothing it left behind counts.
- * Returns `commit` undefined when the agent changed nothing.
+ * Returns `commit` undefined when the agent changed nothing, and the work the agent reported discovering (its result
+ * file's `discovered`, validated; refused entries are named in `discoveredProblems`).
  */
 export async function implement(agent: Agent, input: ImplementInput, deps: AgentStepDeps): Promise<ImplementResult> {
   const { ticket, attempt } = input;
   const step = await runAgentStep(agent, { ...input, role: 'implement' }, deps);
   const committed = await commitAll(step.worktree, `ratchet: ${ticket.id} attempt ${attempt}: ${ticket.title}`, step.baseCommit, step.branch);
+  const { work, problems } = parseAgentDiscovered(step.run.result);
   return {
+    ...(work.length ? { discovered: work } : {}),
+    ...(problems.length ? { discoveredProblems: problems } : {}),
     agent: step.run,
     branch: step.branch,
     worktree: step.worktree,

@@ -4,7 +4,7 @@
  */
 import type { Agent } from './agents/agent';
 import { commandAgent } from './agents/command';
-import { loadBatch, readFacts, setTicketState } from './batch';
+import { fileTicket, loadBatch, readFacts, setTicketState } from './batch';
 import { liveness } from './context';
 import { toFailure } from './errors';
 import { implement, type ImplementInput } from './implement';
@@ -58,6 +58,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     loadBatch: boundary((input: { raw: unknown; workflowId: string }) => loadBatch(input, env)),
     readFacts: boundary(readFacts),
     setTicketState: boundary(setTicketState),
+    fileTicket: boundary(fileTicket),
     plan: boundary((input: PlanInput) => plan(agentFor(input.config.agent), input, step)),
     implement: boundary((input: ImplementInput) => implement(agentFor(input.config.agent), input, step)),
     validate: boundary((input: ValidateInput) => validate(input, { env, stopping })),

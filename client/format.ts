@@ -2,10 +2,10 @@
  * Plain-text rendering of run reports and batch status for a terminal. Pure functions: no I/O.
  */
 import type { BatchStatus } from '../workflows/messages';
-import type { PhaseName, RunReport, TrackerTamper } from '../workflows/types';
+import type { DiscoveredRecord, PhaseName, RunReport, TrackerTamper } from '../workflows/types';
 
 /** Phase columns, in lifecycle order. */
-const PHASES: PhaseName[] = ['queued', 'plan', 'human-gate', 'implement', 'validate', 'merge', 'deploy', 'verify-live'];
+const PHASES: PhaseName[] = ['queued', 'plan', 'human-gate', 'implement', 'blocked', 'validate', 'merge', 'deploy', 'verify-live'];
 
 /** A duration for people: `850ms`, `12.3s`, `4m05s`, `1h02m`. */
 export function formatMs(ms: number): string {
@@ -65,12 +65,30 @@ export function formatReport(report: RunReport): string {
   lines.push(`Tamperings caught: ${caught.length}`);
   for (const c of caught) lines.push(`  ${c.ticketId} attempt ${c.attempt} changed protected ${c.paths.join(', ')}: attempt failed`);
   lines.push(...tamperLines(report.trackerTampers ?? []));
+  lines.push(...discoveredLines(report.discovered ?? []));
   lines.push(`Oracle: ${verdictText(report.oracle)}`);
   return lines.join('\n');
 }
 
 function listed(items: string[], limit = 5): string {
   return items.length <= limit ? items.join('; ') : `${items.slice(0, limit).join('; ')}; and ${items.length - limit} more`;
+}
+
+/** Discovered work: who found it, the edges, and what became of it. */
+function discoveredLines(records: DiscoveredRecord[]): string[] {
+  if (!records.length) return [];
+  const filed = records.filter((r) => r.status === 'filed').length;
+  return [
+    `Discovered work: ${records.length} (${filed} filed)`,
+    ...records.map((r) => {
+      const who = r.filedBy.kind === 'agent' ? `ticket ${r.filedBy.ticketId} attempt ${r.filedBy.attempt}` : r.filedBy.by;
+      const edges = [r.dependsOn.length ? `depends on ${r.dependsOn.join(', ')}` : '', r.blocks.length ? `blocks ${r.blocks.join(', ')}` : '']
+        .filter(Boolean)
+        .join('; ');
+      const what = r.status === 'filed' ? `filed as ${r.ticketId}` : `${r.status}${r.reason ? `: ${r.reason}` : ''}`;
+      return `  "${r.title}" found by ${who}${edges ? ` (${edges})` : ''}: ${what}`;
+    }),
+  ];
 }
 
 function tamperLines(tampers: TrackerTamper[]): string[] {
@@ -99,6 +117,7 @@ export function formatStatus(status: BatchStatus): string {
   }
   if (status.tickets.length > 0) lines.push(table(rows));
   lines.push(...tamperLines(status.trackerTampers ?? []));
+  lines.push(...discoveredLines(status.discovered ?? []));
   lines.push(`Oracle: ${verdictText(status.oracle)}`);
   for (const t of status.tickets.filter((x) => x.waitingFor)) {
     lines.push(`  ${t.id} waits at the ${t.waitingFor} gate: ratchet approve ${status.batchId} ${t.id}  (or reject)`);

@@ -15,6 +15,7 @@ import {
   ActivityFailure,
   condition,
   executeChild,
+  getExternalWorkflowHandle,
   log,
   ParentClosePolicy,
   startChild,
@@ -29,8 +30,13 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { claimWorkflow, claimWorkflowId } from './claim';
 import { blockedByHumanGate, readySet } from './graph';
+import { discoveredId, discoverRequestToWork, discoveryProblem, overCap } from './discovery';
 import {
   batchStatusQuery,
+  blockerDoneSignal,
+  discoveredSignal,
+  discoverUpdate,
+  discoveryFiledSignal,
   resumeSignal,
   resumeUpdate,
   ticketWaitingSignal,
@@ -42,7 +48,32 @@ import {
 import { oracle, type OracleVerdict } from './oracle';
 import { RatchetAttempt, RatchetBatch, RatchetPhase, RatchetTicket } from './search-attributes';
 import { ticketWorkflow } from './ticket';
-import type { Evidence, GateReason, Intervention, LoadedBatch, RunReport, Ticket, TicketFact, TicketReport, TicketState, TrackerTamper } from './types';
+import {
+  DEFAULT_DISCOVERY,
+  type DiscoveredRecord,
+  type DiscoveredWork,
+  type Evidence,
+  type GateReason,
+  type Intervention,
+  type LoadedBatch,
+  type RunReport,
+  type Ticket,
+  type TicketFact,
+  type TicketReport,
+  type TicketState,
+  type TrackerTamper,
+} from './types';
+
+/** Discovered work waiting for the loop to file it; `key` finds it again (a person's update waits on it). */
+interface Discovery {
+  key: string;
+  work: DiscoveredWork;
+  filedBy: DiscoveredRecord['filedBy'];
+  /** For an agent's report: which entry of which attempt's list, to answer the ticket. */
+  reply?: { ticketId: string; attempt: number; index: number };
+  /** Agents' work counts against the discovery cap; a person's, or work a person let through with `resume`, not. */
+  capped: boolean;
+}
 
 export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   const info = workflowInfo();
@@ -78,6 +109,14 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   let lastFailure: string | undefined;
   let loaded: LoadedBatch | undefined;
   const unresolved = (): TrackerTamper[] => tampers.filter((t) => !t.resolved);
+  /** Discovered work to file at the next turn of the loop, and work held at the discovery cap for a person. */
+  let discoveries: Discovery[] = [];
+  let held: Discovery[] = [];
+  /** What became of each discovered piece of work, by its key; in status and the report. */
+  const discovered = new Map<string, DiscoveredRecord>();
+  let discoverySeq = 0;
+  /** Running tickets that wait for discovered blockers (ticket -> blockers not yet ended). */
+  const parked = new Map<string, Set<string>>();
 
   setHandler(batchStatusQuery, () => ({
     batchId: loaded?.config.batchId ?? info.workflowId.replace(/^batch-/, ''),
@@ -94,6 +133,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     })),
     oracle: verdict,
     trackerTampers: tampers,
+    discovered: [...discovered.values()],
     report,
   }));
   setHandler(ticketWaitingSignal, ({ ticketId, gate }) => {
@@ -110,17 +150,29 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     if (typeof d?.by !== 'string' || d.by.trim() === '') {
       throw new Error(`resume needs a payload {"by": "<who>", "comment"?: "<text>", "tamper"?: "restore" | "accept"}: field "by" is ${JSON.stringify(d?.by)}`);
     }
+    if (d.discovered !== undefined && d.discovered !== 'file' && d.discovered !== 'drop') {
+      throw new Error(`resume field "discovered" is ${JSON.stringify(d.discovered)}: use "file" (file the held discovered tickets) or "drop"`);
+    }
     if (d.tamper !== undefined && d.tamper !== 'restore' && d.tamper !== 'accept') {
       throw new Error(`resume field "tamper" is ${JSON.stringify(d.tamper)}: use "restore" (write back what ratchet recorded) or "accept" (take the tracker's state as your decision)`);
     }
     if (state !== 'paused') throw new Error(`batch ${info.workflowId} is ${state}, not paused; resume is accepted only while the status query shows state "paused"`);
   };
-  const doResume = ({ by, comment, tamper }: ResumeDecision): void => {
+  const doResume = ({ by, comment, tamper, discovered: how }: ResumeDecision): void => {
     batchInterventions.push({ kind: 'resume', ticketId: '', gate: pausedBy, by, comment, at: Date.now() });
     for (const t of unresolved()) {
       t.resolved = { by, at: Date.now(), action: tamper === 'accept' ? 'accepted' : 'restoring' };
       settle.push({ tamper: t, how: tamper ?? 'restore' });
     }
+    // Work held at the discovery cap: the person's answer files it (past the cap) or drops it.
+    for (const d of held) {
+      if (how === 'drop') {
+        record(d, { status: 'dropped', reason: `dropped by ${by} at the discovery cap` });
+      } else {
+        discoveries.push({ ...d, capped: false });
+      }
+    }
+    held = [];
     state = 'running';
     pausedReason = undefined;
     consecutiveFailures = 0;
@@ -145,6 +197,48 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     }
   });
 
+  setHandler(discoveredSignal, ({ ticketId, attempt, work }) => {
+    work.forEach(({ blocksThisTicket, ...w }, index) => {
+      discoveries.push({
+        key: `${ticketId}#${attempt}#${index}`,
+        work: { ...w, id: undefined, dependsOn: [], blocks: blocksThisTicket ? [ticketId] : [] },
+        filedBy: { kind: 'agent', ticketId, attempt },
+        reply: { ticketId, attempt, index },
+        capped: true,
+      });
+    });
+    dirty = true;
+  });
+  setHandler(
+    discoverUpdate,
+    async (req) => {
+      const key = `person#${discoverySeq++}`;
+      discoveries.push({ key, work: discoverRequestToWork(req), filedBy: { kind: 'person', by: req.by }, capped: false });
+      dirty = true;
+      await condition(() => discovered.has(key));
+      const r = discovered.get(key) as DiscoveredRecord;
+      if (r.status !== 'filed' || r.ticketId === undefined) {
+        throw ApplicationFailure.create({ type: 'BadInput', nonRetryable: true, message: `discover refused: ${r.reason ?? r.status}` });
+      }
+      return { ticketId: r.ticketId, dependsOn: r.dependsOn, blocks: r.blocks };
+    },
+    {
+      validator: (req) => {
+        if (!loaded || state === 'loading' || state === 'done' || state === 'failed') {
+          throw new Error(`batch ${info.workflowId} is ${state}; discover is accepted only while the batch runs or is paused`);
+        }
+        const work = discoverRequestToWork(req);
+        const none = noProbes();
+        if (none) throw new Error(`discover: ${none}`);
+        // Without an id, the id the loop would pick stands in (it only matters for uniqueness).
+        let id = work.id;
+        for (let n = 1; id === undefined || (work.id === undefined && ids.includes(id)); n++) id = discoveredId(undefined, n);
+        const problem = discoveryProblem({ ...work, id }, tickets, started, { kind: 'person', by: req.by });
+        if (problem) throw new Error(`discover: ${problem}`);
+      },
+    },
+  );
+
   // ---- load, validate and claim the tracker: nothing starts before this succeeds ----------------------------
   try {
     loaded = await loadOrRefuse(acts, raw, info.workflowId);
@@ -154,7 +248,8 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     throw err;
   }
   const { config, doneFingerprint } = loaded;
-  tickets = loaded.tickets;
+  // Discovered tickets join the batch while it runs: tickets, ids and byId grow.
+  tickets = loaded.tickets.map((t) => ({ ...t, dependsOn: [...t.dependsOn] }));
   const ids = tickets.map((t) => t.id);
   const byId = new Map(tickets.map((t) => [t.id, t]));
   for (const t of tickets) {
@@ -242,6 +337,96 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     }
   }
 
+  /** Why no discovered ticket can be filed: it would have no verify-live probe (they take the batch's). */
+  function noProbes(): string | undefined {
+    if (loaded && loaded.config.probes.length > 0) return undefined;
+    return 'the batch has no batch-level probe, and a discovered ticket is verified live by those; add "probes" to the batch file';
+  }
+
+  /** Records what became of a piece of discovered work and answers the ticket that reported it, if it still runs. */
+  function record(d: Discovery, outcome: Pick<DiscoveredRecord, 'status' | 'reason' | 'ticketId'>): DiscoveredRecord {
+    const r: DiscoveredRecord = {
+      ...outcome,
+      title: d.work.title,
+      filedBy: d.filedBy,
+      dependsOn: d.work.dependsOn,
+      blocks: d.work.blocks,
+      at: Date.now(),
+    };
+    discovered.set(d.key, r);
+    if (d.reply && running.has(d.reply.ticketId)) {
+      const { ticketId, attempt, index } = d.reply;
+      getExternalWorkflowHandle(ticketWorkflowId(config.batchId, ticketId))
+        .signal(discoveryFiledSignal, { replies: [{ attempt, index, record: r }] })
+        .catch((err: unknown) => log.warn(`could not tell ticket ${ticketId} about its discovered work: ${(err as Error).message}`));
+    }
+    return r;
+  }
+
+  /**
+   * Files discovered work: checks it against the batch's graph (ids, edges, cycles), holds agents' work over the
+   * discovery cap for a person, picks an id the tracker does not use yet, writes the ticket to the tracker and adds
+   * it with its edges; a ticket it blocks that is running waits for it (parked).
+   */
+  async function fileDiscoveries(): Promise<void> {
+    const todo = discoveries;
+    discoveries = [];
+    const limits = config.discovery ?? DEFAULT_DISCOVERY;
+    for (const d of todo) {
+      const finder = d.filedBy.kind === 'agent' ? d.filedBy.ticketId : undefined;
+      if (d.capped && finder !== undefined) {
+        const why = overCap([...discovered.values()], finder, limits);
+        if (why) {
+          held.push(d);
+          record(d, { status: 'held', reason: `${why}; waiting for a person: resume files it, resume with "discovered": "drop" drops it` });
+          continue;
+        }
+      }
+      let ticketId: string | undefined;
+      let problem: string | undefined;
+      for (let n = 1; ticketId === undefined && problem === undefined; n++) {
+        const id = d.work.id ?? discoveredId(finder, n);
+        if (d.work.id === undefined && ids.includes(id)) continue;
+        problem = noProbes() ?? discoveryProblem({ ...d.work, id }, tickets, started, d.filedBy);
+        if (problem) break;
+        const ticket: Ticket = { ...d.work, id, dependsOn: [...d.work.dependsOn], probes: [], allowPaths: [], state: 'todo' };
+        const who = d.filedBy.kind === 'agent' ? `ticket ${d.filedBy.ticketId} attempt ${d.filedBy.attempt} (its agent)` : d.filedBy.by;
+        const { status } = await acts.fileTicket({ ticketsDir: config.ticketsDir, ticket, by: `${who} in batch ${config.batchId}` });
+        if (status === 'taken') {
+          if (d.work.id !== undefined || n >= 100) problem = `ticket id "${id}" already names another ticket in the tracker; pick another id`;
+          continue;
+        }
+        ticketId = id;
+        tickets.push(ticket);
+        ids.push(id);
+        byId.set(id, ticket);
+        states.set(id, 'todo');
+        expected.set(id, 'todo');
+        for (const b of d.work.blocks) {
+          const blocked = byId.get(b) as Ticket;
+          blocked.dependsOn = [...blocked.dependsOn, id];
+          if (running.has(b)) parked.set(b, new Set([...(parked.get(b) ?? []), id]));
+        }
+      }
+      record(d, ticketId === undefined ? { status: 'refused', reason: problem } : { status: 'filed', ticketId });
+    }
+  }
+
+  /** Tells each parked ticket about its discovered blockers that have ended (done or human-gated). */
+  async function wakeParked(): Promise<void> {
+    for (const [dependent, blockers] of parked) {
+      for (const b of [...blockers]) {
+        const ev = evidence[b];
+        if (!ev) continue;
+        blockers.delete(b);
+        await getExternalWorkflowHandle(ticketWorkflowId(config.batchId, dependent))
+          .signal(blockerDoneSignal, { ticketId: b, outcome: ev.outcome })
+          .catch((err: unknown) => log.warn(`could not tell ticket ${dependent} that ${b} ended: ${(err as Error).message}`));
+      }
+      if (blockers.size === 0) parked.delete(dependent);
+    }
+  }
+
   function render(): void {
     const rows = tickets.map((t) => {
       const s = states.get(t.id);
@@ -317,8 +502,14 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     for (const id of ids) if (!expected.has(id) && !running.has(id)) expected.set(id, states.get(id) ?? 'todo');
     noticeTampers(facts);
     if (settle.length) await settleTampers();
+    if (discoveries.length) {
+      await fileDiscoveries();
+      dirty = true; // read the new tickets' facts before judging
+      continue;
+    }
+    if (parked.size) await wakeParked();
     verdict = oracle(ids, facts, evidence);
-    if (verdict.satisfied && running.size === 0 && unresolved().length === 0) break;
+    if (verdict.satisfied && running.size === 0 && unresolved().length === 0 && held.length === 0) break;
 
     // A person's reject of a blocker is final for its dependents too: record them, naming the blocker.
     const view = trusted();
@@ -341,12 +532,18 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
         `tracker tamper: ${open.map((t) => `${t.ticketId} went ${t.from} -> ${t.to} without ratchet writing it`).join('; ')}; ` +
           'nothing counts it; send the batch "resume" to restore what ratchet recorded (or with "tamper": "accept" to take the tracker\'s state as your decision)',
       );
+    } else if (held.length) {
+      pause(
+        'discovery-cap',
+        `discovery cap: ${held.length} discovered ticket(s) held (${held.map((d) => `"${d.work.title}"`).join(', ')}): ${discovered.get(held[0].key)?.reason ?? ''}`,
+      );
     } else if (state === 'running' && consecutiveFailures >= config.circuitBreaker) {
       pause('circuit-breaker', `circuit breaker: ${consecutiveFailures} tickets in a row ended without done${lastFailure ? ` (last: ${lastFailure})` : ''}; send the batch "resume" (update or signal) to go on`);
     }
     if (state === 'running') {
       for (const id of readySet(tickets, view, started)) {
-        if (running.size >= config.maxParallel) break;
+        // A ticket parked on its discovered blockers holds no slot: its blockers must be able to run.
+        if (running.size - parked.size >= config.maxParallel) break;
         start(byId.get(id) as Ticket);
       }
       if (running.size === 0) {
@@ -371,6 +568,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     interventions: { total: all.length, byKind, list: all },
     trackerTampers: tampers,
     tamperingsCaught: ticketReports.flatMap((r) => r.tamperings),
+    discovered: [...discovered.values()],
     startedAt,
     ms: Date.now() - startedAt,
     doneFingerprint,

@@ -4,23 +4,11 @@
  * Not imported by workflow code: the workflow relies on `loadBatch` having validated its input.
  */
 import { z } from 'zod';
-import { TICKET_KINDS, TICKET_STATES, type BatchConfig, type Probe, type Ticket } from './types';
+import { DISCOVERED_BODY_CHARS, DISCOVERED_TITLE_CHARS } from './discovery';
+import { ID_FIX_TEXT, ID_PATTERN, refComponentProblem } from './ids';
+import { DEFAULT_DISCOVERY, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type Probe, type Ticket } from './types';
 
-/** Ticket and batch ids: DESIGN.md "public contract". */
-export const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-
-/**
- * Why `id` cannot be a component of a git branch name (`git check-ref-format` rules that the id pattern lets
- * through), or undefined when it can: ids name branches `ratchet/<batchId>/<ticketId>` and folders.
- */
-export function refComponentProblem(id: string): string | undefined {
-  if (id === '.' || id === '..') return 'is "." or "..", which name folders, not tickets';
-  if (id.startsWith('.')) return 'starts with ".", which git refuses in a branch name';
-  if (id.endsWith('.')) return 'ends with ".", which git refuses in a branch name';
-  if (id.endsWith('.lock')) return 'ends with ".lock", which git refuses in a branch name';
-  if (id.includes('..')) return 'contains "..", which git refuses in a branch name';
-  return undefined;
-}
+export { ID_PATTERN, refComponentProblem } from './ids';
 
 const id = z
   .string()
@@ -160,6 +148,13 @@ export const batchFileSchema = z
     maxAttempts: z.number().int().min(1).max(20).default(3),
     circuitBreaker: z.number().int().min(1).default(3),
     heartbeatTimeoutMs: ms.min(1_000).default(30_000),
+    discovery: z
+      .object({
+        maxPerBatch: z.number().int().min(0).max(1_000).default(DEFAULT_DISCOVERY.maxPerBatch),
+        maxPerTicket: z.number().int().min(0).max(100).default(DEFAULT_DISCOVERY.maxPerTicket),
+      })
+      .strict()
+      .default(DEFAULT_DISCOVERY),
   })
   .strict();
 
@@ -208,8 +203,6 @@ const FIXES: Record<string, string> = {
   invalid_value: 'use one of the listed values',
   invalid_union: 'use one of the documented shapes',
 };
-
-const ID_FIX_TEXT = 'use letters, digits, "_" and "-", with "." only inside (not first, not last, never twice in a row), and no ".lock" at the end';
 
 const ID_FIX = "use only letters, digits, '.', '_' and '-', 1 to 64 characters (e.g. \"release-1\")";
 
@@ -271,7 +264,48 @@ export function toBatchConfig(
     maxAttempts: file.maxAttempts,
     circuitBreaker: file.circuitBreaker,
     heartbeatTimeoutMs: file.heartbeatTimeoutMs,
+    discovery: file.discovery,
   };
+}
+
+/** Entries of one result file's `discovered` list that ratchet reads; the rest are refused. */
+export const MAX_DISCOVERED_PER_RESULT = 10;
+
+/**
+ * One entry of an agent result file's `discovered` list (README "Agent protocol"). Agents do not pick ids or edges:
+ * ratchet names the ticket, and `blocksThisTicket` is the only edge an agent may ask for. Unknown fields are dropped.
+ */
+export const agentDiscoveredSchema = z.object({
+  title: z.string().trim().min(1).max(DISCOVERED_TITLE_CHARS),
+  body: z.string().max(DISCOVERED_BODY_CHARS).default(''),
+  acceptance: z.array(z.string().max(500)).max(20).default([]),
+  kind: z.enum(TICKET_KINDS).default('discovered'),
+  blocksThisTicket: z.boolean().default(false),
+});
+
+/**
+ * Reads the `discovered` field of an agent's result (untrusted JSON): the valid entries, and one line per refused
+ * entry naming what was wrong (for the agent's next prompt). Pure.
+ */
+export function parseAgentDiscovered(result: unknown): { work: (DiscoveredWork & { blocksThisTicket: boolean })[]; problems: string[] } {
+  const list = result && typeof result === 'object' ? (result as { discovered?: unknown }).discovered : undefined;
+  if (list === undefined) return { work: [], problems: [] };
+  if (!Array.isArray(list)) return { work: [], problems: ['result field "discovered" is not a list; write a JSON array of {title, body, acceptance, kind, blocksThisTicket}'] };
+  const work: (DiscoveredWork & { blocksThisTicket: boolean })[] = [];
+  const problems: string[] = [];
+  list.forEach((entry, i) => {
+    if (i >= MAX_DISCOVERED_PER_RESULT) {
+      if (i === MAX_DISCOVERED_PER_RESULT) problems.push(`result field "discovered" has ${list.length} entries; only the first ${MAX_DISCOVERED_PER_RESULT} are read`);
+      return;
+    }
+    const parsed = agentDiscoveredSchema.safeParse(entry, { reportInput: true });
+    if (!parsed.success) {
+      problems.push(...formatIssues(parsed.error).map((line) => `discovered[${i}]: ${line}`));
+      return;
+    }
+    work.push({ ...parsed.data, dependsOn: [], blocks: [] });
+  });
+  return { work, problems };
 }
 
 export type ParsedTicket = z.output<typeof ticketFileSchema>;

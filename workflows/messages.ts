@@ -2,7 +2,21 @@
  * Signals, updates and queries: the names a person types (DESIGN.md "public contract"). Kept stable.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Evidence, GateDecision, GateReason, Intervention, PhaseName, PhaseSpan, RunReport, TicketState, TrackerTamper } from './types';
+import type {
+  DiscoveredRecord,
+  DiscoveredWork,
+  Evidence,
+  GateDecision,
+  GateReason,
+  Intervention,
+  PhaseName,
+  PhaseSpan,
+  RunReport,
+  TicketKind,
+  TicketOutcome,
+  TicketState,
+  TrackerTamper,
+} from './types';
 import type { OracleVerdict } from './oracle';
 
 /** Task queue every ratchet worker polls. */
@@ -33,7 +47,50 @@ export interface ResumeDecision {
    * person's own decision, recorded as evidence with their name.
    */
   tamper?: 'restore' | 'accept';
+  /**
+   * For a batch paused at the discovery cap: `file` (default) files the held discovered tickets anyway; `drop`
+   * drops them (the tickets that reported them are told, and go on without them).
+   */
+  discovered?: 'file' | 'drop';
 }
+
+/**
+ * Payload of the batch's `discover` update: a person files discovered work into the running batch
+ * (`temporal workflow update execute --workflow-id batch-<id> --name discover --input '{...}'`).
+ */
+export interface DiscoverRequest {
+  /** Who files it (recorded with the ticket). */
+  by: string;
+  /** Ticket id; default `discovered-<n>`. Must be new to the batch and the tracker. */
+  id?: string;
+  title: string;
+  body?: string;
+  acceptance?: string[];
+  /** Default `discovered`. */
+  kind?: TicketKind;
+  /** Tickets of the batch it waits for. */
+  dependsOn?: string[];
+  /** Tickets of the batch, not started yet, that wait for it. */
+  blocks?: string[];
+}
+
+/** What the `discover` update returns: the ticket as filed, with its edges. */
+export interface DiscoverAnswer {
+  ticketId: string;
+  dependsOn: string[];
+  blocks: string[];
+}
+
+export const discoverUpdate = defineUpdate<DiscoverAnswer, [DiscoverRequest]>('discover');
+
+/** Ticket -> batch: the work an attempt's agent reported discovering (validated by the implement activity). */
+export const discoveredSignal = defineSignal<[{ ticketId: string; attempt: number; work: (DiscoveredWork & { blocksThisTicket: boolean })[] }]>('discovered');
+
+/** Batch -> ticket: what became of entries of its `discovered` report (`index` into that attempt's list). */
+export const discoveryFiledSignal = defineSignal<[{ replies: { attempt: number; index: number; record: DiscoveredRecord }[] }]>('discoveryFiled');
+
+/** Batch -> ticket: a discovered ticket this ticket waits for has ended (done, or human-gated). */
+export const blockerDoneSignal = defineSignal<[{ ticketId: string; outcome: TicketOutcome }]>('blockerDone');
 
 /**
  * Batch: resume scheduling after it paused (circuit breaker, or no ticket could start). The update's validator
@@ -80,6 +137,8 @@ export interface BatchStatus {
   oracle: OracleVerdict;
   /** Tracker states that changed without ratchet writing them; unresolved ones hold the batch paused. */
   trackerTampers: TrackerTamper[];
+  /** Discovered work: filed, held at the cap, dropped or refused. */
+  discovered: DiscoveredRecord[];
   report?: RunReport;
 }
 

@@ -23,6 +23,9 @@ import type { Activities } from '../activities';
 import {
   approveSignal,
   approveUpdate,
+  blockerDoneSignal,
+  discoveredSignal,
+  discoveryFiledSignal,
   rejectSignal,
   rejectUpdate,
   statusQuery,
@@ -33,6 +36,8 @@ import {
 } from './messages';
 import { RatchetAttempt, RatchetPhase } from './search-attributes';
 import type {
+  DiscoveredRecord,
+  DiscoveredWork,
   GateDecision,
   GateReason,
   ImplementResult,
@@ -41,6 +46,7 @@ import type {
   PhaseSpan,
   TamperingCaught,
   TicketInput,
+  TicketOutcome,
   TicketReport,
   TicketState,
   ValidateResult,
@@ -98,6 +104,12 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   const feedback: string[] = [];
   const tamperings: TamperingCaught[] = [];
   let guardedBy: string[] = [];
+  /** The batch's answers about discovered work this ticket's attempts reported (attempt -> entry index -> record). */
+  const discoveryReplies = new Map<number, Map<number, DiscoveredRecord>>();
+  /** Discovered blockers of this ticket that have ended, as the batch reported. */
+  const blockerOutcomes = new Map<string, TicketOutcome>();
+  /** Set when a discovered blocker ended human-gated: this ticket cannot be done either. */
+  let blockedBy: string | undefined;
   /** What ratchet last wrote for this ticket: each write compares the tracker's state with it. */
   let lastWritten: TicketState = ticket.state;
 
@@ -134,6 +146,14 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     decision = { kind, by: d.by, comment: d.comment };
     return { ticketId: ticket.id, gate, decision: kind };
   };
+  setHandler(discoveryFiledSignal, ({ replies }) => {
+    for (const { attempt: a, index, record } of replies) {
+      const forAttempt = discoveryReplies.get(a) ?? new Map<number, DiscoveredRecord>();
+      forAttempt.set(index, record);
+      discoveryReplies.set(a, forAttempt);
+    }
+  });
+  setHandler(blockerDoneSignal, ({ ticketId, outcome }) => void blockerOutcomes.set(ticketId, outcome));
   setHandler(approveUpdate, (d) => decide('approve', d), { validator: (d) => checkDecision('approve', d) });
   setHandler(rejectUpdate, (d) => decide('reject', d), { validator: (d) => checkDecision('reject', d) });
   for (const [signal, kind] of [
@@ -288,6 +308,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   for (;;) {
     const landed = await attemptUntilMerged();
     if (landed === 'rejected') return finish('human-gated', `protected change rejected at attempt ${attempt}`);
+    if (landed === 'blocked') return finish('human-gated', `blocked by discovered ticket ${blockedBy ?? '?'}, which ended human-gated`);
     if (!landed) {
       const verdict = await humanGate('attempts-exhausted', `${attempt} attempts failed; last: ${(lastFeedback ?? '').split('\n')[0]}`);
       if (verdict === 'reject') return finish('human-gated', `rejected after ${attempt} attempts`);
@@ -313,7 +334,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
    * fails after its retries (a harness fault, not the agent's) costs the attempt, so the ticket ends at a human
    * gate with the reason rather than the workflow failing and dropping the ticket.
    */
-  async function attemptUntilMerged(): Promise<boolean | 'rejected'> {
+  async function attemptUntilMerged(): Promise<boolean | 'rejected' | 'blocked'> {
     while (budget > 0) {
       budget--;
       attempt++;
@@ -332,12 +353,19 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
    * One implement -> validate -> [protected-change gate] -> merge cycle; true when merged, false when the attempt
    * failed with feedback, 'rejected' when a person rejected its protected change.
    */
-  async function oneAttempt(): Promise<boolean | 'rejected'> {
+  async function oneAttempt(): Promise<boolean | 'rejected' | 'blocked'> {
     enter('implement');
     const impl: ImplementResult = await long.implement.executeWithOptions(
       { ...longOptions, summary: `implement ${ticket.id} attempt ${attempt}` },
       [{ config, ticket, attempt, feedback: [...feedback], plan: approvedPlan }],
     );
+    if (impl.discoveredProblems?.length) {
+      feedback.push(`Attempt ${attempt}: entries of your result file's "discovered" list were ignored: ${impl.discoveredProblems.join('; ')}`);
+    }
+    if (impl.discovered?.length) {
+      const stopped = await reportDiscovered(impl.discovered);
+      if (stopped !== undefined) return stopped;
+    }
     if (impl.agent.exitCode !== 0 || impl.agent.timedOut) {
       addFeedback(`Attempt ${attempt}: the agent ${impl.agent.timedOut ? `timed out after ${config.agent.timeoutMs} ms` : `exited with code ${impl.agent.exitCode}`}.\n${impl.agent.summary}`);
       return false;
@@ -390,6 +418,51 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     }
     mergeCommit = merged.commit;
     return true;
+  }
+
+  /**
+   * Sends the work an attempt's agent discovered to the batch, which files it. When the agent said an entry blocks
+   * this ticket, the attempt ends here (its changes are not validated): the ticket waits, durably, until the batch
+   * reports each filed blocker ended, then goes on with a new attempt from the new base (that attempt is not held
+   * against the ticket's cap). Returns undefined when nothing blocks the attempt, false when it ended so, 'blocked'
+   * when a blocker ended human-gated.
+   */
+  async function reportDiscovered(work: (DiscoveredWork & { blocksThisTicket: boolean })[]): Promise<false | 'blocked' | undefined> {
+    const parent = workflowInfo().parent;
+    if (!parent) return undefined;
+    const reportedIn = attempt;
+    await getExternalWorkflowHandle(parent.workflowId).signal(discoveredSignal, { ticketId: ticket.id, attempt: reportedIn, work });
+    const blocking = work.flatMap((w, i) => (w.blocksThisTicket ? [i] : []));
+    if (blocking.length === 0) return undefined;
+    enter('blocked', `found ${blocking.length} blocker(s)`);
+    // Held entries (over the discovery cap) wait for a person's resume, which files or drops them.
+    const answer = (i: number): DiscoveredRecord | undefined => discoveryReplies.get(reportedIn)?.get(i);
+    await condition(() => blocking.every((i) => answer(i) !== undefined && answer(i)?.status !== 'held'));
+    const records = blocking.map((i) => answer(i) as DiscoveredRecord);
+    const filed = records.filter((r) => r.status === 'filed' && r.ticketId !== undefined).map((r) => r.ticketId as string);
+    if (filed.length) {
+      try {
+        await writeState('in-progress', `waiting for discovered ${filed.join(', ')}`);
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        log.warn(`ticket ${ticket.id}: the tracker could not record the wait: ${err.cause?.message ?? err.message}`);
+      }
+      await condition(() => filed.every((id) => blockerOutcomes.has(id)));
+      blockedBy = filed.find((id) => blockerOutcomes.get(id) === 'human-gated');
+      if (blockedBy) return 'blocked';
+      budget++; // waiting for a blocker is not a failed attempt
+    }
+    addFeedback(
+      [
+        `Attempt ${reportedIn} stopped: it reported work that has to come first.`,
+        ...records.map((r) =>
+          r.status === 'filed'
+            ? `Discovered ticket ${r.ticketId} ("${r.title}") is done and merged into ${config.baseBranch}; this attempt starts from there.`
+            : `"${r.title}" was not filed (${r.status}: ${r.reason ?? ''}); do this ticket without it.`,
+        ),
+      ].join('\n'),
+    );
+    return false;
   }
 
   /** Deploys the merged base, then probes on durable timers until every probe passes or the deadline passes. */

@@ -127,6 +127,60 @@ export interface BatchConfig {
   circuitBreaker: number;
   /** Activity heartbeat timeout for agent runs and gates, ms; a dead worker is noticed after this long. */
   heartbeatTimeoutMs: number;
+  /**
+   * Runaway guard on work agents discover: beyond these counts the next discovered ticket waits at a batch human
+   * gate. Absent in batches started before discovered work existed (the defaults apply).
+   */
+  discovery?: DiscoveryLimits;
+}
+
+/** Caps on discovered tickets that agents file (a person's `discover` update is not capped). */
+export interface DiscoveryLimits {
+  maxPerBatch: number;
+  maxPerTicket: number;
+}
+
+/** Defaults of {@link DiscoveryLimits}. */
+export const DEFAULT_DISCOVERY: DiscoveryLimits = { maxPerBatch: 10, maxPerTicket: 3 };
+
+/**
+ * Work found mid-run (DESIGN.md "discovered work"): reported by an agent in its result file, or filed by a person
+ * through the batch's `discover` update. The batch writes it to the tracker as a ticket, adds its edges and
+ * schedules it; the oracle tracks it like any other ticket.
+ */
+export interface DiscoveredWork {
+  /** Ticket id; when absent ratchet names it `<ticket that found it>-d<n>` (or `discovered-<n>`). */
+  id?: string;
+  title: string;
+  body: string;
+  acceptance: string[];
+  kind: TicketKind;
+  /** Tickets of the batch the new ticket waits for. */
+  dependsOn: string[];
+  /**
+   * Tickets of the batch that wait for the new ticket: tickets not started yet, or (agents only, through
+   * `blocksThisTicket`) the ticket whose attempt found it, which then waits, durably, until the new ticket is done.
+   */
+  blocks: string[];
+}
+
+/** What became of one piece of discovered work, in the batch's status and the run report. */
+export interface DiscoveredRecord {
+  /** The ticket id it was filed under (absent when refused before an id was given). */
+  ticketId?: string;
+  title: string;
+  /** Who found it: a ticket's attempt (its agent), or a person through the `discover` update. */
+  filedBy: { kind: 'agent'; ticketId: string; attempt: number } | { kind: 'person'; by: string };
+  dependsOn: string[];
+  blocks: string[];
+  /**
+   * `filed`: in the tracker and the batch; `held`: over the discovery cap, waiting for a person's `resume`;
+   * `dropped`: a person's `resume` with `"discovered": "drop"` dropped it; `refused`: invalid (see `reason`).
+   */
+  status: 'filed' | 'held' | 'dropped' | 'refused';
+  reason?: string;
+  /** Workflow time, ms since epoch. */
+  at: number;
 }
 
 /** What a batch workflow returns after `loadBatch`: the config plus the tickets to run. */
@@ -185,7 +239,8 @@ export interface TamperingCaught {
   paths: string[];
 }
 
-export type PhaseName = 'queued' | 'plan' | 'implement' | 'validate' | 'merge' | 'deploy' | 'verify-live' | 'human-gate' | 'done' | 'human-gated';
+/** `blocked`: the ticket waits for discovered tickets its attempt found it needs first. */
+export type PhaseName = 'queued' | 'plan' | 'implement' | 'blocked' | 'validate' | 'merge' | 'deploy' | 'verify-live' | 'human-gate' | 'done' | 'human-gated';
 
 /** A finished span of a phase; times are workflow time (ms since epoch). */
 export interface PhaseSpan {
@@ -204,7 +259,7 @@ export interface Intervention {
   kind: 'approve' | 'reject' | 'resume';
   /** Empty for batch-level interventions (`resume`). */
   ticketId: string;
-  gate: GateReason | 'circuit-breaker' | 'tracker-tamper' | 'paused';
+  gate: GateReason | 'circuit-breaker' | 'tracker-tamper' | 'discovery-cap' | 'paused';
   by: string;
   comment?: string;
   /** Workflow time, ms since epoch. */
@@ -286,6 +341,10 @@ export interface ImplementResult {
   commit?: string;
   /** Files changed relative to the base, for the timeline. */
   filesChanged: number;
+  /** Work the agent reported discovering (its result file's `discovered`), validated; absent when none. */
+  discovered?: (DiscoveredWork & { blocksThisTicket: boolean })[];
+  /** Why the agent's `discovered` list (or entries of it) was ignored, for its next prompt. */
+  discoveredProblems?: string[];
 }
 
 export interface MergeResult {
@@ -327,6 +386,8 @@ export interface RunReport {
   trackerTampers: TrackerTamper[];
   /** Verifier tamperings caught: attempts that touched protected paths without leave, over all tickets. */
   tamperingsCaught: TamperingCaught[];
+  /** Discovered work: what was filed (by whom, with which edges), held at the cap, dropped or refused. */
+  discovered: DiscoveredRecord[];
   startedAt: number;
   ms: number;
   doneFingerprint: string;

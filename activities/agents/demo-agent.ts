@@ -17,6 +17,7 @@
  *           exitCode: 0           # default 0; files are written either way
  *           holdOnce: /abs/marker # if missing: create it holding this pid, print "holding", wait holdMs first
  *           holdMs: 60000         # default 60000
+ *           discovered: [{ title, body, acceptance, kind, blocksThisTicket }]   # written to the result file as is
  *
  * Exit codes: the attempt's exitCode; 2 for a bad script, environment or path; 3 for a ticket the script does not
  * know. For role implement without scripted attempts it exits 0 having changed nothing.
@@ -36,6 +37,8 @@ const Attempt = z.strictObject({
   exitCode: z.number().int().min(0).max(255).optional(),
   holdOnce: z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path').optional(),
   holdMs: z.number().int().nonnegative().optional(),
+  // Passed to the result file untouched: ratchet validates it, as it would any agent's.
+  discovered: z.array(z.unknown()).optional(),
 });
 const Script = z.strictObject({
   tickets: z.record(z.string(), z.strictObject({
@@ -163,7 +166,7 @@ async function main(): Promise<number> {
   console.log(`attempt ${n}: scripted entry ${index + 1} of ${attempts.length}`);
   if (attempt.holdOnce !== undefined) await holdOnce(attempt.holdOnce, attempt.holdMs ?? 60_000);
   apply(attempt, process.cwd());
-  writeResult({ summary: attempt.note ?? `scripted attempt ${index + 1}` });
+  writeResult({ summary: attempt.note ?? `scripted attempt ${index + 1}`, ...(attempt.discovered ? { discovered: attempt.discovered } : {}) });
   const code = attempt.exitCode ?? 0;
   console.log(`exit ${code}`);
   return code;

@@ -190,6 +190,21 @@ export class LocalTracker implements Tracker {
   }
 
   /**
+   * Writes `<id>.yaml` for a discovered ticket (kind, body, acceptance, dependsOn as given; state `todo`), with a
+   * comment naming who found it. See {@link Tracker.file}.
+   * @throws BadInputError when the ticket would not pass the ticket file schema.
+   */
+  async file(ticket: Ticket, by: string): Promise<{ status: 'created' | 'existing' | 'taken' }> {
+    return lockFor(path.join(this.ticketsDir, `${ticket.id}.yaml`)).runExclusive(async () => {
+      const existing = await this.get(ticket.id).catch(() => null);
+      if (existing === null) return { status: 'taken' as const }; // a file of that name that is not a valid ticket
+      if (existing) return { status: existing.title === ticket.title && existing.body === ticket.body ? ('existing' as const) : ('taken' as const) };
+      await writeTicketFile(this.ticketsDir, { ...ticket, state: 'todo' }, `discovered by ${by}`);
+      return { status: 'created' as const };
+    });
+  }
+
+  /**
    * The state of each of `ids` that has a ticket file; ids with no file, or with a state record that is not one
    * (broken by hand or by an agent), are absent: the oracle treats absence as not done.
    */
@@ -254,11 +269,11 @@ function probeToFile(p: Probe, index: number): Record<string, unknown> {
 
 /**
  * Writes `<dir>/<id>.yaml` for `ticket` in the form a person would write it (a multi-line body as a block scalar,
- * empty optional fields left out, `state` last, `todo` unless given), replacing any file of that name. Used by the
- * demo and tests.
+ * empty optional fields left out, `state` last, `todo` unless given), replacing any file of that name; `provenance`
+ * (who filed it) goes in its header comment. Used by the tracker for discovered work, the demo and tests.
  * @returns the file's path. @throws BadInputError when the ticket would not pass the ticket file schema.
  */
-export async function writeTicketFile(dir: string, ticket: Partial<Ticket> & { id: string; title: string }): Promise<string> {
+export async function writeTicketFile(dir: string, ticket: Partial<Ticket> & { id: string; title: string }, provenance?: string): Promise<string> {
   const file = path.join(dir, `${ticket.id}.yaml`);
   const fields: Record<string, unknown> = { id: ticket.id, title: ticket.title };
   if (ticket.kind) fields.kind = ticket.kind;
@@ -273,7 +288,10 @@ export async function writeTicketFile(dir: string, ticket: Partial<Ticket> & { i
   parseOrThrow(ticketFileSchema, fields, file);
 
   const doc = new Document(fields);
-  doc.commentBefore = ' ratchet ticket: edit freely. "state" is the starting state; ratchet records later states in ' + `${ticket.id}${STATE_SUFFIX}` + '.';
+  doc.commentBefore =
+    ' ratchet ticket: edit freely. "state" is the starting state; ratchet records later states in ' +
+    `${ticket.id}${STATE_SUFFIX}.` +
+    (provenance ? `\n Filed by ratchet: ${provenance.replace(/\s+/g, ' ')}.` : '');
   const body = doc.get('body', true);
   if (isScalar(body) && ticket.body?.includes('\n')) body.type = Scalar.BLOCK_LITERAL;
   await fs.mkdir(dir, { recursive: true });

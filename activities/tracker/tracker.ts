@@ -15,6 +15,12 @@ export interface Tracker {
    * just before: callers compare it with what they last wrote to notice a tracker tamper. Idempotent.
    */
   setState(id: string, state: TicketState, note?: string, by?: string): Promise<{ previous: TicketState }>;
+  /**
+   * Files a new ticket (discovered work) under `ticket.id`, state `todo`, with `by` (who found it) recorded next to
+   * it. Idempotent: when the id already names a ticket with the same title and body (a retried call) it says
+   * `existing`; when it names another ticket it writes nothing and says `taken`.
+   */
+  file(ticket: Ticket, by: string): Promise<{ status: 'created' | 'existing' | 'taken' }>;
   /** The state of each of `ids` that exists (unknown ids are simply absent): the oracle's only input. */
   facts(ids: string[]): Promise<TicketFact[]>;
 }

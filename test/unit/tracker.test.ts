@@ -38,6 +38,18 @@ describe('LocalTracker', () => {
 
   const put = (name: string, text: string): Promise<void> => writeFile(path.join(dir, name), text);
 
+  it('files a discovered ticket once: a retry finds it, another ticket of that id is never overwritten', async () => {
+    const t: Ticket = { id: 'x-d1', title: 'Add the flag', body: 'x needs FLAG', acceptance: ['FLAG set'], dependsOn: [], kind: 'discovered', probes: [], allowPaths: [], state: 'todo' };
+    assert.deepEqual(await tracker.file(t, 'ticket x attempt 1 (its agent) in batch b1'), { status: 'created' });
+    assert.deepEqual(await tracker.file(t, 'ticket x attempt 1 (its agent) in batch b1'), { status: 'existing' });
+    assert.deepEqual(await tracker.file({ ...t, title: 'Something else' }, 'ana'), { status: 'taken' });
+    const text = await readFile(path.join(dir, 'x-d1.yaml'), 'utf8');
+    assert.match(text, /^# .*\n# Filed by ratchet: discovered by ticket x attempt 1 \(its agent\) in batch b1\.$/m);
+    assert.deepEqual(await tracker.get('x-d1'), t);
+    await put('bad.yaml', 'not: [a ticket');
+    assert.deepEqual(await tracker.file({ ...t, id: 'bad' }, 'ana'), { status: 'taken' });
+  });
+
   it('lists ticket files sorted by name with defaults filled in', async () => {
     await put('T-2.yaml', 'id: T-2\ntitle: second\n');
     await put('T-1.yml', 'id: T-1\ntitle: first\nkind: bug\nsize: S\nstate: done\n');
