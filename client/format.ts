@@ -1,20 +1,14 @@
 /**
  * Plain-text rendering of run reports and batch status for a terminal. Pure functions: no I/O.
  */
+import { formatMs } from '../workflows/duration';
 import type { BatchStatus } from '../workflows/messages';
 import type { DiscoveredRecord, PhaseName, RunReport, TrackerTamper } from '../workflows/types';
 
 /** Phase columns, in lifecycle order. */
 const PHASES: PhaseName[] = ['queued', 'plan', 'human-gate', 'implement', 'blocked', 'validate', 'merge', 'deploy', 'verify-live'];
 
-/** A duration for people: `850ms`, `12.3s`, `4m05s`, `1h02m`. */
-export function formatMs(ms: number): string {
-  if (ms < 1_000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1_000).toFixed(1)}s`;
-  const s = Math.round(ms / 1_000);
-  if (s < 3_600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3_600)}h${String(Math.floor((s % 3_600) / 60)).padStart(2, '0')}m`;
-}
+export { formatMs };
 
 /** Left-aligned columns separated by two spaces; trailing spaces trimmed. */
 export function table(rows: string[][]): string {
@@ -104,16 +98,20 @@ function tamperLines(tampers: TrackerTamper[]): string[] {
 }
 
 /**
- * A batch's live status: state, one row per ticket (tracker state, running, gate it waits at), the oracle's verdict,
- * and the command to answer each waiting gate.
+ * A batch's live status: state, one row per ticket (tracker state, evidence, phase while it runs, the gate it waits
+ * at and for how long), tracker tampers, discovered work, the oracle's verdict, and the command to answer each
+ * waiting gate.
+ * @param now - the time "waited" is measured to, ms since epoch.
  * @returns multi-line text, no trailing newline.
  */
-export function formatStatus(status: BatchStatus): string {
+export function formatStatus(status: BatchStatus, now = Date.now()): string {
   const lines = [`Batch ${status.batchId}: ${status.state}${status.pausedReason ? ` (${status.pausedReason})` : ''}`];
   const rows = [['ticket', 'state', 'evidence', 'running', 'waiting for', 'depends on', 'title']];
   for (const t of status.tickets) {
     const ev = t.evidence ? `${t.evidence.outcome} (${t.evidence.source})` : '-';
-    rows.push([t.id, t.state, ev, t.running ? 'yes' : 'no', t.waitingFor ?? '-', t.dependsOn.join(',') || '-', t.title]);
+    const run = t.running ? (t.phase ?? 'yes') : 'no';
+    const gate = t.waitingFor ? `${t.waitingFor}${t.waitingSince !== undefined ? ` (${formatMs(Math.max(0, now - t.waitingSince))})` : ''}` : '-';
+    rows.push([t.id, t.state, ev, run, gate, t.dependsOn.join(',') || '-', t.title]);
   }
   if (status.tickets.length > 0) lines.push(table(rows));
   lines.push(...tamperLines(status.trackerTampers ?? []));

@@ -39,6 +39,7 @@ import {
   discoveryFiledSignal,
   resumeSignal,
   resumeUpdate,
+  ticketProgressSignal,
   ticketWaitingSignal,
   ticketWorkflowId,
   trackerTamperSignal,
@@ -55,6 +56,7 @@ import {
   type Evidence,
   type GateReason,
   type Intervention,
+  type PhaseName,
   type LoadedBatch,
   type RunReport,
   type Ticket,
@@ -100,6 +102,9 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   const running = new Set<string>();
   const started = new Set<string>();
   const waiting = new Map<string, GateReason>();
+  /** For running tickets: the phase of their last progress signal, and since when they wait at their gate. */
+  const phases = new Map<string, PhaseName>();
+  const waitingSince = new Map<string, number>();
   const reports = new Map<string, TicketReport>();
   const batchInterventions: Intervention[] = [];
   let verdict: OracleVerdict = oracle([], [], {});
@@ -128,7 +133,9 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
       dependsOn: t.dependsOn,
       state: states.get(t.id) ?? t.state,
       running: running.has(t.id),
+      phase: running.has(t.id) ? phases.get(t.id) : undefined,
       waitingFor: waiting.get(t.id),
+      waitingSince: waitingSince.get(t.id),
       evidence: evidence[t.id],
     })),
     oracle: verdict,
@@ -141,6 +148,19 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     else waiting.delete(ticketId);
     // The ticket wrote its tracker state before signalling: re-read so status and the oracle's verdict show it.
     dirty = true;
+  });
+  setHandler(ticketProgressSignal, ({ ticketId, state: s, phase, gate, since }) => {
+    if (!running.has(ticketId)) return; // a late signal from a ticket workflow that has ended
+    // What a running ticket writes is its own (no tamper check while it runs): shown as is.
+    states.set(ticketId, s);
+    phases.set(ticketId, phase);
+    const was = waiting.get(ticketId);
+    if (gate) waiting.set(ticketId, gate);
+    else waiting.delete(ticketId);
+    if (gate && since !== undefined) waitingSince.set(ticketId, since);
+    else waitingSince.delete(ticketId);
+    // A gate that opens or closes changes what the oracle's verdict should say: re-read then, not on every write.
+    if ((was ?? null) !== gate) dirty = true;
   });
   setHandler(trackerTamperSignal, (t) => {
     tampers.push({ ...t, seenBy: 'ticket' });
@@ -483,6 +503,8 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     ).finally(() => {
       running.delete(ticket.id);
       waiting.delete(ticket.id);
+      waitingSince.delete(ticket.id);
+      phases.delete(ticket.id);
       dirty = true;
     });
   }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { DISCOVERED_BODY_CHARS, DISCOVERED_TITLE_CHARS } from './discovery';
 import { ID_FIX_TEXT, ID_PATTERN, refComponentProblem } from './ids';
-import { DEFAULT_DISCOVERY, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type Probe, type Ticket } from './types';
+import { DEFAULT_DISCOVERY, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type Probe, type Ticket } from './types';
 
 export { ID_PATTERN, refComponentProblem } from './ids';
 
@@ -155,6 +155,10 @@ export const batchFileSchema = z
       })
       .strict()
       .default(DEFAULT_DISCOVERY),
+    humanGates: z
+      .object({ timeoutMs: ms.optional(), keepWaiting: z.array(z.enum(GATE_REASONS)).default([]) })
+      .strict()
+      .default({ keepWaiting: [] }),
   })
   .strict();
 
@@ -265,6 +269,7 @@ export function toBatchConfig(
     circuitBreaker: file.circuitBreaker,
     heartbeatTimeoutMs: file.heartbeatTimeoutMs,
     discovery: file.discovery,
+    humanGates: file.humanGates,
   };
 }
 

@@ -102,8 +102,27 @@ export const resumeSignal = defineSignal<[ResumeDecision]>('resume');
 /** Sent by a ticket workflow to its batch when its compare-and-set tracker write finds a state it did not write. */
 export const trackerTamperSignal = defineSignal<[TrackerTamper]>('trackerTamper');
 
-/** Sent by a ticket workflow to its batch when it parks at or leaves a human gate, so the batch status shows it. */
+/**
+ * Sent by a ticket workflow to its batch when it parks at or leaves a human gate, so the batch status shows it.
+ * Ticket workflows started before `ticketProgress` existed still send it.
+ */
 export const ticketWaitingSignal = defineSignal<[{ ticketId: string; gate: GateReason | null }]>('ticketWaiting');
+
+/** A ticket's progress as its batch shows it: sent after each tracker write, and when a human gate opens or closes. */
+export interface TicketProgress {
+  ticketId: string;
+  /** What the ticket last wrote to the tracker. */
+  state: TicketState;
+  phase: PhaseName;
+  attempt: number;
+  /** The human gate it waits at, or null. */
+  gate: GateReason | null;
+  /** When it began waiting there, workflow time (ms since epoch). */
+  since?: number;
+}
+
+/** Ticket -> batch: see {@link TicketProgress}; keeps the batch's status fresh without re-reading the tracker. */
+export const ticketProgressSignal = defineSignal<[TicketProgress]>('ticketProgress');
 
 export interface TicketStatus {
   ticketId: string;
@@ -130,7 +149,11 @@ export interface BatchStatus {
     dependsOn: string[];
     state: TicketState;
     running: boolean;
+    /** The ticket's phase as of its last progress signal, while it runs. */
+    phase?: PhaseName;
     waitingFor?: GateReason;
+    /** When it began waiting at `waitingFor`, ms since epoch: the client shows how long it has waited. */
+    waitingSince?: number;
     /** What ratchet recorded for the ticket in this batch, if anything. */
     evidence?: Evidence;
   }[];

@@ -11,6 +11,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -29,11 +30,13 @@ import {
   rejectSignal,
   rejectUpdate,
   statusQuery,
+  ticketProgressSignal,
   ticketWaitingSignal,
   trackerTamperSignal,
   type GateAnswer,
   type TicketStatus,
 } from './messages';
+import { formatMs } from './duration';
 import { RatchetAttempt, RatchetPhase } from './search-attributes';
 import type {
   DiscoveredRecord,
@@ -58,6 +61,9 @@ const FEEDBACK_CHARS = 3000;
 
 /** Heartbeat timeout of the short activities (tracker, merge, probes): how soon a dead worker's task moves on. */
 const QUICK_HEARTBEAT = '10 seconds';
+
+/** Patch id: ticket workflows send `ticketProgress` (tracker state, phase, gate) where older ones sent `ticketWaiting`. */
+const PROGRESS_PATCH = 'ticket-progress-signal';
 
 /** Activities whose failures are never retried: bad input a person must fix. */
 const NON_RETRYABLE = ['BadInput', 'RatchetError', 'ConfigError'];
@@ -95,7 +101,9 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   let phase: PhaseName = 'queued';
   let phaseStartedAt = Date.now();
   let attempt = 0;
-  let waiting: { gate: GateReason; reason: string } | undefined;
+  let waiting: { gate: GateReason; reason: string; since: number } | undefined;
+  /** Set when a human gate's timeout expired with no answer: the reason the ticket is recorded human-gated. */
+  let expired: string | undefined;
   let decision: { kind: 'approve' | 'reject'; by: string; comment?: string } | undefined;
   let mergeCommit: string | undefined;
   let lastFeedback: string | undefined;
@@ -200,16 +208,24 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   };
   const attemptOf = (p: PhaseName): number | undefined => (p === 'implement' || p === 'validate' || p === 'merge' ? attempt : undefined);
 
+  /** Tells the batch the ticket's tracker state, phase and gate, so its status is fresh. */
   const notifyBatch = async (gate: GateReason | null): Promise<void> => {
     const parent = workflowInfo().parent;
-    if (parent) await getExternalWorkflowHandle(parent.workflowId).signal(ticketWaitingSignal, { ticketId: ticket.id, gate });
+    if (!parent) return;
+    const batch = getExternalWorkflowHandle(parent.workflowId);
+    if (!patched(PROGRESS_PATCH)) {
+      await batch.signal(ticketWaitingSignal, { ticketId: ticket.id, gate });
+      return;
+    }
+    const since = gate && waiting ? { since: waiting.since } : {};
+    await batch.signal(ticketProgressSignal, { ticketId: ticket.id, state: lastWritten, phase, attempt, gate, ...since });
   };
 
   /**
    * Sets the ticket's tracker state, compare-and-set: a state before the write that is neither what this workflow
    * last wrote nor the state being written (a retried write) is a tracker tamper, reported to the batch.
    */
-  const writeState = async (to: TicketState, note?: string): Promise<void> => {
+  const writeState = async (to: TicketState, note?: string, announce = true): Promise<void> => {
     const { previous } = await quick.setTicketState({ ticketsDir: config.ticketsDir, ticketId: ticket.id, state: to, note, by: `ticket workflow of batch ${input.batchId}` });
     if (previous !== lastWritten && previous !== to) {
       const parent = workflowInfo().parent;
@@ -218,31 +234,44 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       if (parent) await getExternalWorkflowHandle(parent.workflowId).signal(trackerTamperSignal, tamper);
     }
     lastWritten = to;
+    if (announce && patched(PROGRESS_PATCH)) await notifyBatch(waiting?.gate ?? null);
   };
 
-  /** Parks the ticket at a human gate until `approve` or `reject` arrives; records the intervention. */
+  /**
+   * Parks the ticket at a human gate until `approve` or `reject` arrives, and records the intervention. With a gate
+   * timeout (`humanGates.timeoutMs`, unless the gate is in `keepWaiting`) an unanswered gate ends as a reject with
+   * the reason "no answer in <duration>" (kept in `expired`), which is not an intervention.
+   */
   const humanGate = async (gate: GateReason, reason: string): Promise<'approve' | 'reject'> => {
     decision = undefined;
     enter('human-gate');
     // The tracker records the gate first; only then do the status query and the batch announce it. A tracker that
     // cannot be written must not keep a person from answering: the gate still opens, and says so in the log.
     try {
-      await writeState('awaiting-human', `${gate}: ${reason}`);
+      await writeState('awaiting-human', `${gate}: ${reason}`, false);
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       log.warn(`ticket ${ticket.id}: the tracker could not record the ${gate} gate: ${err.cause?.message ?? err.message}`);
     }
-    waiting = { gate, reason };
+    waiting = { gate, reason, since: Date.now() };
     setCurrentDetails(renderDetails());
     await notifyBatch(gate);
-    await condition(() => decision !== undefined);
+    const limit = config.humanGates?.keepWaiting.includes(gate) ? undefined : config.humanGates?.timeoutMs;
+    if (limit === undefined) {
+      await condition(() => decision !== undefined);
+    } else if (!(await condition(() => decision !== undefined, limit))) {
+      expired = `no answer in ${formatMs(limit)} at the ${gate} gate (${reason})`;
+      waiting = undefined;
+      await notifyBatch(null);
+      return 'reject';
+    }
     const d = decision as unknown as { kind: 'approve' | 'reject'; by: string; comment?: string };
     interventions.push({ kind: d.kind, ticketId: ticket.id, gate, by: d.by, comment: d.comment, at: Date.now() });
     waiting = undefined;
     if (d.kind === 'approve') {
       const back = mergeCommit === undefined ? 'in-progress' : 'merged';
       try {
-        await writeState(back, `${gate} approved by ${d.by}`);
+        await writeState(back, `${gate} approved by ${d.by}`, false);
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
         log.warn(`ticket ${ticket.id}: the tracker could not record the approve: ${err.cause?.message ?? err.message}`);
@@ -277,7 +306,8 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     }
   }
 
-  const finish = async (outcome: 'done' | 'human-gated', reason?: string): Promise<TicketReport> => {
+  const finish = async (outcome: 'done' | 'human-gated', why?: string): Promise<TicketReport> => {
+    const reason = expired ?? why;
     enter(outcome, reason);
     await guarded(`recording ${outcome} in the tracker`, () => writeState(outcome, reason));
     await condition(allHandlersFinished);

@@ -132,6 +132,12 @@ export interface BatchConfig {
    * gate. Absent in batches started before discovered work existed (the defaults apply).
    */
   discovery?: DiscoveryLimits;
+  /**
+   * How long a ticket's human gate waits for an answer before the ticket is recorded human-gated ("no answer in
+   * ..."): `timeoutMs` for every gate except those in `keepWaiting`; no `timeoutMs` (the default) waits forever.
+   * Absent in batches started before gate timeouts existed.
+   */
+  humanGates?: { timeoutMs?: number; keepWaiting: GateReason[] };
 }
 
 /** Caps on discovered tickets that agents file (a person's `discover` update is not capped). */
@@ -252,7 +258,9 @@ export interface PhaseSpan {
   note?: string;
 }
 
-export type GateReason = 'plan' | 'attempts-exhausted' | 'protected-change' | 'verify-live-failed' | 'harness-fault';
+/** Why a ticket waits at a human gate. */
+export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault'] as const;
+export type GateReason = (typeof GATE_REASONS)[number];
 
 /** A human action in a run (DESIGN.md "intervention"). */
 export interface Intervention {

@@ -51,10 +51,13 @@ describe('the plain Temporal CLI drives a batch end to end', function () {
 
   const cli = async (...args: string[]) => (await run(temporal, [...args, '--address', server.address], { maxBuffer: 16 * 1024 * 1024 })).stdout;
 
-  it('starts with workflow start --input-file, answers the plan gate with update execute, and lists every ticket by RatchetBatch', async () => {
+  it('starts with workflow start --input-file, files discovered work and answers the plan gate with update execute, and lists every ticket by RatchetBatch', async () => {
     const batchId = uniqueId('cli');
     const batchFile = path.join(fx.dir, 'batch.json');
-    await writeFile(batchFile, JSON.stringify(fx.batch(batchId, { gates: [{ name: 'own file', command: 'test "$(cat "$RATCHET_TICKET_ID.txt")" = good' }] }), null, 2));
+    const gates = [{ name: 'own file', command: 'test "$(cat "$RATCHET_TICKET_ID.txt")" = good' }];
+    // A batch-level probe: a discovered ticket is verified live by the batch's probes.
+    await writeFile(batchFile, JSON.stringify(fx.batch(batchId, { gates, probes: [{ name: 'README on main', command: 'test -f README.md' }] }), null, 2));
+    await fx.script({ 'discovered-1': [{ files: { 'discovered-1.txt': 'good' } }] });
 
     await cli('workflow', 'start', '--task-queue', 'ratchet', '--type', 'batchWorkflow', '--workflow-id', `batch-${batchId}`, '--input-file', batchFile);
 
@@ -63,25 +66,29 @@ describe('the plain Temporal CLI drives a batch end to end', function () {
       const out = JSON.parse(await cli('workflow', 'query', '--workflow-id', gatedId, '--name', 'status', '-o', 'json')) as { queryResult: [{ waitingFor?: string }] };
       return out.queryResult[0].waitingFor === 'plan' || undefined;
     });
+    const discover = { by: 'e2e', title: 'Write the changelog', acceptance: ['CHANGELOG lists last'], blocks: ['last'] };
+    const filed = await cli('workflow', 'update', 'execute', '--workflow-id', `batch-${batchId}`, '--name', 'discover', '--input', JSON.stringify(discover));
+    assert.match(filed, /discovered-1/);
     const updated = await cli('workflow', 'update', 'execute', '--workflow-id', gatedId, '--name', 'approve', '--input', '{"by":"e2e","comment":"plan looks right"}');
     assert.match(updated, /approve/);
 
     const result = await cli('workflow', 'result', '--workflow-id', `batch-${batchId}`, '-o', 'json');
     const report = (JSON.parse(result) as { result: { oracle: { satisfied: boolean; done: string[] }; interventions: { byKind: Record<string, number> } } }).result;
     assert.equal(report.oracle.satisfied, true);
-    assert.deepEqual(report.oracle.done.sort(), ['base', 'gated', 'last']);
+    assert.deepEqual(report.oracle.done.sort(), ['base', 'discovered-1', 'gated', 'last']);
     assert.deepEqual(report.interventions.byKind, { approve: 1 });
-    for (const id of ['base', 'gated', 'last']) assert.equal((await mergesOf(fx.repo, id)).length, 1);
+    for (const id of ['base', 'discovered-1', 'gated', 'last']) assert.equal((await mergesOf(fx.repo, id)).length, 1);
 
-    const listed = await waitUntil('visibility to list the batch and its three tickets', async () => {
+    const listed = await waitUntil('visibility to list the batch and its four tickets', async () => {
       const rows = (await cli('workflow', 'list', '--query', `RatchetBatch="${batchId}"`, '-o', 'jsonl'))
         .trim()
         .split('\n')
         .filter(Boolean);
       const ids = rows.map((r) => (JSON.parse(r) as { execution: { workflowId: string } }).execution.workflowId);
-      return ids.length === 4 ? ids.sort() : undefined;
+      return ids.length === 5 ? ids.sort() : undefined;
     });
-    assert.deepEqual(listed, [`batch-${batchId}`, `ticket-${batchId}-base`, `ticket-${batchId}-gated`, `ticket-${batchId}-last`].sort());
+    const tickets = ['base', 'discovered-1', 'gated', 'last'].map((id) => `ticket-${batchId}-${id}`);
+    assert.deepEqual(listed, [`batch-${batchId}`, ...tickets].sort());
   });
 
   it('ratchet start reports a batch whose tickets form a cycle as bad input (exit 2), naming the cycle', async () => {

@@ -6,6 +6,7 @@ import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/clie
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { LocalTracker } from '../../activities/tracker/local';
+import { formatStatus } from '../../client/format';
 import { createWorker } from '../../workers/worker';
 import { batchWorkflow } from '../../workflows';
 import {
@@ -161,6 +162,39 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     assert.equal((await tracker.get('y'))?.state, 'human-gated');
     assert.match(report.tickets.find((t) => t.ticketId === 'y')?.reason ?? '', /blocked by human-gated ticket x/);
     assert.deepEqual(await mergesOf(fx.repo, 'x'), []);
+  });
+
+  it('records a ticket human-gated when its gate gets no answer in time, keeps waiting at gates told to, and shows how long each waits', async () => {
+    const fx = await setup([ticket('x', { attempts: [bad] }), ticket('p', { gate: 'plan' })]);
+    const { handle, batchId } = await start(fx, { maxAttempts: 1, humanGates: { timeoutMs: 2_000, keepWaiting: ['plan'] } });
+
+    // The batch's own status is fresh: p's phase and its wait come from p's progress signals, no re-read needed.
+    const status = await waitUntil('x recorded human-gated and p waiting at its plan gate', async () => {
+      const s = await handle.query(batchStatusQuery);
+      const p = s.tickets.find((t) => t.id === 'p');
+      return s.tickets.find((t) => t.id === 'x')?.evidence?.outcome === 'human-gated' && p?.waitingFor === 'plan' ? s : undefined;
+    });
+    const p = status.tickets.find((t) => t.id === 'p');
+    assert.equal(p?.phase, 'human-gate');
+    assert.equal(p?.state, 'awaiting-human');
+    assert.ok(typeof p?.waitingSince === 'number' && p.waitingSince <= Date.now(), 'the status says since when p waits');
+    assert.match(formatStatus(status, (p?.waitingSince ?? 0) + 75_000), /^p\s+awaiting-human\s+-\s+human-gate\s+plan \(1m15s\)/m);
+    // Well past the gate timeout, p's plan gate still waits (keepWaiting).
+    await waitUntil('p to have waited past the gate timeout, still at its gate', async () => {
+      const s = await ticketHandle(batchId, 'p').query(statusQuery);
+      const since = (await handle.query(batchStatusQuery)).tickets.find((t) => t.id === 'p')?.waitingSince ?? Date.now();
+      assert.equal(s.waitingFor, 'plan', 'p still waits');
+      return Date.now() - since > 3_000;
+    });
+
+    await ticketHandle(batchId, 'p').executeUpdate(approveUpdate, { args: [{ by: 'ana' }] });
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    const x = report.tickets.find((t) => t.ticketId === 'x');
+    assert.equal(x?.outcome, 'human-gated');
+    assert.match(x?.reason ?? '', /^no answer in 2\.0s at the attempts-exhausted gate/);
+    assert.deepEqual(report.interventions.list.map((i) => [i.kind, i.ticketId]), [['approve', 'p']], 'an expiry is not an intervention');
+    assert.equal((await new LocalTracker(path.join(fx.repo, '.ratchet/tickets')).get('x'))?.state, 'human-gated');
   });
 
   it('rejects approve at the wrong time with a message saying what the ticket is doing', async () => {
