@@ -12,7 +12,7 @@ import { liveness, throwIfStopped } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
 import { ConfigError } from './errors';
 import { prepareWorktree } from './git';
-import { stopStaleRun } from './process';
+import { runCommand, stopStaleRun } from './process';
 import { renderPrompt } from './prompt';
 import { bwrapPrefix, gitPinnedPaths, gitWritableDirs, BOXED_TMPDIR, hostTmpEntries, PRIVATE_TMP_PREFIX, type SandboxProbe } from './sandbox';
 import { batchRedactor } from './secrets';
@@ -35,6 +35,11 @@ export interface AgentStepInput {
   attempt: number;
   plan?: string;
   feedback: string[];
+  /**
+   * A step of the heal's: the prompt as written by the caller, its artifacts folder name, its own worktree and branch,
+   * and whether the harness's setup runs first (the smoke check) or not (the heal agent).
+   */
+  heal?: { prompt: string; step: string; worktreeName: string; branch: string; setup: boolean };
 }
 
 /** What an agent step needs from the worker. */
@@ -55,6 +60,8 @@ export interface AgentStep {
   worktree: string;
   /** The base commit the worktree was cut from. */
   baseCommit: string;
+  /** Set when a harness setup step failed: the agent did not run (`run` says why). */
+  setupFailed?: { command: string; exitCode: number | null; timedOut: boolean; tail: string };
 }
 
 /**
@@ -67,22 +74,23 @@ export interface AgentStep {
  */
 export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: AgentStepDeps): Promise<AgentStep> {
   const { config, ticket, role, attempt } = input;
-  const dir = await stepDir(config, ticket.id, attempt === 0 ? 'plan' : `attempt-${attempt}`);
+  const heal = input.heal;
+  const dir = await stepDir(config, ticket.id, heal?.step ?? (attempt === 0 ? 'plan' : `attempt-${attempt}`));
   const pidFile = path.join(dir, 'agent.pid');
   await stopStaleRun(pidFile);
-  const branch = ticketBranch(config.batchId, ticket.id);
+  await stopStaleRun(path.join(dir, 'setup.pid'));
+  const branch = heal?.branch ?? ticketBranch(config.batchId, ticket.id);
   const wt = await prepareWorktree({
     repo: config.repo,
     worktreesDir: config.worktreesDir,
     branch,
     base: config.baseBranch,
-    name: worktreeName(config.batchId, ticket.id),
+    name: heal?.worktreeName ?? worktreeName(config.batchId, ticket.id),
   });
   const redact = batchRedactor(config, deps.env);
-  const promptFile = await writeArtifact(
-    path.join(dir, 'prompt.md'),
-    redact.redact(renderPrompt({ config, ticket, role, attempt: attempt || undefined, branch, plan: input.plan, feedback: input.feedback })),
-  );
+  const prompt =
+    heal?.prompt ?? renderPrompt({ config, ticket, role: role as 'plan' | 'implement', attempt: attempt || undefined, branch, plan: input.plan, feedback: input.feedback });
+  const promptFile = await writeArtifact(path.join(dir, 'prompt.md'), redact.redact(prompt));
   const env = commandEnv({
     source: deps.env,
     plain: config.agent.env,
@@ -99,6 +107,35 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
   const sandbox = await boxFor(config.agent, wt.path, branch, deps.sandbox);
   const { heartbeat, signal, tickMs } = liveness(deps.stopping);
   try {
+    // The harness's setup steps run first, in the fresh worktree, boxed and with the agent's environment.
+    for (const step of heal && !heal.setup ? [] : (config.harness?.setup ?? [])) {
+      const r = await runCommand({
+        command: step.command,
+        cwd: wt.path,
+        env: sandbox ? { ...env, TMPDIR: sandbox.tmpdirInside } : env,
+        exactEnv: true,
+        prefix: sandbox?.prefix,
+        redact,
+        timeoutMs: step.timeoutMs,
+        logPath: path.join(dir, 'setup.log'),
+        pidFile: path.join(dir, 'setup.pid'),
+        signal,
+        onTick: () => heartbeat(`setup: ${step.command}`),
+        tickMs,
+      });
+      throwIfStopped(signal, `the setup of ${ticket.id}`);
+      if (r.exitCode !== 0 || r.timedOut) {
+        const why = r.timedOut ? `timed out after ${step.timeoutMs} ms` : `exited ${r.exitCode}`;
+        const run: AgentRun = {
+          exitCode: r.exitCode ?? 1,
+          timedOut: false,
+          ms: r.ms,
+          transcriptPath: path.join(dir, 'setup.log'),
+          summary: `[ratchet] the harness's setup step \`${step.command}\` ${why}; the agent did not run.\n${r.tail}`,
+        };
+        return { run, dir, branch, worktree: wt.path, baseCommit: wt.baseCommit, setupFailed: { command: step.command, exitCode: r.exitCode, timedOut: r.timedOut, tail: r.tail } };
+      }
+    }
     const run = await agent.run(
       {
         role,
@@ -113,7 +150,7 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
         redact,
         timeoutMs: config.agent.timeoutMs,
       },
-      { signal, tickMs, onTick: () => heartbeat(attempt === 0 ? 'plan' : `implement attempt ${attempt}`) },
+      { signal, tickMs, onTick: () => heartbeat(heal ? heal.step : attempt === 0 ? 'plan' : `implement attempt ${attempt}`) },
     );
     throwIfStopped(signal, `the agent run of ${ticket.id} ${attempt === 0 ? 'plan' : `attempt ${attempt}`}`);
     return { run, dir, branch, worktree: wt.path, baseCommit: wt.baseCommit };

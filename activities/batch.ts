@@ -5,12 +5,14 @@
 import { createHash } from 'node:crypto';
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { assertGitRepo, ensureExcluded } from './git';
+import picomatch from 'picomatch';
+import { assertGitRepo, blobDigests, ensureExcluded, headOf } from './git';
 import { resolveEnvFrom } from './env';
 import { LocalTracker, STATE_SUFFIX } from './tracker/local';
 import type { Tracker } from './tracker/tracker';
 import { graphProblems } from '../workflows/graph';
 import { BadInputError, batchFileSchema, ID_PATTERN, parseOrThrow, toBatchConfig } from '../workflows/input';
+import { definitionOfDone } from '../workflows/done';
 import { ORACLE_POLICY } from '../workflows/oracle';
 import type { BatchConfig, LoadedBatch, Ticket, TicketFact, TicketState } from '../workflows/types';
 
@@ -93,7 +95,8 @@ export async function loadBatch(input: { raw: unknown; workflowId: string }, env
   }
   if (problems.length) throw new BadInputError(`batch ${batchId}`, problems);
   const trackerKey = createHash('sha256').update(await realpath(config.ticketsDir)).digest('hex').slice(0, 20);
-  return { config, tickets, doneFingerprint: fingerprint(config, tickets), trackerKey };
+  const definition = definitionOfDone(config, tickets, await protectedDigests(config, await headOf(config.repo, config.baseBranch)));
+  return { config, tickets, doneFingerprint: fingerprint(config, tickets), definitionOfDone: definition, trackerKey };
 }
 
 function selectTickets(all: Ticket[], config: BatchConfig): Ticket[] {
@@ -127,6 +130,17 @@ export function protectedPaths(config: BatchConfig, tickets: Ticket[]): string[]
     ...config.protectedPaths,
   ];
   return [...new Set(all)].sort();
+}
+
+/**
+ * Content digests of the protected files at `commit` (git blob ids), outside the tickets folder (discovered tickets
+ * join it while a batch runs, and ratchet writes it, never an attempt).
+ */
+export async function protectedDigests(config: BatchConfig, commit: string): Promise<Record<string, string>> {
+  const tickets = path.relative(config.repo, config.ticketsDir).split(path.sep).join('/');
+  const isProtected = picomatch(config.protectedPaths, { dot: true });
+  const inTickets = (p: string): boolean => !tickets.startsWith('..') && (p === tickets || p.startsWith(`${tickets}/`));
+  return blobDigests(config.repo, commit, (p) => isProtected(p) && !inTickets(p));
 }
 
 /**

@@ -200,6 +200,25 @@ export async function ensureExcluded(repo: string, relPaths: string[], filePatte
   });
 }
 
+/**
+ * Git's blob id (a content digest) of every file at `commit` that matches `isMatch`, by path (relative, `/`-separated):
+ * the definition of done's protected files, frozen at batch start.
+ */
+export async function blobDigests(repo: string, commit: string, isMatch: (p: string) => boolean): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const line of nulList((await run(repo, ['ls-tree', '-r', '-z', '--full-tree', commit])).out)) {
+    const tab = line.indexOf('\t');
+    const file = line.slice(tab + 1);
+    if (isMatch(file)) out[file] = line.slice(0, tab).split(' ')[2];
+  }
+  return out;
+}
+
+/** The patch (`git diff --binary`) between commits `from` and `to`. */
+export async function diffText(repo: string, from: string, to: string): Promise<string> {
+  return (await run(repo, ['diff', '--binary', from, to])).out;
+}
+
 /** Paths (relative to the repository, `/`-separated) that differ between commits `from` and `to`. */
 export async function changedPaths(repo: string, from: string, to: string): Promise<string[]> {
   return nulList((await run(repo, ['diff', '--name-only', '--no-renames', '-z', from, to])).out);

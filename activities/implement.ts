@@ -24,6 +24,9 @@ export interface ImplementInput {
 export async function implement(agent: Agent, input: ImplementInput, deps: AgentStepDeps): Promise<ImplementResult> {
   const { ticket, attempt } = input;
   const step = await runAgentStep(agent, { ...input, role: 'implement' }, deps);
+  if (step.setupFailed) {
+    return { agent: step.run, branch: step.branch, worktree: step.worktree, baseCommit: step.baseCommit, filesChanged: 0, setupFailed: step.setupFailed };
+  }
   const committed = await commitAll(step.worktree, `ratchet: ${ticket.id} attempt ${attempt}: ${ticket.title}`, step.baseCommit, step.branch);
   const { work, problems } = parseAgentDiscovered(step.run.result);
   return {

@@ -7,13 +7,14 @@ import { commandAgent } from './agents/command';
 import { fileTicket, loadBatch, readFacts, setTicketState } from './batch';
 import { liveness } from './context';
 import { toFailure } from './errors';
+import { selfHeal, smokeCheck, type HealInput } from './heal';
 import { implement, type ImplementInput } from './implement';
 import { deploy, merge } from './merge';
 import { plan, type PlanInput } from './plan';
 import { createSandboxProbe, type SandboxProbe } from './sandbox';
 import { validate, type ValidateInput } from './validate';
 import { verifyLive, type VerifyInput } from './verify-live';
-import type { AgentConfig, BatchConfig } from '../workflows/types';
+import type { AgentConfig, BatchConfig, Ticket } from '../workflows/types';
 
 export interface ActivityDeps {
   /** Builds the agent for a batch's `agent` config; defaults to the command adapter. */
@@ -62,6 +63,8 @@ export function createActivities(deps: ActivityDeps = {}) {
     plan: boundary((input: PlanInput) => plan(agentFor(input.config.agent), input, step)),
     implement: boundary((input: ImplementInput) => implement(agentFor(input.config.agent), input, step)),
     validate: boundary((input: ValidateInput) => validate(input, { env, stopping })),
+    selfHeal: boundary((input: HealInput) => selfHeal(agentFor, input, step)),
+    smokeCheck: boundary((input: { config: BatchConfig; ticket: Ticket; n: number }) => smokeCheck(input, step)),
     merge: boundary(merge),
     deploy: boundary((input: { config: BatchConfig; ticketId: string }) => deploy(input, { env, stopping })),
     verifyLive: boundary((input: VerifyInput) => verifyLive(input, { env })),

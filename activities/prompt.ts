@@ -47,6 +47,8 @@ export function renderPrompt(p: PromptInput): string {
     lines.push('', '## Feedback from earlier attempts', '', 'Earlier attempts failed as below. Fix the cause; do not weaken tests or gates.', '');
     lines.push(...p.feedback.map((f) => f.trim() + '\n'));
   }
+  const rules = p.config.harness?.promptRules ?? [];
+  if (rules.length) lines.push('', '## Repository rules', '', ...rules.map((r) => `- ${r}`));
   lines.push(
     '',
     '## Rules',

@@ -3,10 +3,10 @@
  */
 import { formatMs } from '../workflows/duration';
 import type { BatchStatus } from '../workflows/messages';
-import type { DiscoveredRecord, PhaseName, RunReport, TrackerTamper } from '../workflows/types';
+import type { DiscoveredRecord, HealRecord, PhaseName, RunReport, TrackerTamper } from '../workflows/types';
 
 /** Phase columns, in lifecycle order. */
-const PHASES: PhaseName[] = ['queued', 'plan', 'human-gate', 'implement', 'blocked', 'validate', 'merge', 'deploy', 'verify-live'];
+const PHASES: PhaseName[] = ['queued', 'plan', 'human-gate', 'implement', 'blocked', 'validate', 'merge', 'deploy', 'verify-live', 'self-heal'];
 
 export { formatMs };
 
@@ -60,12 +60,24 @@ export function formatReport(report: RunReport): string {
   for (const c of caught) lines.push(`  ${c.ticketId} attempt ${c.attempt} changed protected ${c.paths.join(', ')}: attempt failed`);
   lines.push(...tamperLines(report.trackerTampers ?? []));
   lines.push(...discoveredLines(report.discovered ?? []));
+  lines.push(...healLines(report.heals ?? []));
   lines.push(`Oracle: ${verdictText(report.oracle)}`);
   return lines.join('\n');
 }
 
 function listed(items: string[], limit = 5): string {
   return items.length <= limit ? items.join('; ') : `${items.slice(0, limit).join('; ')}; and ${items.length - limit} more`;
+}
+
+/** Self-heals: counts by outcome, then one line each (what the tripwire found, for a rejected one). */
+function healLines(heals: HealRecord[]): string[] {
+  if (!heals.length) return [];
+  const count = (o: HealRecord['outcome']): number => heals.filter((h) => h.outcome === o).length;
+  return [
+    `Self-heals: ${heals.length} (accepted ${count('accepted')}, rejected by the tripwire ${count('rejected')}, churn ${count('churn')}, ` +
+      `smoke check failed ${count('smoke-failed')}, handed over ${count('handed-over')})`,
+    ...heals.map((h) => `  ${h.ticketId} heal ${h.n} ${h.outcome}${h.differences?.length ? `: it ${h.differences.join('; ')}` : ''} (${h.verdict}: ${h.reason.split('\n')[0]})`),
+  ];
 }
 
 /** Discovered work: who found it, the edges, and what became of it. */

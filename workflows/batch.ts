@@ -30,6 +30,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { claimWorkflow, claimWorkflowId } from './claim';
 import { blockedByHumanGate, readySet } from './graph';
+import { withHarness } from './done';
 import { discoveredId, discoverRequestToWork, discoveryProblem, overCap } from './discovery';
 import {
   batchStatusQuery,
@@ -37,6 +38,7 @@ import {
   discoveredSignal,
   discoverUpdate,
   discoveryFiledSignal,
+  healSignal,
   resumeSignal,
   resumeUpdate,
   ticketProgressSignal,
@@ -120,6 +122,8 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   /** What became of each discovered piece of work, by its key; in status and the report. */
   const discovered = new Map<string, DiscoveredRecord>();
   let discoverySeq = 0;
+  /** Heals run in this batch (against `heal.maxPerBatch`), and the harness an accepted heal left for later tickets. */
+  let healsRun = 0;
   /** Running tickets that wait for discovered blockers (ticket -> blockers not yet ended). */
   const parked = new Map<string, Set<string>>();
 
@@ -161,6 +165,11 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     else waitingSince.delete(ticketId);
     // A gate that opens or closes changes what the oracle's verdict should say: re-read then, not on every write.
     if ((was ?? null) !== gate) dirty = true;
+  });
+  setHandler(healSignal, ({ record, harness }) => {
+    if (record.outcome !== 'churn') healsRun++;
+    // Tickets started from now on get the healed harness (the definition of done never changes).
+    if (harness && loaded) loaded.config = withHarness(loaded.config, harness);
   });
   setHandler(trackerTamperSignal, (t) => {
     tampers.push({ ...t, seenBy: 'ticket' });
@@ -267,7 +276,10 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     state = 'failed';
     throw err;
   }
-  const { config, doneFingerprint } = loaded;
+  const { doneFingerprint } = loaded;
+  /** The batch's config as loaded; an accepted heal replaces its harness part in `loaded.config`. */
+  const config = loaded.config;
+  const current = (): LoadedBatch['config'] => (loaded as LoadedBatch).config;
   // Discovered tickets join the batch while it runs: tickets, ids and byId grow.
   tickets = loaded.tickets.map((t) => ({ ...t, dependsOn: [...t.dependsOn] }));
   const ids = tickets.map((t) => t.id);
@@ -475,7 +487,19 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     running.add(ticket.id);
     const child = executeChild(ticketWorkflow, {
       workflowId: ticketWorkflowId(config.batchId, ticket.id),
-      args: [{ batchId: config.batchId, config, ticket: { ...ticket, state: expected.get(ticket.id) ?? ticket.state } }],
+      args: [
+        {
+          batchId: config.batchId,
+          config: current(),
+          ticket: { ...ticket, state: expected.get(ticket.id) ?? ticket.state },
+          ...(current().heal && loaded?.definitionOfDone
+            ? {
+                definition: loaded.definitionOfDone,
+                healBudget: Math.max(0, Math.min((current().heal as NonNullable<LoadedBatch['config']['heal']>).maxPerTicket, (current().heal as NonNullable<LoadedBatch['config']['heal']>).maxPerBatch - healsRun)),
+              }
+            : {}),
+        },
+      ],
       staticSummary: ticket.title,
       staticDetails: `ticket ${ticket.id} of batch ${config.batchId}`,
       typedSearchAttributes: [
@@ -591,6 +615,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     trackerTampers: tampers,
     tamperingsCaught: ticketReports.flatMap((r) => r.tamperings),
     discovered: [...discovered.values()],
+    heals: ticketReports.flatMap((r) => r.heals ?? []),
     startedAt,
     ms: Date.now() - startedAt,
     doneFingerprint,

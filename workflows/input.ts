@@ -159,6 +159,22 @@ export const batchFileSchema = z
       .object({ timeoutMs: ms.optional(), keepWaiting: z.array(z.enum(GATE_REASONS)).default([]) })
       .strict()
       .default({ keepWaiting: [] }),
+    harness: z
+      .object({
+        setup: z.array(z.object({ command, timeoutMs: ms.default(10 * 60_000) }).strict()).default([]),
+        promptRules: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .default({ setup: [], promptRules: [] }),
+    heal: z
+      .object({
+        command,
+        timeoutMs: ms.default(10 * 60_000),
+        maxPerTicket: z.number().int().min(0).max(10).default(1),
+        maxPerBatch: z.number().int().min(0).max(100).default(3),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -270,6 +286,8 @@ export function toBatchConfig(
     heartbeatTimeoutMs: file.heartbeatTimeoutMs,
     discovery: file.discovery,
     humanGates: file.humanGates,
+    harness: file.harness,
+    ...(file.heal ? { heal: file.heal } : {}),
   };
 }
 

@@ -8,6 +8,8 @@ import type {
   Evidence,
   GateDecision,
   GateReason,
+  HarnessSettings,
+  HealRecord,
   Intervention,
   PhaseName,
   PhaseSpan,
@@ -88,6 +90,12 @@ export const discoveredSignal = defineSignal<[{ ticketId: string; attempt: numbe
 
 /** Batch -> ticket: what became of entries of its `discovered` report (`index` into that attempt's list). */
 export const discoveryFiledSignal = defineSignal<[{ replies: { attempt: number; index: number; record: DiscoveredRecord }[] }]>('discoveryFiled');
+
+/**
+ * Ticket -> batch: a self-heal ran (counted against `heal.maxPerBatch`); with `harness` when it was accepted, so the
+ * batch's later tickets start with the healed harness.
+ */
+export const healSignal = defineSignal<[{ ticketId: string; record: HealRecord; harness?: HarnessSettings }]>('heal');
 
 /** Batch -> ticket: a discovered ticket this ticket waits for has ended (done, or human-gated). */
 export const blockerDoneSignal = defineSignal<[{ ticketId: string; outcome: TicketOutcome }]>('blockerDone');

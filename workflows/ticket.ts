@@ -26,6 +26,7 @@ import {
   approveUpdate,
   blockerDoneSignal,
   discoveredSignal,
+  healSignal,
   discoveryFiledSignal,
   rejectSignal,
   rejectUpdate,
@@ -36,6 +37,7 @@ import {
   type GateAnswer,
   type TicketStatus,
 } from './messages';
+import { harnessOf, tripwire } from './done';
 import { formatMs } from './duration';
 import { RatchetAttempt, RatchetPhase } from './search-attributes';
 import type {
@@ -43,6 +45,7 @@ import type {
   DiscoveredWork,
   GateDecision,
   GateReason,
+  HealRecord,
   ImplementResult,
   Intervention,
   PhaseName,
@@ -69,31 +72,38 @@ const PROGRESS_PATCH = 'ticket-progress-signal';
 const NON_RETRYABLE = ['BadInput', 'RatchetError', 'ConfigError'];
 
 export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> {
-  const { config, ticket } = input;
+  const { ticket } = input;
+  /** The batch's config; an accepted self-heal replaces its harness part (never the definition of done). */
+  let config = input.config;
   const quick = proxyActivities<Activities>({
     startToCloseTimeout: '2 minutes',
     // Every activity heartbeats while it runs: a dead worker's task is retried elsewhere within seconds.
     heartbeatTimeout: QUICK_HEARTBEAT,
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
   });
-  const longOptions: ActivityOptions = {
-    startToCloseTimeout: config.agent.timeoutMs + 60_000,
-    heartbeatTimeout: config.heartbeatTimeoutMs,
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  // Options that follow the harness (agent time limit, setup, heartbeat): set again after an accepted heal.
+  let longOptions: ActivityOptions = {};
+  let gateOptions: ActivityOptions = {};
+  let deployOptions: ActivityOptions = {};
+  const setOptions = (): void => {
+    const setupMs = (config.harness?.setup ?? []).reduce((sum, s) => sum + s.timeoutMs, 0);
+    longOptions = {
+      startToCloseTimeout: config.agent.timeoutMs + setupMs + 60_000,
+      heartbeatTimeout: config.heartbeatTimeoutMs,
+      retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+    };
+    gateOptions = { ...longOptions, startToCloseTimeout: config.gates.reduce((sum, g) => sum + g.timeoutMs, 0) + 60_000 };
+    deployOptions = {
+      startToCloseTimeout: (config.deploy?.timeoutMs ?? 60_000) + 30_000,
+      heartbeatTimeout: config.heartbeatTimeoutMs,
+      retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+    };
   };
+  setOptions();
   const long = proxyActivities<Activities>(longOptions);
-  const gateOptions: ActivityOptions = {
-    ...longOptions,
-    startToCloseTimeout: config.gates.reduce((sum, g) => sum + g.timeoutMs, 0) + 60_000,
-  };
   const verifyOptions: ActivityOptions = {
     startToCloseTimeout: Math.max(...[...config.probes, ...ticket.probes].map((p) => p.timeoutMs), 1_000) * (config.probes.length + ticket.probes.length + 1),
     heartbeatTimeout: QUICK_HEARTBEAT,
-    retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
-  };
-  const deployOptions: ActivityOptions = {
-    startToCloseTimeout: (config.deploy?.timeoutMs ?? 60_000) + 30_000,
-    heartbeatTimeout: config.heartbeatTimeoutMs,
     retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
   };
 
@@ -118,6 +128,14 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   const blockerOutcomes = new Map<string, TicketOutcome>();
   /** Set when a discovered blocker ended human-gated: this ticket cannot be done either. */
   let blockedBy: string | undefined;
+  /**
+   * The failure signature of the last failed attempt (which gates, tests, step or probes failed): a heal followed by
+   * the same signature is churn, not progress.
+   */
+  let signature = '';
+  /** The signature the last accepted heal addressed. */
+  let healedAgainst: string | undefined;
+  const heals: HealRecord[] = [];
   /** What ratchet last wrote for this ticket: each write compares the tracker's state with it. */
   let lastWritten: TicketState = ticket.state;
 
@@ -313,7 +331,20 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     await condition(allHandlersFinished);
     const phaseMs: TicketReport['phaseMs'] = {};
     for (const s of timeline) phaseMs[s.phase] = (phaseMs[s.phase] ?? 0) + s.ms;
-    return { ticketId: ticket.id, title: ticket.title, outcome, attempts: attempt, mergeCommit, phases: timeline, phaseMs, interventions, reason, tamperings, guardedBy };
+    return {
+      ticketId: ticket.id,
+      title: ticket.title,
+      outcome,
+      attempts: attempt,
+      mergeCommit,
+      phases: timeline,
+      phaseMs,
+      interventions,
+      reason,
+      tamperings,
+      guardedBy,
+      ...(heals.length ? { heals } : {}),
+    };
   };
 
   // ---- the lifecycle -----------------------------------------------------------------------------------------
@@ -340,7 +371,13 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     if (landed === 'rejected') return finish('human-gated', `protected change rejected at attempt ${attempt}`);
     if (landed === 'blocked') return finish('human-gated', `blocked by discovered ticket ${blockedBy ?? '?'}, which ended human-gated`);
     if (!landed) {
-      const verdict = await humanGate('attempts-exhausted', `${attempt} attempts failed; last: ${(lastFeedback ?? '').split('\n')[0]}`);
+      const stop = `${attempt} attempts failed; last: ${(lastFeedback ?? '').split('\n')[0]}`;
+      const healed = await selfHeal(`attempts exhausted: ${stop}`);
+      if (healed === true) {
+        budget = config.maxAttempts;
+        continue;
+      }
+      const verdict = await humanGate(healed.gate ?? 'attempts-exhausted', healed.reason ?? stop);
       if (verdict === 'reject') return finish('human-gated', `rejected after ${attempt} attempts`);
       budget = config.maxAttempts;
       continue;
@@ -355,7 +392,10 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     const live = await guarded('deploy and verify-live', deployAndVerify);
     if (live === 'rejected') return finish('human-gated', 'rejected after a harness fault in deploy or verify-live');
     if (live === true) return finish('done');
-    const verdict = await humanGate('verify-live-failed', live);
+    signature = `probes: ${live.replace(/^after \d+ rounds over \d+ ms: /, '')}`;
+    const healed = await selfHeal(`verify-live failed after a clean merge: ${live}`);
+    if (healed === true) continue;
+    const verdict = await humanGate(healed.gate ?? 'verify-live-failed', healed.reason ?? live);
     if (verdict === 'reject') return finish('human-gated', `verify-live failed: ${live}`);
   }
 
@@ -373,6 +413,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
         if (r !== false) return r;
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
+        signature = `harness error in ${phase}`;
         addFeedback(`Attempt ${attempt}: harness error in ${phase}: ${err.cause?.message ?? err.message}`);
       }
     }
@@ -397,10 +438,16 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       if (stopped !== undefined) return stopped;
     }
     if (impl.agent.exitCode !== 0 || impl.agent.timedOut) {
-      addFeedback(`Attempt ${attempt}: the agent ${impl.agent.timedOut ? `timed out after ${config.agent.timeoutMs} ms` : `exited with code ${impl.agent.exitCode}`}.\n${impl.agent.summary}`);
+      signature = impl.setupFailed ? `setup: ${impl.setupFailed.command}` : impl.agent.timedOut ? 'agent timed out' : 'agent exited non-zero';
+      addFeedback(
+        impl.setupFailed
+          ? `Attempt ${attempt}: the harness's setup step \`${impl.setupFailed.command}\` ${impl.setupFailed.timedOut ? 'timed out' : `exited ${impl.setupFailed.exitCode}`}, so the agent did not run (a harness gap, not the code).\n${impl.setupFailed.tail}`
+          : `Attempt ${attempt}: the agent ${impl.agent.timedOut ? `timed out after ${config.agent.timeoutMs} ms` : `exited with code ${impl.agent.exitCode}`}.\n${impl.agent.summary}`,
+      );
       return false;
     }
     if (impl.commit === undefined || impl.filesChanged === 0) {
+      signature = 'agent changed nothing';
       addFeedback(`Attempt ${attempt}: the agent exited 0 but changed no files. Output tail:\n${impl.agent.summary}`);
       return false;
     }
@@ -411,6 +458,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       [{ config, ticket, attempt, worktree: impl.worktree, baseCommit: impl.baseCommit, commit }],
     );
     if (checked.protectedDenied.length) {
+      signature = `protected: ${checked.protectedDenied.join(', ')}`;
       tamperings.push({ ticketId: ticket.id, attempt, paths: checked.protectedDenied });
       addFeedback(
         `Attempt ${attempt}: changed protected paths ${checked.protectedDenied.join(', ')}. These files decide whether work is done ` +
@@ -420,6 +468,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     }
     if (!checked.passed) {
       const failed = checked.gates.filter((g) => !g.passed);
+      signature = `gates: ${failed.map((g) => g.name).sort().join(', ')}; tests: ${[...checked.regressions].sort().join(', ')}`;
       addFeedback(
         [
           failed.length ? `Attempt ${attempt}: gate${failed.length > 1 ? 's' : ''} ${failed.map((g) => `"${g.name}" (exit ${g.exitCode})`).join(', ')} failed.` : '',
@@ -443,10 +492,79 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       [{ config, ticketId: ticket.id, title: ticket.title, commit }],
     );
     if (merged.conflict) {
+      signature = `conflict: ${merged.conflict.join(', ')}`;
       addFeedback(`Attempt ${attempt}: merging into ${config.baseBranch} conflicted in ${merged.conflict.join(', ')}. The next attempt starts from the new ${config.baseBranch}.`);
       return false;
     }
     mergeCommit = merged.commit;
+    return true;
+  }
+
+  /**
+   * The self-heal (DESIGN.md "self-heal"), run where the ticket would stop. A fresh heal agent judges the stop; a
+   * `harness-gap` verdict's change goes through the tripwire (the definition of done, recomputed with the change and
+   * the heal's file edits, must equal the frozen one, and only the harness may move), then a smoke check of the setup
+   * in a fresh worktree; only then does it hold, for this ticket and (through the batch) the tickets started later.
+   * Bounded: `healBudget` heals per ticket, and a heal followed by the same failure signature is churn: no new heal.
+   * @returns true when a healed harness is in place (the caller grants a new round), else what the person's gate
+   *   should say (a rejected heal opens a `heal-rejected` gate naming what it tried to change).
+   */
+  async function selfHeal(stop: string): Promise<true | { gate?: GateReason; reason?: string }> {
+    const definition = input.definition;
+    if (!config.heal || !definition) return {};
+    const n = heals.length + 1;
+    const note = (r: Omit<HealRecord, 'ticketId' | 'n' | 'stop' | 'at'>): HealRecord => {
+      const rec: HealRecord = { ticketId: ticket.id, n, stop: stop.split('\n')[0].slice(0, 300), at: Date.now(), ...r };
+      heals.push(rec);
+      return rec;
+    };
+    const tell = async (rec: HealRecord, harness?: ReturnType<typeof harnessOf>): Promise<void> => {
+      const parent = workflowInfo().parent;
+      if (parent) await getExternalWorkflowHandle(parent.workflowId).signal(healSignal, { ticketId: ticket.id, record: rec, ...(harness ? { harness } : {}) });
+    };
+    if (healedAgainst !== undefined && healedAgainst === signature) {
+      const rec = note({ verdict: 'none', outcome: 'churn', reason: `the same failure followed heal ${n - 1} (${signature}): churn, not progress; no new heal` });
+      return { reason: `${stop}; ${rec.reason}` };
+    }
+    if (heals.filter((h) => h.outcome !== 'churn').length >= (input.healBudget ?? config.heal.maxPerTicket)) return {};
+    enter('self-heal', `heal ${n}`);
+    const h = await long.selfHeal.executeWithOptions(
+      { ...longOptions, startToCloseTimeout: config.heal.timeoutMs + 120_000, summary: `self-heal ${ticket.id} #${n}` },
+      [{ config, ticket, n, stop, feedback: [...feedback], definition, harness: harnessOf(config) }],
+    );
+    const change = h.change === undefined ? undefined : JSON.stringify(h.change).slice(0, 1_000);
+    const judged = tripwire(config, definition, h.verdict === 'harness-gap' ? h.change : {}, h.protectedChanged);
+    if (judged.differences.length) {
+      const rec = note({ verdict: h.verdict, outcome: 'rejected', reason: h.reason, differences: judged.differences, change, dir: h.dir });
+      await tell(rec);
+      failureNote = `heal ${n} rejected by the tripwire`;
+      return { gate: 'heal-rejected', reason: `heal ${n} was rejected and nothing of it applied: it ${judged.differences.join('; ')} (the definition of done is frozen); it said: ${h.reason}` };
+    }
+    if (h.verdict !== 'harness-gap' || !('config' in judged) || h.change === undefined) {
+      const what =
+        h.verdict === 'external-wall'
+          ? `an external wall: ${h.reason}${h.evidence ? `; evidence: ${h.evidence}` : ''}${h.action ? `; a person must: ${h.action}` : ''}`
+          : h.verdict === 'work'
+            ? `the ticket itself is the problem: ${h.reason}`
+            : h.reason;
+      const rec = note({ verdict: h.verdict, outcome: 'handed-over', reason: what, change, dir: h.dir });
+      await tell(rec);
+      return { reason: `${stop}; heal ${n}: ${what}` };
+    }
+    const next = judged.config;
+    const smoke = await long.smokeCheck.executeWithOptions({ ...longOptions, summary: `smoke check of heal ${n} of ${ticket.id}` }, [{ config: next, ticket, n }]);
+    if (!smoke.ok) {
+      const rec = note({ verdict: h.verdict, outcome: 'smoke-failed', reason: `${h.reason}; smoke check failed: ${smoke.detail.split('\n')[0]}`, change, dir: h.dir });
+      await tell(rec);
+      return { reason: `${stop}; heal ${n}'s harness change failed its smoke check (${smoke.detail.split('\n')[0]}); nothing applied` };
+    }
+    config = next;
+    setOptions();
+    healedAgainst = signature;
+    const rec = note({ verdict: h.verdict, outcome: 'accepted', reason: `${h.reason}; ${smoke.detail}`, change, dir: h.dir });
+    await tell(rec, harnessOf(config));
+    failureNote = `heal ${n} accepted: ${h.reason.split('\n')[0]}`;
+    addFeedback(`The harness was repaired (heal ${n}: ${h.reason.split('\n')[0]}). Earlier failures may have come from it.`);
     return true;
   }
 

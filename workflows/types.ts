@@ -138,6 +138,65 @@ export interface BatchConfig {
    * Absent in batches started before gate timeouts existed.
    */
   humanGates?: { timeoutMs?: number; keepWaiting: GateReason[] };
+  /**
+   * The harness's own steps and rules (see {@link HarnessSettings}); absent in batches started before it existed.
+   */
+  harness?: HarnessSteps;
+  /** The self-heal agent and its budgets; absent: no self-heal (stops go to a person, as before). */
+  heal?: HealConfig;
+}
+
+/** A command the harness runs in every fresh worktree before the agent (e.g. `npm ci`), boxed like the agent. */
+export interface SetupStep {
+  command: string;
+  /** Wall-clock limit, ms. */
+  timeoutMs: number;
+}
+
+/** The batch file's `harness` section: per-worktree setup and the rules added to every prompt. */
+export interface HarnessSteps {
+  setup: SetupStep[];
+  /** Lines every prompt carries under "Repository rules" (a repository's agent instructions). */
+  promptRules: string[];
+}
+
+/**
+ * The harness (DESIGN.md "harness"): how work gets done, which a heal may change. Everything else that decides
+ * whether work is done is the {@link DefinitionOfDone}, which no heal may change.
+ */
+export interface HarnessSettings {
+  setup: SetupStep[];
+  promptRules: string[];
+  /** Limit of one agent run, ms. */
+  agentTimeoutMs: number;
+  maxAttempts: number;
+  heartbeatTimeoutMs: number;
+  verify: { deadlineMs: number; intervalMs: number };
+}
+
+/** The self-heal agent (any command, the agent protocol with role `heal`) and how often it may run. */
+export interface HealConfig {
+  command: string;
+  timeoutMs: number;
+  /** Heals per ticket and per batch. */
+  maxPerTicket: number;
+  maxPerBatch: number;
+}
+
+/**
+ * The definition of done (DESIGN.md "frozen verifier"), as structured data the workflow compares: gates (commands,
+ * the files they run, reports and tests), probes (the batch's and each ticket's), protected paths, each ticket's
+ * allowed paths, the oracle's policy, and the sha256 of every protected file on the base at batch start.
+ */
+export interface DefinitionOfDone {
+  gates: Gate[];
+  probes: Probe[];
+  ticketProbes: Record<string, Probe[]>;
+  allowPaths: Record<string, string[]>;
+  protectedPaths: string[];
+  oracle: string;
+  /** Protected files (outside the tickets folder) -> sha256 of their content; a file that vanished is `missing`. */
+  files: Record<string, string>;
 }
 
 /** Caps on discovered tickets that agents file (a person's `discover` update is not capped). */
@@ -195,6 +254,8 @@ export interface LoadedBatch {
   tickets: Ticket[];
   /** sha256 of the definition of done (gates, probes, protected paths, oracle policy), fixed at batch start. */
   doneFingerprint: string;
+  /** The definition of done itself, frozen at batch start: what a heal's tripwire compares with. */
+  definitionOfDone?: DefinitionOfDone;
   /** Identifies the tracker (a digest of the tickets folder's real path): the key of the batch's claim on it. */
   trackerKey: string;
 }
@@ -245,8 +306,51 @@ export interface TamperingCaught {
   paths: string[];
 }
 
-/** `blocked`: the ticket waits for discovered tickets its attempt found it needs first. */
-export type PhaseName = 'queued' | 'plan' | 'implement' | 'blocked' | 'validate' | 'merge' | 'deploy' | 'verify-live' | 'human-gate' | 'done' | 'human-gated';
+/**
+ * `blocked`: the ticket waits for discovered tickets its attempt found it needs first; `self-heal`: the heal agent
+ * judges a stop (and the tripwire its proposed harness change).
+ */
+export type PhaseName =
+  | 'queued'
+  | 'plan'
+  | 'implement'
+  | 'blocked'
+  | 'validate'
+  | 'merge'
+  | 'deploy'
+  | 'verify-live'
+  | 'self-heal'
+  | 'human-gate'
+  | 'done'
+  | 'human-gated';
+
+/** One self-heal of a ticket, in the report (DESIGN.md "self-heal"). */
+export interface HealRecord {
+  ticketId: string;
+  /** 1 for the ticket's first heal. */
+  n: number;
+  /** Why the ticket would have stopped (one line). */
+  stop: string;
+  /** What the heal agent said (`none`: no valid verdict). */
+  verdict: 'harness-gap' | 'external-wall' | 'work' | 'none';
+  /**
+   * `accepted`: the tripwire let the harness change through and the smoke check passed (a new round followed);
+   * `rejected`: the tripwire found it would change the definition of done (`differences`), nothing was applied;
+   * `smoke-failed`: accepted by the tripwire, but the setup failed in a fresh worktree, nothing was applied;
+   * `churn`: the same failure followed the previous heal, so no heal ran; `handed-over`: a person decides
+   * (an external wall, the ticket itself, no verdict).
+   */
+  outcome: 'accepted' | 'rejected' | 'smoke-failed' | 'churn' | 'handed-over';
+  reason: string;
+  /** For `rejected`: what the heal would have changed in the definition of done. */
+  differences?: string[];
+  /** The proposed change as JSON, cut to 1 KB; the whole of it and the heal's file edits are in `dir`. */
+  change?: string;
+  /** The heal's artifacts folder (`change.json`, `heal.patch`: the reviewable patch offered back). */
+  dir?: string;
+  /** Workflow time, ms since epoch. */
+  at: number;
+}
 
 /** A finished span of a phase; times are workflow time (ms since epoch). */
 export interface PhaseSpan {
@@ -259,7 +363,7 @@ export interface PhaseSpan {
 }
 
 /** Why a ticket waits at a human gate. */
-export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault'] as const;
+export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault', 'heal-rejected'] as const;
 export type GateReason = (typeof GATE_REASONS)[number];
 
 /** A human action in a run (DESIGN.md "intervention"). */
@@ -349,6 +453,8 @@ export interface ImplementResult {
   commit?: string;
   /** Files changed relative to the base, for the timeline. */
   filesChanged: number;
+  /** Set when a harness setup step failed, so the agent never ran: a harness gap, for the self-heal. */
+  setupFailed?: { command: string; exitCode: number | null; timedOut: boolean; tail: string };
   /** Work the agent reported discovering (its result file's `discovered`), validated; absent when none. */
   discovered?: (DiscoveredWork & { blocksThisTicket: boolean })[];
   /** Why the agent's `discovered` list (or entries of it) was ignored, for its next prompt. */
@@ -382,6 +488,8 @@ export interface TicketReport {
   tamperings: TamperingCaught[];
   /** Tests that now guard this ticket (regression guard): fail-to-pass for bugs, newly passing otherwise. */
   guardedBy: string[];
+  /** Self-heals of this ticket (absent in reports of ticket workflows from before self-heal). */
+  heals?: HealRecord[];
 }
 
 /** The batch workflow's result. */
@@ -396,6 +504,8 @@ export interface RunReport {
   tamperingsCaught: TamperingCaught[];
   /** Discovered work: what was filed (by whom, with which edges), held at the cap, dropped or refused. */
   discovered: DiscoveredRecord[];
+  /** Every self-heal of every ticket: accepted, rejected by the tripwire, churn, handed over. */
+  heals: HealRecord[];
   startedAt: number;
   ms: number;
   doneFingerprint: string;
@@ -406,4 +516,8 @@ export interface TicketInput {
   batchId: string;
   config: BatchConfig;
   ticket: Ticket;
+  /** The batch's frozen definition of done, for the self-heal's tripwire (sent when `config.heal` is set). */
+  definition?: DefinitionOfDone;
+  /** Heals this ticket may run: `heal.maxPerTicket`, less when the batch's `heal.maxPerBatch` is nearly spent. */
+  healBudget?: number;
 }

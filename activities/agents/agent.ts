@@ -7,7 +7,8 @@
 import type { AgentRun } from '../../workflows/types';
 import type { Redactor } from '../redact';
 
-export type AgentRole = 'plan' | 'implement';
+/** `heal`: the self-heal agent, run when a ticket would stop (see activities/heal.ts). */
+export type AgentRole = 'plan' | 'implement' | 'heal';
 
 /** One agent run. Paths are absolute. */
 export interface AgentTask {
