@@ -1,0 +1,112 @@
+/**
+ * The self-heal on the real dev server: a heal that adds a missing setup step is accepted and the ticket goes on to
+ * done; a heal that weakens a gate or writes a protected file is rejected by the tripwire, nothing of it applied, and
+ * the ticket waits at a heal-rejected gate; a heal followed by the same failure is churn, not healed again.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { createWorker } from '../../workers/worker';
+import { batchWorkflow } from '../../workflows';
+import { batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
+import type { BatchFile } from '../../workflows/input';
+import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
+import { createTestEnv, uniqueId, workflowBundle } from '../helpers/temporal';
+import { waitUntil } from '../helpers/wait';
+
+/** The gate needs what a setup step makes (build/ok) besides the ticket's own file. */
+const builtGate = { name: 'built and good', command: 'test -f build/ok && test "$(cat "$RATCHET_TICKET_ID.txt")" = good', files: ['build.sh'] };
+const good = (id: string) => ({ files: { [`${id}.txt`]: 'good' } });
+/** A heal agent that answers `result` (JSON) and first runs `run` in its worktree. */
+const healAgent = (result: object, run = 'true') => `${run}; printf '%s' '${JSON.stringify(result)}' > "$RATCHET_RESULT_FILE"`;
+
+describe('the self-heal on the real dev server', function () {
+  this.timeout(240_000);
+  let env: TestWorkflowEnvironment;
+  let worker: Worker;
+  let running: Promise<void>;
+  const fixtures: Fixture[] = [];
+
+  before(async function () {
+    this.timeout(300_000);
+    env = await createTestEnv();
+    worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle(), shutdownGraceTimeMs: 1_000 });
+    running = worker.run();
+  });
+
+  after(async () => {
+    try {
+      worker?.shutdown();
+      await running;
+    } finally {
+      await env?.teardown();
+      await Promise.all(fixtures.map((f) => f.cleanup()));
+    }
+  });
+
+  async function start(tickets: FixtureTicket[], overrides: Partial<BatchFile>) {
+    const fx = await makeRepo(tickets);
+    fixtures.push(fx);
+    const batchId = uniqueId('heal');
+    const input = fx.batch(batchId, { gates: [builtGate], probes: [{ name: 'README on main', command: 'test -f README.md' }], maxAttempts: 1, ...overrides });
+    const handle = await env.client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
+    return { fx, handle, batchId };
+  }
+
+  it('accepts a heal that adds the missing setup step: smoke-checked, a new round, and the ticket is done', async () => {
+    const change = { harness: { setup: [{ command: 'mkdir -p build && touch build/ok' }] } };
+    const { fx, handle } = await start([{ id: 'x', attempts: [good('x')] }], {
+      heal: { command: healAgent({ verdict: 'harness-gap', reason: 'the gate needs build/ok, which no setup step makes', change }) },
+    });
+    const report = await handle.result();
+
+    assert.equal(report.oracle.satisfied, true);
+    assert.deepEqual(report.oracle.done, ['x']);
+    assert.equal((await mergesOf(fx.repo, 'x')).length, 1);
+    assert.deepEqual(report.heals.map((h) => [h.ticketId, h.n, h.verdict, h.outcome]), [['x', 1, 'harness-gap', 'accepted']]);
+    assert.match(report.heals[0].stop, /^attempts exhausted: 1 attempts failed; last: Attempt 1: gate "built and good" \(exit 1\) failed/);
+    assert.ok(report.heals[0].dir && existsSync(path.join(report.heals[0].dir, 'change.json')), 'the change is offered back as a file');
+    assert.equal(report.tickets[0].attempts, 2);
+    assert.deepEqual(report.interventions.total, 0, 'no person was needed');
+  });
+
+  it('rejects a heal that weakens a gate and writes a protected file: nothing applied, the ticket waits at a heal-rejected gate', async () => {
+    const change = { gates: [{ ...builtGate, command: 'true', timeoutMs: 600_000, tests: [], envFrom: [] }] };
+    const { fx, handle, batchId } = await start([{ id: 'x', attempts: [good('x')] }], {
+      heal: { command: healAgent({ verdict: 'harness-gap', reason: 'the gate is too strict', change }, 'echo "exit 0" > build.sh') },
+    });
+    const ticket = env.client.workflow.getHandle(ticketWorkflowId(batchId, 'x'));
+    const status = await waitUntil('x at the heal-rejected gate', async () => {
+      const s = await ticket.query(statusQuery);
+      return s.waitingFor === 'heal-rejected' ? s : undefined;
+    });
+    assert.match(status.waitingReason ?? '', /heal 1 was rejected and nothing of it applied: it changes gate "built and good"; adds protected file build\.sh/);
+    await ticket.executeUpdate(rejectUpdate, { args: [{ by: 'ana', comment: 'no weakening' }] });
+
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    assert.deepEqual(report.oracle.humanGated, ['x']);
+    assert.equal((await mergesOf(fx.repo, 'x')).length, 0);
+    assert.deepEqual(report.heals.map((h) => [h.outcome, h.differences]), [['rejected', ['changes gate "built and good"', 'adds protected file build.sh']]]);
+    assert.ok(!existsSync(path.join(fx.repo, 'build.sh')), "the heal's file edit never reached the base");
+  });
+
+  it('does not heal again when the same failure follows an accepted heal (churn): a person decides', async () => {
+    const change = { harness: { promptRules: ['build/ok comes from setup'] } };
+    const { handle, batchId } = await start([{ id: 'x', attempts: [good('x')] }], {
+      heal: { command: healAgent({ verdict: 'harness-gap', reason: 'a clearer prompt', change }), maxPerTicket: 3 },
+    });
+    const ticket = env.client.workflow.getHandle(ticketWorkflowId(batchId, 'x'));
+    const status = await waitUntil('x at the attempts-exhausted gate after the churn', async () => {
+      const s = await ticket.query(statusQuery);
+      return s.waitingFor === 'attempts-exhausted' ? s : undefined;
+    });
+    assert.match(status.waitingReason ?? '', /the same failure followed heal 1 \(gates: built and good; tests: \): churn, not progress/);
+    await ticket.executeUpdate(rejectUpdate, { args: [{ by: 'ana' }] });
+    const report = await handle.result();
+    assert.deepEqual(report.heals.map((h) => h.outcome), ['accepted', 'churn']);
+    assert.equal(report.tickets[0].attempts, 2);
+  });
+});
