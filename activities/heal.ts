@@ -11,8 +11,8 @@ import { z } from 'zod';
 import type { Agent } from './agents/agent';
 import { runAgentStep, type AgentStepDeps } from './agent-step';
 import { blobDigests, changedPaths, commitAll, diffText, removeWorktree } from './git';
-import { formatIssues } from '../workflows/input';
-import type { AgentRun, BatchConfig, DefinitionOfDone, HarnessSettings, Ticket } from '../workflows/types';
+import { formatIssues, parseAgentDiscovered } from '../workflows/input';
+import type { AgentRun, BatchConfig, DefinitionOfDone, DiscoveredWork, HarnessSettings, Ticket } from '../workflows/types';
 
 export interface HealInput {
   config: BatchConfig;
@@ -28,7 +28,7 @@ export interface HealInput {
   harness: HarnessSettings;
 }
 
-export type HealVerdict = 'harness-gap' | 'external-wall' | 'work' | 'none';
+export type HealVerdict = 'harness-gap' | 'activation-gap' | 'external-wall' | 'work' | 'none';
 
 export interface HealResult {
   /** `none`: the heal agent gave no valid verdict (see `reason`). */
@@ -36,6 +36,8 @@ export interface HealResult {
   reason: string;
   /** For `harness-gap`: the proposed change, a JSON merge patch over the batch config (untrusted until the tripwire). */
   change?: unknown;
+  /** For `activation-gap`: the work that would make the merged ticket live (validated as an agent's discovered work). */
+  discovered?: DiscoveredWork[];
   /** For `external-wall`: what shows it, and what a person must do. */
   evidence?: string;
   action?: string;
@@ -50,7 +52,7 @@ export interface HealResult {
 
 /** The result file of a heal run (README "Self-heal"). */
 const healResultSchema = z.object({
-  verdict: z.enum(['harness-gap', 'external-wall', 'work']),
+  verdict: z.enum(['harness-gap', 'activation-gap', 'external-wall', 'work']),
   reason: z.string().trim().min(1).max(4_000),
   change: z.record(z.string(), z.unknown()).optional(),
   evidence: z.string().max(4_000).optional(),
@@ -96,8 +98,11 @@ export function renderHealPrompt(input: HealInput): string {
     '',
     'Write JSON to $RATCHET_RESULT_FILE:',
     '`{"verdict": "harness-gap", "reason": "...", "change": {"harness": {"setup": [{"command": "npm ci"}]}}}` (change: a JSON',
-    'merge patch over the batch config, harness fields only), or `{"verdict": "external-wall", "reason": "...",',
-    '"evidence": "...", "action": "what a person must do"}`, or `{"verdict": "work", "reason": "..."}`.',
+    'merge patch over the batch config, harness fields only), or, when verify-live failed after a clean merge because',
+    'something else must land first (a flag left off, a config not deployed), `{"verdict": "activation-gap", "reason":',
+    '"...", "discovered": [{"title": "...", "body": "...", "acceptance": ["..."]}]}` (filed as tickets this one waits',
+    'for), or `{"verdict": "external-wall", "reason": "...", "evidence": "...", "action": "what a person must do"}`, or',
+    '`{"verdict": "work", "reason": "..."}`.',
     'Your working directory is a fresh checkout of the base; edits you make there are kept as a patch for a person to',
     'review, never merged.',
     '',
@@ -149,7 +154,8 @@ export async function selfHeal(agentFor: (config: BatchConfig['agent']) => Agent
   }
   const r = parsed.data;
   if (r.change) await writeFile(path.join(step.dir, 'change.json'), `${JSON.stringify(r.change, null, 2)}\n`);
-  return { ...base, verdict: r.verdict, reason: r.reason, change: r.change, evidence: r.evidence, action: r.action };
+  const found = parseAgentDiscovered(step.run.result).work.map(({ blocksThisTicket: _b, ...w }) => w);
+  return { ...base, verdict: r.verdict, reason: r.reason, change: r.change, evidence: r.evidence, action: r.action, ...(found.length ? { discovered: found } : {}) };
 }
 
 /**

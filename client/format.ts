@@ -75,7 +75,7 @@ function healLines(heals: HealRecord[]): string[] {
   const count = (o: HealRecord['outcome']): number => heals.filter((h) => h.outcome === o).length;
   return [
     `Self-heals: ${heals.length} (accepted ${count('accepted')}, rejected by the tripwire ${count('rejected')}, churn ${count('churn')}, ` +
-      `smoke check failed ${count('smoke-failed')}, handed over ${count('handed-over')})`,
+      `smoke check failed ${count('smoke-failed')}, activation gaps filed ${count('activation-gap')}, handed over ${count('handed-over')})`,
     ...heals.map((h) => `  ${h.ticketId} heal ${h.n} ${h.outcome}${h.differences?.length ? `: it ${h.differences.join('; ')}` : ''} (${h.verdict}: ${h.reason.split('\n')[0]})`),
   ];
 }
@@ -87,7 +87,8 @@ function discoveredLines(records: DiscoveredRecord[]): string[] {
   return [
     `Discovered work: ${records.length} (${filed} filed)`,
     ...records.map((r) => {
-      const who = r.filedBy.kind === 'agent' ? `ticket ${r.filedBy.ticketId} attempt ${r.filedBy.attempt}` : r.filedBy.by;
+      const who =
+        r.filedBy.kind === 'person' ? r.filedBy.by : `ticket ${r.filedBy.ticketId} ${r.filedBy.heal ? `heal ${r.filedBy.heal}` : `attempt ${r.filedBy.attempt}`}`;
       const edges = [r.dependsOn.length ? `depends on ${r.dependsOn.join(', ')}` : '', r.blocks.length ? `blocks ${r.blocks.join(', ')}` : '']
         .filter(Boolean)
         .join('; ');

@@ -226,12 +226,12 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     }
   });
 
-  setHandler(discoveredSignal, ({ ticketId, attempt, work }) => {
+  setHandler(discoveredSignal, ({ ticketId, attempt, heal, work }) => {
     work.forEach(({ blocksThisTicket, ...w }, index) => {
       discoveries.push({
         key: `${ticketId}#${attempt}#${index}`,
         work: { ...w, id: undefined, dependsOn: [], blocks: blocksThisTicket ? [ticketId] : [] },
-        filedBy: { kind: 'agent', ticketId, attempt },
+        filedBy: heal ? { kind: 'agent', ticketId, attempt, heal } : { kind: 'agent', ticketId, attempt },
         reply: { ticketId, attempt, index },
         capped: true,
       });

@@ -158,6 +158,10 @@ function checkedHarness(h: HarnessSettings): HarnessSettings {
     agentTimeoutMs: ms(h.agentTimeoutMs, 'agent.timeoutMs'),
     maxAttempts: h.maxAttempts,
     heartbeatTimeoutMs: ms(h.heartbeatTimeoutMs, 'heartbeatTimeoutMs'),
-    verify: { deadlineMs: ms(verify.deadlineMs, 'verify.deadlineMs'), intervalMs: ms(verify.intervalMs, 'verify.intervalMs') },
+    verify: {
+      deadlineMs: ms(verify.deadlineMs, 'verify.deadlineMs'),
+      intervalMs: ms(verify.intervalMs, 'verify.intervalMs'),
+      ...(verify.stableRounds === undefined ? {} : { stableRounds: ms(verify.stableRounds, 'verify.stableRounds') }),
+    },
   };
 }

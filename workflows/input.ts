@@ -141,9 +141,9 @@ export const batchFileSchema = z
     probes,
     protectedPaths: repoGlobs,
     verify: z
-      .object({ deadlineMs: ms.default(5 * 60_000), intervalMs: ms.default(2_000) })
+      .object({ deadlineMs: ms.default(5 * 60_000), intervalMs: ms.default(2_000), stableRounds: z.number().int().min(1).max(1_000).default(5) })
       .strict()
-      .default({ deadlineMs: 5 * 60_000, intervalMs: 2_000 }),
+      .default({ deadlineMs: 5 * 60_000, intervalMs: 2_000, stableRounds: 5 }),
     maxParallel: z.number().int().min(1).max(64).default(2),
     maxAttempts: z.number().int().min(1).max(20).default(3),
     circuitBreaker: z.number().int().min(1).default(3),

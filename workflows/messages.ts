@@ -86,7 +86,9 @@ export interface DiscoverAnswer {
 export const discoverUpdate = defineUpdate<DiscoverAnswer, [DiscoverRequest]>('discover');
 
 /** Ticket -> batch: the work an attempt's agent reported discovering (validated by the implement activity). */
-export const discoveredSignal = defineSignal<[{ ticketId: string; attempt: number; work: (DiscoveredWork & { blocksThisTicket: boolean })[] }]>('discovered');
+export const discoveredSignal = defineSignal<[{ ticketId: string; attempt: number; heal?: number; work: (DiscoveredWork & { blocksThisTicket: boolean })[] }]>(
+  'discovered',
+);
 
 /** Batch -> ticket: what became of entries of its `discovered` report (`index` into that attempt's list). */
 export const discoveryFiledSignal = defineSignal<[{ replies: { attempt: number; index: number; record: DiscoveredRecord }[] }]>('discoveryFiled');

@@ -68,6 +68,11 @@ const QUICK_HEARTBEAT = '10 seconds';
 /** Patch id: ticket workflows send `ticketProgress` (tracker state, phase, gate) where older ones sent `ticketWaiting`. */
 const PROGRESS_PATCH = 'ticket-progress-signal';
 
+/** Patch id: verify-live stops at a stable wrong answer instead of waiting out its deadline. */
+const STABLE_PATCH = 'verify-stable-answer';
+/** Rounds of the same wrong answer that end verify-live early, when the batch file does not say. */
+const STABLE_ROUNDS = 5;
+
 /** Activities whose failures are never retried: bad input a person must fix. */
 const NON_RETRYABLE = ['BadInput', 'RatchetError', 'ConfigError'];
 
@@ -372,7 +377,8 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     if (landed === 'blocked') return finish('human-gated', `blocked by discovered ticket ${blockedBy ?? '?'}, which ended human-gated`);
     if (!landed) {
       const stop = `${attempt} attempts failed; last: ${(lastFeedback ?? '').split('\n')[0]}`;
-      const healed = await selfHeal(`attempts exhausted: ${stop}`);
+      const healed = await selfHeal(`attempts exhausted: ${stop}`, 'attempts');
+      if (healed === 'blocked') return finish('human-gated', `blocked by discovered ticket ${blockedBy ?? '?'}, which ended human-gated`);
       if (healed === true) {
         budget = config.maxAttempts;
         continue;
@@ -392,8 +398,9 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     const live = await guarded('deploy and verify-live', deployAndVerify);
     if (live === 'rejected') return finish('human-gated', 'rejected after a harness fault in deploy or verify-live');
     if (live === true) return finish('done');
-    signature = `probes: ${live.replace(/^after \d+ rounds over \d+ ms: /, '')}`;
-    const healed = await selfHeal(`verify-live failed after a clean merge: ${live}`);
+    signature = `probes: ${live.replace(/^(after \d+ rounds over \d+ ms|the same answer \d+ rounds in a row \(round \d+\)): /, '')}`;
+    const healed = await selfHeal(`verify-live failed after a clean merge: ${live}`, 'verify');
+    if (healed === 'blocked') return finish('human-gated', `blocked by discovered ticket ${blockedBy ?? '?'}, which ended human-gated`);
     if (healed === true) continue;
     const verdict = await humanGate(healed.gate ?? 'verify-live-failed', healed.reason ?? live);
     if (verdict === 'reject') return finish('human-gated', `verify-live failed: ${live}`);
@@ -509,7 +516,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
    * @returns true when a healed harness is in place (the caller grants a new round), else what the person's gate
    *   should say (a rejected heal opens a `heal-rejected` gate naming what it tried to change).
    */
-  async function selfHeal(stop: string): Promise<true | { gate?: GateReason; reason?: string }> {
+  async function selfHeal(stop: string, at: 'attempts' | 'verify'): Promise<true | 'blocked' | { gate?: GateReason; reason?: string }> {
     const definition = input.definition;
     if (!config.heal || !definition) return {};
     const n = heals.length + 1;
@@ -539,6 +546,23 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       await tell(rec);
       failureNote = `heal ${n} rejected by the tripwire`;
       return { gate: 'heal-rejected', reason: `heal ${n} was rejected and nothing of it applied: it ${judged.differences.join('; ')} (the definition of done is frozen); it said: ${h.reason}` };
+    }
+    if (h.verdict === 'activation-gap' && at === 'verify' && h.discovered?.length) {
+      // Merged, but no real effect yet: the gap becomes tickets that block this one; then deploy and verify again.
+      const rec = note({ verdict: h.verdict, outcome: 'activation-gap', reason: h.reason, dir: h.dir });
+      await tell(rec);
+      const waited = await fileAndWait(
+        h.discovered.map((w) => ({ ...w, blocksThisTicket: true })),
+        -n,
+        n,
+      );
+      if (waited?.filed.length) {
+        if (blockedBy) return 'blocked';
+        healedAgainst = signature;
+        return true;
+      }
+      const why = (waited?.records ?? []).map((r) => `"${r.title}" ${r.status}${r.reason ? `: ${r.reason}` : ''}`).join('; ');
+      return { reason: `${stop}; heal ${n} found an activation gap (${h.reason}) but no ticket for it was filed${why ? ` (${why})` : ''}` };
     }
     if (h.verdict !== 'harness-gap' || !('config' in judged) || h.change === undefined) {
       const what =
@@ -576,27 +600,11 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
    * when a blocker ended human-gated.
    */
   async function reportDiscovered(work: (DiscoveredWork & { blocksThisTicket: boolean })[]): Promise<false | 'blocked' | undefined> {
-    const parent = workflowInfo().parent;
-    if (!parent) return undefined;
     const reportedIn = attempt;
-    await getExternalWorkflowHandle(parent.workflowId).signal(discoveredSignal, { ticketId: ticket.id, attempt: reportedIn, work });
-    const blocking = work.flatMap((w, i) => (w.blocksThisTicket ? [i] : []));
-    if (blocking.length === 0) return undefined;
-    enter('blocked', `found ${blocking.length} blocker(s)`);
-    // Held entries (over the discovery cap) wait for a person's resume, which files or drops them.
-    const answer = (i: number): DiscoveredRecord | undefined => discoveryReplies.get(reportedIn)?.get(i);
-    await condition(() => blocking.every((i) => answer(i) !== undefined && answer(i)?.status !== 'held'));
-    const records = blocking.map((i) => answer(i) as DiscoveredRecord);
-    const filed = records.filter((r) => r.status === 'filed' && r.ticketId !== undefined).map((r) => r.ticketId as string);
+    const waited = await fileAndWait(work, reportedIn);
+    if (waited === undefined) return undefined;
+    const { records, filed } = waited;
     if (filed.length) {
-      try {
-        await writeState('in-progress', `waiting for discovered ${filed.join(', ')}`);
-      } catch (err) {
-        if (!(err instanceof ActivityFailure)) throw err;
-        log.warn(`ticket ${ticket.id}: the tracker could not record the wait: ${err.cause?.message ?? err.message}`);
-      }
-      await condition(() => filed.every((id) => blockerOutcomes.has(id)));
-      blockedBy = filed.find((id) => blockerOutcomes.get(id) === 'human-gated');
       if (blockedBy) return 'blocked';
       budget++; // waiting for a blocker is not a failed attempt
     }
@@ -613,6 +621,40 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     return false;
   }
 
+  /**
+   * Sends discovered work to the batch (`key`: the attempt that found it, or minus the heal's number) and, when
+   * entries block this ticket, waits in phase `blocked` until the batch answers for each and every filed blocker has
+   * ended; sets `blockedBy` when one ended human-gated. Returns undefined when nothing blocks this ticket.
+   */
+  async function fileAndWait(
+    work: (DiscoveredWork & { blocksThisTicket: boolean })[],
+    key: number,
+    heal?: number,
+  ): Promise<{ records: DiscoveredRecord[]; filed: string[] } | undefined> {
+    const parent = workflowInfo().parent;
+    if (!parent) return undefined;
+    await getExternalWorkflowHandle(parent.workflowId).signal(discoveredSignal, { ticketId: ticket.id, attempt: key, work, ...(heal ? { heal } : {}) });
+    const blocking = work.flatMap((w, i) => (w.blocksThisTicket ? [i] : []));
+    if (blocking.length === 0) return undefined;
+    enter('blocked', `found ${blocking.length} blocker(s)`);
+    // Held entries (over the discovery cap) wait for a person's resume, which files or drops them.
+    const answer = (i: number): DiscoveredRecord | undefined => discoveryReplies.get(key)?.get(i);
+    await condition(() => blocking.every((i) => answer(i) !== undefined && answer(i)?.status !== 'held'));
+    const records = blocking.map((i) => answer(i) as DiscoveredRecord);
+    const filed = records.filter((r) => r.status === 'filed' && r.ticketId !== undefined).map((r) => r.ticketId as string);
+    if (filed.length) {
+      try {
+        await writeState(lastWritten, `waiting for discovered ${filed.join(', ')}`);
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        log.warn(`ticket ${ticket.id}: the tracker could not record the wait: ${err.cause?.message ?? err.message}`);
+      }
+      await condition(() => filed.every((id) => blockerOutcomes.has(id)));
+      blockedBy = filed.find((id) => blockerOutcomes.get(id) === 'human-gated');
+    }
+    return { records, filed };
+  }
+
   /** Deploys the merged base, then probes on durable timers until every probe passes or the deadline passes. */
   async function deployAndVerify(): Promise<true | string> {
     if (config.deploy) {
@@ -624,6 +666,8 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     const probes = [...config.probes, ...ticket.probes];
     const deadline = Date.now() + config.verify.deadlineMs;
     let rounds = 0;
+    let same = 0;
+    let previous = '';
     for (;;) {
       rounds++;
       const r = await quick.verifyLive.executeWithOptions({ ...verifyOptions, summary: `verify-live ${ticket.id} round ${rounds}` }, [
@@ -635,6 +679,11 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       }
       const failing = r.probes.filter((p) => !p.passed).map((p) => `${p.name}: ${p.detail}`).join('; ');
       if (Date.now() + config.verify.intervalMs > deadline) return `after ${rounds} rounds over ${config.verify.deadlineMs} ms: ${failing}`;
+      // The same wrong answer round after round is an answer: stop burning the deadline (a heal may diagnose it).
+      same = failing === previous ? same + 1 : 1;
+      previous = failing;
+      const stable = config.verify.stableRounds ?? STABLE_ROUNDS;
+      if (same >= stable && patched(STABLE_PATCH)) return `the same answer ${same} rounds in a row (round ${rounds}): ${failing}`;
       await sleep(config.verify.intervalMs);
     }
   }

@@ -120,7 +120,8 @@ export interface BatchConfig {
    * gate or probe declares, plus the batch file's `protectedPaths`. Complete after `loadBatch`.
    */
   protectedPaths: string[];
-  verify: { deadlineMs: number; intervalMs: number };
+  /** `stableRounds`: the same wrong answer this many rounds in a row ends verify-live early (default 5). */
+  verify: { deadlineMs: number; intervalMs: number; stableRounds?: number };
   maxParallel: number;
   maxAttempts: number;
   /** Consecutive tickets ending human-gated that pause scheduling behind the batch's `resume`. */
@@ -171,7 +172,7 @@ export interface HarnessSettings {
   agentTimeoutMs: number;
   maxAttempts: number;
   heartbeatTimeoutMs: number;
-  verify: { deadlineMs: number; intervalMs: number };
+  verify: BatchConfig['verify'];
 }
 
 /** The self-heal agent (any command, the agent protocol with role `heal`) and how often it may run. */
@@ -235,7 +236,7 @@ export interface DiscoveredRecord {
   ticketId?: string;
   title: string;
   /** Who found it: a ticket's attempt (its agent), or a person through the `discover` update. */
-  filedBy: { kind: 'agent'; ticketId: string; attempt: number } | { kind: 'person'; by: string };
+  filedBy: { kind: 'agent'; ticketId: string; attempt: number; heal?: number } | { kind: 'person'; by: string };
   dependsOn: string[];
   blocks: string[];
   /**
@@ -332,15 +333,16 @@ export interface HealRecord {
   /** Why the ticket would have stopped (one line). */
   stop: string;
   /** What the heal agent said (`none`: no valid verdict). */
-  verdict: 'harness-gap' | 'external-wall' | 'work' | 'none';
+  verdict: 'harness-gap' | 'activation-gap' | 'external-wall' | 'work' | 'none';
   /**
    * `accepted`: the tripwire let the harness change through and the smoke check passed (a new round followed);
    * `rejected`: the tripwire found it would change the definition of done (`differences`), nothing was applied;
    * `smoke-failed`: accepted by the tripwire, but the setup failed in a fresh worktree, nothing was applied;
-   * `churn`: the same failure followed the previous heal, so no heal ran; `handed-over`: a person decides
+   * `churn`: the same failure followed the previous heal, so no heal ran; `activation-gap`: merged but not live
+   * yet, the gap filed as discovered tickets blocking this one (then deploy and verify again); `handed-over`: a person decides
    * (an external wall, the ticket itself, no verdict).
    */
-  outcome: 'accepted' | 'rejected' | 'smoke-failed' | 'churn' | 'handed-over';
+  outcome: 'accepted' | 'rejected' | 'smoke-failed' | 'churn' | 'handed-over' | 'activation-gap';
   reason: string;
   /** For `rejected`: what the heal would have changed in the definition of done. */
   differences?: string[];

@@ -199,7 +199,7 @@ describe('client library helpers', () => {
     assert.match(text, /^Oracle: NOT satisfied \(1 done, 0 human-gated, pending: greet\)$/m);
     assert.match(text, /^ {2}health: test > health answers ok$/m);
     assert.match(text, /^Tamperings caught: 1$/m);
-    assert.match(text, /^Self-heals: 1 \(accepted 0, rejected by the tripwire 1, churn 0, smoke check failed 0, handed over 0\)$/m);
+    assert.match(text, /^Self-heals: 1 \(accepted 0, rejected by the tripwire 1, churn 0, smoke check failed 0, activation gaps filed 0, handed over 0\)$/m);
     assert.match(text, /^ {2}greet heal 1 rejected: it changes gate "test" \(harness-gap: make the gate pass\)$/m);
     assert.match(text, /^ {2}"Add a config flag" found by ticket greet attempt 1 \(blocks greet\): filed as greet-d1$/m);
     assert.match(text, /^ {2}health attempt 1 changed protected Makefile: attempt failed$/m);

@@ -93,6 +93,32 @@ describe('the self-heal on the real dev server', function () {
     assert.ok(!existsSync(path.join(fx.repo, 'build.sh')), "the heal's file edit never reached the base");
   });
 
+  it('files an activation gap as a discovered ticket blocking the merged one; once it is done, the first ticket re-verifies and is done', async () => {
+    const gap = { title: 'Turn the flag on', body: 'x is merged but flag.txt still says off', acceptance: ['flag.txt says on'] };
+    const { fx, handle } = await start(
+      [
+        { id: 'x', attempts: [{ files: { 'x.txt': 'good', 'flag.txt': 'off' } }], probes: [{ name: 'flag on', command: 'test "$(cat flag.txt)" = on' }] },
+      ],
+      {
+        gates: [],
+        // Ten seconds of deadline, but the same wrong answer three rounds in a row is an answer already.
+        verify: { deadlineMs: 60_000, intervalMs: 300, stableRounds: 3 },
+        heal: { command: healAgent({ verdict: 'activation-gap', reason: 'the flag is off on main', discovered: [gap] }) },
+      },
+    );
+    await fx.script({ 'x-d1': [{ files: { 'flag.txt': 'on' } }] });
+    const report = await handle.result();
+
+    assert.equal(report.oracle.satisfied, true);
+    assert.deepEqual(report.oracle.done.sort(), ['x', 'x-d1']);
+    assert.deepEqual(report.heals.map((h) => [h.ticketId, h.verdict, h.outcome]), [['x', 'activation-gap', 'activation-gap']]);
+    assert.match(report.heals[0].stop, /the same answer 3 rounds in a row/);
+    assert.deepEqual(report.discovered.map((d) => [d.ticketId, d.status, d.filedBy, d.blocks]), [['x-d1', 'filed', { kind: 'agent', ticketId: 'x', attempt: -1, heal: 1 }, ['x']]]);
+    const x = report.tickets.find((t) => t.ticketId === 'x');
+    assert.equal(x?.phases.filter((s) => s.phase === 'verify-live').length, 2, 'x verified live again after its gap was done');
+    assert.equal(report.interventions.total, 0);
+  });
+
   it('does not heal again when the same failure follows an accepted heal (churn): a person decides', async () => {
     const change = { harness: { promptRules: ['build/ok comes from setup'] } };
     const { handle, batchId } = await start([{ id: 'x', attempts: [good('x')] }], {
