@@ -3,8 +3,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { resolveTemporalCli, TemporalCliNotFoundError } from '../../deploy/temporal-cli';
+import { createWorker } from '../../workers/worker';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
 /**
@@ -63,4 +64,42 @@ export function uniqueId(prefix: string): string {
   if (!/^[A-Za-z0-9._-]*$/.test(prefix)) throw new Error(`uniqueId prefix '${prefix}' must match [A-Za-z0-9._-]*`);
   const suffix = randomBytes(4).toString('hex');
   return `${prefix.slice(0, 64 - suffix.length - 1)}-${suffix}`;
+}
+
+/**
+ * For a mocha `describe` block: a dev server and one ratchet worker for its tests (started in `before`, stopped in
+ * `after`), plus the repository fixtures its tests make, cleaned up after. Call it at the top of the block.
+ * @returns getters for the environment and a `track` that registers a fixture for clean-up.
+ */
+export function useServerAndWorker(): { env: () => TestWorkflowEnvironment; track: <F extends { cleanup(): Promise<void> }>(fixture: F) => F } {
+  let env: TestWorkflowEnvironment | undefined;
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  const fixtures: { cleanup(): Promise<void> }[] = [];
+  before(async function () {
+    this.timeout(300_000);
+    env = await createTestEnv();
+    worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle(), shutdownGraceTimeMs: 1_000 });
+    running = worker.run();
+  });
+  after(async () => {
+    try {
+      worker?.shutdown();
+      await running;
+    } finally {
+      // Always, even when the worker failed: an orphaned dev server would outlive the test run.
+      await env?.teardown();
+      await Promise.all(fixtures.map((f) => f.cleanup()));
+    }
+  });
+  return {
+    env: () => {
+      if (!env) throw new Error('useServerAndWorker: the server is not up yet (use it inside tests, not at describe time)');
+      return env;
+    },
+    track: (fixture) => {
+      fixtures.push(fixture);
+      return fixture;
+    },
+  };
 }

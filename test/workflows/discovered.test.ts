@@ -6,10 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { LocalTracker } from '../../activities/tracker/local';
-import { createWorker } from '../../workers/worker';
 import { batchWorkflow } from '../../workflows';
 import {
   approveUpdate,
@@ -23,7 +20,7 @@ import {
 } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
 import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
-import { createTestEnv, uniqueId, workflowBundle } from '../helpers/temporal';
+import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
 
 const ownFileGate = { name: 'own file', command: 'test "$(cat "$RATCHET_TICKET_ID.txt" 2>/dev/null)" = good' };
@@ -31,31 +28,11 @@ const good = (id: string) => ({ files: { [`${id}.txt`]: 'good' } });
 
 describe('discovered work on the real dev server', function () {
   this.timeout(240_000);
-  let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
-  const fixtures: Fixture[] = [];
-
-  before(async function () {
-    this.timeout(300_000);
-    env = await createTestEnv();
-    worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle(), shutdownGraceTimeMs: 1_000 });
-    running = worker.run();
-  });
-
-  after(async () => {
-    try {
-      worker?.shutdown();
-      await running;
-    } finally {
-      await env?.teardown();
-      await Promise.all(fixtures.map((f) => f.cleanup()));
-    }
-  });
+  const server = useServerAndWorker();
 
   async function setup(tickets: FixtureTicket[]): Promise<Fixture> {
     const fx = await makeRepo(tickets);
-    fixtures.push(fx);
+    server.track(fx);
     return fx;
   }
 
@@ -63,12 +40,12 @@ describe('discovered work on the real dev server', function () {
     const batchId = uniqueId('disc');
     // A batch-level probe: discovered tickets are verified live by the batch's probes.
     const input = fx.batch(batchId, { gates: [ownFileGate], probes: [{ name: 'main has a README', command: 'test -f README.md' }], ...overrides });
-    const handle = await env.client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
+    const handle = await server.env().client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
     return { handle, batchId };
   }
 
   const closeTime = async (batchId: string, ticketId: string): Promise<number> =>
-    ((await env.client.workflow.getHandle(ticketWorkflowId(batchId, ticketId)).describe()).closeTime as Date).getTime();
+    ((await server.env().client.workflow.getHandle(ticketWorkflowId(batchId, ticketId)).describe()).closeTime as Date).getTime();
 
   it('files the blocker an agent reports; its ticket waits without holding a slot and goes on right after the blocker is done', async () => {
     const blocker = { title: 'Add the config flag', body: 'x reads FLAG from config.txt', acceptance: ['config.txt has FLAG'], blocksThisTicket: true };
@@ -105,7 +82,7 @@ describe('discovered work on the real dev server', function () {
     const fx = await setup([{ id: 'g', gate: 'plan', attempts: [good('g')] }, { id: 'a', dependsOn: ['g'], attempts: [good('a')] }, { id: 'b', dependsOn: ['a'], attempts: [good('b')] }]);
     await fx.script({ 'discovered-1': [good('discovered-1')] });
     const { handle, batchId } = await start(fx);
-    await waitUntil('g at its plan gate', async () => (await env.client.workflow.getHandle(ticketWorkflowId(batchId, 'g')).query(statusQuery)).waitingFor === 'plan');
+    await waitUntil('g at its plan gate', async () => (await server.env().client.workflow.getHandle(ticketWorkflowId(batchId, 'g')).query(statusQuery)).waitingFor === 'plan');
 
     await assert.rejects(
       handle.executeUpdate(discoverUpdate, { args: [{ by: 'ana', id: 'n', title: 'N', dependsOn: ['b'], blocks: ['a'] }] }),
@@ -125,12 +102,12 @@ describe('discovered work on the real dev server', function () {
     assert.deepEqual(status.tickets.find((t) => t.id === 'b')?.dependsOn, ['a', 'discovered-1']);
     assert.equal(status.oracle.satisfied, false);
 
-    await env.client.workflow.getHandle(ticketWorkflowId(batchId, 'g')).executeUpdate(approveUpdate, { args: [{ by: 'ana' }] });
+    await server.env().client.workflow.getHandle(ticketWorkflowId(batchId, 'g')).executeUpdate(approveUpdate, { args: [{ by: 'ana' }] });
     const report = await handle.result();
     assert.equal(report.oracle.satisfied, true);
     assert.deepEqual(report.oracle.done.sort(), ['a', 'b', 'discovered-1', 'g']);
     assert.deepEqual(report.discovered.map((d) => [d.ticketId, d.status, d.filedBy]), [['discovered-1', 'filed', { kind: 'person', by: 'ana' }]]);
-    const bStart = (await env.client.workflow.getHandle(ticketWorkflowId(batchId, 'b')).describe()).startTime.getTime();
+    const bStart = (await server.env().client.workflow.getHandle(ticketWorkflowId(batchId, 'b')).describe()).startTime.getTime();
     assert.ok(bStart >= (await closeTime(batchId, 'discovered-1')), 'b started after its discovered blocker ended');
   });
 

@@ -6,14 +6,11 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
-import { createWorker } from '../../workers/worker';
 import { batchWorkflow } from '../../workflows';
 import { batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
-import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
-import { createTestEnv, uniqueId, workflowBundle } from '../helpers/temporal';
+import { makeRepo, mergesOf, type FixtureTicket } from '../fixtures/repo';
+import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
 
 /** The gate needs what a setup step makes (build/ok) besides the ticket's own file. */
@@ -24,34 +21,14 @@ const healAgent = (result: object, run = 'true') => `${run}; printf '%s' '${JSON
 
 describe('the self-heal on the real dev server', function () {
   this.timeout(240_000);
-  let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
-  const fixtures: Fixture[] = [];
-
-  before(async function () {
-    this.timeout(300_000);
-    env = await createTestEnv();
-    worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle(), shutdownGraceTimeMs: 1_000 });
-    running = worker.run();
-  });
-
-  after(async () => {
-    try {
-      worker?.shutdown();
-      await running;
-    } finally {
-      await env?.teardown();
-      await Promise.all(fixtures.map((f) => f.cleanup()));
-    }
-  });
+  const server = useServerAndWorker();
 
   async function start(tickets: FixtureTicket[], overrides: Partial<BatchFile>) {
     const fx = await makeRepo(tickets);
-    fixtures.push(fx);
+    server.track(fx);
     const batchId = uniqueId('heal');
     const input = fx.batch(batchId, { gates: [builtGate], probes: [{ name: 'README on main', command: 'test -f README.md' }], maxAttempts: 1, ...overrides });
-    const handle = await env.client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
+    const handle = await server.env().client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
     return { fx, handle, batchId };
   }
 
@@ -77,7 +54,7 @@ describe('the self-heal on the real dev server', function () {
     const { fx, handle, batchId } = await start([{ id: 'x', attempts: [good('x')] }], {
       heal: { command: healAgent({ verdict: 'harness-gap', reason: 'the gate is too strict', change }, 'echo "exit 0" > build.sh') },
     });
-    const ticket = env.client.workflow.getHandle(ticketWorkflowId(batchId, 'x'));
+    const ticket = server.env().client.workflow.getHandle(ticketWorkflowId(batchId, 'x'));
     const status = await waitUntil('x at the heal-rejected gate', async () => {
       const s = await ticket.query(statusQuery);
       return s.waitingFor === 'heal-rejected' ? s : undefined;
@@ -124,7 +101,7 @@ describe('the self-heal on the real dev server', function () {
     const { handle, batchId } = await start([{ id: 'x', attempts: [good('x')] }], {
       heal: { command: healAgent({ verdict: 'harness-gap', reason: 'a clearer prompt', change }), maxPerTicket: 3 },
     });
-    const ticket = env.client.workflow.getHandle(ticketWorkflowId(batchId, 'x'));
+    const ticket = server.env().client.workflow.getHandle(ticketWorkflowId(batchId, 'x'));
     const status = await waitUntil('x at the attempts-exhausted gate after the churn', async () => {
       const s = await ticket.query(statusQuery);
       return s.waitingFor === 'attempts-exhausted' ? s : undefined;
