@@ -13,8 +13,7 @@ import type { Tracker } from './tracker/tracker';
 import { graphProblems } from '../workflows/graph';
 import { BadInputError, batchFileSchema, ID_PATTERN, parseOrThrow, toBatchConfig } from '../workflows/input';
 import { definitionOfDone } from '../workflows/done';
-import { ORACLE_POLICY } from '../workflows/oracle';
-import type { BatchConfig, LoadedBatch, Ticket, TicketFact, TicketState } from '../workflows/types';
+import type { BatchConfig, DefinitionOfDone, LoadedBatch, Ticket, TicketFact, TicketState } from '../workflows/types';
 
 const trackers = new Map<string, Tracker>();
 
@@ -96,7 +95,7 @@ export async function loadBatch(input: { raw: unknown; workflowId: string }, env
   if (problems.length) throw new BadInputError(`batch ${batchId}`, problems);
   const trackerKey = createHash('sha256').update(await realpath(config.ticketsDir)).digest('hex').slice(0, 20);
   const definition = definitionOfDone(config, tickets, await protectedDigests(config, await headOf(config.repo, config.baseBranch)));
-  return { config, tickets, doneFingerprint: fingerprint(config, tickets), definitionOfDone: definition, trackerKey };
+  return { config, tickets, doneFingerprint: fingerprint(definition), definitionOfDone: definition, trackerKey };
 }
 
 function selectTickets(all: Ticket[], config: BatchConfig): Ticket[] {
@@ -144,18 +143,10 @@ export async function protectedDigests(config: BatchConfig, commit: string): Pro
 }
 
 /**
- * The definition of done, fingerprinted at batch start (DESIGN.md "frozen verifier"): gates (with the files they
- * run, their reports and tests), probes, protected paths and the oracle policy. Returns a sha256 hex digest; any
- * change to those changes it.
+ * The fingerprint of a frozen definition of done (DESIGN.md "frozen verifier"): a sha256 hex digest of it (gates,
+ * probes, protected paths and their files' digests, allowed paths, the oracle policy); any change to those changes it.
  */
-export function fingerprint(config: BatchConfig, tickets: Ticket[]): string {
-  const definition = {
-    gates: config.gates.map((g) => [g.name, g.command, g.files, g.junit ?? null, g.tests]),
-    probes: config.probes,
-    ticketProbes: tickets.map((t) => [t.id, t.probes, t.allowPaths]),
-    protectedPaths: config.protectedPaths,
-    oracle: ORACLE_POLICY,
-  };
+export function fingerprint(definition: DefinitionOfDone): string {
   return createHash('sha256').update(JSON.stringify(definition)).digest('hex');
 }
 

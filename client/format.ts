@@ -129,6 +129,7 @@ export function formatStatus(status: BatchStatus, now = Date.now()): string {
   if (status.tickets.length > 0) lines.push(table(rows));
   lines.push(...tamperLines(status.trackerTampers ?? []));
   lines.push(...discoveredLines(status.discovered ?? []));
+  lines.push(...healLines(status.heals ?? []));
   lines.push(`Oracle: ${verdictText(status.oracle)}`);
   for (const t of status.tickets.filter((x) => x.waitingFor)) {
     lines.push(`  ${t.id} waits at the ${t.waitingFor} gate: ratchet approve ${status.batchId} ${t.id}  (or reject)`);

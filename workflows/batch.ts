@@ -57,12 +57,14 @@ import {
   type DiscoveredWork,
   type Evidence,
   type GateReason,
+  type HealRecord,
   type Intervention,
   type PhaseName,
   type LoadedBatch,
   type RunReport,
   type Ticket,
   type TicketFact,
+  type TicketInput,
   type TicketReport,
   type TicketState,
   type TrackerTamper,
@@ -122,8 +124,8 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   /** What became of each discovered piece of work, by its key; in status and the report. */
   const discovered = new Map<string, DiscoveredRecord>();
   let discoverySeq = 0;
-  /** Heals run in this batch (against `heal.maxPerBatch`), and the harness an accepted heal left for later tickets. */
-  let healsRun = 0;
+  /** Every heal a ticket of this batch ran or declined as churn, as its ticket reported it (status; the budget). */
+  const heals: HealRecord[] = [];
   /** Running tickets that wait for discovered blockers (ticket -> blockers not yet ended). */
   const parked = new Map<string, Set<string>>();
 
@@ -145,6 +147,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     oracle: verdict,
     trackerTampers: tampers,
     discovered: [...discovered.values()],
+    heals,
     report,
   }));
   setHandler(ticketWaitingSignal, ({ ticketId, gate }) => {
@@ -167,7 +170,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     if ((was ?? null) !== gate) dirty = true;
   });
   setHandler(healSignal, ({ record, harness }) => {
-    if (record.outcome !== 'churn') healsRun++;
+    heals.push(record);
     // Tickets started from now on get the healed harness (the definition of done never changes).
     if (harness && loaded) loaded.config = withHarness(loaded.config, harness);
   });
@@ -492,12 +495,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
           batchId: config.batchId,
           config: current(),
           ticket: { ...ticket, state: expected.get(ticket.id) ?? ticket.state },
-          ...(current().heal && loaded?.definitionOfDone
-            ? {
-                definition: loaded.definitionOfDone,
-                healBudget: Math.max(0, Math.min((current().heal as NonNullable<LoadedBatch['config']['heal']>).maxPerTicket, (current().heal as NonNullable<LoadedBatch['config']['heal']>).maxPerBatch - healsRun)),
-              }
-            : {}),
+          ...healing(),
         },
       ],
       staticSummary: ticket.title,
@@ -531,6 +529,14 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
       phases.delete(ticket.id);
       dirty = true;
     });
+  }
+
+  /** What a ticket starting now needs for its self-heal: the frozen definition and the heals left to it. */
+  function healing(): Pick<TicketInput, 'definition' | 'healBudget'> {
+    const heal = current().heal;
+    if (!heal || !loaded?.definitionOfDone) return {};
+    const run = heals.filter((h) => h.outcome !== 'churn').length;
+    return { definition: loaded.definitionOfDone, healBudget: Math.max(0, Math.min(heal.maxPerTicket, heal.maxPerBatch - run)) };
   }
 
   function pause(by: Intervention['gate'], reason: string): void {

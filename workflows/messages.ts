@@ -172,6 +172,8 @@ export interface BatchStatus {
   trackerTampers: TrackerTamper[];
   /** Discovered work: filed, held at the cap, dropped or refused. */
   discovered: DiscoveredRecord[];
+  /** Self-heals of the batch's tickets so far, as each ticket reported them. */
+  heals: HealRecord[];
   report?: RunReport;
 }
 

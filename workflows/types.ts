@@ -253,7 +253,7 @@ export interface DiscoveredRecord {
 export interface LoadedBatch {
   config: BatchConfig;
   tickets: Ticket[];
-  /** sha256 of the definition of done (gates, probes, protected paths, oracle policy), fixed at batch start. */
+  /** sha256 of `definitionOfDone` (before it existed: of gates, probes, protected paths, oracle policy). */
   doneFingerprint: string;
   /** The definition of done itself, frozen at batch start: what a heal's tripwire compares with. */
   definitionOfDone?: DefinitionOfDone;

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { resolveTemporalCli, TemporalCliNotFoundError } from '../../deploy/temporal-cli';
+import type { ActivityDeps } from '../../activities';
 import { createWorker } from '../../workers/worker';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
@@ -68,10 +69,14 @@ export function uniqueId(prefix: string): string {
 
 /**
  * For a mocha `describe` block: a dev server and one ratchet worker for its tests (started in `before`, stopped in
- * `after`), plus the repository fixtures its tests make, cleaned up after. Call it at the top of the block.
+ * `after`), plus the repository fixtures its tests make, cleaned up after. Call it at the top of the block;
+ * `activityDeps` (e.g. the worker's environment) go to the worker's activities.
  * @returns getters for the environment and a `track` that registers a fixture for clean-up.
  */
-export function useServerAndWorker(): { env: () => TestWorkflowEnvironment; track: <F extends { cleanup(): Promise<void> }>(fixture: F) => F } {
+export function useServerAndWorker(opts: { activityDeps?: ActivityDeps } = {}): {
+  env: () => TestWorkflowEnvironment;
+  track: <F extends { cleanup(): Promise<void> }>(fixture: F) => F;
+} {
   let env: TestWorkflowEnvironment | undefined;
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
@@ -79,7 +84,12 @@ export function useServerAndWorker(): { env: () => TestWorkflowEnvironment; trac
   before(async function () {
     this.timeout(300_000);
     env = await createTestEnv();
-    worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle(), shutdownGraceTimeMs: 1_000 });
+    worker = await createWorker({
+      connection: env.nativeConnection,
+      workflowBundle: await workflowBundle(),
+      shutdownGraceTimeMs: 1_000,
+      ...(opts.activityDeps ? { activityDeps: opts.activityDeps } : {}),
+    });
     running = worker.run();
   });
   after(async () => {

@@ -3,11 +3,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { LocalTracker } from '../../activities/tracker/local';
 import { formatStatus } from '../../client/format';
-import { createWorker } from '../../workers/worker';
 import { batchWorkflow } from '../../workflows';
 import {
   approveSignal,
@@ -23,7 +20,7 @@ import {
 import type { BatchFile } from '../../workflows/input';
 import type { GateReason } from '../../workflows/types';
 import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
-import { createTestEnv, uniqueId, workflowBundle } from '../helpers/temporal';
+import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
 
 /** Each ticket's own gate and probe: `<ticketId>.txt` must say `good`, in the worktree and then on main. */
@@ -34,42 +31,21 @@ const bad = { files: { 'x.txt': 'bad' } };
 
 describe('batchWorkflow and ticketWorkflow on the real dev server', function () {
   this.timeout(240_000);
-  let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
-  const fixtures: Fixture[] = [];
-
-  before(async function () {
-    this.timeout(300_000);
-    env = await createTestEnv();
-    worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle(), shutdownGraceTimeMs: 1_000 });
-    running = worker.run();
-  });
-
-  after(async () => {
-    try {
-      worker?.shutdown();
-      await running;
-    } finally {
-      // Always, even when the worker failed: an orphaned dev server would outlive the test run.
-      await env?.teardown();
-      await Promise.all(fixtures.map((f) => f.cleanup()));
-    }
-  });
+  const server = useServerAndWorker();
 
   async function setup(tickets: FixtureTicket[]): Promise<Fixture> {
     const fx = await makeRepo(tickets);
-    fixtures.push(fx);
+    server.track(fx);
     return fx;
   }
 
   async function start(fx: Fixture, overrides: Partial<BatchFile> = {}, batchId = uniqueId('b')) {
     const input = fx.batch(batchId, { gates: [ownFileGate], ...overrides });
-    const handle = await env.client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
+    const handle = await server.env().client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
     return { handle, batchId };
   }
 
-  const ticketHandle = (batchId: string, ticketId: string) => env.client.workflow.getHandle(ticketWorkflowId(batchId, ticketId));
+  const ticketHandle = (batchId: string, ticketId: string) => server.env().client.workflow.getHandle(ticketWorkflowId(batchId, ticketId));
 
   async function waitForGate(batchId: string, ticketId: string, gate: GateReason, attempt?: number) {
     return waitUntil(`${ticketId} waiting at ${gate}${attempt ? ` after attempt ${attempt}` : ''}`, async () => {

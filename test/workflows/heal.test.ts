@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { batchWorkflow } from '../../workflows';
-import { batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
+import { batchStatusQuery, batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
 import { makeRepo, mergesOf, type FixtureTicket } from '../fixtures/repo';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
@@ -60,6 +60,12 @@ describe('the self-heal on the real dev server', function () {
       return s.waitingFor === 'heal-rejected' ? s : undefined;
     });
     assert.match(status.waitingReason ?? '', /heal 1 was rejected and nothing of it applied: it changes gate "built and good"; adds protected file build\.sh/);
+    // The batch's status shows the heal while the ticket waits.
+    const batch = await waitUntil('the batch status to show the rejected heal', async () => {
+      const s = await handle.query(batchStatusQuery);
+      return s.heals.length ? s : undefined;
+    });
+    assert.deepEqual(batch.heals.map((h) => [h.ticketId, h.outcome]), [['x', 'rejected']]);
     await ticket.executeUpdate(rejectUpdate, { args: [{ by: 'ana', comment: 'no weakening' }] });
 
     const report = await handle.result();

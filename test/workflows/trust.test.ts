@@ -9,17 +9,14 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { simpleGit } from 'simple-git';
 import { createSandboxProbe } from '../../activities/sandbox';
-import { createWorker } from '../../workers/worker';
 import { batchWorkflow } from '../../workflows';
 import { approveUpdate, batchStatusQuery, batchWorkflowId, rejectUpdate, resumeUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
 import type { GateReason } from '../../workflows/types';
 import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
-import { createTestEnv, uniqueId, workflowBundle } from '../helpers/temporal';
+import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
 
 const SECRET = `sk-test-${uniqueId('secret')}`;
@@ -35,37 +32,12 @@ const good = (id: string) => ({ [`${id}.txt`]: 'good' });
 
 describe('an agent that cheats never gets a ticket counted done', function () {
   this.timeout(240_000);
-  let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
-  const fixtures: Fixture[] = [];
-
-  before(async function () {
-    this.timeout(300_000);
-    env = await createTestEnv();
-    worker = await createWorker({
-      connection: env.nativeConnection,
-      workflowBundle: await workflowBundle(),
-      shutdownGraceTimeMs: 1_000,
-      // The worker's own environment: a secret the batch names, and a token it does not.
-      activityDeps: { env: { ...process.env, RATCHET_TEST_SECRET: SECRET, GITHUB_TOKEN: WORKER_TOKEN } },
-    });
-    running = worker.run();
-  });
-
-  after(async () => {
-    try {
-      worker?.shutdown();
-      await running;
-    } finally {
-      await env?.teardown();
-      await Promise.all(fixtures.map((f) => f.cleanup()));
-    }
-  });
+  // The worker's own environment: a secret the batch names, and a token it does not.
+  const server = useServerAndWorker({ activityDeps: { env: { ...process.env, RATCHET_TEST_SECRET: SECRET, GITHUB_TOKEN: WORKER_TOKEN } } });
 
   async function setup(tickets: FixtureTicket[], files: Record<string, string> = {}): Promise<Fixture> {
     const fx = await makeRepo(tickets);
-    fixtures.push(fx);
+    server.track(fx);
     if (Object.keys(files).length) {
       for (const [f, text] of Object.entries(files)) {
         await mkdir(path.dirname(path.join(fx.repo, f)), { recursive: true });
@@ -79,11 +51,11 @@ describe('an agent that cheats never gets a ticket counted done', function () {
   async function start(fx: Fixture, overrides: Partial<BatchFile> = {}) {
     const batchId = uniqueId('t');
     const input = fx.batch(batchId, { gates: [ownFileGate], ...overrides });
-    const handle = await env.client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
+    const handle = await server.env().client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
     return { handle, batchId };
   }
   const unboxed = (fx: Fixture) => ({ ...fx.batch('x').agent, sandbox: 'none' as const });
-  const ticketHandle = (batchId: string, id: string) => env.client.workflow.getHandle(ticketWorkflowId(batchId, id));
+  const ticketHandle = (batchId: string, id: string) => server.env().client.workflow.getHandle(ticketWorkflowId(batchId, id));
   const waitForGate = (batchId: string, id: string, gate: GateReason) =>
     waitUntil(`${id} waiting at ${gate}`, async () => {
       const s = await ticketHandle(batchId, id).query(statusQuery);
@@ -287,8 +259,8 @@ describe('an agent that cheats never gets a ticket counted done', function () {
   it('leaves no configured secret value in any history on the server', async () => {
     const needles = [SECRET, WORKER_TOKEN].map((s) => Buffer.from(s));
     let scanned = 0;
-    for await (const wf of env.client.workflow.list()) {
-      const history = await env.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    for await (const wf of server.env().client.workflow.list()) {
+      const history = await server.env().client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
       const bytes = Buffer.from(temporal.api.history.v1.History.encode(history).finish());
       for (const needle of needles) assert.equal(bytes.indexOf(needle), -1, `${wf.workflowId} holds a secret value`);
       scanned++;
