@@ -31,7 +31,7 @@ export interface AgentStepInput {
   config: BatchConfig;
   ticket: Ticket;
   role: AgentRole;
-  /** 0 for the plan, n for attempt n. */
+  /** 0 for the plan, n for attempt n, the heal's number for a heal run (0 for its smoke check). */
   attempt: number;
   plan?: string;
   feedback: string[];
@@ -152,7 +152,7 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
       },
       { signal, tickMs, onTick: () => heartbeat(heal ? heal.step : attempt === 0 ? 'plan' : `implement attempt ${attempt}`) },
     );
-    throwIfStopped(signal, `the agent run of ${ticket.id} ${attempt === 0 ? 'plan' : `attempt ${attempt}`}`);
+    throwIfStopped(signal, `the agent run of ${ticket.id} ${heal ? heal.step : attempt === 0 ? 'plan' : `attempt ${attempt}`}`);
     return { run, dir, branch, worktree: wt.path, baseCommit: wt.baseCommit };
   } finally {
     if (sandbox) await rm(sandbox.tmpDir, { recursive: true, force: true });

@@ -127,7 +127,8 @@ export async function selfHeal(agentFor: (config: BatchConfig['agent']) => Agent
       config: healConfig,
       ticket,
       role: 'heal',
-      attempt: 0,
+      // RATCHET_ATTEMPT of a heal run: the heal's number (agent protocol, activities/agents/command.ts).
+      attempt: n,
       feedback: [],
       heal: { prompt: renderHealPrompt(input), step: `heal-${n}`, worktreeName: healWorktree(config.batchId, ticket.id), branch, setup: false },
     },

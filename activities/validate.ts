@@ -180,7 +180,8 @@ class GateRunner {
    * attempt tries again.
    */
   async baseline(gate: Gate, baseCommit: string, logPath: string): Promise<TestCase[]> {
-    const key = createHash('sha256').update(JSON.stringify([gate.name, gate.command, gate.junit])).digest('hex').slice(0, 16);
+    const setup = this.config.harness?.setup.map((s) => s.command) ?? [];
+    const key = createHash('sha256').update(JSON.stringify([gate.name, gate.command, gate.junit, setup])).digest('hex').slice(0, 16);
     const cache = path.join(this.config.artifactsDir, '_base', baseCommit, `${safe(gate.name)}-${key}.json`);
     const hit = await readFile(cache, 'utf8').then((t) => JSON.parse(t) as TestCase[], () => undefined);
     if (hit) return hit;
@@ -203,7 +204,46 @@ class GateRunner {
     const { repo, worktreesDir, batchId } = this.config;
     // Kept between attempts and reset in place (cheap, no repository lock); merge removes it with the ticket's own.
     const dir = await prepareScratch({ repo, worktreesDir, name: scratchName(batchId, this.ticketId), commit, overlay });
+    await this.setup(dir, logPath.replace(/\.log$/, '-setup.log'));
     return (await this.run(gate, dir, logPath)).tests;
+  }
+
+  /**
+   * Runs the harness's setup steps in a scratch worktree, as the attempt's worktree had them before its agent ran:
+   * the base's tests need what they make (dependencies, builds) as much as the branch's do. Same environment as the
+   * agent's setup (allowlisted variables, `agent.env`, `agent.envFrom`).
+   * @throws Error naming the step and its log when one fails: a harness fault, retried as the activity.
+   */
+  private async setup(cwd: string, logPath: string): Promise<void> {
+    const { agent, harness } = this.config;
+    for (const step of harness?.setup ?? []) {
+      const { heartbeat, signal, tickMs } = liveness(this.deps.stopping);
+      const pidFile = logPath.replace(/\.log$/, '.pid');
+      await stopStaleRun(pidFile);
+      const r = await runCommand({
+        command: step.command,
+        cwd,
+        pidFile,
+        env: commandEnv({
+          source: this.deps.env,
+          plain: agent.env,
+          fromWorker: resolveEnvFrom(agent.envFrom, this.deps.env, 'agent.envFrom'),
+          protocol: { RATCHET_TICKET_ID: this.ticketId, RATCHET_ATTEMPT: String(this.attempt) },
+        }),
+        exactEnv: true,
+        redact: this.redact,
+        timeoutMs: step.timeoutMs,
+        logPath,
+        signal,
+        tickMs,
+        onTick: () => heartbeat(`setup: ${step.command}`),
+      });
+      throwIfStopped(signal, `the setup of ${this.ticketId}'s scratch worktree`);
+      if (r.exitCode !== 0 || r.timedOut) {
+        const why = r.timedOut ? `timed out after ${step.timeoutMs} ms` : `exited ${r.exitCode}`;
+        throw new Error(`the harness's setup step \`${step.command}\` ${why} in the scratch worktree ${cwd} (log ${logPath}): ${r.tail.trim().slice(-300)}`);
+      }
+    }
   }
 }
 

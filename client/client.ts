@@ -426,6 +426,9 @@ export interface WatchOptions {
   intervalMs?: number;
 }
 
+/** The phases that belong to one attempt (workflows/ticket.ts records the attempt on their spans only). */
+const ATTEMPT_PHASES: string[] = ['implement', 'validate', 'merge'];
+
 const clock = (at?: number): string => (at === undefined ? new Date() : new Date(at)).toTimeString().slice(0, 8);
 
 /** What a progress line shows for a ticket: its phase while running, else its tracker state. */
@@ -433,7 +436,8 @@ function ticketColumns(change: Extract<WatchChange, { kind: 'ticket' }>): string
   if (!change.phase || change.state === 'done' || change.state === 'human-gated') return [change.state];
   const parts = [change.phase.padEnd(11)];
   if (change.attempt) parts.push(`attempt ${change.attempt}${change.maxAttempts ? `/${change.maxAttempts}` : ''}`);
-  if (change.phase === 'implement' && change.attempt && change.attempt > 1 && change.feedback) parts.push(`after: ${change.feedback}`);
+  const retry = change.phase === 'implement' && change.attempt !== undefined && change.attempt > 1;
+  if ((retry || change.phase === 'self-heal' || change.phase === 'blocked') && change.feedback) parts.push(`after: ${change.feedback}`);
   if (change.waitingFor) {
     parts.push(`waiting for a person at the ${change.waitingFor} gate${change.waitingReason ? ` (${change.waitingReason})` : ''}`);
   }
@@ -521,7 +525,8 @@ export async function watchBatch(
     emit(`ticket:${t.id}`, {
       ...base,
       phase: ticket.phase,
-      attempt: ticket.attempt,
+      // Like the spans: only the phases of an attempt carry its number.
+      attempt: ATTEMPT_PHASES.includes(ticket.phase) ? ticket.attempt : undefined,
       maxAttempts: ticket.maxAttempts,
       waitingFor: ticket.waitingFor ?? t.waitingFor,
       waitingReason: ticket.waitingReason,

@@ -1,6 +1,6 @@
 /**
  * `ratchet demo`: the whole product in one command. Makes sure a dev server runs, runs a worker in this process,
- * creates a real git repository with five tickets, starts the batch through the same public contract as anyone
+ * creates a real git repository with six tickets, starts the batch through the same public contract as anyone
  * else, answers the plan gate through the public `approve` update (or lets you answer it), and prints the report.
  */
 import { randomBytes } from 'node:crypto';
@@ -239,6 +239,12 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
     out('');
     out(`git log --oneline --graph ${batch.baseBranch ?? 'main'} (${demo.repo}):`);
     out((await simpleGit(demo.repo).raw(['log', '--oneline', '--graph', batch.baseBranch ?? 'main'])).trimEnd());
+    const filed = (report.discovered ?? []).filter((d) => d.status === 'filed' && d.ticketId);
+    if (filed.length) {
+      out('');
+      out(`Filed by the batch itself (not committed; review and commit them so the next batch knows them):`);
+      for (const d of filed) out(`  ${path.join(batch.ticketsDir ?? '.ratchet/tickets', `${d.ticketId}.yaml`)}  ${d.title}`);
+    }
     return report.oracle.satisfied ? EXIT.OK : EXIT.NOT_DONE;
   } finally {
     process.off('SIGINT', onSigint);

@@ -139,6 +139,7 @@ export interface TicketStatus {
   title: string;
   phase: PhaseName;
   attempt: number;
+  /** Attempts allowed so far: the batch's `maxAttempts` per round, times the rounds granted (approve, accepted heal). */
   maxAttempts: number;
   /** Set while the ticket waits at a human gate. */
   waitingFor?: GateReason;

@@ -70,6 +70,8 @@ const PROGRESS_PATCH = 'ticket-progress-signal';
 
 /** Patch id: verify-live stops at a stable wrong answer instead of waiting out its deadline. */
 const STABLE_PATCH = 'verify-stable-answer';
+/** Patch: a harness fault that survived its retries gets a self-heal before its human gate. */
+const FAULT_HEAL_PATCH = 'heal-at-harness-fault';
 /** Rounds of the same wrong answer that end verify-live early, when the batch file does not say. */
 const STABLE_ROUNDS = 5;
 
@@ -122,6 +124,8 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   let decision: { kind: 'approve' | 'reject'; by: string; comment?: string } | undefined;
   let mergeCommit: string | undefined;
   let lastFeedback: string | undefined;
+  /** Attempts allowed so far: `maxAttempts` per round, rounds granted by a person's approve or an accepted heal. */
+  let attemptCap = config.maxAttempts;
   const timeline: PhaseSpan[] = [];
   const interventions: Intervention[] = [];
   const feedback: string[] = [];
@@ -150,7 +154,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     title: ticket.title,
     phase,
     attempt,
-    maxAttempts: config.maxAttempts,
+    maxAttempts: attemptCap,
     waitingFor: waiting?.gate,
     waitingReason: waiting?.reason,
     timeline,
@@ -206,7 +210,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     const rows = timeline.map(
       (s) => `- ${s.phase}${s.attempt ? ` #${s.attempt}` : ''}: ${Math.round(s.ms / 100) / 10}s${s.note ? ` (${s.note})` : ''}`,
     );
-    const now = `**${phase}**${attempt ? ` attempt ${attempt}/${config.maxAttempts}` : ''}${waiting ? ` (waiting for a person: ${waiting.gate})` : ''}`;
+    const now = `**${phase}**${attempt ? ` attempt ${attempt}/${attemptCap}` : ''}${waiting ? ` (waiting for a person: ${waiting.gate})` : ''}`;
     return [`### ${ticket.id}: ${ticket.title}`, `Now: ${now}`, ...rows].join('\n');
   };
 
@@ -314,8 +318,9 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
 
   /**
    * Runs one harness step. A fault that survives its activity retries (a read-only repository, a tracker that cannot
-   * be written, a git error) parks the ticket at a `harness-fault` gate with the reason, never failing the workflow:
-   * `approve` runs the step again, `reject` gives up (the caller records human-gated).
+   * be written, a git error) first gets a self-heal (an accepted harness change runs the step again); otherwise it
+   * parks the ticket at a `harness-fault` gate with the reason, never failing the workflow: `approve` runs the step
+   * again, `reject` gives up (the caller records human-gated).
    */
   async function guarded<T>(what: string, step: () => Promise<T>): Promise<T | 'rejected'> {
     for (;;) {
@@ -323,7 +328,15 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
         return await step();
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
-        const verdict = await humanGate('harness-fault', `${what} failed after its retries: ${err.cause?.message ?? err.message}`);
+        const fault = `${what} failed after its retries: ${err.cause?.message ?? err.message}`;
+        let gate: { gate?: GateReason; reason?: string } = {};
+        if (patched(FAULT_HEAL_PATCH)) {
+          signature = `harness fault: ${what}`;
+          const healed = await selfHeal(`a harness fault: ${fault}`, 'fault');
+          if (healed === true) continue;
+          if (healed !== 'blocked') gate = healed;
+        }
+        const verdict = await humanGate(gate.gate ?? 'harness-fault', gate.reason ?? fault);
         if (verdict === 'reject') return 'rejected';
       }
     }
@@ -381,11 +394,13 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       if (healed === 'blocked') return finish('human-gated', `blocked by discovered ticket ${blockedBy ?? '?'}, which ended human-gated`);
       if (healed === true) {
         budget = config.maxAttempts;
+        attemptCap = attempt + budget;
         continue;
       }
       const verdict = await humanGate(healed.gate ?? 'attempts-exhausted', healed.reason ?? stop);
       if (verdict === 'reject') return finish('human-gated', `rejected after ${attempt} attempts`);
       budget = config.maxAttempts;
+      attemptCap = attempt + budget;
       continue;
     }
     break;
@@ -398,6 +413,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     const live = await guarded('deploy and verify-live', deployAndVerify);
     if (live === 'rejected') return finish('human-gated', 'rejected after a harness fault in deploy or verify-live');
     if (live === true) return finish('done');
+    failureNote = `verify-live failed: ${live.split('\n')[0]}`;
     signature = `probes: ${live.replace(/^(after \d+ rounds over \d+ ms|the same answer \d+ rounds in a row \(round \d+\)): /, '')}`;
     const healed = await selfHeal(`verify-live failed after a clean merge: ${live}`, 'verify');
     if (healed === 'blocked') return finish('human-gated', `blocked by discovered ticket ${blockedBy ?? '?'}, which ended human-gated`);
@@ -516,7 +532,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
    * @returns true when a healed harness is in place (the caller grants a new round), else what the person's gate
    *   should say (a rejected heal opens a `heal-rejected` gate naming what it tried to change).
    */
-  async function selfHeal(stop: string, at: 'attempts' | 'verify'): Promise<true | 'blocked' | { gate?: GateReason; reason?: string }> {
+  async function selfHeal(stop: string, at: 'attempts' | 'verify' | 'fault'): Promise<true | 'blocked' | { gate?: GateReason; reason?: string }> {
     const definition = input.definition;
     if (!config.heal || !definition) return {};
     const n = heals.length + 1;
@@ -534,11 +550,20 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       return { reason: `${stop}; ${rec.reason}` };
     }
     if (heals.filter((h) => h.outcome !== 'churn').length >= (input.healBudget ?? config.heal.maxPerTicket)) return {};
-    enter('self-heal', `heal ${n}`);
-    const h = await long.selfHeal.executeWithOptions(
-      { ...longOptions, startToCloseTimeout: config.heal.timeoutMs + 120_000, summary: `self-heal ${ticket.id} #${n}` },
-      [{ config, ticket, n, stop, feedback: [...feedback], definition, harness: harnessOf(config) }],
-    );
+    enter('self-heal');
+    let h: Awaited<ReturnType<Activities['selfHeal']>>;
+    try {
+      h = await long.selfHeal.executeWithOptions(
+        { ...longOptions, startToCloseTimeout: config.heal.timeoutMs + 120_000, summary: `self-heal ${ticket.id} #${n}` },
+        [{ config, ticket, n, stop, feedback: [...feedback], definition, harness: harnessOf(config) }],
+      );
+    } catch (err) {
+      // The heal itself could not run (its worktree, its agent): a person decides, as without a heal.
+      if (!(err instanceof ActivityFailure)) throw err;
+      const rec = note({ verdict: 'none', outcome: 'handed-over', reason: `the heal could not run: ${err.cause?.message ?? err.message}` });
+      await tell(rec);
+      return { reason: `${stop}; heal ${n}: ${rec.reason}` };
+    }
     const change = h.change === undefined ? undefined : JSON.stringify(h.change).slice(0, 1_000);
     const judged = tripwire(config, definition, h.verdict === 'harness-gap' ? h.change : {}, h.protectedChanged);
     if (judged.differences.length) {
@@ -576,7 +601,12 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       return { reason: `${stop}; heal ${n}: ${what}` };
     }
     const next = judged.config;
-    const smoke = await long.smokeCheck.executeWithOptions({ ...longOptions, summary: `smoke check of heal ${n} of ${ticket.id}` }, [{ config: next, ticket, n }]);
+    const smoke = await long.smokeCheck
+      .executeWithOptions({ ...longOptions, summary: `smoke check of heal ${n} of ${ticket.id}` }, [{ config: next, ticket, n }])
+      .catch((err: unknown) => {
+        if (!(err instanceof ActivityFailure)) throw err;
+        return { ok: false, detail: `the smoke check could not run: ${err.cause?.message ?? err.message}` };
+      });
     if (!smoke.ok) {
       const rec = note({ verdict: h.verdict, outcome: 'smoke-failed', reason: `${h.reason}; smoke check failed: ${smoke.detail.split('\n')[0]}`, change, dir: h.dir });
       await tell(rec);
@@ -607,6 +637,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     if (filed.length) {
       if (blockedBy) return 'blocked';
       budget++; // waiting for a blocker is not a failed attempt
+      attemptCap++;
     }
     addFeedback(
       [

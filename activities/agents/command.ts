@@ -7,12 +7,13 @@
  *   cut fresh from the base branch's tip.
  * - Environment: a few harmless worker variables (PATH, HOME, USER, LANG, LC_*, ...: `env.ts`), the batch's
  *   `agent.env`, the worker variables named in `agent.envFrom` (nothing else of the worker's environment), plus:
- *   - `RATCHET_ROLE`: `plan` or `implement`;
+ *   - `RATCHET_ROLE`: `plan`, `implement` or `heal` (the self-heal: README "Self-heal");
  *   - `RATCHET_PROMPT_FILE`: absolute path of the prompt, a markdown file with the ticket (title, body), its
  *     acceptance criteria and the feedback of earlier attempts (gate failures, verify-live failures, reviewers);
  *   - `RATCHET_RESULT_FILE`: absolute path where the agent may write its JSON result (deleted before the run; in
  *     the sandbox a path under its private /tmp);
- *   - `RATCHET_TICKET_ID`, `RATCHET_BATCH_ID`, `RATCHET_ATTEMPT` (1, 2, ... for implement; 0 for plan),
+ *   - `RATCHET_TICKET_ID`, `RATCHET_BATCH_ID`, `RATCHET_ATTEMPT` (1, 2, ... for implement; 0 for plan; the heal's
+ *     number, 1, 2, ..., for heal),
  *     `RATCHET_WORKTREE` (absolute, same as the cwd), `RATCHET_BRANCH`, `RATCHET_BASE_BRANCH`.
  *   Protocol variables win over same-named ones in the config's `env`.
  * - Sandbox (Linux, bubblewrap): only the worktree, the git metadata its commits need, a private /tmp and the

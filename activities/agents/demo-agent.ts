@@ -9,6 +9,8 @@
  *   tickets:
  *     <ticketId>:
  *       plan: |          # role plan: printed, and written to $RATCHET_RESULT_FILE as {"plan": ...}
+ *       heals:           # role heal, heal n: entry min(n, length) - 1, written to the result file as is
+ *         - { verdict, reason, change?, discovered?, evidence?, action? }
  *       attempts:        # role implement, attempt n: entry min(n, length) - 1
  *         - note: ...    # printed, and the result's summary
  *           run: <shell>   # run first with /bin/sh -c in the worktree, output printed; a failure is printed, not fatal
@@ -20,7 +22,8 @@
  *           discovered: [{ title, body, acceptance, kind, blocksThisTicket }]   # written to the result file as is
  *
  * Exit codes: the attempt's exitCode; 2 for a bad script, environment or path; 3 for a ticket the script does not
- * know. For role implement without scripted attempts it exits 0 having changed nothing.
+ * know. For role implement without scripted attempts it exits 0 having changed nothing; for role heal without scripted
+ * heals it exits 0 with no result file (no verdict).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -44,6 +47,8 @@ const Script = z.strictObject({
   tickets: z.record(z.string(), z.strictObject({
     plan: z.string().optional(),
     attempts: z.array(Attempt).optional(),
+    // Passed to the result file untouched: ratchet validates a heal's answer like any agent's.
+    heals: z.array(z.record(z.string(), z.unknown())).optional(),
   })),
 });
 type Attempt = z.infer<typeof Attempt>;
@@ -151,10 +156,21 @@ async function main(): Promise<number> {
     writeResult({ plan, summary: `scripted plan for ${ticketId}` });
     return 0;
   }
-  if (role !== 'implement') throw new Exit(2, `demo-agent: unknown RATCHET_ROLE ${role}`);
+  if (role !== 'implement' && role !== 'heal') throw new Exit(2, `demo-agent: unknown RATCHET_ROLE ${role}`);
 
   const n = Number(process.env.RATCHET_ATTEMPT ?? '1');
   if (!Number.isInteger(n)) throw new Exit(2, `demo-agent: RATCHET_ATTEMPT is not an integer: ${process.env.RATCHET_ATTEMPT}`);
+  if (role === 'heal') {
+    const heals = entry.heals ?? [];
+    if (heals.length === 0) {
+      console.log(`heal ${n}: no scripted heals; no verdict`);
+      return 0;
+    }
+    const verdict = heals[Math.min(Math.max(n, 1), heals.length) - 1];
+    console.log(`heal ${n}: ${JSON.stringify(verdict.verdict)}: ${String(verdict.reason ?? '')}`);
+    writeResult(verdict);
+    return 0;
+  }
   const attempts = entry.attempts ?? [];
   if (attempts.length === 0) {
     console.log(`attempt ${n}: no scripted attempts; changing nothing`);

@@ -1,6 +1,8 @@
 /**
- * The demo: a real, tiny Node service ("greeter") in a fresh git repository, five tickets for it, a scripted agent that
- * answers them (one answer wrong on purpose, so the feedback loop shows), and a batch file that ties them together.
+ * The demo: a real, tiny Node service ("greeter") in a fresh git repository, six tickets for it, a scripted agent that
+ * answers them (one answer wrong on purpose, so the feedback loop shows; one that cannot pass until the harness runs a
+ * build step, so the self-heal shows; one that merges dark behind a flag, so an activation gap shows), and a batch file
+ * that ties them together.
  * Everything the demo runs is plain files a person can open; nothing here talks to Temporal. The greeter's files are in
  * `template/`, the scripted answers in `answers/`; the tickets and the batch are defined here.
  */
@@ -41,18 +43,32 @@ async function readTemplate(): Promise<Record<string, string>> {
   return Object.fromEntries(Object.entries(files).map(([f, text]) => [f === 'gitignore' ? '.gitignore' : f, text]));
 }
 
+/** A heal agent's answer, as the heal's result file carries it (README "Self-heal"). */
+interface ScriptedHeal {
+  verdict: 'harness-gap' | 'activation-gap';
+  reason: string;
+  change?: object;
+  discovered?: { title: string; body: string; acceptance: string[] }[];
+}
+
 /** One ticket of the demo and the notes of the scripted agent's attempts at it. */
 interface DemoTicket {
-  ticket: Omit<Ticket, 'state'>;
+  /** The ticket as filed; only the id for a ticket the batch files itself (discovered work). */
+  ticket: Omit<Ticket, 'state'> | { id: string };
   /** The agent's note on each attempt, in order; the plan and the attempts' files are under `answers/<ticket id>/`. */
   attemptNotes: string[];
+  /** The heal agent's answers for this ticket, heal 1 first. */
+  heals?: ScriptedHeal[];
 }
 
 /** One ticket's entry in the demo agent's script (format: `activities/agents/demo-agent.ts`). */
 interface ScriptedTicket {
   plan: string;
   attempts: { note: string; files: Record<string, string> }[];
+  heals?: ScriptedHeal[];
 }
+
+const isFiled = (t: DemoTicket): t is DemoTicket & { ticket: Omit<Ticket, 'state'> } => 'title' in t.ticket;
 
 /** Reads `t`'s plan and attempts from the answers folder; throws if its `attempt-<n>` folders don't match its notes. */
 async function readAnswers(t: DemoTicket): Promise<ScriptedTicket> {
@@ -69,6 +85,7 @@ async function readAnswers(t: DemoTicket): Promise<ScriptedTicket> {
     attempts: await Promise.all(
       t.attemptNotes.map(async (note, i) => ({ note, files: await readTree(path.join(dir, `attempt-${i + 1}`)) })),
     ),
+    ...(t.heals ? { heals: t.heals } : {}),
   };
 }
 
@@ -179,10 +196,59 @@ function demoTickets(port: number): DemoTicket[] {
         allowPaths: [],
         probes: [httpProbe('stats are reported', `${base}/stats`, '"greetings"')],
       },
-      attemptNotes: ['adds the route and its test'],
+      attemptNotes: ['adds the route behind its flag, off, as the README asks of internal routes'],
+      // Merged and deployed, yet dark: the heal diagnoses the activation gap and files the switch as a ticket.
+      heals: [
+        {
+          verdict: 'activation-gap',
+          reason:
+            'GET /stats answers 404 on the deployed service although the route is merged: src/routes/stats.js has ' +
+            'flag "stats", and config/flags.json on main sets it to false, as the README asks of internal routes.',
+          discovered: [
+            {
+              title: 'Turn on the stats flag',
+              body: 'stats is merged but dark. Set "stats": true in config/flags.json so the next deploy serves GET /stats.',
+              acceptance: ['config/flags.json sets "stats" to true', 'GET /stats answers 200 on the deployed service'],
+            },
+          ],
+        },
+      ],
     },
+    {
+      ticket: {
+        id: 'bye',
+        title: "Say goodbye in the caller's language",
+        kind: 'feature',
+        size: 'S',
+        dependsOn: ['health'],
+        body:
+          'Add GET /bye?lang=X answering the goodbye text of language X (`au revoir` for fr), English when X is ' +
+          'missing or unknown. The texts live in messages/*.txt and are read through src/messages.js.',
+        acceptance: [
+          'GET /bye?lang=fr answers 200 with the body `au revoir`; GET /bye answers `goodbye`',
+          'The texts come from messages/*.txt, not from the code',
+          'A test under test/ covers fr, the default and an unknown language',
+        ],
+        allowPaths: [],
+        probes: [httpProbe('bye speaks french', `${base}/bye?lang=fr`, 'au revoir')],
+      },
+      // One answer, right every time; until the harness runs `npm run build`, its test cannot pass.
+      attemptNotes: ['adds the route over src/messages.js and its test'],
+      heals: [
+        {
+          verdict: 'harness-gap',
+          reason:
+            "Every attempt fails the same way: build/messages.json is missing. The greeter's README says to run " +
+            '`npm run build` after every checkout, and the harness never does: a setup step is missing.',
+          change: { harness: { setup: [{ command: 'npm run build' }] } },
+        },
+      ],
+    },
+    // Filed by the batch itself when the heal of stats finds the activation gap; the script answers it.
+    { ticket: { id: 'stats-d1' }, attemptNotes: ['turns the flag on'] },
   ];
 }
+
 
 /** What `createDemoRepo` made; all paths absolute. */
 export interface DemoRepo {
@@ -197,9 +263,10 @@ export interface DemoRepo {
 }
 
 /**
- * Creates the demo under `opts.dir`: `repo/` (the greeter: a dependency-free Node 20 service, its tests, a deploy
- * script and five tickets in `.ratchet/tickets/`, committed on `main`), `demo-agent.yaml` (the scripted agent's plans
- * and attempts; ticket `greet` fails its first attempt on purpose) and `batch.json` (agent, `npm test` gate, deploy on
+ * Creates the demo under `opts.dir`: `repo/` (the greeter: a dependency-free Node 20 service, its tests, build and
+ * deploy scripts and six tickets in `.ratchet/tickets/`, committed on `main`), `demo-agent.yaml` (the scripted agent's
+ * plans, attempts and heals; ticket `greet` fails its first attempt on purpose, `bye` needs a setup step the harness
+ * lacks until its heal, `stats` merges dark and its heal files `stats-d1`) and `batch.json` (agent, `npm test` gate, deploy on
  * `opts.port`, probes; worktrees and artifacts under `opts.dir`, outside the repository).
  * Throws if `opts.dir/repo` already exists, and `BadInputError` if `opts.batchId` is not a valid id.
  */
@@ -222,7 +289,10 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
     deploy: { command: `node scripts/deploy.js --port ${opts.port}`, timeoutMs: 30_000 },
     // Runs for every ticket, `health` included, so it must hold before /health exists: unknown routes answer 404.
     probes: [{ name: 'service up', http: `${serviceUrl}/`, expectStatus: 404 }],
-    verify: { deadlineMs: 60_000, intervalMs: 1_000 },
+    // The same wrong answer 3 rounds in a row is an answer: the heal diagnoses it without waiting out the deadline.
+    verify: { deadlineMs: 60_000, intervalMs: 1_000, stableRounds: 3 },
+    // The heal agent is the same scripted agent, role heal (README "Self-heal").
+    heal: { command: demoAgentCommand(scriptPath), timeoutMs: 60_000 },
     maxParallel: 2,
     maxAttempts: 3,
     heartbeatTimeoutMs: 30_000,
@@ -241,7 +311,7 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
   }
   const ticketsDir = path.join(repo, '.ratchet', 'tickets');
   await mkdir(ticketsDir, { recursive: true });
-  for (const { ticket } of tickets) await writeTicketFile(ticketsDir, { ...ticket, state: 'todo' });
+  for (const { ticket } of tickets.filter(isFiled)) await writeTicketFile(ticketsDir, { ...ticket, state: 'todo' });
 
   const git = simpleGit(repo);
   await git.init(['-b', 'main']);
@@ -249,7 +319,7 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
   await git.addConfig('user.email', 'demo@ratchet.invalid');
   await git.addConfig('commit.gpgsign', 'false');
   await git.add('.');
-  await git.commit('greeter: empty service, tests, deploy script and five tickets');
+  await git.commit('greeter: empty service, tests, build and deploy scripts, and six tickets');
 
   await writeFile(scriptPath, YAML.stringify(script, { blockQuote: 'literal', lineWidth: 0 }));
   await writeFile(batchFile, `${JSON.stringify(batch, null, 2)}\n`);

@@ -26,7 +26,7 @@ describe('ratchet demo, the main job a new user runs', function () {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('ends with the oracle satisfied, the report, real merges on main and the service stopped', async () => {
+  it('ends with the oracle satisfied, a heal and an activation gap handled, real merges on main and the service stopped', async () => {
     const ratchet = path.resolve(__dirname, '../../client/bin/ratchet.js');
     const demoDir = path.join(dir, 'demo');
     const { stdout } = await run(process.execPath, [ratchet, 'demo', '--address', server.address, '--dir', demoDir], { maxBuffer: 16 * 1024 * 1024 });
@@ -34,17 +34,29 @@ describe('ratchet demo, the main job a new user runs', function () {
     assert.match(stdout, /Oracle: satisfied/);
     assert.match(stdout, /greet +implement +attempt 2\/3 after: Attempt 1: gate "test" \(exit 1\) failed/);
     assert.match(stdout, /temporal workflow update execute (--address \S+ )?--workflow-id ticket-demo-\S+-version --name approve/);
+    // No person acted but at the declared plan gate.
     assert.match(stdout, /Interventions: 1 \(approve 1\)/);
     const merges = await simpleGit(path.join(demoDir, 'repo')).raw(['log', '--merges', '--format=%s', 'main']);
     assert.deepEqual(
       merges.trim().split('\n').map((s) => s.split(' ')[2]).sort(),
-      ['greet', 'health', 'slash', 'stats', 'version'],
+      ['bye', 'greet', 'health', 'slash', 'stats', 'stats-d1', 'version'],
     );
+    // The heal: three attempts fail alike, the heal adds the missing setup step, the tripwire and the smoke check pass.
+    assert.match(stdout, /bye +self-heal +after: Attempt 3: gate "test" \(exit 1\) failed/);
+    assert.match(stdout, /bye +implement +attempt 4\/6 after: The harness was repaired \(heal 1: /);
+    assert.match(stdout, /^Self-heals: 2 \(accepted 1, rejected by the tripwire 0, churn 0, smoke check failed 0, activation gaps filed 1, handed over 0\)$/m);
+    assert.match(stdout, /^ {2}bye heal 1 accepted \(harness-gap: .*; 1 setup step\(s\) passed in a fresh worktree\)$/m);
+    // The activation gap: stats merges dark; its heal files stats-d1, which turns the flag on; stats verifies again.
+    assert.match(stdout, /stats +blocked/);
+    assert.match(stdout, /^ {2}stats heal 1 activation-gap /m);
+    assert.match(stdout, /^ {2}"Turn on the stats flag" found by ticket stats heal 1 \(blocks stats\): filed as stats-d1$/m);
+    assert.match(stdout, /^Oracle: satisfied \(7 done, 0 human-gated\)$/m);
     // The regression guard and the protected paths, as the report shows them.
     assert.match(stdout, /^ {2}slash: a trailing slash reaches the same route$/m);
     assert.match(stdout, /^Tamperings caught: 1$/m);
     assert.match(stdout, /^ {2}slash attempt 1 changed protected package\.json: attempt failed$/m);
-    assert.equal(await simpleGit(path.join(demoDir, 'repo')).raw(['status', '--porcelain']), '', 'the checkout is clean');
+    // Clean but for the ticket the batch filed itself, left for a person to review and commit.
+    assert.equal(await simpleGit(path.join(demoDir, 'repo')).raw(['status', '--porcelain']), '?? .ratchet/tickets/stats-d1.yaml\n');
     assert.match(stdout, /Stopped the demo service/);
   });
 });

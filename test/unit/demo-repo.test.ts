@@ -15,7 +15,7 @@ const run = promisify(execFile);
 const RUN_LIMIT = { timeout: 60_000 };
 
 interface Script {
-  tickets: Record<string, { plan: string; attempts: { note: string; files: Record<string, string> }[] }>;
+  tickets: Record<string, { plan: string; attempts: { note: string; files: Record<string, string> }[]; heals?: { verdict: string; change?: unknown }[] }>;
 }
 
 function freePort(): Promise<number> {
@@ -88,13 +88,13 @@ describe('createDemoRepo', () => {
     assert.equal((await git.log()).total, 1);
     assert.ok((await git.status()).isClean());
     const tracked = (await git.raw(['ls-files', '.ratchet/tickets'])).trim().split('\n').sort();
-    assert.deepEqual(tracked, ['greet', 'health', 'slash', 'stats', 'version'].map((id) => `.ratchet/tickets/${id}.yaml`));
+    assert.deepEqual(tracked, ['bye', 'greet', 'health', 'slash', 'stats', 'version'].map((id) => `.ratchet/tickets/${id}.yaml`));
   });
 
-  it('files five tickets: health, then greet, version (plan gate) and the bug slash, then stats', async () => {
+  it('files six tickets: health, then greet, version (plan gate), bye and the bug slash, then stats', async () => {
     const tickets = await readTickets(demo.repo);
     const deps = Object.fromEntries(tickets.map((t) => [t.id, t.dependsOn]));
-    assert.deepEqual(deps, { greet: ['health'], health: [], slash: ['health'], stats: ['greet', 'version'], version: ['health'] });
+    assert.deepEqual(deps, { bye: ['health'], greet: ['health'], health: [], slash: ['health'], stats: ['greet', 'version'], version: ['health'] });
     assert.deepEqual(tickets.filter((t) => t.kind === 'bug').map((t) => t.id), ['slash']);
     assert.deepEqual(tickets.filter((t) => t.gate === 'plan').map((t) => t.id), ['version']);
     for (const t of tickets) {
@@ -119,6 +119,22 @@ describe('createDemoRepo', () => {
     assert.match(batch.deploy?.command ?? '', /scripts\/deploy\.js/);
     assert.equal(batch.probes[0]?.kind === 'http' && batch.probes[0].url, `${demo.serviceUrl}/`);
     assert.deepEqual([batch.maxParallel, batch.maxAttempts], [2, 3]);
+    assert.equal(batch.harness?.setup.length ?? 0, 0, 'the harness starts without the build step: the heal adds it');
+    assert.ok(batch.heal?.command.includes(demo.scriptPath), 'the heal agent is the scripted agent');
+  });
+
+  it("scripts a bye answer that fails npm test until npm run build has run, and a heal that adds that setup step", async () => {
+    const bye = script.tickets.bye;
+    assert.ok(bye && bye.attempts.length === 1);
+    const health = script.tickets.health?.attempts[0]?.files ?? {};
+    const clone = await cloneWith(demo, path.join(dir, 'bye-unbuilt'), { ...health, ...bye.attempts[0].files });
+    await assert.rejects(run('npm', ['test'], { cwd: clone, ...RUN_LIMIT }), (err: { stdout?: string }) => {
+      assert.match(err.stdout ?? '', /build\/messages\.json is missing: run `npm run build` first/);
+      return true;
+    });
+    assert.deepEqual(bye.heals?.map((h) => [h.verdict, h.change]), [['harness-gap', { harness: { setup: [{ command: 'npm run build' }] } }]]);
+    await run('npm', ['run', 'build'], { cwd: clone, ...RUN_LIMIT });
+    await run('npm', ['test'], { cwd: clone, ...RUN_LIMIT });
   });
 
   it('scripts a first greet attempt that npm test rejects', async () => {
@@ -146,6 +162,7 @@ describe('createDemoRepo', () => {
   it('scripts final answers that pass npm test and every probe once deployed', async () => {
     const finals = Object.values(script.tickets).map((t) => t.attempts[t.attempts.length - 1]?.files ?? {});
     const clone = await cloneWith(demo, path.join(dir, 'all-done'), Object.assign({}, ...finals));
+    await run('npm', ['run', 'build'], { cwd: clone, ...RUN_LIMIT });
     await run('npm', ['test'], { cwd: clone, ...RUN_LIMIT });
 
     const batch = parseOrThrow(batchFileSchema, JSON.parse(await readFile(demo.batchFile, 'utf8')), 'batch.json');
@@ -154,7 +171,7 @@ describe('createDemoRepo', () => {
     await run('/bin/sh', ['-c', batch.deploy?.command ?? 'false'], { cwd: clone, timeout: 20_000 });
 
     const probes = [...batch.probes, ...(await readTickets(clone)).flatMap((t) => t.probes)];
-    assert.equal(probes.length, 6);
+    assert.equal(probes.length, 7);
     for (const probe of probes) await checkProbe(probe);
   });
 });

@@ -1,5 +1,6 @@
 'use strict';
-// Deploys the greeter on this machine: stops the previously deployed process, starts `node server.js` detached on
+// Deploys the greeter on this machine: builds the messages (scripts/build.js), stops the previously deployed
+// process, starts `node server.js` detached on
 // the given port (output to .ratchet/service.log, never to this script's stdout, so whoever runs the deploy is not
 // held open), and exits 0 once the port accepts connections.
 // Usage: node scripts/deploy.js --port 4100   (or PORT=4100 node scripts/deploy.js)
@@ -7,6 +8,7 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
+const { build } = require('./build');
 
 const ROOT = path.resolve(__dirname, '..');
 const STATE_DIR = path.join(ROOT, '.ratchet');
@@ -84,6 +86,7 @@ function logTail() {
 
 async function main() {
   const port = readPort();
+  build();
   await stopPrevious();
   for (let i = 0; i < 20 && (await accepts(port)); i++) await sleep(100);
   if (await accepts(port)) throw new Error('port ' + port + ' is taken by a process this deploy did not start');

@@ -36,3 +36,16 @@ test('serves a route module dropped into the routes folder', async (t) => {
   assert.equal(res.status, 200);
   assert.equal(await res.text(), 'pong');
 });
+
+test('serves a route behind a flag only while the flag is on', async (t) => {
+  const routes = [{ method: 'GET', path: '/beta', flag: 'beta', handle: (req, res) => res.end('beta') }];
+  const ask = async (flags) => {
+    const local = http.createServer(createHandler(routes, flags));
+    await new Promise((resolve) => local.listen(0, '127.0.0.1', resolve));
+    t.after(() => local.close());
+    return (await fetch('http://127.0.0.1:' + local.address().port + '/beta')).status;
+  };
+  assert.equal(await ask({}), 404);
+  assert.equal(await ask({ beta: false }), 404);
+  assert.equal(await ask({ beta: true }), 200);
+});

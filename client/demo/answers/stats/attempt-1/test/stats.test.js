@@ -6,7 +6,7 @@ const { listen } = require('../src/app');
 let server;
 let base;
 before(async () => {
-  server = await listen(0);
+  server = await listen(0, '127.0.0.1', { flags: { stats: true } });
   base = 'http://127.0.0.1:' + server.address().port;
 });
 after(() => server.close());
@@ -23,4 +23,10 @@ test('GET /stats counts the /greet calls served since start, and nothing else', 
   await (await fetch(base + '/greet?name=b')).text();
   await (await fetch(base + '/health')).text();
   assert.equal(await greetings(), 2);
+});
+
+test('GET /stats is dark while its flag is off', async (t) => {
+  const dark = await listen(0, '127.0.0.1', { flags: {} });
+  t.after(() => dark.close());
+  assert.equal((await fetch('http://127.0.0.1:' + dark.address().port + '/stats')).status, 404);
 });
