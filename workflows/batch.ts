@@ -472,11 +472,23 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     const tamperRows = tampers.map(
       (t) => `- **tracker tamper**: ${t.ticketId} ${t.from} -> ${t.to} (seen by the ${t.seenBy})${t.resolved ? `, settled by ${t.resolved.by}: ${t.resolved.action}` : ', waiting for a person: `resume`'}`,
     );
+    // What the loop did by itself, and what people did (once the report is in).
+    const healRows = heals.map((h) => `- **heal** ${h.ticketId} #${h.n}: ${h.outcome} (${h.verdict})${h.differences?.length ? `: it ${h.differences.join('; ')}` : ''}`);
+    const discoveredRows = [...discovered.values()].map((d) => {
+      const by = d.filedBy.kind === 'person' ? d.filedBy.by : `${d.filedBy.ticketId}${d.filedBy.heal ? ` heal ${d.filedBy.heal}` : ` attempt ${d.filedBy.attempt}`}`;
+      return `- **discovered** "${d.title}" by ${by}: ${d.status}${d.ticketId ? ` as ${d.ticketId}` : ''}${d.blocks.length ? `, blocks ${d.blocks.join(', ')}` : ''}`;
+    });
+    const interventionRow = report
+      ? [`interventions: ${report.interventions.total}${report.interventions.total ? ` (${Object.entries(report.interventions.byKind).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`]
+      : [];
     setCurrentDetails(
       [
         `### batch ${config.batchId}: ${state}${pausedReason ? ` (${pausedReason})` : ''}`,
         `oracle: ${verdict.satisfied ? 'satisfied' : `${verdict.pending.length} pending`}, ${verdict.done.length} done, ${verdict.humanGated.length} human-gated`,
+        ...interventionRow,
         ...tamperRows,
+        ...healRows,
+        ...discoveredRows,
         '',
         '| ticket | tracker | evidence | depends on |',
         '|---|---|---|---|',

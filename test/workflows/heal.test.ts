@@ -100,6 +100,11 @@ describe('the self-heal on the real dev server', function () {
     const x = report.tickets.find((t) => t.ticketId === 'x');
     assert.equal(x?.phases.filter((s) => s.phase === 'verify-live').length, 2, 'x verified live again after its gap was done');
     assert.equal(report.interventions.total, 0);
+    // The Web UI's details of the batch say the same.
+    const details = (await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails ?? '';
+    assert.match(details, /^interventions: 0$/m);
+    assert.match(details, /^- \*\*heal\*\* x #1: activation-gap \(activation-gap\)$/m);
+    assert.match(details, /^- \*\*discovered\*\* "Turn the flag on" by x heal 1: filed as x-d1, blocks x$/m);
   });
 
   it('does not heal again when the same failure follows an accepted heal (churn): a person decides', async () => {
