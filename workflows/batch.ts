@@ -126,6 +126,8 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   let discoverySeq = 0;
   /** Every heal a ticket of this batch ran or declined as churn, as its ticket reported it (status; the budget). */
   const heals: HealRecord[] = [];
+  /** The heal budget each started ticket was given (see `healing`). */
+  const healBudgets = new Map<string, number>();
   /** Running tickets that wait for discovered blockers (ticket -> blockers not yet ended). */
   const parked = new Map<string, Set<string>>();
 
@@ -507,7 +509,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
           batchId: config.batchId,
           config: current(),
           ticket: { ...ticket, state: expected.get(ticket.id) ?? ticket.state },
-          ...healing(),
+          ...healing(ticket.id),
         },
       ],
       staticSummary: ticket.title,
@@ -544,11 +546,21 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   }
 
   /** What a ticket starting now needs for its self-heal: the frozen definition and the heals left to it. */
-  function healing(): Pick<TicketInput, 'definition' | 'healBudget'> {
+  /**
+   * What a ticket starting now needs for its self-heal: the frozen definition of done and its heal budget. The budget
+   * is reserved: `heal.maxPerBatch` minus the heals run so far and minus what running tickets hold and have not used,
+   * capped by `heal.maxPerTicket`. So tickets healing at once never run more than the batch's budget between them; a
+   * ticket's unused reservation is free again when it ends.
+   */
+  function healing(ticketId: string): Pick<TicketInput, 'definition' | 'healBudget'> {
     const heal = current().heal;
     if (!heal || !loaded?.definitionOfDone) return {};
-    const run = heals.filter((h) => h.outcome !== 'churn').length;
-    return { definition: loaded.definitionOfDone, healBudget: Math.max(0, Math.min(heal.maxPerTicket, heal.maxPerBatch - run)) };
+    const ran = (id?: string): number => heals.filter((h) => h.outcome !== 'churn' && (id === undefined || h.ticketId === id)).length;
+    let held = 0;
+    for (const id of running) if (id !== ticketId) held += Math.max(0, (healBudgets.get(id) ?? 0) - ran(id));
+    const budget = Math.max(0, Math.min(heal.maxPerTicket, heal.maxPerBatch - ran() - held));
+    healBudgets.set(ticketId, budget);
+    return { definition: loaded.definitionOfDone, healBudget: budget };
   }
 
   function pause(by: Intervention['gate'], reason: string): void {
