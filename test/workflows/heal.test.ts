@@ -107,6 +107,25 @@ describe('the self-heal on the real dev server', function () {
     assert.match(details, /^- \*\*discovered\*\* "Turn the flag on" by x heal 1: filed as x-d1, blocks x$/m);
   });
 
+  it('never runs more heals than the batch budget, even for tickets failing at once: the one without a share goes to a person', async () => {
+    const change = { harness: { setup: [{ command: 'mkdir -p build && touch build/ok' }] } };
+    const { handle, batchId } = await start([{ id: 'x', attempts: [good('x')] }, { id: 'y', attempts: [good('y')] }], {
+      maxParallel: 2,
+      heal: { command: healAgent({ verdict: 'harness-gap', reason: 'the gate needs build/ok', change }), maxPerTicket: 1, maxPerBatch: 1 },
+    });
+    // x started first and holds the batch's one heal; y, running beside it, got none.
+    const y = server.env().client.workflow.getHandle(ticketWorkflowId(batchId, 'y'));
+    const status = await waitUntil('y at the attempts-exhausted gate', async () => {
+      const s = await y.query(statusQuery);
+      return s.waitingFor === 'attempts-exhausted' ? s : undefined;
+    });
+    assert.ok(!status.timeline.some((span) => span.phase === 'self-heal'), 'y ran no heal');
+    await y.executeUpdate(rejectUpdate, { args: [{ by: 'ana' }] });
+    const report = await handle.result();
+    assert.deepEqual(report.heals.map((h) => [h.ticketId, h.outcome]), [['x', 'accepted']]);
+    assert.deepEqual([report.oracle.done, report.oracle.humanGated], [['x'], ['y']]);
+  });
+
   it('does not heal again when the same failure follows an accepted heal (churn): a person decides', async () => {
     const change = { harness: { promptRules: ['build/ok comes from setup'] } };
     const { handle, batchId } = await start([{ id: 'x', attempts: [good('x')] }], {
