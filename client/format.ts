@@ -130,6 +130,10 @@ export function formatStatus(status: BatchStatus, now = Date.now()): string {
   lines.push(...tamperLines(status.trackerTampers ?? []));
   lines.push(...discoveredLines(status.discovered ?? []));
   lines.push(...healLines(status.heals ?? []));
+  if (status.interventions) {
+    const byKind = Object.entries(status.interventions.byKind).map(([kind, n]) => `${kind} ${n}`);
+    lines.push(`Interventions so far: ${status.interventions.total}${byKind.length ? ` (${byKind.join(', ')})` : ''}`);
+  }
   lines.push(`Oracle: ${verdictText(status.oracle)}`);
   for (const t of status.tickets.filter((x) => x.waitingFor)) {
     lines.push(`  ${t.id} waits at the ${t.waitingFor} gate: ratchet approve ${status.batchId} ${t.id}  (or reject)`);

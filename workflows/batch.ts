@@ -126,6 +126,18 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   let discoverySeq = 0;
   /** Every heal a ticket of this batch ran or declined as churn, as its ticket reported it (status; the budget). */
   const heals: HealRecord[] = [];
+  /** Per running or ended ticket, the interventions its progress signals reported (its report supersedes them). */
+  const ticketInterventions = new Map<string, Intervention[]>();
+  /** Every intervention so far, by the tickets' reports where they ended, else their progress, plus the batch's. */
+  const interventionsSoFar = (): Intervention[] => [
+    ...ids.flatMap((id) => reports.get(id)?.interventions ?? ticketInterventions.get(id) ?? []),
+    ...batchInterventions,
+  ];
+  const countByKind = (list: Intervention[]): Record<string, number> => {
+    const byKind: Record<string, number> = {};
+    for (const i of list) byKind[i.kind] = (byKind[i.kind] ?? 0) + 1;
+    return byKind;
+  };
   /** The heal budget each started ticket was given (see `healing`). */
   const healBudgets = new Map<string, number>();
   /** Running tickets that wait for discovered blockers (ticket -> blockers not yet ended). */
@@ -150,6 +162,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     trackerTampers: tampers,
     discovered: [...discovered.values()],
     heals,
+    interventions: { total: interventionsSoFar().length, byKind: countByKind(interventionsSoFar()) },
     report,
   }));
   setHandler(ticketWaitingSignal, ({ ticketId, gate }) => {
@@ -158,8 +171,9 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     // The ticket wrote its tracker state before signalling: re-read so status and the oracle's verdict show it.
     dirty = true;
   });
-  setHandler(ticketProgressSignal, ({ ticketId, state: s, phase, gate, since }) => {
+  setHandler(ticketProgressSignal, ({ ticketId, state: s, phase, gate, since, interventions }) => {
     if (!running.has(ticketId)) return; // a late signal from a ticket workflow that has ended
+    if (interventions) ticketInterventions.set(ticketId, interventions);
     // What a running ticket writes is its own (no tamper check while it runs): shown as is.
     states.set(ticketId, s);
     phases.set(ticketId, phase);
@@ -474,15 +488,14 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     const tamperRows = tampers.map(
       (t) => `- **tracker tamper**: ${t.ticketId} ${t.from} -> ${t.to} (seen by the ${t.seenBy})${t.resolved ? `, settled by ${t.resolved.by}: ${t.resolved.action}` : ', waiting for a person: `resume`'}`,
     );
-    // What the loop did by itself, and what people did (once the report is in).
+    // What the loop did by itself, and what people did.
     const healRows = heals.map((h) => `- **heal** ${h.ticketId} #${h.n}: ${h.outcome} (${h.verdict})${h.differences?.length ? `: it ${h.differences.join('; ')}` : ''}`);
     const discoveredRows = [...discovered.values()].map((d) => {
       const by = d.filedBy.kind === 'person' ? d.filedBy.by : `${d.filedBy.ticketId}${d.filedBy.heal ? ` heal ${d.filedBy.heal}` : ` attempt ${d.filedBy.attempt}`}`;
       return `- **discovered** "${d.title}" by ${by}: ${d.status}${d.ticketId ? ` as ${d.ticketId}` : ''}${d.blocks.length ? `, blocks ${d.blocks.join(', ')}` : ''}`;
     });
-    const interventionRow = report
-      ? [`interventions: ${report.interventions.total}${report.interventions.total ? ` (${Object.entries(report.interventions.byKind).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`]
-      : [];
+    const people = interventionsSoFar();
+    const interventionRow = [`interventions: ${people.length}${people.length ? ` (${Object.entries(countByKind(people)).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`];
     setCurrentDetails(
       [
         `### batch ${config.batchId}: ${state}${pausedReason ? ` (${pausedReason})` : ''}`,
@@ -635,8 +648,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   upsertSearchAttributes([{ key: RatchetPhase, value: 'done' }]);
   const ticketReports = ids.map((id) => reports.get(id) ?? alreadyFinalReport(byId.get(id) as Ticket, evidence[id]));
   const all = [...ticketReports.flatMap((r) => r.interventions), ...batchInterventions];
-  const byKind: Record<string, number> = {};
-  for (const i of all) byKind[i.kind] = (byKind[i.kind] ?? 0) + 1;
+  const byKind = countByKind(all);
   const final: RunReport = {
     batchId: config.batchId,
     oracle: { satisfied: verdict.satisfied, done: verdict.done, humanGated: verdict.humanGated, pending: verdict.pending.map((p) => p.id) },

@@ -129,6 +129,8 @@ export interface TicketProgress {
   gate: GateReason | null;
   /** When it began waiting there, workflow time (ms since epoch). */
   since?: number;
+  /** Every person's answer at this ticket's gates so far (absent from tickets started by older code). */
+  interventions?: Intervention[];
 }
 
 /** Ticket -> batch: see {@link TicketProgress}; keeps the batch's status fresh without re-reading the tracker. */
@@ -175,6 +177,8 @@ export interface BatchStatus {
   discovered: DiscoveredRecord[];
   /** Self-heals of the batch's tickets so far, as each ticket reported them. */
   heals: HealRecord[];
+  /** What people did so far: at tickets' gates (as their progress reported it) and to the batch (`resume`). */
+  interventions: { total: number; byKind: Record<string, number> };
   report?: RunReport;
 }
 

@@ -245,7 +245,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       return;
     }
     const since = gate && waiting ? { since: waiting.since } : {};
-    await batch.signal(ticketProgressSignal, { ticketId: ticket.id, state: lastWritten, phase, attempt, gate, ...since });
+    await batch.signal(ticketProgressSignal, { ticketId: ticket.id, state: lastWritten, phase, attempt, gate, ...since, interventions });
   };
 
   /**

@@ -164,6 +164,12 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     });
 
     await ticketHandle(batchId, 'p').executeUpdate(approveUpdate, { args: [{ by: 'ana' }] });
+    // The batch's status counts the approve while the batch still runs; the expiry is not one.
+    const counted = await waitUntil('the batch status to count the approve', async () => {
+      const s = await handle.query(batchStatusQuery);
+      return s.interventions.total > 0 ? s : undefined;
+    });
+    assert.match(formatStatus(counted), /^Interventions so far: 1 \(approve 1\)$/m);
     const report = await handle.result();
     assert.equal(report.oracle.satisfied, true);
     const x = report.tickets.find((t) => t.ticketId === 'x');
