@@ -40,3 +40,17 @@ export function throwIfStopped(signal: AbortSignal | undefined, what: string): v
   if (reason instanceof Error && reason.name === 'CancelledFailure') throw reason;
   throw new Error(`${what} was stopped: ${reason instanceof Error ? reason.message : String(reason)}; the attempt is retried on another worker`);
 }
+
+/**
+ * Records how long an activity waited for a lock (`lock`: what it guards, e.g. `repo`), in ms, as the histogram
+ * `ratchet_lock_wait_ms` on the worker's metric meter (README "Metrics"). Inert outside an activity.
+ */
+export function recordLockWait(lock: string, ms: number): void {
+  let ctx: Context;
+  try {
+    ctx = Context.current();
+  } catch {
+    return;
+  }
+  ctx.metricMeter.createHistogram('ratchet_lock_wait_ms', 'int', 'ms', 'Time an activity waited for a lock, by lock').record(Math.max(0, Math.round(ms)), { lock });
+}

@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Mutex } from 'async-mutex';
 import { GitError as SimpleGitError, simpleGit } from 'simple-git';
+import { recordLockWait } from './context';
 import type { MergeResult } from '../workflows/types';
 import { ConfigError, GitError } from './errors';
 
@@ -79,7 +80,11 @@ async function withRepoLock<T>(repo: string, fn: () => Promise<T>): Promise<T> {
     lock = new Mutex();
     repoLocks.set(key, lock);
   }
-  return lock.runExclusive(fn);
+  const asked = performance.now();
+  return lock.runExclusive(() => {
+    recordLockWait('repo', performance.now() - asked);
+    return fn();
+  });
 }
 
 /** One entry of `git worktree list --porcelain`. The first entry is always the main working tree. */

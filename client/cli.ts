@@ -285,10 +285,11 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   program
     .command('worker')
     .description('Run a ratchet worker in the foreground; Ctrl-C shuts it down gracefully')
-    .action(async () => {
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://<host:port>/metrics (default: $RATCHET_METRICS_ADDRESS, else off)')
+    .action(async (opts: { metrics?: string }) => {
       const { runWorkerProcess } = lazy<typeof import('../workers/main')>('../workers/main');
       const g = globals();
-      await runWorkerProcess({ address: g.address || defaultAddress(), namespace: g.namespace || defaultNamespace() });
+      await runWorkerProcess({ address: g.address || defaultAddress(), namespace: g.namespace || defaultNamespace(), metrics: opts.metrics });
       setExit(EXIT.OK);
     });
 

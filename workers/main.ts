@@ -7,11 +7,27 @@
  */
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createSandboxProbe } from '../activities/sandbox';
+import { BadInputError } from '../workflows/input';
 import { createWorker } from './worker';
 
 export interface WorkerProcessOptions {
   address?: string;
   namespace?: string;
+  /** `host:port` for the Prometheus endpoint (`/metrics`); default RATCHET_METRICS_ADDRESS; unset: no endpoint. */
+  metrics?: string;
+}
+
+/**
+ * The Prometheus bind address from `value` (`host:port`, e.g. `0.0.0.0:9464`), or undefined when unset.
+ * @throws BadInputError naming the source and the fix when it is not host:port with a port in 1..65535.
+ */
+export function metricsAddress(value: string | undefined, source: string): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65_535) {
+    throw new BadInputError(source, [`"${value}" is not host:port; fix: e.g. 0.0.0.0:9464 (all interfaces) or 127.0.0.1:9464`]);
+  }
+  return value;
 }
 
 /** Runs a worker in this process until SIGINT/SIGTERM. Resolves after a graceful shutdown; rejects if it cannot connect. */
@@ -20,7 +36,13 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
   const namespace = opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default';
   // The SDK installs SIGINT/SIGTERM handlers that call worker.shutdown() (graceful) on every running worker; ours
   // stops the long runs at once, which would otherwise hold the process for the whole grace time and then some.
-  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  const metrics = opts.metrics !== undefined ? metricsAddress(opts.metrics, '--metrics') : metricsAddress(process.env.RATCHET_METRICS_ADDRESS, 'RATCHET_METRICS_ADDRESS');
+  // The SDK's Prometheus exporter serves its own metrics and ratchet's (workflows/metrics.ts, activities' lock waits).
+  Runtime.install({
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
+    ...(metrics ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metrics, countersTotalSuffix: true, unitSuffix: false } } } } : {}),
+  });
+  if (metrics) console.log(`ratchet worker: Prometheus metrics on http://${metrics}/metrics`);
   const stopping = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {

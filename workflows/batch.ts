@@ -48,6 +48,7 @@ import {
   type BatchStatus,
   type ResumeDecision,
 } from './messages';
+import { unblocked } from './metrics';
 import { oracle, type OracleVerdict } from './oracle';
 import { RatchetAttempt, RatchetBatch, RatchetPhase, RatchetTicket } from './search-attributes';
 import { ticketWorkflow } from './ticket';
@@ -126,6 +127,8 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   let discoverySeq = 0;
   /** Every heal a ticket of this batch ran or declined as churn, as its ticket reported it (status; the budget). */
   const heals: HealRecord[] = [];
+  /** When each ticket's workflow ended in this run, workflow time (for the unblock latency metric). */
+  const endedAt = new Map<string, number>();
   /** Per running or ended ticket, the interventions its progress signals reported (its report supersedes them). */
   const ticketInterventions = new Map<string, Intervention[]>();
   /** Every intervention so far, by the tickets' reports where they ended, else their progress, plus the batch's. */
@@ -513,6 +516,9 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   }
 
   function start(ticket: Ticket): void {
+    // Unblock latency: from the last of its blockers ending in this run to now (none when a blocker was done before).
+    const blockersEnded = ticket.dependsOn.map((d) => endedAt.get(d));
+    if (blockersEnded.length && blockersEnded.every((t) => t !== undefined)) unblocked(Date.now() - Math.max(...(blockersEnded as number[])));
     started.add(ticket.id);
     running.add(ticket.id);
     const child = executeChild(ticketWorkflow, {
@@ -536,6 +542,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     });
     child.then(
       (r) => {
+        endedAt.set(ticket.id, Date.now());
         reports.set(ticket.id, r);
         const note = r.outcome === 'done' ? `its workflow ended done: merge ${r.mergeCommit ?? '?'}, verified live` : `its workflow ended human-gated: ${r.reason ?? ''}`;
         evidence[ticket.id] = { outcome: r.outcome, source: 'workflow', note, mergeCommit: r.mergeCommit, at: Date.now() };

@@ -39,6 +39,7 @@ import {
 } from './messages';
 import { harnessOf, tripwire } from './done';
 import { formatMs } from './duration';
+import * as metrics from './metrics';
 import { RatchetAttempt, RatchetPhase } from './search-attributes';
 import type {
   DiscoveredRecord,
@@ -224,6 +225,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       timeline.push({ phase, attempt: phaseAttempt, startedAt: phaseStartedAt, ms: now - phaseStartedAt, note: note ?? failureNote });
     }
     failureNote = undefined;
+    metrics.phaseChanged(phase === 'queued' ? undefined : phase, next);
     phase = next;
     phaseAttempt = attemptOf(next);
     phaseStartedAt = now;
@@ -345,6 +347,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   const finish = async (outcome: 'done' | 'human-gated', why?: string): Promise<TicketReport> => {
     const reason = expired ?? why;
     enter(outcome, reason);
+    metrics.ticketFinished(outcome);
     await guarded(`recording ${outcome} in the tracker`, () => writeState(outcome, reason));
     await condition(allHandlersFinished);
     const phaseMs: TicketReport['phaseMs'] = {};
@@ -431,6 +434,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     while (budget > 0) {
       budget--;
       attempt++;
+      metrics.attemptStarted();
       try {
         const r = await oneAttempt();
         if (r !== false) return r;
@@ -481,6 +485,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       [{ config, ticket, attempt, worktree: impl.worktree, baseCommit: impl.baseCommit, commit }],
     );
     if (checked.protectedDenied.length) {
+      metrics.gateFailed('protected-paths');
       signature = `protected: ${checked.protectedDenied.join(', ')}`;
       tamperings.push({ ticketId: ticket.id, attempt, paths: checked.protectedDenied });
       addFeedback(
@@ -491,6 +496,8 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     }
     if (!checked.passed) {
       const failed = checked.gates.filter((g) => !g.passed);
+      for (const g of failed) metrics.gateFailed(g.name);
+      if (checked.regressions.length || checked.guardFeedback) metrics.gateFailed('regression-guard');
       signature = `gates: ${failed.map((g) => g.name).sort().join(', ')}; tests: ${[...checked.regressions].sort().join(', ')}`;
       addFeedback(
         [
@@ -520,6 +527,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
       return false;
     }
     mergeCommit = merged.commit;
+    metrics.merged();
     return true;
   }
 
@@ -539,6 +547,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
     const note = (r: Omit<HealRecord, 'ticketId' | 'n' | 'stop' | 'at'>): HealRecord => {
       const rec: HealRecord = { ticketId: ticket.id, n, stop: stop.split('\n')[0].slice(0, 300), at: Date.now(), ...r };
       heals.push(rec);
+      metrics.healed(rec.outcome);
       return rec;
     };
     const tell = async (rec: HealRecord, harness?: ReturnType<typeof harnessOf>): Promise<void> => {

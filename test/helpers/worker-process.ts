@@ -16,12 +16,12 @@ import { waitUntil } from './wait';
 
 const root = path.resolve(__dirname, '../..');
 
-/** A real worker process running workers/main.ts against `address`; its output is appended to `log`. */
-export function startWorkerProcess(address: string, log: string[]): ChildProcess {
+/** A real worker process running workers/main.ts against `address` (and `env`); its output is appended to `log`. */
+export function startWorkerProcess(address: string, log: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   // One process (tsx as a loader, not its CLI, which would run the worker in a child the SIGKILL would miss).
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'workers/main.ts')], {
     cwd: root,
-    env: { ...process.env, TEMPORAL_ADDRESS: address },
+    env: { ...process.env, ...env, TEMPORAL_ADDRESS: address },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (d: Buffer) => log.push(d.toString()));

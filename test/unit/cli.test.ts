@@ -70,6 +70,12 @@ describe('ratchet CLI', function () {
     for (const code of [0, 1, 2, 3, 4, 130]) assert.match(stdout, new RegExp(`^  ${code}\\s+\\S`, 'm'), `exit ${code}`);
   });
 
+  it('refuses a worker metrics address that is not host:port before connecting, naming the fix', async () => {
+    const { code, stderr } = await ratchet(['worker', '--metrics', '9464', ...NOWHERE]);
+    assert.equal(code, EXIT.BAD_INPUT, stderr);
+    assert.match(stderr, /--metrics.*"9464" is not host:port; fix: e\.g\. 0\.0\.0\.0:9464/s);
+  });
+
   it('exits 2 on an unknown command', async () => {
     const { code, stderr } = await ratchet(['launch']);
     assert.equal(code, EXIT.BAD_INPUT);

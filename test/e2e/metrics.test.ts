@@ -1,0 +1,65 @@
+/**
+ * A worker process started with RATCHET_METRICS_ADDRESS serves Prometheus metrics: the SDK's own and ratchet's
+ * (tickets by phase, attempts, gate failures, merges, finished tickets, unblock latency, lock waits).
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { freePort } from '../../client/demo-command';
+import { batchWorkflow } from '../../workflows';
+import { batchWorkflowId, TASK_QUEUE } from '../../workflows/messages';
+import { makeRepo, type Fixture } from '../fixtures/repo';
+import { createTestEnv, uniqueId } from '../helpers/temporal';
+import { startWorkerProcess } from '../helpers/worker-process';
+import { waitUntil } from '../helpers/wait';
+
+describe('worker metrics', function () {
+  this.timeout(180_000);
+  let env: TestWorkflowEnvironment;
+  let worker: ChildProcess | undefined;
+  let fx: Fixture | undefined;
+  const log: string[] = [];
+
+  before(async () => {
+    env = await createTestEnv();
+  });
+
+  after(async () => {
+    if (worker && worker.exitCode === null) {
+      worker.kill('SIGTERM');
+      await new Promise((resolve) => worker?.once('exit', resolve));
+    }
+    await env?.teardown();
+    await fx?.cleanup();
+  });
+
+  it('serves the SDK metrics and ratchet\'s own on /metrics once a batch ran', async () => {
+    const address = `127.0.0.1:${await freePort()}`;
+    worker = startWorkerProcess(env.address, log, { RATCHET_METRICS_ADDRESS: address });
+    await waitUntil('the worker to announce its metrics endpoint', async () => log.join('').includes(`Prometheus metrics on http://${address}/metrics`), { timeoutMs: 60_000 });
+
+    // b depends on a (unblock latency); a's first attempt fails its gate (a gate failure, two attempts).
+    fx = await makeRepo([
+      { id: 'a', attempts: [{ files: { 'a.txt': 'bad' } }, { files: { 'a.txt': 'good' } }] },
+      { id: 'b', dependsOn: ['a'] },
+    ]);
+    const batchId = uniqueId('metrics');
+    const report = await env.client.workflow.execute(batchWorkflow, {
+      taskQueue: TASK_QUEUE,
+      workflowId: batchWorkflowId(batchId),
+      args: [fx.batch(batchId, { gates: [{ name: 'own file', command: 'test "$(cat "$RATCHET_TICKET_ID.txt")" = good' }], probes: [{ name: 'README on main', command: 'test -f README.md' }] })],
+    });
+    assert.equal(report.oracle.satisfied, true);
+
+    const text = await (await fetch(`http://${address}/metrics`)).text();
+    const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);
+    assert.equal(value(/^ratchet_merges_total(?:\{[^}]*\})? (\d+)/m), 2, 'two merges');
+    assert.equal(value(/^ratchet_attempts_total(?:\{[^}]*\})? (\d+)/m), 3, 'three attempts');
+    assert.equal(value(/^ratchet_gate_failures_total\{[^}]*gate="own file"[^}]*\} (\d+)/m), 1, 'one gate failure');
+    assert.equal(value(/^ratchet_tickets_finished_total\{[^}]*outcome="done"[^}]*\} (\d+)/m), 2);
+    assert.equal(value(/^ratchet_ticket_phase_entered_total\{[^}]*phase="merge"[^}]*\} (\d+)/m), 2);
+    assert.equal(value(/^ratchet_unblock_latency_ms_count(?:\{[^}]*\})? (\d+)/m), 1, 'b was unblocked once');
+    assert.ok(value(/^ratchet_lock_wait_ms_count\{[^}]*lock="repo"[^}]*\} (\d+)/m) >= 2, 'merges waited for the repository lock');
+    assert.match(text, /^temporal_workflow_completed/m, "the SDK's own metrics are there too");
+  });
+});
