@@ -181,7 +181,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
 
   program
     .command('demo')
-    .description('Run the demo end to end: dev server, worker, a real repo with 5 tickets, a plan gate, a caught tampering, the report')
+    .description('Run the demo end to end: dev server, worker, a real repo with 6 tickets, a plan gate, a caught tampering, a self-heal, an activation gap, the report')
     .option('--interactive', 'wait for you to answer the plan gate instead of approving it automatically')
     .option('--dir <path>', 'folder for the demo repository (default: a fresh folder under the temp dir)')
     .option('--port <n>', 'port of the deployed demo service (default: a free port)', positiveInt)
