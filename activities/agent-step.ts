@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Agent, AgentRole, AgentTask } from './agents/agent';
 import { stepDir, writeArtifact } from './artifacts';
-import { liveness, throwIfStopped } from './context';
+import { liveness, throwIfStopped, type Liveness } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
 import { ConfigError } from './errors';
 import { prepareWorktree } from './git';
@@ -16,7 +16,8 @@ import { runCommand, stopStaleRun } from './process';
 import { renderPrompt } from './prompt';
 import { bwrapPrefix, gitPinnedPaths, gitWritableDirs, BOXED_TMPDIR, hostTmpEntries, PRIVATE_TMP_PREFIX, type SandboxProbe } from './sandbox';
 import { batchRedactor } from './secrets';
-import type { AgentRun, BatchConfig, Ticket } from '../workflows/types';
+import type { Redactor } from './redact';
+import type { AgentRun, BatchConfig, SetupStep, Ticket } from '../workflows/types';
 
 /** The ticket branch name: `ratchet/<batchId>/<ticketId>` (issue #2). */
 export const ticketBranch = (batchId: string, ticketId: string): string => `ratchet/${batchId}/${ticketId}`;
@@ -108,33 +109,25 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
   const { heartbeat, signal, tickMs } = liveness(deps.stopping);
   try {
     // The harness's setup steps run first, in the fresh worktree, boxed and with the agent's environment.
-    for (const step of heal && !heal.setup ? [] : (config.harness?.setup ?? [])) {
-      const r = await runCommand({
-        command: step.command,
-        cwd: wt.path,
-        env: sandbox ? { ...env, TMPDIR: sandbox.tmpdirInside } : env,
-        exactEnv: true,
-        prefix: sandbox?.prefix,
-        redact,
-        timeoutMs: step.timeoutMs,
-        logPath: path.join(dir, 'setup.log'),
-        pidFile: path.join(dir, 'setup.pid'),
-        signal,
-        onTick: () => heartbeat(`setup: ${step.command}`),
-        tickMs,
-      });
-      throwIfStopped(signal, `the setup of ${ticket.id}`);
-      if (r.exitCode !== 0 || r.timedOut) {
-        const why = r.timedOut ? `timed out after ${step.timeoutMs} ms` : `exited ${r.exitCode}`;
-        const run: AgentRun = {
-          exitCode: r.exitCode ?? 1,
-          timedOut: false,
-          ms: r.ms,
-          transcriptPath: path.join(dir, 'setup.log'),
-          summary: `[ratchet] the harness's setup step \`${step.command}\` ${why}; the agent did not run.\n${r.tail}`,
-        };
-        return { run, dir, branch, worktree: wt.path, baseCommit: wt.baseCommit, setupFailed: { command: step.command, exitCode: r.exitCode, timedOut: r.timedOut, tail: r.tail } };
-      }
+    const failed = await runSetupSteps(heal && !heal.setup ? [] : (config.harness?.setup ?? []), {
+      cwd: wt.path,
+      env: sandbox ? { ...env, TMPDIR: sandbox.tmpdirInside } : env,
+      prefix: sandbox?.prefix,
+      redact,
+      logPath: path.join(dir, 'setup.log'),
+      live: { heartbeat, signal, tickMs },
+      what: `the setup of ${ticket.id}`,
+    });
+    if (failed) {
+      const run: AgentRun = {
+        exitCode: failed.exitCode ?? 1,
+        timedOut: false,
+        ms: failed.ms,
+        transcriptPath: path.join(dir, 'setup.log'),
+        summary: `[ratchet] the harness's setup step \`${failed.command}\` ${failed.why}; the agent did not run.\n${failed.tail}`,
+      };
+      const { command, exitCode, timedOut, tail } = failed;
+      return { run, dir, branch, worktree: wt.path, baseCommit: wt.baseCommit, setupFailed: { command, exitCode, timedOut, tail } };
     }
     const run = await agent.run(
       {
@@ -157,6 +150,54 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
   } finally {
     if (sandbox) await rm(sandbox.tmpDir, { recursive: true, force: true });
   }
+}
+
+/** A harness setup step that failed: `why` says how (`exited 1`, `timed out after 60000 ms`); `ms` is its run time. */
+export interface SetupFailure {
+  command: string;
+  exitCode: number | null;
+  timedOut: boolean;
+  why: string;
+  tail: string;
+  ms: number;
+}
+
+/**
+ * Runs the harness's setup steps in order in `opts.cwd` with exactly `opts.env` (behind `opts.prefix`, a sandbox,
+ * when given), appending their output to `opts.logPath`, and stops at the first that fails. Used before an attempt's
+ * agent and in the regression guard's scratch worktree.
+ * @returns the failing step, or undefined when every step passed.
+ * @throws when `opts.live.signal` was aborted (the activity was cancelled or the worker stops), naming `opts.what`.
+ */
+export async function runSetupSteps(
+  steps: SetupStep[],
+  opts: { cwd: string; env: Record<string, string>; prefix?: string[]; redact: Redactor; logPath: string; live: Liveness; what: string },
+): Promise<SetupFailure | undefined> {
+  const { heartbeat, signal, tickMs } = opts.live;
+  const pidFile = opts.logPath.replace(/\.log$/, '.pid');
+  for (const step of steps) {
+    await stopStaleRun(pidFile);
+    const r = await runCommand({
+      command: step.command,
+      cwd: opts.cwd,
+      env: opts.env,
+      exactEnv: true,
+      prefix: opts.prefix,
+      redact: opts.redact,
+      timeoutMs: step.timeoutMs,
+      logPath: opts.logPath,
+      pidFile,
+      signal,
+      onTick: () => heartbeat(`setup: ${step.command}`),
+      tickMs,
+    });
+    throwIfStopped(signal, opts.what);
+    if (r.exitCode !== 0 || r.timedOut) {
+      const why = r.timedOut ? `timed out after ${step.timeoutMs} ms` : `exited ${r.exitCode}`;
+      return { command: step.command, exitCode: r.exitCode, timedOut: r.timedOut, why, tail: r.tail, ms: r.ms };
+    }
+  }
+  return undefined;
 }
 
 /**

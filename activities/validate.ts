@@ -15,7 +15,7 @@ import { glob } from 'tinyglobby';
 import { stepDir } from './artifacts';
 import { liveness, throwIfStopped } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
-import { scratchName } from './agent-step';
+import { runSetupSteps, scratchName } from './agent-step';
 import { changedPaths, prepareScratch } from './git';
 import { runCommand, stopStaleRun } from './process';
 import type { Redactor } from './redact';
@@ -216,33 +216,21 @@ class GateRunner {
    */
   private async setup(cwd: string, logPath: string): Promise<void> {
     const { agent, harness } = this.config;
-    for (const step of harness?.setup ?? []) {
-      const { heartbeat, signal, tickMs } = liveness(this.deps.stopping);
-      const pidFile = logPath.replace(/\.log$/, '.pid');
-      await stopStaleRun(pidFile);
-      const r = await runCommand({
-        command: step.command,
-        cwd,
-        pidFile,
-        env: commandEnv({
-          source: this.deps.env,
-          plain: agent.env,
-          fromWorker: resolveEnvFrom(agent.envFrom, this.deps.env, 'agent.envFrom'),
-          protocol: { RATCHET_TICKET_ID: this.ticketId, RATCHET_ATTEMPT: String(this.attempt) },
-        }),
-        exactEnv: true,
-        redact: this.redact,
-        timeoutMs: step.timeoutMs,
-        logPath,
-        signal,
-        tickMs,
-        onTick: () => heartbeat(`setup: ${step.command}`),
-      });
-      throwIfStopped(signal, `the setup of ${this.ticketId}'s scratch worktree`);
-      if (r.exitCode !== 0 || r.timedOut) {
-        const why = r.timedOut ? `timed out after ${step.timeoutMs} ms` : `exited ${r.exitCode}`;
-        throw new Error(`the harness's setup step \`${step.command}\` ${why} in the scratch worktree ${cwd} (log ${logPath}): ${r.tail.trim().slice(-300)}`);
-      }
+    const failed = await runSetupSteps(harness?.setup ?? [], {
+      cwd,
+      env: commandEnv({
+        source: this.deps.env,
+        plain: agent.env,
+        fromWorker: resolveEnvFrom(agent.envFrom, this.deps.env, 'agent.envFrom'),
+        protocol: { RATCHET_TICKET_ID: this.ticketId, RATCHET_ATTEMPT: String(this.attempt) },
+      }),
+      redact: this.redact,
+      logPath,
+      live: liveness(this.deps.stopping),
+      what: `the setup of ${this.ticketId}'s scratch worktree`,
+    });
+    if (failed) {
+      throw new Error(`the harness's setup step \`${failed.command}\` ${failed.why} in the scratch worktree ${cwd} (log ${logPath}): ${failed.tail.trim().slice(-300)}`);
     }
   }
 }

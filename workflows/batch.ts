@@ -141,6 +141,8 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     for (const i of list) byKind[i.kind] = (byKind[i.kind] ?? 0) + 1;
     return byKind;
   };
+  /** How many interventions, in all and by kind: what the status and the Web UI details show. */
+  const interventionCounts = (list: Intervention[]): BatchStatus['interventions'] => ({ total: list.length, byKind: countByKind(list) });
   /** The heal budget each started ticket was given (see `healing`). */
   const healBudgets = new Map<string, number>();
   /** Running tickets that wait for discovered blockers (ticket -> blockers not yet ended). */
@@ -165,7 +167,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     trackerTampers: tampers,
     discovered: [...discovered.values()],
     heals,
-    interventions: { total: interventionsSoFar().length, byKind: countByKind(interventionsSoFar()) },
+    interventions: interventionCounts(interventionsSoFar()),
     report,
   }));
   setHandler(ticketWaitingSignal, ({ ticketId, gate }) => {
@@ -497,8 +499,8 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
       const by = d.filedBy.kind === 'person' ? d.filedBy.by : `${d.filedBy.ticketId}${d.filedBy.heal ? ` heal ${d.filedBy.heal}` : ` attempt ${d.filedBy.attempt}`}`;
       return `- **discovered** "${d.title}" by ${by}: ${d.status}${d.ticketId ? ` as ${d.ticketId}` : ''}${d.blocks.length ? `, blocks ${d.blocks.join(', ')}` : ''}`;
     });
-    const people = interventionsSoFar();
-    const interventionRow = [`interventions: ${people.length}${people.length ? ` (${Object.entries(countByKind(people)).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`];
+    const people = interventionCounts(interventionsSoFar());
+    const interventionRow = [`interventions: ${people.total}${people.total ? ` (${Object.entries(people.byKind).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`];
     setCurrentDetails(
       [
         `### batch ${config.batchId}: ${state}${pausedReason ? ` (${pausedReason})` : ''}`,
@@ -565,7 +567,6 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     });
   }
 
-  /** What a ticket starting now needs for its self-heal: the frozen definition and the heals left to it. */
   /**
    * What a ticket starting now needs for its self-heal: the frozen definition of done and its heal budget. The budget
    * is reserved: `heal.maxPerBatch` minus the heals run so far and minus what running tickets hold and have not used,
