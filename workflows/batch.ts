@@ -13,11 +13,15 @@
 import {
   ApplicationFailure,
   ActivityFailure,
+  CancellationScope,
   condition,
+  ContinueAsNew,
+  continueAsNew,
   executeChild,
   getExternalWorkflowHandle,
   log,
   ParentClosePolicy,
+  patched,
   startChild,
   proxyActivities,
   setCurrentDetails,
@@ -28,7 +32,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { claimWorkflow, claimWorkflowId } from './claim';
+import { claimWorkflow, claimWorkflowId, releaseClaimSignal } from './claim';
 import { blockedByHumanGate, readySet } from './graph';
 import { withHarness } from './done';
 import { discoveredId, discoverRequestToWork, discoveryProblem, overCap } from './discovery';
@@ -40,13 +44,16 @@ import {
   discoveryFiledSignal,
   healSignal,
   resumeSignal,
+  claimCheckSignal,
   resumeUpdate,
+  ticketEndedSignal,
   ticketProgressSignal,
   ticketWaitingSignal,
   ticketWorkflowId,
   trackerTamperSignal,
   type BatchStatus,
   type ResumeDecision,
+  type TicketEnd,
 } from './messages';
 import { unblocked } from './metrics';
 import { oracle, type OracleVerdict } from './oracle';
@@ -67,6 +74,7 @@ import {
   type TicketFact,
   type TicketInput,
   type TicketReport,
+  type TicketRow,
   type TicketState,
   type TrackerTamper,
 } from './types';
@@ -82,9 +90,48 @@ interface Discovery {
   capped: boolean;
 }
 
-export async function batchWorkflow(raw: unknown): Promise<RunReport> {
+/** Patch: tickets start abandoned and report their end by signal; the batch reads only what changed and continues as new. */
+const SCALE_PATCH = 'batch-continue-as-new';
+
+/**
+ * What a batch carries into its next run when it continues as new (DESIGN.md "Scale-out"): the graph, the tracker's
+ * view, evidence, what runs and waits, rows of ended tickets, and counts. JSON only (maps as entry lists).
+ */
+export interface BatchCarry {
+  loaded: LoadedBatch;
+  startedAt: number;
+  claim: string;
+  state: BatchStatus['state'];
+  pausedReason?: string;
+  pausedBy: Intervention['gate'];
+  states: [string, TicketState][];
+  expected: [string, TicketState][];
+  evidence: Record<string, Evidence>;
+  tampers: TrackerTamper[];
+  running: string[];
+  started: string[];
+  waiting: [string, GateReason][];
+  phases: [string, PhaseName][];
+  waitingSince: [string, number][];
+  rows: [string, TicketRow][];
+  batchInterventions: Intervention[];
+  held: Discovery[];
+  discovered: [string, DiscoveredRecord][];
+  discoverySeq: number;
+  heals: HealRecord[];
+  ticketInterventions: [string, Intervention[]][];
+  healBudgets: [string, number][];
+  parked: [string, string[]][];
+  consecutiveFailures: number;
+  lastFailure?: string;
+  runs: number;
+}
+
+export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise<RunReport> {
   const info = workflowInfo();
-  const startedAt = Date.now();
+  // Batches from before continue-as-new await their children and re-read every ticket on every completion.
+  const scale = patched(SCALE_PATCH);
+  const startedAt = carried?.startedAt ?? Date.now();
   const acts = proxyActivities<Activities>({
     startToCloseTimeout: '2 minutes',
     // The activities heartbeat while they run: a dead worker's task is retried elsewhere within seconds.
@@ -92,45 +139,50 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: ['BadInput', 'RatchetError', 'ConfigError'] },
   });
 
-  let state: BatchStatus['state'] = 'loading';
-  let pausedReason: string | undefined;
-  let pausedBy: Intervention['gate'] = 'paused';
+  let state: BatchStatus['state'] = carried?.state ?? 'loading';
+  let pausedReason: string | undefined = carried?.pausedReason;
+  let pausedBy: Intervention['gate'] = carried?.pausedBy ?? 'paused';
   let tickets: Ticket[] = [];
   /** The tracker's view, as last read. */
-  const states = new Map<string, TicketState>();
+  const states = new Map<string, TicketState>(carried?.states);
   /** What ratchet last wrote (or read at load) for each ticket no workflow of ours owns right now. */
-  const expected = new Map<string, TicketState>();
-  const evidence: Record<string, Evidence> = {};
-  const tampers: TrackerTamper[] = [];
+  const expected = new Map<string, TicketState>(carried?.expected);
+  const evidence: Record<string, Evidence> = carried?.evidence ?? {};
+  const tampers: TrackerTamper[] = carried?.tampers ?? [];
   /** Tampers a person settled with `resume`, still to act on in the loop. */
   let settle: { tamper: TrackerTamper; how: 'restore' | 'accept' }[] = [];
-  const running = new Set<string>();
-  const started = new Set<string>();
-  const waiting = new Map<string, GateReason>();
+  const running = new Set<string>(carried?.running);
+  const started = new Set<string>(carried?.started);
+  const waiting = new Map<string, GateReason>(carried?.waiting);
   /** For running tickets: the phase of their last progress signal, and since when they wait at their gate. */
-  const phases = new Map<string, PhaseName>();
-  const waitingSince = new Map<string, number>();
-  const reports = new Map<string, TicketReport>();
-  const batchInterventions: Intervention[] = [];
+  const phases = new Map<string, PhaseName>(carried?.phases);
+  const waitingSince = new Map<string, number>(carried?.waitingSince);
+  /** Ended tickets' report rows (whole reports in batches from before continue-as-new). */
+  const reports = new Map<string, TicketRow>(carried?.rows);
+  const batchInterventions: Intervention[] = carried?.batchInterventions ?? [];
+  /** Tickets whose tracker state the loop reads at its next turn (batches that continue as new read no more). */
+  const toRead = new Set<string>();
+  /** Ticket workflows being started in this turn of the loop. */
+  let starting: Promise<void>[] = [];
   let verdict: OracleVerdict = oracle([], [], {});
   let report: RunReport | undefined = undefined;
   let dirty = true;
-  let consecutiveFailures = 0;
-  let lastFailure: string | undefined;
-  let loaded: LoadedBatch | undefined;
+  let consecutiveFailures = carried?.consecutiveFailures ?? 0;
+  let lastFailure: string | undefined = carried?.lastFailure;
+  let loaded: LoadedBatch | undefined = carried?.loaded;
   const unresolved = (): TrackerTamper[] => tampers.filter((t) => !t.resolved);
   /** Discovered work to file at the next turn of the loop, and work held at the discovery cap for a person. */
   let discoveries: Discovery[] = [];
-  let held: Discovery[] = [];
+  let held: Discovery[] = carried?.held ?? [];
   /** What became of each discovered piece of work, by its key; in status and the report. */
-  const discovered = new Map<string, DiscoveredRecord>();
-  let discoverySeq = 0;
+  const discovered = new Map<string, DiscoveredRecord>(carried?.discovered);
+  let discoverySeq = carried?.discoverySeq ?? 0;
   /** Every heal a ticket of this batch ran or declined as churn, as its ticket reported it (status; the budget). */
-  const heals: HealRecord[] = [];
+  const heals: HealRecord[] = carried?.heals ?? [];
   /** When each ticket's workflow ended in this run, workflow time (for the unblock latency metric). */
   const endedAt = new Map<string, number>();
   /** Per running or ended ticket, the interventions its progress signals reported (its report supersedes them). */
-  const ticketInterventions = new Map<string, Intervention[]>();
+  const ticketInterventions = new Map<string, Intervention[]>(carried?.ticketInterventions);
   /** Every intervention so far, by the tickets' reports where they ended, else their progress, plus the batch's. */
   const interventionsSoFar = (): Intervention[] => [
     ...ids.flatMap((id) => reports.get(id)?.interventions ?? ticketInterventions.get(id) ?? []),
@@ -144,9 +196,9 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   /** How many interventions, in all and by kind: what the status and the Web UI details show. */
   const interventionCounts = (list: Intervention[]): BatchStatus['interventions'] => ({ total: list.length, byKind: countByKind(list) });
   /** The heal budget each started ticket was given (see `healing`). */
-  const healBudgets = new Map<string, number>();
+  const healBudgets = new Map<string, number>(carried?.healBudgets);
   /** Running tickets that wait for discovered blockers (ticket -> blockers not yet ended). */
-  const parked = new Map<string, Set<string>>();
+  const parked = new Map<string, Set<string>>(carried?.parked.map(([id, blockers]) => [id, new Set(blockers)]));
 
   setHandler(batchStatusQuery, () => ({
     batchId: loaded?.config.batchId ?? info.workflowId.replace(/^batch-/, ''),
@@ -163,13 +215,19 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
       waitingSince: waitingSince.get(t.id),
       evidence: evidence[t.id],
     })),
-    oracle: verdict,
+    oracle: scale ? known() : verdict,
     trackerTampers: tampers,
     discovered: [...discovered.values()],
     heals,
     interventions: interventionCounts(interventionsSoFar()),
     report,
   }));
+  setHandler(ticketEndedSignal, (end) => {
+    // A ticket the batch does not count as running (a duplicate, or a ticket of a run before a resume restarted it).
+    if (running.has(end.ticketId)) ended(end);
+  });
+  // A claim checks now and then that its batch still runs (see claim.ts): nothing to do.
+  setHandler(claimCheckSignal, () => undefined);
   setHandler(ticketWaitingSignal, ({ ticketId, gate }) => {
     if (gate) waiting.set(ticketId, gate);
     else waiting.delete(ticketId);
@@ -216,6 +274,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     for (const t of unresolved()) {
       t.resolved = { by, at: Date.now(), action: tamper === 'accept' ? 'accepted' : 'restoring' };
       settle.push({ tamper: t, how: tamper ?? 'restore' });
+      toRead.add(t.ticketId);
     }
     // Work held at the discovery cap: the person's answer files it (past the cap) or drops it.
     for (const d of held) {
@@ -293,14 +352,18 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   );
 
   // ---- load, validate and claim the tracker: nothing starts before this succeeds ----------------------------
-  try {
-    loaded = await loadOrRefuse(acts, raw, info.workflowId);
-    await claim(loaded);
-  } catch (err) {
-    state = 'failed';
-    throw err;
+  // A batch that continued as new carries what it loaded and its claim.
+  if (!loaded) {
+    try {
+      loaded = await loadOrRefuse(acts, raw, info.workflowId);
+      await claim(loaded, scale);
+    } catch (err) {
+      state = 'failed';
+      throw err;
+    }
   }
   const { doneFingerprint } = loaded;
+  const claimId = carried?.claim ?? claimWorkflowId(loaded.trackerKey);
   /** The batch's config as loaded; an accepted heal replaces its harness part in `loaded.config`. */
   const config = loaded.config;
   const current = (): LoadedBatch['config'] => (loaded as LoadedBatch).config;
@@ -308,7 +371,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
   tickets = loaded.tickets.map((t) => ({ ...t, dependsOn: [...t.dependsOn] }));
   const ids = tickets.map((t) => t.id);
   const byId = new Map(tickets.map((t) => [t.id, t]));
-  for (const t of tickets) {
+  for (const t of carried ? [] : tickets) {
     states.set(t.id, t.state);
     expected.set(t.id, t.state);
     if (isFinal(t.state)) {
@@ -317,11 +380,58 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     }
   }
   const writer = `batch ${config.batchId}`;
-  state = 'running';
-  upsertSearchAttributes([
-    { key: RatchetBatch, value: config.batchId },
-    { key: RatchetPhase, value: 'running' },
-  ]);
+  if (!carried) {
+    state = 'running';
+    upsertSearchAttributes([
+      { key: RatchetBatch, value: config.batchId },
+      { key: RatchetPhase, value: 'running' },
+    ]);
+  }
+  /** Who depends on each ticket: the tickets a change of its state may make ready or blocked. */
+  const dependents = new Map<string, string[]>();
+  const addEdges = (t: Ticket): void => {
+    for (const d of t.dependsOn) dependents.set(d, [...(dependents.get(d) ?? []), t.id]);
+  };
+  tickets.forEach(addEdges);
+
+  /** The oracle's verdict over the tracker's view as last read (what status shows between full reads). */
+  function known(): OracleVerdict {
+    return oracle(ids, [...states].map(([id, s]) => ({ id, state: s })), evidence);
+  }
+
+  /** What the batch carries into its next run (see {@link BatchCarry}). */
+  function carry(): BatchCarry {
+    const stamped = loaded as LoadedBatch;
+    return {
+      loaded: { ...stamped, tickets },
+      startedAt,
+      claim: claimId,
+      state,
+      pausedReason,
+      pausedBy,
+      states: [...states],
+      expected: [...expected],
+      evidence,
+      tampers,
+      running: [...running],
+      started: [...started],
+      waiting: [...waiting],
+      phases: [...phases],
+      waitingSince: [...waitingSince],
+      rows: [...reports],
+      batchInterventions,
+      held,
+      discovered: [...discovered],
+      discoverySeq,
+      heals,
+      ticketInterventions: [...ticketInterventions].filter(([id]) => running.has(id) && !reports.has(id)),
+      healBudgets: [...healBudgets].filter(([id]) => running.has(id)),
+      parked: [...parked].map(([id, blockers]) => [id, [...blockers]]),
+      consecutiveFailures,
+      lastFailure,
+      runs: (carried?.runs ?? 1) + 1,
+    };
+  }
 
   function isFinal(s: TicketState | undefined): boolean {
     return s === 'done' || s === 'human-gated';
@@ -339,12 +449,12 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
 
   /**
    * Compares what the tracker says with what ratchet last wrote, for tickets no workflow of ours owns now and no
-   * person's `resume` is settling right now.
+   * person's `resume` is settling right now. `readIds`: the tickets whose facts were read.
    */
-  function noticeTampers(facts: TicketFact[]): void {
+  function noticeTampers(facts: TicketFact[], readIds: readonly string[]): void {
     const now = new Map(facts.map((f) => [f.id, f.state]));
     const settling = new Set(settle.map((x) => x.tamper.ticketId));
-    for (const id of ids) {
+    for (const id of readIds) {
       const want = expected.get(id);
       if (running.has(id) || settling.has(id) || want === undefined) continue;
       const got = now.get(id) ?? 'missing';
@@ -523,7 +633,7 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     if (blockersEnded.length && blockersEnded.every((t) => t !== undefined)) unblocked(Date.now() - Math.max(...(blockersEnded as number[])));
     started.add(ticket.id);
     running.add(ticket.id);
-    const child = executeChild(ticketWorkflow, {
+    const options = {
       workflowId: ticketWorkflowId(config.batchId, ticket.id),
       args: [
         {
@@ -531,8 +641,9 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
           config: current(),
           ticket: { ...ticket, state: expected.get(ticket.id) ?? ticket.state },
           ...healing(ticket.id),
+          ...(scale ? { endSignal: true } : {}),
         },
-      ],
+      ] as [TicketInput],
       staticSummary: ticket.title,
       staticDetails: `ticket ${ticket.id} of batch ${config.batchId}`,
       typedSearchAttributes: [
@@ -541,30 +652,49 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
         { key: RatchetPhase, value: 'queued' },
         { key: RatchetAttempt, value: 0 },
       ],
-    });
-    child.then(
-      (r) => {
-        endedAt.set(ticket.id, Date.now());
-        reports.set(ticket.id, r);
-        const note = r.outcome === 'done' ? `its workflow ended done: merge ${r.mergeCommit ?? '?'}, verified live` : `its workflow ended human-gated: ${r.reason ?? ''}`;
-        evidence[ticket.id] = { outcome: r.outcome, source: 'workflow', note, mergeCommit: r.mergeCommit, at: Date.now() };
-        expected.set(ticket.id, r.outcome);
-        consecutiveFailures = r.outcome === 'done' ? 0 : consecutiveFailures + 1;
-      },
-      (err: unknown) => {
-        consecutiveFailures++;
-        // What the failed workflow last wrote is unknown here: the next read is taken as ratchet's own.
-        expected.delete(ticket.id);
-        log.error(`ticket ${ticket.id} workflow failed: ${(err as Error).message}`);
-        lastFailure = `ticket ${ticket.id} workflow failed: ${(err as Error).message}`;
-      },
-    ).finally(() => {
-      running.delete(ticket.id);
-      waiting.delete(ticket.id);
-      waitingSince.delete(ticket.id);
-      phases.delete(ticket.id);
-      dirty = true;
-    });
+    };
+    if (scale) {
+      // Abandoned, so it outlives this run when the batch continues as new; it tells the batch's workflow id its end.
+      starting.push(
+        startChild(ticketWorkflow, { ...options, parentClosePolicy: ParentClosePolicy.ABANDON }).then(
+          () => undefined,
+          (err: unknown) => {
+            // Already running under this id: it is this batch's (the ids are deterministic) and will report its end.
+            if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+            ended({ ticketId: ticket.id, failure: `could not start: ${(err as Error).message}` });
+          },
+        ),
+      );
+      return;
+    }
+    executeChild(ticketWorkflow, options).then(
+      (r) => ended({ ticketId: ticket.id, report: r }),
+      (err: unknown) => ended({ ticketId: ticket.id, failure: (err as Error).message }),
+    );
+  }
+
+  /** Records a ticket workflow's end: its evidence and report row, or its failure; the loop takes it from there. */
+  function ended({ ticketId, report: r, failure }: TicketEnd): void {
+    if (r) {
+      endedAt.set(ticketId, Date.now());
+      reports.set(ticketId, r);
+      const note = r.outcome === 'done' ? `its workflow ended done: merge ${r.mergeCommit ?? '?'}, verified live` : `its workflow ended human-gated: ${r.reason ?? ''}`;
+      evidence[ticketId] = { outcome: r.outcome, source: 'workflow', note, mergeCommit: r.mergeCommit, at: Date.now() };
+      expected.set(ticketId, r.outcome);
+      consecutiveFailures = r.outcome === 'done' ? 0 : consecutiveFailures + 1;
+    } else {
+      consecutiveFailures++;
+      // What the failed workflow last wrote is unknown here: the next read is taken as ratchet's own.
+      expected.delete(ticketId);
+      log.error(`ticket ${ticketId} workflow failed: ${failure ?? '?'}`);
+      lastFailure = `ticket ${ticketId} workflow failed: ${failure ?? '?'}`;
+    }
+    running.delete(ticketId);
+    waiting.delete(ticketId);
+    waitingSince.delete(ticketId);
+    phases.delete(ticketId);
+    toRead.add(ticketId);
+    dirty = true;
   }
 
   /**
@@ -590,90 +720,130 @@ export async function batchWorkflow(raw: unknown): Promise<RunReport> {
     pausedReason = reason;
   }
 
-  // ---- the loop: exit only through the oracle, with no ticket workflow of ours still running ---------------
-  for (;;) {
-    await condition(() => dirty);
-    dirty = false;
-    const facts = await acts.readFacts({ ticketsDir: config.ticketsDir, ids });
-    for (const f of facts) states.set(f.id, f.state);
-    for (const id of ids) if (!expected.has(id) && !running.has(id)) expected.set(id, states.get(id) ?? 'todo');
-    noticeTampers(facts);
-    if (settle.length) await settleTampers();
-    if (discoveries.length) {
-      await fileDiscoveries();
-      dirty = true; // read the new tickets' facts before judging
-      continue;
-    }
-    if (parked.size) await wakeParked();
-    verdict = oracle(ids, facts, evidence);
-    if (verdict.satisfied && running.size === 0 && unresolved().length === 0 && held.length === 0) break;
-
-    // A person's reject of a blocker is final for its dependents too: record them, naming the blocker.
-    const view = trusted();
-    const blocked = [...blockedByHumanGate(tickets, view)].filter(([id]) => !running.has(id));
-    for (const [id, blocker] of blocked) {
-      await write(id, 'human-gated', `blocked by human-gated ticket ${blocker}`);
-      evidence[id] = { outcome: 'human-gated', source: 'blocked', note: `blocked by human-gated ticket ${blocker}`, at: Date.now() };
-      started.add(id);
-      reports.set(id, blockedReport(byId.get(id) as Ticket, blocker));
-    }
-    if (blocked.length) {
-      dirty = true;
-      continue;
-    }
-
-    const open = unresolved();
-    if (open.length) {
-      pause(
-        'tracker-tamper',
-        `tracker tamper: ${open.map((t) => `${t.ticketId} went ${t.from} -> ${t.to} without ratchet writing it`).join('; ')}; ` +
-          'nothing counts it; send the batch "resume" to restore what ratchet recorded (or with "tamper": "accept" to take the tracker\'s state as your decision)',
-      );
-    } else if (held.length) {
-      pause(
-        'discovery-cap',
-        `discovery cap: ${held.length} discovered ticket(s) held (${held.map((d) => `"${d.work.title}"`).join(', ')}): ${discovered.get(held[0].key)?.reason ?? ''}`,
-      );
-    } else if (state === 'running' && consecutiveFailures >= config.circuitBreaker) {
-      pause('circuit-breaker', `circuit breaker: ${consecutiveFailures} tickets in a row ended without done${lastFailure ? ` (last: ${lastFailure})` : ''}; send the batch "resume" (update or signal) to go on`);
-    }
-    if (state === 'running') {
-      for (const id of readySet(tickets, view, started)) {
-        // A ticket parked on its discovered blockers holds no slot: its blockers must be able to run.
-        if (running.size - parked.size >= config.maxParallel) break;
-        start(byId.get(id) as Ticket);
+  try {
+    // ---- the loop: exit only through the oracle, with no ticket workflow of ours still running ---------------
+    for (;;) {
+      await condition(() => dirty);
+      dirty = false;
+      // Batches that continue as new read only what changed (ended tickets, settled tampers, new tickets) and the
+      // tickets about to start; every ticket once everything has ended, for the oracle. Older batches read all.
+      let readIds: string[] = ids;
+      if (scale) {
+        const free = config.maxParallel - (running.size - parked.size);
+        const next = state === 'running' && free > 0 ? readySet(tickets, trusted(), started).slice(0, free) : [];
+        const allEnded = running.size === 0 && ids.every((id) => evidence[id] !== undefined);
+        readIds = allEnded ? ids : [...new Set([...toRead, ...next])];
       }
-      if (running.size === 0) {
-        pause('paused', `no ticket can start: ${verdict.pending.map((p) => `${p.id} is ${p.state}${p.why ? ` (${p.why})` : ''}`).join(', ')}; fix the tracker or the tickets, then send "resume"`);
+      toRead.clear();
+      const facts = readIds.length ? await acts.readFacts({ ticketsDir: config.ticketsDir, ids: readIds }) : [];
+      const read = new Set(readIds);
+      for (const f of facts) states.set(f.id, f.state);
+      if (scale) for (const id of readIds) if (!facts.some((f) => f.id === id)) states.delete(id);
+      for (const id of ids) if (!expected.has(id) && !running.has(id)) expected.set(id, states.get(id) ?? 'todo');
+      noticeTampers(facts, readIds);
+      if (settle.length) await settleTampers();
+      if (discoveries.length) {
+        await fileDiscoveries();
+        dirty = true; // read the new tickets' facts before judging
+        continue;
+      }
+      if (parked.size) await wakeParked();
+      const fullRead = readIds === ids;
+      verdict = fullRead ? oracle(ids, facts, evidence) : known();
+      const finished = verdict.satisfied && running.size === 0 && unresolved().length === 0 && held.length === 0;
+      if (finished && fullRead) break;
+      // The oracle judges a full read of the tracker, never the view as last read.
+      if (finished) dirty = true;
+
+      // A person's reject of a blocker is final for its dependents too: record them, naming the blocker.
+      const view = trusted();
+      const blocked = [...blockedByHumanGate(tickets, view)].filter(([id]) => !running.has(id));
+      for (const [id, blocker] of blocked) {
+        await write(id, 'human-gated', `blocked by human-gated ticket ${blocker}`);
+        evidence[id] = { outcome: 'human-gated', source: 'blocked', note: `blocked by human-gated ticket ${blocker}`, at: Date.now() };
+        started.add(id);
+        reports.set(id, blockedReport(byId.get(id) as Ticket, blocker));
+      }
+      if (blocked.length) {
+        dirty = true;
+        continue;
+      }
+
+      const open = unresolved();
+      if (open.length) {
+        pause(
+          'tracker-tamper',
+          `tracker tamper: ${open.map((t) => `${t.ticketId} went ${t.from} -> ${t.to} without ratchet writing it`).join('; ')}; ` +
+            'nothing counts it; send the batch "resume" to restore what ratchet recorded (or with "tamper": "accept" to take the tracker\'s state as your decision)',
+        );
+      } else if (held.length) {
+        pause(
+          'discovery-cap',
+          `discovery cap: ${held.length} discovered ticket(s) held (${held.map((d) => `"${d.work.title}"`).join(', ')}): ${discovered.get(held[0].key)?.reason ?? ''}`,
+        );
+      } else if (state === 'running' && consecutiveFailures >= config.circuitBreaker) {
+        pause('circuit-breaker', `circuit breaker: ${consecutiveFailures} tickets in a row ended without done${lastFailure ? ` (last: ${lastFailure})` : ''}; send the batch "resume" (update or signal) to go on`);
+      }
+      if (state === 'running') {
+        for (const id of readySet(tickets, view, started)) {
+          // A ticket parked on its discovered blockers holds no slot: its blockers must be able to run.
+          if (running.size - parked.size >= config.maxParallel) break;
+          if (scale && !read.has(id)) {
+            // Not read this turn (one read before it turned out not to be ready): read it first.
+            toRead.add(id);
+            dirty = true;
+            continue;
+          }
+          start(byId.get(id) as Ticket);
+        }
+        if (starting.length) {
+          await Promise.all(starting);
+          starting = [];
+        }
+        if (running.size === 0 && toRead.size === 0) {
+          pause('paused', `no ticket can start: ${verdict.pending.map((p) => `${p.id} is ${p.state}${p.why ? ` (${p.why})` : ''}`).join(', ')}; fix the tracker or the tickets, then send "resume"`);
+        }
+      }
+      upsertSearchAttributes([{ key: RatchetPhase, value: state }]);
+      render();
+      const now = workflowInfo();
+      const due = now.continueAsNewSuggested || now.historyLength >= (config.continueAsNewAtEvents ?? 4_000);
+      if (scale && due && discoveries.length === 0 && settle.length === 0 && allHandlersFinished()) {
+        // Ticket workflows run on (abandoned) and report their end to the batch's workflow id: the next run gets it.
+        await continueAsNew<typeof batchWorkflow>(raw, carry());
       }
     }
-    upsertSearchAttributes([{ key: RatchetPhase, value: state }]);
+
+    state = 'done';
+    pausedReason = undefined;
+    upsertSearchAttributes([{ key: RatchetPhase, value: 'done' }]);
+    const ticketReports = ids.map((id) => reports.get(id) ?? alreadyFinalReport(byId.get(id) as Ticket, evidence[id]));
+    const all = [...ticketReports.flatMap((r) => r.interventions), ...batchInterventions];
+    const byKind = countByKind(all);
+    const final: RunReport = {
+      batchId: config.batchId,
+      oracle: { satisfied: verdict.satisfied, done: verdict.done, humanGated: verdict.humanGated, pending: verdict.pending.map((p) => p.id) },
+      tickets: ticketReports,
+      interventions: { total: all.length, byKind, list: all },
+      trackerTampers: tampers,
+      tamperingsCaught: ticketReports.flatMap((r) => r.tamperings),
+      discovered: [...discovered.values()],
+      heals: ticketReports.flatMap((r) => r.heals ?? []),
+      startedAt,
+      ms: Date.now() - startedAt,
+      doneFingerprint,
+    };
+    report = final;
     render();
+    await condition(allHandlersFinished);
+  } catch (err) {
+    // A batch that ends failed or cancelled frees its tracker at once (not by its claim's check); one that continues
+    // as new keeps it.
+    if (scale && !(err instanceof ContinueAsNew)) await CancellationScope.nonCancellable(() => releaseClaim(claimId));
+    throw err;
   }
-
-  state = 'done';
-  pausedReason = undefined;
-  upsertSearchAttributes([{ key: RatchetPhase, value: 'done' }]);
-  const ticketReports = ids.map((id) => reports.get(id) ?? alreadyFinalReport(byId.get(id) as Ticket, evidence[id]));
-  const all = [...ticketReports.flatMap((r) => r.interventions), ...batchInterventions];
-  const byKind = countByKind(all);
-  const final: RunReport = {
-    batchId: config.batchId,
-    oracle: { satisfied: verdict.satisfied, done: verdict.done, humanGated: verdict.humanGated, pending: verdict.pending.map((p) => p.id) },
-    tickets: ticketReports,
-    interventions: { total: all.length, byKind, list: all },
-    trackerTampers: tampers,
-    tamperingsCaught: ticketReports.flatMap((r) => r.tamperings),
-    discovered: [...discovered.values()],
-    heals: ticketReports.flatMap((r) => r.heals ?? []),
-    startedAt,
-    ms: Date.now() - startedAt,
-    doneFingerprint,
-  };
-  report = final;
-  render();
-  await condition(allHandlersFinished);
-  return final;
+  if (scale) await releaseClaim(claimId);
+  return report as RunReport;
 }
 
 /** Runs `loadBatch`; bad input becomes the workflow's own non-retryable failure, naming the field and the fix. */
@@ -692,14 +862,15 @@ async function loadOrRefuse(acts: Activities, raw: unknown, workflowId: string):
  * Claims the batch's tracker (see `claim.ts`): a second batch over the same tickets folder is refused as bad input,
  * before it writes anything, naming the claim and how to find its holder.
  */
-async function claim(loaded: LoadedBatch): Promise<void> {
+async function claim(loaded: LoadedBatch, outlivesRun: boolean): Promise<void> {
   const workflowId = claimWorkflowId(loaded.trackerKey);
   const { batchId, ticketsDir } = loaded.config;
   try {
     await startChild(claimWorkflow, {
       workflowId,
-      args: [{ batchId, ticketsDir }],
-      parentClosePolicy: ParentClosePolicy.TERMINATE,
+      // A batch that continues as new keeps its claim across runs, and releases it when it finishes.
+      args: [outlivesRun ? { batchId, ticketsDir, batchWorkflowId: workflowInfo().workflowId } : { batchId, ticketsDir }],
+      parentClosePolicy: outlivesRun ? ParentClosePolicy.ABANDON : ParentClosePolicy.TERMINATE,
       staticSummary: `batch ${batchId} holds the tracker ${ticketsDir}`,
     });
   } catch (err) {
@@ -713,6 +884,13 @@ async function claim(loaded: LoadedBatch): Promise<void> {
         'or cancel it, then start this one: two batches over one tracker would merge tickets twice',
     });
   }
+}
+
+/** Frees the batch's tracker claim (see `claim.ts`); a claim already gone is fine. */
+async function releaseClaim(claimId: string): Promise<void> {
+  await getExternalWorkflowHandle(claimId)
+    .signal(releaseClaimSignal)
+    .catch((err: unknown) => log.warn(`could not release the claim ${claimId}: ${(err as Error).message}`));
 }
 
 /**

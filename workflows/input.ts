@@ -147,6 +147,7 @@ export const batchFileSchema = z
     maxParallel: z.number().int().min(1).max(64).default(2),
     maxAttempts: z.number().int().min(1).max(20).default(3),
     circuitBreaker: z.number().int().min(1).default(3),
+    continueAsNewAtEvents: z.number().int().min(50).max(10_000).default(4_000),
     heartbeatTimeoutMs: ms.min(1_000).default(30_000),
     discovery: z
       .object({
@@ -283,6 +284,7 @@ export function toBatchConfig(
     maxParallel: file.maxParallel,
     maxAttempts: file.maxAttempts,
     circuitBreaker: file.circuitBreaker,
+    continueAsNewAtEvents: file.continueAsNewAtEvents,
     heartbeatTimeoutMs: file.heartbeatTimeoutMs,
     discovery: file.discovery,
     humanGates: file.humanGates,

@@ -15,6 +15,7 @@ import type {
   PhaseSpan,
   RunReport,
   TicketKind,
+  TicketRow,
   TicketOutcome,
   TicketState,
   TrackerTamper,
@@ -109,6 +110,9 @@ export const blockerDoneSignal = defineSignal<[{ ticketId: string; outcome: Tick
 export const resumeUpdate = defineUpdate<{ batchId: string; state: 'running' }, [ResumeDecision]>('resume');
 export const resumeSignal = defineSignal<[ResumeDecision]>('resume');
 
+/** Claim -> batch: a no-op that fails when the batch's workflow is closed, so a stale claim frees its tracker. */
+export const claimCheckSignal = defineSignal('claimCheck');
+
 /** Sent by a ticket workflow to its batch when its compare-and-set tracker write finds a state it did not write. */
 export const trackerTamperSignal = defineSignal<[TrackerTamper]>('trackerTamper');
 
@@ -132,6 +136,17 @@ export interface TicketProgress {
   /** Every person's answer at this ticket's gates so far (absent from tickets started by older code). */
   interventions?: Intervention[];
 }
+
+/**
+ * Ticket -> batch, once, when a ticket workflow started with `endSignal` ends: its report without the timeline
+ * (`phases`; the ticket workflow's own result has it), or the message of the failure that ended it.
+ */
+export interface TicketEnd {
+  ticketId: string;
+  report?: TicketRow;
+  failure?: string;
+}
+export const ticketEndedSignal = defineSignal<[TicketEnd]>('ticketEnded');
 
 /** Ticket -> batch: see {@link TicketProgress}; keeps the batch's status fresh without re-reading the tracker. */
 export const ticketProgressSignal = defineSignal<[TicketProgress]>('ticketProgress');

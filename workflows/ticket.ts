@@ -10,6 +10,7 @@ import {
   allHandlersFinished,
   condition,
   getExternalWorkflowHandle,
+  isCancellation,
   log,
   patched,
   proxyActivities,
@@ -31,10 +32,12 @@ import {
   rejectSignal,
   rejectUpdate,
   statusQuery,
+  ticketEndedSignal,
   ticketProgressSignal,
   ticketWaitingSignal,
   trackerTamperSignal,
   type GateAnswer,
+  type TicketEnd,
   type TicketStatus,
 } from './messages';
 import { harnessOf, tripwire } from './done';
@@ -79,7 +82,34 @@ const STABLE_ROUNDS = 5;
 /** Activities whose failures are never retried: bad input a person must fix. */
 const NON_RETRYABLE = ['BadInput', 'RatchetError', 'ConfigError'];
 
+/**
+ * ticketWorkflow: one ticket from plan to done or human-gated (DESIGN.md "Ticket lifecycle"); a child of its batch.
+ * A batch that starts its tickets abandoned (`input.endSignal`) hears of the end by the `ticketEnded` signal, sent to
+ * the batch's workflow id (so a batch that continued as new gets it), with the report minus its timeline; a ticket
+ * workflow that fails sends the failure's message. The returned report is the whole one.
+ */
 export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> {
+  const parent = workflowInfo().parent;
+  const tell = async (end: TicketEnd): Promise<void> => {
+    if (!input.endSignal || !parent) return;
+    await getExternalWorkflowHandle(parent.workflowId)
+      .signal(ticketEndedSignal, end)
+      .catch((err: unknown) => log.warn(`ticket ${input.ticket.id} could not tell its batch that it ended: ${(err as Error).message}`));
+  };
+  let report: TicketReport;
+  try {
+    report = await runTicket(input);
+  } catch (err) {
+    // Cancellation is the batch's (or a person's) own doing: nothing to tell.
+    if (!isCancellation(err)) await tell({ ticketId: input.ticket.id, failure: (err as Error).message });
+    throw err;
+  }
+  const { phases: _timeline, ...row } = report;
+  await tell({ ticketId: report.ticketId, report: row });
+  return report;
+}
+
+async function runTicket(input: TicketInput): Promise<TicketReport> {
   const { ticket } = input;
   /** The batch's config; an accepted self-heal replaces its harness part (never the definition of done). */
   let config = input.config;

@@ -126,6 +126,11 @@ export interface BatchConfig {
   maxAttempts: number;
   /** Consecutive tickets ending human-gated that pause scheduling behind the batch's `resume`. */
   circuitBreaker: number;
+  /**
+   * The batch continues as new once its history has this many events (default 4,000), or earlier when Temporal
+   * suggests it; Temporal warns at 10,240. Absent in configs of batches from before continue-as-new.
+   */
+  continueAsNewAtEvents?: number;
   /** Activity heartbeat timeout for agent runs and gates, ms; a dead worker is noticed after this long. */
   heartbeatTimeoutMs: number;
   /**
@@ -494,11 +499,18 @@ export interface TicketReport {
   heals?: HealRecord[];
 }
 
+/**
+ * A ticket's row in the batch's run report: its report without the timeline (`phases`), which stays in the ticket
+ * workflow's own result (`temporal workflow result --workflow-id ticket-<batch>-<ticket>`), so the run report stays
+ * small at thousands of tickets. Reports of batches from before continue-as-new still carry it.
+ */
+export type TicketRow = Omit<TicketReport, 'phases'> & { phases?: PhaseSpan[] };
+
 /** The batch workflow's result. */
 export interface RunReport {
   batchId: string;
   oracle: { satisfied: boolean; done: string[]; humanGated: string[]; pending: string[] };
-  tickets: TicketReport[];
+  tickets: TicketRow[];
   interventions: { total: number; byKind: Record<string, number>; list: Intervention[] };
   /** Tracker states that changed without ratchet writing them, and how each was settled. */
   trackerTampers: TrackerTamper[];
@@ -522,4 +534,9 @@ export interface TicketInput {
   definition?: DefinitionOfDone;
   /** Heals this ticket may run: `heal.maxPerTicket`, less when the batch's `heal.maxPerBatch` is nearly spent. */
   healBudget?: number;
+  /**
+   * Set by batches that start tickets abandoned and may continue as new: the ticket reports its end by the
+   * `ticketEnded` signal to the batch's workflow id. Absent in inputs from older batches, which await the child.
+   */
+  endSignal?: boolean;
 }

@@ -19,6 +19,7 @@ import {
   ticketWorkflowId,
 } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
+import type { TicketReport } from '../../workflows/types';
 import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
@@ -71,7 +72,7 @@ describe('discovered work on the real dev server', function () {
     // x waited in phase blocked and started its next attempt after x-d1 ended; waiting cost no attempt.
     const x = report.tickets.find((t) => t.ticketId === 'x');
     assert.equal(x?.attempts, 2);
-    const blocked = x?.phases.find((s) => s.phase === 'blocked');
+    const blocked = ((await server.env().client.workflow.getHandle(ticketWorkflowId(batchId, 'x')).result()) as TicketReport).phases.find((s) => s.phase === 'blocked');
     assert.ok(blocked, 'x has a blocked span');
     assert.ok(blocked.startedAt + blocked.ms >= (await closeTime(batchId, 'x-d1')) - 1_000, 'x resumed after its blocker ended');
     const prompt2 = await readFile(path.join(fx.repo, '.ratchet/artifacts', batchId, 'x', 'attempt-2', 'prompt.md'), 'utf8');

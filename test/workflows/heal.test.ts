@@ -9,6 +9,7 @@ import path from 'node:path';
 import { batchWorkflow } from '../../workflows';
 import { batchStatusQuery, batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
+import type { TicketReport } from '../../workflows/types';
 import { makeRepo, mergesOf, type FixtureTicket } from '../fixtures/repo';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
@@ -97,8 +98,8 @@ describe('the self-heal on the real dev server', function () {
     assert.deepEqual(report.heals.map((h) => [h.ticketId, h.verdict, h.outcome]), [['x', 'activation-gap', 'activation-gap']]);
     assert.match(report.heals[0].stop, /the same answer 3 rounds in a row/);
     assert.deepEqual(report.discovered.map((d) => [d.ticketId, d.status, d.filedBy, d.blocks]), [['x-d1', 'filed', { kind: 'agent', ticketId: 'x', attempt: -1, heal: 1 }, ['x']]]);
-    const x = report.tickets.find((t) => t.ticketId === 'x');
-    assert.equal(x?.phases.filter((s) => s.phase === 'verify-live').length, 2, 'x verified live again after its gap was done');
+    const { phases } = (await server.env().client.workflow.getHandle(ticketWorkflowId(report.batchId, 'x')).result()) as TicketReport;
+    assert.equal(phases.filter((s) => s.phase === 'verify-live').length, 2, 'x verified live again after its gap was done');
     assert.equal(report.interventions.total, 0);
     // The Web UI's details of the batch say the same.
     const details = (await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails ?? '';
