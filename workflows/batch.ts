@@ -93,6 +93,9 @@ interface Discovery {
 /** Patch: tickets start abandoned and report their end by signal; the batch reads only what changed and continues as new. */
 const SCALE_PATCH = 'batch-continue-as-new';
 
+/** Up to this many tickets, the batch's Web UI details list every ticket; above it, only running ones. */
+const DETAILS_ROWS = 100;
+
 /**
  * What a batch carries into its next run when it continues as new (DESIGN.md "Scale-out"): the graph, the tracker's
  * view, evidence, what runs and waits, rows of ended tickets, and counts. JSON only (maps as entry lists).
@@ -594,7 +597,11 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
   }
 
   function render(): void {
-    const rows = tickets.map((t) => {
+    // A batch of thousands lists the tickets that run (and wait) and counts the rest: the details stay readable and
+    // a turn of the loop costs the same at any size.
+    const listed = tickets.length <= DETAILS_ROWS ? tickets : tickets.filter((t) => running.has(t.id)).slice(0, DETAILS_ROWS);
+    const notListed = tickets.length - listed.length;
+    const rows = listed.map((t) => {
       const s = states.get(t.id);
       const w = waiting.get(t.id);
       const ev = evidence[t.id];
@@ -623,6 +630,7 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
         '| ticket | tracker | evidence | depends on |',
         '|---|---|---|---|',
         ...rows,
+        ...(notListed ? ['', `${notListed} more tickets not running: \`ratchet status\` lists them all`] : []),
       ].join('\n'),
     );
   }
