@@ -255,11 +255,23 @@ async function isAncestor(repo: string, commit: string, ref: string): Promise<bo
   return (await run(repo, ['merge-base', '--is-ancestor', commit, ref], [0, 1])).code === 0;
 }
 
+function assertPlainName(name: string): void {
+  if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') {
+    throw new GitError(`worktree name ${JSON.stringify(name)} must be a plain folder name ([A-Za-z0-9._-])`, true);
+  }
+}
+
 /**
- * Creates a fresh worktree at `<worktreesDir>/<name>` on `branch`, reset to the current tip of `base`.
- * Whatever was there before (a crashed attempt's worktree, junk, another worktree holding `branch`) is removed
- * first, so a retry always starts clean.
- * @returns the worktree's canonical absolute path and the base commit it was cut from.
+ * The worktree of a ticket's step at `<worktreesDir>/<name>`, on `branch` cut fresh from the current tip of `base`:
+ * clean, with nothing left from an earlier attempt (its commits, edits, untracked and ignored files such as an
+ * agent's node_modules or build output are gone: an attempt must not see what an earlier one left).
+ * - The ticket's own worktree, registered at that path and still on `branch`, is reset in place (see
+ *   {@link resetInPlace}): only files that differ are rewritten, so a second attempt on a large repository costs
+ *   about what changed, not a full checkout. No repository lock: merges do not wait for it.
+ * - Anything else is replaced under the repository lock: a leftover folder git no longer knows, a broken worktree,
+ *   one on another branch, one a process still works in, and another worktree holding `branch`; then a new worktree
+ *   is added (a full checkout).
+ * @returns the worktree's canonical absolute path and the base commit (full sha) it was cut from.
  * @throws GitError (non-retryable) when `name` is not a plain folder name or `branch` is checked out in the main
  *   working tree.
  */
@@ -271,11 +283,11 @@ export async function prepareWorktree(opts: {
   name: string;
 }): Promise<{ path: string; baseCommit: string }> {
   const { repo, branch, base, name } = opts;
-  if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') {
-    throw new GitError(`worktree name ${JSON.stringify(name)} must be a plain folder name ([A-Za-z0-9._-])`, true);
-  }
+  assertPlainName(name);
+  const target = await canonical(path.join(opts.worktreesDir, name));
+  const tip = await headOf(repo, base);
+  if (await resetInPlace(repo, target, tip, branch)) return { path: target, baseCommit: tip };
   return withRepoLock(repo, async () => {
-    const target = await canonical(path.join(opts.worktreesDir, name));
     const [main, ...linked] = await listWorktrees(repo);
     if (main.branch === branch) {
       throw new GitError(`branch ${branch} is checked out in the main working tree ${main.path}; fix: check out another branch there`, true);
@@ -295,8 +307,8 @@ export async function prepareWorktree(opts: {
  * A scratch worktree at `<worktreesDir>/<name>`, detached at `commit` and clean (untracked and ignored files
  * removed), optionally with `paths` taken from `overlay` (another commit) on top and its `removed` paths deleted: how
  * the regression guard runs gates on the base's code. An existing scratch worktree of that name is reset in place
- * (no repository lock, so it does not wait for merges); anything else at that path is replaced. Remove it with
- * {@link removeWorktree} when the ticket is done.
+ * like an attempt's ({@link resetInPlace}; no repository lock, so it does not wait for merges); anything else at
+ * that path is replaced. Remove it with {@link removeWorktree} when the ticket is done.
  * @returns the worktree's canonical absolute path.
  * @throws GitError (non-retryable) when `name` is not a plain folder name.
  */
@@ -308,11 +320,9 @@ export async function prepareScratch(opts: {
   overlay?: { commit: string; paths: string[]; removed?: string[] };
 }): Promise<string> {
   const { repo, name } = opts;
-  if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') {
-    throw new GitError(`worktree name ${JSON.stringify(name)} must be a plain folder name ([A-Za-z0-9._-])`, true);
-  }
+  assertPlainName(name);
   const target = await canonical(path.join(opts.worktreesDir, name));
-  const reused = await resetScratch(target, opts.commit);
+  const reused = await resetInPlace(repo, target, opts.commit);
   if (!reused) {
     await withRepoLock(repo, async () => {
       const [main, ...linked] = await listWorktrees(repo);
@@ -327,18 +337,54 @@ export async function prepareScratch(opts: {
   return target;
 }
 
-/** Resets an existing linked worktree at `target` to a clean, detached `commit`; false when there is none to reset. */
-async function resetScratch(target: string, commit: string): Promise<boolean> {
+/**
+ * Resets the linked worktree of `repo` at `target` (canonical) in place to `commit`: on `branch` re-cut there
+ * (`checkout -B`), or detached when no branch is given. False, touching nothing, when there is no such worktree to
+ * reuse: none at that path, one of another repository, one whose HEAD is not on `branch`, or one a live process
+ * works in (its cwd is inside: an agent's or a gate's background child would go on writing into the next run; with
+ * a fresh worktree it follows the old folder's rename, see {@link discard}). Where processes cannot be listed (no
+ * /proc) nothing is reused. Also false when a step fails half-way (e.g. a file git may not delete): the caller then
+ * replaces the worktree.
+ *
+ * The worktree's index is the previous run's to write (an agent runs git there), so none of it is trusted: it is
+ * rebuilt from `commit`, everything untracked or ignored is deleted (`clean -ffdx`, nested repositories too), tracked
+ * `.gitattributes` are rewritten (they steer how files are hashed), and every file is hashed again (`update-index
+ * --refresh`), so no stat data or assume-unchanged / skip-worktree bit an earlier run left can hide an edited file.
+ * The checkout then rewrites only files whose content differs from `commit`.
+ */
+async function resetInPlace(repo: string, target: string, commit: string, branch?: string): Promise<boolean> {
   if (!(await exists(path.join(target, '.git')))) return false;
   try {
-    const top = await canonical((await run(target, ['rev-parse', '--show-toplevel'])).out.trim());
-    if (top !== target) return false;
-    await run(target, ['checkout', '--quiet', '--detach', '--force', commit]);
+    const [top, common] = (await run(target, ['rev-parse', '--show-toplevel', '--git-common-dir'])).out.trim().split('\n');
+    if ((await canonical(top)) !== target) return false;
+    const own = (await run(repo, ['rev-parse', '--git-common-dir'])).out.trim();
+    if ((await canonical(path.resolve(target, common))) !== (await canonical(path.resolve(repo, own)))) return false;
+    if (branch !== undefined) {
+      const head = (await run(target, ['symbolic-ref', '--quiet', 'HEAD'], [0, 1])).out.trim();
+      if (head !== `refs/heads/${branch}`) return false;
+    }
+    if (await inUse(target)) return false;
+    await run(target, ['read-tree', commit]);
     await run(target, ['clean', '-ffdxq']);
+    const attributes = nulList((await run(target, ['ls-files', '-z', '--', ':(glob)**/.gitattributes'])).out);
+    if (attributes.length) await run(target, ['checkout-index', '--force', '--', ...attributes]);
+    await run(target, ['update-index', '-q', '--refresh'], [0, 1]);
+    await run(target, ['checkout', '--quiet', '--force', ...(branch === undefined ? ['--detach'] : ['-B', branch]), commit]);
     return true;
   } catch {
     return false;
   }
+}
+
+/** Whether a process this one can see has its working directory in `dir` (canonical); true when it cannot tell. */
+async function inUse(dir: string): Promise<boolean> {
+  const pids = await fs.readdir('/proc').then(
+    (names) => names.filter((n) => /^\d+$/.test(n)),
+    () => undefined,
+  );
+  if (!pids) return true;
+  const cwds = await Promise.all(pids.map((pid) => fs.readlink(`/proc/${pid}/cwd`).catch(() => '')));
+  return cwds.some((cwd) => cwd === dir || cwd.startsWith(`${dir}/`));
 }
 
 /**
@@ -405,31 +451,129 @@ export async function baseCheckout(repo: string, base: string, worktreesDir: str
   return withRepoLock(repo, () => findBaseCheckout(repo, base, worktreesDir));
 }
 
-/** Paths that stopped a merge in `dir`: conflicted paths, or local changes the merge would overwrite. */
-async function blockingPaths(dir: string, branchHead: string): Promise<string[]> {
-  const merging = (await run(dir, ['rev-parse', '--quiet', '--verify', 'MERGE_HEAD'], [0, 1])).code === 0;
-  if (merging) {
-    const conflicted = nulList((await run(dir, ['diff', '--name-only', '--diff-filter=U', '-z'])).out);
-    await run(dir, ['merge', '--abort']);
-    return conflicted;
-  }
-  // git refused before starting: the checkout has changes (tracked or not) in files the merge would write.
-  const incoming = nulList((await run(dir, ['diff', '--name-only', '-z', `HEAD...${branchHead}`])).out);
-  const dirty = new Set<string>();
-  const status = nulList((await run(dir, ['status', '--porcelain', '-z', '--untracked-files=all'])).out);
-  for (let i = 0; i < status.length; i++) {
-    dirty.add(status[i].slice(3));
-    if (/^[RC]/.test(status[i])) i++; // a rename or copy is followed by its source path
-  }
-  return incoming.filter((p) => dirty.has(p));
+/** What `git merge-tree --write-tree -z --name-only` printed: the merged tree, and the paths that conflicted. */
+export interface MergeTreeOutput {
+  tree: string;
+  conflicted: string[];
 }
 
 /**
- * Merges `branch` (its validated `commit` when given) into `base` with a merge commit (`--no-ff`), in the working tree where `base` is checked out.
- * Idempotent: a branch already contained in `base` reports `alreadyMerged` with the base tip. On a conflict the
- * merge is aborted and the base is left as it was. Uncommitted changes in files the merge does not touch (such as
- * ticket files the tracker writes) do not block it. Serialized per repository within this process.
- * @returns the merge commit, or `merged: false` with the conflicting paths.
+ * Parses `git merge-tree --write-tree -z --name-only` output (pure): the tree id, then, after a conflict, each
+ * conflicted path once, an empty field, and messages of the form `<n>\0<path>...\0<type>\0<text>\0`. When a conflict
+ * lists no file, the paths its `CONFLICT` messages name stand in.
+ */
+export function parseMergeTree(out: string): MergeTreeOutput {
+  const fields = out.split('\0');
+  const tree = fields[0].trim();
+  let i = 1;
+  const conflicted: string[] = [];
+  for (; i < fields.length && fields[i] !== ''; i++) conflicted.push(fields[i]);
+  const named = new Set<string>();
+  for (i++; i < fields.length; ) {
+    const n = Number(fields[i]);
+    if (!Number.isInteger(n) || n < 0) break;
+    const paths = fields.slice(i + 1, i + 1 + n);
+    if ((fields[i + 1 + n] ?? '').startsWith('CONFLICT')) for (const p of paths) named.add(p);
+    i += n + 3;
+  }
+  return { tree, conflicted: [...new Set(conflicted.length ? conflicted : named)] };
+}
+
+/** The working trees of `repo` that have `base` checked out, the main one first, with the commit git saw there. */
+async function checkoutsOf(repo: string, base: string): Promise<WorktreeEntry[]> {
+  const entries = parseWorktreeList((await run(repo, ['worktree', 'list', '--porcelain'])).out);
+  return entries.filter((wt) => wt.branch === base && !wt.bare && !wt.prunable);
+}
+
+/**
+ * Paths of `incoming` (files a fast-forward of `dir` would write) that `dir` has local changes in, staged, unstaged
+ * or untracked; a change in a folder where a file comes (or in a file where a folder comes) counts.
+ */
+async function blockingPaths(dir: string, incoming: string[]): Promise<string[]> {
+  const status = nulList((await run(dir, ['status', '--porcelain', '-z', '--untracked-files=all', '--no-renames'])).out);
+  const dirty = status.map((entry) => entry.slice(3));
+  const under = (p: string, folder: string): boolean => p.startsWith(`${folder}/`);
+  return incoming.filter((p) => dirty.some((d) => d === p || under(d, p) || under(p, d)));
+}
+
+/**
+ * Undoes a merge of `branchHead` a crashed ratchet left in progress in `dir` (true when it did); throws when someone
+ * else's merge is in progress there.
+ */
+async function clearOwnMerge(dir: string, branchHead: string): Promise<boolean> {
+  const pending = await run(dir, ['rev-parse', '--quiet', '--verify', 'MERGE_HEAD'], [0, 1]);
+  if (pending.code !== 0) return false;
+  // Older ratchet versions merged in the checkout; a crash between conflict and abort left this. Anyone else's merge
+  // is left alone and the retry waits for them.
+  if (pending.out.trim() !== branchHead) throw new GitError(`a merge is in progress in ${dir}; fix: finish or abort it`);
+  await run(dir, ['merge', '--abort']);
+  return true;
+}
+
+/** How often a merge is computed again because `base` moved between computing it and landing it. */
+const MERGE_TRIES = 5;
+
+/**
+ * Moves `base` from `from` to its child `to`, and every working tree that has `base` checked out with it, touching
+ * only files that differ between the two (a fast-forward). Refuses, moving nothing, when such a checkout has local
+ * changes (staged, unstaged or untracked) in one of those files.
+ * - Checked out nowhere: `update-ref <ref> <to> <from>`, a compare-and-swap.
+ * - Checked out: `git merge --ff-only <to>` there. Git checks the local changes before it writes a file, updates the
+ *   index and the files with a two-way read-tree, and moves the ref only from the commit it read at its start
+ *   (its own compare-and-swap), refusing when `base` moved forward (`base` is then no ancestor of `to`). A move
+ *   backwards would pass that test, so the commit `git worktree list` saw there, moments before, must be `from`.
+ *   Like the merge in the checkout before it, this runs the `post-merge` hook. Any further checkout of `base` (only
+ *   `worktree add --force` makes one) is checked first and brought forward after with `read-tree -m -u <from> <to>`.
+ * @returns true when landed, `'again'` when `base` is no longer at `from` (or an interrupted merge of an older
+ *   ratchet was undone), or the blocking paths.
+ */
+async function advanceBase(repo: string, base: string, from: string, to: string, branchHead: string): Promise<true | 'again' | string[]> {
+  const ref = `refs/heads/${base}`;
+  const moved = async (): Promise<boolean> => (await headOf(repo, ref)) !== from;
+  const [first, ...others] = await checkoutsOf(repo, base);
+  if (first === undefined) {
+    try {
+      await run(repo, ['update-ref', '-m', `ratchet: merge ${branchHead}`, ref, to, from]);
+      return true;
+    } catch (err) {
+      if (await moved()) return 'again';
+      throw err;
+    }
+  }
+  if (first.head !== from) return 'again';
+  let incoming: string[] | undefined;
+  const incomingPaths = async (): Promise<string[]> => (incoming ??= await changedPaths(repo, from, to));
+  for (const wt of others) {
+    await clearOwnMerge(wt.path, branchHead);
+    const blocking = await blockingPaths(wt.path, await incomingPaths());
+    if (blocking.length) return blocking;
+  }
+  try {
+    await run(first.path, ['merge', '--ff-only', '--no-stat', '--no-autostash', '--no-verify-signatures', to]);
+  } catch (err) {
+    if ((await moved()) || (await clearOwnMerge(first.path, branchHead))) return 'again';
+    const blocking = await blockingPaths(first.path, await incomingPaths());
+    if (blocking.length) return blocking;
+    throw err;
+  }
+  for (const wt of others) await run(wt.path, ['read-tree', '-m', '-u', from, to]);
+  return true;
+}
+
+/**
+ * Merges `branch` (its validated `commit` when given) into `base` with a merge commit whose parents are the base
+ * tip and that commit (the `--no-ff` shape), without a checkout of its own: `git merge-tree --write-tree` computes
+ * the result, `git commit-tree` makes the commit as "ratchet <ratchet@localhost>" (no hooks), and the base moves by
+ * compare-and-swap. Every working tree where `base` is checked out (the user's checkout, a `_base-<base>` worktree
+ * from {@link baseCheckout}) is brought forward as a fast-forward would: only files the merge changed are written,
+ * and uncommitted changes in other files (such as ticket files the tracker writes) stay and do not block it.
+ * When `base` moved meanwhile, the merge is computed again (up to 5 times).
+ * Idempotent: a branch already contained in `base` reports `alreadyMerged` with the base tip. On a conflict, or when
+ * a checkout of `base` has local changes in a file the merge would write, `base`, its checkouts and their files are
+ * left as they were. Serialized per repository within this process.
+ * @returns the merge commit (full sha), or `merged: false` with the conflicting (or locally changed) paths.
+ * @throws GitError (retryable) when `base` kept moving, a merge is in progress in a checkout of `base`, or git fails;
+ *   (non-retryable) when `branch` or `base` names no commit.
  */
 export async function mergeBranch(opts: {
   repo: string;
@@ -438,31 +582,24 @@ export async function mergeBranch(opts: {
   /** The commit to merge: the one the gates validated; default the branch tip. */
   commit?: string;
   message: string;
-  worktreesDir: string;
+  /** Not used since merges need no checkout of their own; accepted so callers may keep passing it. */
+  worktreesDir?: string;
 }): Promise<MergeResult> {
   const { repo, base, branch } = opts;
   return withRepoLock(repo, async () => {
     // The validated commit, not whatever the branch points at now: a ref can move after validation.
     const branchHead = opts.commit ?? (await headOf(repo, branch));
-    if (await isAncestor(repo, branchHead, base)) {
-      return { merged: true, alreadyMerged: true, commit: await headOf(repo, base) };
+    for (let tries = 0; tries < MERGE_TRIES; tries++) {
+      const from = await headOf(repo, `refs/heads/${base}`);
+      if (await isAncestor(repo, branchHead, from)) return { merged: true, alreadyMerged: true, commit: from };
+      const merged = await run(repo, ['merge-tree', '--write-tree', '-z', '--name-only', from, branchHead], [0, 1]);
+      const { tree, conflicted } = parseMergeTree(merged.out);
+      if (merged.code === 1) return { merged: false, alreadyMerged: false, conflict: conflicted };
+      const commit = (await run(repo, ['commit-tree', tree, '-p', from, '-p', branchHead, '-m', opts.message])).out.trim();
+      const landed = await advanceBase(repo, base, from, commit, branchHead);
+      if (landed === true) return { merged: true, alreadyMerged: false, commit };
+      if (landed !== 'again') return { merged: false, alreadyMerged: false, conflict: landed };
     }
-    const dir = await findBaseCheckout(repo, base, opts.worktreesDir);
-    const pending = await run(dir, ['rev-parse', '--quiet', '--verify', 'MERGE_HEAD'], [0, 1]);
-    if (pending.code === 0) {
-      // Our own merge, interrupted by a crash between conflict and abort: undo it. Anyone else's is left alone
-      // and the retry waits for them.
-      if (pending.out.trim() !== branchHead) throw new GitError(`a merge is in progress in ${dir}; fix: finish or abort it`);
-      await run(dir, ['merge', '--abort']);
-    }
-    try {
-      await run(dir, ['merge', '--no-ff', '--no-verify', '-m', opts.message, branchHead]);
-    } catch (err) {
-      const conflict = await blockingPaths(dir, branchHead);
-      if (!conflict.length) throw err;
-      return { merged: false, alreadyMerged: false, conflict };
-    }
-    return { merged: true, alreadyMerged: false, commit: await headOf(dir, 'HEAD') };
+    throw new GitError(`${base} moved ${MERGE_TRIES} times while ${branch} was being merged into it in ${repo}; the retry merges again`);
   });
 }
-

@@ -19,9 +19,9 @@ export interface MergeInput {
 }
 
 /**
- * Merges `ratchet/<batchId>/<ticketId>` into the base branch with a merge commit. Idempotent: a retry after the
- * merge landed reports `alreadyMerged` and makes no second merge. On conflict returns the paths and leaves the
- * base untouched. The ticket's worktree is removed once merged.
+ * Merges `ratchet/<batchId>/<ticketId>` into the base branch with a merge commit, needing no checkout of the base
+ * (see `mergeBranch`). Idempotent: a retry after the merge landed reports `alreadyMerged` and makes no second merge.
+ * On conflict returns the paths and leaves the base untouched. The ticket's worktree is removed once merged.
  */
 export async function merge(input: MergeInput): Promise<MergeResult> {
   const { config, ticketId, title } = input;
@@ -31,7 +31,6 @@ export async function merge(input: MergeInput): Promise<MergeResult> {
     branch: ticketBranch(config.batchId, ticketId),
     commit: input.commit,
     message: `ratchet: merge ${ticketId} (${config.batchId}): ${title}`,
-    worktreesDir: config.worktreesDir,
   });
   if (result.merged) {
     await removeWorktree(config.repo, path.join(config.worktreesDir, worktreeName(config.batchId, ticketId)));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { access, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { access, chmod, mkdir, mkdtemp, readFile, realpath, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
@@ -11,6 +11,7 @@ import {
   ensureExcluded,
   headOf,
   mergeBranch,
+  parseMergeTree,
   parseWorktreeList,
   prepareWorktree,
   removeWorktree,
@@ -36,6 +37,38 @@ async function until(check: () => Promise<boolean>, what: string): Promise<void>
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+const LONG_AGO = new Date('2001-01-01T00:00:00Z');
+/** Dates `file` long ago: it keeps that date only as long as nothing writes it again. */
+const markOld = (file: string): Promise<void> => utimes(file, LONG_AGO, LONG_AGO);
+const untouched = async (file: string): Promise<boolean> => (await stat(file)).mtimeMs === LONG_AGO.getTime();
+
+/**
+ * Puts a `git` first on PATH that, the first time it is called with `trigger` among its arguments, runs `move` (a
+ * shell command, with `$GIT` the real git) before running the real git: someone else moving the base at that moment.
+ * Returns a function that restores PATH.
+ */
+async function gitThatMovesFirst(dir: string, trigger: string, move: string): Promise<() => void> {
+  const real = execFileSync('sh', ['-c', 'command -v git']).toString().trim();
+  const bin = path.join(dir, 'shim-bin');
+  await mkdir(bin, { recursive: true });
+  const script = [
+    '#!/bin/sh',
+    `GIT='${real}'`,
+    'for a in "$@"; do',
+    `  if [ "$a" = '${trigger}' ] && mkdir '${path.join(dir, 'shim-fired')}' 2>/dev/null; then (${move}) >&2; break; fi`,
+    'done',
+    'exec "$GIT" "$@"',
+    '',
+  ].join('\n');
+  await writeFile(path.join(bin, 'git'), script);
+  await chmod(path.join(bin, 'git'), 0o755);
+  const saved = process.env.PATH;
+  process.env.PATH = `${bin}${path.delimiter}${saved ?? ''}`;
+  return () => {
+    process.env.PATH = saved;
+  };
 }
 
 describe('git activities', () => {
@@ -144,6 +177,76 @@ describe('git activities', () => {
       } finally {
         orphan.kill();
       }
+    });
+
+    it('reuses the ticket\'s worktree for the next attempt: re-cut from the new base tip, nothing of the earlier one left', async () => {
+      await commitFiles(repo, { '.gitignore': 'node_modules/\ndist/\n' }, 'ignore build output');
+      const opts = { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' };
+      const first = await prepareWorktree(opts);
+      await commitFiles(first.path, { 'half-done.txt': 'agent commit', 'src/app.txt': 'agent edit\n' });
+      await writeFile(path.join(first.path, 'README.md'), 'scribbled\n');
+      await writeFile(path.join(first.path, 'junk.txt'), 'junk');
+      await mkdir(path.join(first.path, 'node_modules', 'pkg'), { recursive: true });
+      await writeFile(path.join(first.path, 'node_modules', 'pkg', 'index.js'), 'x');
+      await mkdir(path.join(first.path, 'dist'));
+      await writeFile(path.join(first.path, 'dist', 'out.js'), 'x');
+      await markOld(path.join(first.path, '.gitignore'));
+      const newTip = await commitFiles(repo, { 'later.txt': 'x' }, 'the base moves on');
+
+      const second = await prepareWorktree(opts);
+      assert.deepEqual(second, { path: first.path, baseCommit: newTip });
+      assert.equal((await git(second.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/T1');
+      assert.equal(await tip('ratchet/b1/T1'), newTip);
+      assert.equal(await git(second.path).raw(['status', '--porcelain', '--ignored']), '');
+      assert.equal(await readFile(path.join(second.path, 'README.md'), 'utf8'), 'hello\n');
+      assert.equal(await readFile(path.join(second.path, 'src/app.txt'), 'utf8'), 'one\ntwo\nthree\n');
+      assert.ok(await exists(path.join(second.path, 'later.txt')));
+      for (const gone of ['half-done.txt', 'junk.txt', 'node_modules', 'dist']) assert.equal(await exists(path.join(second.path, gone)), false, gone);
+      assert.ok(await untouched(path.join(second.path, '.gitignore')), 'a file the new base did not change is not written again');
+      const listed = parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']));
+      assert.deepEqual(listed.map((w) => w.path), [repo, second.path]);
+    });
+
+    it('restores files an earlier attempt hid from git with index flags', async () => {
+      const opts = { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' };
+      const first = await prepareWorktree(opts);
+      await writeFile(path.join(first.path, 'README.md'), 'hidden edit\n');
+      await writeFile(path.join(first.path, 'src/app.txt'), 'hidden too\n');
+      await git(first.path).raw(['update-index', '--assume-unchanged', 'README.md']);
+      await git(first.path).raw(['update-index', '--skip-worktree', 'src/app.txt']);
+      assert.equal(await status(first.path), '', 'git no longer sees the edits');
+
+      const second = await prepareWorktree(opts);
+      assert.equal(await readFile(path.join(second.path, 'README.md'), 'utf8'), 'hello\n');
+      assert.equal(await readFile(path.join(second.path, 'src/app.txt'), 'utf8'), 'one\ntwo\nthree\n');
+      assert.deepEqual((await git(second.path).raw(['ls-files', '-v'])).trim().split('\n'), ['H README.md', 'H src/app.txt']);
+    });
+
+    it('replaces a worktree the earlier attempt switched to another branch', async () => {
+      const opts = { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' };
+      const first = await prepareWorktree(opts);
+      await git(first.path).checkout(['-b', 'agent/own']);
+      await writeFile(path.join(first.path, 'junk.txt'), 'junk');
+      await markOld(path.join(first.path, 'README.md'));
+
+      const second = await prepareWorktree(opts);
+      assert.equal((await git(second.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/T1');
+      assert.equal(await status(second.path), '');
+      assert.equal(await exists(path.join(second.path, 'junk.txt')), false);
+      assert.equal(await untouched(path.join(second.path, 'README.md')), false, 'a fresh checkout');
+      assert.ok(await headOf(repo, 'agent/own'), 'the branch it made stays');
+    });
+
+    it('replaces a registered worktree whose link to the repository is broken', async () => {
+      const opts = { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' };
+      const first = await prepareWorktree(opts);
+      await writeFile(path.join(first.path, '.git'), 'gitdir: /nowhere\n');
+
+      const second = await prepareWorktree(opts);
+      assert.equal((await git(second.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/T1');
+      assert.equal(await status(second.path), '');
+      const listed = parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']));
+      assert.deepEqual(listed.map((w) => w.path), [repo, second.path]);
     });
   });
 
@@ -257,15 +360,124 @@ describe('git activities', () => {
       assert.equal(await readFile(path.join(repo, 'README.md'), 'utf8'), 'local edit\n');
     });
 
-    it('merges in a base worktree of its own when the main working tree is on another branch', async () => {
+    it('moves a base checked out nowhere by compare-and-swap, making no checkout', async () => {
+      const before = await tip();
       await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'on\n' });
       await git(repo).checkout(['-b', 'person/elsewhere']);
 
       const result = await merge('ratchet/b1/T1');
-      assert.equal(result.merged, true);
-      assert.equal(result.commit, await tip('main'));
+      const after = await tip('main');
+      assert.deepEqual(result, { merged: true, alreadyMerged: false, commit: after });
+      const parents = (await git(repo).raw(['rev-list', '--parents', '-n', '1', 'main'])).trim().split(' ');
+      assert.deepEqual(parents, [after, before, await tip('ratchet/b1/T1')]);
+      assert.equal(await git(repo).show(['main:feature.txt']), 'on\n');
       assert.equal((await git(repo).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'person/elsewhere');
-      assert.equal(await exists(path.join(worktreesDir, '_base-main', 'feature.txt')), true);
+      assert.equal(await exists(path.join(repo, 'feature.txt')), false);
+      assert.equal(await status(repo), '');
+      const listed = parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']));
+      assert.deepEqual(listed.filter((w) => w.branch === 'main'), []);
+      assert.equal(await exists(path.join(worktreesDir, '_base-main')), false);
+    });
+
+    it('computes the merge again when the base moves before its update-ref, landing both', async () => {
+      await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'on\n' });
+      await ticketBranch('person/other', { 'other.txt': 'theirs\n' });
+      const theirs = await tip('person/other');
+      await git(repo).checkout(['-b', 'person/elsewhere']);
+      const restore = await gitThatMovesFirst(root, 'update-ref', `"$GIT" -C '${repo}' update-ref refs/heads/main ${theirs}`);
+      let result;
+      try {
+        result = await merge('ratchet/b1/T1');
+      } finally {
+        restore();
+      }
+      assert.ok(await exists(path.join(root, 'shim-fired')), 'the base moved in between');
+      assert.deepEqual(result, { merged: true, alreadyMerged: false, commit: await tip('main') });
+      const parents = (await git(repo).raw(['rev-list', '--parents', '-n', '1', 'main'])).trim().split(' ');
+      assert.deepEqual(parents.slice(1), [theirs, await tip('ratchet/b1/T1')]);
+      assert.equal(await git(repo).show(['main:feature.txt']), 'on\n');
+      assert.equal(await git(repo).show(['main:other.txt']), 'theirs\n');
+    });
+
+    it('computes the merge again when someone commits in the base checkout meanwhile, landing both there', async () => {
+      await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'on\n' });
+      const commit = `cd '${repo}' && echo mine > person.txt && "$GIT" add person.txt && "$GIT" -c user.name=p -c user.email=p@example.invalid commit -q -m person`;
+      const restore = await gitThatMovesFirst(root, '--ff-only', commit);
+      let result;
+      try {
+        result = await merge('ratchet/b1/T1');
+      } finally {
+        restore();
+      }
+      assert.ok(await exists(path.join(root, 'shim-fired')), 'the base moved in between');
+      assert.deepEqual(result, { merged: true, alreadyMerged: false, commit: await tip('main') });
+      const parents = (await git(repo).raw(['rev-list', '--parents', '-n', '1', 'main'])).trim().split(' ');
+      assert.equal((await git(repo).raw(['log', '-1', '--format=%s', parents[1]])).trim(), 'person');
+      assert.equal(parents[2], await tip('ratchet/b1/T1'));
+      assert.equal(await readFile(path.join(repo, 'feature.txt'), 'utf8'), 'on\n');
+      assert.equal(await readFile(path.join(repo, 'person.txt'), 'utf8'), 'mine\n');
+      assert.equal(await status(repo), '');
+    });
+
+    it('leaves every ref, the index and the files as they were on a conflict', async () => {
+      await ticketBranch('ratchet/b1/A', { 'src/app.txt': 'from A\n' });
+      await ticketBranch('ratchet/b1/B', { 'src/app.txt': 'from B\n' });
+      assert.equal((await merge('ratchet/b1/A')).merged, true);
+      await writeFile(path.join(repo, 'README.md'), 'local edit\n');
+      await writeFile(path.join(repo, 'notes.txt'), 'untracked');
+      const snapshot = async () => ({
+        refs: await git(repo).raw(['for-each-ref', '--format=%(refname) %(objectname)']),
+        head: await git(repo).raw(['symbolic-ref', 'HEAD']),
+        index: await git(repo).raw(['ls-files', '--stage']),
+        status: await status(repo),
+        files: await Promise.all(['README.md', 'notes.txt', 'src/app.txt'].map((f) => readFile(path.join(repo, f), 'utf8'))),
+      });
+      const before = await snapshot();
+
+      assert.deepEqual(await merge('ratchet/b1/B'), { merged: false, alreadyMerged: false, conflict: ['src/app.txt'] });
+      assert.deepEqual(await snapshot(), before);
+    });
+
+    it('brings a base worktree made for deploys forward, writing only the merged files', async () => {
+      await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'on\n', 'src/app.txt': 'one\ntwo\nthree\nfour\n' });
+      await git(repo).checkout(['-b', 'person/elsewhere']);
+      const checkout = await baseCheckout(repo, 'main', worktreesDir);
+      await markOld(path.join(checkout, 'README.md'));
+      await writeFile(path.join(checkout, 'deploy.log'), 'untracked');
+
+      const result = await merge('ratchet/b1/T1');
+      assert.equal(result.commit, await tip('main'));
+      assert.equal((await git(checkout).revparse(['HEAD'])).trim(), result.commit);
+      assert.equal(await readFile(path.join(checkout, 'feature.txt'), 'utf8'), 'on\n');
+      assert.equal(await readFile(path.join(checkout, 'src/app.txt'), 'utf8'), 'one\ntwo\nthree\nfour\n');
+      assert.equal(await status(checkout), '?? deploy.log\n');
+      assert.ok(await untouched(path.join(checkout, 'README.md')));
+    });
+
+    it('brings every checkout of the base forward, also a second one made with worktree add --force', async () => {
+      await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'on\n' });
+      const second = path.join(worktreesDir, 'second-main');
+      await git(repo).raw(['worktree', 'add', '--force', second, 'main']);
+      await writeFile(path.join(second, 'notes.txt'), 'untracked');
+
+      const result = await merge('ratchet/b1/T1');
+      assert.equal(result.commit, await tip('main'));
+      for (const dir of [repo, second]) assert.equal(await readFile(path.join(dir, 'feature.txt'), 'utf8'), 'on\n', dir);
+      assert.equal(await status(repo), '');
+      assert.equal(await status(second), '?? notes.txt\n');
+    });
+
+    it('refuses when the deploy worktree has a local change in a file the merge would write, keeping it', async () => {
+      await ticketBranch('ratchet/b1/T1', { 'src/app.txt': 'one\ntwo\nthree\nfour\n' });
+      await git(repo).checkout(['-b', 'person/elsewhere']);
+      const checkout = await baseCheckout(repo, 'main', worktreesDir);
+      await writeFile(path.join(checkout, 'src/app.txt'), 'hand-patched on the server\n');
+      const before = await tip();
+
+      assert.deepEqual(await merge('ratchet/b1/T1'), { merged: false, alreadyMerged: false, conflict: ['src/app.txt'] });
+      assert.equal(await tip(), before);
+      assert.equal((await git(checkout).revparse(['HEAD'])).trim(), before);
+      assert.equal(await readFile(path.join(checkout, 'src/app.txt'), 'utf8'), 'hand-patched on the server\n');
     });
   });
 
@@ -375,6 +587,22 @@ describe('git activities', () => {
         `field "baseBranch" is "develop": no such local branch in ${repo} (local branches are main); ` +
           'fix: set baseBranch to an existing branch or create it (git branch develop)',
       );
+    });
+  });
+
+  describe('parseMergeTree', () => {
+    it('reads the tree of a clean merge', () => {
+      assert.deepEqual(parseMergeTree('aaa\0'), { tree: 'aaa', conflicted: [] });
+    });
+
+    it('reads each conflicted path once', () => {
+      const out = ['bbb', 'a.txt', 'b.txt', '', '1', 'a.txt', 'Auto-merging', 'Auto-merging a.txt\n', '1', 'a.txt', 'CONFLICT (contents)', 'Merge conflict in a.txt\n', ''];
+      assert.deepEqual(parseMergeTree(out.join('\0')), { tree: 'bbb', conflicted: ['a.txt', 'b.txt'] });
+    });
+
+    it('takes the paths of CONFLICT messages when a conflict lists no file', () => {
+      const out = ['ccc', '', '1', 'z.txt', 'Auto-merging', 'Auto-merging z.txt\n', '2', 'x/a', 'y/a', 'CONFLICT (directory rename split)', 'unclear where a goes\n', ''];
+      assert.deepEqual(parseMergeTree(out.join('\0')), { tree: 'ccc', conflicted: ['x/a', 'y/a'] });
     });
   });
 
