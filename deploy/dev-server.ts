@@ -100,10 +100,11 @@ function indexedType(type: SearchAttributeType): IndexedValueType {
 }
 
 /**
- * Registers ratchet's search attributes in `namespace` if missing.
+ * Registers ratchet's search attributes in `namespace` if missing, through the operator service (any Temporal server:
+ * this dev server, or a real cluster, see deploy/cluster).
  * @throws Error if one exists with another type, or the operator service refuses.
  */
-async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {
   const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
   const missing: Record<string, IndexedValueType> = {};
   for (const { name, type } of SEARCH_ATTRIBUTES) {

@@ -41,7 +41,8 @@ export function cachedTemporalCliPath(): string {
   return path.join(temporalCliCacheDir(), EXE);
 }
 
-function isExecutableFile(file: string): boolean {
+/** True when `file` is a regular file this process may execute (also used by deploy/cluster). */
+export function isExecutableFile(file: string): boolean {
   try {
     if (!fs.statSync(file).isFile()) return false;
     fs.accessSync(file, fs.constants.X_OK);

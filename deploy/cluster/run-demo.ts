@@ -1,0 +1,371 @@
+/**
+ * The demo batch on a real cluster with several worker processes, one of them killed mid-batch.
+ *
+ * Brings the cluster up on --port (default 7333, so a dev server on 7233/8233 keeps running), starts N worker
+ * processes (`ratchet --address ... worker`), builds the demo repository of `ratchet demo` (six tickets, a plan gate,
+ * a self-heal, an activation gap) and starts its batch through the public contract. Once the first ticket is done it
+ * SIGKILLs the first worker seen running an agent or a gate (or the activity types given by --kill-during), watches another worker take the activity over,
+ * waits for the batch's report and checks the base branch: exactly one merge commit per ticket. At the end it stops
+ * the workers, the demo service and, unless --keep-cluster, the cluster it started.
+ *
+ * `npx tsx deploy/cluster/run-demo.ts [--port 7333] [--workers 3] [--dir <folder>] [--keep-cluster] [--ui] [--kill-during merge]`
+ * Exit 0 when the oracle is satisfied, a worker was killed and every done ticket has one merge; 1 otherwise.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Command, InvalidArgumentError } from 'commander';
+import type { Client } from '@temporalio/client';
+import { simpleGit } from 'simple-git';
+import { approve, connect, loadBatchFile, startBatch, watchBatch, type WatchChange } from '../../client/client';
+import { freePort } from '../../client/demo-command';
+import { createDemoRepo } from '../../client/demo/demo-repo';
+import { formatReport } from '../../client/format';
+import { TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
+import { uiLink } from '../dev-server';
+import type { RunReport } from '../../workflows/types';
+import { clusterDown, clusterUp } from './cluster';
+import { isAlive, tail } from './proc';
+
+/** Options of {@link runClusterDemo}. */
+export interface ClusterDemoOptions {
+  /** Frontend port of the cluster; default 7333. */
+  port?: number;
+  /** Worker processes to start; default 3 (at least 2: one is killed). */
+  workers?: number;
+  /** Folder for the demo repository and the worker logs; default a fresh temp folder. */
+  dir?: string;
+  /** Leave a cluster this run started running at the end. */
+  keepCluster?: boolean;
+  /** Give up on the batch after this long, ms; default 15 min. */
+  timeoutMs?: number;
+  /** Activity types to kill a worker under; default {@link DEFAULT_KILL_DURING}. */
+  killDuring?: string[];
+  /** Also run the cluster's Web UI (see `cluster up --ui`) and print the batch's link. */
+  ui?: boolean;
+}
+
+/** One worker process of the run. */
+interface WorkerProcess {
+  n: number;
+  pid: number;
+  child: ChildProcess;
+  logFile: string;
+  exited: Promise<void>;
+}
+
+/** What the kill did and what followed. */
+interface KillRecord {
+  worker: number;
+  pid: number;
+  ticketId: string;
+  activity: string;
+  attempt: number;
+  /** ms since the batch started. */
+  atMs: number;
+  /** The activity's next attempt: which worker took it and after how long (ms after the kill). */
+  takenOverBy?: { worker: number; afterMs: number; attempt: number };
+  /** Set when the activity left the pending list before a takeover was seen (it finished on its next attempt). */
+  finishedAfterMs?: number;
+}
+
+/** PendingActivityState.STARTED in Temporal's API: a worker holds the activity. */
+const ACTIVITY_STARTED = 2;
+/** Activities worth killing a worker under: agent runs and gates, long enough for the kill to land mid-work. */
+export const DEFAULT_KILL_DURING = ['implement', 'validate', 'plan', 'selfHeal', 'deploy'];
+const ROOT = path.resolve(__dirname, '..', '..');
+
+const out = (line = ''): void => void process.stdout.write(`${line}\n`);
+
+/** Starts worker n as `node client/bin/ratchet.js --address <address> worker`, output to `<dir>/worker-<n>.log`. */
+function startWorker(n: number, address: string, dir: string): WorkerProcess {
+  const logFile = path.join(dir, `worker-${n}.log`);
+  const fd = fs.openSync(logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [path.join(ROOT, 'client', 'bin', 'ratchet.js'), '--address', address, 'worker'], {
+      cwd: ROOT,
+      stdio: ['ignore', fd, fd],
+    });
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (child.pid === undefined) throw new Error(`could not start worker ${n}; see ${logFile}`);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { n, pid: child.pid, child, logFile, exited };
+}
+
+/** Waits until every worker polls task queue `ratchet` (its identity is `<pid>@<host>`). @throws when one exits first. */
+async function waitForPollers(client: Client, workers: WorkerProcess[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const dead = workers.find((w) => w.child.exitCode !== null || w.child.signalCode !== null);
+    if (dead) throw new Error(`worker ${dead.n} exited at start. Log tail (${dead.logFile}):\n${tail(fs.readFileSync(dead.logFile, 'utf8'))}`);
+    const pids = async (taskQueueType: number): Promise<Set<number>> => {
+      const { pollers } = await client.workflowService.describeTaskQueue({
+        namespace: client.options.namespace,
+        taskQueue: { name: TASK_QUEUE },
+        taskQueueType,
+      });
+      return new Set((pollers ?? []).map((p) => Number((p.identity ?? '').split('@')[0])));
+    };
+    const [workflowPollers, activityPollers] = [await pids(1), await pids(2)]; // TASK_QUEUE_TYPE_WORKFLOW, _ACTIVITY
+    if (workers.every((w) => workflowPollers.has(w.pid) && activityPollers.has(w.pid))) return;
+    if (Date.now() > deadline) throw new Error(`not every worker polls task queue ${TASK_QUEUE} after ${timeoutMs / 1000} s; see ${workers[0].logFile}`);
+    await sleep(500);
+  }
+}
+
+/** Started activities of a running ticket workflow: type, id, attempt and the worker pid that holds each. */
+async function startedActivities(client: Client, batchId: string, ticketId: string): Promise<{ id: string; type: string; attempt: number; pid: number }[]> {
+  const description = await client.workflow.getHandle(ticketWorkflowId(batchId, ticketId)).describe().catch(() => undefined);
+  if (!description || description.status.name !== 'RUNNING') return [];
+  return (description.raw.pendingActivities ?? [])
+    .filter((a) => a.state === ACTIVITY_STARTED)
+    .map((a) => ({
+      id: a.activityId ?? '',
+      type: a.activityType?.name ?? '?',
+      attempt: a.attempt ?? 1,
+      pid: Number((a.lastWorkerIdentity ?? '').split('@')[0]),
+    }));
+}
+
+/**
+ * Once `armed()` is true, finds a worker of ours holding a started activity of a type in `during`, SIGKILLs it, then
+ * follows that activity until another worker holds it or it is no longer pending.
+ * @returns the record, or undefined when the batch ended (signal aborted) first.
+ */
+async function killOneWorker(
+  client: Client,
+  batchId: string,
+  tickets: () => string[],
+  workers: WorkerProcess[],
+  during: Set<string>,
+  armed: () => boolean,
+  since: number,
+  signal: AbortSignal,
+  say: (line: string) => void,
+): Promise<KillRecord | undefined> {
+  let record: KillRecord | undefined;
+  while (!signal.aborted && !record) {
+    await sleep(200);
+    if (!armed()) continue;
+    for (const ticketId of tickets()) {
+      for (const a of await startedActivities(client, batchId, ticketId)) {
+        const w = workers.find((x) => x.pid === a.pid && isAlive(x.pid));
+        if (!w || !during.has(a.type)) continue;
+        process.kill(w.pid, 'SIGKILL');
+        record = { worker: w.n, pid: w.pid, ticketId, activity: a.type, attempt: a.attempt, atMs: Date.now() - since };
+        say(`KILL: SIGKILL worker ${w.n} (pid ${w.pid}) while it runs ${a.type} (attempt ${a.attempt}) of ticket ${ticketId}`);
+        break;
+      }
+      if (record) break;
+    }
+  }
+  if (!record) return undefined;
+  const kill = record;
+  const killedAt = Date.now();
+  while (!signal.aborted) {
+    await sleep(500);
+    const again = (await startedActivities(client, batchId, kill.ticketId)).find((a) => a.type === kill.activity);
+    if (again && again.pid !== kill.pid) {
+      const w = workers.find((x) => x.pid === again.pid);
+      kill.takenOverBy = { worker: w?.n ?? 0, afterMs: Date.now() - killedAt, attempt: again.attempt };
+      say(`TAKEOVER: ${kill.activity} of ${kill.ticketId} runs again on worker ${w?.n ?? `pid ${again.pid}`} ` +
+        `(activity attempt ${again.attempt}), ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
+      break;
+    }
+    const description = await client.workflow.getHandle(ticketWorkflowId(batchId, kill.ticketId)).describe().catch(() => undefined);
+    const pending = description?.raw.pendingActivities?.some((a) => a.activityType?.name === kill.activity);
+    if (!pending) {
+      kill.finishedAfterMs = Date.now() - killedAt;
+      say(`TAKEOVER: ${kill.activity} of ${kill.ticketId} is no longer pending ${(kill.finishedAfterMs / 1000).toFixed(1)} s after the kill`);
+      break;
+    }
+  }
+  return kill;
+}
+
+/** Merge commits on `base` by ticket id, from their subjects (`ratchet: merge <ticketId> (<batchId>): <title>`). */
+async function mergesByTicket(repo: string, base: string, batchId: string): Promise<{ byTicket: Map<string, string[]>; other: string[] }> {
+  const lines = (await simpleGit(repo).raw(['log', '--merges', '--format=%H %s', base])).trim().split('\n').filter(Boolean);
+  const byTicket = new Map<string, string[]>();
+  const other: string[] = [];
+  const pattern = new RegExp(`^ratchet: merge (\\S+) \\(${batchId.replace(/[.]/g, '\\.')}\\)`);
+  for (const line of lines) {
+    const [sha, ...subject] = line.split(' ');
+    const m = pattern.exec(subject.join(' '));
+    if (!m) other.push(line);
+    else byTicket.set(m[1], [...(byTicket.get(m[1]) ?? []), sha]);
+  }
+  return { byTicket, other };
+}
+
+/** Stops the deployed demo service through the pid file its deploy script writes. */
+function stopService(repo: string): number | undefined {
+  const pidFile = path.join(repo, '.ratchet', 'service.pid');
+  const pid = Number(fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8').trim() : '');
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined;
+  process.kill(pid, 'SIGTERM');
+  return pid;
+}
+
+/** SIGTERM to every live worker, SIGKILL to those still alive after 15 s. */
+async function stopWorkers(workers: WorkerProcess[]): Promise<void> {
+  const live = workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
+  for (const w of live) w.child.kill('SIGTERM');
+  const graceOver = new AbortController();
+  const escalate = sleep(15_000, undefined, { signal: graceOver.signal }).then(
+    () => live.forEach((w) => w.child.kill('SIGKILL')),
+    () => undefined, // all exited in time
+  );
+  await Promise.all(live.map((w) => w.exited));
+  graceOver.abort();
+  await escalate;
+}
+
+/**
+ * Runs the demo on the cluster (see the file comment) and prints what happened.
+ * @returns 0 when the oracle is satisfied, a worker was killed and each done ticket has exactly one merge; else 1.
+ * @throws Error when the cluster cannot start, a worker dies at start, or the batch cannot be started.
+ */
+export async function runClusterDemo(opts: ClusterDemoOptions = {}): Promise<number> {
+  const port = opts.port ?? 7333;
+  const workerCount = opts.workers ?? 3;
+  const t0 = Date.now();
+  const stamp = (): string => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s]`;
+  const say = (line: string): void => out(`${stamp()} ${line}`);
+  const dir = opts.dir ? path.resolve(opts.dir) : fs.mkdtempSync(path.join(os.tmpdir(), 'ratchet-cluster-demo-'));
+  fs.mkdirSync(dir, { recursive: true });
+
+  const cluster = await clusterUp({ port, ui: opts.ui, log: (line) => say(`cluster: ${line}`) });
+  say(`Cluster ${cluster.started ? 'started' : 'already running'}: Temporal at ${cluster.address} (pid ${cluster.pid}), ${cluster.postgres}`);
+  const workers: WorkerProcess[] = [];
+  let client: Client | undefined;
+  let repo: string | undefined;
+  const stopHunt = new AbortController();
+  try {
+    for (let n = 1; n <= workerCount; n++) workers.push(startWorker(n, cluster.address, dir));
+    say(`Started ${workerCount} workers: ${workers.map((w) => `#${w.n} pid ${w.pid}`).join(', ')} (logs ${dir}/worker-<n>.log)`);
+    client = await connect(cluster.address, cluster.namespace);
+    await waitForPollers(client, workers, 180_000);
+    say(`All ${workerCount} workers poll task queue "${TASK_QUEUE}"`);
+
+    const batchId = `cluster-demo-${new Date().toISOString().replace(/[-:T]/g, '').slice(2, 12)}-${randomBytes(2).toString('hex')}`;
+    const demo = await createDemoRepo({ dir: path.join(dir, batchId), port: await freePort(), batchId });
+    repo = demo.repo;
+    const batch = await loadBatchFile(demo.batchFile);
+    const base = batch.baseBranch ?? 'main';
+    const batchStart = Date.now();
+    const { workflowId } = await startBatch(client, batch);
+    say(`Started batch ${batchId} (workflow ${workflowId}) on ${demo.repo}`);
+    if (cluster.uiUrl) say(`Web UI: ${uiLink(cluster.uiUrl, workflowId, cluster.namespace)}`);
+
+    const temporal = client;
+    const tickets = new Set<string>();
+    let firstDone = false;
+    const answered = new Set<string>();
+    const answers: Promise<unknown>[] = [];
+    const onChange = (line: string, change: WatchChange): void => {
+      say(line);
+      if (change.kind !== 'ticket') return;
+      tickets.add(change.ticketId);
+      if (change.state === 'done') firstDone = true;
+      if (change.waitingFor === 'plan' && !answered.has(change.ticketId)) {
+        answered.add(change.ticketId);
+        answers.push(approve(temporal, batchId, change.ticketId, { by: 'run-demo', comment: 'approved by deploy/cluster/run-demo' })
+          .then(() => say(`approved the plan of ${change.ticketId} (update approve)`), (e: unknown) => say(`approve ${change.ticketId}: ${String(e)}`)));
+      }
+    };
+    const during = new Set(opts.killDuring ?? DEFAULT_KILL_DURING);
+    const hunt = killOneWorker(temporal, batchId, () => [...tickets], workers, during, () => firstDone, batchStart, stopHunt.signal, say);
+    const timeout = AbortSignal.timeout(opts.timeoutMs ?? 15 * 60_000);
+    let report: RunReport;
+    try {
+      report = await watchBatch(temporal, batchId, onChange, { signal: timeout });
+    } finally {
+      stopHunt.abort();
+    }
+    const kill = await hunt;
+    await Promise.allSettled(answers);
+    const batchMs = Date.now() - batchStart;
+
+    out('');
+    out(formatReport(report));
+    out('');
+    const { byTicket, other } = await mergesByTicket(demo.repo, base, batchId);
+    out(`Merge commits on ${base} (git log --merges ${base}), per ticket:`);
+    let onePerTicket = true;
+    for (const row of report.tickets) {
+      const shas = byTicket.get(row.ticketId) ?? [];
+      const matches = row.outcome !== 'done' || (shas.length === 1 && row.mergeCommit === shas[0]);
+      if (!matches) onePerTicket = false;
+      out(`  ${row.ticketId.padEnd(10)} ${row.outcome.padEnd(12)} attempts ${String(row.attempts).padEnd(3)} merges ${shas.length}  ` +
+        `${shas.map((s) => s.slice(0, 10)).join(', ') || '-'}${row.mergeCommit && shas[0] !== row.mergeCommit ? `  (report says ${row.mergeCommit.slice(0, 10)})` : ''}` +
+        `${matches ? '' : '  <- NOT one merge'}`);
+    }
+    const unknown = [...byTicket.keys()].filter((id) => !report.tickets.some((t) => t.ticketId === id));
+    if (unknown.length || other.length) {
+      onePerTicket = false;
+      out(`  unexpected merges: ${[...unknown, ...other].join('; ')}`);
+    }
+    out('');
+    out('Summary');
+    out(`  cluster:  Temporal ${cluster.address} on ${cluster.postgres}`);
+    out(`  workers:  ${workerCount} processes; ${kill
+      ? `worker ${kill.worker} (pid ${kill.pid}) SIGKILLed ${(kill.atMs / 1000).toFixed(1)} s into the batch, during ${kill.activity} ` +
+        `(attempt ${kill.attempt}) of ${kill.ticketId}; ${kill.takenOverBy
+          ? `worker ${kill.takenOverBy.worker} ran it again ${(kill.takenOverBy.afterMs / 1000).toFixed(1)} s later (attempt ${kill.takenOverBy.attempt})`
+          : kill.finishedAfterMs !== undefined ? `it left the pending list ${(kill.finishedAfterMs / 1000).toFixed(1)} s later` : 'no takeover seen'}`
+      : 'NO worker was killed (the batch ended first)'}`);
+    out(`  batch:    ${report.oracle.satisfied ? 'oracle satisfied' : `oracle NOT satisfied (pending ${report.oracle.pending.join(', ')})`}; ` +
+      `${report.oracle.done.length} done, ${report.oracle.humanGated.length} human-gated, in ${(batchMs / 1000).toFixed(1)} s`);
+    out(`  merges:   ${onePerTicket ? 'exactly one merge commit per done ticket on' : 'NOT one merge commit per done ticket on'} ${base} ` +
+      `(${[...byTicket.values()].flat().length} merges)`);
+    out(`  repo:     ${demo.repo}`);
+    return report.oracle.satisfied && kill !== undefined && onePerTicket ? 0 : 1;
+  } finally {
+    stopHunt.abort();
+    await stopWorkers(workers);
+    say(`Stopped the workers (${workers.map((w) => `#${w.n}: ${w.child.signalCode ?? `exit ${w.child.exitCode}`}`).join(', ')})`);
+    if (repo) {
+      const pid = stopService(repo);
+      if (pid) say(`Stopped the demo service (pid ${pid})`);
+    }
+    await client?.connection.close();
+    if (cluster.started && !opts.keepCluster) {
+      for (const line of await clusterDown({ port })) say(`cluster: ${line}`);
+    } else {
+      say(`The cluster keeps running at ${cluster.address}; stop it with: npm run cluster -- down --port ${port}`);
+    }
+  }
+}
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65_535) throw new InvalidArgumentError('expected a whole number');
+  return n;
+}
+
+if (require.main === module) {
+  const program = new Command('run-demo')
+    .description('Run the demo batch on a real cluster with several workers and kill one of them mid-batch')
+    .option('--port <n>', 'frontend port of the cluster (default 7333)', count)
+    .option('--workers <n>', 'worker processes (default 3; at least 2)', count)
+    .option('--dir <path>', 'folder for the demo repository and worker logs (default: a fresh temp folder)')
+    .option('--keep-cluster', 'leave a cluster this run started running')
+    .option('--ui', 'also run the Web UI on frontend port + 1000 and print the batch\'s link')
+    .option('--kill-during <types>', `activity types to kill a worker under, comma-separated (default ${DEFAULT_KILL_DURING.join(',')})`,
+      (v: string) => v.split(',').map((t) => t.trim()).filter(Boolean))
+    .action(async (o: ClusterDemoOptions) => {
+      if ((o.workers ?? 3) < 2) throw new InvalidArgumentError('--workers must be at least 2: one is killed');
+      process.exitCode = await runClusterDemo(o);
+    });
+  program.parseAsync(process.argv).catch((err: unknown) => {
+    console.error(`run-demo: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}
