@@ -103,7 +103,6 @@ const DETAILS_ROWS = 100;
 export interface BatchCarry {
   loaded: LoadedBatch;
   startedAt: number;
-  claim: string;
   state: BatchStatus['state'];
   pausedReason?: string;
   pausedBy: Intervention['gate'];
@@ -127,7 +126,6 @@ export interface BatchCarry {
   parked: [string, string[]][];
   consecutiveFailures: number;
   lastFailure?: string;
-  runs: number;
 }
 
 export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise<RunReport> {
@@ -366,7 +364,7 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
     }
   }
   const { doneFingerprint } = loaded;
-  const claimId = carried?.claim ?? claimWorkflowId(loaded.trackerKey);
+  const claimId = claimWorkflowId(loaded.trackerKey);
   /** The batch's config as loaded; an accepted heal replaces its harness part in `loaded.config`. */
   const config = loaded.config;
   const current = (): LoadedBatch['config'] => (loaded as LoadedBatch).config;
@@ -390,12 +388,6 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
       { key: RatchetPhase, value: 'running' },
     ]);
   }
-  /** Who depends on each ticket: the tickets a change of its state may make ready or blocked. */
-  const dependents = new Map<string, string[]>();
-  const addEdges = (t: Ticket): void => {
-    for (const d of t.dependsOn) dependents.set(d, [...(dependents.get(d) ?? []), t.id]);
-  };
-  tickets.forEach(addEdges);
 
   /** The oracle's verdict over the tracker's view as last read (what status shows between full reads). */
   function known(): OracleVerdict {
@@ -408,7 +400,6 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
     return {
       loaded: { ...stamped, tickets },
       startedAt,
-      claim: claimId,
       state,
       pausedReason,
       pausedBy,
@@ -432,7 +423,6 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
       parked: [...parked].map(([id, blockers]) => [id, [...blockers]]),
       consecutiveFailures,
       lastFailure,
-      runs: (carried?.runs ?? 1) + 1,
     };
   }
 

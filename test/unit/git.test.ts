@@ -379,18 +379,22 @@ describe('git activities', () => {
       assert.equal(await exists(path.join(worktreesDir, '_base-main')), false);
     });
 
+    /** Merges ratchet/b1/T1 while a git shim runs `move` just before ratchet's first git call with `trigger`. */
+    async function mergeWhileBaseMoves(trigger: string, move: string) {
+      const restore = await gitThatMovesFirst(root, trigger, move);
+      try {
+        return await merge('ratchet/b1/T1');
+      } finally {
+        restore();
+      }
+    }
+
     it('computes the merge again when the base moves before its update-ref, landing both', async () => {
       await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'on\n' });
       await ticketBranch('person/other', { 'other.txt': 'theirs\n' });
       const theirs = await tip('person/other');
       await git(repo).checkout(['-b', 'person/elsewhere']);
-      const restore = await gitThatMovesFirst(root, 'update-ref', `"$GIT" -C '${repo}' update-ref refs/heads/main ${theirs}`);
-      let result;
-      try {
-        result = await merge('ratchet/b1/T1');
-      } finally {
-        restore();
-      }
+      const result = await mergeWhileBaseMoves('update-ref', `"$GIT" -C '${repo}' update-ref refs/heads/main ${theirs}`);
       assert.ok(await exists(path.join(root, 'shim-fired')), 'the base moved in between');
       assert.deepEqual(result, { merged: true, alreadyMerged: false, commit: await tip('main') });
       const parents = (await git(repo).raw(['rev-list', '--parents', '-n', '1', 'main'])).trim().split(' ');
@@ -402,13 +406,7 @@ describe('git activities', () => {
     it('computes the merge again when someone commits in the base checkout meanwhile, landing both there', async () => {
       await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'on\n' });
       const commit = `cd '${repo}' && echo mine > person.txt && "$GIT" add person.txt && "$GIT" -c user.name=p -c user.email=p@example.invalid commit -q -m person`;
-      const restore = await gitThatMovesFirst(root, '--ff-only', commit);
-      let result;
-      try {
-        result = await merge('ratchet/b1/T1');
-      } finally {
-        restore();
-      }
+      const result = await mergeWhileBaseMoves('--ff-only', commit);
       assert.ok(await exists(path.join(root, 'shim-fired')), 'the base moved in between');
       assert.deepEqual(result, { merged: true, alreadyMerged: false, commit: await tip('main') });
       const parents = (await git(repo).raw(['rev-list', '--parents', '-n', '1', 'main'])).trim().split(' ');
