@@ -8,26 +8,44 @@ import path from 'node:path';
 import picomatch from 'picomatch';
 import { assertGitRepo, blobDigests, ensureExcluded, headOf } from './git';
 import { resolveEnvFrom } from './env';
+import { GitHubTracker } from './tracker/github';
 import { LocalTracker, STATE_SUFFIX } from './tracker/local';
+import type { GitHub } from './github/client';
 import type { Tracker } from './tracker/tracker';
 import { graphProblems } from '../workflows/graph';
 import { BadInputError, batchFileSchema, ID_PATTERN, parseOrThrow, toBatchConfig } from '../workflows/input';
 import { definitionOfDone } from '../workflows/done';
-import type { BatchConfig, DefinitionOfDone, LoadedBatch, Ticket, TicketFact, TicketState } from '../workflows/types';
-
-const trackers = new Map<string, Tracker>();
+import type { BatchConfig, DefinitionOfDone, LoadedBatch, Ticket, TicketFact, TicketState, TrackerConfig } from '../workflows/types';
 
 /** Most a loaded batch (config and tickets) may weigh, bytes: it travels in payloads, which Temporal caps at 2 MB. */
 const MAX_LOADED_BYTES = 1_500_000;
 
-/** The tracker of a batch: one instance per tickets folder, so its per-file write locks are shared in the process. */
-export function trackerFor(config: Pick<BatchConfig, 'ticketsDir'>): Tracker {
-  let t = trackers.get(config.ticketsDir);
-  if (!t) {
-    t = new LocalTracker(config.ticketsDir);
-    trackers.set(config.ticketsDir, t);
-  }
-  return t;
+/** Which tracker an activity works on: the batch's `tracker` (absent: the local one over `ticketsDir`). */
+export interface TrackerRef {
+  ticketsDir: string;
+  tracker?: TrackerConfig;
+}
+
+/** Returns the tracker of a batch; see {@link createTrackers}. */
+export type Trackers = (ref: TrackerRef) => Tracker;
+
+/**
+ * The worker's trackers, made once per tickets folder or GitHub repository and kept (the local tracker's per-file
+ * write locks and the GitHub tracker's ETags are shared by every activity of this worker).
+ * @param github the worker's GitHub client, made on first use (so a worker without a token runs local batches).
+ */
+export function createTrackers(github: () => GitHub): Trackers {
+  const made = new Map<string, Tracker>();
+  return (ref) => {
+    const t = ref.tracker?.kind === 'github' ? ref.tracker : undefined;
+    const key = t ? `github:${t.repo}:${t.labelPrefix}:${JSON.stringify([t.labels, t.milestone ?? null, t.issues])}` : `local:${ref.ticketsDir}`;
+    let tracker = made.get(key);
+    if (!tracker) {
+      tracker = t ? new GitHubTracker(github(), t) : new LocalTracker(ref.ticketsDir);
+      made.set(key, tracker);
+    }
+    return tracker;
+  };
 }
 
 /**
@@ -39,7 +57,7 @@ export function trackerFor(config: Pick<BatchConfig, 'ticketsDir'>): Tracker {
  * `envFrom` name is missing from `env` (the worker's environment). Completes `config.protectedPaths`; `trackerKey`
  * names the tracker for the batch's claim.
  */
-export async function loadBatch(input: { raw: unknown; workflowId: string }, env: NodeJS.ProcessEnv = process.env): Promise<LoadedBatch> {
+export async function loadBatch(input: { raw: unknown; workflowId: string }, env: NodeJS.ProcessEnv, trackers: Trackers): Promise<LoadedBatch> {
   const file = parseOrThrow(batchFileSchema, input.raw, 'batch input');
   const fromId = input.workflowId.startsWith('batch-') ? input.workflowId.slice('batch-'.length) : undefined;
   const batchId = file.batchId ?? fromId;
@@ -73,7 +91,7 @@ export async function loadBatch(input: { raw: unknown; workflowId: string }, env
     [{ folder: config.ticketsDir, glob: `*${STATE_SUFFIX}` }],
   );
 
-  const all = await trackerFor(config).list();
+  const all = await trackers(config).list();
   const tickets = selectTickets(all, config);
   config.protectedPaths = protectedPaths(config, tickets);
   const problems = graphProblems(tickets);
@@ -84,7 +102,13 @@ export async function loadBatch(input: { raw: unknown; workflowId: string }, env
       );
     }
   }
-  if (tickets.length === 0) problems.push(`no tickets in "${config.ticketsDir}": add ticket files (<id>.yaml) there`);
+  if (tickets.length === 0) {
+    problems.push(
+      config.tracker?.kind === 'github'
+        ? `the tracker selects no issues of ${config.tracker.repo}: label some with ${config.tracker.labels.map((l) => `"${l}"`).join(', ') || 'the selection'} or fix "tracker"`
+        : `no tickets in "${config.ticketsDir}": add ticket files (<id>.yaml) there`,
+    );
+  }
   const bytes = Buffer.byteLength(JSON.stringify({ config, tickets }));
   if (bytes > MAX_LOADED_BYTES) {
     problems.push(
@@ -93,7 +117,9 @@ export async function loadBatch(input: { raw: unknown; workflowId: string }, env
     );
   }
   if (problems.length) throw new BadInputError(`batch ${batchId}`, problems);
-  const trackerKey = createHash('sha256').update(await realpath(config.ticketsDir)).digest('hex').slice(0, 20);
+  // One batch at a time per tracker: a tickets folder, or a GitHub repository's issues under one label prefix.
+  const trackerName = config.tracker?.kind === 'github' ? `github:${config.tracker.repo}:${config.tracker.labelPrefix}` : await realpath(config.ticketsDir);
+  const trackerKey = createHash('sha256').update(trackerName).digest('hex').slice(0, 20);
   const definition = definitionOfDone(config, tickets, await protectedDigests(config, await headOf(config.repo, config.baseBranch)));
   return { config, tickets, doneFingerprint: fingerprint(definition), definitionOfDone: definition, trackerKey };
 }
@@ -104,7 +130,7 @@ function selectTickets(all: Ticket[], config: BatchConfig): Ticket[] {
   const unknown = config.tickets.filter((id) => !byId.has(id));
   if (unknown.length) {
     throw new BadInputError('batch input', [
-      `field "tickets" names ${unknown.map((u) => `"${u}"`).join(', ')} not found in "${config.ticketsDir}": fix the id or add the ticket file`,
+      `field "tickets" names ${unknown.map((u) => `"${u}"`).join(', ')} not found in ${config.tracker?.kind === 'github' ? `the issues the tracker selects in ${config.tracker.repo}` : `"${config.ticketsDir}"`}: fix the id or add the ticket`,
     ]);
   }
   return config.tickets.map((id) => byId.get(id) as Ticket);
@@ -150,29 +176,33 @@ export function fingerprint(definition: DefinitionOfDone): string {
   return createHash('sha256').update(JSON.stringify(definition)).digest('hex');
 }
 
-/** Reads the tracker's state of each ticket: the oracle's only input. Ids without a ticket file are absent. */
-export async function readFacts(input: { ticketsDir: string; ids: string[] }): Promise<TicketFact[]> {
-  return trackerFor(input).facts(input.ids);
+/** Reads the tracker's state of each ticket: the oracle's only input. Ids without a ticket are absent. */
+export async function readFacts(trackers: Trackers, input: TrackerRef & { ids: string[] }): Promise<TicketFact[]> {
+  return trackers(input).facts(input.ids);
 }
 
 /**
  * Sets a ticket's state in the tracker (set-state, so a retry writes the same thing); `by` names the writer
  * (`batch <id>`). Returns the state just before, for the caller's tamper check.
  */
-export async function setTicketState(input: {
-  ticketsDir: string;
-  ticketId: string;
-  state: TicketState;
-  note?: string;
-  by?: string;
-}): Promise<{ previous: TicketState }> {
-  return trackerFor(input).setState(input.ticketId, input.state, input.note, input.by);
+export async function setTicketState(
+  trackers: Trackers,
+  input: TrackerRef & { ticketId: string; state: TicketState; note?: string; by?: string },
+): Promise<{ previous: TicketState }> {
+  return trackers(input).setState(input.ticketId, input.state, input.note, input.by);
 }
 
 /**
  * Files a discovered ticket in the tracker (see `Tracker.file`): `created`, `existing` (a retry of this call) or
- * `taken` (the id names another ticket; the caller picks another id).
+ * `taken` (the id names another ticket; the caller picks another id). Each of `blocks` (tickets that wait for the new
+ * one) gets the edge in trackers that keep edges (`Tracker.link`).
  */
-export async function fileTicket(input: { ticketsDir: string; ticket: Ticket; by: string }): Promise<{ status: 'created' | 'existing' | 'taken' }> {
-  return trackerFor(input).file(input.ticket, input.by);
+export async function fileTicket(
+  trackers: Trackers,
+  input: TrackerRef & { ticket: Ticket; by: string; blocks?: string[] },
+): Promise<{ status: 'created' | 'existing' | 'taken' }> {
+  const tracker = trackers(input);
+  const r = await tracker.file(input.ticket, input.by);
+  if (r.status !== 'taken' && tracker.link) for (const b of input.blocks ?? []) await tracker.link(b, input.ticket.id);
+  return r;
 }

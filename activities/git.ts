@@ -40,7 +40,7 @@ function noQuietWait(_command: string, stdout: NodeJS.ReadableStream): void {
  * Runs `git <args>` in `dir`. Exit codes listed in `ok` resolve with the code and stdout; anything else rejects with
  * a retryable `GitError` naming the command, the folder and git's own message.
  */
-async function run(dir: string, args: string[], ok: number[] = [0]): Promise<{ code: number; out: string }> {
+async function run(dir: string, args: string[], ok: number[] = [0], env?: Record<string, string>): Promise<{ code: number; out: string }> {
   const git = simpleGit({
     baseDir: dir,
     config: IDENTITY,
@@ -51,6 +51,7 @@ async function run(dir: string, args: string[], ok: number[] = [0]): Promise<{ c
         ? error
         : new ExitError(result.exitCode, Buffer.concat(result.stdOut).toString(), Buffer.concat(result.stdErr).toString()),
   }).outputHandler(noQuietWait);
+  if (env) git.env({ ...process.env, ...env });
   try {
     return { code: 0, out: await git.raw(args) };
   } catch (err) {
@@ -601,5 +602,56 @@ export async function mergeBranch(opts: {
       if (landed !== 'again') return { merged: false, alreadyMerged: false, conflict: landed };
     }
     throw new GitError(`${base} moved ${MERGE_TRIES} times while ${branch} was being merged into it in ${repo}; the retry merges again`);
+  });
+}
+
+/**
+ * The environment that gives git a token for one `https://` remote, as configuration in the environment
+ * (`GIT_CONFIG_COUNT`), never in a URL, an argument or a file: an `http.<origin>/.extraHeader` with HTTP basic auth
+ * (`x-access-token:<token>`, what GitHub accepts for app and fine-grained tokens). Empty for other remotes.
+ */
+export function remoteAuthEnv(remote: string, token: string | undefined): Record<string, string> {
+  if (!token || !/^https:\/\//.test(remote)) return {};
+  const origin = new URL(remote).origin;
+  const basic = Buffer.from(`x-access-token:${token}`).toString('base64');
+  return { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: `http.${origin}/.extraHeader`, GIT_CONFIG_VALUE_0: `AUTHORIZATION: basic ${basic}`, GIT_TERMINAL_PROMPT: '0' };
+}
+
+/**
+ * Pushes `commit` to `refs/heads/<branch>` of `remote` (a URL or a path), replacing what the branch held there: each
+ * attempt's branch is cut fresh, so its pull request shows that attempt. Hooks are not run. Idempotent.
+ * @throws GitError (retryable) when git cannot reach the remote; the message never carries `env`'s values.
+ */
+export async function pushCommit(opts: { repo: string; remote: string; commit: string; branch: string; env?: Record<string, string> }): Promise<void> {
+  await run(opts.repo, ['push', '--force', '--no-verify', '--quiet', opts.remote, `${opts.commit}:refs/heads/${opts.branch}`], [0], opts.env);
+}
+
+/**
+ * Brings the local `base` up to `remote`'s `base` after a pull request merged there (so deploys, later attempts and
+ * the user's checkout see it): fetches the remote branch and fast-forwards the local one, by compare-and-swap as a
+ * local merge does (checkouts of `base` are brought forward; local changes in files the update writes refuse it).
+ * Serialized with merges per repository.
+ * @returns the new tip of the local `base`.
+ * @throws GitError when the remote's `base` does not contain `commit` (retryable: the fetch raced a push), when the
+ *   local `base` has commits the remote lacks (non-retryable: a person must reconcile them), or a checkout of `base`
+ *   has local changes in the way (non-retryable, naming them).
+ */
+export async function syncBase(opts: { repo: string; remote: string; base: string; commit: string; env?: Record<string, string> }): Promise<string> {
+  const { repo, base } = opts;
+  return withRepoLock(repo, async () => {
+    for (let tries = 0; tries < MERGE_TRIES; tries++) {
+      await run(repo, ['fetch', '--quiet', '--no-tags', opts.remote, `refs/heads/${base}`], [0], opts.env);
+      const fetched = await headOf(repo, 'FETCH_HEAD');
+      if (!(await isAncestor(repo, opts.commit, fetched))) throw new GitError(`${opts.remote} ${base} (${fetched}) does not contain ${opts.commit} yet`);
+      const from = await headOf(repo, `refs/heads/${base}`);
+      if (await isAncestor(repo, fetched, from)) return from;
+      if (!(await isAncestor(repo, from, fetched))) {
+        throw new GitError(`the local ${base} (${from}) has commits that ${opts.remote} lacks; fix: push or drop them, then resume`, true);
+      }
+      const landed = await advanceBase(repo, base, from, fetched, fetched);
+      if (landed === true) return fetched;
+      if (landed !== 'again') throw new GitError(`a checkout of ${base} has local changes in ${landed.join(', ')}; fix: commit or stash them`, true);
+    }
+    throw new GitError(`${base} kept moving while it was brought up to ${opts.remote} in ${repo}; the retry tries again`);
   });
 }

@@ -4,12 +4,14 @@
  */
 import type { Agent } from './agents/agent';
 import { commandAgent } from './agents/command';
-import { fileTicket, loadBatch, readFacts, setTicketState } from './batch';
+import { createTrackers, fileTicket, loadBatch, readFacts, setTicketState, type Trackers } from './batch';
+import { githubFromEnv, type GitHub } from './github/client';
 import { liveness } from './context';
 import { toFailure } from './errors';
 import { selfHeal, smokeCheck, type HealInput } from './heal';
 import { implement, type ImplementInput } from './implement';
 import { deploy, merge } from './merge';
+import { createForges, landPullRequest, openPullRequest, type LandInput, type OpenPullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
 import { createSandboxProbe, type SandboxProbe } from './sandbox';
 import { validate, type ValidateInput } from './validate';
@@ -28,6 +30,13 @@ export interface ActivityDeps {
    * at once and their activity attempts fail, to be retried on another worker.
    */
   stopping?: AbortSignal;
+  /**
+   * The worker's GitHub client, for batches whose tracker or forge is GitHub; default one made on first use from the
+   * worker's environment (`githubFromEnv`: RATCHET_GITHUB_TOKEN or GITHUB_TOKEN, GITHUB_API_URL).
+   */
+  github?: GitHub;
+  /** The worker's trackers; default `createTrackers` over `github`. */
+  trackers?: Trackers;
 }
 
 /**
@@ -55,17 +64,23 @@ export function createActivities(deps: ActivityDeps = {}) {
   const env = deps.env ?? process.env;
   const stopping = deps.stopping;
   const step = { env, sandbox: deps.sandbox ?? createSandboxProbe(env), stopping };
+  let github = deps.github;
+  const githubClient = (): GitHub => (github ??= githubFromEnv(env, (line) => console.warn(`ratchet worker: ${line}`)));
+  const trackers = deps.trackers ?? createTrackers(githubClient);
+  const forges = createForges(githubClient);
   return {
-    loadBatch: boundary((input: { raw: unknown; workflowId: string }) => loadBatch(input, env)),
-    readFacts: boundary(readFacts),
-    setTicketState: boundary(setTicketState),
-    fileTicket: boundary(fileTicket),
+    loadBatch: boundary((input: { raw: unknown; workflowId: string }) => loadBatch(input, env, trackers)),
+    readFacts: boundary((input: Parameters<typeof readFacts>[1]) => readFacts(trackers, input)),
+    setTicketState: boundary((input: Parameters<typeof setTicketState>[1]) => setTicketState(trackers, input)),
+    fileTicket: boundary((input: Parameters<typeof fileTicket>[1]) => fileTicket(trackers, input)),
     plan: boundary((input: PlanInput) => plan(agentFor(input.config.agent), input, step)),
     implement: boundary((input: ImplementInput) => implement(agentFor(input.config.agent), input, step)),
     validate: boundary((input: ValidateInput) => validate(input, { env, stopping })),
     selfHeal: boundary((input: HealInput) => selfHeal(agentFor, input, step)),
     smokeCheck: boundary((input: { config: BatchConfig; ticket: Ticket; n: number }) => smokeCheck(input, step)),
     merge: boundary(merge),
+    openPullRequest: boundary((input: OpenPullRequestInput) => openPullRequest(forges, env, input)),
+    landPullRequest: boundary((input: LandInput) => landPullRequest(forges, env, input)),
     deploy: boundary((input: { config: BatchConfig; ticketId: string }) => deploy(input, { env, stopping })),
     verifyLive: boundary((input: VerifyInput) => verifyLive(input, { env })),
   };

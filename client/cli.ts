@@ -293,6 +293,31 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
       setExit(EXIT.OK);
     });
 
+  program
+    .command('webhook')
+    .description("Receive GitHub's webhooks (pull requests, reviews, checks, issue labels) and signal the ticket workflows; Ctrl-C stops it")
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <n>', 'port to listen on', positiveInt, 8787)
+    .option('--secret-env <name>', "environment variable holding the webhook's secret", 'RATCHET_WEBHOOK_SECRET')
+    .option('--label-prefix <prefix>', "the GitHub trackers' label prefix", 'ratchet')
+    .action(async (opts: { host: string; port: number; secretEnv: string; labelPrefix: string }) => {
+      const secret = process.env[opts.secretEnv];
+      if (!secret) {
+        throw new BadInputError('ratchet webhook', [`--secret-env names ${opts.secretEnv}, which is not set; fix: export ${opts.secretEnv} with the secret you gave GitHub`]);
+      }
+      const { startWebhookReceiver } = lazy<typeof import('./webhook')>('./webhook');
+      await withClient(globals(), async (client) => {
+        const receiver = await startWebhookReceiver({ client, secret, host: opts.host, port: opts.port, labelPrefix: opts.labelPrefix, log: (l) => console.log(`ratchet webhook: ${l}`) });
+        console.log(`ratchet webhook: listening on ${receiver.url} (point the repository's webhook there, content type application/json)`);
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        await receiver.close();
+      });
+      setExit(EXIT.OK);
+    });
+
   return program;
 }
 

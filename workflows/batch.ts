@@ -458,7 +458,7 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
 
   /** Sets a ticket's state as the batch and records a tamper when the state before was not what ratchet wrote. */
   async function write(id: string, to: TicketState, note: string, overwritingTamper = false): Promise<void> {
-    const { previous } = await acts.setTicketState({ ticketsDir: config.ticketsDir, ticketId: id, state: to, note, by: writer });
+    const { previous } = await acts.setTicketState({ ticketsDir: config.ticketsDir, tracker: config.tracker, ticketId: id, state: to, note, by: writer });
     const want = expected.get(id);
     if (!overwritingTamper && want !== undefined && previous !== want && previous !== to) {
       tampers.push({ ticketId: id, from: want, to: previous, at: Date.now(), seenBy: 'batch' });
@@ -550,7 +550,7 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
         if (problem) break;
         const ticket: Ticket = { ...d.work, id, dependsOn: [...d.work.dependsOn], probes: [], allowPaths: [], state: 'todo' };
         const who = d.filedBy.kind === 'agent' ? `ticket ${d.filedBy.ticketId} attempt ${d.filedBy.attempt} (its agent)` : d.filedBy.by;
-        const { status } = await acts.fileTicket({ ticketsDir: config.ticketsDir, ticket, by: `${who} in batch ${config.batchId}` });
+        const { status } = await acts.fileTicket({ ticketsDir: config.ticketsDir, tracker: config.tracker, blocks: d.work.blocks, ticket, by: `${who} in batch ${config.batchId}` });
         if (status === 'taken') {
           if (d.work.id !== undefined || n >= 100) problem = `ticket id "${id}" already names another ticket in the tracker; pick another id`;
           continue;
@@ -733,7 +733,7 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
         readIds = allEnded ? ids : [...new Set([...toRead, ...next])];
       }
       toRead.clear();
-      const facts = readIds.length ? await acts.readFacts({ ticketsDir: config.ticketsDir, ids: readIds }) : [];
+      const facts = readIds.length ? await acts.readFacts({ ticketsDir: config.ticketsDir, tracker: config.tracker, ids: readIds }) : [];
       const read = new Set(readIds);
       for (const f of facts) states.set(f.id, f.state);
       if (scale) for (const id of readIds) if (!facts.some((f) => f.id === id)) states.delete(id);

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { DISCOVERED_BODY_CHARS, DISCOVERED_TITLE_CHARS } from './discovery';
 import { ID_FIX_TEXT, ID_PATTERN, refComponentProblem } from './ids';
-import { DEFAULT_DISCOVERY, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type Probe, type Ticket } from './types';
+import { DEFAULT_DISCOVERY, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
 
 export { ID_PATTERN, refComponentProblem } from './ids';
 
@@ -87,6 +87,48 @@ const probes = z
   .default([])
   .transform((list) => list.map(toProbe));
 
+/** A GitHub repository as `owner/name`. */
+const githubRepo = z.string().regex(/^[A-Za-z0-9-]{1,39}\/[A-Za-z0-9._-]{1,100}$/, { error: 'must be a GitHub repository as owner/name, such as "acme/shop"' });
+
+const trackerInput = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('local') }).strict(),
+    z
+      .object({
+        kind: z.literal('github'),
+        repo: githubRepo,
+        labels: z.array(z.string().min(1).max(50)).default([]),
+        milestone: z.union([z.number().int().positive(), z.string().min(1)]).optional(),
+        issues: z.array(z.number().int().positive()).default([]),
+        labelPrefix: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]{1,30}$/, { error: 'must be 1 to 30 letters, digits, ".", "_" or "-", such as "ratchet"' })
+          .default('ratchet'),
+      })
+      .strict()
+      .refine((t) => t.labels.length > 0 || t.milestone !== undefined || t.issues.length > 0, {
+        error: 'selects no issues; fix: give "labels" (e.g. ["ratchet"]), "milestone" or "issues" (numbers)',
+      }),
+  ])
+  .default({ kind: 'local' });
+
+const forgeInput = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('local') }).strict(),
+    z
+      .object({
+        kind: z.literal('github'),
+        repo: githubRepo.optional(),
+        remote: z.string().min(1).optional(),
+        land: z.enum(['merge', 'human']).default('merge'),
+        requiredChecks: z.array(z.string().min(1)).default([]),
+        mergeMethod: z.enum(['merge', 'squash']).default('merge'),
+        pollMs: ms.min(1_000).default(30_000),
+      })
+      .strict(),
+  ])
+  .default({ kind: 'local' });
+
 /** A batch file: the JSON a person passes to `ratchet start` or `temporal workflow start --input-file`. */
 export const batchFileSchema = z
   .object({
@@ -94,6 +136,8 @@ export const batchFileSchema = z
     repo: z.string().min(1),
     baseBranch: z.string().min(1).default('main'),
     ticketsDir: z.string().min(1).default('.ratchet/tickets'),
+    tracker: trackerInput,
+    forge: forgeInput,
     artifactsDir: z.string().min(1).default('.ratchet/artifacts'),
     worktreesDir: z.string().min(1).default('.ratchet/worktrees'),
     tickets: z.array(id).default([]),
@@ -272,6 +316,8 @@ export function toBatchConfig(
     repo: file.repo,
     baseBranch: file.baseBranch,
     ticketsDir: resolve(file.repo, file.ticketsDir),
+    ...(file.tracker.kind === 'github' ? { tracker: file.tracker } : {}),
+    ...forgeOf(file),
     artifactsDir: resolve(file.repo, file.artifactsDir),
     worktreesDir: resolve(file.repo, file.worktreesDir),
     tickets: file.tickets,
@@ -291,6 +337,21 @@ export function toBatchConfig(
     harness: file.harness,
     ...(file.heal ? { heal: file.heal } : {}),
   };
+}
+
+/**
+ * The batch's forge, or nothing for the local one (so a local batch's config is as before). A GitHub forge's `repo`
+ * defaults to the GitHub tracker's.
+ * @throws BadInputError when a GitHub forge names no repository and the tracker is not GitHub's.
+ */
+function forgeOf(file: ParsedBatchFile): { forge?: ForgeConfig } {
+  const forge = file.forge;
+  if (forge.kind === 'local') return {};
+  const repo = forge.repo ?? (file.tracker.kind === 'github' ? file.tracker.repo : undefined);
+  if (repo === undefined) {
+    throw new BadInputError('batch input', ['field "forge.repo" is missing: the tracker is not GitHub\'s, so the forge needs its own; fix: e.g. "acme/shop"']);
+  }
+  return { forge: { ...forge, repo } };
 }
 
 /** Entries of one result file's `discovered` list that ratchet reads; the rest are refused. */

@@ -146,6 +146,12 @@ export interface TicketEnd {
   report?: TicketRow;
   failure?: string;
 }
+/**
+ * Sent to a ticket workflow when its pull request changed on GitHub (merged, closed, reviewed, checks): it reads the
+ * pull request at once instead of at its next poll. Carries nothing to trust: the workflow reads GitHub itself.
+ */
+export const pullRequestSignal = defineSignal<[{ number?: number; event?: string }?]>('pullRequest');
+
 export const ticketEndedSignal = defineSignal<[TicketEnd]>('ticketEnded');
 
 /** Ticket -> batch: see {@link TicketProgress}; keeps the batch's status fresh without re-reading the tracker. */
@@ -165,6 +171,8 @@ export interface TicketStatus {
   interventions: Intervention[];
   lastFeedback?: string;
   mergeCommit?: string;
+  /** The ticket's pull request, once opened (GitHub forge). */
+  pullRequest?: { number: number; url: string };
 }
 
 export interface BatchStatus {

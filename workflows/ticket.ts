@@ -31,6 +31,7 @@ import {
   discoveryFiledSignal,
   rejectSignal,
   rejectUpdate,
+  pullRequestSignal,
   statusQuery,
   ticketEndedSignal,
   ticketProgressSignal,
@@ -47,6 +48,7 @@ import { RatchetAttempt, RatchetPhase } from './search-attributes';
 import type {
   DiscoveredRecord,
   DiscoveredWork,
+  ForgeConfig,
   GateDecision,
   GateReason,
   HealRecord,
@@ -154,6 +156,14 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
   let expired: string | undefined;
   let decision: { kind: 'approve' | 'reject'; by: string; comment?: string } | undefined;
   let mergeCommit: string | undefined;
+  /** The ticket's pull request (GitHub forge), once opened. */
+  let pullRequest: { number: number; url: string } | undefined;
+  /** Reviews already turned into feedback. */
+  const seenReviews: number[] = [];
+  /** `pullRequest` signals received: each one reads the pull request again at once. */
+  let prNudges = 0;
+  /** Why the last attempt ended in a person's reject, when that was not a protected change. */
+  let rejectedWhy: string | undefined;
   let lastFeedback: string | undefined;
   /** Attempts allowed so far: `maxAttempts` per round, rounds granted by a person's approve or an accepted heal. */
   let attemptCap = config.maxAttempts;
@@ -192,8 +202,12 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     interventions,
     lastFeedback,
     mergeCommit,
+    ...(pullRequest ? { pullRequest } : {}),
   });
   setHandler(statusQuery, status);
+  setHandler(pullRequestSignal, () => {
+    prNudges++;
+  });
 
   const checkDecision = (kind: 'approve' | 'reject', d: GateDecision): void => {
     if (typeof d?.by !== 'string' || d.by.trim() === '') {
@@ -242,7 +256,8 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
       (s) => `- ${s.phase}${s.attempt ? ` #${s.attempt}` : ''}: ${Math.round(s.ms / 100) / 10}s${s.note ? ` (${s.note})` : ''}`,
     );
     const now = `**${phase}**${attempt ? ` attempt ${attempt}/${attemptCap}` : ''}${waiting ? ` (waiting for a person: ${waiting.gate})` : ''}`;
-    return [`### ${ticket.id}: ${ticket.title}`, `Now: ${now}`, ...rows].join('\n');
+    const pr = pullRequest ? [`Pull request: [#${pullRequest.number}](${pullRequest.url})`] : [];
+    return [`### ${ticket.id}: ${ticket.title}`, `Now: ${now}`, ...pr, ...rows].join('\n');
   };
 
   /** First line of the feedback recorded during the current phase: the note of its span when no other is given. */
@@ -285,7 +300,7 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
    * last wrote nor the state being written (a retried write) is a tracker tamper, reported to the batch.
    */
   const writeState = async (to: TicketState, note?: string, announce = true): Promise<void> => {
-    const { previous } = await quick.setTicketState({ ticketsDir: config.ticketsDir, ticketId: ticket.id, state: to, note, by: `ticket workflow of batch ${input.batchId}` });
+    const { previous } = await quick.setTicketState({ ticketsDir: config.ticketsDir, tracker: config.tracker, ticketId: ticket.id, state: to, note, by: `ticket workflow of batch ${input.batchId}` });
     if (previous !== lastWritten && previous !== to) {
       const parent = workflowInfo().parent;
       const tamper = { ticketId: ticket.id, from: lastWritten, to: previous, at: Date.now(), seenBy: 'ticket' as const };
@@ -419,7 +434,7 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
   let budget = config.maxAttempts;
   for (;;) {
     const landed = await attemptUntilMerged();
-    if (landed === 'rejected') return finish('human-gated', `protected change rejected at attempt ${attempt}`);
+    if (landed === 'rejected') return finish('human-gated', rejectedWhy ?? `protected change rejected at attempt ${attempt}`);
     if (landed === 'blocked') return finish('human-gated', `blocked by discovered ticket ${blockedBy ?? '?'}, which ended human-gated`);
     if (!landed) {
       const stop = `${attempt} attempts failed; last: ${(lastFeedback ?? '').split('\n')[0]}`;
@@ -547,6 +562,7 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
       enter('validate', 'protected change approved');
     }
     enter('merge', 'gates passed');
+    if (config.forge?.kind === 'github') return landOnGitHub(commit, config.forge);
     const merged = await quick.merge.executeWithOptions(
       { startToCloseTimeout: '2 minutes', heartbeatTimeout: QUICK_HEARTBEAT, retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE }, summary: `merge ${ticket.id}` },
       [{ config, ticketId: ticket.id, title: ticket.title, commit }],
@@ -559,6 +575,64 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     mergeCommit = merged.commit;
     metrics.merged();
     return true;
+  }
+
+  /**
+   * Lands the validated `commit` through the ticket's one pull request (`forge.kind: "github"`): pushes it, opens or
+   * finds the pull request, then reads it until it merges: at once when the `pullRequest` signal says it changed (a
+   * webhook), else on a durable timer from `pollMs` doubling up to ten times that. A review asking for changes, a
+   * failed required check or a conflict fails the attempt with that as feedback (the next attempt is pushed to the
+   * same pull request); a pull request closed unmerged is a person's reject.
+   */
+  async function landOnGitHub(commit: string, forge: Extract<ForgeConfig, { kind: 'github' }>): Promise<boolean | 'rejected'> {
+    const batch = { batchId: config.batchId, repo: config.repo, baseBranch: config.baseBranch, forge };
+    const issue = config.tracker?.kind === 'github' && /^\d+$/.test(ticket.id) ? Number(ticket.id) : undefined;
+    const answered = seenReviews.length ? ` It answers review${seenReviews.length > 1 ? 's' : ''} ${seenReviews.map((r) => `#${r}`).join(', ')}.` : '';
+    const notes = `**ratchet**: attempt ${attempt} of ticket ${ticket.id}, commit \`${commit.slice(0, 10)}\`, passed the gates (${config.gates.map((g) => g.name).join(', ') || 'none'}).${answered}`;
+    const pr = await quick.openPullRequest({ config: batch, ticketId: ticket.id, title: ticket.title, body: ticket.body, issue, commit, attempt, notes });
+    pullRequest = { number: pr.number, url: pr.url };
+    setCurrentDetails(renderDetails());
+    let waitMs = forge.pollMs;
+    let awaiting = false;
+    for (;;) {
+      const r = await quick.landPullRequest({ config: batch, ticketId: ticket.id, title: ticket.title, number: pr.number, commit, seenReviews: [...seenReviews] });
+      switch (r.status) {
+        case 'merged':
+          if (forge.land === 'human') interventions.push({ kind: 'merge', ticketId: ticket.id, gate: 'pull-request', by: 'a person on GitHub', comment: `merged #${pr.number}`, at: Date.now() });
+          mergeCommit = r.commit;
+          metrics.merged();
+          return true;
+        case 'closed':
+          interventions.push({ kind: 'reject', ticketId: ticket.id, gate: 'pull-request', by: 'a person on GitHub', comment: `closed #${pr.number} unmerged`, at: Date.now() });
+          rejectedWhy = `pull request #${pr.number} was closed unmerged`;
+          return 'rejected';
+        case 'changes-requested': {
+          seenReviews.push(r.review.id);
+          interventions.push({ kind: 'review', ticketId: ticket.id, gate: 'pull-request', by: r.review.by, comment: r.review.body.slice(0, 200), at: Date.now() });
+          signature = `review ${r.review.id}`;
+          const inline = r.review.comments.map((c) => `- ${c.path}${c.line ? `:${c.line}` : ''}: ${c.body}`);
+          addFeedback([`Attempt ${attempt}: ${r.review.by} asked for changes on pull request #${pr.number}:`, r.review.body, ...inline].filter(Boolean).join('\n'));
+          return false;
+        }
+        case 'checks-failed':
+          signature = `checks: ${r.failed.join(', ')}`;
+          addFeedback(`Attempt ${attempt}: required checks failed on pull request #${pr.number}: ${r.failed.join(', ')}.`);
+          return false;
+        case 'conflict':
+          signature = 'conflict: pull request';
+          addFeedback(`Attempt ${attempt}: ${r.message}. The next attempt starts from the new ${config.baseBranch}.`);
+          return false;
+        case 'waiting': {
+          if (forge.land === 'human' && !awaiting) {
+            awaiting = true;
+            await writeState('awaiting-human', `pull request #${pr.number}: a person merges it`);
+          }
+          const seen = prNudges;
+          const nudged = await condition(() => prNudges > seen, waitMs);
+          waitMs = nudged ? forge.pollMs : Math.min(waitMs * 2, forge.pollMs * 10);
+        }
+      }
+    }
   }
 
   /**

@@ -95,6 +95,34 @@ export interface AgentConfig {
 }
 
 /**
+ * Where a batch's tickets live (DESIGN.md "Words": tracker). `local`: ticket files in `ticketsDir`. `github`: issues of
+ * `repo` selected by `labels` (all of them), `milestone` (number or title) and/or `issues` (numbers); a ticket's id is
+ * its issue number (`"12"`), or the id ratchet gave a discovered issue. States are labels `<labelPrefix>:<state>`.
+ */
+export type TrackerConfig =
+  | { kind: 'local' }
+  | { kind: 'github'; repo: string; labels: string[]; milestone?: number | string; issues: number[]; labelPrefix: string };
+
+/**
+ * Where a ticket's branch lands (DESIGN.md "Words": forge). `local`: merged into the local base branch. `github`: pushed
+ * to `remote` (default the repository's clone URL) with one pull request per ticket; `land: "merge"` merges it through
+ * the API once the gates, the `requiredChecks` (status contexts or check-run names on the head) and the reviews agree;
+ * `land: "human"` waits durably until a person merges it (closed unmerged: a reject). `pollMs`: how often an open pull
+ * request is read when no webhook says it changed.
+ */
+export type ForgeConfig =
+  | { kind: 'local' }
+  | {
+      kind: 'github';
+      repo: string;
+      remote?: string;
+      land: 'merge' | 'human';
+      requiredChecks: string[];
+      mergeMethod: 'merge' | 'squash';
+      pollMs: number;
+    };
+
+/**
  * A batch's configuration after validation and defaults: what the batch workflow carries.
  * Paths are absolute.
  */
@@ -104,6 +132,10 @@ export interface BatchConfig {
   baseBranch: string;
   /** Folder of ticket files, absolute. */
   ticketsDir: string;
+  /** Absent in configs of batches from before GitHub: the local tracker. */
+  tracker?: TrackerConfig;
+  /** Absent in configs of batches from before GitHub: the local forge. */
+  forge?: ForgeConfig;
   /** Where transcripts, prompts and gate logs go, absolute. */
   artifactsDir: string;
   /** Where per-attempt worktrees are created, absolute. */
@@ -375,10 +407,11 @@ export type GateReason = (typeof GATE_REASONS)[number];
 
 /** A human action in a run (DESIGN.md "intervention"). */
 export interface Intervention {
-  kind: 'approve' | 'reject' | 'resume';
+  /** `merge`: a person merged a ticket's pull request (`land: "human"`); `review`: a person asked for changes on it. */
+  kind: 'approve' | 'reject' | 'resume' | 'merge' | 'review';
   /** Empty for batch-level interventions (`resume`). */
   ticketId: string;
-  gate: GateReason | 'circuit-breaker' | 'tracker-tamper' | 'discovery-cap' | 'paused';
+  gate: GateReason | 'circuit-breaker' | 'tracker-tamper' | 'discovery-cap' | 'paused' | 'pull-request';
   by: string;
   comment?: string;
   /** Workflow time, ms since epoch. */

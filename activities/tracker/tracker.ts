@@ -23,4 +23,9 @@ export interface Tracker {
   file(ticket: Ticket, by: string): Promise<{ status: 'created' | 'existing' | 'taken' }>;
   /** The state of each of `ids` that exists (unknown ids are simply absent): the oracle's only input. */
   facts(ids: string[]): Promise<TicketFact[]>;
+  /**
+   * Records that ticket `blocked` waits for ticket `blocker`, in trackers that keep edges (GitHub's issue
+   * dependencies). Idempotent. The local tracker has none: a batch keeps the edges of discovered work in its state.
+   */
+  link?(blocked: string, blocker: string): Promise<void>;
 }

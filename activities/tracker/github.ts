@@ -1,0 +1,375 @@
+/**
+ * The GitHub tracker: tickets are issues of one repository (DESIGN.md "Words": tracker).
+ *
+ * - **Selection.** The batch file's `tracker.labels` (an issue needs all of them), `milestone` (number or title) and
+ *   `issues` (numbers); pull requests are never tickets.
+ * - **Ids.** A ticket's id is its issue number (`"12"`). A discovered issue ratchet filed keeps the id ratchet gave it,
+ *   written as a hidden marker in its body (`<!-- ratchet:id=a-d1 -->`), so filing is idempotent and the batch's
+ *   graph does not depend on GitHub's numbering.
+ * - **Fields.** Title and body from the issue; acceptance criteria from the task list in the body (`- [ ] ...`) or
+ *   the lines of an "Acceptance criteria" section; kind from a label (`bug`, `chore`, `refactor`, `feature`,
+ *   `enhancement`, or `<prefix>:kind:<kind>`); a plan gate from `<prefix>:gate:plan`; size from `size:S|M|L`.
+ * - **Dependencies.** GitHub's native issue dependencies (`blocked_by`), plus `Depends on #n` lines as a fallback.
+ * - **States.** Labels `<prefix>:<state>` (e.g. `ratchet:in-progress`), set idempotently: the old state label is
+ *   removed and the new one added, other labels are left alone; `done` also closes the issue. An issue with no state
+ *   label is `todo` when open and `done` when closed (closed before the batch, by a person). Two state labels at once
+ *   say nothing: the ticket is absent from the facts (not done) until ratchet writes a state again.
+ * - **Notes.** One comment per issue, found by its hidden marker (`<!-- ratchet:notes -->`) and edited in place:
+ *   never a new comment per event.
+ * The evidence rule of the oracle is unchanged: a state label that changes without ratchet is a tracker tamper.
+ */
+import { TICKET_KINDS, TICKET_STATES, type Ticket, type TicketFact, type TicketKind, type TicketState, type TrackerConfig } from '../../workflows/types';
+import { BadInputError, ID_PATTERN } from '../../workflows/input';
+import { githubFailure, splitRepo, statusOf, type GitHub } from '../github/client';
+import type { Tracker } from './tracker';
+
+type GitHubTrackerConfig = Extract<TrackerConfig, { kind: 'github' }>;
+
+/** An issue as ratchet reads it (the REST API's issue, narrowed). */
+interface Issue {
+  number: number;
+  id: number;
+  title: string;
+  body?: string | null;
+  state: string;
+  labels: (string | { name?: string })[];
+  pull_request?: unknown;
+}
+
+/** The marker of the one comment ratchet keeps on an issue. */
+export const NOTES_MARKER = '<!-- ratchet:notes -->';
+const ID_MARKER = /<!-- ratchet:id=([A-Za-z0-9._-]{1,64}) -->/;
+const DEPENDS_ON = /^\s*depends on:?\s+((?:#\d+[\s,]*(?:and\s+)?)+)/gim;
+const KIND_LABELS: Record<string, TicketKind> = { bug: 'bug', chore: 'chore', refactor: 'refactor', feature: 'feature', enhancement: 'feature' };
+/** Most issues a selection may list: a batch carries its tickets in payloads (2 MB each). */
+const MAX_ISSUES = 2_000;
+
+function labelNames(issue: Pick<Issue, 'labels'>): string[] {
+  return issue.labels.map((l) => (typeof l === 'string' ? l : (l.name ?? ''))).filter(Boolean);
+}
+
+/** The acceptance criteria of an issue body (pure): its task-list items, else the lines of an "Acceptance" section. */
+export function acceptanceOf(body: string): string[] {
+  const tasks = [...body.matchAll(/^\s*[-*] \[[ xX]\] (.+)$/gm)].map((m) => m[1].trim());
+  if (tasks.length) return tasks;
+  const section = /^#{1,6}\s*acceptance(?: criteria)?\s*$([\s\S]*?)(?=^#{1,6}\s|(?![\s\S]))/im.exec(body);
+  if (!section) return [];
+  return section[1]
+    .split('\n')
+    .map((l) => l.replace(/^\s*(?:[-*]|\d+\.)\s+/, '').trim())
+    .filter(Boolean);
+}
+
+/** The issue numbers of `Depends on #n` lines in a body (pure). */
+export function dependsOnLines(body: string): number[] {
+  const out: number[] = [];
+  for (const m of body.matchAll(DEPENDS_ON)) for (const n of m[1].matchAll(/#(\d+)/g)) out.push(Number(n[1]));
+  return out;
+}
+
+/** The id ratchet gave an issue it filed, or undefined. */
+function markerId(body: string | null | undefined): string | undefined {
+  return body ? ID_MARKER.exec(body)?.[1] : undefined;
+}
+
+/** A GitHub issues tracker; see the module comment. One instance per worker and repository (it caches ETags). */
+export class GitHubTracker implements Tracker {
+  private readonly owner: string;
+  private readonly repo: string;
+  /** ratchet id of a filed issue -> issue number. */
+  private readonly filed = new Map<string, number>();
+  /** Issue number -> the id of ratchet's notes comment on it. */
+  private readonly notes = new Map<number, number>();
+  /** Issue number -> its last response and ETag, for conditional requests (a 304 costs no rate limit). */
+  private readonly cache = new Map<number, { etag: string; issue: Issue }>();
+
+  constructor(
+    private readonly gh: GitHub,
+    readonly config: GitHubTrackerConfig,
+  ) {
+    ({ owner: this.owner, repo: this.repo } = splitRepo(config.repo, 'tracker.repo'));
+  }
+
+  private label(state: TicketState): string {
+    return `${this.config.labelPrefix}:${state}`;
+  }
+
+  /** The state the labels say (see the module comment), or undefined when they say two. */
+  stateOf(issue: Pick<Issue, 'labels' | 'state'>): TicketState | undefined {
+    const prefix = `${this.config.labelPrefix}:`;
+    const states = labelNames(issue)
+      .filter((l) => l.startsWith(prefix))
+      .map((l) => l.slice(prefix.length))
+      .filter((s): s is TicketState => (TICKET_STATES as readonly string[]).includes(s));
+    if (states.length > 1) return undefined;
+    return states[0] ?? (issue.state === 'closed' ? 'done' : 'todo');
+  }
+
+  private where(number?: number): string {
+    return number === undefined ? `repository "${this.config.repo}" (tracker.repo)` : `issue #${number} of ${this.config.repo}`;
+  }
+
+  /** Reads one issue, conditionally when it was read before. @throws BadInputError when there is no such issue. */
+  private async issue(number: number): Promise<Issue> {
+    const cached = this.cache.get(number);
+    try {
+      const r = await this.gh.rest.issues.get({
+        owner: this.owner,
+        repo: this.repo,
+        issue_number: number,
+        ...(cached ? { headers: { 'if-none-match': cached.etag } } : {}),
+      });
+      const issue = r.data as Issue;
+      if (r.headers.etag) this.cache.set(number, { etag: r.headers.etag, issue });
+      return issue;
+    } catch (err) {
+      if (statusOf(err) === 304 && cached) return cached.issue;
+      throw githubFailure(err, this.where(number), 'check the issue number in the batch file or the dependency that names it');
+    }
+  }
+
+  private async milestoneNumber(): Promise<number | undefined> {
+    const m = this.config.milestone;
+    if (m === undefined || typeof m === 'number') return m;
+    const all = await this.gh.paginate(this.gh.rest.issues.listMilestones, { owner: this.owner, repo: this.repo, state: 'all', per_page: 100 }).catch((err) => {
+      throw githubFailure(err, this.where(), 'check tracker.repo and the token');
+    });
+    const found = all.find((x) => x.title === m);
+    if (!found) {
+      throw new BadInputError('batch input', [
+        `field "tracker.milestone" is "${m}": ${this.config.repo} has no milestone of that title (it has ${all.map((x) => `"${x.title}"`).join(', ') || 'none'}); fix: use one of those or its number`,
+      ]);
+    }
+    return found.number;
+  }
+
+  /** The issues the batch file selects (open and closed), pull requests left out, by number. */
+  private async selected(): Promise<Issue[]> {
+    const byNumber = new Map<number, Issue>();
+    const { labels } = this.config;
+    const milestone = await this.milestoneNumber();
+    if (labels.length || milestone !== undefined) {
+      const listed = await this.gh
+        .paginate(this.gh.rest.issues.listForRepo, {
+          owner: this.owner,
+          repo: this.repo,
+          state: 'all',
+          per_page: 100,
+          ...(labels.length ? { labels: labels.join(',') } : {}),
+          ...(milestone !== undefined ? { milestone: String(milestone) } : {}),
+        })
+        .catch((err) => {
+          throw githubFailure(err, this.where(), 'check tracker.repo, tracker.labels and tracker.milestone');
+        });
+      for (const i of listed as Issue[]) if (!i.pull_request) byNumber.set(i.number, i);
+    }
+    for (const n of this.config.issues) if (!byNumber.has(n)) byNumber.set(n, await this.issue(n));
+    // Discovered issues ratchet filed for this selection carry its labels, so a later batch over it finds them too.
+    const issues = [...byNumber.values()].filter((i) => !i.pull_request).sort((a, b) => a.number - b.number);
+    if (issues.length > MAX_ISSUES) {
+      throw new BadInputError('batch input', [`the tracker selects ${issues.length} issues, over ${MAX_ISSUES}; fix: narrow tracker.labels or tracker.milestone`]);
+    }
+    for (const i of issues) {
+      const id = markerId(i.body);
+      if (id) this.filed.set(id, i.number);
+    }
+    return issues;
+  }
+
+  private idOf(issue: Issue): string {
+    return markerId(issue.body) ?? String(issue.number);
+  }
+
+  /** The issue number of ticket `id`. @throws BadInputError for an id that is neither a number nor one ratchet filed. */
+  private async numberOf(id: string): Promise<number | undefined> {
+    if (/^\d+$/.test(id)) return Number(id);
+    if (!ID_PATTERN.test(id)) throw new BadInputError(`ticket id "${id}"`, ['must match [A-Za-z0-9._-]{1,64}']);
+    if (!this.filed.has(id)) await this.findFiled();
+    return this.filed.get(id);
+  }
+
+  /** Learns the ids of the issues ratchet filed (label `<prefix>:discovered`). */
+  private async findFiled(): Promise<void> {
+    const listed = await this.gh
+      .paginate(this.gh.rest.issues.listForRepo, { owner: this.owner, repo: this.repo, state: 'all', per_page: 100, labels: `${this.config.labelPrefix}:discovered` })
+      .catch((err) => {
+        throw githubFailure(err, this.where(), 'check tracker.repo');
+      });
+    for (const i of listed as Issue[]) {
+      const id = markerId(i.body);
+      if (id) this.filed.set(id, i.number);
+    }
+  }
+
+  private async toTicket(issue: Issue, numberToId: (n: number) => string): Promise<Ticket> {
+    const body = (issue.body ?? '').replace(ID_MARKER, '').trim();
+    const labels = labelNames(issue);
+    const prefix = `${this.config.labelPrefix}:`;
+    const kindLabel = labels.find((l) => l.startsWith(`${prefix}kind:`))?.slice(`${prefix}kind:`.length);
+    const kind = (TICKET_KINDS as readonly string[]).includes(kindLabel ?? '')
+      ? (kindLabel as TicketKind)
+      : (labels.map((l) => KIND_LABELS[l.toLowerCase()]).find(Boolean) ?? (markerId(issue.body) ? 'discovered' : 'feature'));
+    const size = labels.map((l) => /^size:([SML])$/i.exec(l)?.[1]?.toUpperCase()).find(Boolean) as Ticket['size'];
+    const blockers = await this.gh
+      .paginate(this.gh.rest.issues.listDependenciesBlockedBy, { owner: this.owner, repo: this.repo, issue_number: issue.number, per_page: 100 })
+      .catch((err) => {
+        throw githubFailure(err, this.where(issue.number), 'check that issue dependencies are enabled for the repository');
+      });
+    const deps = [...new Set([...blockers.map((b) => b.number), ...dependsOnLines(body)])].filter((n) => n !== issue.number);
+    const state = this.stateOf(issue) ?? 'todo';
+    return {
+      id: this.idOf(issue),
+      title: issue.title,
+      body,
+      acceptance: acceptanceOf(body),
+      dependsOn: deps.map(numberToId),
+      kind,
+      ...(labels.includes(`${prefix}gate:plan`) ? { gate: 'plan' as const } : {}),
+      ...(size ? { size } : {}),
+      probes: [],
+      allowPaths: [],
+      state,
+    };
+  }
+
+  /**
+   * Every selected issue as a ticket, by issue number. A dependency on an issue outside the selection stays in
+   * `dependsOn` (by number) so the batch names it as unknown, unless that issue is closed (done before the batch).
+   */
+  async list(): Promise<Ticket[]> {
+    const issues = await this.selected();
+    const inSelection = new Map(issues.map((i) => [i.number, this.idOf(i)]));
+    const tickets = await Promise.all(issues.map((i) => this.toTicket(i, (n) => inSelection.get(n) ?? String(n))));
+    const outside = [...new Set(tickets.flatMap((t) => t.dependsOn))].filter((d) => !tickets.some((t) => t.id === d));
+    const closed = new Set<string>();
+    for (const d of outside) if (/^\d+$/.test(d) && (await this.issue(Number(d))).state === 'closed') closed.add(d);
+    return tickets.map((t) => ({ ...t, dependsOn: t.dependsOn.filter((d) => !closed.has(d)) }));
+  }
+
+  async get(id: string): Promise<Ticket | undefined> {
+    const n = await this.numberOf(id);
+    if (n === undefined) return undefined;
+    const issue = await this.issue(n).catch((err) => {
+      if (err instanceof BadInputError) return undefined;
+      throw err;
+    });
+    if (!issue || issue.pull_request) return undefined;
+    await this.selected();
+    return this.toTicket(issue, (d) => [...this.filed].find(([, num]) => num === d)?.[0] ?? String(d));
+  }
+
+  /**
+   * Sets the state label (removing any other state label), closes the issue on `done` (reopens it on any other
+   * state), and writes `note` into ratchet's notes comment. Idempotent: the same state and note again write nothing.
+   * @returns the state the labels said just before (`todo` when they said two).
+   * @throws BadInputError when the ticket has no issue.
+   */
+  async setState(id: string, state: TicketState, note?: string, by?: string): Promise<{ previous: TicketState }> {
+    if (!TICKET_STATES.includes(state)) throw new BadInputError(`ticket ${id}`, [`state "${String(state)}" is not one of ${TICKET_STATES.join(', ')}`]);
+    const number = await this.numberOf(id);
+    if (number === undefined) throw new BadInputError(`ticket ${id}`, [`no issue of ${this.config.repo} carries ratchet's id "${id}"`]);
+    const issue = await this.issue(number);
+    const previous = this.stateOf(issue) ?? 'todo';
+    const prefix = `${this.config.labelPrefix}:`;
+    const stale = labelNames(issue).filter((l) => l.startsWith(prefix) && (TICKET_STATES as readonly string[]).includes(l.slice(prefix.length)) && l !== this.label(state));
+    const base = { owner: this.owner, repo: this.repo, issue_number: number };
+    const fail = (err: unknown): never => {
+      throw githubFailure(err, this.where(number));
+    };
+    if (!labelNames(issue).includes(this.label(state))) await this.gh.rest.issues.addLabels({ ...base, labels: [this.label(state)] }).catch(fail);
+    for (const name of stale) {
+      await this.gh.rest.issues.removeLabel({ ...base, name }).catch((err) => {
+        if (statusOf(err) !== 404) fail(err); // already gone: a retry of this call
+      });
+    }
+    const wantState = state === 'done' ? 'closed' : 'open';
+    if (issue.state !== wantState) {
+      await this.gh.rest.issues.update({ ...base, state: wantState, ...(wantState === 'closed' ? { state_reason: 'completed' as const } : {}) }).catch(fail);
+    }
+    this.cache.delete(number);
+    await this.writeNotes(number, state, note, by);
+    return { previous };
+  }
+
+  /** Writes ratchet's one notes comment on issue `number`: edits it in place, creates it only when there is none. */
+  private async writeNotes(number: number, state: TicketState, note: string | undefined, by: string | undefined): Promise<void> {
+    const body = [NOTES_MARKER, `**ratchet**: \`${state}\`${note ? `: ${note}` : ''}`, by ? `\n<sub>${by}</sub>` : ''].join('\n').trim();
+    const base = { owner: this.owner, repo: this.repo };
+    const fail = (err: unknown): never => {
+      throw githubFailure(err, this.where(number));
+    };
+    let commentId = this.notes.get(number);
+    let current: string | undefined;
+    if (commentId === undefined) {
+      const comments = await this.gh.paginate(this.gh.rest.issues.listComments, { ...base, issue_number: number, per_page: 100 }).catch(fail);
+      const mine = comments.find((c) => c.body?.startsWith(NOTES_MARKER));
+      commentId = mine?.id;
+      current = mine?.body;
+    }
+    if (commentId === undefined) {
+      const created = await this.gh.rest.issues.createComment({ ...base, issue_number: number, body }).catch(fail);
+      this.notes.set(number, created.data.id);
+      return;
+    }
+    this.notes.set(number, commentId);
+    if (current === body) return;
+    await this.gh.rest.issues.updateComment({ ...base, comment_id: commentId, body }).catch(fail);
+  }
+
+  /**
+   * Files discovered work as a new issue labelled `<prefix>:discovered` and `<prefix>:todo` (plus the selection's
+   * labels, so a later batch over the same selection sees it), its id in a hidden marker, and a native blocked-by
+   * edge to each of its `dependsOn`. See {@link Tracker.file}.
+   */
+  async file(ticket: Ticket, by: string): Promise<{ status: 'created' | 'existing' | 'taken' }> {
+    if (/^\d+$/.test(ticket.id)) return { status: 'taken' }; // numbers are GitHub's to give
+    const known = await this.numberOf(ticket.id);
+    if (known !== undefined) {
+      const issue = await this.issue(known);
+      return { status: issue.title === ticket.title ? 'existing' : 'taken' };
+    }
+    const body = `${ticket.body}${ticket.acceptance.length ? `\n\n## Acceptance criteria\n${ticket.acceptance.map((a) => `- [ ] ${a}`).join('\n')}` : ''}\n\n<sub>Filed by ratchet: ${by.replace(/\s+/g, ' ')}</sub>\n<!-- ratchet:id=${ticket.id} -->`;
+    const labels = [...new Set([...this.config.labels, `${this.config.labelPrefix}:discovered`, this.label('todo')])];
+    const created = await this.gh.rest.issues
+      .create({ owner: this.owner, repo: this.repo, title: ticket.title, body, labels, ...(typeof this.config.milestone === 'number' ? { milestone: this.config.milestone } : {}) })
+      .catch((err) => {
+        throw githubFailure(err, this.where(), 'check tracker.repo and the token');
+      });
+    this.filed.set(ticket.id, created.data.number);
+    for (const dep of ticket.dependsOn) await this.link(ticket.id, dep);
+    return { status: 'created' };
+  }
+
+  /**
+   * Records that ticket `blocked` waits for ticket `blocker` as a native dependency (blocked by). Idempotent: an edge
+   * that exists already is left as it is.
+   */
+  async link(blocked: string, blocker: string): Promise<void> {
+    const [b, by] = [await this.numberOf(blocked), await this.numberOf(blocker)];
+    if (b === undefined || by === undefined) throw new BadInputError(`tickets ${blocked}, ${blocker}`, [`not both issues of ${this.config.repo}`]);
+    const existing = await this.gh.paginate(this.gh.rest.issues.listDependenciesBlockedBy, { owner: this.owner, repo: this.repo, issue_number: b, per_page: 100 }).catch((err) => {
+      throw githubFailure(err, this.where(b));
+    });
+    if (existing.some((i) => i.number === by)) return;
+    const blockerIssue = await this.issue(by);
+    await this.gh.rest.issues.addBlockedByDependency({ owner: this.owner, repo: this.repo, issue_number: b, issue_id: blockerIssue.id }).catch((err) => {
+      throw githubFailure(err, this.where(b), 'check that issue dependencies are enabled for the repository');
+    });
+  }
+
+  /** The state of each of `ids` that names an issue; issues with two state labels are absent (not done). */
+  async facts(ids: string[]): Promise<TicketFact[]> {
+    const out: TicketFact[] = [];
+    for (const id of ids) {
+      const n = await this.numberOf(id);
+      if (n === undefined) continue;
+      const issue = await this.issue(n).catch((err) => {
+        if (err instanceof BadInputError) return undefined;
+        throw err;
+      });
+      const state = issue && !issue.pull_request ? this.stateOf(issue) : undefined;
+      if (state) out.push({ id, state });
+    }
+    return out;
+  }
+}
