@@ -50,8 +50,10 @@ async function run(dir: string, args: string[], ok: number[] = [0], env?: Record
       result.exitCode === 0
         ? error
         : new ExitError(result.exitCode, Buffer.concat(result.stdOut).toString(), Buffer.concat(result.stdErr).toString()),
+    // ratchet's own `GIT_CONFIG_COUNT` (remoteAuthEnv) is the one unsafe setting it uses, and only with `env`.
+    ...(env ? { unsafe: { allowUnsafeConfigEnvCount: true } } : {}),
   }).outputHandler(noQuietWait);
-  if (env) git.env({ ...process.env, ...env });
+  if (env) git.env({ ...passEnv(), ...env });
   try {
     return { code: 0, out: await git.raw(args) };
   } catch (err) {
@@ -60,6 +62,13 @@ async function run(dir: string, args: string[], ok: number[] = [0], env?: Record
     const why = err instanceof Error ? err.message : String(err);
     throw new GitError(`git ${args.join(' ')} failed in ${dir}${code === undefined ? '' : ` (exit ${code})`}: ${why}`, false, code);
   }
+}
+
+/** Variables a git process that reaches a remote keeps from the worker's environment (an allowlist: no editors, pagers or hooks). */
+const PASS_ENV = ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'TMPDIR', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'];
+
+function passEnv(): Record<string, string> {
+  return Object.fromEntries(PASS_ENV.filter((n) => process.env[n] !== undefined).map((n) => [n, process.env[n] as string]));
 }
 
 const nulList = (out: string): string[] => out.split('\0').filter(Boolean);

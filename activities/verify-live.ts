@@ -36,7 +36,8 @@ async function runProbe(config: BatchConfig, ticketId: string, probe: Probe, env
       command: probe.command,
       cwd,
       pidFile,
-      env: commandEnv({ source: env }),
+      // Like the deploy, a probe learns which ticket it verifies, so one batch-level probe can check each ticket's effect.
+      env: commandEnv({ source: env, protocol: { RATCHET_BATCH_ID: config.batchId, RATCHET_TICKET_ID: ticketId } }),
       exactEnv: true,
       redact,
       timeoutMs: probe.timeoutMs,

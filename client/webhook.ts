@@ -14,7 +14,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
-import { Webhooks } from '@octokit/webhooks';
 import { approveSignal, pullRequestSignal, rejectSignal } from '../workflows/messages';
 
 export interface WebhookReceiverOptions {
@@ -51,6 +50,8 @@ export function ticketOfBranch(ref: string | undefined): string | undefined {
 export async function startWebhookReceiver(opts: WebhookReceiverOptions): Promise<{ url: string; close: () => Promise<void> }> {
   const log = opts.log ?? (() => {});
   const prefix = opts.labelPrefix ?? 'ratchet';
+  // @octokit/webhooks is ESM-only (its -methods dependency has no require entry): loaded the ESM way.
+  const { Webhooks } = await import('@octokit/webhooks');
   const webhooks = new Webhooks({ secret: opts.secret });
   const signalTicket = async (workflowId: string, why: string): Promise<void> => {
     await opts.client.workflow

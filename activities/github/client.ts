@@ -44,6 +44,8 @@ export function createGitHubClient(opts: GitHubClientOptions): GitHub {
     throttle: {
       // Per client, not the plugin's process-wide groups, so two clients (two GitHubs) do not slow each other.
       write: new Bottleneck.Group({ maxConcurrent: 1, minTime: spacing }),
+      // Requests that notify people (new issues, comments, pull requests): three times the spacing, as the plugin does.
+      notifications: new Bottleneck.Group({ maxConcurrent: 1, minTime: spacing * 3 }),
       onRateLimit: (retryAfter: number, options: { method: string; url: string }, _o: unknown, retryCount: number) => {
         log(`GitHub rate limit on ${options.method} ${options.url}: retry ${retryCount + 1} after ${retryAfter} s`);
         return retryCount < RATE_LIMIT_RETRIES;

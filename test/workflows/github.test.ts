@@ -1,0 +1,161 @@
+/**
+ * Batches whose tracker and forge are GitHub, against the local GitHub fake (test/github-fake: GitHub's REST routes
+ * that ratchet uses, every request and response validated against GitHub's OpenAPI description, a real bare
+ * repository behind it). What a user would see on GitHub: issues labelled done and closed, one pull request per
+ * issue, one ratchet comment per issue, review feedback answered on the same pull request, and no token anywhere.
+ */
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Octokit } from '@octokit/rest';
+import { simpleGit } from 'simple-git';
+import type { ActivityDeps } from '../../activities';
+import { createGitHubClient } from '../../activities/github/client';
+import { batchWorkflow } from '../../workflows';
+import { batchWorkflowId, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
+import type { BatchFile } from '../../workflows/input';
+import { makeRepo, type Fixture, type ScriptedAttempt } from '../fixtures/repo';
+import { startGitHubFake } from '../github-fake';
+import { uniqueId, useServerAndWorker } from '../helpers/temporal';
+import { waitUntil } from '../helpers/wait';
+
+const RATCHET_TOKEN = `ghp_ratchet${uniqueId('t').replace(/-/g, '')}`;
+const PERSON_TOKEN = `ghp_person${uniqueId('t').replace(/-/g, '')}`;
+
+/** Each ticket's own gate and probe: `<ticketId>.txt` must say `good`, in the worktree and then on main. */
+const ownFileGate = { name: 'own file', command: 'test "$(cat "$RATCHET_TICKET_ID.txt" 2>/dev/null)" = good' };
+const ownFileProbe = { name: 'own file live', command: 'test "$(cat "$RATCHET_TICKET_ID.txt")" = good' };
+
+describe('GitHub as tracker and forge (local GitHub fake, real dev server)', function () {
+  this.timeout(300_000);
+  let fake: Awaited<ReturnType<typeof startGitHubFake>>;
+  const deps: ActivityDeps = {};
+  before(async () => {
+    fake = await startGitHubFake({ tokens: { [RATCHET_TOKEN]: 'ratchet-bot', [PERSON_TOKEN]: 'octocat' } });
+    deps.github = createGitHubClient({ token: RATCHET_TOKEN, baseUrl: fake.url, writeSpacingMs: 0 });
+    deps.env = { ...process.env, GITHUB_TOKEN: RATCHET_TOKEN };
+  });
+  after(async () => fake?.close());
+  const server = useServerAndWorker({ activityDeps: deps });
+
+  const person = (): Octokit => new Octokit({ auth: PERSON_TOKEN, baseUrl: fake.url });
+
+  /** A GitHub repository (fake) whose main is the fixture's main, and issues made by a person. */
+  async function setup(issues: { title: string; body?: string; blockedBy?: number[]; labels?: string[] }[], attempts: (n: number) => ScriptedAttempt[] | undefined = () => undefined) {
+    const name = uniqueId('shop');
+    const fullName = `acme/${name}`;
+    const fx: Fixture = server.track(await makeRepo([]));
+    const { gitDir } = await fake.createRepo(fullName, { defaultBranch: 'main' });
+    await simpleGit(fx.repo).raw(['push', '--force', '--quiet', gitDir, 'main:main']);
+    const gh = person();
+    const numbers: number[] = [];
+    for (const i of issues) {
+      const r = await gh.rest.issues.create({ owner: 'acme', repo: name, title: i.title, body: i.body ?? '', labels: i.labels ?? ['ratchet'] });
+      numbers.push(r.data.number);
+      for (const b of i.blockedBy ?? []) {
+        const blocker = await gh.rest.issues.get({ owner: 'acme', repo: name, issue_number: b });
+        await gh.rest.issues.addBlockedByDependency({ owner: 'acme', repo: name, issue_number: r.data.number, issue_id: blocker.data.id });
+      }
+    }
+    await fx.script(Object.fromEntries(numbers.map((n) => [String(n), attempts(n) ?? [{ files: { [`${n}.txt`]: 'good' } }]])));
+    return { fx, name, fullName, gitDir, numbers };
+  }
+
+  async function start(fx: Fixture, fullName: string, gitDir: string, forge: Partial<Extract<NonNullable<BatchFile['forge']>, { kind: 'github' }>> = {}) {
+    const batchId = uniqueId('gh');
+    const input = fx.batch(batchId, {
+      gates: [ownFileGate],
+      probes: [ownFileProbe],
+      tracker: { kind: 'github', repo: fullName, labels: ['ratchet'] },
+      forge: { kind: 'github', remote: gitDir, land: 'merge', pollMs: 1_000, ...forge },
+    });
+    const handle = await server.env().client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
+    return { handle, batchId };
+  }
+
+  /** Everything ratchet left where a token could leak: every workflow history, the artifacts, git config. */
+  async function assertNoToken(batchId: string, fx: Fixture): Promise<void> {
+    const client = server.env().client;
+    for await (const wf of client.workflow.list({ query: `RatchetBatch = "${batchId}"` })) {
+      const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+      assert.ok(!JSON.stringify(history).includes(RATCHET_TOKEN), `the token is in the history of ${wf.workflowId}`);
+    }
+    const batchHistory = await client.workflow.getHandle(batchWorkflowId(batchId)).fetchHistory();
+    assert.ok(!JSON.stringify(batchHistory).includes(RATCHET_TOKEN), 'the token is in the batch history');
+    const files = await fs.readdir(fx.dir, { recursive: true, withFileTypes: true });
+    for (const f of files.filter((e) => e.isFile())) {
+      const full = path.join(f.parentPath, f.name);
+      const text = await fs.readFile(full).catch(() => Buffer.alloc(0));
+      assert.ok(!text.includes(RATCHET_TOKEN), `the token is in ${full}`);
+    }
+  }
+
+  it('runs issues in native dependency order, one pull request and one ratchet comment per issue, merged through the API', async () => {
+    const { fx, name, fullName, gitDir, numbers } = await setup([
+      { title: 'first' },
+      { title: 'second', blockedBy: [1] },
+      { title: 'third', body: 'Needs the others.\n\nDepends on #1, #2\n\n- [ ] third.txt says good' },
+    ]);
+    const { handle, batchId } = await start(fx, fullName, gitDir);
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true, JSON.stringify(report.oracle));
+    assert.deepEqual(report.tickets.map((t) => [t.ticketId, t.outcome]).sort(), numbers.map((n) => [String(n), 'done']).sort());
+
+    const repo = fake.repo(fullName);
+    for (const n of numbers) {
+      const issue = repo.issues.get(n)!;
+      assert.equal(issue.state, 'closed');
+      assert.deepEqual(issue.labels.filter((l) => l.startsWith('ratchet:')), ['ratchet:done']);
+      const mine = [...repo.comments.values()].filter((c) => c.issueNumber === n && c.body.startsWith('<!-- ratchet:notes -->'));
+      assert.equal(mine.length, 1, `one ratchet comment on #${n}`);
+      const prs = [...repo.pulls.values()].filter((p) => p.headRef === `ratchet/${batchId}/${n}`);
+      assert.equal(prs.length, 1, `one pull request for #${n}`);
+      assert.equal(prs[0].merged, true);
+    }
+    // Dependency order: #2 and #3 started after #1 merged.
+    const started = async (n: number) => (await server.env().client.workflow.getHandle(ticketWorkflowId(batchId, String(n))).describe()).startTime.getTime();
+    const merged1 = [...repo.pulls.values()].find((p) => p.headRef === `ratchet/${batchId}/${numbers[0]}`)!.mergedAt!;
+    assert.ok((await started(numbers[1])) >= Date.parse(merged1) - 1_000);
+    // The local base came up to GitHub's: every ticket's file is on main here too.
+    for (const n of numbers) assert.equal((await fs.readFile(path.join(fx.repo, `${n}.txt`), 'utf8').catch(() => '')).trim(), 'good');
+    assert.equal(name.length > 0, true);
+    assert.deepEqual(fake.violations(), []);
+    await assertNoToken(batchId, fx);
+  });
+
+  it('turns a review asking for changes into a new attempt on the same pull request, then waits for a person to merge it', async () => {
+    const { fx, name, fullName, gitDir, numbers } = await setup([{ title: 'reviewed' }], (n) => [{ files: { [`${n}.txt`]: 'good' } }, { files: { [`${n}.txt`]: 'good', 'docs.txt': 'as asked' } }]);
+    const [n] = numbers;
+    const { handle, batchId } = await start(fx, fullName, gitDir, { land: 'human' });
+    const gh = person();
+    const pr = await waitUntil('the pull request to open', async () => [...fake.repo(fullName).pulls.values()].find((p) => p.headRef === `ratchet/${batchId}/${n}`));
+    await gh.rest.pulls.createReview({
+      owner: 'acme',
+      repo: name,
+      pull_number: pr.number,
+      event: 'REQUEST_CHANGES',
+      body: 'Please document it.',
+      comments: [{ path: `${n}.txt`, line: 1, body: 'add docs.txt next to this' }],
+    });
+    const ticket = server.env().client.workflow.getHandle(ticketWorkflowId(batchId, String(n)));
+    await waitUntil('attempt 2 pushed to the same pull request', async () => {
+      const s = await ticket.query(statusQuery);
+      const head = await simpleGit(fx.repo).raw(['ls-remote', gitDir, `refs/heads/ratchet/${batchId}/${n}`]);
+      return s.attempt === 2 && s.phase === 'merge' && head.includes((await simpleGit(fx.repo).raw(['rev-parse', `ratchet/${batchId}/${n}`])).trim()) ? s : undefined;
+    });
+    const issue = await waitUntil('the issue to await a person', async () => (fake.repo(fullName).issues.get(n)!.labels.includes('ratchet:awaiting-human') ? true : undefined));
+    assert.equal(issue, true);
+    const current = await gh.rest.pulls.get({ owner: 'acme', repo: name, pull_number: pr.number });
+    await gh.rest.pulls.merge({ owner: 'acme', repo: name, pull_number: pr.number, sha: current.data.head.sha });
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    assert.deepEqual(report.interventions.byKind, { review: 1, merge: 1 });
+    const prs = [...fake.repo(fullName).pulls.values()].filter((p) => p.headRef === `ratchet/${batchId}/${n}`);
+    assert.equal(prs.length, 1, 'one pull request for both attempts');
+    const answer = [...fake.repo(fullName).comments.values()].filter((c) => c.issueNumber === pr.number && c.body.startsWith('<!-- ratchet:pull-request -->'));
+    assert.equal(answer.length, 1);
+    assert.match(answer[0].body, /attempt 2 .*answers review/);
+    assert.deepEqual(fake.violations(), []);
+    await assertNoToken(batchId, fx);
+  });
+});
