@@ -11,6 +11,7 @@ import { Octokit } from '@octokit/rest';
 import { simpleGit } from 'simple-git';
 import type { ActivityDeps } from '../../activities';
 import { createGitHubClient } from '../../activities/github/client';
+import { startWebhookReceiver } from '../../client/webhook';
 import { batchWorkflow } from '../../workflows';
 import { batchWorkflowId, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
@@ -123,39 +124,72 @@ describe('GitHub as tracker and forge (local GitHub fake, real dev server)', fun
     await assertNoToken(batchId, fx);
   });
 
-  it('turns a review asking for changes into a new attempt on the same pull request, then waits for a person to merge it', async () => {
+  it('turns a review asking for changes into a new attempt on the same pull request, then waits for a person to merge it (seen through signed webhooks)', async () => {
     const { fx, name, fullName, gitDir, numbers } = await setup([{ title: 'reviewed' }], (n) => [{ files: { [`${n}.txt`]: 'good' } }, { files: { [`${n}.txt`]: 'good', 'docs.txt': 'as asked' } }]);
     const [n] = numbers;
-    const { handle, batchId } = await start(fx, fullName, gitDir, { land: 'human' });
-    const gh = person();
-    const pr = await waitUntil('the pull request to open', async () => [...fake.repo(fullName).pulls.values()].find((p) => p.headRef === `ratchet/${batchId}/${n}`));
-    await gh.rest.pulls.createReview({
-      owner: 'acme',
-      repo: name,
-      pull_number: pr.number,
-      event: 'REQUEST_CHANGES',
-      body: 'Please document it.',
-      comments: [{ path: `${n}.txt`, line: 1, body: 'add docs.txt next to this' }],
-    });
-    const ticket = server.env().client.workflow.getHandle(ticketWorkflowId(batchId, String(n)));
-    await waitUntil('attempt 2 pushed to the same pull request', async () => {
-      const s = await ticket.query(statusQuery);
-      const head = await simpleGit(fx.repo).raw(['ls-remote', gitDir, `refs/heads/ratchet/${batchId}/${n}`]);
-      return s.attempt === 2 && s.phase === 'merge' && head.includes((await simpleGit(fx.repo).raw(['rev-parse', `ratchet/${batchId}/${n}`])).trim()) ? s : undefined;
-    });
-    const issue = await waitUntil('the issue to await a person', async () => (fake.repo(fullName).issues.get(n)!.labels.includes('ratchet:awaiting-human') ? true : undefined));
-    assert.equal(issue, true);
-    const current = await gh.rest.pulls.get({ owner: 'acme', repo: name, pull_number: pr.number });
-    await gh.rest.pulls.merge({ owner: 'acme', repo: name, pull_number: pr.number, sha: current.data.head.sha });
-    const report = await handle.result();
-    assert.equal(report.oracle.satisfied, true);
-    assert.deepEqual(report.interventions.byKind, { review: 1, merge: 1 });
-    const prs = [...fake.repo(fullName).pulls.values()].filter((p) => p.headRef === `ratchet/${batchId}/${n}`);
-    assert.equal(prs.length, 1, 'one pull request for both attempts');
-    const answer = [...fake.repo(fullName).comments.values()].filter((c) => c.issueNumber === pr.number && c.body.startsWith('<!-- ratchet:pull-request -->'));
-    assert.equal(answer.length, 1);
-    assert.match(answer[0].body, /attempt 2 .*answers review/);
-    assert.deepEqual(fake.violations(), []);
-    await assertNoToken(batchId, fx);
+    // The ticket polls only every 10 minutes: the review and the merge reach it through `ratchet webhook`'s signals.
+    const signalled: string[] = [];
+    const receiver = await startWebhookReceiver({ client: server.env().client, secret: 'hook-secret', log: (l) => signalled.push(l) });
+    try {
+      const gh = person();
+      await gh.rest.repos.createWebhook({ owner: 'acme', repo: name, config: { url: receiver.url, secret: 'hook-secret', content_type: 'json' }, events: ['pull_request', 'pull_request_review'] });
+      const { handle, batchId } = await start(fx, fullName, gitDir, { land: 'human', pollMs: 600_000 });
+      const pr = await waitUntil('the pull request to open', async () => [...fake.repo(fullName).pulls.values()].find((p) => p.headRef === `ratchet/${batchId}/${n}`));
+      await gh.rest.pulls.createReview({
+        owner: 'acme',
+        repo: name,
+        pull_number: pr.number,
+        event: 'REQUEST_CHANGES',
+        body: 'Please document it.',
+        comments: [{ path: `${n}.txt`, line: 1, body: 'add docs.txt next to this' }],
+      });
+      const ticket = server.env().client.workflow.getHandle(ticketWorkflowId(batchId, String(n)));
+      await waitUntil('attempt 2 pushed to the same pull request', async () => {
+        const s = await ticket.query(statusQuery);
+        const head = await simpleGit(fx.repo).raw(['ls-remote', gitDir, `refs/heads/ratchet/${batchId}/${n}`]);
+        return s.attempt === 2 && s.phase === 'merge' && head.includes((await simpleGit(fx.repo).raw(['rev-parse', `ratchet/${batchId}/${n}`])).trim()) ? s : undefined;
+      });
+      const issue = await waitUntil('the issue to await a person', async () => (fake.repo(fullName).issues.get(n)!.labels.includes('ratchet:awaiting-human') ? true : undefined));
+      assert.equal(issue, true);
+      const current = await gh.rest.pulls.get({ owner: 'acme', repo: name, pull_number: pr.number });
+      await gh.rest.pulls.merge({ owner: 'acme', repo: name, pull_number: pr.number, sha: current.data.head.sha });
+      const report = await handle.result();
+      assert.equal(report.oracle.satisfied, true);
+      assert.deepEqual(report.interventions.byKind, { review: 1, merge: 1 });
+      const prs = [...fake.repo(fullName).pulls.values()].filter((p) => p.headRef === `ratchet/${batchId}/${n}`);
+      assert.equal(prs.length, 1, 'one pull request for both attempts');
+      const answer = [...fake.repo(fullName).comments.values()].filter((c) => c.issueNumber === pr.number && c.body.startsWith('<!-- ratchet:pull-request -->'));
+      assert.equal(answer.length, 1);
+      assert.match(answer[0].body, /attempt 2 .*answers review/);
+      assert.ok(signalled.some((l) => l.startsWith('pull_request_review.submitted') && l.includes(`signalled ticket-${batchId}-${n}`)), signalled.join('\n'));
+      assert.deepEqual(fake.violations(), []);
+      await assertNoToken(batchId, fx);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('finishes a batch of 20 issues under storms of secondary rate limits, 429s and 502s: every ticket done, one pull request and one ratchet comment per issue', async () => {
+    const { fx, fullName, gitDir, numbers } = await setup(Array.from({ length: 20 }, (_, i) => ({ title: `storm ${i + 1}`, blockedBy: i >= 15 ? [i - 14] : [] })));
+    fake.faults({ rate: 0.15, seed: 7, kinds: ['secondary', '429', '502'], retryAfterS: 1 });
+    try {
+      const { handle, batchId } = await start(fx, fullName, gitDir);
+      const report = await handle.result();
+      assert.equal(report.oracle.satisfied, true, JSON.stringify(report.oracle));
+      assert.equal(report.tickets.filter((t) => t.outcome === 'done').length, 20);
+      const repo = fake.repo(fullName);
+      for (const n of numbers) {
+        assert.equal(repo.issues.get(n)!.state, 'closed', `#${n} closed`);
+        assert.equal([...repo.pulls.values()].filter((p) => p.headRef === `ratchet/${batchId}/${n}`).length, 1, `one pull request for #${n}`);
+        assert.equal([...repo.comments.values()].filter((c) => c.issueNumber === n && c.body.startsWith('<!-- ratchet:notes -->')).length, 1, `one comment on #${n}`);
+      }
+      const faulted = fake.requests().filter((r) => r.fault);
+      assert.ok(faulted.length >= 20, `the storm hit ${faulted.length} requests`);
+      assert.deepEqual(new Set(faulted.map((r) => r.status)), new Set([403, 429, 502]));
+      assert.deepEqual(fake.violations(), []);
+      await assertNoToken(batchId, fx);
+    } finally {
+      fake.faults(null);
+    }
   });
 });
