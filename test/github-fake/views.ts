@@ -516,18 +516,11 @@ export class Views {
       states.has('error') || states.has('failure') ? 'failure' : states.has('pending') || statuses.length === 0 ? 'pending' : 'success';
     return {
       state,
-      statuses: statuses.map((s) => ({
-        url: `${this.api(repo)}/statuses/${s.sha}`,
-        avatar_url: this.user(s.creator).avatar_url,
-        id: s.id,
-        node_id: s.nodeId,
-        state: s.state,
-        description: s.description,
-        target_url: s.targetUrl,
-        context: s.context,
-        created_at: s.createdAt,
-        updated_at: s.updatedAt,
-      })),
+      // The same fields as a status, less its creator (GitHub's `simple-commit-status`).
+      statuses: statuses.map((s) => {
+        const { creator: _creator, ...simple } = this.status(repo, s) as Record<string, unknown>;
+        return simple;
+      }),
       sha,
       total_count: statuses.length,
       repository: this.repository(repo),
