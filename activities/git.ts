@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { Mutex } from 'async-mutex';
 import { GitError as SimpleGitError, simpleGit } from 'simple-git';
 import { recordLockWait } from './context';
+import { commandEnv } from './env';
 import type { MergeResult } from '../workflows/types';
 import { ConfigError, GitError } from './errors';
 
@@ -53,7 +54,7 @@ async function run(dir: string, args: string[], ok: number[] = [0], env?: Record
     // ratchet's own `GIT_CONFIG_COUNT` (remoteAuthEnv) is the one unsafe setting it uses, and only with `env`.
     ...(env ? { unsafe: { allowUnsafeConfigEnvCount: true } } : {}),
   }).outputHandler(noQuietWait);
-  if (env) git.env({ ...passEnv(), ...env });
+  if (env) git.env(gitEnv(env));
   try {
     return { code: 0, out: await git.raw(args) };
   } catch (err) {
@@ -64,11 +65,16 @@ async function run(dir: string, args: string[], ok: number[] = [0], env?: Record
   }
 }
 
-/** Variables a git process that reaches a remote keeps from the worker's environment (an allowlist: no editors, pagers or hooks). */
-const PASS_ENV = ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'TMPDIR', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'];
+/** Worker variables a git process that reaches a remote needs besides the commands' base ones: TLS and proxies. */
+const NETWORK_ENV = ['SSL_CERT_FILE', 'SSL_CERT_DIR', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'];
 
-function passEnv(): Record<string, string> {
-  return Object.fromEntries(PASS_ENV.filter((n) => process.env[n] !== undefined).map((n) => [n, process.env[n] as string]));
+/**
+ * The environment of a git process given `env`: the commands' allowlist (`commandEnv`: no editors, pagers or hooks,
+ * which simple-git refuses anyway), the network variables, then `env`.
+ */
+function gitEnv(env: Record<string, string>): Record<string, string> {
+  const network = Object.fromEntries(NETWORK_ENV.filter((n) => process.env[n] !== undefined).map((n) => [n, process.env[n] as string]));
+  return commandEnv({ fromWorker: network, protocol: env });
 }
 
 const nulList = (out: string): string[] => out.split('\0').filter(Boolean);

@@ -2,14 +2,12 @@
  * Activities of the GitHub forge: open (or find) a ticket's one pull request, and land it by the batch's `land`
  * policy. The token stays in the worker: git gets it through its environment (`remoteAuthEnv`), never in a payload.
  */
-import { GitHubForge, type ReviewFeedback } from './forge/github';
+import { GitHubForge, type GitHubForgeConfig, type ReviewFeedback } from './forge/github';
 import { githubToken, type GitHub } from './github/client';
 import { pushCommit, remoteAuthEnv, syncBase } from './git';
 import { ticketBranch } from './agent-step';
 import { ConfigError } from './errors';
-import type { BatchConfig, ForgeConfig } from '../workflows/types';
-
-type GitHubForgeConfig = Extract<ForgeConfig, { kind: 'github' }>;
+import type { BatchConfig } from '../workflows/types';
 
 /** Returns the forge of a batch's GitHub `forge` config; one per repository per worker. */
 export type Forges = (config: GitHubForgeConfig) => GitHubForge;

@@ -14,6 +14,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
+import { issueTicketId } from '../workflows/ids';
 import { approveSignal, pullRequestSignal, rejectSignal } from '../workflows/messages';
 
 export interface WebhookReceiverOptions {
@@ -34,7 +35,6 @@ interface Delivery {
 }
 
 const HEAD = /^ratchet\/([A-Za-z0-9._-]{1,64})\/([A-Za-z0-9._-]{1,64})$/;
-const ID_MARKER = /<!-- ratchet:id=([A-Za-z0-9._-]{1,64}) -->/;
 
 /** The ticket workflow a pull request's head branch belongs to, or undefined when ratchet did not push it. */
 export function ticketOfBranch(ref: string | undefined): string | undefined {
@@ -90,7 +90,7 @@ export async function startWebhookReceiver(opts: WebhookReceiverOptions): Promis
               : undefined;
       if (!answer) return;
       const issue = payload.issue as { number: number; body?: string | null };
-      const ticketId = ID_MARKER.exec(issue.body ?? '')?.[1] ?? String(issue.number);
+      const ticketId = issueTicketId(issue.body) ?? String(issue.number);
       const by = payload.sender?.login ?? 'someone on GitHub';
       const query = `WorkflowType = "ticketWorkflow" AND ExecutionStatus = "Running" AND RatchetTicket = "${ticketId}"`;
       for await (const wf of opts.client.workflow.list({ query })) {

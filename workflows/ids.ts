@@ -19,6 +19,17 @@ export function refComponentProblem(id: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The ticket id of an issue body (GitHub tracker): `<!-- ratchet:id=<id> -->` marks an issue ratchet filed for
+ * discovered work; an issue without it is known by its number.
+ */
+export function issueTicketId(body: string | null | undefined): string | undefined {
+  return body ? ISSUE_ID_MARKER.exec(body)?.[1] : undefined;
+}
+
+/** The hidden marker of the id ratchet gave an issue it filed. */
+export const ISSUE_ID_MARKER = /<!-- ratchet:id=([A-Za-z0-9._-]{1,64}) -->/;
+
 /** How to fix an id that breaks a rule above. */
 export const ID_FIX_TEXT =
   'use letters, digits, "_" and "-", with "." only inside (not first, not last, never twice in a row), and no ".lock" at the end';

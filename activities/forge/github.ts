@@ -7,7 +7,8 @@
 import type { ForgeConfig } from '../../workflows/types';
 import { githubFailure, splitRepo, statusOf, type GitHub } from '../github/client';
 
-type GitHubForgeConfig = Extract<ForgeConfig, { kind: 'github' }>;
+/** A batch's forge when it is GitHub's. */
+export type GitHubForgeConfig = Extract<ForgeConfig, { kind: 'github' }>;
 
 /** The marker of the one comment ratchet keeps on a pull request. */
 export const PR_NOTES_MARKER = '<!-- ratchet:pull-request -->';

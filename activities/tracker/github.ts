@@ -20,6 +20,7 @@
  */
 import { TICKET_KINDS, TICKET_STATES, type Ticket, type TicketFact, type TicketKind, type TicketState, type TrackerConfig } from '../../workflows/types';
 import { BadInputError, ID_PATTERN } from '../../workflows/input';
+import { ISSUE_ID_MARKER, issueTicketId as markerId } from '../../workflows/ids';
 import { githubFailure, splitRepo, statusOf, type GitHub } from '../github/client';
 import type { Tracker } from './tracker';
 
@@ -38,7 +39,6 @@ interface Issue {
 
 /** The marker of the one comment ratchet keeps on an issue. */
 export const NOTES_MARKER = '<!-- ratchet:notes -->';
-const ID_MARKER = /<!-- ratchet:id=([A-Za-z0-9._-]{1,64}) -->/;
 const DEPENDS_ON = /^\s*depends on:?\s+((?:#\d+[\s,]*(?:and\s+)?)+)/gim;
 const KIND_LABELS: Record<string, TicketKind> = { bug: 'bug', chore: 'chore', refactor: 'refactor', feature: 'feature', enhancement: 'feature' };
 /** Most issues a selection may list: a batch carries its tickets in payloads (2 MB each). */
@@ -65,11 +65,6 @@ export function dependsOnLines(body: string): number[] {
   const out: number[] = [];
   for (const m of body.matchAll(DEPENDS_ON)) for (const n of m[1].matchAll(/#(\d+)/g)) out.push(Number(n[1]));
   return out;
-}
-
-/** The id ratchet gave an issue it filed, or undefined. */
-function markerId(body: string | null | undefined): string | undefined {
-  return body ? ID_MARKER.exec(body)?.[1] : undefined;
 }
 
 /** A GitHub issues tracker; see the module comment. One instance per worker and repository (it caches ETags). */
@@ -202,7 +197,7 @@ export class GitHubTracker implements Tracker {
   }
 
   private async toTicket(issue: Issue, numberToId: (n: number) => string): Promise<Ticket> {
-    const body = (issue.body ?? '').replace(ID_MARKER, '').trim();
+    const body = (issue.body ?? '').replace(ISSUE_ID_MARKER, '').trim();
     const labels = labelNames(issue);
     const prefix = `${this.config.labelPrefix}:`;
     const kindLabel = labels.find((l) => l.startsWith(`${prefix}kind:`))?.slice(`${prefix}kind:`.length);
@@ -254,7 +249,7 @@ export class GitHubTracker implements Tracker {
       throw err;
     });
     if (!issue || issue.pull_request) return undefined;
-    await this.selected();
+    await this.findFiled();
     return this.toTicket(issue, (d) => [...this.filed].find(([, num]) => num === d)?.[0] ?? String(d));
   }
 
@@ -359,17 +354,19 @@ export class GitHubTracker implements Tracker {
 
   /** The state of each of `ids` that names an issue; issues with two state labels are absent (not done). */
   async facts(ids: string[]): Promise<TicketFact[]> {
-    const out: TicketFact[] = [];
-    for (const id of ids) {
-      const n = await this.numberOf(id);
-      if (n === undefined) continue;
-      const issue = await this.issue(n).catch((err) => {
-        if (err instanceof BadInputError) return undefined;
-        throw err;
-      });
-      const state = issue && !issue.pull_request ? this.stateOf(issue) : undefined;
-      if (state) out.push({ id, state });
-    }
-    return out;
+    // In parallel: reads are not spaced (only writes are), and conditional ones cost no rate limit when unchanged.
+    const facts = await Promise.all(
+      ids.map(async (id): Promise<TicketFact | undefined> => {
+        const n = await this.numberOf(id);
+        if (n === undefined) return undefined;
+        const issue = await this.issue(n).catch((err) => {
+          if (err instanceof BadInputError) return undefined;
+          throw err;
+        });
+        const state = issue && !issue.pull_request ? this.stateOf(issue) : undefined;
+        return state && { id, state };
+      }),
+    );
+    return facts.filter((f): f is TicketFact => f !== undefined);
   }
 }
