@@ -8,6 +8,7 @@ import { pushCommit, remoteAuthEnv, syncBase } from './git';
 import { ticketBranch } from './agent-step';
 import { ConfigError } from './errors';
 import type { BatchConfig } from '../workflows/types';
+import type { TrackerRef, Trackers } from './batch';
 
 /** Returns the forge of a batch's GitHub `forge` config; one per repository per worker. */
 export type Forges = (config: GitHubForgeConfig) => GitHubForge;
@@ -37,7 +38,9 @@ export interface OpenPullRequestInput {
   title: string;
   /** The ticket's body, for the pull request's description (first 4,000 characters). */
   body: string;
-  /** The issue number when the tracker is GitHub's, so the pull request says "Closes #n". */
+  /** The batch's tracker: when it is GitHub's, the pull request says "Closes #n" of the ticket's issue. */
+  tracker?: TrackerRef;
+  /** Histories from before `tracker` was passed: the issue number, when the ticket id is one. */
   issue?: number;
   /** The commit the gates validated: what is pushed. */
   commit: string;
@@ -54,6 +57,7 @@ export interface OpenPullRequestInput {
  */
 export async function openPullRequest(
   forges: Forges,
+  trackers: Trackers,
   env: NodeJS.ProcessEnv,
   input: OpenPullRequestInput,
 ): Promise<{ number: number; url: string; state: 'open' | 'merged' | 'closed' }> {
@@ -61,7 +65,9 @@ export async function openPullRequest(
   const remote = await forge.remote();
   const branch = ticketBranch(input.config.batchId, input.ticketId);
   await pushCommit({ repo: input.config.repo, remote, commit: input.commit, branch, env: remoteAuthEnv(remote, githubToken(env)) });
-  const closes = input.issue === undefined ? '' : `Closes #${input.issue}.\n\n`;
+  const ref = input.tracker ? await trackers(input.tracker).closingReference?.(input.ticketId) : undefined;
+  const closing = ref ?? (input.issue === undefined ? undefined : `#${input.issue}`);
+  const closes = closing === undefined ? '' : `Closes ${closing}.\n\n`;
   const pr = await forge.openOrFind({
     branch,
     base: input.config.baseBranch,
@@ -74,7 +80,7 @@ export async function openPullRequest(
 
 /** What landing a pull request came to; `waiting` means: ask again later (a timer, or a webhook's nudge). */
 export type LandResult =
-  | { status: 'merged'; commit: string }
+  | { status: 'merged'; commit: string; /** Who merged it, when GitHub says. */ by?: string }
   | { status: 'closed' }
   | { status: 'changes-requested'; review: ReviewFeedback }
   | { status: 'checks-failed'; failed: string[] }
@@ -105,13 +111,13 @@ export interface LandInput {
 export async function landPullRequest(forges: Forges, env: NodeJS.ProcessEnv, input: LandInput): Promise<LandResult> {
   const config = githubForge(input.config);
   const forge = forges(config);
-  const merged = async (commit: string): Promise<LandResult> => {
+  const merged = async (commit: string, by?: string): Promise<LandResult> => {
     const remote = await forge.remote();
     await syncBase({ repo: input.config.repo, remote, base: input.config.baseBranch, commit, env: remoteAuthEnv(remote, githubToken(env)) });
-    return { status: 'merged', commit };
+    return { status: 'merged', commit, ...(by ? { by } : {}) };
   };
   const pr = await forge.view(input.number);
-  if (pr.status === 'merged') return merged(pr.mergeCommit);
+  if (pr.status === 'merged') return merged(pr.mergeCommit, pr.by);
   if (pr.status === 'closed') return { status: 'closed' };
   const review = pr.changesRequested.find((r) => !input.seenReviews.includes(r.id));
   if (review) return { status: 'changes-requested', review };

@@ -187,7 +187,8 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .option('--port <n>', 'port of the deployed demo service (default: a free port)', positiveInt)
     .option('--keep-service', 'leave the deployed demo service running at the end')
     .option('--stop-server', 'stop the Temporal dev server at the end if the demo started it')
-    .action(async (opts: { interactive?: boolean; dir?: string; port?: number; keepService?: boolean; stopServer?: boolean }) => {
+    .option('--github', 'tickets as GitHub issues, one pull request each, webhooks, a review and a human merge, on a local GitHub fake (no token)')
+    .action(async (opts: { interactive?: boolean; dir?: string; port?: number; keepService?: boolean; stopServer?: boolean; github?: boolean }) => {
       const { runDemo } = lazy<typeof import('./demo-command')>('./demo-command');
       setExit(await runDemo({ ...globals(), ...opts }));
     });
@@ -300,15 +301,17 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .option('--port <n>', 'port to listen on', positiveInt, 8787)
     .option('--secret-env <name>', "environment variable holding the webhook's secret", 'RATCHET_WEBHOOK_SECRET')
     .option('--label-prefix <prefix>', "the GitHub trackers' label prefix", 'ratchet')
-    .action(async (opts: { host: string; port: number; secretEnv: string; labelPrefix: string }) => {
+    .option('--ratchet-login <login>', "the GitHub login of ratchet's token: its own label writes are not answers; without it, labels answer no gate")
+    .action(async (opts: { host: string; port: number; secretEnv: string; labelPrefix: string; ratchetLogin?: string }) => {
       const secret = process.env[opts.secretEnv];
       if (!secret) {
         throw new BadInputError('ratchet webhook', [`--secret-env names ${opts.secretEnv}, which is not set; fix: export ${opts.secretEnv} with the secret you gave GitHub`]);
       }
       const { startWebhookReceiver } = lazy<typeof import('./webhook')>('./webhook');
       await withClient(globals(), async (client) => {
-        const receiver = await startWebhookReceiver({ client, secret, host: opts.host, port: opts.port, labelPrefix: opts.labelPrefix, log: (l) => console.log(`ratchet webhook: ${l}`) });
+        const receiver = await startWebhookReceiver({ client, secret, host: opts.host, port: opts.port, labelPrefix: opts.labelPrefix, ...(opts.ratchetLogin ? { ratchetLogin: opts.ratchetLogin } : {}), log: (l) => console.log(`ratchet webhook: ${l}`) });
         console.log(`ratchet webhook: listening on ${receiver.url} (point the repository's webhook there, content type application/json)`);
+        if (!opts.ratchetLogin) console.log('ratchet webhook: issue labels answer no gate (pass --ratchet-login <login of ratchet\'s token> to let a person answer by label)');
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
           process.once('SIGTERM', resolve);

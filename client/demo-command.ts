@@ -18,6 +18,7 @@ import type { GateDecision, RunReport } from '../workflows/types';
 import { ensureDevServer, uiLink } from '../deploy/dev-server';
 import { createWorker } from '../workers/worker';
 import { createDemoRepo } from './demo/demo-repo';
+import { githubSummary, reviewThenMerge, startDemoGitHub, type DemoGitHubSession } from './demo/github-demo';
 import {
   approve,
   connect,
@@ -48,6 +49,11 @@ export interface DemoOptions {
   keepService?: boolean;
   /** Stop the dev server at the end if the demo started it (by default it keeps running, so the UI link works). */
   stopServer?: boolean;
+  /**
+   * Run the tickets as issues of a repository on the local GitHub fake (test/github-fake), one pull request per ticket,
+   * webhooks, a person's review answered on the same pull request and a person's merge. Needs no token.
+   */
+  github?: boolean;
 }
 
 const out = (line = ''): void => void process.stdout.write(`${line}\n`);
@@ -114,13 +120,19 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
   });
   // Worker logs at WARN: the demo's own lines tell the story; the Web UI and `ratchet worker` show the rest.
   Runtime.install({ logger: new DefaultLogger('WARN') });
+  let github: DemoGitHubSession | undefined;
+  if (opts.github) {
+    github = await startDemoGitHub(dir);
+    out(`GitHub:          a local GitHub fake at ${github.url} (GitHub's REST API as ratchet uses it, checked against GitHub's OpenAPI description; no token of yours), repository ${github.repo}`);
+  }
   out('Bundling workflow code and starting a worker in this process...');
   const connection = await NativeConnection.connect({ address });
   let worker: Awaited<ReturnType<typeof createWorker>>;
   try {
-    worker = await createWorker({ connection, namespace });
+    worker = await createWorker({ connection, namespace, ...(github ? { activityDeps: github.activityDeps } : {}) });
   } catch (e) {
     await connection.close();
+    await github?.close();
     throw e;
   }
   const stop = new AbortController();
@@ -131,7 +143,10 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
   });
   const onSigint = (): void => stop.abort();
   process.once('SIGINT', onSigint);
-  const answers: Promise<void>[] = [];
+  const answers: Promise<unknown>[] = [];
+  // Stops the demo's person on GitHub when the batch ends, or on Ctrl-C.
+  const person = new AbortController();
+  stop.signal.addEventListener('abort', () => person.abort(), { once: true });
   let client: Client | undefined;
   let rl: readline.Interface | undefined;
   let repo: string | undefined;
@@ -140,17 +155,26 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
     client = temporal;
     const port = opts.port ?? (await freePort());
     const batchId = demoBatchId();
-    const demo = await createDemoRepo({ dir, port, batchId });
+    const demo = await createDemoRepo({ dir, port, batchId, ...(github ? { github } : {}) });
     repo = demo.repo;
     out(`Demo repository: ${demo.repo}`);
     out(`Batch file:      ${demo.batchFile}`);
     out(`Service:         ${demo.serviceUrl} (deployed after each merge)`);
+    if (github && demo.issues) {
+      out(`Issues filed on ${github.repo} by a person (labels "ratchet", kind, size; native blocked-by dependencies):`);
+      for (const [name, n] of Object.entries(demo.issues)) out(`  #${n} (${name})`);
+      await github.subscribe(temporal, (line) => out(`  [webhook] ${line}`));
+      out(`ratchet webhook receives the repository's events and signals the waiting tickets.`);
+    }
     const batch = await loadBatchFile(demo.batchFile);
     const { workflowId } = await startBatch(temporal, batch);
     const link = uiLink(server.uiUrl, workflowId, namespace);
     out(`Started batch ${batchId}: workflow ${workflowId}`);
     out(`Web UI: ${link}`);
     out('');
+    for (const r of demo.reviews ?? []) {
+      answers.push(reviewThenMerge({ person: github!.person, repo: github!.repo, batchId, issue: r.issue, review: r.review, signal: person.signal, out }));
+    }
 
     const handled = new Set<string>();
     const pendingPrompts = new Map<string, AbortController>();
@@ -239,8 +263,13 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
     out('');
     out(`git log --oneline --graph ${batch.baseBranch ?? 'main'} (${demo.repo}):`);
     out((await simpleGit(demo.repo).raw(['log', '--oneline', '--graph', batch.baseBranch ?? 'main'])).trimEnd());
+    if (github) {
+      out('');
+      out(`GitHub, repository ${github.repo} (${github.url}; bare repository under ${github.dir}):`);
+      for (const line of await githubSummary(github.person, github.repo)) out(line);
+    }
     const filed = (report.discovered ?? []).filter((d) => d.status === 'filed' && d.ticketId);
-    if (filed.length) {
+    if (filed.length && !github) {
       out('');
       out(`Filed by the batch itself (not committed; review and commit them so the next batch knows them):`);
       for (const d of filed) out(`  ${path.join(batch.ticketsDir ?? '.ratchet/tickets', `${d.ticketId}.yaml`)}  ${d.title}`);
@@ -249,6 +278,7 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
   } finally {
     process.off('SIGINT', onSigint);
     rl?.close();
+    person.abort();
     await Promise.allSettled(answers);
     if (repo && !opts.keepService) {
       const pid = await stopService(repo);
@@ -260,6 +290,7 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
     await workerRun;
     await client?.connection.close();
     await connection.close();
+    await github?.close();
     if (server.started && opts.stopServer) await server.stop();
     else if (server.started) {
       out(`The Temporal dev server started for the demo keeps running at ${server.address} (Web UI ${server.uiUrl})` +

@@ -23,6 +23,12 @@ export interface WebhookReceiverOptions {
   secret: string;
   /** Label prefix of the batches' GitHub trackers (default `ratchet`). */
   labelPrefix?: string;
+  /**
+   * The GitHub login ratchet's token belongs to. Label changes it makes are ratchet's own state writes (it removes
+   * `ratchet:awaiting-human` itself once a gate is answered), never a person's answer. Without it, labels answer no
+   * gate: the receiver could not tell ratchet's writes from a person's.
+   */
+  ratchetLogin?: string;
   host?: string;
   /** 0 picks a free port. */
   port?: number;
@@ -79,6 +85,7 @@ export async function startWebhookReceiver(opts: WebhookReceiverOptions): Promis
       return;
     }
     if (name === 'issues' && (payload.action === 'labeled' || payload.action === 'unlabeled')) {
+      if (!opts.ratchetLogin || payload.sender?.login === opts.ratchetLogin) return;
       const label = (payload.label as { name?: string } | undefined)?.name ?? '';
       const answer =
         payload.action === 'labeled' && label === `${prefix}:approve`

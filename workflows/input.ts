@@ -236,6 +236,8 @@ export const ticketFileSchema = z
     kind: z.enum(TICKET_KINDS).default('feature'),
     gate: z.enum(['plan']).optional(),
     size: z.enum(['S', 'M', 'L']).optional(),
+    /** Overrides the batch's `forge.land` for this ticket's pull request (GitHub forge only). */
+    land: z.enum(['merge', 'human']).optional(),
     probes,
     allowPaths: repoGlobs,
     state: z.enum(TICKET_STATES).default('todo'),

@@ -582,14 +582,16 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
    * finds the pull request, then reads it until it merges: at once when the `pullRequest` signal says it changed (a
    * webhook), else on a durable timer from `pollMs` doubling up to ten times that. A review asking for changes, a
    * failed required check or a conflict fails the attempt with that as feedback (the next attempt is pushed to the
-   * same pull request); a pull request closed unmerged is a person's reject.
+   * same pull request); a pull request closed unmerged is a person's reject. The ticket's `land` overrides the
+   * batch's.
    */
-  async function landOnGitHub(commit: string, forge: Extract<ForgeConfig, { kind: 'github' }>): Promise<boolean | 'rejected'> {
+  async function landOnGitHub(commit: string, batchForge: Extract<ForgeConfig, { kind: 'github' }>): Promise<boolean | 'rejected'> {
+    // A ticket may ask for a person's merge (or allow ratchet's) whatever the batch says.
+    const forge = { ...batchForge, land: ticket.land ?? batchForge.land };
     const batch = { batchId: config.batchId, repo: config.repo, baseBranch: config.baseBranch, forge };
-    const issue = config.tracker?.kind === 'github' && /^\d+$/.test(ticket.id) ? Number(ticket.id) : undefined;
     const answered = seenReviews.length ? ` It answers review${seenReviews.length > 1 ? 's' : ''} ${seenReviews.map((r) => `#${r}`).join(', ')}.` : '';
     const notes = `**ratchet**: attempt ${attempt} of ticket ${ticket.id}, commit \`${commit.slice(0, 10)}\`, passed the gates (${config.gates.map((g) => g.name).join(', ') || 'none'}).${answered}`;
-    const pr = await quick.openPullRequest({ config: batch, ticketId: ticket.id, title: ticket.title, body: ticket.body, issue, commit, attempt, notes });
+    const pr = await quick.openPullRequest({ config: batch, ticketId: ticket.id, title: ticket.title, body: ticket.body, tracker: { ticketsDir: config.ticketsDir, tracker: config.tracker }, commit, attempt, notes });
     pullRequest = { number: pr.number, url: pr.url };
     setCurrentDetails(renderDetails());
     let waitMs = forge.pollMs;
@@ -598,7 +600,7 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
       const r = await quick.landPullRequest({ config: batch, ticketId: ticket.id, title: ticket.title, number: pr.number, commit, seenReviews: [...seenReviews] });
       switch (r.status) {
         case 'merged':
-          if (forge.land === 'human') interventions.push({ kind: 'merge', ticketId: ticket.id, gate: 'pull-request', by: 'a person on GitHub', comment: `merged #${pr.number}`, at: Date.now() });
+          if (forge.land === 'human') interventions.push({ kind: 'merge', ticketId: ticket.id, gate: 'pull-request', by: r.by ?? 'a person on GitHub', comment: `merged #${pr.number}`, at: Date.now() });
           mergeCommit = r.commit;
           metrics.merged();
           return true;

@@ -50,6 +50,11 @@ export interface Ticket {
   /** `plan`: a person approves the plan before implementing starts. */
   gate?: 'plan';
   size?: 'S' | 'M' | 'L';
+  /**
+   * How this ticket's pull request lands when the batch's forge is GitHub, overriding `forge.land`: `human` waits for
+   * a person to merge it (a change a person wants to see land), `merge` lets ratchet merge it. Unset: `forge.land`.
+   */
+  land?: 'merge' | 'human';
   /** Ticket-specific verify-live probes, run in addition to the batch's. */
   probes: Probe[];
   /**

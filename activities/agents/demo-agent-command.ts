@@ -1,4 +1,4 @@
-/** Builds the shell command line that runs the scripted demo agent (`demo-agent.ts`) as a command agent. */
+/** Builds the shell command lines that run the scripted demo agent (`demo-agent.ts`) and other TypeScript helpers. */
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 
@@ -13,8 +13,17 @@ const DEMO_AGENT = path.join(__dirname, 'demo-agent.ts');
  * @throws Error when tsx's CLI is not installed where expected.
  */
 export function demoAgentCommand(scriptPath: string): string {
-  if (!existsSync(TSX_CLI)) throw new Error(`demoAgentCommand: tsx CLI not found at ${TSX_CLI}; run npm install`);
-  return [process.execPath, TSX_CLI, DEMO_AGENT, path.resolve(scriptPath)].map(shellQuote).join(' ');
+  return tsxCommand(DEMO_AGENT, path.resolve(scriptPath));
+}
+
+/**
+ * The `/bin/sh` command line that runs the TypeScript file `file` with `args` through this checkout's tsx:
+ * `'<node>' '<repo>/node_modules/tsx/dist/cli.mjs' '<file>' '<arg>'...`, each word single-quoted.
+ * @throws Error when tsx's CLI is not installed where expected.
+ */
+export function tsxCommand(file: string, ...args: string[]): string {
+  if (!existsSync(TSX_CLI)) throw new Error(`tsxCommand: tsx CLI not found at ${TSX_CLI}; run npm install`);
+  return [process.execPath, TSX_CLI, file, ...args].map(shellQuote).join(' ');
 }
 
 /** Quotes `s` as one word for `/bin/sh`. */

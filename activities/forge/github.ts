@@ -15,7 +15,7 @@ export const PR_NOTES_MARKER = '<!-- ratchet:pull-request -->';
 
 /** What a pull request says now, as far as landing it goes. */
 export type PullRequestView =
-  | { status: 'merged'; number: number; mergeCommit: string }
+  | { status: 'merged'; number: number; mergeCommit: string; /** Login of who merged it, when GitHub says. */ by?: string }
   | { status: 'closed'; number: number; by?: string }
   | {
       status: 'open';
@@ -95,7 +95,7 @@ export class GitHubForge {
       throw githubFailure(err, this.where(number));
     };
     const pr = (await this.gh.rest.pulls.get({ ...base, pull_number: number }).catch(fail)).data;
-    if (pr.merged && pr.merge_commit_sha) return { status: 'merged', number, mergeCommit: pr.merge_commit_sha };
+    if (pr.merged && pr.merge_commit_sha) return { status: 'merged', number, mergeCommit: pr.merge_commit_sha, ...(pr.merged_by ? { by: pr.merged_by.login } : {}) };
     if (pr.state === 'closed') return { status: 'closed', number };
     const reviews = await this.gh.paginate(this.gh.rest.pulls.listReviews, { ...base, pull_number: number, per_page: 100 }).catch(fail);
     const asking = reviews.filter((r) => r.state === 'CHANGES_REQUESTED');

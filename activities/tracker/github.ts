@@ -8,7 +8,8 @@
  *   graph does not depend on GitHub's numbering.
  * - **Fields.** Title and body from the issue; acceptance criteria from the task list in the body (`- [ ] ...`) or
  *   the lines of an "Acceptance criteria" section; kind from a label (`bug`, `chore`, `refactor`, `feature`,
- *   `enhancement`, or `<prefix>:kind:<kind>`); a plan gate from `<prefix>:gate:plan`; size from `size:S|M|L`.
+ *   `enhancement`, or `<prefix>:kind:<kind>`); a plan gate from `<prefix>:gate:plan`; size from `size:S|M|L`; `<prefix>:land:human` (or `:land:merge`)
+ *   overrides the forge's `land` for the issue's pull request.
  * - **Dependencies.** GitHub's native issue dependencies (`blocked_by`), plus `Depends on #n` lines as a fallback.
  * - **States.** Labels `<prefix>:<state>` (e.g. `ratchet:in-progress`), set idempotently: the old state label is
  *   removed and the new one added, other labels are left alone; `done` also closes the issue. An issue with no state
@@ -171,6 +172,12 @@ export class GitHubTracker implements Tracker {
     return issues;
   }
 
+  /** `#<issue number>` of ticket `id`, or undefined when no issue is known by it. */
+  async closingReference(id: string): Promise<string | undefined> {
+    const n = await this.numberOf(id);
+    return n === undefined ? undefined : `#${n}`;
+  }
+
   private idOf(issue: Issue): string {
     return markerId(issue.body) ?? String(issue.number);
   }
@@ -205,6 +212,7 @@ export class GitHubTracker implements Tracker {
       ? (kindLabel as TicketKind)
       : (labels.map((l) => KIND_LABELS[l.toLowerCase()]).find(Boolean) ?? (markerId(issue.body) ? 'discovered' : 'feature'));
     const size = labels.map((l) => /^size:([SML])$/i.exec(l)?.[1]?.toUpperCase()).find(Boolean) as Ticket['size'];
+    const land = (['human', 'merge'] as const).find((l) => labels.includes(`${prefix}land:${l}`));
     const blockers = await this.gh
       .paginate(this.gh.rest.issues.listDependenciesBlockedBy, { owner: this.owner, repo: this.repo, issue_number: issue.number, per_page: 100 })
       .catch((err) => {
@@ -221,6 +229,7 @@ export class GitHubTracker implements Tracker {
       kind,
       ...(labels.includes(`${prefix}gate:plan`) ? { gate: 'plan' as const } : {}),
       ...(size ? { size } : {}),
+      ...(land ? { land } : {}),
       probes: [],
       allowPaths: [],
       state,

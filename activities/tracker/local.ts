@@ -279,6 +279,7 @@ export async function writeTicketFile(dir: string, ticket: Partial<Ticket> & { i
   if (ticket.kind) fields.kind = ticket.kind;
   if (ticket.size) fields.size = ticket.size;
   if (ticket.gate) fields.gate = ticket.gate;
+  if (ticket.land) fields.land = ticket.land;
   if (ticket.dependsOn?.length) fields.dependsOn = ticket.dependsOn;
   if (ticket.body) fields.body = ticket.body;
   if (ticket.acceptance?.length) fields.acceptance = ticket.acceptance;

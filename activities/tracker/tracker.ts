@@ -28,4 +28,9 @@ export interface Tracker {
    * dependencies). Idempotent. The local tracker has none: a batch keeps the edges of discovered work in its state.
    */
   link?(blocked: string, blocker: string): Promise<void>;
+  /**
+   * How a pull request's description names ticket `id` so that merging it closes the ticket, in trackers a forge
+   * links to (GitHub: `#12`, also for an issue ratchet filed under an id of its own); undefined when it cannot.
+   */
+  closingReference?(id: string): Promise<string | undefined>;
 }

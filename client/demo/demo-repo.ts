@@ -10,8 +10,9 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import YAML from 'yaml';
+import type { Octokit } from '@octokit/rest';
 import { writeTicketFile } from '../../activities/tracker/local';
-import { demoAgentCommand } from '../../activities/agents/demo-agent-command';
+import { demoAgentCommand, tsxCommand } from '../../activities/agents/demo-agent-command';
 import { batchFileSchema, parseOrThrow, type BatchFile } from '../../workflows/input';
 import type { Probe, Ticket } from '../../workflows/types';
 
@@ -59,6 +60,17 @@ interface DemoTicket {
   attemptNotes: string[];
   /** The heal agent's answers for this ticket, heal 1 first. */
   heals?: ScriptedHeal[];
+  /**
+   * GitHub demo only: a person's review asking for changes on the ticket's pull request, and the note of the attempt
+   * that answers it (its files under `answers/<ticket id>/review-1/`). The ticket then waits for that person's merge.
+   */
+  review?: DemoReview & { answerNote: string };
+}
+
+/** A review a person submits (`REQUEST_CHANGES`), with inline comments on lines of the pull request's files. */
+export interface DemoReview {
+  body: string;
+  comments: { path: string; line: number; body: string }[];
 }
 
 /** One ticket's entry in the demo agent's script (format: `activities/agents/demo-agent.ts`). */
@@ -70,21 +82,24 @@ interface ScriptedTicket {
 
 const isFiled = (t: DemoTicket): t is DemoTicket & { ticket: Omit<Ticket, 'state'> } => 'title' in t.ticket;
 
-/** Reads `t`'s plan and attempts from the answers folder; throws if its `attempt-<n>` folders don't match its notes. */
-async function readAnswers(t: DemoTicket): Promise<ScriptedTicket> {
+/**
+ * Reads `t`'s plan and attempts from the answers folder: `attempt-<n>/` for each attempt note, then (`withReview`,
+ * the GitHub demo) `review-1/` as the attempt after the review. Throws if the folders don't match the notes.
+ */
+async function readAnswers(t: DemoTicket, withReview: boolean): Promise<ScriptedTicket> {
   const dir = path.join(ANSWERS_DIR, t.ticket.id);
-  const found = (await readdir(dir)).filter((name) => name.startsWith('attempt-')).sort();
-  const expected = t.attemptNotes.map((_, i) => `attempt-${i + 1}`);
+  const found = (await readdir(dir)).filter((name) => name.startsWith('attempt-') || name.startsWith('review-')).sort();
+  const attempts = t.attemptNotes.map((note, i) => ({ note, folder: `attempt-${i + 1}` }));
+  const expected = [...attempts.map((a) => a.folder), ...(t.review ? ['review-1'] : [])];
   // A folder without a note would be dropped from the script without a word.
   if (found.length !== expected.length || !expected.every((name) => found.includes(name))) {
     const listed = found.join(', ') || 'none';
     throw new Error(`demo answers of ${t.ticket.id}: expected ${expected.join(', ')} in ${dir}, found ${listed}`);
   }
+  if (withReview && t.review) attempts.push({ note: t.review.answerNote, folder: 'review-1' });
   return {
     plan: await readFile(path.join(dir, 'plan.md'), 'utf8'),
-    attempts: await Promise.all(
-      t.attemptNotes.map(async (note, i) => ({ note, files: await readTree(path.join(dir, `attempt-${i + 1}`)) })),
-    ),
+    attempts: await Promise.all(attempts.map(async ({ note, folder }) => ({ note, files: await readTree(path.join(dir, folder)) }))),
     ...(t.heals ? { heals: t.heals } : {}),
   };
 }
@@ -155,6 +170,11 @@ function demoTickets(port: number): DemoTicket[] {
         probes: [httpProbe('version is reported', `${base}/version`, '"version"')],
       },
       attemptNotes: ['adds the route and its test'],
+      review: {
+        body: 'The shape of /version becomes public API: document it in the README before it ships.',
+        comments: [{ path: 'src/routes/version.js', line: 10, body: 'Say in the README that this shape is public and read per request.' }],
+        answerNote: 'documents GET /version in the README, as the review asks',
+      },
     },
     {
       ticket: {
@@ -250,6 +270,19 @@ function demoTickets(port: number): DemoTicket[] {
 }
 
 
+/**
+ * Where the GitHub demo (`ratchet demo --github`) files its tickets: a repository on GitHub, in the demo the local
+ * GitHub fake (test/github-fake).
+ */
+export interface DemoGitHub {
+  /** A person's client: files the issues, with their labels and native dependencies. */
+  person: Octokit;
+  /** `owner/name`; the repository exists. */
+  repo: string;
+  /** Its git remote (the fake's bare repository): the greeter's main is pushed there as `origin`. */
+  remote: string;
+}
+
 /** What `createDemoRepo` made; all paths absolute. */
 export interface DemoRepo {
   /** The greeter's git repository (branch `main`, one commit). */
@@ -260,7 +293,53 @@ export interface DemoRepo {
   scriptPath: string;
   /** Where the deployed greeter answers, e.g. `http://127.0.0.1:4100`. */
   serviceUrl: string;
+  /** GitHub demo: each demo ticket's issue number, by the demo's name for it (`health`, `greet`, ...). */
+  issues?: Record<string, number>;
+  /** GitHub demo: the reviews a person gives, by the issue whose pull request gets them. */
+  reviews?: { issue: number; review: DemoReview }[];
 }
+
+/** The issue that files `ticket` (GitHub demo): its acceptance criteria as a task list, its ratchet labels. */
+function issueOf(ticket: Omit<Ticket, 'state'>, review: boolean): { title: string; body: string; labels: string[] } {
+  const labels = [
+    'ratchet',
+    ticket.kind === 'bug' ? 'bug' : 'enhancement',
+    ...(ticket.size ? [`size:${ticket.size}`] : []),
+    ...(ticket.gate ? [`ratchet:gate:${ticket.gate}`] : []),
+    // The ticket whose pull request a person reviews is also the one a person merges.
+    ...(review ? ['ratchet:land:human'] : []),
+  ];
+  const body = [ticket.body, '', '## Acceptance criteria', ...ticket.acceptance.map((a) => `- [ ] ${a}`)].join('\n');
+  return { title: ticket.title, body, labels };
+}
+
+/**
+ * Files the demo's tickets as issues of `github.repo` in dependency order, as a person would: labels for kind, size,
+ * plan gate and land policy; dependencies as GitHub's native blocked-by edges, except `stats`, whose body says
+ * `Depends on #n` (the fallback a tracker without native dependencies uses).
+ * @returns the issue number of each ticket, by its demo name.
+ */
+async function fileIssues(github: DemoGitHub, tickets: DemoTicket[]): Promise<Record<string, number>> {
+  const [owner, repo] = github.repo.split('/');
+  const numbers: Record<string, number> = {};
+  const ids: Record<number, number> = {};
+  for (const t of tickets.filter(isFiled)) {
+    const issue = issueOf(t.ticket, Boolean(t.review));
+    const byLine = t.ticket.id === 'stats';
+    if (byLine) issue.body += `\n\nDepends on ${t.ticket.dependsOn.map((d) => `#${numbers[d]}`).join(', ')}`;
+    const created = await github.person.rest.issues.create({ owner, repo, ...issue });
+    numbers[t.ticket.id] = created.data.number;
+    ids[created.data.number] = created.data.id;
+    if (byLine) continue;
+    for (const dep of t.ticket.dependsOn) {
+      await github.person.rest.issues.addBlockedByDependency({ owner, repo, issue_number: created.data.number, issue_id: ids[numbers[dep]] });
+    }
+  }
+  return numbers;
+}
+
+/** The command probe of the GitHub demo's issues (`issue-probe.ts`), given the probes of each issue. */
+const ISSUE_PROBE = path.join(__dirname, 'issue-probe.ts');
 
 /**
  * Creates the demo under `opts.dir`: `repo/` (the greeter: a dependency-free Node 20 service, its tests, build and
@@ -268,15 +347,22 @@ export interface DemoRepo {
  * plans, attempts and heals; ticket `greet` fails its first attempt on purpose, `bye` needs a setup step the harness
  * lacks until its heal, `stats` merges dark and its heal files `stats-d1`) and `batch.json` (agent, `npm test` gate, deploy on
  * `opts.port`, probes; worktrees and artifacts under `opts.dir`, outside the repository).
+ *
+ * With `opts.github` the six tickets are issues of that repository instead of files (see {@link fileIssues}; ids are
+ * issue numbers, `stats-d1` becomes `<stats>-d1`), `main` is pushed to its remote, each ticket lands through one pull
+ * request (`forge.land: "merge"`, `version` is labelled `ratchet:land:human` and gets a person's review first), and the
+ * tickets' live probes run through `issue-probe.ts` reading `probes.json`.
  * Throws if `opts.dir/repo` already exists, and `BadInputError` if `opts.batchId` is not a valid id.
  */
-export async function createDemoRepo(opts: { dir: string; port: number; batchId: string }): Promise<DemoRepo> {
+export async function createDemoRepo(opts: { dir: string; port: number; batchId: string; github?: DemoGitHub }): Promise<DemoRepo> {
   const dir = path.resolve(opts.dir);
   const repo = path.join(dir, 'repo');
   const scriptPath = path.join(dir, 'demo-agent.yaml');
   const batchFile = path.join(dir, 'batch.json');
+  const probesFile = path.join(dir, 'probes.json');
   const serviceUrl = `http://127.0.0.1:${opts.port}`;
   const tickets = demoTickets(opts.port);
+  const github = opts.github;
 
   const batch: BatchFile = {
     batchId: opts.batchId,
@@ -288,7 +374,11 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
     gates: [{ name: 'test', command: 'npm test', timeoutMs: 120_000, files: ['package.json'], junit: 'junit.xml', tests: ['test/**'] }],
     deploy: { command: `node scripts/deploy.js --port ${opts.port}`, timeoutMs: 30_000 },
     // Runs for every ticket, `health` included, so it must hold before /health exists: unknown routes answer 404.
-    probes: [{ name: 'service up', http: `${serviceUrl}/`, expectStatus: 404 }],
+    // Issues carry no probes of their own: on GitHub one command probe checks each issue's by RATCHET_TICKET_ID.
+    probes: [
+      { name: 'service up', http: `${serviceUrl}/`, expectStatus: 404 },
+      ...(github ? [{ name: 'the issue answers live', command: tsxCommand(ISSUE_PROBE, probesFile) }] : []),
+    ],
     // The same wrong answer 3 rounds in a row is an answer: the heal diagnoses it without waiting out the deadline.
     verify: { deadlineMs: 60_000, intervalMs: 1_000, stableRounds: 3 },
     // The heal agent is the same scripted agent, role heal (README "Self-heal").
@@ -296,12 +386,17 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
     maxParallel: 2,
     maxAttempts: 3,
     heartbeatTimeoutMs: 30_000,
+    ...(github
+      ? {
+          tracker: { kind: 'github' as const, repo: github.repo, labels: ['ratchet'] },
+          // Webhooks wake a waiting ticket at once; the poll is the fallback.
+          forge: { kind: 'github' as const, repo: github.repo, land: 'merge' as const, pollMs: 10_000 },
+        }
+      : {}),
   };
   parseOrThrow(batchFileSchema, batch, 'batch.json');
   const projectFiles = await readTemplate();
-  const script = {
-    tickets: Object.fromEntries(await Promise.all(tickets.map(async (t) => [t.ticket.id, await readAnswers(t)]))),
-  };
+  const answers = await Promise.all(tickets.map(async (t) => [t.ticket.id, await readAnswers(t, Boolean(github))] as const));
 
   await mkdir(dir, { recursive: true });
   await mkdir(repo);
@@ -309,9 +404,11 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
     await mkdir(path.dirname(path.join(repo, file)), { recursive: true });
     await writeFile(path.join(repo, file), content);
   }
-  const ticketsDir = path.join(repo, '.ratchet', 'tickets');
-  await mkdir(ticketsDir, { recursive: true });
-  for (const { ticket } of tickets.filter(isFiled)) await writeTicketFile(ticketsDir, { ...ticket, state: 'todo' });
+  if (!github) {
+    const ticketsDir = path.join(repo, '.ratchet', 'tickets');
+    await mkdir(ticketsDir, { recursive: true });
+    for (const { ticket } of tickets.filter(isFiled)) await writeTicketFile(ticketsDir, { ...ticket, state: 'todo' });
+  }
 
   const git = simpleGit(repo);
   await git.init(['-b', 'main']);
@@ -319,9 +416,23 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
   await git.addConfig('user.email', 'demo@ratchet.invalid');
   await git.addConfig('commit.gpgsign', 'false');
   await git.add('.');
-  await git.commit('greeter: empty service, tests, build and deploy scripts, and six tickets');
+  await git.commit(`greeter: empty service, tests, build and deploy scripts${github ? '' : ', and six tickets'}`);
 
+  let idOf = (name: string): string => name;
+  const made: Pick<DemoRepo, 'issues' | 'reviews'> = {};
+  if (github) {
+    await git.addRemote('origin', github.remote);
+    await git.push(['--force', '--quiet', 'origin', 'main:main']);
+    const issues = await fileIssues(github, tickets);
+    // Issue numbers are the ids; the ticket the batch files for stats is `<stats issue>-d1`.
+    idOf = (name) => (issues[name] !== undefined ? String(issues[name]) : name.replace(/^stats-/, `${issues.stats}-`));
+    const probes = Object.fromEntries(tickets.filter(isFiled).map(({ ticket }) => [idOf(ticket.id), ticket.probes]));
+    await writeFile(probesFile, `${JSON.stringify(probes, null, 2)}\n`);
+    made.issues = issues;
+    made.reviews = tickets.flatMap((t) => (t.review ? [{ issue: issues[t.ticket.id], review: { body: t.review.body, comments: t.review.comments } }] : []));
+  }
+  const script = { tickets: Object.fromEntries(answers.map(([name, answer]) => [idOf(name), answer])) };
   await writeFile(scriptPath, YAML.stringify(script, { blockQuote: 'literal', lineWidth: 0 }));
   await writeFile(batchFile, `${JSON.stringify(batch, null, 2)}\n`);
-  return { repo, batchFile, scriptPath, serviceUrl };
+  return { repo, batchFile, scriptPath, serviceUrl, ...made };
 }

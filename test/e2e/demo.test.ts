@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -58,5 +58,42 @@ describe('ratchet demo, the main job a new user runs', function () {
     // Clean but for the ticket the batch filed itself, left for a person to review and commit.
     assert.equal(await simpleGit(path.join(demoDir, 'repo')).raw(['status', '--porcelain']), '?? .ratchet/tickets/stats-d1.yaml\n');
     assert.match(stdout, /Stopped the demo service/);
+  });
+
+  it('--github: issues with native dependencies, one pull request per issue, a review answered on the same pull request and a person merging it, no token left anywhere', async () => {
+    const ratchet = path.resolve(__dirname, '../../client/bin/ratchet.js');
+    const demoDir = path.join(dir, 'demo-github');
+    const { stdout } = await run(process.execPath, [ratchet, 'demo', '--github', '--address', server.address, '--dir', demoDir], { maxBuffer: 16 * 1024 * 1024 });
+
+    assert.match(stdout, /^Oracle: satisfied \(7 done, 0 human-gated\)$/m);
+    // Six issues filed by a person; ids are issue numbers, version is #3.
+    assert.match(stdout, /^ {2}#1 \(health\)$/m);
+    assert.match(stdout, /^ {2}#3 \(version\)$/m);
+    // The review comes back as attempt 2 on the same pull request, through ratchet webhook's signal; the person merges.
+    assert.match(stdout, /octocat \(a person, on GitHub\) asks for changes on pull request #(\d+) of issue #3/);
+    const pr = /asks for changes on pull request #(\d+)/.exec(stdout)![1];
+    assert.match(stdout, new RegExp(`\\[webhook\\] pull_request_review\\.submitted #${pr}: signalled ticket-demo-\\S+-3`));
+    assert.match(stdout, /^\S+ 3 +implement +attempt 2\/3 after: Attempt 1: octocat asked for changes on pull request/m);
+    assert.match(stdout, new RegExp(`octocat \\(a person, on GitHub\\) merges pull request #${pr}:`));
+    assert.match(stdout, /^Interventions: 3 \(approve 1, review 1, merge 1\)$/m);
+    assert.match(stdout, new RegExp(`^ {2}merge 3 at the pull-request gate by octocat: merged #${pr}$`, 'm'));
+    // The end state on GitHub: every issue closed and done, each with one pull request and one ratchet comment.
+    const table = stdout.slice(stdout.indexOf('GitHub, repository demo/greeter'));
+    const rows = table.split('\n').filter((l) => /^ {2}#\d+/.test(l));
+    assert.equal(rows.length, 7, table);
+    for (const row of rows) assert.match(row, /closed ratchet:(discovered ratchet:)?done .*PR #\d+ merged by (ratchet-bot|octocat); ratchet comments: 1$/);
+    assert.equal(rows.filter((r) => r.includes('merged by octocat')).length, 1);
+    assert.match(table, /Turn on the stats flag +closed ratchet:discovered ratchet:done/);
+    // The remote's main holds every ticket's merge, and the local main is the same commit.
+    const remote = path.join(demoDir, 'github', 'demo', 'greeter.git');
+    const remoteMain = (await simpleGit(remote).raw(['rev-parse', 'main'])).trim();
+    assert.equal((await simpleGit(path.join(demoDir, 'repo')).revparse(['main'])).trim(), remoteMain);
+    const merges = await simpleGit(remote).raw(['log', '--merges', '--format=%s', 'main']);
+    assert.equal(merges.trim().split('\n').length, 7, merges);
+    // The demo's tokens never reach a file: not the repository, its git config, the artifacts or the worktrees.
+    for (const f of (await readdir(demoDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile())) {
+      const text = await readFile(path.join(f.parentPath, f.name)).catch(() => Buffer.alloc(0));
+      assert.ok(!/ghp_(demo|person)[0-9a-f]{24}/.test(text.toString('latin1')), `a token is in ${path.join(f.parentPath, f.name)}`);
+    }
   });
 });

@@ -168,6 +168,33 @@ describe('GitHub as tracker and forge (local GitHub fake, real dev server)', fun
     }
   });
 
+  it("answers a plan gate when a person labels the issue ratchet:approve (signed webhook), never on ratchet's own label writes", async () => {
+    const { fx, name, fullName, gitDir, numbers } = await setup([{ title: 'gated', labels: ['ratchet', 'ratchet:gate:plan'] }]);
+    const [n] = numbers;
+    const lines: string[] = [];
+    const receiver = await startWebhookReceiver({ client: server.env().client, secret: 'label-secret', ratchetLogin: 'ratchet-bot', log: (l) => lines.push(l) });
+    try {
+      const gh = person();
+      await gh.rest.repos.createWebhook({ owner: 'acme', repo: name, config: { url: receiver.url, secret: 'label-secret', content_type: 'json' }, events: ['issues'] });
+      const { handle, batchId } = await start(fx, fullName, gitDir);
+      const ticket = server.env().client.workflow.getHandle(ticketWorkflowId(batchId, String(n)));
+      await waitUntil('the plan gate', async () => ((await ticket.query(statusQuery)).waitingFor === 'plan' ? true : undefined));
+      // ratchet labelled the issue awaiting-human itself; that delivery (and every other of its own) answers nothing.
+      await waitUntil('the awaiting-human label', async () => (fake.repo(fullName).issues.get(n)!.labels.includes('ratchet:awaiting-human') ? true : undefined));
+      await fake.webhooksSettled();
+      assert.equal((await ticket.query(statusQuery)).waitingFor, 'plan');
+      await gh.rest.issues.addLabels({ owner: 'acme', repo: name, issue_number: n, labels: ['ratchet:approve'] });
+      const report = await handle.result();
+      assert.equal(report.oracle.satisfied, true);
+      assert.deepEqual(report.interventions.byKind, { approve: 1 });
+      assert.equal(report.interventions.list[0].by, 'octocat');
+      assert.deepEqual(lines.filter((l) => l.includes(' sent to ')), [`issues.labeled ratchet:approve on #${n}: approve sent to ${ticketWorkflowId(batchId, String(n))} by octocat`]);
+      assert.deepEqual(fake.violations(), []);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('finishes a batch of 20 issues under storms of secondary rate limits, 429s and 502s: every ticket done, one pull request and one ratchet comment per issue', async () => {
     const { fx, fullName, gitDir, numbers } = await setup(Array.from({ length: 20 }, (_, i) => ({ title: `storm ${i + 1}`, blockedBy: i >= 15 ? [i - 14] : [] })));
     fake.faults({ rate: 0.15, seed: 7, kinds: ['secondary', '429', '502'], retryAfterS: 1 });
