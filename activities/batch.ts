@@ -15,7 +15,7 @@ import type { Tracker } from './tracker/tracker';
 import { graphProblems } from '../workflows/graph';
 import { BadInputError, batchFileSchema, ID_PATTERN, parseOrThrow, toBatchConfig } from '../workflows/input';
 import { definitionOfDone } from '../workflows/done';
-import type { BatchConfig, DefinitionOfDone, LoadedBatch, Ticket, TicketFact, TicketState, TrackerConfig } from '../workflows/types';
+import type { BatchConfig, DefinitionOfDone, TrackerDecision, GateCursor, LoadedBatch, Ticket, TicketFact, TicketState, TrackerConfig } from '../workflows/types';
 
 /** Most a loaded batch (config and tickets) may weigh, bytes: it travels in payloads, which Temporal caps at 2 MB. */
 const MAX_LOADED_BYTES = 1_500_000;
@@ -190,6 +190,18 @@ export async function setTicketState(
   input: TrackerRef & { ticketId: string; state: TicketState; note?: string; by?: string },
 ): Promise<{ previous: TicketState }> {
   return trackers(input).setState(input.ticketId, input.state, input.note, input.by);
+}
+
+/**
+ * A person's answer to the human gate `ticketId` waits at, as its tracker records it (see `Tracker.gateAnswer`);
+ * trackers without answers (the local one) return `{}`.
+ */
+export async function readGateAnswer(
+  trackers: Trackers,
+  input: TrackerRef & { ticketId: string; after?: GateCursor },
+): Promise<{ cursor?: GateCursor; answer?: TrackerDecision }> {
+  const tracker = trackers(input);
+  return tracker.gateAnswer ? tracker.gateAnswer(input.ticketId, input.after) : {};
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import type { Agent } from './agents/agent';
 import { commandAgent } from './agents/command';
-import { createTrackers, fileTicket, loadBatch, readFacts, setTicketState, type Trackers } from './batch';
+import { createTrackers, fileTicket, loadBatch, readGateAnswer, readFacts, setTicketState, type Trackers } from './batch';
 import { githubFromEnv, type GitHub } from './github/client';
 import { liveness } from './context';
 import { toFailure } from './errors';
@@ -73,6 +73,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     readFacts: boundary((input: Parameters<typeof readFacts>[1]) => readFacts(trackers, input)),
     setTicketState: boundary((input: Parameters<typeof setTicketState>[1]) => setTicketState(trackers, input)),
     fileTicket: boundary((input: Parameters<typeof fileTicket>[1]) => fileTicket(trackers, input)),
+    readGateAnswer: boundary((input: Parameters<typeof readGateAnswer>[1]) => readGateAnswer(trackers, input)),
     plan: boundary((input: PlanInput) => plan(agentFor(input.config.agent), input, step)),
     implement: boundary((input: ImplementInput) => implement(agentFor(input.config.agent), input, step)),
     validate: boundary((input: ValidateInput) => validate(input, { env, stopping })),

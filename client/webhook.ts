@@ -103,7 +103,12 @@ export async function startWebhookReceiver(opts: WebhookReceiverOptions): Promis
       for await (const wf of opts.client.workflow.list({ query })) {
         await opts.client.workflow
           .getHandle(wf.workflowId)
-          .signal(answer === 'approve' ? approveSignal : rejectSignal, { by, comment: `${payload.action} "${label}" on issue #${issue.number} (GitHub)` })
+          .signal(answer === 'approve' ? approveSignal : rejectSignal, {
+            by,
+            comment: `${payload.action} "${label}" on issue #${issue.number} (GitHub)`,
+            // The removed label leaves the issue without a state label (todo): the ticket expects it, no tamper.
+            ...(payload.action === 'unlabeled' ? { trackerState: 'todo' as const } : {}),
+          })
           .then(
             () => log(`issues.${payload.action} ${label} on #${issue.number}: ${answer} sent to ${wf.workflowId} by ${by}`),
             (err: Error) => log(`issues.${payload.action} on #${issue.number}: ${wf.workflowId} not signalled (${err.message})`),

@@ -104,6 +104,8 @@ const trackerInput = z
           .string()
           .regex(/^[A-Za-z0-9._-]{1,30}$/, { error: 'must be 1 to 30 letters, digits, ".", "_" or "-", such as "ratchet"' })
           .default('ratchet'),
+        /** How often an issue waiting at a human gate is read for a person's label, when no webhook answers first. */
+        pollMs: ms.min(1_000).default(30_000),
       })
       .strict()
       .refine((t) => t.labels.length > 0 || t.milestone !== undefined || t.issues.length > 0, {

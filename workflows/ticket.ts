@@ -49,6 +49,7 @@ import type {
   DiscoveredRecord,
   DiscoveredWork,
   ForgeConfig,
+  GateCursor,
   GateDecision,
   GateReason,
   HealRecord,
@@ -154,7 +155,7 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
   let waiting: { gate: GateReason; reason: string; since: number } | undefined;
   /** Set when a human gate's timeout expired with no answer: the reason the ticket is recorded human-gated. */
   let expired: string | undefined;
-  let decision: { kind: 'approve' | 'reject'; by: string; comment?: string } | undefined;
+  let decision: { kind: 'approve' | 'reject'; by: string; comment?: string; trackerState?: TicketState } | undefined;
   let mergeCommit: string | undefined;
   /** The ticket's pull request (GitHub forge), once opened. */
   let pullRequest: { number: number; url: string } | undefined;
@@ -223,7 +224,7 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
   };
   const decide = (kind: 'approve' | 'reject', d: GateDecision): GateAnswer => {
     const gate = (waiting as { gate: GateReason }).gate;
-    decision = { kind, by: d.by, comment: d.comment };
+    decision = { kind, by: d.by, comment: d.comment, ...(d.trackerState ? { trackerState: d.trackerState } : {}) };
     return { ticketId: ticket.id, gate, decision: kind };
   };
   setHandler(discoveryFiledSignal, ({ replies }) => {
@@ -331,17 +332,17 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     setCurrentDetails(renderDetails());
     await notifyBatch(gate);
     const limit = config.humanGates?.keepWaiting.includes(gate) ? undefined : config.humanGates?.timeoutMs;
-    if (limit === undefined) {
-      await condition(() => decision !== undefined);
-    } else if (!(await condition(() => decision !== undefined, limit))) {
-      expired = `no answer in ${formatMs(limit)} at the ${gate} gate (${reason})`;
+    if (!(await awaitDecision(gate, limit))) {
+      expired = `no answer in ${formatMs(limit ?? 0)} at the ${gate} gate (${reason})`;
       waiting = undefined;
       await notifyBatch(null);
       return 'reject';
     }
-    const d = decision as unknown as { kind: 'approve' | 'reject'; by: string; comment?: string };
+    const d = decision as unknown as { kind: 'approve' | 'reject'; by: string; comment?: string; trackerState?: TicketState };
     interventions.push({ kind: d.kind, ticketId: ticket.id, gate, by: d.by, comment: d.comment, at: Date.now() });
     waiting = undefined;
+    // An answer given in the tracker moved the state there itself (a removed awaiting-human label): not a tamper.
+    if (d.trackerState && lastWritten === 'awaiting-human') lastWritten = d.trackerState;
     if (d.kind === 'approve') {
       const back = mergeCommit === undefined ? 'in-progress' : 'merged';
       try {
@@ -353,6 +354,44 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     }
     await notifyBatch(null);
     return d.kind;
+  };
+
+  /**
+   * Waits for `decision` (the `approve`/`reject` update or signal) at most `limitMs` (no limit when undefined).
+   * With a GitHub tracker that polls (`tracker.pollMs`, absent in batches started before it), the issue is also read
+   * for a person's answer by label, from `pollMs` doubling up to ten times that (an answer given between the gate's label
+   * and the first read counts). A read that fails is logged and tried at the next poll.
+   * @returns false when `limitMs` passed unanswered.
+   */
+  const awaitDecision = async (gate: GateReason, limitMs: number | undefined): Promise<boolean> => {
+    const answered = (): boolean => decision !== undefined;
+    const tracker = config.tracker;
+    if (tracker?.kind !== 'github' || tracker.pollMs === undefined) {
+      if (limitMs !== undefined) return condition(answered, limitMs);
+      await condition(answered);
+      return true;
+    }
+    const end = limitMs === undefined ? Infinity : Date.now() + limitMs;
+    let cursor: GateCursor | undefined;
+    let waitMs = tracker.pollMs;
+    for (;;) {
+      try {
+        const r = await quick.readGateAnswer.executeWithOptions(
+          { startToCloseTimeout: '1 minute', heartbeatTimeout: QUICK_HEARTBEAT, retry: { maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE }, summary: `read ${ticket.id}'s labels for an answer at the ${gate} gate` },
+          [{ ticketsDir: config.ticketsDir, tracker, ticketId: ticket.id, ...(cursor ? { after: cursor } : {}) }],
+        );
+        cursor = r.cursor ?? cursor;
+        if (r.answer && !answered()) decision = r.answer;
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        log.warn(`ticket ${ticket.id}: reading the issue's labels at the ${gate} gate failed: ${err.cause?.message ?? err.message}`);
+      }
+      if (answered()) return true;
+      const left = end - Date.now();
+      if (left <= 0) return false;
+      if (await condition(answered, Math.min(waitMs, left))) return true;
+      waitMs = Math.min(waitMs * 2, tracker.pollMs * 10);
+    }
   };
 
   const addFeedback = (text: string): void => {

@@ -106,7 +106,38 @@ export interface AgentConfig {
  */
 export type TrackerConfig =
   | { kind: 'local' }
-  | { kind: 'github'; repo: string; labels: string[]; milestone?: number | string; issues: number[]; labelPrefix: string };
+  | {
+      kind: 'github';
+      repo: string;
+      labels: string[];
+      milestone?: number | string;
+      issues: number[];
+      labelPrefix: string;
+      /**
+       * How often (ms) an issue waiting at a human gate is read for a person's answer by label, doubling up to ten times
+       * that while nothing changes; a webhook's signal answers at once. Absent in batches started before it existed.
+       */
+      pollMs?: number;
+    };
+
+/**
+ * Where a tracker's reading of a gate got to: the newest issue event judged, the labels then (an unchanged issue needs
+ * no re-read), and `self`, ratchet's own login as its gate label write showed it (its events never answer).
+ */
+export interface GateCursor {
+  event: number;
+  labels: string;
+  self?: string;
+}
+
+/** A person's answer to a human gate, read from the tracker (GitHub: a label). */
+export interface TrackerDecision {
+  kind: 'approve' | 'reject';
+  by: string;
+  comment: string;
+  /** The state the answer left in the tracker, when it changed it (see `GateDecision.trackerState`). */
+  trackerState?: TicketState;
+}
 
 /**
  * Where a ticket's branch lands (DESIGN.md "Words": forge). `local`: merged into the local base branch. `github`: pushed
@@ -427,6 +458,12 @@ export interface Intervention {
 export interface GateDecision {
   by: string;
   comment?: string;
+  /**
+   * Set when the answer was given in the tracker and changed the ticket's state there: removing GitHub's
+   * `<prefix>:awaiting-human` label leaves no state label, which reads as `todo`. The ticket expects that state
+   * instead of counting it as a tracker tamper.
+   */
+  trackerState?: TicketState;
 }
 
 export interface GateResult {

@@ -23,7 +23,7 @@ import { TICKET_KINDS, TICKET_STATES, type Ticket, type TicketFact, type TicketK
 import { BadInputError, ID_PATTERN } from '../../workflows/input';
 import { ISSUE_ID_MARKER, issueTicketId as markerId } from '../../workflows/ids';
 import { githubFailure, splitRepo, statusOf, type GitHub } from '../github/client';
-import type { Tracker } from './tracker';
+import type { TrackerDecision, GateCursor, Tracker } from './tracker';
 
 type GitHubTrackerConfig = Extract<TrackerConfig, { kind: 'github' }>;
 
@@ -170,6 +170,48 @@ export class GitHubTracker implements Tracker {
       if (id) this.filed.set(id, i.number);
     }
     return issues;
+  }
+
+  /**
+   * See `Tracker.gateAnswer`. Reads the issue conditionally (an unchanged issue costs a 304 and no rate limit) and,
+   * when there is no cursor yet or its labels changed, its events. The gate began with ratchet's own
+   * `labeled <prefix>:awaiting-human` event (the newest one); after it, the first `labeled <prefix>:approve|reject` or
+   * `unlabeled <prefix>:awaiting-human` by anyone but that event's actor (ratchet's login) is the answer, by its
+   * actor. So an answer given before the first read still counts, and ratchet's own label writes never answer.
+   */
+  async gateAnswer(id: string, after?: GateCursor): Promise<{ cursor: GateCursor; answer?: TrackerDecision }> {
+    const number = await this.numberOf(id);
+    if (number === undefined) throw new BadInputError(`ticket ${id}`, [`names no issue of ${this.config.repo}`]);
+    const issue = await this.issue(number);
+    const labels = labelNames(issue).sort().join('\n');
+    if (after && after.labels === labels) return { cursor: after };
+    const events = (await this.gh
+      .paginate(this.gh.rest.issues.listEvents, { owner: this.owner, repo: this.repo, issue_number: number, per_page: 100 })
+      .catch((err) => {
+        throw githubFailure(err, this.where(number), 'check that the token can read the issue');
+      })) as { id: number; event: string; label?: { name: string } | null; actor?: { login: string } | null }[];
+    events.sort((a, b) => a.id - b.id);
+    const p = `${this.config.labelPrefix}:`;
+    const opened = after ? undefined : events.filter((e) => e.event === 'labeled' && e.label?.name === `${p}awaiting-human`).at(-1);
+    const cursor: GateCursor = {
+      event: events.reduce((m, e) => Math.max(m, e.id), after?.event ?? 0),
+      labels,
+      ...((after?.self ?? opened?.actor?.login) ? { self: after?.self ?? opened?.actor?.login } : {}),
+    };
+    // Without the gate's own label event (its write failed), only what happens from now on is judged.
+    const from = after ? after.event : (opened?.id ?? cursor.event);
+    for (const e of events.filter((x) => x.id > from && x.actor?.login !== cursor.self)) {
+      const label = e.label?.name;
+      const kind =
+        e.event === 'labeled' && label === `${p}approve` ? 'approve' : e.event === 'labeled' && label === `${p}reject` ? 'reject'
+          : e.event === 'unlabeled' && label === `${p}awaiting-human` ? 'approve' : undefined;
+      if (!kind) continue;
+      const by = e.actor?.login ?? 'someone on GitHub';
+      const comment = `${e.event} "${label}" on issue #${number} (GitHub)`;
+      const left = e.event === 'unlabeled' ? { trackerState: this.stateOf(issue) ?? 'todo' } : {};
+      return { cursor, answer: { kind, by, comment, ...left } };
+    }
+    return { cursor };
   }
 
   /** `#<issue number>` of ticket `id`, or undefined when no issue is known by it. */

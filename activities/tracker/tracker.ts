@@ -1,5 +1,7 @@
 /** The tracker: the system of record for tickets and their states (DESIGN.md "Words"). */
-import type { Ticket, TicketFact, TicketState } from '../../workflows/types';
+import type { TrackerDecision, GateCursor, Ticket, TicketFact, TicketState } from '../../workflows/types';
+
+export type { TrackerDecision, GateCursor };
 
 /**
  * What the harness needs from a tracker. Only the harness writes states; writes are set-state, never append, so a
@@ -33,4 +35,11 @@ export interface Tracker {
    * links to (GitHub: `#12`, also for an issue ratchet filed under an id of its own); undefined when it cannot.
    */
   closingReference?(id: string): Promise<string | undefined>;
+  /**
+   * A person's answer to the human gate ticket `id` waits at, recorded in the tracker itself (GitHub: an
+   * `<prefix>:approve` or `<prefix>:reject` label added, or `<prefix>:awaiting-human` removed), for trackers a person
+   * can answer in. `after` is the cursor the previous call returned (omit it on the first call, made once the gate is
+   * recorded: what happened before it answers nothing). @returns the new cursor, and the first answer after `after`.
+   */
+  gateAnswer?(id: string, after?: GateCursor): Promise<{ cursor: GateCursor; answer?: TrackerDecision }>;
 }

@@ -62,12 +62,18 @@ describe('GitHub as tracker and forge (local GitHub fake, real dev server)', fun
     return { fx, name, fullName, gitDir, numbers };
   }
 
-  async function start(fx: Fixture, fullName: string, gitDir: string, forge: Partial<Extract<NonNullable<BatchFile['forge']>, { kind: 'github' }>> = {}) {
+  async function start(
+    fx: Fixture,
+    fullName: string,
+    gitDir: string,
+    forge: Partial<Extract<NonNullable<BatchFile['forge']>, { kind: 'github' }>> = {},
+    tracker: Partial<Extract<NonNullable<BatchFile['tracker']>, { kind: 'github' }>> = {},
+  ) {
     const batchId = uniqueId('gh');
     const input = fx.batch(batchId, {
       gates: [ownFileGate],
       probes: [ownFileProbe],
-      tracker: { kind: 'github', repo: fullName, labels: ['ratchet'] },
+      tracker: { kind: 'github', repo: fullName, labels: ['ratchet'], ...tracker },
       forge: { kind: 'github', remote: gitDir, land: 'merge', pollMs: 1_000, ...forge },
     });
     const handle = await server.env().client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
@@ -193,6 +199,27 @@ describe('GitHub as tracker and forge (local GitHub fake, real dev server)', fun
     } finally {
       await receiver.close();
     }
+  });
+
+  it('without webhooks, reads a waiting issue for a person removing ratchet:awaiting-human (conditional reads), and that answers the gate', async () => {
+    const { fx, name, fullName, gitDir, numbers } = await setup([{ title: 'gated, no webhook', labels: ['ratchet', 'ratchet:gate:plan'] }]);
+    const [n] = numbers;
+    const { handle, batchId } = await start(fx, fullName, gitDir, {}, { pollMs: 1_000 });
+    const ticket = server.env().client.workflow.getHandle(ticketWorkflowId(batchId, String(n)));
+    await waitUntil('the plan gate', async () => ((await ticket.query(statusQuery)).waitingFor === 'plan' ? true : undefined));
+    await waitUntil('the awaiting-human label', async () => (fake.repo(fullName).issues.get(n)!.labels.includes('ratchet:awaiting-human') ? true : undefined));
+    const before = fake.requests().length;
+    await person().rest.issues.removeLabel({ owner: 'acme', repo: name, issue_number: n, name: 'ratchet:awaiting-human' });
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    assert.deepEqual(report.interventions.byKind, { approve: 1 });
+    assert.equal(report.interventions.list[0].by, 'octocat');
+    assert.match(report.interventions.list[0].comment ?? '', /unlabeled "ratchet:awaiting-human" on issue #\d+ \(GitHub\)/);
+    // While nothing changed, the issue was read conditionally: GitHub answered 304 (no rate limit spent).
+    const reads = fake.requests().filter((r) => r.operationId === 'issues/get' && r.path.endsWith(`/issues/${n}`));
+    assert.ok(reads.some((r) => r.status === 304), 'conditional reads of the waiting issue');
+    assert.ok(fake.requests().length > before);
+    assert.deepEqual(fake.violations(), []);
   });
 
   it('finishes a batch of 20 issues under storms of secondary rate limits, 429s and 502s: every ticket done, one pull request and one ratchet comment per issue', async () => {
