@@ -80,8 +80,8 @@ export function createActivities(deps: ActivityDeps = {}) {
     selfHeal: boundary((input: HealInput) => selfHeal(agentFor, input, step)),
     smokeCheck: boundary((input: { config: BatchConfig; ticket: Ticket; n: number }) => smokeCheck(input, step)),
     merge: boundary(merge),
-    openPullRequest: boundary((input: OpenPullRequestInput) => openPullRequest(forges, trackers, env, input)),
-    landPullRequest: boundary((input: LandInput) => landPullRequest(forges, env, input)),
+    openPullRequest: boundary((input: OpenPullRequestInput) => openPullRequest(forges, trackers, input)),
+    landPullRequest: boundary((input: LandInput) => landPullRequest(forges, input)),
     deploy: boundary((input: { config: BatchConfig; ticketId: string }) => deploy(input, { env, stopping })),
     verifyLive: boundary((input: VerifyInput) => verifyLive(input, { env })),
   };

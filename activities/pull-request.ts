@@ -3,7 +3,7 @@
  * policy. The token stays in the worker: git gets it through its environment (`remoteAuthEnv`), never in a payload.
  */
 import { GitHubForge, type GitHubForgeConfig, type ReviewFeedback } from './forge/github';
-import { githubToken, type GitHub } from './github/client';
+import type { GitHub } from './github/client';
 import { pushCommit, remoteAuthEnv, syncBase } from './git';
 import { ticketBranch } from './agent-step';
 import { ConfigError } from './errors';
@@ -58,13 +58,12 @@ export interface OpenPullRequestInput {
 export async function openPullRequest(
   forges: Forges,
   trackers: Trackers,
-  env: NodeJS.ProcessEnv,
   input: OpenPullRequestInput,
 ): Promise<{ number: number; url: string; state: 'open' | 'merged' | 'closed' }> {
   const forge = forges(githubForge(input.config));
   const remote = await forge.remote();
   const branch = ticketBranch(input.config.batchId, input.ticketId);
-  await pushCommit({ repo: input.config.repo, remote, commit: input.commit, branch, env: remoteAuthEnv(remote, githubToken(env)) });
+  await pushCommit({ repo: input.config.repo, remote, commit: input.commit, branch, env: remoteAuthEnv(remote, await forge.gitToken()) });
   const ref = input.tracker ? await trackers(input.tracker).closingReference?.(input.ticketId) : undefined;
   const closing = ref ?? (input.issue === undefined ? undefined : `#${input.issue}`);
   const closes = closing === undefined ? '' : `Closes ${closing}.\n\n`;
@@ -108,12 +107,12 @@ export interface LandInput {
  * - `land: "merge"`: a failed required check is `checks-failed`; pending checks, or GitHub still computing whether it
  *   merges, are `waiting`; a conflict is `conflict`; else ratchet merges it at `commit` (GitHub refuses a moved head).
  */
-export async function landPullRequest(forges: Forges, env: NodeJS.ProcessEnv, input: LandInput): Promise<LandResult> {
+export async function landPullRequest(forges: Forges, input: LandInput): Promise<LandResult> {
   const config = githubForge(input.config);
   const forge = forges(config);
   const merged = async (commit: string, by?: string): Promise<LandResult> => {
     const remote = await forge.remote();
-    await syncBase({ repo: input.config.repo, remote, base: input.config.baseBranch, commit, env: remoteAuthEnv(remote, githubToken(env)) });
+    await syncBase({ repo: input.config.repo, remote, base: input.config.baseBranch, commit, env: remoteAuthEnv(remote, await forge.gitToken()) });
     return { status: 'merged', commit, ...(by ? { by } : {}) };
   };
   const pr = await forge.view(input.number);

@@ -5,7 +5,7 @@
  * it merges (GitHub refuses it when the head moved).
  */
 import type { ForgeConfig } from '../../workflows/types';
-import { githubFailure, splitRepo, statusOf, type GitHub } from '../github/client';
+import { gitToken, githubFailure, splitRepo, statusOf, type GitHub } from '../github/client';
 
 /** A batch's forge when it is GitHub's. */
 export type GitHubForgeConfig = Extract<ForgeConfig, { kind: 'github' }>;
@@ -54,6 +54,11 @@ export class GitHubForge {
 
   private where(number?: number): string {
     return number === undefined ? `repository "${this.config.repo}" (forge.repo)` : `pull request #${number} of ${this.config.repo}`;
+  }
+
+  /** The token git pushes and fetches with (the client's token, or the App's current installation token). */
+  gitToken(): Promise<string | undefined> {
+    return gitToken(this.gh);
   }
 
   /** Where branches are pushed: `forge.remote`, else the repository's clone URL. */

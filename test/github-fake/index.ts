@@ -11,7 +11,7 @@
  * People act through the API with their own token (a person merges with PUT /pulls/{n}/merge, reviews with POST
  * /pulls/{n}/reviews); `repo()` is read access to the state for assertions only.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify as verifySignature } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -37,6 +37,12 @@ export interface GitHubFakeOptions {
   log?: (line: string) => void;
   /** Port on 127.0.0.1; default a free one. */
   port?: number;
+  /**
+   * GitHub Apps, by app id: the app's public key (PEM, RS256) and its installations (installation id -> the login its
+   * tokens act as, e.g. `ratchet-app[bot]`). POST /app/installations/{id}/access_tokens with a JWT the app signed
+   * answers a fresh `ghs_` token valid for an hour, as GitHub does.
+   */
+  apps?: Record<string, { publicKey: string; installations: Record<string, string> }>;
 }
 
 /** One request the fake served (faulted, 304 and refused ones included). `path` is the pathname, without the query. */
@@ -118,6 +124,26 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/**
+ * The app id of a GitHub App JWT (RS256, `iss` the app id, `exp` in the future and at most 10 minutes after `iat`,
+ * as GitHub requires), or undefined when the JWT is malformed, expired or not signed by that app's key.
+ */
+function appOfJwt(jwt: string, apps: NonNullable<GitHubFakeOptions['apps']>): string | undefined {
+  const [head, body, sig] = jwt.split('.');
+  if (!head || !body || !sig) return undefined;
+  try {
+    const header = JSON.parse(Buffer.from(head, 'base64url').toString('utf8')) as { alg?: string };
+    const claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as { iss?: string | number; iat?: number; exp?: number };
+    const app = apps[String(claims.iss)];
+    const nowS = Date.now() / 1000;
+    if (header.alg !== 'RS256' || !app || !claims.exp || !claims.iat || claims.exp < nowS || claims.exp - claims.iat > 600) return undefined;
+    const ok = verifySignature('RSA-SHA256', Buffer.from(`${head}.${body}`), createPublicKey(app.publicKey), Buffer.from(sig, 'base64url'));
+    return ok ? String(claims.iss) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function tokenOf(req: IncomingMessage): string | undefined {
   const m = /^(?:token|bearer)\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
   return m?.[1];
@@ -143,11 +169,16 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * @throws Error if the description cannot be loaded or the port is taken.
  */
 export async function startGitHubFake(opts: GitHubFakeOptions): Promise<GitHubFake> {
-  const openapi: GitHubOpenApi = loadGitHubOpenApi(Object.keys(HANDLERS));
+  // The installation-token route is answered before the per-repository handlers (an app's JWT, no repository).
+  const openapi: GitHubOpenApi = loadGitHubOpenApi([...Object.keys(HANDLERS), 'apps/create-installation-access-token']);
   const log = opts.log ?? (() => {});
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'github-fake-')));
-  const core = new FakeCore('', Object.values(opts.tokens), log);
+  const apps = opts.apps ?? {};
+  const appLogins = Object.values(apps).flatMap((a) => Object.values(a.installations));
+  const core = new FakeCore('', [...Object.values(opts.tokens), ...appLogins], log);
+  /** Installation tokens minted so far: token -> login and expiry (ms since epoch). */
+  const minted = new Map<string, { login: string; expires: number }>();
   const faults = new Faults();
   const requests: RequestRecord[] = [];
   const violations: Violation[] = [];
@@ -209,7 +240,20 @@ export async function startGitHubFake(opts: GitHubFakeOptions): Promise<GitHubFa
     });
 
     const token = tokenOf(req);
-    record.login = token === undefined ? null : (opts.tokens[token] ?? null);
+    if (route?.operationId === 'apps/create-installation-access-token') {
+      // The one route an app's JWT opens: a fresh installation token.
+      const appId = token === undefined ? undefined : appOfJwt(token, apps);
+      if (!appId) return error(401, 'A JSON web token could not be decoded');
+      const installation = apps[appId].installations[String(route.params.installation_id)];
+      if (!installation) return error(404, 'Not Found');
+      record.login = installation;
+      const fresh = `ghs_${randomBytes(18).toString('hex')}`;
+      const expires = Date.now() + 3_600_000;
+      minted.set(fresh, { login: installation, expires });
+      return { status: 201, body: { token: fresh, expires_at: new Date(expires).toISOString().replace(/\.\d{3}Z$/, 'Z'), permissions: { issues: 'write', pull_requests: 'write', contents: 'write' }, repository_selection: 'all' }, headers: {} };
+    }
+    const installation = token === undefined ? undefined : minted.get(token);
+    record.login = token === undefined ? null : (opts.tokens[token] ?? (installation && installation.expires > Date.now() ? installation.login : null));
     if (!record.login) return error(401, 'Bad credentials');
 
     const fault = faults.draw(method, url.pathname);
