@@ -62,7 +62,8 @@ interface DemoTicket {
   heals?: ScriptedHeal[];
   /**
    * GitHub demo only: a person's review asking for changes on the ticket's pull request, and the note of the attempt
-   * that answers it (its files under `answers/<ticket id>/review-1/`). The ticket then waits for that person's merge.
+   * that answers it: the last attempt's files plus those under `answers/<ticket id>/review-1/`. The ticket then waits
+   * for that person's merge.
    */
   review?: DemoReview & { answerNote: string };
 }
@@ -84,7 +85,7 @@ const isFiled = (t: DemoTicket): t is DemoTicket & { ticket: Omit<Ticket, 'state
 
 /**
  * Reads `t`'s plan and attempts from the answers folder: `attempt-<n>/` for each attempt note, then (`withReview`,
- * the GitHub demo) `review-1/` as the attempt after the review. Throws if the folders don't match the notes.
+ * the GitHub demo) the attempt after the review: the last attempt's files with `review-1/` over them. Throws if the folders don't match the notes.
  */
 async function readAnswers(t: DemoTicket, withReview: boolean): Promise<ScriptedTicket> {
   const dir = path.join(ANSWERS_DIR, t.ticket.id);
@@ -96,10 +97,15 @@ async function readAnswers(t: DemoTicket, withReview: boolean): Promise<Scripted
     const listed = found.join(', ') || 'none';
     throw new Error(`demo answers of ${t.ticket.id}: expected ${expected.join(', ')} in ${dir}, found ${listed}`);
   }
-  if (withReview && t.review) attempts.push({ note: t.review.answerNote, folder: 'review-1' });
+  const scripted = await Promise.all(attempts.map(async ({ note, folder }) => ({ note, files: await readTree(path.join(dir, folder)) })));
+  if (withReview && t.review) {
+    // The answer to a review is the last attempt's files plus what the review asked for (each attempt starts from the base).
+    const review = await readTree(path.join(dir, 'review-1'));
+    scripted.push({ note: t.review.answerNote, files: { ...scripted[scripted.length - 1].files, ...review } });
+  }
   return {
     plan: await readFile(path.join(dir, 'plan.md'), 'utf8'),
-    attempts: await Promise.all(attempts.map(async ({ note, folder }) => ({ note, files: await readTree(path.join(dir, folder)) }))),
+    attempts: scripted,
     ...(t.heals ? { heals: t.heals } : {}),
   };
 }
