@@ -11,6 +11,7 @@ import { toFailure } from './errors';
 import { selfHeal, smokeCheck, type HealInput } from './heal';
 import { implement, type ImplementInput } from './implement';
 import { deploy, merge } from './merge';
+import { requestLock, type RequestLockInput } from './lock';
 import { createForges, landPullRequest, openPullRequest, type LandInput, type OpenPullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
 import { createSandboxProbe, type SandboxProbe } from './sandbox';
@@ -73,6 +74,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     readFacts: boundary((input: Parameters<typeof readFacts>[1]) => readFacts(trackers, input)),
     setTicketState: boundary((input: Parameters<typeof setTicketState>[1]) => setTicketState(trackers, input)),
     fileTicket: boundary((input: Parameters<typeof fileTicket>[1]) => fileTicket(trackers, input)),
+    requestLock: boundary((input: RequestLockInput) => requestLock(input)),
     readGateAnswer: boundary((input: Parameters<typeof readGateAnswer>[1]) => readGateAnswer(trackers, input)),
     plan: boundary((input: PlanInput) => plan(agentFor(input.config.agent), input, step)),
     implement: boundary((input: ImplementInput) => implement(agentFor(input.config.agent), input, step)),

@@ -1,6 +1,5 @@
 /** Activities: merge a ticket branch into the base, and deploy the merged base. */
 import path from 'node:path';
-import { Mutex } from 'async-mutex';
 import { stepDir } from './artifacts';
 import { liveness, throwIfStopped } from './context';
 import { baseCheckout, mergeBranch, removeWorktree } from './git';
@@ -39,9 +38,6 @@ export async function merge(input: MergeInput): Promise<MergeResult> {
   return result;
 }
 
-/** One deploy at a time per repository in this worker: deploys mutate shared state (the running service). */
-const deployLocks = new Map<string, Mutex>();
-
 export interface DeployResult {
   ok: boolean;
   exitCode: number | null;
@@ -51,7 +47,8 @@ export interface DeployResult {
 }
 
 /**
- * Runs the batch's `deploy.command` in the checkout of the base branch (the merged code), serialized per repository.
+ * Runs the batch's `deploy.command` in the checkout of the base branch (the merged code). One deploy per target runs
+ * at a time: the ticket workflow holds the deployment-wide lock (workflows/lock.ts) around this activity.
  * Returns `ok: false` with the output tail when it exits non-zero or times out; throws only on spawn failures.
  */
 export async function deploy(
@@ -61,33 +58,29 @@ export async function deploy(
   const { config, ticketId } = input;
   if (!config.deploy) return { ok: true, exitCode: 0, ms: 0, tail: 'no deploy command configured', logPath: '' };
   const dep = config.deploy;
-  const lock = deployLocks.get(config.repo) ?? new Mutex();
-  deployLocks.set(config.repo, lock);
   const cwd = await baseCheckout(config.repo, config.baseBranch, config.worktreesDir);
   const logPath = path.join(await stepDir(config, ticketId, 'deploy'), 'deploy.log');
   const { heartbeat, signal, tickMs } = liveness(deps.stopping);
   const pidFile = path.join(path.dirname(logPath), 'deploy.pid');
-  return lock.runExclusive(async () => {
-    // A deploy left running by a worker that died is stopped before the retry deploys again.
-    await stopStaleRun(pidFile);
-    const r = await runCommand({
-      command: dep.command,
-      cwd,
-      pidFile,
-      env: commandEnv({
-        source: deps.env,
-        fromWorker: resolveEnvFrom(dep.envFrom, deps.env, 'deploy.envFrom'),
-        protocol: { RATCHET_BATCH_ID: config.batchId, RATCHET_TICKET_ID: ticketId },
-      }),
-      exactEnv: true,
-      redact: batchRedactor(config, deps.env),
-      timeoutMs: dep.timeoutMs,
-      logPath,
-      signal,
-      tickMs,
-      onTick: () => heartbeat('deploy'),
-    });
-    throwIfStopped(signal, `the deploy after ${ticketId}`);
-    return { ok: r.exitCode === 0 && !r.timedOut, exitCode: r.exitCode, ms: r.ms, tail: r.tail, logPath };
+  // A deploy left running by a worker that died is stopped before the retry deploys again.
+  await stopStaleRun(pidFile);
+  const r = await runCommand({
+    command: dep.command,
+    cwd,
+    pidFile,
+    env: commandEnv({
+      source: deps.env,
+      fromWorker: resolveEnvFrom(dep.envFrom, deps.env, 'deploy.envFrom'),
+      protocol: { RATCHET_BATCH_ID: config.batchId, RATCHET_TICKET_ID: ticketId },
+    }),
+    exactEnv: true,
+    redact: batchRedactor(config, deps.env),
+    timeoutMs: dep.timeoutMs,
+    logPath,
+    signal,
+    tickMs,
+    onTick: () => heartbeat('deploy'),
   });
+  throwIfStopped(signal, `the deploy after ${ticketId}`);
+  return { ok: r.exitCode === 0 && !r.timedOut, exitCode: r.exitCode, ms: r.ms, tail: r.tail, logPath };
 }

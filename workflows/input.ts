@@ -183,7 +183,16 @@ export const batchFileSchema = z
           .strict(),
       )
       .default([]),
-    deploy: z.object({ command, timeoutMs: ms.default(2 * 60_000), envFrom: envNames }).strict().optional(),
+    deploy: z
+      .object({
+        command,
+        timeoutMs: ms.default(2 * 60_000),
+        envFrom: envNames,
+        // Deploys to one target run one at a time, deployment-wide (workflows/lock.ts); default the repository.
+        target: z.string().min(1).max(200).optional(),
+      })
+      .strict()
+      .optional(),
     probes,
     protectedPaths: repoGlobs,
     verify: z

@@ -23,6 +23,13 @@ export function gateFailed(gate: string): void {
   metricMeter.createCounter('ratchet_gate_failures', 'failures', 'Gate failures, by gate').add(1, { gate });
 }
 
+/** A ticket waited `ms` for the deployment-wide lock of `what` (`merge` or `deploy`) before it held it. */
+export function deploymentLockWaited(what: string, ms: number): void {
+  metricMeter
+    .createHistogram('ratchet_deployment_lock_wait_ms', 'int', 'ms', 'Time a ticket waited for a deployment-wide lock, by lock')
+    .record(Math.max(0, Math.round(ms)), { lock: what });
+}
+
 /** A ticket's branch merged into the base. */
 export function merged(): void {
   metricMeter.createCounter('ratchet_merges', 'merges', 'Ticket branches merged into the base').add(1);

@@ -18,6 +18,7 @@ import {
   setHandler,
   sleep,
   upsertSearchAttributes,
+  uuid4,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
@@ -42,6 +43,7 @@ import {
   type TicketStatus,
 } from './messages';
 import { harnessOf, tripwire } from './done';
+import { lockGrantedSignal, lockReleaseSignal, lockWorkflowId } from './lock';
 import { formatMs } from './duration';
 import * as metrics from './metrics';
 import { RatchetAttempt, RatchetPhase } from './search-attributes';
@@ -79,6 +81,10 @@ const PROGRESS_PATCH = 'ticket-progress-signal';
 const STABLE_PATCH = 'verify-stable-answer';
 /** Patch: a harness fault that survived its retries gets a self-heal before its human gate. */
 const FAULT_HEAL_PATCH = 'heal-at-harness-fault';
+/** Patch: merges and deploys hold the deployment-wide lock (workflows/lock.ts) instead of a worker's in-process mutex. */
+const LOCK_PATCH = 'deployment-lock';
+/** How long a merge may hold its lock before the lock is released for it, ms (its activity's retries fit in it). */
+const MERGE_HOLD_MS = 30 * 60_000;
 /** Rounds of the same wrong answer that end verify-live early, when the batch file does not say. */
 const STABLE_ROUNDS = 5;
 
@@ -209,6 +215,37 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
   setHandler(pullRequestSignal, () => {
     prNudges++;
   });
+  /** Request ids of the deployment-wide locks granted to this workflow and not yet released. */
+  const granted = new Set<string>();
+  setHandler(lockGrantedSignal, ({ requestId }) => {
+    granted.add(requestId);
+  });
+
+  /**
+   * Runs `fn` holding the deployment-wide lock `key` (workflows/lock.ts): waits durably for its turn (the lock's Web UI
+   * page shows the line), and releases it when `fn` ends, however it ends. `holdMs` bounds how long the lock is kept
+   * if this workflow dies holding it. Histories from before the lock run `fn` at once, as they did.
+   */
+  async function withLock<T>(key: string, what: string, holdMs: number, fn: () => Promise<T>): Promise<T> {
+    if (!patched(LOCK_PATCH)) return fn();
+    const requestId = uuid4();
+    const asked = Date.now();
+    await quick.requestLock.executeWithOptions({ startToCloseTimeout: '1 minute', heartbeatTimeout: QUICK_HEARTBEAT, retry: { maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE }, summary: `ask for the lock ${key}` }, [
+      { key, taskQueue: workflowInfo().taskQueue, request: { requester: workflowInfo().workflowId, requestId, holdMs, what: `${what} ${ticket.id}` } },
+    ]);
+    await condition(() => granted.has(requestId));
+    metrics.deploymentLockWaited(what, Date.now() - asked);
+    try {
+      return await fn();
+    } finally {
+      granted.delete(requestId);
+      await getExternalWorkflowHandle(lockWorkflowId(key)).signal(lockReleaseSignal, { requestId });
+    }
+  }
+  /** The lock of merges into the base: one per repository and base branch, whichever worker or batch merges. */
+  const mergeLockKey = (): string => `merge:${config.repo}@${config.baseBranch}`;
+  /** The lock of deploys: one per deploy target (`deploy.target`, default the repository). */
+  const deployLockKey = (): string => `deploy:${config.deploy?.target ?? config.repo}`;
 
   const checkDecision = (kind: 'approve' | 'reject', d: GateDecision): void => {
     if (typeof d?.by !== 'string' || d.by.trim() === '') {
@@ -602,9 +639,11 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     }
     enter('merge', 'gates passed');
     if (config.forge?.kind === 'github') return landOnGitHub(commit, config.forge);
-    const merged = await quick.merge.executeWithOptions(
-      { startToCloseTimeout: '2 minutes', heartbeatTimeout: QUICK_HEARTBEAT, retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE }, summary: `merge ${ticket.id}` },
-      [{ config, ticketId: ticket.id, title: ticket.title, commit }],
+    const merged = await withLock(mergeLockKey(), 'merge', MERGE_HOLD_MS, () =>
+      quick.merge.executeWithOptions(
+        { startToCloseTimeout: '2 minutes', heartbeatTimeout: QUICK_HEARTBEAT, retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE }, summary: `merge ${ticket.id}` },
+        [{ config, ticketId: ticket.id, title: ticket.title, commit }],
+      ),
     );
     if (merged.conflict) {
       signature = `conflict: ${merged.conflict.join(', ')}`;
@@ -844,7 +883,11 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
   async function deployAndVerify(): Promise<true | string> {
     if (config.deploy) {
       enter('deploy', `merged ${mergeCommit?.slice(0, 10) ?? ''}`);
-      const dep = await long.deploy.executeWithOptions({ ...deployOptions, summary: `deploy after ${ticket.id}` }, [{ config, ticketId: ticket.id }]);
+      // Its activity may run 3 times (deployOptions' retries), each up to the deploy's time-out and 30 s more.
+      const holdMs = 3 * ((config.deploy.timeoutMs ?? 60_000) + 30_000) + 60_000;
+      const dep = await withLock(deployLockKey(), 'deploy', holdMs, () =>
+        long.deploy.executeWithOptions({ ...deployOptions, summary: `deploy after ${ticket.id}` }, [{ config, ticketId: ticket.id }]),
+      );
       if (!dep.ok) return `deploy exited ${dep.exitCode}: ${dep.tail.trim().split('\n').slice(-3).join(' | ')}`;
     }
     enter('verify-live');

@@ -181,7 +181,11 @@ export interface BatchConfig {
   agent: AgentConfig;
   gates: Gate[];
   /** Runs on the base branch after every merge (e.g. restart the service); serialized per repository. */
-  deploy?: { command: string; timeoutMs: number; envFrom: string[] };
+  /**
+   * `target` names what a deploy changes (e.g. `staging`): deploys to one target run one at a time across every worker
+   * and batch (the deployment-wide lock); default the repository.
+   */
+  deploy?: { command: string; timeoutMs: number; envFrom: string[]; target?: string };
   probes: Probe[];
   /**
    * Globs relative to the repository that no attempt may change: the tickets folder, `.ratchet/`, every file a
