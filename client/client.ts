@@ -42,21 +42,21 @@ import {
 export { formatReport } from './format';
 export * from './errors';
 
-export const DEFAULT_ADDRESS = '127.0.0.1:7233';
-export const DEFAULT_NAMESPACE = 'default';
+import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE, temporalTarget } from '../deploy/connection';
+export { DEFAULT_ADDRESS, DEFAULT_NAMESPACE } from '../deploy/connection';
 /** How long `connect` waits for the server to answer, ms. */
 const CONNECT_TIMEOUT_MS = 5_000;
 /** Deadline of one status query while watching, ms: a batch without a worker must not stall the watch. */
 const QUERY_TIMEOUT_MS = 5_000;
 
-/** The address used when none is given: `$TEMPORAL_ADDRESS`, else 127.0.0.1:7233. */
+/** The address used when none is given: `$TEMPORAL_ADDRESS` or a temporal.toml profile's, else 127.0.0.1:7233. */
 export function defaultAddress(): string {
-  return process.env.TEMPORAL_ADDRESS || DEFAULT_ADDRESS;
+  return temporalTarget().address;
 }
 
-/** The namespace used when none is given: `$TEMPORAL_NAMESPACE`, else `default`. */
+/** The namespace used when none is given: `$TEMPORAL_NAMESPACE` or a temporal.toml profile's, else `default`. */
 export function defaultNamespace(): string {
-  return process.env.TEMPORAL_NAMESPACE || DEFAULT_NAMESPACE;
+  return temporalTarget().namespace;
 }
 
 /**
@@ -90,12 +90,13 @@ function tcpRefused(address: string): Promise<string | undefined> {
  * @throws TemporalUnreachableError when nothing answers within 5 s (the message says how to fix it).
  */
 export async function connect(address?: string, namespace?: string): Promise<Client> {
-  const target = address || defaultAddress();
+  const t = temporalTarget({ address, namespace });
+  const target = t.address;
   const refused = await tcpRefused(target);
   if (refused) throw new TemporalUnreachableError(target, refused);
   try {
-    const connection = await Connection.connect({ address: target, connectTimeout: CONNECT_TIMEOUT_MS });
-    return new Client({ connection, namespace: namespace || defaultNamespace() });
+    const connection = await Connection.connect({ ...t.connection, connectTimeout: CONNECT_TIMEOUT_MS });
+    return new Client({ connection, namespace: t.namespace });
   } catch (err) {
     throw new TemporalUnreachableError(target, rootMessage(err));
   }

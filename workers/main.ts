@@ -5,6 +5,7 @@
  * another worker) and shuts down gracefully: the SDK stops polling and lets short activities (tracker writes, merges)
  * finish within the grace time.
  */
+import { temporalTarget } from '../deploy/connection';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createSandboxProbe } from '../activities/sandbox';
 import { BadInputError } from '../workflows/input';
@@ -32,8 +33,9 @@ export function metricsAddress(value: string | undefined, source: string): strin
 
 /** Runs a worker in this process until SIGINT/SIGTERM. Resolves after a graceful shutdown; rejects if it cannot connect. */
 export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise<void> {
-  const address = opts.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
-  const namespace = opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default';
+  // TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_* or a temporal.toml profile, as the CLI reads them.
+  const target = temporalTarget({ address: opts.address, namespace: opts.namespace });
+  const { address, namespace } = target;
   // The SDK installs SIGINT/SIGTERM handlers that call worker.shutdown() (graceful) on every running worker; ours
   // stops the long runs at once, which would otherwise hold the process for the whole grace time and then some.
   const metrics = opts.metrics !== undefined ? metricsAddress(opts.metrics, '--metrics') : metricsAddress(process.env.RATCHET_METRICS_ADDRESS, 'RATCHET_METRICS_ADDRESS');
@@ -59,10 +61,10 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
           'write access to everything this user can write (batches that set agent.sandbox "bwrap" fail instead). ' +
           'Install it: apt-get install bubblewrap (Debian/Ubuntu), and allow unprivileged user namespaces.',
   );
-  const connection = await NativeConnection.connect({ address });
+  const connection = await NativeConnection.connect(target.connection);
   try {
     const worker = await createWorker({ connection, namespace, activityDeps: { sandbox, stopping: stopping.signal } });
-    console.log(`ratchet worker polling task queue "${worker.options.taskQueue}" on ${address} (namespace ${namespace}); Ctrl-C stops it`);
+    console.log(`ratchet worker polling task queue "${worker.options.taskQueue}" on ${address}${target.secure ? ' (TLS)' : ''} (namespace ${namespace}); Ctrl-C stops it`);
     await worker.run();
     console.log('ratchet worker stopped');
   } finally {
