@@ -85,6 +85,8 @@ const FAULT_HEAL_PATCH = 'heal-at-harness-fault';
 const LOCK_PATCH = 'deployment-lock';
 /** How long a merge may hold its lock before the lock is released for it, ms (its activity's retries fit in it). */
 const MERGE_HOLD_MS = 30 * 60_000;
+/** Patch: a pull request's nudges (webhook signals) are counted from before its read, so one that lands during it is not lost. */
+const NUDGE_PATCH = 'pr-nudge-before-read';
 /** Rounds of the same wrong answer that end verify-live early, when the batch file does not say. */
 const STABLE_ROUNDS = 5;
 
@@ -674,7 +676,9 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     setCurrentDetails(renderDetails());
     let waitMs = forge.pollMs;
     let awaiting = false;
+    const early = patched(NUDGE_PATCH);
     for (;;) {
+      const before = prNudges;
       const r = await quick.landPullRequest({ config: batch, ticketId: ticket.id, title: ticket.title, number: pr.number, commit, seenReviews: [...seenReviews] });
       switch (r.status) {
         case 'merged':
@@ -707,7 +711,8 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
             awaiting = true;
             await writeState('awaiting-human', `pull request #${pr.number}: a person merges it`);
           }
-          const seen = prNudges;
+          // A webhook's nudge that arrived while the pull request was read (or the label written) still wakes it.
+          const seen = early ? before : prNudges;
           const nudged = await condition(() => prNudges > seen, waitMs);
           waitMs = nudged ? forge.pollMs : Math.min(waitMs * 2, forge.pollMs * 10);
         }

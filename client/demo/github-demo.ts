@@ -110,29 +110,43 @@ export async function reviewThenMerge(opts: {
   const [owner, repo] = opts.repo.split('/');
   const head = `ratchet/${opts.batchId}/${opts.issue}`;
   /** The open pull request of `head` once ratchet waits for a person on it, and `ready(pr)` holds. */
-  const awaiting = async (ready: (headSha: string) => boolean): Promise<{ number: number; sha: string } | undefined> => {
+  /**
+   * Once the open pull request of `head` waits for a person and `ready(its head sha)` holds, does `act` on it; a call
+   * GitHub refuses is said and tried again at the next look, as a person would. @returns false when stopped first.
+   */
+  const when = async (ready: (headSha: string) => boolean, act: (pr: { number: number; sha: string }) => Promise<void>): Promise<boolean> => {
     while (!opts.signal.aborted) {
-      const [pulls, issue] = await Promise.all([
-        opts.person.rest.pulls.list({ owner, repo, state: 'open', head: `${owner}:${head}` }),
-        opts.person.rest.issues.get({ owner, repo, issue_number: opts.issue }),
-      ]);
-      const pr = pulls.data[0];
-      const waiting = issue.data.labels.some((l) => (typeof l === 'string' ? l : l.name) === 'ratchet:awaiting-human');
-      if (pr && waiting && ready(pr.head.sha)) return { number: pr.number, sha: pr.head.sha };
+      try {
+        const [pulls, issue] = await Promise.all([
+          opts.person.rest.pulls.list({ owner, repo, state: 'open', head: `${owner}:${head}` }),
+          opts.person.rest.issues.get({ owner, repo, issue_number: opts.issue }),
+        ]);
+        const pr = pulls.data[0];
+        const waiting = issue.data.labels.some((l) => (typeof l === 'string' ? l : l.name) === 'ratchet:awaiting-human');
+        if (pr && waiting && ready(pr.head.sha)) {
+          await act({ number: pr.number, sha: pr.head.sha });
+          return true;
+        }
+      } catch (err) {
+        opts.out(`  ${PERSON}'s GitHub call failed (${(err as Error).message}); they look again in a second`);
+      }
       await sleep(1_000, undefined, { signal: opts.signal }).catch(() => undefined);
     }
-    return undefined;
+    return false;
   };
-  const first = await awaiting(() => true);
-  if (!first) return 'stopped';
-  await opts.person.rest.pulls.createReview({ owner, repo, pull_number: first.number, event: 'REQUEST_CHANGES', body: opts.review.body, comments: opts.review.comments });
-  opts.out(`  ${PERSON} (a person, on GitHub) asks for changes on pull request #${first.number} of issue #${opts.issue}: "${opts.review.body}"`);
-  for (const c of opts.review.comments) opts.out(`    ${c.path}:${c.line}: ${c.body}`);
-  const answered = await awaiting((sha) => sha !== first.sha);
-  if (!answered) return 'stopped';
-  await opts.person.rest.pulls.merge({ owner, repo, pull_number: answered.number, sha: answered.sha });
-  opts.out(`  ${PERSON} (a person, on GitHub) merges pull request #${answered.number}: ratchet answered the review on the same pull request`);
-  return 'merged';
+  let reviewed = '';
+  const review = async (pr: { number: number; sha: string }): Promise<void> => {
+    await opts.person.rest.pulls.createReview({ owner, repo, pull_number: pr.number, event: 'REQUEST_CHANGES', body: opts.review.body, comments: opts.review.comments });
+    reviewed = pr.sha;
+    opts.out(`  ${PERSON} (a person, on GitHub) asks for changes on pull request #${pr.number} of issue #${opts.issue}: "${opts.review.body}"`);
+    for (const c of opts.review.comments) opts.out(`    ${c.path}:${c.line}: ${c.body}`);
+  };
+  const merge = async (pr: { number: number; sha: string }): Promise<void> => {
+    await opts.person.rest.pulls.merge({ owner, repo, pull_number: pr.number, sha: pr.sha });
+    opts.out(`  ${PERSON} (a person, on GitHub) merges pull request #${pr.number}: ratchet answered the review on the same pull request`);
+  };
+  if (!(await when(() => true, review))) return 'stopped';
+  return (await when((sha) => sha !== reviewed, merge)) ? 'merged' : 'stopped';
 }
 
 /**

@@ -63,7 +63,12 @@ describe('ratchet demo, the main job a new user runs', function () {
   it('--github: issues with native dependencies, one pull request per issue, a review answered on the same pull request and a person merging it, no token left anywhere', async () => {
     const ratchet = path.resolve(__dirname, '../../client/bin/ratchet.js');
     const demoDir = path.join(dir, 'demo-github');
-    const { stdout } = await run(process.execPath, [ratchet, 'demo', '--github', '--address', server.address, '--dir', demoDir], { maxBuffer: 16 * 1024 * 1024 });
+    // Killed before mocha's time-out, so a demo that does not finish shows what it printed.
+    const { stdout } = await run(process.execPath, [ratchet, 'demo', '--github', '--address', server.address, '--dir', demoDir], { maxBuffer: 16 * 1024 * 1024, timeout: 240_000 }).catch(
+      (err: Error & { stdout?: string; stderr?: string }) => {
+        throw new Error(`ratchet demo --github failed: ${err.message.split('\n')[0]}\n--- stdout (tail) ---\n${(err.stdout ?? '').slice(-6_000)}\n--- stderr (tail) ---\n${(err.stderr ?? '').slice(-3_000)}`);
+      },
+    );
 
     assert.match(stdout, /^Oracle: satisfied \(7 done, 0 human-gated\)$/m);
     // Six issues filed by a person; ids are issue numbers, version is #3.
