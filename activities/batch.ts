@@ -15,7 +15,7 @@ import type { Tracker } from './tracker/tracker';
 import { graphProblems } from '../workflows/graph';
 import { BadInputError, batchFileSchema, ID_PATTERN, parseOrThrow, toBatchConfig } from '../workflows/input';
 import { definitionOfDone } from '../workflows/done';
-import type { BatchConfig, DefinitionOfDone, TrackerDecision, GateCursor, LoadedBatch, Ticket, TicketFact, TicketState, TrackerConfig } from '../workflows/types';
+import type { BatchConfig, DefinitionOfDone, GateCursor, LoadedBatch, Ticket, TicketFact, TicketState, TrackerConfig, TrackerDecision } from '../workflows/types';
 
 /** Most a loaded batch (config and tickets) may weigh, bytes: it travels in payloads, which Temporal caps at 2 MB. */
 const MAX_LOADED_BYTES = 1_500_000;

@@ -2,8 +2,8 @@
  * The GitHub client of a worker: one Octokit (`@octokit/rest`) composed with `@octokit/plugin-retry` (5xx and other
  * transient statuses, with backoff) and `@octokit/plugin-throttling` (GitHub's documented limits: writes spaced,
  * `retry-after` on a secondary limit and `x-ratelimit-reset` on the primary one honoured), authenticated by a token or
- * as a GitHub App installation (`@octokit/auth-app`). The credentials come from the worker's environment only (DESIGN.md "Trust boundaries"): it is never in a payload, a prompt, a transcript or an
- * agent's environment.
+ * as a GitHub App installation (`@octokit/auth-app`). The credentials come from the worker's environment only
+ * (DESIGN.md "Trust boundaries"): they are never in a payload, a prompt, a transcript or an agent's environment.
  */
 import { readFileSync } from 'node:fs';
 import { createAppAuth } from '@octokit/auth-app';
