@@ -8,6 +8,7 @@
 import {
   ActivityFailure,
   allHandlersFinished,
+  CancellationScope,
   condition,
   getExternalWorkflowHandle,
   isCancellation,
@@ -83,6 +84,8 @@ const STABLE_PATCH = 'verify-stable-answer';
 const FAULT_HEAL_PATCH = 'heal-at-harness-fault';
 /** Patch: merges and deploys hold the deployment-wide lock (workflows/lock.ts) instead of a worker's in-process mutex. */
 const LOCK_PATCH = 'deployment-lock';
+/** Patch: a lock's release is sent also when the ticket is cancelled while it waits for or holds the lock. */
+const LOCK_CANCEL_PATCH = 'lock-release-on-cancel';
 /** How long a merge may hold its lock before the lock is released for it, ms (its activity's retries fit in it). */
 const MERGE_HOLD_MS = 30 * 60_000;
 /** Patch: a pull request's nudges (webhook signals) are counted from before its read, so one that lands during it is not lost. */
@@ -235,13 +238,30 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     await quick.requestLock.executeWithOptions({ startToCloseTimeout: '1 minute', heartbeatTimeout: QUICK_HEARTBEAT, retry: { maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE }, summary: `ask for the lock ${key}` }, [
       { key, taskQueue: workflowInfo().taskQueue, request: { requester: workflowInfo().workflowId, requestId, holdMs, what: `${what} ${ticket.id}` } },
     ]);
-    await condition(() => granted.has(requestId));
-    metrics.deploymentLockWaited(what, Date.now() - asked);
+    const release = (): Promise<void> =>
+      getExternalWorkflowHandle(lockWorkflowId(key))
+        .signal(lockReleaseSignal, { requestId })
+        // A lock that released it by time-out and then ended idle is not there to tell: nothing to release.
+        .catch((err: unknown) => log.warn(`could not release the lock ${key} (${(err as Error).message}); its hold time frees it`));
+    if (!patched(LOCK_CANCEL_PATCH)) {
+      await condition(() => granted.has(requestId));
+      metrics.deploymentLockWaited(what, Date.now() - asked);
+      try {
+        return await fn();
+      } finally {
+        granted.delete(requestId);
+        await getExternalWorkflowHandle(lockWorkflowId(key)).signal(lockReleaseSignal, { requestId });
+      }
+    }
+    // Released (or the place in line given up) also when this workflow is cancelled while it waits or holds:
+    // otherwise the lock would wait out holdMs, or grant it to a workflow that no longer wants it.
     try {
+      await condition(() => granted.has(requestId));
+      metrics.deploymentLockWaited(what, Date.now() - asked);
       return await fn();
     } finally {
       granted.delete(requestId);
-      await getExternalWorkflowHandle(lockWorkflowId(key)).signal(lockReleaseSignal, { requestId });
+      await CancellationScope.nonCancellable(release);
     }
   }
   /** The lock of merges into the base: one per repository and base branch, whichever worker or batch merges. */

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { batchWorkflow } from '../../workflows';
 import { lockReleaseSignal, lockRequestSignal, lockStatusQuery, lockWorkflow, lockWorkflowId, type LockStatus } from '../../workflows/lock';
-import { batchWorkflowId, TASK_QUEUE } from '../../workflows/messages';
+import { batchWorkflowId, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import { makeRepo, mergesOf } from '../fixtures/repo';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
@@ -77,5 +77,29 @@ describe('the deployment-wide lock', function () {
       return now.holder === undefined ? now : undefined;
     });
     assert.deepEqual({ grants: free.grants, expired: free.expired, queue: free.queue }, { grants: 3, expired: 1, queue: [] });
+  });
+
+  it('is released at once when the tickets holding it and waiting for it are cancelled', async () => {
+    const fx = server.track(await makeRepo(['a', 'b'].map((id) => ({ id, probes: ownFileProbe(id) }))));
+    const batchId = uniqueId('lkc');
+    const target = `staging-${batchId}`;
+    const input = fx.batch(batchId, { gates: [ownFileGate], maxParallel: 2, deploy: { command: 'sleep 600', target } });
+    const batch = await client().workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
+    const lock = client().workflow.getHandle(lockWorkflowId(`deploy:${target}`));
+    const status = (): Promise<LockStatus | undefined> => lock.query(lockStatusQuery).catch(() => undefined);
+    // One ticket deploys (holds the lock for up to three deploy time-outs), the other waits in line.
+    const busy = await waitUntil('one holder and one in line', async () => {
+      const s = await status();
+      return s?.holder && s.queue.length === 1 ? s : undefined;
+    }, { timeoutMs: 60_000 });
+    for (const id of ['a', 'b']) await client().workflow.getHandle(ticketWorkflowId(batchId, id)).cancel();
+    const free = await waitUntil('the lock is free and nobody waits', async () => {
+      const s = await status();
+      return s && !s.holder && s.queue.length === 0 ? s : undefined;
+    }, { timeoutMs: 30_000 });
+    // Released by the cancelled holder, not by its hold time; the one in line gave up its place without a grant.
+    assert.deepEqual({ grants: free.grants, expired: free.expired }, { grants: 1, expired: 0 });
+    assert.ok(busy.holder);
+    await batch.cancel();
   });
 });
