@@ -7,7 +7,7 @@
  * - `boxed+guard`: also a gate that writes a JUnit report, so the regression guard runs (base run per base commit).
  * Prints per variant: wall time, throughput, time per phase, history sizes (events, bytes) and worker memory (RSS),
  * then what the sandbox and the guard cost per attempt and the throughput ratios to `unboxed`.
- * Usage: `npm run bench -- [tickets=24] [maxParallel=4]`. Figures depend on the machine; compare runs on one machine.
+ * Usage: `npm run bench:overhead -- [tickets=24] [maxParallel=4]`. Figures depend on the machine; compare runs on one machine.
  */
 import { temporal } from '@temporalio/proto';
 import { createSandboxProbe } from '../activities/sandbox';

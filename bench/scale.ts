@@ -1,29 +1,40 @@
 /**
  * Benchmark: ratchet against a raw-Temporal baseline at growing batch sizes (issue 9's goal figures).
- * For each size N (chains of 4 tickets, so dependents wait on blockers), on one local dev server, one after another:
+ * For each run (N tickets in chains of `chain`, so dependents wait on blockers, at most `maxParallel` at once), on one
+ * local dev server, one after another:
  * - `baseline`: bench/baseline/workflows.ts, the same parent/child shape with no-op activities;
  * - `ratchet`: a real batch (real git repository, worktrees, merges, tracker files) with a no-op agent that writes
- *   the ticket's file, one plain gate and one probe, unboxed.
- * Prints per size: tickets/min of both and ratchet's rate as a ratio of the baseline's, unblock latency p50/p99
- * (a blocker's ticket workflow closed -> its dependent's first activity started), the batch's history per ticket
- * (events and bytes, over every run when it continued as new), the longest history, and the worker's peak RSS.
- * Usage: `npm run bench:scale -- [sizes=24,200] [maxParallel=16]`. Figures depend on the machine; compare ratios.
+ *   the ticket's file, one plain gate and one probe, unboxed; the worker as `ratchet worker` runs it (workflows in
+ *   this process, activities in a process of their own).
+ * Prints per run: tickets/min of both and ratchet's rate as a ratio of the baseline's, ratchet's wall time, unblock
+ * latency p50/p99 (a blocker's ticket workflow closed -> its dependent's first activity started), the batch's history
+ * per ticket (events and bytes, over every run when it continued as new), the longest history (batch runs, tickets,
+ * the merge lock's runs) and the worker's peak RSS (both processes).
+ * Usage: `npm run bench:scale -- [sizes=24,200] [maxParallel=16] [chain=4]`. Figures depend on the machine; compare
+ * ratios. `npm run bench` runs it with the rest of the goal figures (bench/goals.ts).
  */
+import { readFileSync } from 'node:fs';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import * as baselineActivities from './baseline/activities';
 import { baselineBatch } from './baseline/workflows';
+import { startActivitiesProcess, type ActivitiesProcess } from '../workers/activities-process';
 import { createWorker } from '../workers/worker';
 import { batchWorkflow } from '../workflows';
+import { lockWorkflowId } from '../workflows/lock';
 import { batchWorkflowId, TASK_QUEUE, ticketWorkflowId } from '../workflows/messages';
 import { makeRepo } from '../test/fixtures/repo';
 import { createTestEnv, workflowBundle } from '../test/helpers/temporal';
 
 const BASELINE_QUEUE = 'ratchet-bench-baseline';
 
-interface Row {
+/** One measured run; rates in tickets/min, times in ms, bytes, RSS in MB. */
+export interface ScaleRow {
   n: number;
+  maxParallel: number;
+  chain: number;
+  ratchetMs: number;
   baselinePerMin: number;
   ratchetPerMin: number;
   unblockP50: number;
@@ -35,8 +46,15 @@ interface Row {
   peakRssMb: number;
 }
 
-const graph = (n: number) =>
-  Array.from({ length: n }, (_, i) => ({ id: `t${String(i).padStart(5, '0')}`, dependsOn: i % 4 === 0 ? [] : [`t${String(i - 1).padStart(5, '0')}`] }));
+/** What to run: `n` tickets in chains of `chain` (1: all independent), at most `maxParallel` at once. */
+export interface ScaleRun {
+  n: number;
+  maxParallel: number;
+  chain: number;
+}
+
+const graph = ({ n, chain }: ScaleRun) =>
+  Array.from({ length: n }, (_, i) => ({ id: `t${String(i).padStart(5, '0')}`, dependsOn: i % chain === 0 ? [] : [`t${String(i - 1).padStart(5, '0')}`] }));
 
 function percentile(xs: number[], p: number): number {
   if (!xs.length) return NaN;
@@ -51,16 +69,31 @@ async function histories(client: Client, id: string): Promise<temporal.api.histo
   return Promise.all(runs.map((runId) => client.workflow.getHandle(id, runId).fetchHistory()));
 }
 
+/** Resident memory of process `pid`, bytes (0 when it is gone or unknown). */
+function rssOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return Number(kb ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
 const bytesOf = (h: temporal.api.history.v1.IHistory): number => temporal.api.history.v1.History.encode(h).finish().length;
 const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
 
-async function main(): Promise<void> {
-  const sizes = (process.argv[2] ?? '24,200').split(',').map(Number);
-  const maxParallel = Number(process.argv[3] ?? 16);
+/**
+ * Runs the baseline and a ratchet batch for each of `runs`, one after another, on one fresh dev server.
+ * @returns one row per run. @throws when a batch ends without the oracle satisfied.
+ */
+export async function measureScale(runs: ScaleRun[], progress: (line: string) => void = console.log): Promise<ScaleRow[]> {
   const env = await createTestEnv();
+  let activities: ActivitiesProcess | undefined;
   let peakRss = 0;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
-  const rows: Row[] = [];
+  // The worker's RSS: this process (workflows, and the client) plus its activities process.
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss + rssOf(activities?.child.pid))), 100);
+  const rows: ScaleRow[] = [];
   try {
     const baseline = await Worker.create({
       connection: env.nativeConnection,
@@ -68,84 +101,97 @@ async function main(): Promise<void> {
       workflowsPath: require.resolve('./baseline/workflows'),
       activities: baselineActivities,
     });
-    const worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle() });
-    await Promise.all([
-      baseline.runUntil(
-        worker.runUntil(async () => {
-          for (const n of sizes) {
-            const tickets = graph(n);
-            let started = performance.now();
-            await env.client.workflow.execute(baselineBatch, { taskQueue: BASELINE_QUEUE, workflowId: `baseline-${n}-${Date.now()}`, args: [tickets, maxParallel] });
-            const baselinePerMin = (n / (performance.now() - started)) * 60_000;
+    // The shape `ratchet worker` runs: workflows in this process, activities in a lean process of their own.
+    activities = startActivitiesProcess({ address: env.address, stdio: 'pipe' });
+    const worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle(), role: 'workflows' });
+    await baseline.runUntil(
+      worker.runUntil(async () => {
+        for (const run of runs) {
+          const { n, maxParallel } = run;
+          const tickets = graph(run);
+          let started = performance.now();
+          await env.client.workflow.execute(baselineBatch, { taskQueue: BASELINE_QUEUE, workflowId: `baseline-${n}-${Date.now()}`, args: [tickets, maxParallel] });
+          const baselinePerMin = (n / (performance.now() - started)) * 60_000;
 
-            const fx = await makeRepo(tickets.map((t) => ({ ...t, probes: [{ command: `test -f ${t.id}.txt` }] })));
-            const batchId = `scale-${n}-${Date.now()}`;
-            try {
-              peakRss = 0;
-              started = performance.now();
-              const report = await env.client.workflow.execute(batchWorkflow, {
-                taskQueue: TASK_QUEUE,
-                workflowId: batchWorkflowId(batchId),
-                args: [
-                  fx.batch(batchId, {
-                    agent: { command: 'echo good > "$RATCHET_TICKET_ID.txt"', timeoutMs: 60_000, sandbox: 'none' },
-                    gates: [{ name: 'own file', command: 'test -f "$RATCHET_TICKET_ID.txt"' }],
-                    maxParallel,
-                  }),
-                ],
-              });
-              const ratchetPerMin = (n / (performance.now() - started)) * 60_000;
-              if (!report.oracle.satisfied) throw new Error(`batch ${batchId}: the oracle is not satisfied`);
-              const runs = await histories(env.client, batchWorkflowId(batchId));
-              const events = runs.reduce((sum, h) => sum + (h.events?.length ?? 0), 0);
-              const bytes = runs.reduce((sum, h) => sum + bytesOf(h), 0);
-              let longest = Math.max(...runs.map((h) => h.events?.length ?? 0));
-              // Unblock latency: blocker's workflow closed -> the dependent's first activity started.
-              const closed = new Map<string, number>();
-              const firstActivity = new Map<string, number>();
-              for (const t of tickets) {
-                const h = await env.client.workflow.getHandle(ticketWorkflowId(batchId, t.id)).fetchHistory();
-                longest = Math.max(longest, h.events?.length ?? 0);
-                const evs = h.events ?? [];
-                closed.set(t.id, ms(evs[evs.length - 1]?.eventTime));
-                const first = evs.find((e) => e.activityTaskStartedEventAttributes);
-                if (first) firstActivity.set(t.id, ms(first.eventTime));
-              }
-              const unblock = tickets.filter((t) => t.dependsOn.length).map((t) => (firstActivity.get(t.id) ?? NaN) - Math.max(...t.dependsOn.map((d) => closed.get(d) ?? NaN)));
-              rows.push({
-                n,
-                baselinePerMin,
-                ratchetPerMin,
-                unblockP50: percentile(unblock, 50),
-                unblockP99: percentile(unblock, 99),
-                eventsPerTicket: events / n,
-                bytesPerTicket: bytes / n,
-                longestHistory: longest,
-                runs: runs.length,
-                peakRssMb: peakRss / 1024 / 1024,
-              });
-              console.log(`size ${n} measured`);
-            } finally {
-              await fx.cleanup();
+          const fx = await makeRepo(tickets.map((t) => ({ ...t, probes: [{ command: `test -f ${t.id}.txt` }] })));
+          const batchId = `scale-${n}-${maxParallel}-${Date.now()}`;
+          try {
+            peakRss = 0;
+            started = performance.now();
+            const report = await env.client.workflow.execute(batchWorkflow, {
+              taskQueue: TASK_QUEUE,
+              workflowId: batchWorkflowId(batchId),
+              args: [
+                fx.batch(batchId, {
+                  agent: { command: 'echo good > "$RATCHET_TICKET_ID.txt"', timeoutMs: 60_000, sandbox: 'none' },
+                  gates: [{ name: 'own file', command: 'test -f "$RATCHET_TICKET_ID.txt"' }],
+                  maxParallel,
+                }),
+              ],
+            });
+            const ratchetMs = performance.now() - started;
+            const peakRssMb = peakRss / 1024 / 1024;
+            if (!report.oracle.satisfied) throw new Error(`batch ${batchId}: the oracle is not satisfied`);
+            const batchRuns = await histories(env.client, batchWorkflowId(batchId));
+            const events = batchRuns.reduce((sum, h) => sum + (h.events?.length ?? 0), 0);
+            const bytes = batchRuns.reduce((sum, h) => sum + bytesOf(h), 0);
+            const lockRuns = await histories(env.client, lockWorkflowId(`merge:${fx.repo}@main`));
+            let longest = Math.max(...[...batchRuns, ...lockRuns].map((h) => h.events?.length ?? 0));
+            // Unblock latency: blocker's workflow closed -> the dependent's first activity started.
+            const closed = new Map<string, number>();
+            const firstActivity = new Map<string, number>();
+            for (const t of tickets) {
+              const h = await env.client.workflow.getHandle(ticketWorkflowId(batchId, t.id)).fetchHistory();
+              longest = Math.max(longest, h.events?.length ?? 0);
+              const evs = h.events ?? [];
+              closed.set(t.id, ms(evs[evs.length - 1]?.eventTime));
+              const first = evs.find((e) => e.activityTaskStartedEventAttributes);
+              if (first) firstActivity.set(t.id, ms(first.eventTime));
             }
+            const unblock = tickets.filter((t) => t.dependsOn.length).map((t) => (firstActivity.get(t.id) ?? NaN) - Math.max(...t.dependsOn.map((d) => closed.get(d) ?? NaN)));
+            rows.push({
+              ...run,
+              ratchetMs,
+              baselinePerMin,
+              ratchetPerMin: (n / ratchetMs) * 60_000,
+              unblockP50: percentile(unblock, 50),
+              unblockP99: percentile(unblock, 99),
+              eventsPerTicket: events / n,
+              bytesPerTicket: bytes / n,
+              longestHistory: longest,
+              runs: batchRuns.length,
+              peakRssMb,
+            });
+            progress(`${n} tickets, ${maxParallel} at once, chains of ${run.chain}: measured`);
+          } finally {
+            await fx.cleanup();
           }
-        }),
-      ),
-    ]);
+        }
+      }),
+    );
   } finally {
     clearInterval(sampler);
+    await activities?.stop();
     await env.teardown();
   }
-  console.log(`\nmaxParallel ${maxParallel}, chains of 4, no-op agent, unboxed; one dev server, workers in this process`);
-  console.log('tickets  baseline/min  ratchet/min  ratio  unblock p50/p99 ms  batch events/ticket  batch bytes/ticket  runs  longest history  peak RSS MB');
+  return rows;
+}
+
+/** Prints `rows` as a table. */
+export function printScale(rows: ScaleRow[]): void {
+  console.log('no-op agent, unboxed; one dev server; workflows in this process, activities in one process of their own');
+  console.log('tickets  width  chain  baseline/min  ratchet/min  ratio  ratchet s  unblock p50/p99 ms  batch events/ticket  batch bytes/ticket  runs  longest history  peak RSS MB');
   for (const r of rows) {
     console.log(
       [
         String(r.n).padStart(7),
-        r.baselinePerMin.toFixed(0).padStart(12),
-        r.ratchetPerMin.toFixed(0).padStart(11),
+        String(r.maxParallel).padStart(6),
+        String(r.chain).padStart(6),
+        r.baselinePerMin.toFixed(0).padStart(13),
+        r.ratchetPerMin.toFixed(0).padStart(12),
         `${((r.ratchetPerMin / r.baselinePerMin) * 100).toFixed(0)}%`.padStart(6),
-        `${r.unblockP50.toFixed(0)}/${r.unblockP99.toFixed(0)}`.padStart(18),
+        (r.ratchetMs / 1000).toFixed(1).padStart(10),
+        (r.unblockP50 >= 0 ? `${r.unblockP50.toFixed(0)}/${r.unblockP99.toFixed(0)}` : '-').padStart(19),
         r.eventsPerTicket.toFixed(1).padStart(20),
         r.bytesPerTicket.toFixed(0).padStart(19),
         String(r.runs).padStart(5),
@@ -154,10 +200,21 @@ async function main(): Promise<void> {
       ].join(' '),
     );
   }
-  console.log('targets: ratio >= 50% at every size; unblock p50 <= 150 ms, p99 <= 500 ms; every history < 10,240 events; RSS <= 512 MB');
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+async function main(): Promise<void> {
+  const sizes = (process.argv[2] ?? '24,200').split(',').map(Number);
+  const maxParallel = Number(process.argv[3] ?? 16);
+  const chain = Number(process.argv[4] ?? 4);
+  const rows = await measureScale(sizes.map((n) => ({ n, maxParallel, chain })));
+  console.log('');
+  printScale(rows);
+  console.log('targets: ratio >= 50% at every size; unblock p50 <= 150 ms, p99 <= 500 ms; every history < 10,240 events; RSS <= 512 MB at 200 in flight');
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -111,9 +111,24 @@ async function playAttempt(wt: { path: string; baseCommit: string }, run: number
   }
 }
 
-async function main(): Promise<void> {
-  const files = Number(process.argv[2] ?? 20_000);
-  const runs = Number(process.argv[3] ?? 7);
+/** Medians, ms, of what {@link measureWorkspace} times (see the file comment). */
+export interface WorkspaceFigures {
+  files: number;
+  cloneMs: number;
+  freshMs: number;
+  reusedMs: number;
+  floorMs: number;
+  inMainMs: number;
+  inLinkedMs: number;
+  nowhereMs: number;
+}
+
+/**
+ * Builds a repository of `files` files in a temp folder (removed after) and times, `runs` times each, a clone, an
+ * attempt's workspace (fresh, then reused) and merges; prints each figure as it is measured.
+ * @returns the medians.
+ */
+export async function measureWorkspace(files: number, runs: number): Promise<WorkspaceFigures> {
   const root = await realpath(await mkdtemp(path.join(os.tmpdir(), 'ratchet-bench-git-')));
   const repo = path.join(root, 'repo');
   const worktreesDir = path.join(root, 'worktrees');
@@ -191,12 +206,19 @@ async function main(): Promise<void> {
       row(`mergeBranch, 3 files, ${label}`, ms);
       console.log(`${''.padEnd(66)} ${(ms / floorMs).toFixed(2).padStart(9)} x the floor`);
     }
+    return { files, cloneMs: median(clones), freshMs: median(fresh), reusedMs: median(reused), floorMs, inMainMs: inMain, inLinkedMs: inLinked, nowhereMs: nowhere };
   } finally {
     await rm(root, { recursive: true, force: true });
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+async function main(): Promise<void> {
+  await measureWorkspace(Number(process.argv[2] ?? 20_000), Number(process.argv[3] ?? 7));
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

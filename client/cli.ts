@@ -286,11 +286,13 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   program
     .command('worker')
     .description('Run a ratchet worker in the foreground; Ctrl-C shuts it down gracefully')
-    .option('--metrics <host:port>', 'serve Prometheus metrics at http://<host:port>/metrics (default: $RATCHET_METRICS_ADDRESS, else off)')
-    .action(async (opts: { metrics?: string }) => {
-      const { runWorkerProcess } = lazy<typeof import('../workers/main')>('../workers/main');
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://<host:port>/metrics, and the activities process\'s at the next port (default: $RATCHET_METRICS_ADDRESS, else off)')
+    .option('--role <role>', 'split: workflows here, activities in a child process; all: both in one process; workflows or activities: only that half (default: $RATCHET_WORKER_ROLE, else split)')
+    .action(async (opts: { metrics?: string; role?: string }) => {
+      const { runWorkerProcess, workerRole } = lazy<typeof import('../workers/main')>('../workers/main');
       const g = globals();
-      await runWorkerProcess({ address: g.address || defaultAddress(), namespace: g.namespace || defaultNamespace(), metrics: opts.metrics });
+      const role = opts.role !== undefined ? workerRole(opts.role, '--role') : undefined;
+      await runWorkerProcess({ address: g.address || defaultAddress(), namespace: g.namespace || defaultNamespace(), metrics: opts.metrics, role });
       setExit(EXIT.OK);
     });
 

@@ -4,18 +4,55 @@
  * gate and deploy (their process groups are killed and their activity attempts fail, so Temporal retries them on
  * another worker) and shuts down gracefully: the SDK stops polling and lets short activities (tracker writes, merges)
  * finish within the grace time.
+ *
+ * By default (`split`) a worker is two processes: this one runs the workflows, and a child process it starts runs
+ * the activities (workers/activities-process.ts). Every git command, agent, gate and probe is a child process of the
+ * activities, and starting one copies the address space of the process that starts it: in a process that also holds
+ * the workflows' V8 isolates and caches (hundreds of MB) each start blocked the event loop for ~25 ms; in the lean
+ * activities process it takes ~3 ms (measured by bench/scale.ts, README "Scale").
  */
 import { temporalTarget } from '../deploy/connection';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createSandboxProbe } from '../activities/sandbox';
 import { BadInputError } from '../workflows/input';
-import { createWorker } from './worker';
+import { startActivitiesProcess, type ActivitiesProcess } from './activities-process';
+import { createWorker, type WorkerRole } from './worker';
 
 export interface WorkerProcessOptions {
   address?: string;
   namespace?: string;
-  /** `host:port` for the Prometheus endpoint (`/metrics`); default RATCHET_METRICS_ADDRESS; unset: no endpoint. */
+  /**
+   * `host:port` for the Prometheus endpoint (`/metrics`); default RATCHET_METRICS_ADDRESS; unset: no endpoint. In
+   * the `split` role the activities process serves its own on the next port (`host:port+1`).
+   */
   metrics?: string;
+  /**
+   * `split` (default; RATCHET_WORKER_ROLE): workflows here, activities in a child process that ends with this one.
+   * `all`: both in this process. `workflows` or `activities`: only that half (to scale them apart, e.g. activity
+   * workers on the hosts with the repositories).
+   */
+  role?: WorkerProcessRole;
+}
+
+/** See {@link WorkerProcessOptions.role}. */
+export type WorkerProcessRole = WorkerRole | 'split';
+
+const ROLES: readonly WorkerProcessRole[] = ['split', 'all', 'workflows', 'activities'];
+
+/**
+ * The worker role from `value` (a flag or RATCHET_WORKER_ROLE), default `split`.
+ * @throws BadInputError naming the source, the value and the roles there are.
+ */
+export function workerRole(value: string | undefined, source: string): WorkerProcessRole {
+  if (value === undefined || value === '') return 'split';
+  if ((ROLES as string[]).includes(value)) return value as WorkerProcessRole;
+  throw new BadInputError(source, [`"${value}" is not a worker role; fix: one of ${ROLES.join(', ')}`]);
+}
+
+/** The address after `address` (`host:port` -> `host:port+1`): where the activities process of a split worker serves its metrics. */
+export function nextPort(address: string): string {
+  const i = address.lastIndexOf(':');
+  return `${address.slice(0, i)}:${Number(address.slice(i + 1)) + 1}`;
 }
 
 /**
@@ -33,41 +70,75 @@ export function metricsAddress(value: string | undefined, source: string): strin
 
 /** Runs a worker in this process until SIGINT/SIGTERM. Resolves after a graceful shutdown; rejects if it cannot connect. */
 export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise<void> {
+  const role = opts.role ?? workerRole(process.env.RATCHET_WORKER_ROLE, 'RATCHET_WORKER_ROLE');
   // TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_* or a temporal.toml profile, as the CLI reads them.
   const target = temporalTarget({ address: opts.address, namespace: opts.namespace });
   const { address, namespace } = target;
   // The SDK installs SIGINT/SIGTERM handlers that call worker.shutdown() (graceful) on every running worker; ours
   // stops the long runs at once, which would otherwise hold the process for the whole grace time and then some.
   const metrics = opts.metrics !== undefined ? metricsAddress(opts.metrics, '--metrics') : metricsAddress(process.env.RATCHET_METRICS_ADDRESS, 'RATCHET_METRICS_ADDRESS');
+  const who = role === 'split' ? 'ratchet worker (workflows)' : role === 'all' ? 'ratchet worker' : `ratchet worker (${role})`;
   // The SDK's Prometheus exporter serves its own metrics and ratchet's (workflows/metrics.ts, activities' lock waits).
   Runtime.install({
     shutdownSignals: ['SIGINT', 'SIGTERM'],
     ...(metrics ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metrics, countersTotalSuffix: true, unitSuffix: false } } } } : {}),
   });
-  if (metrics) console.log(`ratchet worker: Prometheus metrics on http://${metrics}/metrics`);
+  if (metrics) console.log(`${who}: Prometheus metrics on http://${metrics}/metrics`);
   const stopping = new AbortController();
+  let activities: ActivitiesProcess | undefined;
+  // `on`, not `once`: a second signal (Ctrl-C reaches both processes of a split worker, and the parent passes its
+  // own on) must not find the process without a handler, which would kill it at once.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      console.log(`ratchet worker: ${sig}: stopping running agents, gates and deploys; their attempts go on on another worker`);
+    process.on(sig, () => {
+      if (stopping.signal.aborted) return;
+      if (role !== 'workflows') console.log(`${who}: ${sig}: stopping running agents, gates and deploys; their attempts go on on another worker`);
       stopping.abort(new Error(`the worker received ${sig}`));
+      void activities?.stop(sig);
     });
   }
+  // The activities half of a split worker ends with the process that started it, as one worker would.
+  if (role === 'activities' && process.send) {
+    // The channel only watches the parent: it must not keep this process alive once its worker has stopped.
+    process.channel?.unref();
+    process.once('disconnect', () => {
+      console.error(`${who}: the worker process that started it is gone; exiting`);
+      process.exit(1);
+    });
+  }
+  const runsActivities = role !== 'split' && role !== 'workflows';
   const sandbox = createSandboxProbe();
-  const bwrap = await sandbox.bwrap();
-  console.log(
-    bwrap
-      ? `ratchet worker: agents run boxed by ${bwrap} (unless a batch sets agent.sandbox "none")`
-      : 'ratchet worker: NO SANDBOX: bubblewrap (bwrap) is missing or does not work here, so agents run unboxed with ' +
-          'write access to everything this user can write (batches that set agent.sandbox "bwrap" fail instead). ' +
-          'Install it: apt-get install bubblewrap (Debian/Ubuntu), and allow unprivileged user namespaces.',
-  );
+  if (runsActivities) {
+    const bwrap = await sandbox.bwrap();
+    console.log(
+      bwrap
+        ? `${who}: agents run boxed by ${bwrap} (unless a batch sets agent.sandbox "none")`
+        : `${who}: NO SANDBOX: bubblewrap (bwrap) is missing or does not work here, so agents run unboxed with ` +
+            'write access to everything this user can write (batches that set agent.sandbox "bwrap" fail instead). ' +
+            'Install it: apt-get install bubblewrap (Debian/Ubuntu), and allow unprivileged user namespaces.',
+    );
+  }
   const connection = await NativeConnection.connect(target.connection);
   try {
-    const worker = await createWorker({ connection, namespace, activityDeps: { sandbox, stopping: stopping.signal } });
-    console.log(`ratchet worker polling task queue "${worker.options.taskQueue}" on ${address}${target.secure ? ' (TLS)' : ''} (namespace ${namespace}); Ctrl-C stops it`);
+    // Started first, so that it loads while this process builds the workflow bundle.
+    if (role === 'split') activities = startActivitiesProcess({ address: opts.address, namespace: opts.namespace, metrics: metrics && nextPort(metrics) });
+    const worker = await createWorker({ connection, namespace, role: role === 'split' ? 'workflows' : role, activityDeps: { sandbox, stopping: stopping.signal } });
+    let failure: Error | undefined;
+    void activities?.exited.then((code) => {
+      if (stopping.signal.aborted) return;
+      // Without its activities this worker would take workflow tasks whose activities nobody here runs.
+      failure = new Error(`the activities process of this worker exited (${code}); stopping the worker`);
+      console.error(`${who}: ${failure.message}`);
+      worker.shutdown();
+    });
+    console.log(`${who} polling task queue "${worker.options.taskQueue}" on ${address}${target.secure ? ' (TLS)' : ''} (namespace ${namespace}); Ctrl-C stops it`);
     await worker.run();
-    console.log('ratchet worker stopped');
+    if (failure) throw failure;
+    console.log(`${who} stopped`);
   } finally {
+    if (activities) {
+      stopping.abort(new Error('the worker stopped'));
+      await activities.stop();
+    }
     await connection.close();
   }
 }

