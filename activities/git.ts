@@ -159,7 +159,8 @@ async function discard(repo: string, target: string, main: string, registered: b
   if (!inside.startsWith('..') && !path.isAbsolute(inside)) {
     throw new GitError(`refusing to remove ${target}: it holds the main working tree of ${repo}`, true);
   }
-  if (registered) await run(repo, ['worktree', 'remove', '--force', '--force', target]).catch(() => undefined);
+  // A worktree git removed is forgotten with it; only what it could not remove needs a prune.
+  const removed = registered && (await run(repo, ['worktree', 'remove', '--force', '--force', target]).then(() => true, () => false));
   if (await exists(target)) {
     // git could not delete it all (a process still writing there, or it was never a worktree). Rename is atomic and
     // a process whose working directory is inside follows the rename, so it cannot write into the fresh worktree.
@@ -167,7 +168,7 @@ async function discard(repo: string, target: string, main: string, registered: b
     await fs.rename(target, stale);
     await fs.rm(stale, { recursive: true, force: true }).catch(() => undefined);
   }
-  await run(repo, ['worktree', 'prune']);
+  if (!removed) await run(repo, ['worktree', 'prune']);
 }
 
 /**
@@ -371,14 +372,11 @@ export async function prepareScratch(opts: {
 async function resetInPlace(repo: string, target: string, commit: string, branch?: string): Promise<boolean> {
   if (!(await exists(path.join(target, '.git')))) return false;
   try {
-    const [top, common] = (await run(target, ['rev-parse', '--show-toplevel', '--git-common-dir'])).out.trim().split('\n');
+    // One git process for three answers: its top level, its repository, and the branch HEAD is on ("HEAD" if none).
+    const [top, common, head] = (await run(target, ['rev-parse', '--show-toplevel', '--git-common-dir', '--symbolic-full-name', 'HEAD'])).out.trim().split('\n');
     if ((await canonical(top)) !== target) return false;
-    const own = (await run(repo, ['rev-parse', '--git-common-dir'])).out.trim();
-    if ((await canonical(path.resolve(target, common))) !== (await canonical(path.resolve(repo, own)))) return false;
-    if (branch !== undefined) {
-      const head = (await run(target, ['symbolic-ref', '--quiet', 'HEAD'], [0, 1])).out.trim();
-      if (head !== `refs/heads/${branch}`) return false;
-    }
+    if ((await canonical(path.resolve(target, common))) !== (await commonDirOf(repo))) return false;
+    if (branch !== undefined && head !== `refs/heads/${branch}`) return false;
     if (await inUse(target)) return false;
     await run(target, ['read-tree', commit]);
     await run(target, ['clean', '-ffdxq']);
@@ -390,6 +388,19 @@ async function resetInPlace(repo: string, target: string, commit: string, branch
   } catch {
     return false;
   }
+}
+
+/** Each repository's own git folder (canonical), by the repository's path: it does not change while ratchet runs. */
+const commonDirs = new Map<string, string>();
+
+/** The canonical path of `repo`'s git folder (its common dir, shared by its linked worktrees). */
+async function commonDirOf(repo: string): Promise<string> {
+  let dir = commonDirs.get(repo);
+  if (dir === undefined) {
+    dir = await canonical(path.resolve(repo, (await run(repo, ['rev-parse', '--git-common-dir'])).out.trim()));
+    commonDirs.set(repo, dir);
+  }
+  return dir;
 }
 
 /** Whether a process this one can see has its working directory in `dir` (canonical); true when it cannot tell. */

@@ -394,11 +394,17 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
     return oracle(ids, [...states].map(([id, s]) => ({ id, state: s })), evidence);
   }
 
-  /** What the batch carries into its next run (see {@link BatchCarry}). */
+  /**
+   * What the batch carries into its next run (see {@link BatchCarry}). A ticket with evidence that no workflow of
+   * ours runs never starts again: it travels as its graph node (id, title, edges, labels, state) without its body,
+   * acceptance, probes and allowed paths, so the carry shrinks as tickets end.
+   */
   function carry(): BatchCarry {
     const stamped = loaded as LoadedBatch;
+    const node = (t: Ticket): Ticket =>
+      evidence[t.id] && !running.has(t.id) ? { ...t, body: '', acceptance: [], probes: [], allowPaths: [], stateNote: undefined } : t;
     return {
-      loaded: { ...stamped, tickets },
+      loaded: { ...stamped, tickets: tickets.map(node) },
       startedAt,
       state,
       pausedReason,

@@ -3,9 +3,11 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { LocalTracker } from '../../activities/tracker/local';
 import { formatStatus } from '../../client/format';
 import { batchWorkflow } from '../../workflows';
+import type { BatchCarry } from '../../workflows/batch';
 import {
   approveSignal,
   approveUpdate,
@@ -103,6 +105,12 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     // The last run's history holds the end of the batch, not its beginning; every history stays small.
     const last = (await handle.fetchHistory()).events ?? [];
     assert.ok(last.length < 200, `the last run's history has ${last.length} events`);
+    // What the last run was carried: the tickets that had ended travel as graph nodes, without body or probes.
+    const carried = defaultPayloadConverter.fromPayload<BatchCarry>(last[0].workflowExecutionStartedEventAttributes?.input?.payloads?.[1] as Payload);
+    const ended = carried.loaded.tickets.filter((t) => carried.evidence[t.id] && !carried.running.includes(t.id));
+    assert.ok(ended.length > 0, 'some tickets had ended before the last run');
+    for (const t of ended) assert.deepEqual({ id: t.id, probes: t.probes, body: t.body }, { id: t.id, probes: [], body: '' });
+    for (const t of carried.loaded.tickets.filter((x) => !ended.includes(x))) assert.ok(t.probes.length > 0, `${t.id}, not ended, keeps its probes`);
     // The tracker's claim is released when the batch finishes: a new batch over the same tickets starts at once.
     const again = await start(fx, { maxParallel: 2 });
     assert.equal((await again.handle.result()).oracle.satisfied, true);
