@@ -7,9 +7,9 @@
  *
  * By default (`split`) a worker is two processes: this one runs the workflows, and a child process it starts runs
  * the activities (workers/activities-process.ts). Every git command, agent, gate and probe is a child process of the
- * activities, and starting one copies the address space of the process that starts it: in a process that also holds
- * the workflows' V8 isolates and caches (hundreds of MB) each start blocked the event loop for ~25 ms; in the lean
- * activities process it takes ~3 ms (measured by bench/scale.ts, README "Scale").
+ * activities, and starting one copies the page tables of the process that starts it: in a process of ~650 MB (what
+ * one holding the workflows' V8 isolates and caches reaches) each start blocked the event loop for ~25 ms; in the
+ * lean activities process it takes ~3 ms (measured with plain Node processes; README "Running a batch").
  */
 import { temporalTarget } from '../deploy/connection';
 import { NativeConnection, Runtime } from '@temporalio/worker';

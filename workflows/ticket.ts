@@ -242,7 +242,7 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
       getExternalWorkflowHandle(lockWorkflowId(key))
         .signal(lockReleaseSignal, { requestId })
         // A lock that released it by time-out and then ended idle is not there to tell: nothing to release.
-        .catch((err: unknown) => log.warn(`could not release the lock ${key} (${(err as Error).message}); its hold time frees it`));
+        .catch((err: unknown) => log.warn(`could not release the lock ${key} (${(err as Error).message}); a lock that has ended holds nothing`));
     if (!patched(LOCK_CANCEL_PATCH)) {
       await condition(() => granted.has(requestId));
       metrics.deploymentLockWaited(what, Date.now() - asked);
