@@ -15,10 +15,27 @@ import type { Tracker } from './tracker/tracker';
 import { graphProblems } from '../workflows/graph';
 import { BadInputError, batchFileSchema, ID_PATTERN, parseOrThrow, toBatchConfig } from '../workflows/input';
 import { definitionOfDone } from '../workflows/done';
-import type { BatchConfig, DefinitionOfDone, GateCursor, LoadedBatch, Ticket, TicketFact, TicketState, TrackerConfig, TrackerDecision } from '../workflows/types';
+import { encodeCarry, endDone, loadedCarry } from '../workflows/carry';
+import type {
+  BatchConfig,
+  DefinitionOfDone,
+  GateCursor,
+  LoadedBatch,
+  Ticket,
+  TicketFact,
+  TicketNode,
+  TicketState,
+  TrackerConfig,
+  TrackerDecision,
+} from '../workflows/types';
 
-/** Most a loaded batch (config and tickets) may weigh, bytes: it travels in payloads, which Temporal caps at 2 MB. */
+/**
+ * Most a loaded batch (config and tickets, or graph nodes) may weigh, and most its carry may weigh at continue-as-new
+ * with every ticket ended, bytes: both travel in payloads, which Temporal caps at 2 MB (the rest is room for tampers,
+ * heals and discovered work).
+ */
 const MAX_LOADED_BYTES = 1_500_000;
+const MAX_CARRY_BYTES = 1_700_000;
 
 /** Which tracker an activity works on: the batch's `tracker` (absent: the local one over `ticketsDir`). */
 export interface TrackerRef {
@@ -55,9 +72,11 @@ export function createTrackers(github: () => GitHub): Trackers {
  * errors, a relative/missing/non-git repo or missing base branch, bad ticket files, duplicate ids, unknown
  * dependencies, cycles, unknown ids in `tickets`, and tickets with no verify-live probe; `ConfigError` when an
  * `envFrom` name is missing from `env` (the worker's environment). Completes `config.protectedPaths`; `trackerKey`
- * names the tracker for the batch's claim.
+ * names the tracker for the batch's claim. With `nodes`, the tickets come back as graph nodes (`TicketNode`: what a
+ * batch keeps; it reads a whole ticket when it starts it), and a batch whose carry would pass the payload limit once
+ * every ticket has ended is refused, naming its size.
  */
-export async function loadBatch(input: { raw: unknown; workflowId: string }, env: NodeJS.ProcessEnv, trackers: Trackers): Promise<LoadedBatch> {
+export async function loadBatch(input: { raw: unknown; workflowId: string; nodes?: boolean }, env: NodeJS.ProcessEnv, trackers: Trackers): Promise<LoadedBatch> {
   const file = parseOrThrow(batchFileSchema, input.raw, 'batch input');
   const fromId = input.workflowId.startsWith('batch-') ? input.workflowId.slice('batch-'.length) : undefined;
   const batchId = file.batchId ?? fromId;
@@ -109,19 +128,58 @@ export async function loadBatch(input: { raw: unknown; workflowId: string }, env
         : `no tickets in "${config.ticketsDir}": add ticket files (<id>.yaml) there`,
     );
   }
-  const bytes = Buffer.byteLength(JSON.stringify({ config, tickets }));
-  if (bytes > MAX_LOADED_BYTES) {
-    problems.push(
-      `the batch's tickets come to ${bytes} bytes, over the ${MAX_LOADED_BYTES}-byte limit of what a batch carries (Temporal refuses ` +
-        'payloads over 2 MB); fix: shorten the longest ticket bodies, or split the batch with "tickets"',
-    );
-  }
   if (problems.length) throw new BadInputError(`batch ${batchId}`, problems);
   // One batch at a time per tracker: a tickets folder, or a GitHub repository's issues under one label prefix.
   const trackerName = config.tracker?.kind === 'github' ? `github:${config.tracker.repo}:${config.tracker.labelPrefix}` : await realpath(config.ticketsDir);
   const trackerKey = createHash('sha256').update(trackerName).digest('hex').slice(0, 20);
   const definition = definitionOfDone(config, tickets, await protectedDigests(config, await headOf(config.repo, config.baseBranch)));
-  return { config, tickets, doneFingerprint: fingerprint(definition), definitionOfDone: definition, trackerKey };
+  const loaded: LoadedBatch = { config, tickets: input.nodes ? tickets.map(nodeOf) : tickets, doneFingerprint: fingerprint(definition), definitionOfDone: definition, trackerKey };
+  const tooLarge = sizeProblem(loaded, input.nodes === true);
+  if (tooLarge) throw new BadInputError(`batch ${batchId}`, [tooLarge]);
+  return loaded;
+}
+
+/**
+ * Why `loaded` is too large to travel in Temporal's payloads (2 MB each), if it is: the result itself over
+ * {@link MAX_LOADED_BYTES}, or (for graph nodes) the batch's carry once every ticket has ended over
+ * {@link MAX_CARRY_BYTES}, measured with the carry's own wire form.
+ */
+function sizeProblem(loaded: LoadedBatch, nodes: boolean): string | undefined {
+  const bytes = Buffer.byteLength(JSON.stringify(loaded));
+  const perTicket = Object.keys(loaded.definitionOfDone?.ticketProbes ?? {}).length ? ', move ticket probes to the batch\'s "probes"' : '';
+  if (bytes > MAX_LOADED_BYTES) {
+    return (
+      `the batch's ${nodes ? 'graph (ids, titles, edges) and definition of done come' : 'tickets and definition of done come'} to ${bytes} bytes, over the ` +
+      `${MAX_LOADED_BYTES}-byte limit of what a batch carries (Temporal refuses payloads over 2 MB); fix: split the batch with "tickets"` +
+      `${perTicket}, or shorten the longest ${nodes ? 'titles' : 'ticket bodies'}`
+    );
+  }
+  if (!nodes) return undefined;
+  const carry = endedCarryBytes(loaded);
+  if (carry <= MAX_CARRY_BYTES) return undefined;
+  return (
+    `a batch of ${loaded.tickets.length} tickets carries ~${carry} bytes into its next run once they have all ended, over the ${MAX_CARRY_BYTES}-byte ` +
+    `limit (Temporal refuses payloads over 2 MB); fix: split the batch with "tickets"${perTicket}, or shorten the longest titles`
+  );
+}
+
+/** A ticket's graph node: what a batch keeps of it. */
+function nodeOf(t: Ticket): TicketNode {
+  const node: TicketNode = { id: t.id, title: t.title, dependsOn: t.dependsOn, state: t.state };
+  if (t.stateNote !== undefined) node.stateNote = t.stateNote;
+  return node;
+}
+
+/**
+ * The bytes a batch over `nodes` carries at continue-as-new once every ticket has ended done (evidence with a merge
+ * commit and a report row each): the carry's own wire form, measured, not estimated.
+ */
+function endedCarryBytes(loaded: LoadedBatch): number {
+  const startedAt = Date.now();
+  const carry = loadedCarry(loaded, startedAt);
+  // A batch of 10,000 tickets runs for hours: ended times 8 digits after its start.
+  for (const t of loaded.tickets) endDone(carry, t.id, '0'.repeat(40), startedAt + 10_000_000);
+  return Buffer.byteLength(JSON.stringify(encodeCarry(carry)));
 }
 
 function selectTickets(all: Ticket[], config: BatchConfig): Ticket[] {
@@ -174,6 +232,17 @@ export async function protectedDigests(config: BatchConfig, commit: string): Pro
  */
 export function fingerprint(definition: DefinitionOfDone): string {
   return createHash('sha256').update(JSON.stringify(definition)).digest('hex');
+}
+
+/**
+ * Reads the tracker's state of each of `ids` (the oracle's only input; ids without a ticket are absent) and the whole
+ * ticket of each of `whole` (the tickets about to start; a batch keeps only their graph nodes).
+ * @returns the facts, and the whole tickets found, in the order asked.
+ */
+export async function readTracker(trackers: Trackers, input: TrackerRef & { ids: string[]; whole: string[] }): Promise<{ facts: TicketFact[]; tickets: Ticket[] }> {
+  const tracker = trackers(input);
+  const [facts, tickets] = await Promise.all([tracker.facts(input.ids), Promise.all(input.whole.map((id) => tracker.get(id)))]);
+  return { facts, tickets: tickets.filter((t): t is Ticket => t !== undefined) };
 }
 
 /** Reads the tracker's state of each ticket: the oracle's only input. Ids without a ticket are absent. */

@@ -4,7 +4,7 @@
  */
 import type { Agent } from './agents/agent';
 import { commandAgent } from './agents/command';
-import { createTrackers, fileTicket, loadBatch, readGateAnswer, readFacts, setTicketState, type Trackers } from './batch';
+import { createTrackers, fileTicket, loadBatch, readGateAnswer, readFacts, readTracker, setTicketState, type Trackers } from './batch';
 import { githubFromEnv, type GitHub } from './github/client';
 import { liveness } from './context';
 import { toFailure } from './errors';
@@ -70,8 +70,9 @@ export function createActivities(deps: ActivityDeps = {}) {
   const trackers = deps.trackers ?? createTrackers(githubClient);
   const forges = createForges(githubClient);
   return {
-    loadBatch: boundary((input: { raw: unknown; workflowId: string }) => loadBatch(input, env, trackers)),
+    loadBatch: boundary((input: Parameters<typeof loadBatch>[0]) => loadBatch(input, env, trackers)),
     readFacts: boundary((input: Parameters<typeof readFacts>[1]) => readFacts(trackers, input)),
+    readTracker: boundary((input: Parameters<typeof readTracker>[1]) => readTracker(trackers, input)),
     setTicketState: boundary((input: Parameters<typeof setTicketState>[1]) => setTicketState(trackers, input)),
     fileTicket: boundary((input: Parameters<typeof fileTicket>[1]) => fileTicket(trackers, input)),
     requestLock: boundary((input: RequestLockInput) => requestLock(input)),

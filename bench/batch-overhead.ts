@@ -11,6 +11,7 @@
  */
 import { temporal } from '@temporalio/proto';
 import { createSandboxProbe } from '../activities/sandbox';
+import { joinTicketReports } from '../client/client';
 import { createWorker } from '../workers/worker';
 import { batchWorkflow } from '../workflows';
 import type { BatchFile } from '../workflows/input';
@@ -87,7 +88,8 @@ async function main(): Promise<void> {
               }),
             ],
           });
-          return handle.result();
+          // The rows' time per phase is in the ticket workflows' results.
+          return joinTicketReports(env.client, await handle.result());
         });
         const wallMs = performance.now() - started;
         const size = async (id: string) => {
@@ -98,7 +100,7 @@ async function main(): Promise<void> {
         const ticketHistories = await Promise.all(ids.map((id) => size(ticketWorkflowId(batchId, id))));
         const phaseTotals = new Map<PhaseName, number>();
         for (const t of report.tickets) {
-          for (const [p, ms] of Object.entries(t.phaseMs)) phaseTotals.set(p as PhaseName, (phaseTotals.get(p as PhaseName) ?? 0) + (ms ?? 0));
+          for (const [p, ms] of Object.entries(t.phaseMs ?? {})) phaseTotals.set(p as PhaseName, (phaseTotals.get(p as PhaseName) ?? 0) + (ms ?? 0));
         }
         const phaseMeans = new Map([...phaseTotals].map(([p, ms]) => [p, Math.round(ms / n)]));
         const mean = (xs: number[]) => Math.round(xs.reduce((a, b) => a + b, 0) / xs.length);

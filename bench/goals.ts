@@ -58,6 +58,7 @@ async function main(): Promise<void> {
   const p50 = Math.max(...unblock.map((r) => r.unblockP50));
   const p99 = Math.max(...unblock.map((r) => r.unblockP99));
   const longest = Math.max(...rows.map((r) => r.longestHistory));
+  const largest = Math.max(...rows.map((r) => r.largestEventBytes)) / 1024;
   const goals: Goal[] = [
     ...chained.map((r) => {
       const ratio = r.ratchetPerMin / r.baselinePerMin;
@@ -66,6 +67,7 @@ async function main(): Promise<void> {
     ...(thousand ? [{ what: '1,000 tickets, 16 at once, no-op agent', figure: `${(thousand.ratchetMs / 1000).toFixed(0)} s`, target: '<= 60 s', met: thousand.ratchetMs <= 60_000 }] : []),
     { what: 'unblock latency p50 / p99 (worst size >= 200)', figure: `${p50.toFixed(0)} / ${p99.toFixed(0)} ms`, target: '<= 150 / 500 ms', met: p50 <= 150 && p99 <= 500 },
     { what: 'longest history (batch runs, tickets, merge lock)', figure: `${longest} events`, target: '< 10,240', met: longest < 10_240 },
+    { what: 'largest event of a batch (its carry, report, loaded tickets)', figure: `${largest.toFixed(0)} KB`, target: '< 2,048 KB (payload limit)', met: largest < 2_048 },
     historyFlat(chained),
     { what: 'worker peak RSS, 200 tickets in flight', figure: `${inFlight.peakRssMb.toFixed(0)} MB`, target: '<= 512 MB', met: inFlight.peakRssMb <= 512 },
     { what: `attempt workspace, reused, ${ws.files} files`, figure: `${ws.reusedMs.toFixed(0)} ms (fresh: ${ws.freshMs.toFixed(0)} ms)`, target: '<= 1,000 ms', met: ws.reusedMs <= 1_000 },

@@ -42,6 +42,8 @@ export interface ScaleRow {
   eventsPerTicket: number;
   bytesPerTicket: number;
   longestHistory: number;
+  /** The largest single event of the batch's runs, bytes (a run's start with its carry, the report, loadBatch's result): Temporal refuses a payload over 2 MB. */
+  largestEventBytes: number;
   runs: number;
   peakRssMb: number;
 }
@@ -135,6 +137,7 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
             const batchRuns = await histories(env.client, batchWorkflowId(batchId));
             const events = batchRuns.reduce((sum, h) => sum + (h.events?.length ?? 0), 0);
             const bytes = batchRuns.reduce((sum, h) => sum + bytesOf(h), 0);
+            const largestEventBytes = Math.max(...batchRuns.flatMap((h) => (h.events ?? []).map((e) => temporal.api.history.v1.HistoryEvent.encode(e).finish().length)));
             const lockRuns = await histories(env.client, lockWorkflowId(`merge:${fx.repo}@main`));
             let longest = Math.max(...[...batchRuns, ...lockRuns].map((h) => h.events?.length ?? 0));
             // Unblock latency: blocker's workflow closed -> the dependent's first activity started.
@@ -159,6 +162,7 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
               eventsPerTicket: events / n,
               bytesPerTicket: bytes / n,
               longestHistory: longest,
+              largestEventBytes,
               runs: batchRuns.length,
               peakRssMb,
             });
@@ -180,7 +184,7 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
 /** Prints `rows` as a table. */
 export function printScale(rows: ScaleRow[]): void {
   console.log('no-op agent, unboxed; one dev server; workflows in this process, activities in one process of their own');
-  console.log('tickets  width  chain  baseline/min  ratchet/min  ratio  ratchet s  unblock p50/p99 ms  batch events/ticket  batch bytes/ticket  runs  longest history  peak RSS MB');
+  console.log('tickets  width  chain  baseline/min  ratchet/min  ratio  ratchet s  unblock p50/p99 ms  batch events/ticket  batch bytes/ticket  largest event KB  runs  longest history  peak RSS MB');
   for (const r of rows) {
     console.log(
       [
@@ -194,6 +198,7 @@ export function printScale(rows: ScaleRow[]): void {
         (r.unblockP50 >= 0 ? `${r.unblockP50.toFixed(0)}/${r.unblockP99.toFixed(0)}` : '-').padStart(19),
         r.eventsPerTicket.toFixed(1).padStart(20),
         r.bytesPerTicket.toFixed(0).padStart(19),
+        (r.largestEventBytes / 1024).toFixed(0).padStart(17),
         String(r.runs).padStart(5),
         String(r.longestHistory).padStart(16),
         r.peakRssMb.toFixed(0).padStart(12),
@@ -209,7 +214,7 @@ async function main(): Promise<void> {
   const rows = await measureScale(sizes.map((n) => ({ n, maxParallel, chain })));
   console.log('');
   printScale(rows);
-  console.log('targets: ratio >= 50% at every size; unblock p50 <= 150 ms, p99 <= 500 ms; every history < 10,240 events; RSS <= 512 MB at 200 in flight');
+  console.log('targets: ratio >= 50% at every size; unblock p50 <= 150 ms, p99 <= 500 ms; every history < 10,240 events; every payload < 2,048 KB; RSS <= 512 MB at 200 in flight');
 }
 
 if (require.main === module) {

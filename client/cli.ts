@@ -15,6 +15,7 @@ import {
   defaultAddress,
   defaultNamespace,
   equivalentTemporalCommand,
+  joinTicketReports,
   loadBatchFile,
   reject,
   resume,
@@ -154,7 +155,7 @@ async function status(client: Client, batchId: string, json: boolean): Promise<E
   }
   // Closed and no worker to answer the query: the history still has the outcome.
   if (description.status.name === 'COMPLETED') {
-    const report = (await handle.result()) as RunReport;
+    const report = await joinTicketReports(client, (await handle.result()) as RunReport);
     out(json ? JSON.stringify({ batchId, state: 'done', report }, null, 2) : formatReport(report));
     return EXIT.OK;
   }

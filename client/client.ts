@@ -28,7 +28,7 @@ import {
   type GateAnswer,
   type TicketStatus,
 } from '../workflows/messages';
-import type { GateDecision, RunReport } from '../workflows/types';
+import type { GateDecision, RunReport, TicketReport } from '../workflows/types';
 import { BadInputError, batchFileSchema, ID_PATTERN, parseOrThrow, type BatchFile } from '../workflows/input';
 import {
   BatchFailedError,
@@ -468,12 +468,38 @@ function abortable(ms: number, signal: AbortSignal | undefined, done: Promise<un
 }
 
 /**
+ * A batch's run report with each ticket's row joined with its ticket workflow's result: the title and the time per
+ * phase, which the batch's rows leave to the ticket workflows (see `TicketRow`). Rows that have them, rows of tickets
+ * the batch did not run (0 attempts) and tickets whose result cannot be read stay as they are. Reads 8 results at a
+ * time.
+ * @returns a new report; `report` is not changed.
+ */
+export async function joinTicketReports(client: Client, report: RunReport): Promise<RunReport> {
+  const rows = [...report.tickets];
+  const todo = rows.map((row, i) => [row, i] as const).filter(([row]) => row.phaseMs === undefined && row.attempts > 0);
+  const readNext = async (): Promise<void> => {
+    for (let next = todo.shift(); next; next = todo.shift()) {
+      const [row, i] = next;
+      try {
+        const r = (await client.workflow.getHandle(ticketWorkflowId(report.batchId, row.ticketId)).result()) as TicketReport;
+        rows[i] = { ...row, title: r.title, phaseMs: r.phaseMs };
+      } catch {
+        // Not readable (gone from the server's retention, or failed): the row as the batch recorded it.
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, readNext));
+  return { ...report, tickets: rows };
+}
+
+/**
  * Watches a batch until it finishes: about once per `intervalMs` it queries the batch's `status` and the `status` of
  * each running ticket, and calls `onChange` with a line whenever a ticket's state, phase, attempt or gate changes.
  * A running ticket's phases come from its timeline, so a phase that began and ended between two polls still gets its
  * line (stamped with the time it started). Client-side only: stopping the watch never touches the batch.
  * @param onChange - receives the progress line and the structured change.
- * @returns the batch's RunReport (the workflow result).
+ * @returns the batch's RunReport (the workflow result), its rows joined with their tickets' results
+ *   ({@link joinTicketReports}).
  * @throws BatchFailedError with the failure's message when the batch failed; WatchInterruptedError when
  *   `opts.signal` aborts; BadInputError when no such batch exists.
  */
@@ -565,10 +591,10 @@ export async function watchBatch(
   }
   if (opts.signal?.aborted) throw new WatchInterruptedError(batchId);
   try {
-    const report = await result;
+    const report = await joinTicketReports(client, await result);
     for (const t of report.tickets) {
       if (seen.get(`ticket:${t.ticketId}`)?.state === t.outcome) continue;
-      emit(`ticket:${t.ticketId}`, { kind: 'ticket', ticketId: t.ticketId, title: t.title, state: t.outcome });
+      emit(`ticket:${t.ticketId}`, { kind: 'ticket', ticketId: t.ticketId, title: t.title ?? '', state: t.outcome });
     }
     return report;
   } catch (err) {

@@ -27,11 +27,11 @@ function verdictText(oracle: { satisfied: boolean; done: string[]; humanGated: s
 
 /**
  * A compact report of a finished batch: one row per ticket (outcome, attempts, merge commit short sha, time per
- * phase), interventions by kind, and the oracle's verdict.
+ * phase where the rows have it: see `joinTicketReports`), interventions by kind, and the oracle's verdict.
  * @returns multi-line text, no trailing newline.
  */
 export function formatReport(report: RunReport): string {
-  const used = PHASES.filter((p) => report.tickets.some((t) => (t.phaseMs[p] ?? 0) > 0));
+  const used = PHASES.filter((p) => report.tickets.some((t) => (t.phaseMs?.[p] ?? 0) > 0));
   const rows = [['ticket', 'outcome', 'attempts', 'merge', ...used]];
   for (const t of report.tickets) {
     rows.push([
@@ -39,7 +39,7 @@ export function formatReport(report: RunReport): string {
       t.outcome,
       String(t.attempts),
       t.mergeCommit ? t.mergeCommit.slice(0, 7) : '-',
-      ...used.map((p) => (t.phaseMs[p] !== undefined ? formatMs(t.phaseMs[p]) : '-')),
+      ...used.map((p) => (t.phaseMs?.[p] !== undefined ? formatMs(t.phaseMs[p]) : '-')),
     ]);
   }
   const lines = [`Batch ${report.batchId}: ${report.tickets.length} tickets in ${formatMs(report.ms)}`, table(rows)];
@@ -53,7 +53,7 @@ export function formatReport(report: RunReport): string {
   const guarded = report.tickets.filter((t) => (t.guardedBy ?? []).length);
   if (guarded.length) {
     lines.push('Tests that now guard each ticket (regression guard):');
-    for (const t of guarded) lines.push(`  ${t.ticketId}: ${listed(t.guardedBy)}`);
+    for (const t of guarded) lines.push(`  ${t.ticketId}: ${listed(t.guardedBy ?? [])}`);
   }
   const caught = report.tamperingsCaught ?? [];
   lines.push(`Tamperings caught: ${caught.length}`);

@@ -34,7 +34,8 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { claimWorkflow, claimWorkflowId, releaseClaimSignal } from './claim';
 import { blockedByHumanGate, readySet } from './graph';
-import { withHarness } from './done';
+import { decodeCarry, encodeCarry, rowOf, workflowNote, type BatchCarry, type CarryWire, type Discovery } from './carry';
+import { definitionFor, withHarness } from './done';
 import { discoveredId, discoverRequestToWork, discoveryProblem, overCap } from './discovery';
 import {
   batchStatusQuery,
@@ -62,7 +63,6 @@ import { ticketWorkflow } from './ticket';
 import {
   DEFAULT_DISCOVERY,
   type DiscoveredRecord,
-  type DiscoveredWork,
   type Evidence,
   type GateReason,
   type HealRecord,
@@ -73,65 +73,33 @@ import {
   type Ticket,
   type TicketFact,
   type TicketInput,
-  type TicketReport,
+  type TicketNode,
   type TicketRow,
   type TicketState,
   type TrackerTamper,
 } from './types';
 
-/** Discovered work waiting for the loop to file it; `key` finds it again (a person's update waits on it). */
-interface Discovery {
-  key: string;
-  work: DiscoveredWork;
-  filedBy: DiscoveredRecord['filedBy'];
-  /** For an agent's report: which entry of which attempt's list, to answer the ticket. */
-  reply?: { ticketId: string; attempt: number; index: number };
-  /** Agents' work counts against the discovery cap; a person's, or work a person let through with `resume`, not. */
-  capped: boolean;
-}
-
 /** Patch: tickets start abandoned and report their end by signal; the batch reads only what changed and continues as new. */
 const SCALE_PATCH = 'batch-continue-as-new';
+
+/**
+ * Patch: the batch keeps graph nodes (`loadBatch` with `nodes`), reads a ticket whole from the tracker when it starts
+ * it (`readTracker`), and carries its state in the wire form of carry.ts.
+ */
+const NODES_PATCH = 'batch-ticket-nodes';
+
+export type { BatchCarry } from './carry';
 
 /** Up to this many tickets, the batch's Web UI details list every ticket; above it, only running ones. */
 const DETAILS_ROWS = 100;
 
-/**
- * What a batch carries into its next run when it continues as new (DESIGN.md "Scale-out"): the graph, the tracker's
- * view, evidence, what runs and waits, rows of ended tickets, and counts. JSON only (maps as entry lists).
- */
-export interface BatchCarry {
-  loaded: LoadedBatch;
-  startedAt: number;
-  state: BatchStatus['state'];
-  pausedReason?: string;
-  pausedBy: Intervention['gate'];
-  states: [string, TicketState][];
-  expected: [string, TicketState][];
-  evidence: Record<string, Evidence>;
-  tampers: TrackerTamper[];
-  running: string[];
-  started: string[];
-  waiting: [string, GateReason][];
-  phases: [string, PhaseName][];
-  waitingSince: [string, number][];
-  rows: [string, TicketRow][];
-  batchInterventions: Intervention[];
-  held: Discovery[];
-  discovered: [string, DiscoveredRecord][];
-  discoverySeq: number;
-  heals: HealRecord[];
-  ticketInterventions: [string, Intervention[]][];
-  healBudgets: [string, number][];
-  parked: [string, string[]][];
-  consecutiveFailures: number;
-  lastFailure?: string;
-}
-
-export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise<RunReport> {
+export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | BatchCarry): Promise<RunReport> {
   const info = workflowInfo();
   // Batches from before continue-as-new await their children and re-read every ticket on every completion.
   const scale = patched(SCALE_PATCH);
+  // Batches from before nodes keep whole tickets from `loadBatch` and start them as loaded.
+  const nodes = scale && patched(NODES_PATCH);
+  const carried = carriedWire && decodeCarry(carriedWire);
   const startedAt = carried?.startedAt ?? Date.now();
   const acts = proxyActivities<Activities>({
     startToCloseTimeout: '2 minutes',
@@ -143,7 +111,7 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
   let state: BatchStatus['state'] = carried?.state ?? 'loading';
   let pausedReason: string | undefined = carried?.pausedReason;
   let pausedBy: Intervention['gate'] = carried?.pausedBy ?? 'paused';
-  let tickets: Ticket[] = [];
+  let tickets: TicketNode[] = [];
   /** The tracker's view, as last read. */
   const states = new Map<string, TicketState>(carried?.states);
   /** What ratchet last wrote (or read at load) for each ticket no workflow of ours owns right now. */
@@ -356,7 +324,7 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
   // A batch that continued as new carries what it loaded and its claim.
   if (!loaded) {
     try {
-      loaded = await loadOrRefuse(acts, raw, info.workflowId);
+      loaded = await loadOrRefuse(acts, raw, info.workflowId, nodes);
       await claim(loaded, scale);
     } catch (err) {
       state = 'failed';
@@ -395,16 +363,12 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
   }
 
   /**
-   * What the batch carries into its next run (see {@link BatchCarry}). A ticket with evidence that no workflow of
-   * ours runs never starts again: it travels as its graph node (id, title, edges, labels, state) without its body,
-   * acceptance, probes and allowed paths, so the carry shrinks as tickets end.
+   * What the batch carries into its next run (see {@link BatchCarry}), in its wire form: the graph's nodes (a ticket
+   * that starts later is read whole then), the tracker's view, evidence and report rows.
    */
-  function carry(): BatchCarry {
-    const stamped = loaded as LoadedBatch;
-    const node = (t: Ticket): Ticket =>
-      evidence[t.id] && !running.has(t.id) ? { ...t, body: '', acceptance: [], probes: [], allowPaths: [], stateNote: undefined } : t;
-    return {
-      loaded: { ...stamped, tickets: tickets.map(node) },
+  function carry(): CarryWire {
+    return encodeCarry({
+      loaded: { ...(loaded as LoadedBatch), tickets },
       startedAt,
       state,
       pausedReason,
@@ -429,7 +393,7 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
       parked: [...parked].map(([id, blockers]) => [id, [...blockers]]),
       consecutiveFailures,
       lastFailure,
-    };
+    });
   }
 
   function isFinal(s: TicketState | undefined): boolean {
@@ -631,6 +595,17 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
     );
   }
 
+  /**
+   * The ticket to start, from its whole read: the tracker's title, body and acceptance, the batch's edges (discovered
+   * work adds some), and the probes and allowed paths of the definition of done frozen at load, whatever the tracker
+   * says now (no agent moves the finish line by editing a ticket file).
+   */
+  function wholeTicket(t: Ticket): Ticket {
+    const frozen = (loaded as LoadedBatch).definitionOfDone;
+    const node = byId.get(t.id) as TicketNode;
+    return { ...t, dependsOn: node.dependsOn, probes: frozen?.ticketProbes[t.id] ?? [], allowPaths: frozen?.allowPaths[t.id] ?? [] };
+  }
+
   function start(ticket: Ticket): void {
     // Unblock latency: from the last of its blockers ending in this run to now (none when a blocker was done before).
     const blockersEnded = ticket.dependsOn.map((d) => endedAt.get(d));
@@ -681,9 +656,8 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
   function ended({ ticketId, report: r, failure }: TicketEnd): void {
     if (r) {
       endedAt.set(ticketId, Date.now());
-      reports.set(ticketId, r);
-      const note = r.outcome === 'done' ? `its workflow ended done: merge ${r.mergeCommit ?? '?'}, verified live` : `its workflow ended human-gated: ${r.reason ?? ''}`;
-      evidence[ticketId] = { outcome: r.outcome, source: 'workflow', note, mergeCommit: r.mergeCommit, at: Date.now() };
+      reports.set(ticketId, rowOf(r));
+      evidence[ticketId] = { outcome: r.outcome, source: 'workflow', note: workflowNote(r), mergeCommit: r.mergeCommit, at: Date.now() };
       expected.set(ticketId, r.outcome);
       consecutiveFailures = r.outcome === 'done' ? 0 : consecutiveFailures + 1;
     } else {
@@ -715,7 +689,7 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
     for (const id of running) if (id !== ticketId) held += Math.max(0, (healBudgets.get(id) ?? 0) - ran(id));
     const budget = Math.max(0, Math.min(heal.maxPerTicket, heal.maxPerBatch - ran() - held));
     healBudgets.set(ticketId, budget);
-    return { definition: loaded.definitionOfDone, healBudget: budget };
+    return { definition: definitionFor(loaded.definitionOfDone, ticketId), healBudget: budget };
   }
 
   function pause(by: Intervention['gate'], reason: string): void {
@@ -732,15 +706,23 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
       // Batches that continue as new read only what changed (ended tickets, settled tampers, new tickets) and the
       // tickets about to start; every ticket once everything has ended, for the oracle. Older batches read all.
       let readIds: string[] = ids;
+      let next: string[] = [];
       if (scale) {
         const free = config.maxParallel - (running.size - parked.size);
-        const next = state === 'running' && free > 0 ? readySet(tickets, trusted(), started).slice(0, free) : [];
+        next = state === 'running' && free > 0 ? readySet(tickets, trusted(), started).slice(0, free) : [];
         const allEnded = running.size === 0 && ids.every((id) => evidence[id] !== undefined);
         readIds = allEnded ? ids : [...new Set([...toRead, ...next])];
       }
       toRead.clear();
-      const facts = readIds.length ? await acts.readFacts({ ticketsDir: config.ticketsDir, tracker: config.tracker, ids: readIds }) : [];
-      const read = new Set(readIds);
+      // Batches that keep nodes read the tickets about to start whole, in the same call as the facts.
+      const tracker = { ticketsDir: config.ticketsDir, tracker: config.tracker };
+      const { facts, tickets: wholeRead } = !readIds.length
+        ? { facts: [], tickets: [] }
+        : nodes
+          ? await acts.readTracker({ ...tracker, ids: readIds, whole: next })
+          : { facts: await acts.readFacts({ ...tracker, ids: readIds }), tickets: [] };
+      const whole = new Map(wholeRead.map((t) => [t.id, t]));
+      const read = new Set(nodes ? next : readIds);
       for (const f of facts) states.set(f.id, f.state);
       if (scale) for (const id of readIds) if (!facts.some((f) => f.id === id)) states.delete(id);
       for (const id of ids) if (!expected.has(id) && !running.has(id)) expected.set(id, states.get(id) ?? 'todo');
@@ -766,7 +748,7 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
         await write(id, 'human-gated', `blocked by human-gated ticket ${blocker}`);
         evidence[id] = { outcome: 'human-gated', source: 'blocked', note: `blocked by human-gated ticket ${blocker}`, at: Date.now() };
         started.add(id);
-        reports.set(id, blockedReport(byId.get(id) as Ticket, blocker));
+        reports.set(id, blockedReport(id, blocker));
       }
       if (blocked.length) {
         dirty = true;
@@ -798,7 +780,18 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
             dirty = true;
             continue;
           }
-          start(byId.get(id) as Ticket);
+          if (!nodes) {
+            start(byId.get(id) as Ticket);
+            continue;
+          }
+          // Read whole just now. Gone from the tracker: not started; the read noticed a tracker tamper and pauses.
+          const t = whole.get(id);
+          if (t) {
+            start(wholeTicket(t));
+          } else {
+            toRead.add(id);
+            dirty = true;
+          }
         }
         if (starting.length) {
           await Promise.all(starting);
@@ -821,8 +814,8 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
     state = 'done';
     pausedReason = undefined;
     upsertSearchAttributes([{ key: RatchetPhase, value: 'done' }]);
-    const ticketReports = ids.map((id) => reports.get(id) ?? alreadyFinalReport(byId.get(id) as Ticket, evidence[id]));
-    const all = [...ticketReports.flatMap((r) => r.interventions), ...batchInterventions];
+    const ticketReports = ids.map((id) => reports.get(id) ?? alreadyFinalReport(id, evidence[id]));
+    const all = [...ticketReports.flatMap((r) => r.interventions ?? []), ...batchInterventions];
     const byKind = countByKind(all);
     const final: RunReport = {
       batchId: config.batchId,
@@ -830,7 +823,7 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
       tickets: ticketReports,
       interventions: { total: all.length, byKind, list: all },
       trackerTampers: tampers,
-      tamperingsCaught: ticketReports.flatMap((r) => r.tamperings),
+      tamperingsCaught: ticketReports.flatMap((r) => r.tamperings ?? []),
       discovered: [...discovered.values()],
       heals: ticketReports.flatMap((r) => r.heals ?? []),
       startedAt,
@@ -850,10 +843,13 @@ export async function batchWorkflow(raw: unknown, carried?: BatchCarry): Promise
   return report as RunReport;
 }
 
-/** Runs `loadBatch`; bad input becomes the workflow's own non-retryable failure, naming the field and the fix. */
-async function loadOrRefuse(acts: Activities, raw: unknown, workflowId: string): Promise<LoadedBatch> {
+/**
+ * Runs `loadBatch` (its tickets as graph nodes with `nodes`); bad input becomes the workflow's own non-retryable
+ * failure, naming the field and the fix.
+ */
+async function loadOrRefuse(acts: Activities, raw: unknown, workflowId: string, nodes = false): Promise<LoadedBatch> {
   try {
-    return await acts.loadBatch({ raw, workflowId });
+    return await acts.loadBatch(nodes ? { raw, workflowId, nodes } : { raw, workflowId });
   } catch (err) {
     if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
       throw ApplicationFailure.create({ message: err.cause.message, type: err.cause.type ?? 'BadInput', nonRetryable: true });
@@ -909,37 +905,15 @@ export async function checkBatchWorkflow(raw: unknown, batchWorkflowId: string):
     startToCloseTimeout: '2 minutes',
     retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: ['BadInput', 'RatchetError', 'ConfigError'] },
   });
-  const loaded = await loadOrRefuse(acts, raw, batchWorkflowId);
+  const loaded = await loadOrRefuse(acts, raw, batchWorkflowId, true);
   return { batchId: loaded.config.batchId, tickets: loaded.tickets.length, claim: claimWorkflowId(loaded.trackerKey) };
 }
 
-function blockedReport(t: Ticket, blocker: string): TicketReport {
-  return {
-    ticketId: t.id,
-    title: t.title,
-    outcome: 'human-gated',
-    attempts: 0,
-    phases: [],
-    phaseMs: {},
-    interventions: [],
-    reason: `blocked by human-gated ticket ${blocker}`,
-    tamperings: [],
-    guardedBy: [],
-  };
+function blockedReport(ticketId: string, blocker: string): TicketRow {
+  return { ticketId, outcome: 'human-gated', attempts: 0, reason: `blocked by human-gated ticket ${blocker}` };
 }
 
 /** The report row of a ticket the batch did not run: its evidence says why it counts. */
-function alreadyFinalReport(t: Ticket, ev: Evidence | undefined): TicketReport {
-  return {
-    ticketId: t.id,
-    title: t.title,
-    outcome: ev?.outcome ?? 'human-gated',
-    attempts: 0,
-    phases: [],
-    phaseMs: {},
-    interventions: [],
-    reason: ev?.note ?? 'no evidence',
-    tamperings: [],
-    guardedBy: [],
-  };
+function alreadyFinalReport(ticketId: string, ev: Evidence | undefined): TicketRow {
+  return { ticketId, outcome: ev?.outcome ?? 'human-gated', attempts: 0, reason: ev?.note ?? 'no evidence' };
 }

@@ -14,12 +14,22 @@ export function definitionOfDone(config: BatchConfig, tickets: readonly Ticket[]
   return {
     gates: config.gates,
     probes: config.probes,
-    ticketProbes: Object.fromEntries(tickets.map((t) => [t.id, t.probes])),
-    allowPaths: Object.fromEntries(tickets.map((t) => [t.id, t.allowPaths])),
+    // Only tickets that have some (absent reads as none): the definition travels with a batch of thousands.
+    ticketProbes: Object.fromEntries(tickets.filter((t) => t.probes.length).map((t) => [t.id, t.probes])),
+    allowPaths: Object.fromEntries(tickets.filter((t) => t.allowPaths.length).map((t) => [t.id, t.allowPaths])),
     protectedPaths: config.protectedPaths,
     oracle: ORACLE_POLICY,
     files,
   };
+}
+
+/**
+ * The part of the definition of done one ticket's workflow needs: the batch-wide parts and this ticket's own probes
+ * and allowed paths (a heal's tripwire compares the batch-wide parts; the ticket's own are frozen as they are).
+ */
+export function definitionFor(definition: DefinitionOfDone, ticketId: string): DefinitionOfDone {
+  const own = <T>(m: Record<string, T>): Record<string, T> => (ticketId in m ? { [ticketId]: m[ticketId] } : {});
+  return { ...definition, ticketProbes: own(definition.ticketProbes), allowPaths: own(definition.allowPaths) };
 }
 
 /** Canonical JSON (object keys sorted) for comparing plain data. */
@@ -47,7 +57,8 @@ export function doneDifferences(frozen: DefinitionOfDone, now: DefinitionOfDone)
   };
   byName('gate', frozen.gates, now.gates);
   byName('probe', frozen.probes, now.probes);
-  for (const id of new Set([...Object.keys(frozen.ticketProbes), ...Object.keys(now.ticketProbes)])) {
+  const ticketIds = [frozen.ticketProbes, now.ticketProbes, frozen.allowPaths, now.allowPaths].flatMap((m) => Object.keys(m));
+  for (const id of new Set(ticketIds)) {
     if (canonical(frozen.ticketProbes[id] ?? []) !== canonical(now.ticketProbes[id] ?? [])) out.push(`changes the probes of ticket ${id}`);
     if (canonical(frozen.allowPaths[id] ?? []) !== canonical(now.allowPaths[id] ?? [])) out.push(`changes the allowPaths of ticket ${id}`);
   }

@@ -68,6 +68,14 @@ export interface Ticket {
   stateNote?: string;
 }
 
+/**
+ * A ticket as a batch keeps it (DESIGN.md "Scale-out"): its place in the graph and the tracker's state, without the
+ * body, acceptance, probes or allowed paths, so a batch of thousands stays within Temporal's 2 MB payloads. The whole
+ * ticket is read from the tracker when it starts; its probes and allowed paths come from the frozen definition of
+ * done.
+ */
+export type TicketNode = Pick<Ticket, 'id' | 'title' | 'dependsOn' | 'state' | 'stateNote'>;
+
 /** A deterministic check on an attempt's worktree: passes iff the command exits 0. */
 export interface Gate {
   name: string;
@@ -329,7 +337,8 @@ export interface DiscoveredRecord {
 /** What a batch workflow returns after `loadBatch`: the config plus the tickets to run. */
 export interface LoadedBatch {
   config: BatchConfig;
-  tickets: Ticket[];
+  /** Graph nodes (whole tickets in batches from before nodes, and in `loadBatch` results asked for `whole`). */
+  tickets: TicketNode[];
   /** sha256 of `definitionOfDone` (before it existed: of gates, probes, protected paths, oracle policy). */
   doneFingerprint: string;
   /** The definition of done itself, frozen at batch start: what a heal's tripwire compares with. */
@@ -579,11 +588,27 @@ export interface TicketReport {
 }
 
 /**
- * A ticket's row in the batch's run report: its report without the timeline (`phases`), which stays in the ticket
- * workflow's own result (`temporal workflow result --workflow-id ticket-<batch>-<ticket>`), so the run report stays
- * small at thousands of tickets. Reports of batches from before continue-as-new still carry it.
+ * A ticket's row in the batch's run report: outcome, attempts and merge commit, and the lists that are not empty. The
+ * title, the time per phase and the timeline stay in the ticket workflow's own result (`temporal workflow result
+ * --workflow-id ticket-<batch>-<ticket>`; `ratchet watch` joins them), so a report of 10,000 tickets stays well
+ * within Temporal's 2 MB payload limit (~100 bytes a row). Rows of older batches carry every field of the report.
  */
-export type TicketRow = Omit<TicketReport, 'phases'> & { phases?: PhaseSpan[] };
+export interface TicketRow {
+  ticketId: string;
+  outcome: TicketOutcome;
+  attempts: number;
+  mergeCommit?: string;
+  reason?: string;
+  /** Absent when empty, as are the lists below. */
+  interventions?: Intervention[];
+  tamperings?: TamperingCaught[];
+  guardedBy?: string[];
+  heals?: HealRecord[];
+  /** From the ticket workflow's result: joined by the client, or kept in rows of older batches. */
+  title?: string;
+  phaseMs?: Partial<Record<PhaseName, number>>;
+  phases?: PhaseSpan[];
+}
 
 /** The batch workflow's result. */
 export interface RunReport {

@@ -7,7 +7,7 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { LocalTracker } from '../../activities/tracker/local';
 import { formatStatus } from '../../client/format';
 import { batchWorkflow } from '../../workflows';
-import type { BatchCarry } from '../../workflows/batch';
+import { decodeCarry, type CarryWire } from '../../workflows/carry';
 import {
   approveSignal,
   approveUpdate,
@@ -20,7 +20,7 @@ import {
   ticketWorkflowId,
 } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
-import type { GateReason, TicketReport } from '../../workflows/types';
+import type { GateReason, TicketInput, TicketReport } from '../../workflows/types';
 import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
@@ -87,7 +87,7 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
 
   it('continues as new mid-batch: tickets started by one run report their end to the next, and the batch finishes with one merge each', async () => {
     const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
-    const fx = await setup(ids.map((id, i) => ticket(id, i % 2 ? { dependsOn: [ids[i - 1]] } : {})));
+    const fx = await setup(ids.map((id, i) => ticket(id, { body: `the body of ${id}`, ...(i % 2 ? { dependsOn: [ids[i - 1]] } : {}) })));
     // 50 events: the load, the claim and a couple of tickets; every few tickets end in a run after the one that started them.
     const { handle, batchId } = await start(fx, { maxParallel: 2, continueAsNewAtEvents: 50 });
     const report = await handle.result();
@@ -105,12 +105,21 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     // The last run's history holds the end of the batch, not its beginning; every history stays small.
     const last = (await handle.fetchHistory()).events ?? [];
     assert.ok(last.length < 200, `the last run's history has ${last.length} events`);
-    // What the last run was carried: the tickets that had ended travel as graph nodes, without body or probes.
-    const carried = defaultPayloadConverter.fromPayload<BatchCarry>(last[0].workflowExecutionStartedEventAttributes?.input?.payloads?.[1] as Payload);
-    const ended = carried.loaded.tickets.filter((t) => carried.evidence[t.id] && !carried.running.includes(t.id));
-    assert.ok(ended.length > 0, 'some tickets had ended before the last run');
-    for (const t of ended) assert.deepEqual({ id: t.id, probes: t.probes, body: t.body }, { id: t.id, probes: [], body: '' });
-    for (const t of carried.loaded.tickets.filter((x) => !ended.includes(x))) assert.ok(t.probes.length > 0, `${t.id}, not ended, keeps its probes`);
+    // What the last run was carried: the wire form, with every ticket as its graph node (no body, no probes).
+    const wire = defaultPayloadConverter.fromPayload<CarryWire>(last[0].workflowExecutionStartedEventAttributes?.input?.payloads?.[1] as Payload);
+    assert.equal(wire.v, 2);
+    const carried = decodeCarry(wire);
+    assert.ok(Object.keys(carried.evidence).length > 0, 'some tickets had ended before the last run');
+    for (const t of carried.loaded.tickets) assert.deepEqual(Object.keys(t).sort(), ['dependsOn', 'id', 'state', 'title']);
+    // Each ticket was read whole when it started: its body from the tracker, its probes as frozen at load.
+    const frozen = carried.loaded.definitionOfDone?.ticketProbes ?? {};
+    for (const id of ids) {
+      const first = (await ticketHandle(batchId, id).fetchHistory()).events?.[0];
+      const input = defaultPayloadConverter.fromPayload<TicketInput>(first?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0] as Payload);
+      assert.equal(input.ticket.body, `the body of ${id}`);
+      assert.ok(frozen[id]?.length, `${id} has frozen probes`);
+      assert.deepEqual(input.ticket.probes, frozen[id]);
+    }
     // The tracker's claim is released when the batch finishes: a new batch over the same tickets starts at once.
     const again = await start(fx, { maxParallel: 2 });
     assert.equal((await again.handle.result()).oracle.satisfied, true);
@@ -329,6 +338,12 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
       ['a missing repository', [ticket('a')], (fx) => ({ repo: path.join(fx.dir, 'nowhere') }), /field "repo" is ".*nowhere"/],
       ['a folder that is not a git repository', [ticket('a')], (fx) => ({ repo: fx.dir }), /not a git repository/],
       ['a config field of the wrong type', [ticket('a')], () => ({ maxParallel: 'two' as unknown as number }), /field "maxParallel" is "two": expected number/],
+      [
+        'a batch whose state would not fit a payload once its tickets have ended, naming its size',
+        Array.from({ length: 16_000 }, (_, i) => ticket(`t${i}`, { probes: [] })),
+        () => ({ probes: [{ name: 'up', command: 'true' }] }),
+        /a batch of 16000 tickets carries ~\d+ bytes into its next run once they have all ended, over the 1700000-byte limit .*fix: split the batch/,
+      ],
     ];
     for (const [name, tickets, overrides, message] of cases) {
       it(`rejects ${name}`, async () => {

@@ -14,7 +14,7 @@ import { createSandboxProbe } from '../../activities/sandbox';
 import { batchWorkflow } from '../../workflows';
 import { approveUpdate, batchStatusQuery, batchWorkflowId, rejectUpdate, resumeUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
-import type { GateReason } from '../../workflows/types';
+import type { GateReason, TicketInput } from '../../workflows/types';
 import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
@@ -109,6 +109,28 @@ describe('an agent that cheats never gets a ticket counted done', function () {
     assert.deepEqual([b?.outcome, b?.attempts, b?.reason], ['done', 0, "alice accepted the tracker's done after a tracker tamper"]);
     assert.deepEqual(report.trackerTampers.map((t) => t.resolved?.action), ['accepted: done, as alice decided']);
     assert.deepEqual(await mergesOf(fx.repo, 'b'), []);
+  });
+
+  it('starts a ticket with the probes frozen at load when an agent rewrote its ticket file in the tracker', async () => {
+    const fx = await setup([ticket('a'), ticket('b', { dependsOn: ['a'] })]);
+    const file = path.join(fx.repo, '.ratchet/tickets/b.yaml');
+    const rewritten = 'id: b\ntitle: ticket b\nbody: rewritten by the agent of a\ndependsOn: [a]\nprobes:\n  - name: anything\n    command: "true"\n';
+    await fx.script({ a: [{ run: `printf '${rewritten}' > '${file}'`, files: good('a') }] });
+    const { handle, batchId } = await start(fx, { agent: unboxed(fx) });
+    const report = await handle.result();
+
+    assert.equal(report.oracle.satisfied, true);
+    assert.match(await readFile(file, 'utf8'), /rewritten by the agent of a/, 'the agent did rewrite the ticket file');
+    // b was read whole when it started (the body is the tracker's now), but its probe is the one frozen at load.
+    const first = (await ticketHandle(batchId, 'b').fetchHistory()).events?.[0];
+    const input = server.env().client.options.loadedDataConverter.payloadConverter.fromPayload<TicketInput>(
+      first?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0] as temporal.api.common.v1.IPayload,
+    );
+    assert.equal(input.ticket.body, 'rewritten by the agent of a');
+    assert.deepEqual(
+      input.ticket.probes.map((p) => (p.kind === 'command' ? p.command : p.kind)),
+      ['test "$(cat b.txt)" = good'],
+    );
   });
 
   it('fails an attempt that edits another ticket in its worktree, so no merge ever carries it', async () => {
