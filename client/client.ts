@@ -477,9 +477,10 @@ function abortable(ms: number, signal: AbortSignal | undefined, done: Promise<un
 export async function joinTicketReports(client: Client, report: RunReport): Promise<RunReport> {
   const rows = [...report.tickets];
   const todo = rows.map((row, i) => [row, i] as const).filter(([row]) => row.phaseMs === undefined && row.attempts > 0);
+  let cursor = 0;
   const readNext = async (): Promise<void> => {
-    for (let next = todo.shift(); next; next = todo.shift()) {
-      const [row, i] = next;
+    while (cursor < todo.length) {
+      const [row, i] = todo[cursor++];
       try {
         const r = (await client.workflow.getHandle(ticketWorkflowId(report.batchId, row.ticketId)).result()) as TicketReport;
         rows[i] = { ...row, title: r.title, phaseMs: r.phaseMs };

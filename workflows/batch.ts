@@ -748,7 +748,7 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
         await write(id, 'human-gated', `blocked by human-gated ticket ${blocker}`);
         evidence[id] = { outcome: 'human-gated', source: 'blocked', note: `blocked by human-gated ticket ${blocker}`, at: Date.now() };
         started.add(id);
-        reports.set(id, blockedReport(id, blocker));
+        reports.set(id, blockedRow(id, blocker));
       }
       if (blocked.length) {
         dirty = true;
@@ -814,7 +814,7 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
     state = 'done';
     pausedReason = undefined;
     upsertSearchAttributes([{ key: RatchetPhase, value: 'done' }]);
-    const ticketReports = ids.map((id) => reports.get(id) ?? alreadyFinalReport(id, evidence[id]));
+    const ticketReports = ids.map((id) => reports.get(id) ?? alreadyFinalRow(id, evidence[id]));
     const all = [...ticketReports.flatMap((r) => r.interventions ?? []), ...batchInterventions];
     const byKind = countByKind(all);
     const final: RunReport = {
@@ -909,11 +909,12 @@ export async function checkBatchWorkflow(raw: unknown, batchWorkflowId: string):
   return { batchId: loaded.config.batchId, tickets: loaded.tickets.length, claim: claimWorkflowId(loaded.trackerKey) };
 }
 
-function blockedReport(ticketId: string, blocker: string): TicketRow {
+/** The report row of a ticket the batch recorded human-gated because its blocker was. */
+function blockedRow(ticketId: string, blocker: string): TicketRow {
   return { ticketId, outcome: 'human-gated', attempts: 0, reason: `blocked by human-gated ticket ${blocker}` };
 }
 
 /** The report row of a ticket the batch did not run: its evidence says why it counts. */
-function alreadyFinalReport(ticketId: string, ev: Evidence | undefined): TicketRow {
+function alreadyFinalRow(ticketId: string, ev: Evidence | undefined): TicketRow {
   return { ticketId, outcome: ev?.outcome ?? 'human-gated', attempts: 0, reason: ev?.note ?? 'no evidence' };
 }
