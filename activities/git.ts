@@ -652,6 +652,27 @@ export async function pushCommit(opts: { repo: string; remote: string; commit: s
   await run(opts.repo, ['push', '--force', '--no-verify', '--quiet', opts.remote, `${opts.commit}:refs/heads/${opts.branch}`], [0], opts.env);
 }
 
+/** Whether `dir` is a git worktree whose HEAD is `commit` (a full sha); false when it is not a worktree at all. */
+export async function worktreeAt(dir: string, commit: string): Promise<boolean> {
+  if (!(await exists(path.join(dir, '.git')))) return false;
+  const head = await run(dir, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], [0, 1, 128]).catch(() => undefined);
+  return head?.code === 0 && head.out.trim() === commit;
+}
+
+/** Whether `repo` has the commit `commit` (a full sha). */
+export async function hasCommit(repo: string, commit: string): Promise<boolean> {
+  return (await run(repo, ['cat-file', '-e', `${commit}^{commit}`], [0, 1, 128])).code === 0;
+}
+
+/**
+ * Fetches `refs/heads/<branch>` from `remote` (a name of the repository's or a URL) into `repo`'s object store,
+ * without moving any local ref: a worker taking over another's attempt gets its commit so.
+ * @throws GitError (retryable) when git cannot reach the remote or the remote has no such branch.
+ */
+export async function fetchBranch(opts: { repo: string; remote: string; branch: string; env?: Record<string, string> }): Promise<void> {
+  await run(opts.repo, ['fetch', '--quiet', '--no-tags', opts.remote, `refs/heads/${opts.branch}`], [0], opts.env);
+}
+
 /**
  * Brings the local `base` up to `remote`'s `base` after a pull request merged there (so deploys, later attempts and
  * the user's checkout see it): fetches the remote branch and fast-forwards the local one, by compare-and-swap as a

@@ -2,6 +2,8 @@
  * The activity factory. Workers call `createActivities(deps)`; workflows type their proxies with
  * `ReturnType<typeof createActivities>` through `import type` only.
  */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
 import type { Agent } from './agents/agent';
 import { commandAgent } from './agents/command';
 import { createTrackers, fileTicket, loadBatch, readGateAnswer, readFacts, readTracker, setTicketState, type Trackers } from './batch';
@@ -10,7 +12,7 @@ import { liveness } from './context';
 import { toFailure } from './errors';
 import { selfHeal, smokeCheck, type HealInput } from './heal';
 import { implement, type ImplementInput } from './implement';
-import { deploy, merge } from './merge';
+import { deploy, merge, type MergeInput } from './merge';
 import { requestLock, type RequestLockInput } from './lock';
 import { createForges, landPullRequest, openPullRequest, type LandInput, type OpenPullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
@@ -38,6 +40,28 @@ export interface ActivityDeps {
   github?: GitHub;
   /** The worker's trackers; default `createTrackers` over `github`. */
   trackers?: Trackers;
+  /**
+   * This worker's worker-specific task queue (workers/worker.ts): returned with the results of the steps that leave a
+   * ticket's worktree here (plan, implement, validate), so the ticket's next steps are sent to this worker.
+   */
+  hostTaskQueue?: string;
+  /**
+   * A folder of this worker's own for worktrees (`ratchet worker --worktrees`): a batch's worktrees then go to
+   * `<worktreesRoot>/<repository folder name>-<8 hex digits>` instead of the batch's `worktreesDir` (see
+   * {@link workerWorktrees}). Default: the batch's.
+   */
+  worktreesRoot?: string;
+}
+
+/**
+ * The folder this worker keeps a batch's worktrees in: the batch's `worktreesDir`, or with a `worktreesRoot` a folder
+ * in it named after the repository (its folder name and the first 8 hex digits of the sha-256 of its path, so two
+ * repositories of one name do not meet).
+ */
+export function workerWorktrees(config: Pick<BatchConfig, 'repo' | 'worktreesDir'>, worktreesRoot: string | undefined): string {
+  if (!worktreesRoot) return config.worktreesDir;
+  const key = `${path.basename(config.repo).replace(/[^A-Za-z0-9._-]/g, '-')}-${createHash('sha256').update(path.resolve(config.repo)).digest('hex').slice(0, 8)}`;
+  return path.resolve(worktreesRoot, key);
 }
 
 /**
@@ -69,6 +93,11 @@ export function createActivities(deps: ActivityDeps = {}) {
   const githubClient = (): GitHub => (github ??= githubFromEnv(env, (line) => console.warn(`ratchet worker: ${line}`)));
   const trackers = deps.trackers ?? createTrackers(githubClient);
   const forges = createForges(githubClient);
+  /** The input with its batch config as this worker sees it: worktrees in this worker's folder. */
+  const here = <I extends { config: BatchConfig }>(input: I): I =>
+    deps.worktreesRoot ? { ...input, config: { ...input.config, worktreesDir: workerWorktrees(input.config, deps.worktreesRoot) } } : input;
+  /** The result, with this worker's task queue when it has one: the ticket's worktree is here now. */
+  const heldHere = <R extends object>(result: R): R & { hostTaskQueue?: string } => (deps.hostTaskQueue ? { ...result, hostTaskQueue: deps.hostTaskQueue } : result);
   return {
     loadBatch: boundary((input: Parameters<typeof loadBatch>[0]) => loadBatch(input, env, trackers)),
     readFacts: boundary((input: Parameters<typeof readFacts>[1]) => readFacts(trackers, input)),
@@ -77,16 +106,16 @@ export function createActivities(deps: ActivityDeps = {}) {
     fileTicket: boundary((input: Parameters<typeof fileTicket>[1]) => fileTicket(trackers, input)),
     requestLock: boundary((input: RequestLockInput) => requestLock(input)),
     readGateAnswer: boundary((input: Parameters<typeof readGateAnswer>[1]) => readGateAnswer(trackers, input)),
-    plan: boundary((input: PlanInput) => plan(agentFor(input.config.agent), input, step)),
-    implement: boundary((input: ImplementInput) => implement(agentFor(input.config.agent), input, step)),
-    validate: boundary((input: ValidateInput) => validate(input, { env, stopping })),
-    selfHeal: boundary((input: HealInput) => selfHeal(agentFor, input, step)),
-    smokeCheck: boundary((input: { config: BatchConfig; ticket: Ticket; n: number }) => smokeCheck(input, step)),
-    merge: boundary(merge),
+    plan: boundary(async (input: PlanInput) => heldHere(await plan(agentFor(input.config.agent), here(input), step))),
+    implement: boundary(async (input: ImplementInput) => heldHere(await implement(agentFor(input.config.agent), here(input), step))),
+    validate: boundary(async (input: ValidateInput) => heldHere(await validate(here(input), { env, stopping }))),
+    selfHeal: boundary((input: HealInput) => selfHeal(agentFor, here(input), step)),
+    smokeCheck: boundary((input: { config: BatchConfig; ticket: Ticket; n: number }) => smokeCheck(here(input), step)),
+    merge: boundary((input: MergeInput) => merge(here(input))),
     openPullRequest: boundary((input: OpenPullRequestInput) => openPullRequest(forges, trackers, input)),
     landPullRequest: boundary((input: LandInput) => landPullRequest(forges, input)),
-    deploy: boundary((input: { config: BatchConfig; ticketId: string }) => deploy(input, { env, stopping })),
-    verifyLive: boundary((input: VerifyInput) => verifyLive(input, { env })),
+    deploy: boundary((input: { config: BatchConfig; ticketId: string }) => deploy(here(input), { env, stopping })),
+    verifyLive: boundary((input: VerifyInput) => verifyLive(here(input), { env })),
   };
 }
 

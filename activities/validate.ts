@@ -15,8 +15,9 @@ import { glob } from 'tinyglobby';
 import { stepDir } from './artifacts';
 import { liveness, throwIfStopped } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
-import { runSetupSteps, scratchName } from './agent-step';
-import { changedPaths, prepareScratch } from './git';
+import { runSetupSteps, scratchName, ticketBranch, worktreeName } from './agent-step';
+import { GitError } from './errors';
+import { changedPaths, fetchBranch, hasCommit, prepareScratch, prepareWorktree, worktreeAt } from './git';
 import { runCommand, stopStaleRun } from './process';
 import type { Redactor } from './redact';
 import { comparePassToPass, describeRegression, failToPass, readReports, RegressionReportError, type TestCase } from './regression';
@@ -42,6 +43,35 @@ export interface ValidateDeps {
   stopping?: AbortSignal;
 }
 
+/**
+ * The attempt's worktree on this worker: the one its implement left (`input.worktree`, when that is this worker's
+ * worktree of the ticket and it is at `commit`), else the ticket's worktree made again here on its branch at `commit`
+ * with the harness's setup steps run in it: the worker that ran implement is gone, or was busy past the batch's
+ * `hostWaitMs` (workflows/ticket.ts `onHost`). A commit this repository lacks is fetched from the batch's `origin`.
+ * @returns the worktree's absolute path.
+ * @throws GitError (non-retryable) when the commit is in neither this repository nor `origin` (none configured, or
+ *   the push failed): the attempt cannot be taken over, and the ticket runs a new one.
+ */
+async function attemptWorktree(input: ValidateInput, runner: GateRunner): Promise<string> {
+  const { config, ticket, attempt, commit } = input;
+  const name = worktreeName(config.batchId, ticket.id);
+  const mine = path.join(config.worktreesDir, name);
+  if (path.resolve(input.worktree) === path.resolve(mine) && (await worktreeAt(mine, commit))) return input.worktree;
+  const branch = ticketBranch(config.batchId, ticket.id);
+  if (!(await hasCommit(config.repo, commit)) && config.origin !== undefined) await fetchBranch({ repo: config.repo, remote: config.origin, branch });
+  if (!(await hasCommit(config.repo, commit))) {
+    throw new GitError(
+      `attempt ${attempt} of ${ticket.id} (commit ${commit}) is not in ${config.repo}${config.origin ? ` nor on ${config.origin}'s ${branch}` : ''}: ` +
+        `the worker that made it is gone${config.origin ? '' : ' and the batch sets no "origin" to push attempts to'}; the ticket runs a new attempt`,
+      true,
+    );
+  }
+  const wt = await prepareWorktree({ repo: config.repo, worktreesDir: config.worktreesDir, branch, base: commit, name });
+  const dir = await stepDir(config, ticket.id, `attempt-${attempt}`);
+  await runner.setup(wt.path, path.join(dir, 'takeover-setup.log'), 'worktree taken over');
+  return wt.path;
+}
+
 /** Paths (relative, `/`-separated) among `paths` that match any of `globs` (dotfiles included). */
 export function matching(paths: string[], globs: string[]): string[] {
   if (!globs.length) return [];
@@ -56,7 +86,10 @@ export function matching(paths: string[], globs: string[]): string[] {
  * @throws ConfigError when a gate's `envFrom` names a variable the worker lacks; GitError on git failures.
  */
 export async function validate(input: ValidateInput, deps: ValidateDeps): Promise<ValidateResult> {
-  const { config, ticket, attempt, worktree, baseCommit, commit } = input;
+  const { config, ticket, attempt, baseCommit, commit } = input;
+  const redact = batchRedactor(config, deps.env);
+  const runner = new GateRunner(config, ticket.id, attempt, deps, redact);
+  const worktree = await attemptWorktree(input, runner);
   const changed = await changedPaths(worktree, baseCommit, commit);
   const protectedTouched = matching(changed, config.protectedPaths);
   const allowed = new Set(matching(protectedTouched, ticket.allowPaths));
@@ -66,8 +99,6 @@ export async function validate(input: ValidateInput, deps: ValidateDeps): Promis
 
   const present = new Set(await existing(worktree, changed));
   const dir = await stepDir(config, ticket.id, `attempt-${attempt}`);
-  const redact = batchRedactor(config, deps.env);
-  const runner = new GateRunner(config, ticket.id, attempt, deps, redact);
   const guard: string[] = [];
   for (const gate of config.gates) {
     const run = await runner.run(gate, worktree, path.join(dir, `gate-${safe(gate.name)}.log`));
@@ -204,17 +235,18 @@ class GateRunner {
     const { repo, worktreesDir, batchId } = this.config;
     // Kept between attempts and reset in place (cheap, no repository lock); merge removes it with the ticket's own.
     const dir = await prepareScratch({ repo, worktreesDir, name: scratchName(batchId, this.ticketId), commit, overlay });
-    await this.setup(dir, logPath.replace(/\.log$/, '-setup.log'));
+    await this.setup(dir, logPath.replace(/\.log$/, '-setup.log'), 'scratch worktree');
     return (await this.run(gate, dir, logPath)).tests;
   }
 
   /**
-   * Runs the harness's setup steps in a scratch worktree, as the attempt's worktree had them before its agent ran:
-   * the base's tests need what they make (dependencies, builds) as much as the branch's do. Same environment as the
-   * agent's setup (allowlisted variables, `agent.env`, `agent.envFrom`).
+   * Runs the harness's setup steps in a worktree the agent did not prepare (a scratch worktree, or an attempt's taken
+   * over from another worker), as the attempt's worktree had them before its agent ran: the gates need what they
+   * make (dependencies, builds). Same environment as the agent's setup (allowlisted variables, `agent.env`,
+   * `agent.envFrom`). `what` names the worktree in messages.
    * @throws Error naming the step and its log when one fails: a harness fault, retried as the activity.
    */
-  private async setup(cwd: string, logPath: string): Promise<void> {
+  async setup(cwd: string, logPath: string, what: string): Promise<void> {
     const { agent, harness } = this.config;
     const failed = await runSetupSteps(harness?.setup ?? [], {
       cwd,
@@ -227,10 +259,10 @@ class GateRunner {
       redact: this.redact,
       logPath,
       live: liveness(this.deps.stopping),
-      what: `the setup of ${this.ticketId}'s scratch worktree`,
+      what: `the setup of ${this.ticketId}'s ${what}`,
     });
     if (failed) {
-      throw new Error(`the harness's setup step \`${failed.command}\` ${failed.why} in the scratch worktree ${cwd} (log ${logPath}): ${failed.tail.trim().slice(-300)}`);
+      throw new Error(`the harness's setup step \`${failed.command}\` ${failed.why} in the ${what} ${cwd} (log ${logPath}): ${failed.tail.trim().slice(-300)}`);
     }
   }
 }

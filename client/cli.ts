@@ -289,11 +289,20 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .description('Run a ratchet worker in the foreground; Ctrl-C shuts it down gracefully')
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://<host:port>/metrics, and the activities process\'s at the next port (default: $RATCHET_METRICS_ADDRESS, else off)')
     .option('--role <role>', 'split: workflows here, activities in a child process; all: both in one process; workflows or activities: only that half (default: $RATCHET_WORKER_ROLE, else split)')
-    .action(async (opts: { metrics?: string; role?: string }) => {
+    .option('--worktrees <dir>', "keep this worker's worktrees in <dir> instead of each batch's worktreesDir (default: $RATCHET_WORKTREES_DIR)")
+    .option('--worker-id <id>', "this worker's id: its own task queue is ratchet@<id> (default: $RATCHET_WORKER_ID, else the host name, plus a digest of --worktrees)")
+    .action(async (opts: { metrics?: string; role?: string; worktrees?: string; workerId?: string }) => {
       const { runWorkerProcess, workerRole } = lazy<typeof import('../workers/main')>('../workers/main');
       const g = globals();
       const role = opts.role !== undefined ? workerRole(opts.role, '--role') : undefined;
-      await runWorkerProcess({ address: g.address || defaultAddress(), namespace: g.namespace || defaultNamespace(), metrics: opts.metrics, role });
+      await runWorkerProcess({
+        address: g.address || defaultAddress(),
+        namespace: g.namespace || defaultNamespace(),
+        metrics: opts.metrics,
+        role,
+        ...(opts.worktrees !== undefined ? { worktrees: opts.worktrees } : {}),
+        ...(opts.workerId !== undefined ? { workerId: opts.workerId } : {}),
+      });
       setExit(EXIT.OK);
     });
 

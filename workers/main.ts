@@ -11,6 +11,7 @@
  * one holding the workflows' V8 isolates and caches reaches) each start blocked the event loop for ~25 ms; in the
  * lean activities process it takes ~3 ms (measured with plain Node processes; README "Running a batch").
  */
+import path from 'node:path';
 import { temporalTarget } from '../deploy/connection';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createSandboxProbe } from '../activities/sandbox';
@@ -32,6 +33,17 @@ export interface WorkerProcessOptions {
    * workers on the hosts with the repositories).
    */
   role?: WorkerProcessRole;
+  /**
+   * A folder of this worker's own for worktrees (default RATCHET_WORKTREES_DIR; unset: each batch's `worktreesDir`).
+   * Workers on one host that share a repository each keep their attempts apart so; see `workerWorktrees`.
+   */
+  worktrees?: string;
+  /**
+   * This worker's id, naming its worker-specific task queue `ratchet@<id>` (default RATCHET_WORKER_ID, else
+   * `defaultWorkerId`: the host name, plus a digest of `worktrees` when given). A worker restarted with the same id
+   * gets back the steps waiting for it.
+   */
+  workerId?: string;
 }
 
 /** See {@link WorkerProcessOptions.role}. */
@@ -47,6 +59,16 @@ export function workerRole(value: string | undefined, source: string): WorkerPro
   if (value === undefined || value === '') return 'split';
   if ((ROLES as string[]).includes(value)) return value as WorkerProcessRole;
   throw new BadInputError(source, [`"${value}" is not a worker role; fix: one of ${ROLES.join(', ')}`]);
+}
+
+/**
+ * The worker id from `value` (a flag or RATCHET_WORKER_ID), or undefined when unset.
+ * @throws BadInputError naming the source and the value when it is not 1 to 100 letters, digits, `.`, `_` or `-`.
+ */
+export function workerIdOf(value: string | undefined, source: string): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (/^[A-Za-z0-9._-]{1,100}$/.test(value)) return value;
+  throw new BadInputError(source, [`"${value}" is not a worker id; fix: 1 to 100 letters, digits, ".", "_" or "-", e.g. build-host-2`]);
 }
 
 /** The address after `address` (`host:port` -> `host:port+1`): where the activities process of a split worker serves its metrics. */
@@ -105,6 +127,8 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
       process.exit(1);
     });
   }
+  const worktrees = opts.worktrees || process.env.RATCHET_WORKTREES_DIR || undefined;
+  const workerId = opts.workerId !== undefined ? workerIdOf(opts.workerId, '--worker-id') : workerIdOf(process.env.RATCHET_WORKER_ID, 'RATCHET_WORKER_ID');
   const runsActivities = role !== 'split' && role !== 'workflows';
   const sandbox = createSandboxProbe();
   if (runsActivities) {
@@ -120,8 +144,17 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
   const connection = await NativeConnection.connect(target.connection);
   try {
     // Started first, so that it loads while this process builds the workflow bundle.
-    if (role === 'split') activities = startActivitiesProcess({ address: opts.address, namespace: opts.namespace, metrics: metrics && nextPort(metrics) });
-    const worker = await createWorker({ connection, namespace, role: role === 'split' ? 'workflows' : role, activityDeps: { sandbox, stopping: stopping.signal } });
+    if (role === 'split') {
+      const own = { ...(worktrees ? { RATCHET_WORKTREES_DIR: path.resolve(worktrees) } : {}), ...(workerId ? { RATCHET_WORKER_ID: workerId } : {}) };
+      activities = startActivitiesProcess({ address: opts.address, namespace: opts.namespace, metrics: metrics && nextPort(metrics), env: own });
+    }
+    const worker = await createWorker({
+      connection,
+      namespace,
+      role: role === 'split' ? 'workflows' : role,
+      ...(workerId ? { workerId } : {}),
+      activityDeps: { sandbox, stopping: stopping.signal, ...(worktrees ? { worktreesRoot: path.resolve(worktrees) } : {}) },
+    });
     let failure: Error | undefined;
     void activities?.exited.then((code) => {
       if (stopping.signal.aborted) return;
@@ -130,7 +163,9 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
       console.error(`${who}: ${failure.message}`);
       worker.shutdown();
     });
-    console.log(`${who} polling task queue "${worker.options.taskQueue}" on ${address}${target.secure ? ' (TLS)' : ''} (namespace ${namespace}); Ctrl-C stops it`);
+    const queues = worker.hostTaskQueue ? `task queues "${worker.options.taskQueue}" and its own "${worker.hostTaskQueue}"` : `task queue "${worker.options.taskQueue}"`;
+    if (runsActivities && worktrees) console.log(`${who}: worktrees in ${path.resolve(worktrees)}`);
+    console.log(`${who} polling ${queues} on ${address}${target.secure ? ' (TLS)' : ''} (namespace ${namespace}); Ctrl-C stops it`);
     await worker.run();
     if (failure) throw failure;
     console.log(`${who} stopped`);

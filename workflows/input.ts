@@ -204,6 +204,8 @@ export const batchFileSchema = z
     circuitBreaker: z.number().int().min(1).default(3),
     continueAsNewAtEvents: z.number().int().min(50).max(10_000).default(4_000),
     heartbeatTimeoutMs: ms.min(1_000).default(30_000),
+    origin: z.string().min(1).optional(),
+    hostWaitMs: ms.min(100).default(30_000),
     discovery: z
       .object({
         maxPerBatch: z.number().int().min(0).max(1_000).default(DEFAULT_DISCOVERY.maxPerBatch),
@@ -345,11 +347,28 @@ export function toBatchConfig(
     circuitBreaker: file.circuitBreaker,
     continueAsNewAtEvents: file.continueAsNewAtEvents,
     heartbeatTimeoutMs: file.heartbeatTimeoutMs,
+    ...originOf(file),
+    hostWaitMs: file.hostWaitMs,
     discovery: file.discovery,
     humanGates: file.humanGates,
     harness: file.harness,
     ...(file.heal ? { heal: file.heal } : {}),
   };
+}
+
+/**
+ * The remote each attempt's branch is pushed to, when the batch names one.
+ * @throws BadInputError when the forge is GitHub's, which pushes every validated attempt to its pull request itself
+ *   (an attempt pushed before its gates would show there unvalidated).
+ */
+function originOf(file: ParsedBatchFile): { origin?: string } {
+  if (file.origin === undefined) return {};
+  if (file.forge.kind === 'github') {
+    throw new BadInputError('batch input', [
+      `field "origin" is "${file.origin}": with forge "github" each validated attempt is pushed to its pull request by the forge; fix: remove "origin"`,
+    ]);
+  }
+  return { origin: file.origin };
 }
 
 /**

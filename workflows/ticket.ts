@@ -18,6 +18,7 @@ import {
   setCurrentDetails,
   setHandler,
   sleep,
+  TimeoutFailure,
   upsertSearchAttributes,
   uuid4,
   workflowInfo,
@@ -90,6 +91,13 @@ const LOCK_CANCEL_PATCH = 'lock-release-on-cancel';
 const MERGE_HOLD_MS = 30 * 60_000;
 /** Patch: a pull request's nudges (webhook signals) are counted from before its read, so one that lands during it is not lost. */
 const NUDGE_PATCH = 'pr-nudge-before-read';
+/**
+ * Patch: an attempt's implement, validate and merge go first to the worker that holds the ticket's worktree (its
+ * worker-specific task queue), and to any worker after the batch's `hostWaitMs`.
+ */
+const HOST_PATCH = 'host-task-queues';
+/** How long a step waits for the worker holding the worktree, ms, when the batch file does not say. */
+const HOST_WAIT_MS = 30_000;
 /** Rounds of the same wrong answer that end verify-live early, when the batch file does not say. */
 const STABLE_ROUNDS = 5;
 
@@ -200,6 +208,8 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
   const heals: HealRecord[] = [];
   /** What ratchet last wrote for this ticket: each write compares the tracker's state with it. */
   let lastWritten: TicketState = ticket.state;
+  /** The worker-specific task queue of the worker whose disk holds the ticket's worktree, once a step said so. */
+  let host: string | undefined;
 
   // ---- handlers ----------------------------------------------------------------------------------------------
   const status = (): TicketStatus => ({
@@ -264,6 +274,33 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
       await CancellationScope.nonCancellable(release);
     }
   }
+  /** Notes where a step left the ticket's worktree (its result's `hostTaskQueue`); returns the result. */
+  const heldOn = <R extends { hostTaskQueue?: string }>(result: R): R => {
+    if (result.hostTaskQueue !== undefined) host = result.hostTaskQueue;
+    return result;
+  };
+
+  /**
+   * Runs a step of an attempt that needs the ticket's worktree (samples-typescript `worker-specific-task-queues`):
+   * first on the task queue of the worker that holds it, with a schedule-to-start timeout of the batch's
+   * `hostWaitMs`; when no worker takes it from there in that time (that worker died, or stayed busy), on the shared
+   * queue, where any worker takes it over (validate makes the worktree again from the attempt's commit; implement
+   * and merge need nothing of it). Histories from before run every step on the shared queue.
+   */
+  async function onHost<T>(what: string, options: ActivityOptions, step: (options: ActivityOptions) => Promise<T>): Promise<T> {
+    const on = host;
+    if (on === undefined || !patched(HOST_PATCH)) return step(options);
+    const waitMs = config.hostWaitMs ?? HOST_WAIT_MS;
+    try {
+      return await step({ ...options, taskQueue: on, scheduleToStartTimeout: waitMs });
+    } catch (err) {
+      if (!(err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START')) throw err;
+      log.warn(`ticket ${ticket.id}: no worker took ${what} from ${on} in ${formatMs(waitMs)}; any worker takes it over`);
+      if (host === on) host = undefined;
+      return step(options);
+    }
+  }
+
   /** The lock of merges into the base: one per repository and base branch, whichever worker or batch merges. */
   const mergeLockKey = (): string => `merge:${config.repo}@${config.baseBranch}`;
   /** The lock of deploys: one per deploy target (`deploy.target`, default the repository). */
@@ -518,7 +555,7 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
   }
 
   enter('plan');
-  const planned = await guarded('plan', () => long.plan.executeWithOptions({ ...longOptions, summary: `plan ${ticket.id}` }, [{ config, ticket }]));
+  const planned = await guarded('plan', async () => heldOn(await long.plan.executeWithOptions({ ...longOptions, summary: `plan ${ticket.id}` }, [{ config, ticket }])));
   if (planned === 'rejected') return finish('human-gated', 'rejected after a harness fault in plan');
   let approvedPlan: string | undefined = planned.plan;
   if (ticket.gate === 'plan') {
@@ -596,9 +633,12 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
    */
   async function oneAttempt(): Promise<boolean | 'rejected' | 'blocked'> {
     enter('implement');
-    const impl: ImplementResult = await long.implement.executeWithOptions(
-      { ...longOptions, summary: `implement ${ticket.id} attempt ${attempt}` },
-      [{ config, ticket, attempt, feedback: [...feedback], plan: approvedPlan }],
+    const impl: ImplementResult = heldOn(
+      await onHost(`implement attempt ${attempt}`, longOptions, (options) =>
+        long.implement.executeWithOptions({ ...options, summary: `implement ${ticket.id} attempt ${attempt}` }, [
+          { config, ticket, attempt, feedback: [...feedback], plan: approvedPlan },
+        ]),
+      ),
     );
     if (impl.discoveredProblems?.length) {
       feedback.push(`Attempt ${attempt}: entries of your result file's "discovered" list were ignored: ${impl.discoveredProblems.join('; ')}`);
@@ -623,9 +663,12 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     }
     const commit = impl.commit;
     enter('validate', `${impl.filesChanged} files changed`);
-    const checked: ValidateResult = await long.validate.executeWithOptions(
-      { ...gateOptions, summary: `validate ${ticket.id} attempt ${attempt}` },
-      [{ config, ticket, attempt, worktree: impl.worktree, baseCommit: impl.baseCommit, commit }],
+    const checked: ValidateResult = heldOn(
+      await onHost(`validate attempt ${attempt}`, gateOptions, (options) =>
+        long.validate.executeWithOptions({ ...options, summary: `validate ${ticket.id} attempt ${attempt}` }, [
+          { config, ticket, attempt, worktree: impl.worktree, baseCommit: impl.baseCommit, commit },
+        ]),
+      ),
     );
     if (checked.protectedDenied.length) {
       metrics.gateFailed('protected-paths');
@@ -661,11 +704,10 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     }
     enter('merge', 'gates passed');
     if (config.forge?.kind === 'github') return landOnGitHub(commit, config.forge);
+    // On the worker holding the worktree, which the merge removes; any worker can merge (it needs no checkout).
+    const mergeOptions: ActivityOptions = { startToCloseTimeout: '2 minutes', heartbeatTimeout: QUICK_HEARTBEAT, retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE } };
     const merged = await withLock(mergeLockKey(), 'merge', MERGE_HOLD_MS, () =>
-      quick.merge.executeWithOptions(
-        { startToCloseTimeout: '2 minutes', heartbeatTimeout: QUICK_HEARTBEAT, retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE }, summary: `merge ${ticket.id}` },
-        [{ config, ticketId: ticket.id, title: ticket.title, commit }],
-      ),
+      onHost('merge', mergeOptions, (options) => quick.merge.executeWithOptions({ ...options, summary: `merge ${ticket.id}` }, [{ config, ticketId: ticket.id, title: ticket.title, commit }])),
     );
     if (merged.conflict) {
       signature = `conflict: ${merged.conflict.join(', ')}`;

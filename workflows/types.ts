@@ -214,6 +214,18 @@ export interface BatchConfig {
   /** Activity heartbeat timeout for agent runs and gates, ms; a dead worker is noticed after this long. */
   heartbeatTimeoutMs: number;
   /**
+   * A remote (a name of the repository's, such as `origin`, or a URL) each attempt's branch is pushed to once
+   * committed, so that a worker on another host can take the attempt over (it fetches the commit from there).
+   * Absent: not pushed (workers that share the repository's disk need no push).
+   */
+  origin?: string;
+  /**
+   * How long an attempt's next step (implement, validate, merge) waits, ms, for the worker whose disk holds the
+   * ticket's worktree to take it from its worker-specific task queue before any worker takes it over (its
+   * schedule-to-start timeout; default 30 000). Absent in batches started before it.
+   */
+  hostWaitMs?: number;
+  /**
    * Runaway guard on work agents discover: beyond these counts the next discovered ticket waits at a batch human
    * gate. Absent in batches started before discovered work existed (the defaults apply).
    */
@@ -503,6 +515,11 @@ export interface ValidateResult {
   failToPass: string[];
   /** Tests that pass here and did not on the base: what now guards the ticket. */
   guardedBy: string[];
+  /**
+   * The worker-specific task queue of the worker that ran this step (workers/worker.ts): the ticket's worktree is on
+   * its disk, so the ticket's next steps go there first. Absent from a worker that polls none.
+   */
+  hostTaskQueue?: string;
   /** Why the regression guard failed the attempt, as feedback for the next one. */
   guardFeedback?: string;
 }
@@ -536,6 +553,11 @@ export interface PlanResult {
   /** The plan text, truncated to a few KB; the full plan is at `planPath`. */
   plan: string;
   planPath: string;
+  /**
+   * The worker-specific task queue of the worker that ran this step (workers/worker.ts): the ticket's worktree is on
+   * its disk, so the ticket's next steps go there first. Absent from a worker that polls none.
+   */
+  hostTaskQueue?: string;
 }
 
 export interface ImplementResult {
@@ -554,6 +576,11 @@ export interface ImplementResult {
   discovered?: (DiscoveredWork & { blocksThisTicket: boolean })[];
   /** Why the agent's `discovered` list (or entries of it) was ignored, for its next prompt. */
   discoveredProblems?: string[];
+  /**
+   * The worker-specific task queue of the worker that ran this step (workers/worker.ts): the ticket's worktree is on
+   * its disk, so the ticket's next steps go there first. Absent from a worker that polls none.
+   */
+  hostTaskQueue?: string;
 }
 
 export interface MergeResult {

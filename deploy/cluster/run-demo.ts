@@ -80,13 +80,17 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 const out = (line = ''): void => void process.stdout.write(`${line}\n`);
 
-/** Starts worker n as `node client/bin/ratchet.js --address <address> worker`, output to `<dir>/worker-<n>.log`. */
+/**
+ * Starts worker n as `node client/bin/ratchet.js --address <address> worker --worktrees <dir>/worktrees-<n>`, output
+ * to `<dir>/worker-<n>.log`: each worker keeps its worktrees in a folder of its own, as workers on separate hosts
+ * would, and so has a worker-specific task queue of its own.
+ */
 function startWorker(n: number, address: string, dir: string): WorkerProcess {
   const logFile = path.join(dir, `worker-${n}.log`);
   const fd = fs.openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [path.join(ROOT, 'client', 'bin', 'ratchet.js'), '--address', address, 'worker'], {
+    child = spawn(process.execPath, [path.join(ROOT, 'client', 'bin', 'ratchet.js'), '--address', address, 'worker', '--worktrees', path.join(dir, `worktrees-${n}`)], {
       cwd: ROOT,
       stdio: ['ignore', fd, fd],
     });
@@ -98,29 +102,48 @@ function startWorker(n: number, address: string, dir: string): WorkerProcess {
   return { n, pid: child.pid, child, logFile, exited };
 }
 
-/** Waits until every worker polls task queue `ratchet` (its identity is `<pid>@<host>`). @throws when one exits first. */
+/**
+ * The worker of ours that a poller's or an activity's identity (`<pid>@<host>`) belongs to: a worker runs its
+ * workflows in the process we started and its activities in a child process of it (`ratchet worker`'s split role).
+ */
+function workerOf(workers: WorkerProcess[], identity: string | undefined): WorkerProcess | undefined {
+  const pid = Number((identity ?? '').split('@')[0]);
+  return workers.find((w) => w.pid === pid) ?? workers.find((w) => w.pid === parentOf(pid));
+}
+
+/** The parent pid of `pid` (Linux /proc), or undefined when it has exited or cannot be read. */
+function parentOf(pid: number): number | undefined {
+  try {
+    // Field 4 of /proc/<pid>/stat, after the command name in parentheses (which may hold spaces).
+    return Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Waits until every worker polls task queue `ratchet` for workflow and activity tasks. @throws when one exits first. */
 async function waitForPollers(client: Client, workers: WorkerProcess[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const dead = workers.find((w) => w.child.exitCode !== null || w.child.signalCode !== null);
     if (dead) throw new Error(`worker ${dead.n} exited at start. Log tail (${dead.logFile}):\n${tail(fs.readFileSync(dead.logFile, 'utf8'))}`);
-    const pids = async (taskQueueType: number): Promise<Set<number>> => {
+    const polling = async (taskQueueType: number): Promise<Set<number>> => {
       const { pollers } = await client.workflowService.describeTaskQueue({
         namespace: client.options.namespace,
         taskQueue: { name: TASK_QUEUE },
         taskQueueType,
       });
-      return new Set((pollers ?? []).map((p) => Number((p.identity ?? '').split('@')[0])));
+      return new Set((pollers ?? []).flatMap((p) => workerOf(workers, p.identity ?? undefined)?.n ?? []));
     };
-    const [workflowPollers, activityPollers] = [await pids(1), await pids(2)]; // TASK_QUEUE_TYPE_WORKFLOW, _ACTIVITY
-    if (workers.every((w) => workflowPollers.has(w.pid) && activityPollers.has(w.pid))) return;
+    const [workflowPollers, activityPollers] = [await polling(1), await polling(2)]; // TASK_QUEUE_TYPE_WORKFLOW, _ACTIVITY
+    if (workers.every((w) => workflowPollers.has(w.n) && activityPollers.has(w.n))) return;
     if (Date.now() > deadline) throw new Error(`not every worker polls task queue ${TASK_QUEUE} after ${timeoutMs / 1000} s; see ${workers[0].logFile}`);
     await sleep(500);
   }
 }
 
-/** Started activities of a running ticket workflow: type, id, attempt and the worker pid that holds each. */
-async function startedActivities(client: Client, batchId: string, ticketId: string): Promise<{ id: string; type: string; attempt: number; pid: number }[]> {
+/** Started activities of a running ticket workflow: type, id, attempt and the identity of the worker that holds each. */
+async function startedActivities(client: Client, batchId: string, ticketId: string): Promise<{ id: string; type: string; attempt: number; identity: string }[]> {
   const description = await client.workflow.getHandle(ticketWorkflowId(batchId, ticketId)).describe().catch(() => undefined);
   if (!description || description.status.name !== 'RUNNING') return [];
   return (description.raw.pendingActivities ?? [])
@@ -129,13 +152,15 @@ async function startedActivities(client: Client, batchId: string, ticketId: stri
       id: a.activityId ?? '',
       type: a.activityType?.name ?? '?',
       attempt: a.attempt ?? 1,
-      pid: Number((a.lastWorkerIdentity ?? '').split('@')[0]),
+      identity: a.lastWorkerIdentity ?? '',
     }));
 }
 
 /**
- * Once `armed()` is true, finds a worker of ours holding a started activity of a type in `during`, SIGKILLs it, then
- * follows that activity until another worker holds it or it is no longer pending.
+ * Once `armed()` is true, finds a worker of ours holding a started activity of a type in `during`, SIGKILLs it (its
+ * activities process exits with it), then follows that ticket's activity of that type until another worker holds it
+ * (the same activity retried, or validate taken over on the shared queue after the batch's `hostWaitMs`) or the
+ * ticket has none pending for 10 s.
  * @returns the record, or undefined when the batch ended (signal aborted) first.
  */
 async function killOneWorker(
@@ -155,8 +180,8 @@ async function killOneWorker(
     if (!armed()) continue;
     for (const ticketId of tickets()) {
       for (const a of await startedActivities(client, batchId, ticketId)) {
-        const w = workers.find((x) => x.pid === a.pid && isAlive(x.pid));
-        if (!w || !during.has(a.type)) continue;
+        const w = workerOf(workers, a.identity);
+        if (!w || !isAlive(w.pid) || !during.has(a.type)) continue;
         process.kill(w.pid, 'SIGKILL');
         record = { worker: w.n, pid: w.pid, ticketId, activity: a.type, attempt: a.attempt, atMs: Date.now() - since };
         say(`KILL: SIGKILL worker ${w.n} (pid ${w.pid}) while it runs ${a.type} (attempt ${a.attempt}) of ticket ${ticketId}`);
@@ -168,20 +193,22 @@ async function killOneWorker(
   if (!record) return undefined;
   const kill = record;
   const killedAt = Date.now();
+  let lastPending = killedAt;
   while (!signal.aborted) {
     await sleep(500);
     const again = (await startedActivities(client, batchId, kill.ticketId)).find((a) => a.type === kill.activity);
-    if (again && again.pid !== kill.pid) {
-      const w = workers.find((x) => x.pid === again.pid);
+    const w = again && workerOf(workers, again.identity);
+    if (again && w?.n !== kill.worker) {
       kill.takenOverBy = { worker: w?.n ?? 0, afterMs: Date.now() - killedAt, attempt: again.attempt };
-      say(`TAKEOVER: ${kill.activity} of ${kill.ticketId} runs again on worker ${w?.n ?? `pid ${again.pid}`} ` +
+      say(`TAKEOVER: ${kill.activity} of ${kill.ticketId} runs again on worker ${w?.n ?? again.identity} ` +
         `(activity attempt ${again.attempt}), ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
       break;
     }
     const description = await client.workflow.getHandle(ticketWorkflowId(batchId, kill.ticketId)).describe().catch(() => undefined);
-    const pending = description?.raw.pendingActivities?.some((a) => a.activityType?.name === kill.activity);
-    if (!pending) {
-      kill.finishedAfterMs = Date.now() - killedAt;
+    // Between a step given up on the dead worker's queue and its run on the shared queue, none is pending for a moment.
+    if (description?.raw.pendingActivities?.some((a) => a.activityType?.name === kill.activity)) lastPending = Date.now();
+    if (Date.now() - lastPending > 10_000) {
+      kill.finishedAfterMs = lastPending - killedAt;
       say(`TAKEOVER: ${kill.activity} of ${kill.ticketId} is no longer pending ${(kill.finishedAfterMs / 1000).toFixed(1)} s after the kill`);
       break;
     }

@@ -3,10 +3,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { resolveTemporalCli, TemporalCliNotFoundError } from '../../deploy/temporal-cli';
 import type { ActivityDeps } from '../../activities';
-import { createWorker } from '../../workers/worker';
+import { createWorker, type RatchetWorker } from '../../workers/worker';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
 /**
@@ -78,7 +78,7 @@ export function useServerAndWorker(opts: { activityDeps?: ActivityDeps } = {}): 
   track: <F extends { cleanup(): Promise<void> }>(fixture: F) => F;
 } {
   let env: TestWorkflowEnvironment | undefined;
-  let worker: Worker | undefined;
+  let worker: RatchetWorker | undefined;
   let running: Promise<void> | undefined;
   const fixtures: { cleanup(): Promise<void> }[] = [];
   before(async function () {

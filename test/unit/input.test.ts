@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { BadInputError, batchFileSchema, parseOrThrow, ticketFileSchema } from '../../workflows/input';
+import { BadInputError, batchFileSchema, parseOrThrow, ticketFileSchema, toBatchConfig } from '../../workflows/input';
 
 const minimal = { repo: '/tmp/r', agent: { command: 'true' } };
 
@@ -21,6 +21,16 @@ describe('batch file and ticket file validation', () => {
         return true;
       },
     );
+  });
+
+  it("takes an origin to push attempts to, and refuses one beside the GitHub forge, which pushes validated attempts itself", () => {
+    const at = (repo: string, p: string): string => `${repo}/${p}`;
+    const local = toBatchConfig(parseOrThrow(batchFileSchema, { ...minimal, origin: 'origin', hostWaitMs: 5_000 }, 'b'), 'b1', at);
+    assert.equal(local.origin, 'origin');
+    assert.equal(local.hostWaitMs, 5_000);
+    assert.equal(toBatchConfig(parseOrThrow(batchFileSchema, minimal, 'b'), 'b1', at).hostWaitMs, 30_000);
+    const github = parseOrThrow(batchFileSchema, { ...minimal, origin: 'origin', forge: { kind: 'github', repo: 'acme/shop' } }, 'b');
+    assert.throws(() => toBatchConfig(github, 'b1', at), (err: unknown) => err instanceof BadInputError && /field "origin" is "origin"/.test(err.message) && /fix: remove "origin"/.test(err.message));
   });
 
   it('rejects an unknown field and names it', () => {

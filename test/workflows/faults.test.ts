@@ -9,8 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
-import { createWorker } from '../../workers/worker';
+import { createWorker, type RatchetWorker } from '../../workers/worker';
 import { batchWorkflow } from '../../workflows';
 import { batchStatusQuery, batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
@@ -26,7 +25,7 @@ const ticket = (id: string, extra: Partial<FixtureTicket> = {}): FixtureTicket =
 describe('faults in the world', function () {
   this.timeout(240_000);
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
+  let worker: RatchetWorker;
   let running: Promise<void>;
   const fixtures: Fixture[] = [];
   const unhandled: unknown[] = [];

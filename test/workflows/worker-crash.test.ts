@@ -113,6 +113,67 @@ describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', 
     assert.equal(isAlive(gatePid), false, 'the orphaned gate was stopped before the retry ran it again');
   });
 
+  it('is taken over by a worker with worktrees of its own: validate waits hostWaitMs for the dead worker, then runs again in a worktree made there from the pushed attempt', async () => {
+    await stopWorkers();
+    const f = await makeRepo([{ id: 'h', probes: [{ name: 'h.txt live', command: 'test "$(cat h.txt)" = good' }] }]);
+    others.push(f);
+    await f.script({ h: [{ files: { 'h.txt': 'good' } }] });
+    const origin = path.join(f.dir, 'origin.git');
+    spawnSync('git', ['clone', '--quiet', '--bare', f.repo, origin]);
+    const marker = path.join(f.dir, 'gate.pid');
+    // In the agent's cache folder: setup steps run boxed like the agent, and may write there.
+    const setupRan = f.marker('setup');
+    const batchId = uniqueId('host');
+    const log: string[] = [];
+    const own = (id: string): NodeJS.ProcessEnv => ({ RATCHET_WORKER_ID: id, RATCHET_WORKTREES_DIR: path.join(f.dir, `worktrees-${id}`) });
+    const first = startWorkerProcess(env.address, log, own('one'));
+    workers.push(first);
+    // The first run of the gate records its pid and hangs; the run on the other worker checks for real.
+    const gate = { name: 'h is good', command: `if [ ! -e '${marker}' ]; then echo $$ > '${marker}'; sleep 60; fi; test "$(cat h.txt)" = good` };
+    const handle = await env.client.workflow.start(batchWorkflow, {
+      taskQueue: TASK_QUEUE,
+      workflowId: batchWorkflowId(batchId),
+      args: [
+        f.batch(batchId, {
+          gates: [gate],
+          heartbeatTimeoutMs: 2_000,
+          hostWaitMs: 2_000,
+          origin,
+          // Lists the worktrees the harness prepared: the plan's and the attempt's, then the one the second worker made again.
+          harness: { setup: [{ command: `echo "$PWD" >> '${setupRan}'`, timeoutMs: 10_000 }], promptRules: [] },
+        }),
+      ],
+    });
+    await waitUntil('the gate to hang on the first worker', async () => existsSync(marker), { timeoutMs: 120_000 });
+    first.kill('SIGKILL');
+    await new Promise((resolve) => first.once('exit', resolve));
+    const gatePid = Number((await readFile(marker, 'utf8')).trim());
+    workers.push(startWorkerProcess(env.address, log, own('two')));
+    const report = await handle.result();
+
+    assert.equal(report.oracle.satisfied, true, log.join(''));
+    assert.equal(report.tickets[0].attempts, 1, 'a taken-over step is not a new attempt');
+    const merges = await mergesOf(f.repo, 'h');
+    assert.equal(merges.length, 1, 'exactly one merge');
+    assert.equal(isAlive(gatePid), false, 'the orphaned gate was stopped before the gate ran again');
+
+    const events = (await env.client.workflow.getHandle(ticketWorkflowId(batchId, 'h')).fetchHistory()).events ?? [];
+    const queueOf = (type: string): string[] =>
+      events.flatMap((e) => {
+        const a = e.activityTaskScheduledEventAttributes;
+        return a?.activityType?.name === type ? [a.taskQueue?.name ?? ''] : [];
+      });
+    assert.deepEqual(queueOf('validate'), [`${TASK_QUEUE}@one`, TASK_QUEUE], 'validate went to the first worker, then to any');
+    assert.deepEqual(queueOf('merge'), [`${TASK_QUEUE}@two`], 'the merge went to the worker that holds the worktree now');
+    const prepared = (await readFile(setupRan, 'utf8')).trim().split('\n');
+    const where = prepared.map((p) => path.relative(f.dir, p).split(path.sep)[0]);
+    assert.deepEqual(where, ['worktrees-one', 'worktrees-one', 'worktrees-two'], prepared.join('\n'));
+    // Every attempt's branch is pushed to the batch's origin once committed: the merged commit is there.
+    const pushed = spawnSync('git', ['rev-parse', `refs/heads/ratchet/${batchId}/h`], { cwd: origin, encoding: 'utf8' }).stdout.trim();
+    const mergedSecondParent = spawnSync('git', ['rev-parse', `${merges[0]}^2`], { cwd: f.repo, encoding: 'utf8' }).stdout.trim();
+    assert.equal(pushed, mergedSecondParent);
+  });
+
   it('is replaced mid-merge within its heartbeat timeout, and the merge lands once', async () => {
     await stopWorkers();
     const t = await midMergeTakeover(env, workers);
