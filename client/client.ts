@@ -25,6 +25,7 @@ import {
   TASK_QUEUE,
   ticketWorkflowId,
   type BatchStatus,
+  type BatchStatusRequest,
   type GateAnswer,
   type TicketStatus,
 } from '../workflows/messages';
@@ -561,18 +562,34 @@ export async function watchBatch(
       feedback: after(spans.length),
     });
   };
+  /**
+   * Where the list of ended tickets was read up to: the first poll reads the first page of every ticket, later ones
+   * only the running and waiting tickets and what ended since (BatchStatusRequest "active"), so a poll costs what
+   * changed, not the batch's size. Undefined until the first answer.
+   */
+  let endedFrom: number | undefined;
+  const titles = new Map<string, string>();
   const poll = async (): Promise<void> => {
     const deadline = (): number => Date.now() + QUERY_TIMEOUT_MS;
     let status: BatchStatus;
+    const ask: BatchStatusRequest | undefined = endedFrom === undefined ? undefined : { tickets: 'active', endedFrom };
     try {
-      status = await client.withDeadline(deadline(), () => handle.query(batchStatusQuery));
+      status = await client.withDeadline(deadline(), () => handle.query(batchStatusQuery, ask));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) notFound(err, `batch ${batchId}`, workflowId);
       if (isUnreachable(err)) throw err;
       return; // a query can fail while the workflow is between tasks; the next poll tries again
     }
     emit('batch', { kind: 'batch', state: status.state, pausedReason: status.pausedReason });
+    // Batches from before pages answer every ticket whatever is asked, and no endedCount: read them whole each time.
+    if (status.endedCount !== undefined) {
+      for (const e of status.ended ?? []) {
+        emit(`ticket:${e.ticketId}`, { kind: 'ticket', ticketId: e.ticketId, title: titles.get(e.ticketId) ?? '', state: e.outcome });
+      }
+      endedFrom = status.endedCount;
+    }
     for (const t of status.tickets) {
+      titles.set(t.id, t.title);
       let ticket: TicketStatus | undefined;
       if (t.running) {
         // A failed query (the child is between tasks or just finished) keeps the last answer: no flicker.

@@ -127,6 +127,13 @@ export function formatStatus(status: BatchStatus, now = Date.now()): string {
     rows.push([t.id, t.state, ev, run, gate, t.dependsOn.join(',') || '-', t.title]);
   }
   if (status.tickets.length > 0) lines.push(table(rows));
+  if (status.ticketCount !== undefined && status.ticketCount > status.tickets.length) {
+    const counts = Object.entries(status.counts ?? {}).map(([state, n]) => `${state} ${n}`);
+    lines.push(
+      `Tickets: ${status.ticketCount}${counts.length ? ` (${counts.join(', ')})` : ''}; listed: ${status.tickets.length}. ` +
+        `Page through them with: temporal workflow query --workflow-id batch-${status.batchId} --name status --input '{"from":${status.tickets.length}}'`,
+    );
+  }
   lines.push(...tamperLines(status.trackerTampers ?? []));
   lines.push(...discoveredLines(status.discovered ?? []));
   lines.push(...healLines(status.heals ?? []));

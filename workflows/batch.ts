@@ -39,6 +39,7 @@ import { definitionFor, withHarness } from './done';
 import { discoveredId, discoverRequestToWork, discoveryProblem, overCap } from './discovery';
 import {
   batchStatusQuery,
+  STATUS_PAGE,
   blockerDoneSignal,
   discoveredSignal,
   discoverUpdate,
@@ -53,6 +54,7 @@ import {
   ticketWorkflowId,
   trackerTamperSignal,
   type BatchStatus,
+  type BatchStatusRequest,
   type ResumeDecision,
   type TicketEnd,
 } from './messages';
@@ -169,28 +171,47 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
   /** Running tickets that wait for discovered blockers (ticket -> blockers not yet ended). */
   const parked = new Map<string, Set<string>>(carried?.parked.map(([id, blockers]) => [id, new Set(blockers)]));
 
-  setHandler(batchStatusQuery, () => ({
-    batchId: loaded?.config.batchId ?? info.workflowId.replace(/^batch-/, ''),
-    state,
-    pausedReason,
-    tickets: tickets.map((t) => ({
-      id: t.id,
-      title: t.title,
-      dependsOn: t.dependsOn,
-      state: states.get(t.id) ?? t.state,
-      running: running.has(t.id),
-      phase: running.has(t.id) ? phases.get(t.id) : undefined,
-      waitingFor: waiting.get(t.id),
-      waitingSince: waitingSince.get(t.id),
-      evidence: evidence[t.id],
-    })),
-    oracle: scale ? known() : verdict,
-    trackerTampers: tampers,
-    discovered: [...discovered.values()],
-    heals,
-    interventions: interventionCounts(interventionsSoFar()),
-    report,
-  }));
+  /** One ticket as the status query lists it. */
+  const statusRow = (t: TicketNode): BatchStatus['tickets'][number] => ({
+    id: t.id,
+    title: t.title,
+    dependsOn: t.dependsOn,
+    state: states.get(t.id) ?? t.state,
+    running: running.has(t.id),
+    phase: running.has(t.id) ? phases.get(t.id) : undefined,
+    waitingFor: waiting.get(t.id),
+    waitingSince: waitingSince.get(t.id),
+    evidence: evidence[t.id],
+  });
+  // A page of the tickets, or the active ones and what ended since the asker's cursor (BatchStatusRequest).
+  setHandler(batchStatusQuery, (ask?: BatchStatusRequest) => {
+    const counts: Partial<Record<TicketState, number>> = {};
+    for (const t of tickets) {
+      const s = states.get(t.id) ?? t.state;
+      counts[s] = (counts[s] ?? 0) + 1;
+    }
+    const endedIds = [...reports.keys()];
+    const active = ask?.tickets === 'active';
+    const from = Math.max(0, Math.floor(ask?.from ?? 0));
+    const limit = Math.min(STATUS_PAGE, Math.max(0, Math.floor(ask?.limit ?? STATUS_PAGE)));
+    const listed = active ? tickets.filter((t) => running.has(t.id) || waiting.has(t.id)) : tickets.slice(from, from + limit);
+    return {
+      batchId: loaded?.config.batchId ?? info.workflowId.replace(/^batch-/, ''),
+      state,
+      pausedReason,
+      ticketCount: tickets.length,
+      counts,
+      endedCount: endedIds.length,
+      ...(active ? { ended: endedIds.slice(Math.max(0, Math.floor(ask?.endedFrom ?? 0))).map((id) => ({ ticketId: id, outcome: (reports.get(id) as TicketRow).outcome })) } : {}),
+      tickets: listed.map(statusRow),
+      oracle: scale ? known() : verdict,
+      trackerTampers: tampers,
+      discovered: [...discovered.values()],
+      heals,
+      interventions: interventionCounts(interventionsSoFar()),
+      ...(active ? {} : { report }),
+    };
+  });
   setHandler(ticketEndedSignal, (end) => {
     // A ticket the batch does not count as running (a duplicate, or a ticket of a run before a resume restarted it).
     if (running.has(end.ticketId)) ended(end);

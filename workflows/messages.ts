@@ -175,10 +175,37 @@ export interface TicketStatus {
   pullRequest?: { number: number; url: string };
 }
 
+/**
+ * What a batch's `status` query asks for (its one optional argument). Absent: the first {@link STATUS_PAGE} tickets.
+ * - `tickets: "all"` (default): the batch's tickets in graph order, `limit` of them (default and at most
+ *   {@link STATUS_PAGE}) from index `from` (default 0); `ticketCount` says how many there are.
+ * - `tickets: "active"`: only the tickets that run or wait at a gate, and the ended tickets from index `endedFrom` of
+ *   the list of ended tickets (in the order they ended; `endedCount` says how long it is). What `ratchet watch`
+ *   polls: its cost follows what changed, not the batch's size. No `report`.
+ * Pages keep every answer under Temporal's 2 MB payload limit (~300 bytes a ticket with its evidence).
+ */
+export interface BatchStatusRequest {
+  tickets?: 'all' | 'active';
+  from?: number;
+  limit?: number;
+  endedFrom?: number;
+}
+
+/** The most tickets one `status` answer lists (see {@link BatchStatusRequest}). */
+export const STATUS_PAGE = 2_000;
+
 export interface BatchStatus {
   batchId: string;
   state: 'loading' | 'running' | 'paused' | 'done' | 'failed';
   pausedReason?: string;
+  /** How many tickets the batch has; `tickets` lists a page of them (or the active ones). Absent from older batches. */
+  ticketCount?: number;
+  /** Tickets by the tracker state the batch sees, over the whole batch. Absent from older batches. */
+  counts?: Partial<Record<TicketState, number>>;
+  /** How many tickets have ended, i.e. the length of the list `ended` pages through. Absent from older batches. */
+  endedCount?: number;
+  /** With `tickets: "active"`: the ended tickets from `endedFrom` on, in the order they ended. */
+  ended?: { ticketId: string; outcome: TicketOutcome }[];
   tickets: {
     id: string;
     title: string;
@@ -206,4 +233,4 @@ export interface BatchStatus {
 }
 
 export const statusQuery = defineQuery<TicketStatus>('status');
-export const batchStatusQuery = defineQuery<BatchStatus>('status');
+export const batchStatusQuery = defineQuery<BatchStatus, [BatchStatusRequest?]>('status');

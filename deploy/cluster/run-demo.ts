@@ -175,6 +175,7 @@ async function killOneWorker(
   say: (line: string) => void,
 ): Promise<KillRecord | undefined> {
   let record: KillRecord | undefined;
+  let killedIdentity = '';
   while (!signal.aborted && !record) {
     await sleep(200);
     if (!armed()) continue;
@@ -183,6 +184,7 @@ async function killOneWorker(
         const w = workerOf(workers, a.identity);
         if (!w || !isAlive(w.pid) || !during.has(a.type)) continue;
         process.kill(w.pid, 'SIGKILL');
+        killedIdentity = a.identity;
         record = { worker: w.n, pid: w.pid, ticketId, activity: a.type, attempt: a.attempt, atMs: Date.now() - since };
         say(`KILL: SIGKILL worker ${w.n} (pid ${w.pid}) while it runs ${a.type} (attempt ${a.attempt}) of ticket ${ticketId}`);
         break;
@@ -193,14 +195,16 @@ async function killOneWorker(
   if (!record) return undefined;
   const kill = record;
   const killedAt = Date.now();
+  // The activity shows the dead worker as its holder until its heartbeat times out; a takeover is a live worker of ours.
+  const dead = killedIdentity;
   let lastPending = killedAt;
   while (!signal.aborted) {
     await sleep(500);
     const again = (await startedActivities(client, batchId, kill.ticketId)).find((a) => a.type === kill.activity);
-    const w = again && workerOf(workers, again.identity);
-    if (again && w?.n !== kill.worker) {
-      kill.takenOverBy = { worker: w?.n ?? 0, afterMs: Date.now() - killedAt, attempt: again.attempt };
-      say(`TAKEOVER: ${kill.activity} of ${kill.ticketId} runs again on worker ${w?.n ?? again.identity} ` +
+    const w = again && again.identity !== dead ? workerOf(workers, again.identity) : undefined;
+    if (again && w && w.n !== kill.worker) {
+      kill.takenOverBy = { worker: w.n, afterMs: Date.now() - killedAt, attempt: again.attempt };
+      say(`TAKEOVER: ${kill.activity} of ${kill.ticketId} runs again on worker ${w.n} ` +
         `(activity attempt ${again.attempt}), ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
       break;
     }

@@ -9,6 +9,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { equivalentTemporalCommand, formatReport, loadBatchFile } from '../../client/client';
+import { formatStatus } from '../../client/format';
 import { EXIT } from '../../client/errors';
 
 const BIN = path.resolve(__dirname, '../../client/bin/ratchet.js');
@@ -155,6 +156,24 @@ describe('client library helpers', () => {
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('says how many tickets a status lists of how many, by state, and how to page through the rest', () => {
+    const ticket = { id: 't0', title: 'first', dependsOn: [], state: 'done' as const, running: false };
+    const status = {
+      batchId: 'big',
+      state: 'running' as const,
+      tickets: [ticket],
+      oracle: { satisfied: false, done: [], humanGated: [], pending: [] },
+      trackerTampers: [],
+      discovered: [],
+      heals: [],
+      interventions: { total: 0, byKind: {} },
+    };
+    const text = formatStatus({ ...status, ticketCount: 3_000, counts: { done: 1_000, todo: 2_000 } });
+    assert.match(text, /Tickets: 3000 \(done 1000, todo 2000\); listed: 1\./);
+    assert.match(text, /--workflow-id batch-big --name status --input '\{"from":1\}'/);
+    assert.doesNotMatch(formatStatus({ ...status, ticketCount: 1 }), /listed/, 'a status that lists every ticket says nothing more');
   });
 
   it('prints the exact Temporal CLI command equivalent to `ratchet approve`', () => {

@@ -120,6 +120,20 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
       assert.ok(frozen[id]?.length, `${id} has frozen probes`);
       assert.deepEqual(input.ticket.probes, frozen[id]);
     }
+    // The status query pages: a page of tickets with the total, or the active ones and what ended after a cursor,
+    // in the order they ended, carried across runs.
+    const page = await handle.query(batchStatusQuery, { from: 2, limit: 3 });
+    assert.deepEqual(page.tickets.map((t) => t.id), ['c', 'd', 'e']);
+    assert.equal(page.ticketCount, 6);
+    assert.deepEqual(page.counts, { done: 6 });
+    const active = await handle.query(batchStatusQuery, { tickets: 'active', endedFrom: 4 });
+    assert.equal(active.endedCount, 6);
+    assert.deepEqual(active.tickets, []);
+    assert.equal(active.report, undefined, 'the active view leaves the report to the result');
+    const endOrder = report.tickets.map((t) => t.ticketId); // the report lists tickets in graph order
+    assert.equal(active.ended?.length, 2);
+    assert.deepEqual(new Set((await handle.query(batchStatusQuery, { tickets: 'active' })).ended?.map((e) => e.ticketId)), new Set(endOrder));
+    assert.deepEqual(active.ended?.map((e) => e.outcome), ['done', 'done']);
     // The tracker's claim is released when the batch finishes: a new batch over the same tickets starts at once.
     const again = await start(fx, { maxParallel: 2 });
     assert.equal((await again.handle.result()).oracle.satisfied, true);
