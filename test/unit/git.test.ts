@@ -9,12 +9,16 @@ import {
   baseCheckout,
   commitAll,
   ensureExcluded,
+  fetchBranch,
+  hasCommit,
   headOf,
   mergeBranch,
   parseMergeTree,
   parseWorktreeList,
   prepareWorktree,
+  pushCommit,
   removeWorktree,
+  worktreeAt,
 } from '../../activities/git';
 import { ConfigError } from '../../activities/errors';
 
@@ -109,6 +113,28 @@ describe('git activities', () => {
 
   afterEach(async () => {
     await rm(root, { recursive: true, force: true });
+  });
+
+  describe('taking an attempt over on another host', () => {
+    it("pushes an attempt's commit to origin, where a clone that lacks it fetches it and makes the ticket's worktree at it", async () => {
+      const origin = path.join(root, 'origin.git');
+      execFileSync('git', ['clone', '--quiet', '--bare', repo, origin]);
+      const other = path.join(root, 'other');
+      execFileSync('git', ['clone', '--quiet', origin, other]);
+      const wt = await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'done\n' });
+      const commit = await headOf(wt, 'HEAD');
+      assert.equal(await worktreeAt(wt, commit), true);
+      assert.equal(await worktreeAt(path.join(root, 'nowhere'), commit), false, 'no worktree there');
+      await pushCommit({ repo, remote: origin, commit, branch: 'ratchet/b1/T1' });
+
+      assert.equal(await hasCommit(other, commit), false, 'the other clone has not seen the attempt');
+      await fetchBranch({ repo: other, remote: 'origin', branch: 'ratchet/b1/T1' });
+      assert.equal(await hasCommit(other, commit), true);
+      const taken = await prepareWorktree({ repo: other, worktreesDir: path.join(root, 'other-worktrees'), branch: 'ratchet/b1/T1', base: commit, name: 'b1-T1' });
+      assert.equal(await worktreeAt(taken.path, commit), true, 'the worktree made again is at the attempt');
+      assert.equal(await readFile(path.join(taken.path, 'feature.txt'), 'utf8'), 'done\n');
+      assert.equal((await git(taken.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/T1');
+    });
   });
 
   describe('prepareWorktree', () => {
