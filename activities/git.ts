@@ -87,7 +87,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /** Absolute path with symlinks resolved as far as the path exists, so paths git prints compare equal to ours. */
-async function canonical(p: string): Promise<string> {
+export async function canonical(p: string): Promise<string> {
   const abs = path.resolve(p);
   try {
     return await fs.realpath(abs);

@@ -17,7 +17,7 @@ import { liveness, throwIfStopped } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
 import { runSetupSteps, scratchName, ticketBranch, worktreeName } from './agent-step';
 import { GitError } from './errors';
-import { changedPaths, fetchBranch, hasCommit, prepareScratch, prepareWorktree, worktreeAt } from './git';
+import { canonical, changedPaths, fetchBranch, hasCommit, prepareScratch, prepareWorktree, worktreeAt } from './git';
 import { runCommand, stopStaleRun } from './process';
 import type { Redactor } from './redact';
 import { comparePassToPass, describeRegression, failToPass, readReports, RegressionReportError, type TestCase } from './regression';
@@ -56,7 +56,8 @@ async function attemptWorktree(input: ValidateInput, runner: GateRunner): Promis
   const { config, ticket, attempt, commit } = input;
   const name = worktreeName(config.batchId, ticket.id);
   const mine = path.join(config.worktreesDir, name);
-  if (path.resolve(input.worktree) === path.resolve(mine) && (await worktreeAt(mine, commit))) return input.worktree;
+  // Compared with symlinks resolved, as prepareWorktree returns its paths: a worktree here is never made twice.
+  if ((await canonical(input.worktree)) === (await canonical(mine)) && (await worktreeAt(mine, commit))) return input.worktree;
   const branch = ticketBranch(config.batchId, ticket.id);
   if (!(await hasCommit(config.repo, commit)) && config.origin !== undefined) await fetchBranch({ repo: config.repo, remote: config.origin, branch });
   if (!(await hasCommit(config.repo, commit))) {
