@@ -209,7 +209,8 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
       discovered: [...discovered.values()],
       heals,
       interventions: interventionCounts(interventionsSoFar()),
-      ...(active ? {} : { report }),
+      // The report (also the workflow's result, ~100 bytes a ticket) only with an answer that lists every ticket.
+      ...(!active && from === 0 && tickets.length <= limit ? { report } : {}),
     };
   });
   setHandler(ticketEndedSignal, (end) => {

@@ -126,6 +126,8 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     assert.deepEqual(page.tickets.map((t) => t.id), ['c', 'd', 'e']);
     assert.equal(page.ticketCount, 6);
     assert.deepEqual(page.counts, { done: 6 });
+    assert.equal(page.report, undefined, 'a page leaves the report to the result');
+    assert.equal((await handle.query(batchStatusQuery)).report?.tickets.length, 6, 'an answer listing every ticket carries the report');
     const active = await handle.query(batchStatusQuery, { tickets: 'active', endedFrom: 4 });
     assert.equal(active.endedCount, 6);
     assert.deepEqual(active.tickets, []);
