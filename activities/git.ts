@@ -444,16 +444,19 @@ export async function commitAll(
 }
 
 /**
- * Removes the worktree at `worktreePath` and deletes whatever folder is left at that path; the branch stays.
- * Idempotent. @throws GitError (non-retryable) when the path is, or contains, the main working tree.
+ * Removes the worktrees at `worktreePaths` and deletes whatever folder is left at each path; their branches stay.
+ * One listing of the repository's worktrees serves all of them: git lists a registered worktree also when its folder
+ * is gone, so a path neither listed nor there has nothing to remove. Idempotent.
+ * @throws GitError (non-retryable) when a path is, or contains, the main working tree.
  */
-export async function removeWorktree(repo: string, worktreePath: string): Promise<void> {
+export async function removeWorktree(repo: string, ...worktreePaths: string[]): Promise<void> {
   await withRepoLock(repo, async () => {
-    const target = await canonical(worktreePath);
     const [main, ...linked] = await listWorktrees(repo);
-    const registered = linked.some((wt) => wt.path === target);
-    if (registered || (await exists(target))) await discard(repo, target, main.path, registered);
-    else await run(repo, ['worktree', 'prune']);
+    for (const worktreePath of worktreePaths) {
+      const target = await canonical(worktreePath);
+      const registered = linked.some((wt) => wt.path === target);
+      if (registered || (await exists(target))) await discard(repo, target, main.path, registered);
+    }
   });
 }
 
@@ -470,12 +473,32 @@ async function findBaseCheckout(repo: string, base: string, worktreesDir: string
   return target;
 }
 
+/** Base checkouts found in this process, by repository and base; each is checked before it is reused. */
+const baseCheckouts = new Map<string, string>();
+
+/** The content of the HEAD file of the checkout at `dir` (`ref: refs/heads/<branch>` or a sha), read without git. */
+async function headFileOf(dir: string): Promise<string | undefined> {
+  const dotGit = path.join(dir, '.git');
+  const st = await fs.stat(dotGit).catch(() => undefined);
+  if (!st) return undefined;
+  // The main working tree's `.git` is its repository; a linked worktree's is a file naming its own git folder.
+  const gitDir = st.isDirectory() ? dotGit : path.resolve(dir, (await fs.readFile(dotGit, 'utf8')).replace(/^gitdir:\s*/, '').trim());
+  return fs.readFile(path.join(gitDir, 'HEAD'), 'utf8').then((t) => t.trim(), () => undefined);
+}
+
 /**
  * The path of a working tree where `base` is checked out: the main working tree if it is there, else an existing
- * worktree on `base`, else a new one at `<worktreesDir>/_base-<base>`.
+ * worktree on `base`, else a new one at `<worktreesDir>/_base-<base>`. The one found is remembered in this process
+ * and reused while its HEAD file still names `base` (read without starting git: every verify-live round and every
+ * deploy asks).
  */
 export async function baseCheckout(repo: string, base: string, worktreesDir: string): Promise<string> {
-  return withRepoLock(repo, () => findBaseCheckout(repo, base, worktreesDir));
+  const key = `${repo}\0${base}`;
+  const known = baseCheckouts.get(key);
+  if (known !== undefined && (await headFileOf(known)) === `ref: refs/heads/${base}`) return known;
+  const found = await withRepoLock(repo, () => findBaseCheckout(repo, base, worktreesDir));
+  baseCheckouts.set(key, found);
+  return found;
 }
 
 /** What `git merge-tree --write-tree -z --name-only` printed: the merged tree, and the paths that conflicted. */

@@ -32,8 +32,11 @@ export async function merge(input: MergeInput): Promise<MergeResult> {
     message: `ratchet: merge ${ticketId} (${config.batchId}): ${title}`,
   });
   if (result.merged) {
-    await removeWorktree(config.repo, path.join(config.worktreesDir, worktreeName(config.batchId, ticketId)));
-    await removeWorktree(config.repo, path.join(config.worktreesDir, scratchName(config.batchId, ticketId)));
+    await removeWorktree(
+      config.repo,
+      path.join(config.worktreesDir, worktreeName(config.batchId, ticketId)),
+      path.join(config.worktreesDir, scratchName(config.batchId, ticketId)),
+    );
   }
   return result;
 }

@@ -517,6 +517,17 @@ describe('git activities', () => {
       assert.equal((await git(first).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'main');
       assert.equal(await baseCheckout(repo, 'main', worktreesDir), first);
     });
+
+    it('looks again when the checkout it found no longer holds base, or is gone', async () => {
+      assert.equal(await baseCheckout(repo, 'main', worktreesDir), repo);
+      await git(repo).checkout(['-b', 'other']);
+      const made = await baseCheckout(repo, 'main', worktreesDir);
+      assert.equal(made, path.join(worktreesDir, '_base-main'), 'the main working tree left main: a worktree on main instead');
+      await rm(made, { recursive: true, force: true });
+      await git(repo).raw(['worktree', 'prune']);
+      assert.equal(await baseCheckout(repo, 'main', worktreesDir), made, 'made again once deleted');
+      assert.equal((await git(made).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'main');
+    });
   });
 
   describe('removeWorktree', () => {
@@ -529,6 +540,16 @@ describe('git activities', () => {
       const listed = parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']));
       assert.deepEqual(listed.map((w) => w.path), [repo]);
       assert.ok(await headOf(repo, 'ratchet/b1/T1'), 'the branch stays');
+    });
+
+    it('removes several worktrees in one call, also when one of them is not there', async () => {
+      const a = await ticketBranch('ratchet/b1/A', { 'a.txt': 'a' });
+      const b = await ticketBranch('ratchet/b1/B', { 'b.txt': 'b' });
+      await removeWorktree(repo, a, path.join(worktreesDir, 'never-made'), b);
+      assert.equal(await exists(a), false);
+      assert.equal(await exists(b), false);
+      const listed = parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']));
+      assert.deepEqual(listed.map((w) => w.path), [repo]);
     });
 
     it('refuses to remove the main working tree', async () => {
