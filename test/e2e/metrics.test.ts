@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { freePort } from '../../client/demo-command';
 import { batchWorkflow } from '../../workflows';
@@ -14,6 +15,22 @@ import { createTestEnv, uniqueId } from '../helpers/temporal';
 import { startWorkerProcess } from '../helpers/worker-process';
 import { waitUntil } from '../helpers/wait';
 import { nextPort } from '../../workers/main';
+
+/**
+ * A free port whose next port is free too: a split worker's activities process serves its metrics on the next port,
+ * and one taken by another process there would stop it at start.
+ */
+async function freePortPair(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    const nextFree = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port + 1, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (nextFree) return port;
+  }
+}
 
 describe('worker metrics', function () {
   this.timeout(180_000);
@@ -36,10 +53,14 @@ describe('worker metrics', function () {
   });
 
   it('serves the SDK metrics and ratchet\'s own on /metrics once a batch ran', async () => {
-    const address = `127.0.0.1:${await freePort()}`;
+    const address = `127.0.0.1:${await freePortPair()}`;
     worker = startWorkerProcess(env.address, log, { RATCHET_METRICS_ADDRESS: address });
     for (const a of [address, nextPort(address)]) {
-      await waitUntil(`the worker to announce its metrics endpoint ${a}`, async () => log.join('').includes(`Prometheus metrics on http://${a}/metrics`), { timeoutMs: 60_000 });
+      await waitUntil(`the worker to announce its metrics endpoint ${a}`, async () => log.join('').includes(`Prometheus metrics on http://${a}/metrics`), { timeoutMs: 60_000 }).catch(
+        (err: Error) => {
+          throw new Error(`${err.message}\nworker log:\n${log.join('')}`);
+        },
+      );
     }
 
     // b depends on a (unblock latency); a's first attempt fails its gate (a gate failure, two attempts).
