@@ -16,8 +16,9 @@ export interface ImplementInput {
 
 /**
  * Cuts `ratchet/<batchId>/<ticketId>` fresh from the base tip into the ticket's worktree, runs the agent in role
- * `implement`, and commits what it left; with a batch `origin`, pushes the branch there (a failed push is logged). Idempotent under retry: a retried attempt stops the stale agent of a dead
- * worker and starts again from a fresh worktree, so nothing it left behind counts.
+ * `implement`, and commits what it left; with a batch `origin`, pushes the branch there (a failed push is logged).
+ * Idempotent under retry: a retried attempt stops the stale agent of a dead worker and starts again from a fresh
+ * worktree, so nothing it left behind counts.
  * Returns `commit` undefined when the agent changed nothing, and the work the agent reported discovering (its result
  * file's `discovered`, validated; refused entries are named in `discoveredProblems`).
  */

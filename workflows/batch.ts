@@ -190,7 +190,6 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
       const s = states.get(t.id) ?? t.state;
       counts[s] = (counts[s] ?? 0) + 1;
     }
-    const endedIds = [...reports.keys()];
     const active = ask?.tickets === 'active';
     const from = Math.max(0, Math.floor(ask?.from ?? 0));
     const limit = Math.min(STATUS_PAGE, Math.max(0, Math.floor(ask?.limit ?? STATUS_PAGE)));
@@ -201,8 +200,9 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
       pausedReason,
       ticketCount: tickets.length,
       counts,
-      endedCount: endedIds.length,
-      ...(active ? { ended: endedIds.slice(Math.max(0, Math.floor(ask?.endedFrom ?? 0))).map((id) => ({ ticketId: id, outcome: (reports.get(id) as TicketRow).outcome })) } : {}),
+      endedCount: reports.size,
+      // The ended list is built only when asked for: the default answer needs its length alone.
+      ...(active ? { ended: [...reports].slice(Math.max(0, Math.floor(ask?.endedFrom ?? 0))).map(([id, r]) => ({ ticketId: id, outcome: r.outcome })) } : {}),
       tickets: listed.map(statusRow),
       oracle: scale ? known() : verdict,
       trackerTampers: tampers,
