@@ -252,13 +252,21 @@ export async function readFacts(trackers: Trackers, input: TrackerRef & { ids: s
 
 /**
  * Sets a ticket's state in the tracker (set-state, so a retry writes the same thing); `by` names the writer
- * (`batch <id>`). Returns the state just before, for the caller's tamper check.
+ * (`batch <id>`). Returns the state just before, for the caller's tamper check, and with `whole` the ticket as the
+ * tracker has it (read in the same call: a ticket workflow started from its graph node reads itself so). With
+ * `expect`, a compare-and-set (`Tracker.setState`): `refused` and nothing written when the state before was another.
+ * @throws TrackerError (non-retryable) when the tracker has no such ticket.
  */
 export async function setTicketState(
   trackers: Trackers,
-  input: TrackerRef & { ticketId: string; state: TicketState; note?: string; by?: string },
-): Promise<{ previous: TicketState }> {
-  return trackers(input).setState(input.ticketId, input.state, input.note, input.by);
+  input: TrackerRef & { ticketId: string; state: TicketState; note?: string; by?: string; whole?: boolean; expect?: TicketState },
+): Promise<{ previous: TicketState; refused?: true; ticket?: Ticket }> {
+  const tracker = trackers(input);
+  const [written, ticket] = await Promise.all([
+    tracker.setState(input.ticketId, input.state, input.note, input.by, input.expect),
+    input.whole ? tracker.get(input.ticketId) : undefined,
+  ]);
+  return ticket ? { ...written, ticket } : written;
 }
 
 /**

@@ -13,7 +13,7 @@
  * Usage: `npm run bench:scale -- [sizes=24,200] [maxParallel=16] [chain=4]`. Figures depend on the machine; compare
  * ratios. `npm run bench` runs it with the rest of the goal figures (bench/goals.ts).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
@@ -46,6 +46,12 @@ export interface ScaleRow {
   largestEventBytes: number;
   runs: number;
   peakRssMb: number;
+  /**
+   * CPU time per ticket of the ratchet run, ms, by process: the dev server, this process (workflows and client), the
+   * activities process, and the processes it started and reaped (git, the agent, gates, probes); and the baseline's
+   * server and worker together, for scale.
+   */
+  cpu: { server: number; workflows: number; activities: number; children: number; baseline: number };
 }
 
 /** What to run: `n` tickets in chains of `chain` (1: all independent), at most `maxParallel` at once. */
@@ -82,6 +88,40 @@ function rssOf(pid: number | undefined): number {
   }
 }
 
+/** CPU time of process `pid`, ms: its own (user + system) and that of its children it has reaped; zeros when gone. */
+function cpuOf(pid: number | undefined): { own: number; reaped: number } {
+  if (pid === undefined) return { own: 0, reaped: 0 };
+  try {
+    // Fields after the command's closing parenthesis: utime is the 12th, stime, cutime, cstime follow (clock ticks, 100 a second on Linux).
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const tick = 10;
+    return { own: (Number(f[11]) + Number(f[12])) * tick, reaped: (Number(f[13]) + Number(f[14])) * tick };
+  } catch {
+    return { own: 0, reaped: 0 };
+  }
+}
+
+/** The pid of this process's child running `name` (the dev server the SDK started), if any. */
+function childNamed(name: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.split(') ')[1].split(' ')[1]);
+      if (ppid === process.pid && stat.includes(`(${name})`)) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** CPU ms so far of the dev server, this process, the activities process and its reaped children. */
+function cpuNow(server: number | undefined, activities: number | undefined): { server: number; workflows: number; activities: number; children: number } {
+  const a = cpuOf(activities);
+  return { server: cpuOf(server).own, workflows: cpuOf(process.pid).own, activities: a.own, children: a.reaped };
+}
+
 const bytesOf = (h: temporal.api.history.v1.IHistory): number => temporal.api.history.v1.History.encode(h).finish().length;
 const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
 
@@ -106,20 +146,24 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
     // The shape `ratchet worker` runs: workflows in this process, activities in a lean process of their own.
     activities = startActivitiesProcess({ address: env.address, stdio: 'pipe' });
     const worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle(), role: 'workflows' });
+    const server = childNamed('temporal');
     await baseline.runUntil(
       worker.runUntil(async () => {
         for (const run of runs) {
           const { n, maxParallel } = run;
           const tickets = graph(run);
           let started = performance.now();
+          const baselineCpu = cpuNow(server, undefined);
           await env.client.workflow.execute(baselineBatch, { taskQueue: BASELINE_QUEUE, workflowId: `baseline-${n}-${Date.now()}`, args: [tickets, maxParallel] });
           const baselinePerMin = (n / (performance.now() - started)) * 60_000;
+          const baselineAfter = cpuNow(server, undefined);
 
           const fx = await makeRepo(tickets.map((t) => ({ ...t, probes: [{ command: `test -f ${t.id}.txt` }] })));
           const batchId = `scale-${n}-${maxParallel}-${Date.now()}`;
           try {
             peakRss = 0;
             started = performance.now();
+            const cpuBefore = cpuNow(server, activities?.child.pid);
             const report = await env.client.workflow.execute(batchWorkflow, {
               taskQueue: TASK_QUEUE,
               workflowId: batchWorkflowId(batchId),
@@ -132,6 +176,15 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
               ],
             });
             const ratchetMs = performance.now() - started;
+            const cpuAfter = cpuNow(server, activities?.child.pid);
+            const perTicket = (k: keyof typeof cpuAfter): number => (cpuAfter[k] - cpuBefore[k]) / n;
+            const cpu = {
+              server: perTicket('server'),
+              workflows: perTicket('workflows'),
+              activities: perTicket('activities'),
+              children: perTicket('children'),
+              baseline: (baselineAfter.server - baselineCpu.server + baselineAfter.workflows - baselineCpu.workflows) / n,
+            };
             const peakRssMb = peakRss / 1024 / 1024;
             if (!report.oracle.satisfied) throw new Error(`batch ${batchId}: the oracle is not satisfied`);
             const batchRuns = await histories(env.client, batchWorkflowId(batchId));
@@ -165,6 +218,7 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
               largestEventBytes,
               runs: batchRuns.length,
               peakRssMb,
+              cpu,
             });
             progress(`${n} tickets, ${maxParallel} at once, chains of ${run.chain}: measured`);
           } finally {
@@ -203,6 +257,13 @@ export function printScale(rows: ScaleRow[]): void {
         String(r.longestHistory).padStart(16),
         r.peakRssMb.toFixed(0).padStart(12),
       ].join(' '),
+    );
+  }
+  console.log('CPU ms per ticket (ratchet run): server  workflows  activities  their children (git, agent, gates, probes)  all | baseline (server and worker)');
+  for (const r of rows) {
+    const all = r.cpu.server + r.cpu.workflows + r.cpu.activities + r.cpu.children;
+    console.log(
+      [String(r.n).padStart(7), ...[r.cpu.server, r.cpu.workflows, r.cpu.activities, r.cpu.children, all].map((x) => x.toFixed(0).padStart(10)), '|', r.cpu.baseline.toFixed(0).padStart(6)].join(' '),
     );
   }
 }

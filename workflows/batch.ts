@@ -90,6 +90,15 @@ const SCALE_PATCH = 'batch-continue-as-new';
  */
 const NODES_PATCH = 'batch-ticket-nodes';
 
+/**
+ * Patch: a ticket starts as soon as the batch knows it is ready, before the turn's tracker read. A ticket's
+ * `ticketEnded` sets its state in the batch's view (the outcome its workflow wrote last; ticket workflows send no
+ * progress signal for that write), so its dependents are ready in that same turn; they start from their graph nodes
+ * and read themselves from the tracker with their first write (`TicketInput.readSelf`), whose compare-and-set
+ * reports a tracker tamper of their state as the batch's read would have.
+ */
+const DIRECT_START_PATCH = 'start-before-read';
+
 export type { BatchCarry } from './carry';
 
 /** Up to this many tickets, the batch's Web UI details list every ticket; above it, only running ones. */
@@ -101,6 +110,8 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
   const scale = patched(SCALE_PATCH);
   // Batches from before nodes keep whole tickets from `loadBatch` and start them as loaded.
   const nodes = scale && patched(NODES_PATCH);
+  // Batches from before take a ticket's last state from its progress signal, and read a ticket whole to start it.
+  const direct = nodes && patched(DIRECT_START_PATCH);
   const carried = carriedWire && decodeCarry(carriedWire);
   const startedAt = carried?.startedAt ?? Date.now();
   const acts = proxyActivities<Activities>({
@@ -215,7 +226,9 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
   });
   setHandler(ticketEndedSignal, (end) => {
     // A ticket the batch does not count as running (a duplicate, or a ticket of a run before a resume restarted it).
-    if (running.has(end.ticketId)) ended(end);
+    if (!running.has(end.ticketId)) return;
+    if (end.refused !== undefined) notTaken(end.ticketId, end.refused);
+    else ended(end);
   });
   // A claim checks now and then that its batch still runs (see claim.ts): nothing to do.
   setHandler(claimCheckSignal, () => undefined);
@@ -628,7 +641,32 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
     return { ...t, dependsOn: node.dependsOn, probes: frozen?.ticketProbes[t.id] ?? [], allowPaths: frozen?.allowPaths[t.id] ?? [] };
   }
 
-  function start(ticket: Ticket): void {
+  /**
+   * The ticket to start from its graph node alone (`direct`): the batch's title, edges and state, and the frozen
+   * probes and allowed paths; body, acceptance, kind, gate, size and land are the ticket workflow's to read.
+   */
+  function nodeTicket(id: string): Ticket {
+    const frozen = (loaded as LoadedBatch).definitionOfDone;
+    const node = byId.get(id) as TicketNode;
+    return {
+      id,
+      title: node.title,
+      body: '',
+      acceptance: [],
+      kind: 'feature',
+      dependsOn: node.dependsOn,
+      probes: frozen?.ticketProbes[id] ?? [],
+      allowPaths: frozen?.allowPaths[id] ?? [],
+      state: node.state,
+    };
+  }
+
+  /** Nothing asks the batch to stop starting tickets: no pause, no tamper or discovery to settle, no tripped breaker. */
+  function mayStart(): boolean {
+    return state === 'running' && !discoveries.length && !settle.length && !held.length && unresolved().length === 0 && consecutiveFailures < config.circuitBreaker;
+  }
+
+  function start(ticket: Ticket, readSelf = false): void {
     // Unblock latency: from the last of its blockers ending in this run to now (none when a blocker was done before).
     const blockersEnded = ticket.dependsOn.map((d) => endedAt.get(d));
     if (blockersEnded.length && blockersEnded.every((t) => t !== undefined)) unblocked(Date.now() - Math.max(...(blockersEnded as number[])));
@@ -643,6 +681,7 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
           ticket: { ...ticket, state: expected.get(ticket.id) ?? ticket.state },
           ...healing(ticket.id),
           ...(scale ? { endSignal: true } : {}),
+          ...(readSelf ? { readSelf } : {}),
         },
       ] as [TicketInput],
       staticSummary: ticket.title,
@@ -681,6 +720,8 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
       reports.set(ticketId, rowOf(r));
       evidence[ticketId] = { outcome: r.outcome, source: 'workflow', note: workflowNote(r), mergeCommit: r.mergeCommit, at: Date.now() };
       expected.set(ticketId, r.outcome);
+      // What the ticket wrote last, as its progress signals told the rest; the turn's read checks it.
+      if (direct) states.set(ticketId, r.outcome);
       consecutiveFailures = r.outcome === 'done' ? 0 : consecutiveFailures + 1;
     } else {
       consecutiveFailures++;
@@ -693,6 +734,22 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
     waiting.delete(ticketId);
     waitingSince.delete(ticketId);
     phases.delete(ticketId);
+    toRead.add(ticketId);
+    dirty = true;
+  }
+
+  /**
+   * A ticket started from its graph node found `found` in the tracker, not the state it was started with, and took
+   * nothing: it is not started, and the tracker tamper waits for a person's `resume`, as when the batch's read finds
+   * one (no ticket starts meanwhile).
+   */
+  function notTaken(ticketId: string, found: TicketState): void {
+    running.delete(ticketId);
+    started.delete(ticketId);
+    phases.delete(ticketId);
+    states.set(ticketId, found);
+    const want = expected.get(ticketId) ?? 'todo';
+    if (!unresolved().some((t) => t.ticketId === ticketId)) tampers.push({ ticketId, from: want, to: found, at: Date.now(), seenBy: 'batch' });
     toRead.add(ticketId);
     dirty = true;
   }
@@ -729,9 +786,14 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
       // tickets about to start; every ticket once everything has ended, for the oracle. Older batches read all.
       let readIds: string[] = ids;
       let next: string[] = [];
+      if (direct && mayStart()) {
+        // Ready by what the batch knows (a blocker's end sets its state): start them first, the read comes after.
+        const free = config.maxParallel - (running.size - parked.size);
+        for (const id of free > 0 ? readySet(tickets, trusted(), started).slice(0, free) : []) start(nodeTicket(id), true);
+      }
       if (scale) {
         const free = config.maxParallel - (running.size - parked.size);
-        next = state === 'running' && free > 0 ? readySet(tickets, trusted(), started).slice(0, free) : [];
+        next = !direct && state === 'running' && free > 0 ? readySet(tickets, trusted(), started).slice(0, free) : [];
         const allEnded = running.size === 0 && ids.every((id) => evidence[id] !== undefined);
         readIds = allEnded ? ids : [...new Set([...toRead, ...next])];
       }
@@ -796,6 +858,10 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
         for (const id of readySet(tickets, view, started)) {
           // A ticket parked on its discovered blockers holds no slot: its blockers must be able to run.
           if (running.size - parked.size >= config.maxParallel) break;
+          if (direct) {
+            start(nodeTicket(id), true);
+            continue;
+          }
           if (scale && !read.has(id)) {
             // Not read this turn (one read before it turned out not to be ready): read it first.
             toRead.add(id);
@@ -815,13 +881,14 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
             dirty = true;
           }
         }
-        if (starting.length) {
-          await Promise.all(starting);
-          starting = [];
-        }
         if (running.size === 0 && toRead.size === 0) {
           pause('paused', `no ticket can start: ${verdict.pending.map((p) => `${p.id} is ${p.state}${p.why ? ` (${p.why})` : ''}`).join(', ')}; fix the tracker or the tickets, then send "resume"`);
         }
+      }
+      // Every child started this turn (also one started before the read, when the batch paused since) is running.
+      if (starting.length) {
+        await Promise.all(starting);
+        starting = [];
       }
       upsertSearchAttributes([{ key: RatchetPhase, value: state }]);
       render();

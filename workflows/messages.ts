@@ -139,12 +139,15 @@ export interface TicketProgress {
 
 /**
  * Ticket -> batch, once, when a ticket workflow started with `endSignal` ends: its report without the timeline
- * (`phases`; the ticket workflow's own result has it), or the message of the failure that ended it.
+ * (`phases`; the ticket workflow's own result has it), or the message of the failure that ended it, or (`refused`)
+ * the state it found in the tracker instead of the one the batch started it with, when it did not take the ticket.
  */
 export interface TicketEnd {
   ticketId: string;
   report?: TicketRow;
   failure?: string;
+  /** A ticket started from its graph node (`readSelf`) found this state, not the expected one: it wrote nothing and ran nothing. */
+  refused?: TicketState;
 }
 /**
  * Sent to a ticket workflow when its pull request changed on GitHub (merged, closed, reviewed, checks): it reads the

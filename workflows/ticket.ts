@@ -62,6 +62,7 @@ import type {
   PhaseName,
   PhaseSpan,
   TamperingCaught,
+  Ticket,
   TicketInput,
   TicketOutcome,
   TicketReport,
@@ -96,6 +97,11 @@ const NUDGE_PATCH = 'pr-nudge-before-read';
  * worker-specific task queue), and to any worker after the batch's `hostWaitMs`.
  */
 const HOST_PATCH = 'host-task-queues';
+/**
+ * Patch: progress signals to the batch and lock releases are sent off the ticket's critical path (each awaited one
+ * cost a round trip through the server, ~100 ms), and the last state reaches the batch with `ticketEnded` alone.
+ */
+const OFF_PATH_PATCH = 'signals-off-path';
 /** How long a step waits for the worker holding the worktree, ms, when the batch file does not say. */
 const HOST_WAIT_MS = 30_000;
 /** Rounds of the same wrong answer that end verify-live early, when the batch file does not say. */
@@ -120,7 +126,12 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   };
   let report: TicketReport;
   try {
-    report = await runTicket(input);
+    const ran = await runTicket(input);
+    if (ran instanceof NotTaken) {
+      await tell({ ticketId: input.ticket.id, refused: ran.found });
+      return ran.report(input.ticket);
+    }
+    report = ran;
   } catch (err) {
     // Cancellation is the batch's (or a person's) own doing: nothing to tell.
     if (!isCancellation(err)) await tell({ ticketId: input.ticket.id, failure: (err as Error).message });
@@ -131,8 +142,27 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
   return report;
 }
 
-async function runTicket(input: TicketInput): Promise<TicketReport> {
-  const { ticket } = input;
+/**
+ * A ticket started from its graph node that found another state in the tracker than the one it was started with
+ * (someone moved it since the batch's last read): it wrote nothing and ran nothing; the batch records the tracker
+ * tamper and waits for a person, as when its own read finds one.
+ */
+class NotTaken {
+  constructor(
+    readonly found: TicketState,
+    readonly expected: TicketState,
+  ) {}
+
+  /** The workflow's result: human-gated, no attempt, the reason naming both states. */
+  report(ticket: Ticket): TicketReport {
+    const reason = `not taken: the tracker says ${this.found}, not ${this.expected}, without ratchet writing it (a tracker tamper); the batch waits for a person's resume`;
+    return { ticketId: ticket.id, title: ticket.title, outcome: 'human-gated', attempts: 0, phases: [], phaseMs: {}, interventions: [], reason, tamperings: [], guardedBy: [] };
+  }
+}
+
+async function runTicket(input: TicketInput): Promise<TicketReport | NotTaken> {
+  /** The ticket: as the batch passed it, or (`input.readSelf`) completed from the tracker by its first write. */
+  let ticket = input.ticket;
   /** The batch's config; an accepted self-heal replaces its harness part (never the definition of done). */
   let config = input.config;
   const quick = proxyActivities<Activities>({
@@ -230,6 +260,18 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
   setHandler(pullRequestSignal, () => {
     prNudges++;
   });
+  /**
+   * Signals sent off the ticket's critical path (progress, lock releases): the ticket goes on while they are
+   * delivered, and waits for them all before it ends. Progress signals are chained, so they arrive in the order sent.
+   */
+  const inFlight: Promise<void>[] = [];
+  let progressChain: Promise<void> = Promise.resolve();
+  /** Whether signals to the batch and the lock go off the critical path (histories from before awaited each one). */
+  const offPath = (): boolean => patched(OFF_PATH_PATCH);
+  const settleInFlight = async (): Promise<void> => {
+    while (inFlight.length) await Promise.all(inFlight.splice(0));
+  };
+
   /** Request ids of the deployment-wide locks granted to this workflow and not yet released. */
   const granted = new Set<string>();
   setHandler(lockGrantedSignal, ({ requestId }) => {
@@ -265,13 +307,20 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     }
     // Released (or the place in line given up) also when this workflow is cancelled while it waits or holds:
     // otherwise the lock would wait out holdMs, or grant it to a workflow that no longer wants it.
+    let held = false;
     try {
       await condition(() => granted.has(requestId));
       metrics.deploymentLockWaited(what, Date.now() - asked);
-      return await fn();
+      const result = await fn();
+      held = true;
+      return result;
     } finally {
       granted.delete(requestId);
-      await CancellationScope.nonCancellable(release);
+      const released = CancellationScope.nonCancellable(release);
+      // After a step that ended well the ticket goes on while the release travels. A cancelled or failed workflow
+      // waits for it: the server drops a signal whose sender has closed.
+      if (held && offPath()) inFlight.push(released);
+      else await released;
     }
   }
   /** Notes where a step left the ticket's worktree (its result's `hostTaskQueue`); returns the result. */
@@ -389,15 +438,38 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
       return;
     }
     const since = gate && waiting ? { since: waiting.since } : {};
-    await batch.signal(ticketProgressSignal, { ticketId: ticket.id, state: lastWritten, phase, attempt, gate, ...since, interventions });
+    const progress = { ticketId: ticket.id, state: lastWritten, phase, attempt, gate, ...since, interventions: [...interventions] };
+    if (!offPath()) {
+      await batch.signal(ticketProgressSignal, progress);
+      return;
+    }
+    // A batch that is gone hears nothing more from this ticket anyway; the ticket goes on (its tracker is written).
+    progressChain = progressChain.then(() =>
+      batch.signal(ticketProgressSignal, progress).catch((err: unknown) => log.warn(`ticket ${ticket.id} could not tell its batch its progress: ${(err as Error).message}`)),
+    );
+    inFlight.push(progressChain);
   };
 
   /**
    * Sets the ticket's tracker state, compare-and-set: a state before the write that is neither what this workflow
    * last wrote nor the state being written (a retried write) is a tracker tamper, reported to the batch.
    */
-  const writeState = async (to: TicketState, note?: string, announce = true): Promise<void> => {
-    const { previous } = await quick.setTicketState({ ticketsDir: config.ticketsDir, tracker: config.tracker, ticketId: ticket.id, state: to, note, by: `ticket workflow of batch ${input.batchId}` });
+  const writeState = async (
+    to: TicketState,
+    note?: string,
+    { announce = true, take = false }: { announce?: boolean; take?: boolean } = {},
+  ): Promise<{ refused?: TicketState; read?: Ticket }> => {
+    const { previous, refused, ticket: read } = await quick.setTicketState({
+      ticketsDir: config.ticketsDir,
+      tracker: config.tracker,
+      ticketId: ticket.id,
+      state: to,
+      note,
+      by: `ticket workflow of batch ${input.batchId}`,
+      // Taking a ticket started from its graph node: read it whole, and write only over the state it was started with.
+      ...(take ? { whole: true, expect: lastWritten } : {}),
+    });
+    if (refused) return { refused: previous };
     if (previous !== lastWritten && previous !== to) {
       const parent = workflowInfo().parent;
       const tamper = { ticketId: ticket.id, from: lastWritten, to: previous, at: Date.now(), seenBy: 'ticket' as const };
@@ -406,6 +478,7 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     }
     lastWritten = to;
     if (announce && patched(PROGRESS_PATCH)) await notifyBatch(waiting?.gate ?? null);
+    return { read };
   };
 
   /**
@@ -419,7 +492,7 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     // The tracker records the gate first; only then do the status query and the batch announce it. A tracker that
     // cannot be written must not keep a person from answering: the gate still opens, and says so in the log.
     try {
-      await writeState('awaiting-human', `${gate}: ${reason}`, false);
+      await writeState('awaiting-human', `${gate}: ${reason}`, { announce: false });
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       log.warn(`ticket ${ticket.id}: the tracker could not record the ${gate} gate: ${err.cause?.message ?? err.message}`);
@@ -442,7 +515,7 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     if (d.kind === 'approve') {
       const back = mergeCommit === undefined ? 'in-progress' : 'merged';
       try {
-        await writeState(back, `${gate} approved by ${d.by}`, false);
+        await writeState(back, `${gate} approved by ${d.by}`, { announce: false });
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
         log.warn(`ticket ${ticket.id}: the tracker could not record the approve: ${err.cause?.message ?? err.message}`);
@@ -528,7 +601,10 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
     const reason = expired ?? why;
     enter(outcome, reason);
     metrics.ticketFinished(outcome);
-    await guarded(`recording ${outcome} in the tracker`, () => writeState(outcome, reason));
+    // The batch learns the ticket's last state from its ticketEnded signal (the report's outcome): no progress signal.
+    const announce = !offPath();
+    await guarded(`recording ${outcome} in the tracker`, () => writeState(outcome, reason, { announce }));
+    await settleInFlight();
     await condition(allHandlersFinished);
     const phaseMs: TicketReport['phaseMs'] = {};
     for (const s of timeline) phaseMs[s.phase] = (phaseMs[s.phase] ?? 0) + s.ms;
@@ -550,8 +626,16 @@ async function runTicket(input: TicketInput): Promise<TicketReport> {
 
   // ---- the lifecycle -----------------------------------------------------------------------------------------
   setCurrentDetails(renderDetails());
-  if ((await guarded('recording in-progress in the tracker', () => writeState('in-progress'))) === 'rejected') {
-    return finish('human-gated', 'rejected after a harness fault');
+  const first = await guarded('recording in-progress in the tracker', () => writeState('in-progress', undefined, { take: input.readSelf === true }));
+  if (first === 'rejected') return finish('human-gated', 'rejected after a harness fault');
+  // Someone else moved the ticket since the batch last read it: a tracker tamper, which the batch settles with a person.
+  if (first.refused !== undefined) return new NotTaken(first.refused, lastWritten);
+  if (first.read) {
+    // The tracker's own fields as they are now; the batch's edges, state and frozen finish line (probes, allowed
+    // paths) stay, whatever the ticket file says (DESIGN.md "Trust boundaries").
+    const { id, dependsOn, probes, allowPaths, state } = ticket;
+    ticket = { ...first.read, id, dependsOn, probes, allowPaths, state };
+    setCurrentDetails(renderDetails());
   }
 
   enter('plan');

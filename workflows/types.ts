@@ -670,4 +670,11 @@ export interface TicketInput {
    * `ticketEnded` signal to the batch's workflow id. Absent in inputs from older batches, which await the child.
    */
   endSignal?: boolean;
+  /**
+   * Set by batches that start a ticket from its graph node, without reading it first (so a dependent starts as soon
+   * as its blocker ends): `ticket`'s id, title, edges, state and its frozen probes and allowed paths are the batch's;
+   * its body, acceptance, kind, gate, size and land are not read yet. The workflow's first tracker write reads them
+   * (`setTicketState` with `whole`), as the batch's start read did before.
+   */
+  readSelf?: boolean;
 }

@@ -310,12 +310,14 @@ export class GitHubTracker implements Tracker {
    * @returns the state the labels said just before (`todo` when they said two).
    * @throws BadInputError when the ticket has no issue.
    */
-  async setState(id: string, state: TicketState, note?: string, by?: string): Promise<{ previous: TicketState }> {
+  async setState(id: string, state: TicketState, note?: string, by?: string, expect?: TicketState): Promise<{ previous: TicketState; refused?: true }> {
     if (!TICKET_STATES.includes(state)) throw new BadInputError(`ticket ${id}`, [`state "${String(state)}" is not one of ${TICKET_STATES.join(', ')}`]);
     const number = await this.numberOf(id);
     if (number === undefined) throw new BadInputError(`ticket ${id}`, [`no issue of ${this.config.repo} carries ratchet's id "${id}"`]);
     const issue = await this.issue(number);
     const previous = this.stateOf(issue) ?? 'todo';
+    // Labels have no compare-and-set: the issue read just now is the compare (a change between read and write is lost).
+    if (expect !== undefined && previous !== expect && previous !== state) return { previous, refused: true };
     const prefix = `${this.config.labelPrefix}:`;
     const stale = labelNames(issue).filter((l) => l.startsWith(prefix) && (TICKET_STATES as readonly string[]).includes(l.slice(prefix.length)) && l !== this.label(state));
     const base = { owner: this.owner, repo: this.repo, issue_number: number };

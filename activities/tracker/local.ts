@@ -165,10 +165,11 @@ export class LocalTracker implements Tracker {
   /**
    * Writes the ticket's state record `<id>.state` (state, `note`, `by`, time); the ticket file is never touched.
    * The record is replaced atomically; writing the same state and note again leaves it untouched.
-   * @returns the state just before this write (the record's, else the ticket file's field).
+   * @returns the state just before this write (the record's, else the ticket file's field); with `expect`, `refused`
+   *   and nothing written when that state is neither `expect` nor `state`.
    * @throws TrackerError (non-retryable) when the ticket has no file; BadInputError for an unknown state.
    */
-  async setState(id: string, state: TicketState, note?: string, by?: string): Promise<{ previous: TicketState }> {
+  async setState(id: string, state: TicketState, note?: string, by?: string, expect?: TicketState): Promise<{ previous: TicketState; refused?: true }> {
     if (!TICKET_STATES.includes(state)) {
       throw new BadInputError(`ticket ${id}`, [`state "${String(state)}" is not one of ${TICKET_STATES.join(', ')}`]);
     }
@@ -182,6 +183,7 @@ export class LocalTracker implements Tracker {
       const current = await this.readRecord(id);
       // No valid record yet: the ticket file's own field is the state (read() would look for the record again).
       const previous = current?.state ?? parseTicket(await readTicketText(file), file).state;
+      if (expect !== undefined && previous !== expect && previous !== state) return { previous, refused: true as const };
       if (current?.state !== state || current.note !== note) {
         await writeAtomic(record, renderStateRecord(id, { state, note }, by, new Date()));
       }

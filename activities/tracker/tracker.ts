@@ -15,8 +15,10 @@ export interface Tracker {
   /**
    * Sets the ticket's state, with a one-line note (or clears the note when omitted), and says what the state was
    * just before: callers compare it with what they last wrote to notice a tracker tamper. Idempotent.
+   * With `expect`, a compare-and-set: when the state before is neither `expect` nor `state` (a retried write), nothing
+   * is written and the answer says `refused`.
    */
-  setState(id: string, state: TicketState, note?: string, by?: string): Promise<{ previous: TicketState }>;
+  setState(id: string, state: TicketState, note?: string, by?: string, expect?: TicketState): Promise<{ previous: TicketState; refused?: true }>;
   /**
    * Files a new ticket (discovered work) under `ticket.id`, state `todo`, with `by` (who found it) recorded next to
    * it. Idempotent: when the id already names a ticket with the same title and body (a retried call) it says

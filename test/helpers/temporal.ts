@@ -2,6 +2,8 @@
  * Shared helpers for mocha tests that need a Temporal server or the workflow bundle.
  */
 import { randomBytes } from 'node:crypto';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { resolveTemporalCli, TemporalCliNotFoundError } from '../../deploy/temporal-cli';
@@ -65,6 +67,18 @@ export function uniqueId(prefix: string): string {
   if (!/^[A-Za-z0-9._-]*$/.test(prefix)) throw new Error(`uniqueId prefix '${prefix}' must match [A-Za-z0-9._-]*`);
   const suffix = randomBytes(4).toString('hex');
   return `${prefix.slice(0, 64 - suffix.length - 1)}-${suffix}`;
+}
+
+/**
+ * The first argument of the first `activityType` activity a workflow history scheduled, decoded (what the step was
+ * given: a ticket's plan gets the ticket as its workflow read it, say).
+ * @throws Error when the history scheduled no such activity.
+ */
+export function scheduledInput<T>(history: temporal.api.history.v1.IHistory, activityType: string): T {
+  const scheduled = (history.events ?? []).find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType);
+  const payload = scheduled?.activityTaskScheduledEventAttributes?.input?.payloads?.[0];
+  if (!payload) throw new Error(`the history scheduled no ${activityType} activity`);
+  return defaultPayloadConverter.fromPayload<T>(payload as Payload);
 }
 
 /**

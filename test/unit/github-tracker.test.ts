@@ -47,6 +47,15 @@ describe('GitHubTracker: gate answers by label', function () {
     assert.equal(r.cursor.self, 'ratchet-bot');
   });
 
+  it('writes with expect only over the expected state, and refuses a label a person set meanwhile', async () => {
+    const { name, id, n, person, tracker } = await setup();
+    assert.deepEqual(await tracker.setState(id, 'in-progress', undefined, 'me', 'todo'), { previous: 'todo' });
+    await person.rest.issues.addLabels({ owner: 'acme', repo: name, issue_number: n, labels: ['ratchet:done'] });
+    await person.rest.issues.removeLabel({ owner: 'acme', repo: name, issue_number: n, name: 'ratchet:in-progress' });
+    assert.deepEqual(await tracker.setState(id, 'merged', undefined, 'me', 'in-progress'), { previous: 'done', refused: true });
+    assert.deepEqual(await tracker.facts([id]), [{ id, state: 'done' }], 'a refused write changes nothing');
+  });
+
   it('takes an added ratchet:reject label as reject, after a read that found nothing', async () => {
     const { name, id, n, person, tracker } = await setup();
     await tracker.setState(id, 'awaiting-human', 'attempts-exhausted');

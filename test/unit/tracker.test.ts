@@ -92,6 +92,15 @@ describe('LocalTracker', () => {
     assert.deepEqual(await tracker.facts(['T-1']), [{ id: 'T-1', state: 'done' }]);
   });
 
+  it('writes with expect only over the expected state (or a retry of the same write), and refuses otherwise', async () => {
+    await put('T-1.yaml', 'id: T-1\ntitle: first\n');
+    assert.deepEqual(await tracker.setState('T-1', 'in-progress', undefined, 'me', 'todo'), { previous: 'todo' });
+    assert.deepEqual(await tracker.setState('T-1', 'in-progress', undefined, 'me', 'todo'), { previous: 'in-progress' }, 'a retried write');
+    await tracker.setState('T-1', 'done');
+    assert.deepEqual(await tracker.setState('T-1', 'in-progress', undefined, 'me', 'todo'), { previous: 'done', refused: true });
+    assert.deepEqual(await tracker.facts(['T-1']), [{ id: 'T-1', state: 'done' }], 'a refused write changes nothing');
+  });
+
   it('leaves out a ticket whose state record is broken, so the oracle never counts it', async () => {
     await put('T-1.yaml', 'id: T-1\ntitle: first\n');
     await put('T-1.state', 'state: finished\n');

@@ -20,9 +20,9 @@ import {
   ticketWorkflowId,
 } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
-import type { GateReason, TicketInput, TicketReport } from '../../workflows/types';
+import type { GateReason, Ticket, TicketInput, TicketReport } from '../../workflows/types';
 import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
-import { uniqueId, useServerAndWorker } from '../helpers/temporal';
+import { scheduledInput, uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
 
 /** Each ticket's own gate and probe: `<ticketId>.txt` must say `good`, in the worktree and then on main. */
@@ -65,10 +65,16 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     assert.deepEqual(report.oracle.done.sort(), ['a', 'b', 'c', 'd']);
     for (const id of ['a', 'b', 'c', 'd']) assert.equal((await mergesOf(fx.repo, id)).length, 1, `${id} merged once`);
 
+    // A ticket holds its slot from its start until it tells the batch it ended (its workflow closes a moment later,
+    // once the signal is delivered: the batch may start the next ticket meanwhile).
     const spans = await Promise.all(
       ['a', 'b', 'c', 'd'].map(async (id) => {
         const d = await ticketHandle(batchId, id).describe();
-        return { id, start: d.startTime.getTime(), end: (d.closeTime as Date).getTime() };
+        const events = (await ticketHandle(batchId, id).fetchHistory()).events ?? [];
+        const told = events.find((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'ticketEnded');
+        assert.ok(told, `${id} told its batch it ended`);
+        const ms = Number(told.eventTime?.seconds ?? 0) * 1000 + (told.eventTime?.nanos ?? 0) / 1e6;
+        return { id, start: d.startTime.getTime(), end: ms };
       }),
     );
     const maxOverlap = Math.max(...spans.map((s) => spans.filter((o) => o.start <= s.start && o.end > s.start).length));
@@ -111,14 +117,18 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     const carried = decodeCarry(wire);
     assert.ok(Object.keys(carried.evidence).length > 0, 'some tickets had ended before the last run');
     for (const t of carried.loaded.tickets) assert.deepEqual(Object.keys(t).sort(), ['dependsOn', 'id', 'state', 'title']);
-    // Each ticket was read whole when it started: its body from the tracker, its probes as frozen at load.
+    // Each ticket started from its graph node with its probes as frozen at load, and read itself whole from the
+    // tracker with its first write: its plan had the tracker's body.
     const frozen = carried.loaded.definitionOfDone?.ticketProbes ?? {};
     for (const id of ids) {
-      const first = (await ticketHandle(batchId, id).fetchHistory()).events?.[0];
-      const input = defaultPayloadConverter.fromPayload<TicketInput>(first?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0] as Payload);
-      assert.equal(input.ticket.body, `the body of ${id}`);
+      const history = await ticketHandle(batchId, id).fetchHistory();
+      const input = defaultPayloadConverter.fromPayload<TicketInput>(history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0] as Payload);
+      assert.equal(input.readSelf, true);
       assert.ok(frozen[id]?.length, `${id} has frozen probes`);
       assert.deepEqual(input.ticket.probes, frozen[id]);
+      const planned = scheduledInput<{ ticket: Ticket }>(history, 'plan').ticket;
+      assert.equal(planned.body, `the body of ${id}`);
+      assert.deepEqual(planned.probes, frozen[id]);
     }
     // The status query pages: a page of tickets with the total, or the active ones and what ended after a cursor,
     // in the order they ended, carried across runs.

@@ -92,7 +92,13 @@ describe('the deployment-wide lock', function () {
       const s = await status();
       return s?.holder && s.queue.length === 1 ? s : undefined;
     }, { timeoutMs: 60_000 });
-    for (const id of ['a', 'b']) await client().workflow.getHandle(ticketWorkflowId(batchId, id)).cancel();
+    // The one in line is cancelled first, and gives up its place; then the holder, which releases the lock. (Cancelled
+    // together, the release could reach the lock first and be granted to the one in line: a grant it then returns.)
+    const holder = busy.holder?.requester as string;
+    const waiter = ticketWorkflowId(batchId, holder === ticketWorkflowId(batchId, 'a') ? 'b' : 'a');
+    await client().workflow.getHandle(waiter).cancel();
+    await waitUntil('the one in line gave up its place', async () => ((await status())?.queue.length === 0 ? true : undefined), { timeoutMs: 30_000 });
+    await client().workflow.getHandle(holder).cancel();
     const free = await waitUntil('the lock is free and nobody waits', async () => {
       const s = await status();
       return s && !s.holder && s.queue.length === 0 ? s : undefined;

@@ -14,9 +14,9 @@ import { createSandboxProbe } from '../../activities/sandbox';
 import { batchWorkflow } from '../../workflows';
 import { approveUpdate, batchStatusQuery, batchWorkflowId, rejectUpdate, resumeUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
-import type { GateReason, TicketInput } from '../../workflows/types';
+import type { GateReason, Ticket, TicketInput } from '../../workflows/types';
 import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
-import { uniqueId, useServerAndWorker } from '../helpers/temporal';
+import { scheduledInput, uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
 
 const SECRET = `sk-test-${uniqueId('secret')}`;
@@ -99,8 +99,13 @@ describe('an agent that cheats never gets a ticket counted done', function () {
     const fx = await setup([ticket('a'), ticket('b')]);
     const record = path.join(fx.repo, '.ratchet/tickets/b.state');
     await fx.script({ a: [{ run: `printf 'state: done\\n' > '${record}'`, files: good('a') }] });
-    const { handle } = await start(fx, { maxParallel: 1, agent: unboxed(fx) });
+    const { handle, batchId } = await start(fx, { maxParallel: 1, agent: unboxed(fx) });
     await waitUntil('the batch to pause on the tamper', async () => (await handle.query(batchStatusQuery)).state === 'paused');
+    // a's end freed the slot and b started at once, from its graph node; its first write found the state ratchet did
+    // not write, so it took nothing (the tracker still says done) and the batch paused for a person.
+    const notTaken = await ticketHandle(batchId, 'b').result();
+    assert.deepEqual([notTaken.attempts, notTaken.reason?.split(' (')[0]], [0, 'not taken: the tracker says done, not todo, without ratchet writing it']);
+    assert.match(await readFile(record, 'utf8'), /state: done/);
 
     await handle.executeUpdate(resumeUpdate, { args: [{ by: 'alice', comment: 'b was done by hand', tamper: 'accept' }] });
     const report = await handle.result();
@@ -121,16 +126,20 @@ describe('an agent that cheats never gets a ticket counted done', function () {
 
     assert.equal(report.oracle.satisfied, true);
     assert.match(await readFile(file, 'utf8'), /rewritten by the agent of a/, 'the agent did rewrite the ticket file');
-    // b was read whole when it started (the body is the tracker's now), but its probe is the one frozen at load.
-    const first = (await ticketHandle(batchId, 'b').fetchHistory()).events?.[0];
+    // b read itself whole when it started (its plan had the tracker's body now), but its probe is the one frozen at
+    // load, in its input and in what its plan was given.
+    const history = await ticketHandle(batchId, 'b').fetchHistory();
     const input = server.env().client.options.loadedDataConverter.payloadConverter.fromPayload<TicketInput>(
-      first?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0] as temporal.api.common.v1.IPayload,
+      history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0] as temporal.api.common.v1.IPayload,
     );
-    assert.equal(input.ticket.body, 'rewritten by the agent of a');
-    assert.deepEqual(
-      input.ticket.probes.map((p) => (p.kind === 'command' ? p.command : p.kind)),
-      ['test "$(cat b.txt)" = good'],
-    );
+    const planned = scheduledInput<{ ticket: Ticket }>(history, 'plan').ticket;
+    assert.equal(planned.body, 'rewritten by the agent of a');
+    for (const probes of [input.ticket.probes, planned.probes]) {
+      assert.deepEqual(
+        probes.map((p) => (p.kind === 'command' ? p.command : p.kind)),
+        ['test "$(cat b.txt)" = good'],
+      );
+    }
   });
 
   it('fails an attempt that edits another ticket in its worktree, so no merge ever carries it', async () => {
