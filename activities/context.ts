@@ -24,6 +24,8 @@ export function liveness(stopping?: AbortSignal): Liveness {
   } catch {
     return { heartbeat: () => undefined, signal: stopping, tickMs: 5_000 };
   }
+  // A local activity runs inside its workflow task and has no heartbeat to send.
+  if (ctx.info.isLocal) return { heartbeat: () => undefined, signal: stopping ? AbortSignal.any([ctx.cancellationSignal, stopping]) : ctx.cancellationSignal, tickMs: 5_000 };
   const timeout = ctx.info.heartbeatTimeoutMs;
   const tickMs = timeout ? Math.max(100, Math.min(5_000, Math.floor(timeout / 3))) : 5_000;
   const signal = stopping ? AbortSignal.any([ctx.cancellationSignal, stopping]) : ctx.cancellationSignal;

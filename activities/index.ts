@@ -120,3 +120,16 @@ export function createActivities(deps: ActivityDeps = {}) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/**
+ * The activities workflows run as local activities (in the worker that runs the workflow, recorded as one marker
+ * event, with no activity task to match): the tracker's reads and writes and the lock's request, each milliseconds
+ * of I/O on a ticket's or batch's critical path.
+ */
+export const LOCAL_ACTIVITIES = ['readTracker', 'setTicketState', 'requestLock'] as const;
+
+/** The {@link LOCAL_ACTIVITIES}, for a worker that runs workflows and no other activity. */
+export function createLocalActivities(deps: ActivityDeps = {}): Pick<Activities, (typeof LOCAL_ACTIVITIES)[number]> {
+  const all = createActivities(deps);
+  return { readTracker: all.readTracker, setTicketState: all.setTicketState, requestLock: all.requestLock };
+}

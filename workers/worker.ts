@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from '../activities';
+import { createActivities, createLocalActivities, type ActivityDeps } from '../activities';
 import { TASK_QUEUE } from '../workflows/messages';
 
 export interface CreateWorkerOptions {
@@ -109,7 +109,9 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RatchetWo
   const taskQueue = opts.taskQueue ?? TASK_QUEUE;
   const common = { connection: opts.connection, namespace: opts.namespace ?? 'default', shutdownGraceTime: opts.shutdownGraceTimeMs ?? 10_000 };
   if (role === 'workflows') {
-    return new RatchetWorker([await Worker.create({ ...common, taskQueue, ...workflowsOf(opts) })], undefined);
+    // It runs the workflows' local activities (tracker reads and writes, lock requests), and polls for no activity task.
+    const local = createLocalActivities(opts.activityDeps);
+    return new RatchetWorker([await Worker.create({ ...common, taskQueue, ...workflowsOf(opts), activities: local, enableNonLocalActivities: false })], undefined);
   }
   const host = hostTaskQueue(taskQueue, opts.workerId ?? defaultWorkerId(opts.activityDeps?.worktreesRoot));
   const activities = createActivities({ ...opts.activityDeps, hostTaskQueue: host });

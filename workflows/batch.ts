@@ -24,6 +24,7 @@ import {
   patched,
   startChild,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -61,6 +62,7 @@ import {
 import { unblocked } from './metrics';
 import { oracle, type OracleVerdict } from './oracle';
 import { RatchetAttempt, RatchetBatch, RatchetPhase, RatchetTicket } from './search-attributes';
+import { asStepFailure, LOCAL_PATCH, LOCAL_RETRY_THRESHOLD } from './local';
 import { ticketWorkflow } from './ticket';
 import {
   DEFAULT_DISCOVERY,
@@ -120,6 +122,16 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
     heartbeatTimeout: '10 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: ['BadInput', 'RatchetError', 'ConfigError'] },
   });
+  // The tracker's reads and writes of each turn: local activities (workflows/local.ts), or activity tasks in
+  // batches from before. The last read of a large batch reads every ticket: its time-out leaves room for that.
+  const tracker: Pick<Activities, 'readTracker' | 'setTicketState'> =
+    direct && patched(LOCAL_PATCH)
+      ? proxyLocalActivities<Activities>({
+          startToCloseTimeout: '2 minutes',
+          localRetryThreshold: LOCAL_RETRY_THRESHOLD,
+          retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: ['BadInput', 'RatchetError', 'ConfigError'] },
+        })
+      : acts;
 
   let state: BatchStatus['state'] = carried?.state ?? 'loading';
   let pausedReason: string | undefined = carried?.pausedReason;
@@ -463,7 +475,9 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
 
   /** Sets a ticket's state as the batch and records a tamper when the state before was not what ratchet wrote. */
   async function write(id: string, to: TicketState, note: string, overwritingTamper = false): Promise<void> {
-    const { previous } = await acts.setTicketState({ ticketsDir: config.ticketsDir, tracker: config.tracker, ticketId: id, state: to, note, by: writer });
+    const { previous } = await tracker
+      .setTicketState({ ticketsDir: config.ticketsDir, tracker: config.tracker, ticketId: id, state: to, note, by: writer })
+      .catch(asStepFailure('setTicketState'));
     const want = expected.get(id);
     if (!overwritingTamper && want !== undefined && previous !== want && previous !== to) {
       tampers.push({ ticketId: id, from: want, to: previous, at: Date.now(), seenBy: 'batch' });
@@ -799,12 +813,12 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
       }
       toRead.clear();
       // Batches that keep nodes read the tickets about to start whole, in the same call as the facts.
-      const tracker = { ticketsDir: config.ticketsDir, tracker: config.tracker };
+      const ref = { ticketsDir: config.ticketsDir, tracker: config.tracker };
       const { facts, tickets: wholeRead } = !readIds.length
         ? { facts: [], tickets: [] }
         : nodes
-          ? await acts.readTracker({ ...tracker, ids: readIds, whole: next })
-          : { facts: await acts.readFacts({ ...tracker, ids: readIds }), tickets: [] };
+          ? await tracker.readTracker({ ...ref, ids: readIds, whole: next }).catch(asStepFailure('readTracker'))
+          : { facts: await acts.readFacts({ ...ref, ids: readIds }), tickets: [] };
       const whole = new Map(wholeRead.map((t) => [t.id, t]));
       const read = new Set(nodes ? next : readIds);
       for (const f of facts) states.set(f.id, f.state);

@@ -199,7 +199,8 @@ export const batchFileSchema = z
       .object({ deadlineMs: ms.default(5 * 60_000), intervalMs: ms.default(2_000), stableRounds: z.number().int().min(1).max(1_000).default(5) })
       .strict()
       .default({ deadlineMs: 5 * 60_000, intervalMs: 2_000, stableRounds: 5 }),
-    maxParallel: z.number().int().min(1).max(64).default(2),
+    // Up to 1,000 at once: a batch across several workers' hosts runs hundreds (issue 9 measures 200 in flight).
+    maxParallel: z.number().int().min(1).max(1_000).default(2),
     maxAttempts: z.number().int().min(1).max(20).default(3),
     circuitBreaker: z.number().int().min(1).default(3),
     continueAsNewAtEvents: z.number().int().min(50).max(10_000).default(4_000),

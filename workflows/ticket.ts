@@ -15,6 +15,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -45,6 +46,7 @@ import {
   type TicketStatus,
 } from './messages';
 import { harnessOf, tripwire } from './done';
+import { asStepFailure, LOCAL_PATCH, LOCAL_RETRY_THRESHOLD } from './local';
 import { lockGrantedSignal, lockReleaseSignal, lockWorkflowId } from './lock';
 import { formatMs } from './duration';
 import * as metrics from './metrics';
@@ -171,6 +173,13 @@ async function runTicket(input: TicketInput): Promise<TicketReport | NotTaken> {
     heartbeatTimeout: QUICK_HEARTBEAT,
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
   });
+  const local = proxyLocalActivities<Activities>({
+    startToCloseTimeout: '1 minute',
+    localRetryThreshold: LOCAL_RETRY_THRESHOLD,
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  /** Where tracker writes and lock requests run: local activities, or activity tasks in histories from before. */
+  const tracker = (): Pick<Activities, 'setTicketState' | 'requestLock'> => (patched(LOCAL_PATCH) ? local : quick);
   // Options that follow the harness (agent time limit, setup, heartbeat): set again after an accepted heal.
   let longOptions: ActivityOptions = {};
   let gateOptions: ActivityOptions = {};
@@ -287,9 +296,10 @@ async function runTicket(input: TicketInput): Promise<TicketReport | NotTaken> {
     if (!patched(LOCK_PATCH)) return fn();
     const requestId = uuid4();
     const asked = Date.now();
-    await quick.requestLock.executeWithOptions({ startToCloseTimeout: '1 minute', heartbeatTimeout: QUICK_HEARTBEAT, retry: { maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE }, summary: `ask for the lock ${key}` }, [
-      { key, taskQueue: workflowInfo().taskQueue, request: { requester: workflowInfo().workflowId, requestId, holdMs, what: `${what} ${ticket.id}` } },
-    ]);
+    const ask = [{ key, taskQueue: workflowInfo().taskQueue, request: { requester: workflowInfo().workflowId, requestId, holdMs, what: `${what} ${ticket.id}` } }] as const;
+    const retry = { maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE };
+    if (patched(LOCAL_PATCH)) await local.requestLock.executeWithOptions({ startToCloseTimeout: '1 minute', retry, summary: `ask for the lock ${key}` }, [...ask]).catch(asStepFailure('requestLock'));
+    else await quick.requestLock.executeWithOptions({ startToCloseTimeout: '1 minute', heartbeatTimeout: QUICK_HEARTBEAT, retry, summary: `ask for the lock ${key}` }, [...ask]);
     const release = (): Promise<void> =>
       getExternalWorkflowHandle(lockWorkflowId(key))
         .signal(lockReleaseSignal, { requestId })
@@ -459,16 +469,18 @@ async function runTicket(input: TicketInput): Promise<TicketReport | NotTaken> {
     note?: string,
     { announce = true, take = false }: { announce?: boolean; take?: boolean } = {},
   ): Promise<{ refused?: TicketState; read?: Ticket }> => {
-    const { previous, refused, ticket: read } = await quick.setTicketState({
-      ticketsDir: config.ticketsDir,
-      tracker: config.tracker,
-      ticketId: ticket.id,
-      state: to,
-      note,
-      by: `ticket workflow of batch ${input.batchId}`,
-      // Taking a ticket started from its graph node: read it whole, and write only over the state it was started with.
-      ...(take ? { whole: true, expect: lastWritten } : {}),
-    });
+    const { previous, refused, ticket: read } = await tracker()
+      .setTicketState({
+        ticketsDir: config.ticketsDir,
+        tracker: config.tracker,
+        ticketId: ticket.id,
+        state: to,
+        note,
+        by: `ticket workflow of batch ${input.batchId}`,
+        // Taking a ticket started from its graph node: read it whole, and write only over the state it was started with.
+        ...(take ? { whole: true, expect: lastWritten } : {}),
+      })
+      .catch(asStepFailure('setTicketState'));
     if (refused) return { refused: previous };
     if (previous !== lastWritten && previous !== to) {
       const parent = workflowInfo().parent;

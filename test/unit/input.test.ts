@@ -23,6 +23,11 @@ describe('batch file and ticket file validation', () => {
     );
   });
 
+  it('takes hundreds of tickets at once (a batch across several hosts), and names the bound above it', () => {
+    assert.equal(parseOrThrow(batchFileSchema, { ...minimal, maxParallel: 200 }, 'batch.json').maxParallel, 200);
+    assert.throws(() => parseOrThrow(batchFileSchema, { ...minimal, maxParallel: 1_001 }, 'batch.json'), /field "maxParallel" is 1001: Too big: expected number to be <=1000/);
+  });
+
   it("takes an origin to push attempts to, and refuses one beside the GitHub forge, which pushes validated attempts itself", () => {
     const at = (repo: string, p: string): string => `${repo}/${p}`;
     const local = toBatchConfig(parseOrThrow(batchFileSchema, { ...minimal, origin: 'origin', hostWaitMs: 5_000 }, 'b'), 'b1', at);

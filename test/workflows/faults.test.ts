@@ -128,11 +128,18 @@ describe('faults in the world', function () {
       await waitUntil('w at its plan gate', async () => (await ticketHandle(batchId, 'w').query(statusQuery)).waitingFor === 'plan');
       assert.equal(spawnSync('mount', ['-o', 'remount,ro,bind', fx.repo]).status, 0);
       await ticketHandle(batchId, 'w').executeUpdate('approve', { args: [{ by: 'ann' }] });
-      const failing = await waitUntil('a tracker write to fail on the read-only repository and be retried', async () => {
-        const d = await ticketHandle(batchId, 'w').describe();
-        const pending = d.raw.pendingActivities?.find((a) => (a.attempt ?? 0) >= 2);
-        return pending?.lastFailure?.message ?? undefined;
-      });
+      // The tracker write is a local activity: once its retries back off past the threshold, the history records
+      // the failure in a marker and the next retry waits on a timer.
+      const failing = await waitUntil(
+        'a tracker write to fail on the read-only repository and be retried',
+        async () => {
+          const events = (await ticketHandle(batchId, 'w').fetchHistory()).events ?? [];
+          const failed = events.find((e) => e.markerRecordedEventAttributes?.failure);
+          const retried = failed && events.some((e) => e.timerStartedEventAttributes && Number(e.eventId) > Number(failed.eventId));
+          const f = failed?.markerRecordedEventAttributes?.failure;
+          return retried ? `${f?.message ?? ''} ${f?.cause?.message ?? ''}` : undefined;
+        },
+      );
       assert.match(failing, /EROFS|read-only file system/i);
       assert.equal(spawnSync('mount', ['-o', 'remount,rw,bind', fx.repo]).status, 0);
 
