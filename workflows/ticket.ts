@@ -116,7 +116,9 @@ const NON_RETRYABLE = ['BadInput', 'RatchetError', 'ConfigError'];
  * ticketWorkflow: one ticket from plan to done or human-gated (DESIGN.md "Ticket lifecycle"); a child of its batch.
  * A batch that starts its tickets abandoned (`input.endSignal`) hears of the end by the `ticketEnded` signal, sent to
  * the batch's workflow id (so a batch that continued as new gets it), with the report minus its timeline; a ticket
- * workflow that fails sends the failure's message. The returned report is the whole one.
+ * workflow that fails sends the failure's message; one started from its graph node (`readSelf`) whose first write
+ * finds its ticket moved by someone else takes nothing and sends `refused` (see NotTaken). The returned report is
+ * the whole one.
  */
 export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> {
   const parent = workflowInfo().parent;
@@ -462,7 +464,11 @@ async function runTicket(input: TicketInput): Promise<TicketReport | NotTaken> {
 
   /**
    * Sets the ticket's tracker state, compare-and-set: a state before the write that is neither what this workflow
-   * last wrote nor the state being written (a retried write) is a tracker tamper, reported to the batch.
+   * last wrote nor the state being written (a retried write) is a tracker tamper, reported to the batch. `announce`
+   * sends the batch a progress signal after it. With `take` (the first write of a ticket started from its graph
+   * node) it also reads the ticket whole, and writes only over the state the ticket was started with.
+   * @returns `refused`: the state found instead, when `take` wrote nothing; else `read`: the ticket read with `take`.
+   * @throws ActivityFailure when the write failed after its retries.
    */
   const writeState = async (
     to: TicketState,

@@ -208,7 +208,11 @@ export class GitHubTracker implements Tracker {
       if (!kind) continue;
       const by = e.actor?.login ?? 'someone on GitHub';
       const comment = `${e.event} "${label}" on issue #${number} (GitHub)`;
-      const left = e.event === 'unlabeled' ? { trackerState: this.stateOf(issue) ?? 'todo' } : {};
+      // The state the removal left. An issue read before the removal (it landed between that read and the events')
+      // still carries the label: read it again, or the answer would say awaiting-human and ratchet's next write
+      // would look like a tamper.
+      const now = e.event === 'unlabeled' && labelNames(issue).includes(`${p}awaiting-human`) ? await this.issue(number) : issue;
+      const left = e.event === 'unlabeled' ? { trackerState: this.stateOf(now) ?? 'todo' } : {};
       return { cursor, answer: { kind, by, comment, ...left } };
     }
     return { cursor };
