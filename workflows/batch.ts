@@ -645,34 +645,27 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
   }
 
   /**
-   * The ticket to start, from its whole read: the tracker's title, body and acceptance, the batch's edges (discovered
-   * work adds some), and the probes and allowed paths of the definition of done frozen at load, whatever the tracker
-   * says now (no agent moves the finish line by editing a ticket file).
+   * What the batch decides of a ticket it starts: its edges (discovered work adds some) and the probes and allowed
+   * paths of the definition of done frozen at load, whatever the tracker says now (no agent moves the finish line by
+   * editing a ticket file).
    */
-  function wholeTicket(t: Ticket): Ticket {
+  function batchPart(id: string): Pick<Ticket, 'dependsOn' | 'probes' | 'allowPaths'> {
     const frozen = (loaded as LoadedBatch).definitionOfDone;
-    const node = byId.get(t.id) as TicketNode;
-    return { ...t, dependsOn: node.dependsOn, probes: frozen?.ticketProbes[t.id] ?? [], allowPaths: frozen?.allowPaths[t.id] ?? [] };
+    return { dependsOn: (byId.get(id) as TicketNode).dependsOn, probes: frozen?.ticketProbes[id] ?? [], allowPaths: frozen?.allowPaths[id] ?? [] };
+  }
+
+  /** The ticket to start, from its whole read: the tracker's title, body and acceptance, and the batch's part. */
+  function wholeTicket(t: Ticket): Ticket {
+    return { ...t, ...batchPart(t.id) };
   }
 
   /**
-   * The ticket to start from its graph node alone (`direct`): the batch's title, edges and state, and the frozen
-   * probes and allowed paths; body, acceptance, kind, gate, size and land are the ticket workflow's to read.
+   * The ticket to start from its graph node alone (`direct`): the batch's title, state and part; body, acceptance,
+   * kind, gate, size and land are the ticket workflow's to read.
    */
   function nodeTicket(id: string): Ticket {
-    const frozen = (loaded as LoadedBatch).definitionOfDone;
     const node = byId.get(id) as TicketNode;
-    return {
-      id,
-      title: node.title,
-      body: '',
-      acceptance: [],
-      kind: 'feature',
-      dependsOn: node.dependsOn,
-      probes: frozen?.ticketProbes[id] ?? [],
-      allowPaths: frozen?.allowPaths[id] ?? [],
-      state: node.state,
-    };
+    return { id, title: node.title, body: '', acceptance: [], kind: 'feature', state: node.state, ...batchPart(id) };
   }
 
   /** Nothing asks the batch to stop starting tickets: no pause, no tamper or discovery to settle, no tripped breaker. */
