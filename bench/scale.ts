@@ -4,30 +4,39 @@
  * local dev server, one after another:
  * - `baseline`: bench/baseline/workflows.ts, the same parent/child shape with no-op activities;
  * - `ratchet`: a real batch (real git repository, worktrees, merges, tracker files) with a no-op agent that writes
- *   the ticket's file, one plain gate and one probe, unboxed; the worker as `ratchet worker` runs it (workflows in
- *   this process, activities in a process of their own).
+ *   the ticket's file, one plain gate and one probe, unboxed, run by a real `ratchet worker` process started by this
+ *   one (workers/main.ts, role `split`: its workflows process and the activities process it starts). Its RSS and CPU
+ *   are those two processes' alone: this process's client, the baseline's worker and its bundling are not counted.
  * Prints per run: tickets/min of both and ratchet's rate as a ratio of the baseline's, ratchet's wall time, unblock
  * latency p50/p99 (a blocker's ticket workflow closed -> its dependent's first activity started), the batch's history
  * per ticket (events and bytes, over every run when it continued as new), the longest history (batch runs, tickets,
- * the merge lock's runs) and the worker's peak RSS (both processes).
+ * the merge lock's runs) and the worker's peak RSS (both of its processes).
  * Usage: `npm run bench:scale -- [sizes=24,200] [maxParallel=16] [chain=4]`. Figures depend on the machine; compare
  * ratios. `npm run bench` runs it with the rest of the goal figures (bench/goals.ts).
  */
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import * as baselineActivities from './baseline/activities';
 import { baselineBatch } from './baseline/workflows';
-import { startActivitiesProcess, type ActivitiesProcess } from '../workers/activities-process';
-import { createWorker } from '../workers/worker';
 import { batchWorkflow } from '../workflows';
 import { lockWorkflowId } from '../workflows/lock';
 import { batchWorkflowId, TASK_QUEUE, ticketWorkflowId } from '../workflows/messages';
 import { makeRepo } from '../test/fixtures/repo';
-import { createTestEnv, workflowBundle } from '../test/helpers/temporal';
+import { createTestEnv } from '../test/helpers/temporal';
 
 const BASELINE_QUEUE = 'ratchet-bench-baseline';
+
+/**
+ * The largest batch the baseline runs. It keeps one history (it does not continue as new) of ~6 events a ticket, and
+ * Temporal ends a workflow at 51,200 events: a 10,000-ticket baseline was ended by the server ("Workflow history count
+ * exceeds limit") after 14 minutes. Larger runs print no baseline and no ratio (the 10,000-ticket goal is its time).
+ */
+const BASELINE_MAX_TICKETS = 5_000;
 
 /** One measured run; rates in tickets/min, times in ms, bytes, RSS in MB. */
 export interface ScaleRow {
@@ -101,14 +110,14 @@ function cpuOf(pid: number | undefined): { own: number; reaped: number } {
   }
 }
 
-/** The pid of this process's child running `name` (the dev server the SDK started), if any. */
-function childNamed(name: string): number | undefined {
+/** The pid of the child of `parent` (default this process) running `name` (the dev server the SDK started), if any. */
+function childNamed(name: string, parent = process.pid): number | undefined {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.split(') ')[1].split(' ')[1]);
-      if (ppid === process.pid && stat.includes(`(${name})`)) return Number(entry);
+      if (ppid === parent && stat.includes(`(${name})`)) return Number(entry);
     } catch {
       // gone meanwhile
     }
@@ -116,10 +125,64 @@ function childNamed(name: string): number | undefined {
   return undefined;
 }
 
-/** CPU ms so far of the dev server, this process, the activities process and its reaped children. */
-function cpuNow(server: number | undefined, activities: number | undefined): { server: number; workflows: number; activities: number; children: number } {
-  const a = cpuOf(activities);
-  return { server: cpuOf(server).own, workflows: cpuOf(process.pid).own, activities: a.own, children: a.reaped };
+/** A running `ratchet worker` (role `split`): the pids of its workflows process and of its activities process. */
+interface WorkerProcess {
+  workflows: number;
+  activities: number;
+  /** SIGTERM to the worker (it stops its activities process); resolves when it has exited. */
+  stop: () => Promise<void>;
+}
+
+/**
+ * Starts `ratchet worker` (workers/main.ts, role `split`) on the dev server at `address`, as a user would, and waits
+ * until both of its processes poll.
+ * @throws Error with the worker's last output when it exits first or does not poll within 120 s.
+ */
+async function startWorkerProcess(address: string): Promise<WorkerProcess> {
+  const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: address };
+  for (const k of ['RATCHET_WORKER_ROLE', 'RATCHET_METRICS_ADDRESS', 'RATCHET_WORKTREES_DIR', 'RATCHET_WORKER_ID', 'TEMPORAL_NAMESPACE']) delete env[k];
+  const tsx = pathToFileURL(require.resolve('tsx')).href;
+  const child = spawn(process.execPath, ['--import', tsx, path.join(__dirname, '..', 'workers', 'main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const tail: string[] = [];
+  let polling = 0;
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ratchet worker did not poll within 120 s:\n${tail.join('\n')}`)), 120_000);
+    const read = (chunk: Buffer): void => {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        tail.push(line);
+        if (tail.length > 40) tail.shift();
+        // The workflows process and its activities process each say so once they poll.
+        if (/ polling /.test(line) && ++polling === 2) {
+          clearTimeout(timer);
+          resolve();
+        }
+      }
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', read);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`ratchet worker exited (${child.exitCode ?? child.signalCode}):\n${tail.join('\n')}`));
+    });
+  });
+  await ready;
+  const activities = childNamed('node', child.pid);
+  if (child.pid === undefined || activities === undefined) throw new Error('ratchet worker: its activities process was not found');
+  return {
+    workflows: child.pid,
+    activities,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** CPU ms so far of the dev server, the worker's workflows process, its activities process and their reaped children. */
+function cpuNow(server: number | undefined, worker: WorkerProcess | undefined): { server: number; workflows: number; activities: number; children: number } {
+  const a = cpuOf(worker?.activities);
+  return { server: cpuOf(server).own, workflows: cpuOf(worker?.workflows).own, activities: a.own, children: a.reaped };
 }
 
 const bytesOf = (h: temporal.api.history.v1.IHistory): number => temporal.api.history.v1.History.encode(h).finish().length;
@@ -131,10 +194,10 @@ const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined):
  */
 export async function measureScale(runs: ScaleRun[], progress: (line: string) => void = console.log): Promise<ScaleRow[]> {
   const env = await createTestEnv();
-  let activities: ActivitiesProcess | undefined;
+  let worker: WorkerProcess | undefined;
   let peakRss = 0;
-  // The worker's RSS: this process (workflows, and the client) plus its activities process.
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss + rssOf(activities?.child.pid))), 100);
+  // The worker's RSS: its workflows process plus its activities process.
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(worker?.workflows) + rssOf(worker?.activities))), 100);
   const rows: ScaleRow[] = [];
   try {
     const baseline = await Worker.create({
@@ -143,93 +206,93 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
       workflowsPath: require.resolve('./baseline/workflows'),
       activities: baselineActivities,
     });
-    // The shape `ratchet worker` runs: workflows in this process, activities in a lean process of their own.
-    activities = startActivitiesProcess({ address: env.address, stdio: 'pipe' });
-    const worker = await createWorker({ connection: env.nativeConnection, workflowBundle: await workflowBundle(), role: 'workflows' });
+    worker = await startWorkerProcess(env.address);
     const server = childNamed('temporal');
-    await baseline.runUntil(
-      worker.runUntil(async () => {
-        for (const run of runs) {
-          const { n, maxParallel } = run;
-          const tickets = graph(run);
-          let started = performance.now();
-          const baselineCpu = cpuNow(server, undefined);
+    await baseline.runUntil(async () => {
+      for (const run of runs) {
+        const { n, maxParallel } = run;
+        const tickets = graph(run);
+        let started = performance.now();
+        // The baseline's worker runs in this process.
+        const baselineCpu = cpuOf(server).own + cpuOf(process.pid).own;
+        let baselinePerMin = NaN;
+        if (n <= BASELINE_MAX_TICKETS) {
           await env.client.workflow.execute(baselineBatch, { taskQueue: BASELINE_QUEUE, workflowId: `baseline-${n}-${Date.now()}`, args: [tickets, maxParallel] });
-          const baselinePerMin = (n / (performance.now() - started)) * 60_000;
-          const baselineAfter = cpuNow(server, undefined);
-
-          const fx = await makeRepo(tickets.map((t) => ({ ...t, probes: [{ command: `test -f ${t.id}.txt` }] })));
-          const batchId = `scale-${n}-${maxParallel}-${Date.now()}`;
-          try {
-            peakRss = 0;
-            started = performance.now();
-            const cpuBefore = cpuNow(server, activities?.child.pid);
-            const report = await env.client.workflow.execute(batchWorkflow, {
-              taskQueue: TASK_QUEUE,
-              workflowId: batchWorkflowId(batchId),
-              args: [
-                fx.batch(batchId, {
-                  agent: { command: 'echo good > "$RATCHET_TICKET_ID.txt"', timeoutMs: 60_000, sandbox: 'none' },
-                  gates: [{ name: 'own file', command: 'test -f "$RATCHET_TICKET_ID.txt"' }],
-                  maxParallel,
-                }),
-              ],
-            });
-            const ratchetMs = performance.now() - started;
-            const cpuAfter = cpuNow(server, activities?.child.pid);
-            const perTicket = (k: keyof typeof cpuAfter): number => (cpuAfter[k] - cpuBefore[k]) / n;
-            const cpu = {
-              server: perTicket('server'),
-              workflows: perTicket('workflows'),
-              activities: perTicket('activities'),
-              children: perTicket('children'),
-              baseline: (baselineAfter.server - baselineCpu.server + baselineAfter.workflows - baselineCpu.workflows) / n,
-            };
-            const peakRssMb = peakRss / 1024 / 1024;
-            if (!report.oracle.satisfied) throw new Error(`batch ${batchId}: the oracle is not satisfied`);
-            const batchRuns = await histories(env.client, batchWorkflowId(batchId));
-            const events = batchRuns.reduce((sum, h) => sum + (h.events?.length ?? 0), 0);
-            const bytes = batchRuns.reduce((sum, h) => sum + bytesOf(h), 0);
-            const largestEventBytes = Math.max(...batchRuns.flatMap((h) => (h.events ?? []).map((e) => temporal.api.history.v1.HistoryEvent.encode(e).finish().length)));
-            const lockRuns = await histories(env.client, lockWorkflowId(`merge:${fx.repo}@main`));
-            let longest = Math.max(...[...batchRuns, ...lockRuns].map((h) => h.events?.length ?? 0));
-            // Unblock latency: blocker's workflow closed -> the dependent's first activity started.
-            const closed = new Map<string, number>();
-            const firstActivity = new Map<string, number>();
-            for (const t of tickets) {
-              const h = await env.client.workflow.getHandle(ticketWorkflowId(batchId, t.id)).fetchHistory();
-              longest = Math.max(longest, h.events?.length ?? 0);
-              const evs = h.events ?? [];
-              closed.set(t.id, ms(evs[evs.length - 1]?.eventTime));
-              const first = evs.find((e) => e.activityTaskStartedEventAttributes);
-              if (first) firstActivity.set(t.id, ms(first.eventTime));
-            }
-            const unblock = tickets.filter((t) => t.dependsOn.length).map((t) => (firstActivity.get(t.id) ?? NaN) - Math.max(...t.dependsOn.map((d) => closed.get(d) ?? NaN)));
-            rows.push({
-              ...run,
-              ratchetMs,
-              baselinePerMin,
-              ratchetPerMin: (n / ratchetMs) * 60_000,
-              unblockP50: percentile(unblock, 50),
-              unblockP99: percentile(unblock, 99),
-              eventsPerTicket: events / n,
-              bytesPerTicket: bytes / n,
-              longestHistory: longest,
-              largestEventBytes,
-              runs: batchRuns.length,
-              peakRssMb,
-              cpu,
-            });
-            progress(`${n} tickets, ${maxParallel} at once, chains of ${run.chain}: measured`);
-          } finally {
-            await fx.cleanup();
-          }
+          baselinePerMin = (n / (performance.now() - started)) * 60_000;
         }
-      }),
-    );
+        const baselineAfter = cpuOf(server).own + cpuOf(process.pid).own;
+
+        const fx = await makeRepo(tickets.map((t) => ({ ...t, probes: [{ command: `test -f ${t.id}.txt` }] })));
+        const batchId = `scale-${n}-${maxParallel}-${Date.now()}`;
+        try {
+          peakRss = 0;
+          started = performance.now();
+          const cpuBefore = cpuNow(server, worker);
+          const report = await env.client.workflow.execute(batchWorkflow, {
+            taskQueue: TASK_QUEUE,
+            workflowId: batchWorkflowId(batchId),
+            args: [
+              fx.batch(batchId, {
+                agent: { command: 'echo good > "$RATCHET_TICKET_ID.txt"', timeoutMs: 60_000, sandbox: 'none' },
+                gates: [{ name: 'own file', command: 'test -f "$RATCHET_TICKET_ID.txt"' }],
+                maxParallel,
+              }),
+            ],
+          });
+          const ratchetMs = performance.now() - started;
+          const cpuAfter = cpuNow(server, worker);
+          const perTicket = (k: keyof typeof cpuAfter): number => (cpuAfter[k] - cpuBefore[k]) / n;
+          const cpu = {
+            server: perTicket('server'),
+            workflows: perTicket('workflows'),
+            activities: perTicket('activities'),
+            children: perTicket('children'),
+            baseline: n <= BASELINE_MAX_TICKETS ? (baselineAfter - baselineCpu) / n : NaN,
+          };
+          const peakRssMb = peakRss / 1024 / 1024;
+          if (!report.oracle.satisfied) throw new Error(`batch ${batchId}: the oracle is not satisfied`);
+          const batchRuns = await histories(env.client, batchWorkflowId(batchId));
+          const events = batchRuns.reduce((sum, h) => sum + (h.events?.length ?? 0), 0);
+          const bytes = batchRuns.reduce((sum, h) => sum + bytesOf(h), 0);
+          const largestEventBytes = Math.max(...batchRuns.flatMap((h) => (h.events ?? []).map((e) => temporal.api.history.v1.HistoryEvent.encode(e).finish().length)));
+          const lockRuns = await histories(env.client, lockWorkflowId(`merge:${fx.repo}@main`));
+          let longest = Math.max(...[...batchRuns, ...lockRuns].map((h) => h.events?.length ?? 0));
+          // Unblock latency: blocker's workflow closed -> the dependent's first activity started.
+          const closed = new Map<string, number>();
+          const firstActivity = new Map<string, number>();
+          for (const t of tickets) {
+            const h = await env.client.workflow.getHandle(ticketWorkflowId(batchId, t.id)).fetchHistory();
+            longest = Math.max(longest, h.events?.length ?? 0);
+            const evs = h.events ?? [];
+            closed.set(t.id, ms(evs[evs.length - 1]?.eventTime));
+            const first = evs.find((e) => e.activityTaskStartedEventAttributes);
+            if (first) firstActivity.set(t.id, ms(first.eventTime));
+          }
+          const unblock = tickets.filter((t) => t.dependsOn.length).map((t) => (firstActivity.get(t.id) ?? NaN) - Math.max(...t.dependsOn.map((d) => closed.get(d) ?? NaN)));
+          rows.push({
+            ...run,
+            ratchetMs,
+            baselinePerMin,
+            ratchetPerMin: (n / ratchetMs) * 60_000,
+            unblockP50: percentile(unblock, 50),
+            unblockP99: percentile(unblock, 99),
+            eventsPerTicket: events / n,
+            bytesPerTicket: bytes / n,
+            longestHistory: longest,
+            largestEventBytes,
+            runs: batchRuns.length,
+            peakRssMb,
+            cpu,
+          });
+          progress(`${n} tickets, ${maxParallel} at once, chains of ${run.chain}: measured`);
+        } finally {
+          await fx.cleanup();
+        }
+      }
+    });
   } finally {
     clearInterval(sampler);
-    await activities?.stop();
+    await worker?.stop();
     await env.teardown();
   }
   return rows;
@@ -237,7 +300,7 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
 
 /** Prints `rows` as a table. */
 export function printScale(rows: ScaleRow[]): void {
-  console.log('no-op agent, unboxed; one dev server; workflows in this process, activities in one process of their own');
+  console.log('no-op agent, unboxed; one dev server; one `ratchet worker` process (workflows) and its activities process');
   console.log('tickets  width  chain  baseline/min  ratchet/min  ratio  ratchet s  unblock p50/p99 ms  batch events/ticket  batch bytes/ticket  largest event KB  runs  longest history  peak RSS MB');
   for (const r of rows) {
     console.log(
@@ -245,9 +308,9 @@ export function printScale(rows: ScaleRow[]): void {
         String(r.n).padStart(7),
         String(r.maxParallel).padStart(6),
         String(r.chain).padStart(6),
-        r.baselinePerMin.toFixed(0).padStart(13),
+        (r.baselinePerMin > 0 ? r.baselinePerMin.toFixed(0) : '-').padStart(13),
         r.ratchetPerMin.toFixed(0).padStart(12),
-        `${((r.ratchetPerMin / r.baselinePerMin) * 100).toFixed(0)}%`.padStart(6),
+        (r.baselinePerMin > 0 ? `${((r.ratchetPerMin / r.baselinePerMin) * 100).toFixed(0)}%` : '-').padStart(6),
         (r.ratchetMs / 1000).toFixed(1).padStart(10),
         (r.unblockP50 >= 0 ? `${r.unblockP50.toFixed(0)}/${r.unblockP99.toFixed(0)}` : '-').padStart(19),
         r.eventsPerTicket.toFixed(1).padStart(20),
@@ -263,7 +326,7 @@ export function printScale(rows: ScaleRow[]): void {
   for (const r of rows) {
     const all = r.cpu.server + r.cpu.workflows + r.cpu.activities + r.cpu.children;
     console.log(
-      [String(r.n).padStart(7), ...[r.cpu.server, r.cpu.workflows, r.cpu.activities, r.cpu.children, all].map((x) => x.toFixed(0).padStart(10)), '|', r.cpu.baseline.toFixed(0).padStart(6)].join(' '),
+      [String(r.n).padStart(7), ...[r.cpu.server, r.cpu.workflows, r.cpu.activities, r.cpu.children, all].map((x) => x.toFixed(0).padStart(10)), '|', (r.cpu.baseline >= 0 ? r.cpu.baseline.toFixed(0) : '-').padStart(6)].join(' '),
     );
   }
 }

@@ -12,12 +12,16 @@ import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, createLocalActivities, type ActivityDeps } from '../activities';
 import { TASK_QUEUE } from '../workflows/messages';
+import { buildWorkflowBundle } from './bundle';
 
 export interface CreateWorkerOptions {
   connection: NativeConnection;
   namespace?: string;
   taskQueue?: string;
-  /** A pre-built workflow bundle (tests build it once per run); otherwise the worker bundles `workflows/index.ts`. */
+  /**
+   * A pre-built workflow bundle (tests build it once per run); otherwise `workflows/index.ts` is bundled in a child
+   * process (workers/bundle.ts), so that webpack's memory is not left in this one.
+   */
   workflowBundle?: WorkerOptions['workflowBundle'];
   activityDeps?: ActivityDeps;
   /** How long a shutdown waits for running activities before cancelling them, ms (default 10 000). */
@@ -111,15 +115,15 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RatchetWo
   if (role === 'workflows') {
     // It runs the workflows' local activities (tracker reads and writes, lock requests), and polls for no activity task.
     const local = createLocalActivities(opts.activityDeps);
-    return new RatchetWorker([await Worker.create({ ...common, taskQueue, ...workflowsOf(opts), activities: local, enableNonLocalActivities: false })], undefined);
+    return new RatchetWorker([await Worker.create({ ...common, taskQueue, workflowBundle: await bundleOf(opts), activities: local, enableNonLocalActivities: false })], undefined);
   }
   const host = hostTaskQueue(taskQueue, opts.workerId ?? defaultWorkerId(opts.activityDeps?.worktreesRoot));
   const activities = createActivities({ ...opts.activityDeps, hostTaskQueue: host });
-  const shared = await Worker.create({ ...common, taskQueue, ...(role === 'all' ? workflowsOf(opts) : {}), activities });
+  const shared = await Worker.create({ ...common, taskQueue, ...(role === 'all' ? { workflowBundle: await bundleOf(opts) } : {}), activities });
   const pinned = await Worker.create({ ...common, taskQueue: host, activities });
   return new RatchetWorker([shared, pinned], host);
 }
 
-function workflowsOf(opts: CreateWorkerOptions): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
-  return opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows/index') };
+async function bundleOf(opts: CreateWorkerOptions): Promise<NonNullable<WorkerOptions['workflowBundle']>> {
+  return opts.workflowBundle ?? buildWorkflowBundle();
 }
