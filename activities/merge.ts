@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { stepDir } from './artifacts';
 import { liveness, throwIfStopped } from './context';
-import { baseCheckout, mergeBranch, removeWorktree } from './git';
+import { baseCheckout, mergeBranch, releaseWorktree } from './git';
 import { scratchName, ticketBranch, worktreeName } from './agent-step';
 import { commandEnv, resolveEnvFrom } from './env';
 import { runCommand, stopStaleRun } from './process';
@@ -20,7 +20,8 @@ export interface MergeInput {
 /**
  * Merges `ratchet/<batchId>/<ticketId>` into the base branch with a merge commit, needing no checkout of the base
  * (see `mergeBranch`). Idempotent: a retry after the merge landed reports `alreadyMerged` and makes no second merge.
- * On conflict returns the paths and leaves the base untouched. The ticket's worktree is removed once merged.
+ * On conflict returns the paths and leaves the base untouched. Once merged, the ticket's worktrees go to the pool for the
+ * next ticket (`releaseWorktree`).
  */
 export async function merge(input: MergeInput): Promise<MergeResult> {
   const { config, ticketId, title } = input;
@@ -32,8 +33,9 @@ export async function merge(input: MergeInput): Promise<MergeResult> {
     message: `ratchet: merge ${ticketId} (${config.batchId}): ${title}`,
   });
   if (result.merged) {
-    await removeWorktree(
+    await releaseWorktree(
       config.repo,
+      config.worktreesDir,
       path.join(config.worktreesDir, worktreeName(config.batchId, ticketId)),
       path.join(config.worktreesDir, scratchName(config.batchId, ticketId)),
     );

@@ -4,8 +4,9 @@
  * local dev server, one after another:
  * - `baseline`: bench/baseline/workflows.ts, the same parent/child shape with no-op activities;
  * - `ratchet`: a real batch (real git repository, worktrees, merges, tracker files) with a no-op agent that writes
- *   the ticket's file, one plain gate and one probe, unboxed, run by a real `ratchet worker` process started by this
- *   one (workers/main.ts, role `split`: its workflows process and the activities process it starts). Its RSS and CPU
+ *   the ticket's file, one plain gate and one probe (the batch's, naming the ticket), unboxed, run by a real
+ *   `ratchet worker` process started by this one (workers/main.ts, role `split`: its workflows process and the
+ *   activities process it starts). Its RSS and CPU
  *   are those two processes' alone: this process's client, the baseline's worker and its bundling are not counted.
  * Prints per run: tickets/min of both and ratchet's rate as a ratio of the baseline's, ratchet's wall time, unblock
  * latency p50/p99 (a blocker's ticket workflow closed -> its dependent's first activity started), the batch's history
@@ -222,7 +223,9 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
         }
         const baselineAfter = cpuOf(server).own + cpuOf(process.pid).own;
 
-        const fx = await makeRepo(tickets.map((t) => ({ ...t, probes: [{ command: `test -f ${t.id}.txt` }] })));
+        // One batch probe that names the ticket (RATCHET_TICKET_ID), not a probe per ticket: 10,000 tickets' own
+        // probes would make the batch's frozen definition of done larger than a batch may carry (loadBatch refuses it).
+        const fx = await makeRepo(tickets);
         const batchId = `scale-${n}-${maxParallel}-${Date.now()}`;
         try {
           peakRss = 0;
@@ -235,6 +238,7 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
               fx.batch(batchId, {
                 agent: { command: 'echo good > "$RATCHET_TICKET_ID.txt"', timeoutMs: 60_000, sandbox: 'none' },
                 gates: [{ name: 'own file', command: 'test -f "$RATCHET_TICKET_ID.txt"' }],
+              probes: [{ command: 'test -f "$RATCHET_TICKET_ID.txt"' }],
                 maxParallel,
               }),
             ],

@@ -4,7 +4,8 @@
  * - `git clone --local` of it (the cost of a whole checkout, for scale);
  * - `prepareWorktree` for a ticket's first attempt (a fresh worktree: a full checkout) and for its next attempt on the
  *   same name (reset in place, after the previous attempt committed 3 files and left junk and an ignored
- *   node_modules of 500 files behind);
+ *   node_modules of 500 files behind), and for a new ticket once the earlier one's worktree went to the pool
+ *   (`releaseWorktree`, as a merge does: reset in place from another ticket's attempt);
  * - `mergeBranch` of a branch changing 3 files, with the base checked out in the main working tree, in a linked
  *   worktree (`baseCheckout`'s) and nowhere, and the ratio of each to the plumbing floor: `git merge-tree
  *   --write-tree` + `git commit-tree` + `git update-ref` run directly. Where the base is checked out, the merge also
@@ -16,7 +17,7 @@ import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { baseCheckout, commitAll, mergeBranch, prepareWorktree, removeWorktree } from '../activities/git';
+import { baseCheckout, commitAll, mergeBranch, POOL_DIR, prepareWorktree, releaseWorktree, removeWorktree } from '../activities/git';
 
 const exec = promisify(execFile);
 const IDENTITY = ['-c', 'user.name=bench', '-c', 'user.email=bench@localhost', '-c', 'gc.auto=0'];
@@ -117,6 +118,8 @@ export interface WorkspaceFigures {
   cloneMs: number;
   freshMs: number;
   reusedMs: number;
+  /** A new ticket's first attempt on a worktree an ended ticket left in the pool. */
+  pooledMs: number;
   floorMs: number;
   inMainMs: number;
   inLinkedMs: number;
@@ -159,7 +162,20 @@ export async function measureWorkspace(files: number, runs: number): Promise<Wor
       reused.push(await timed(() => prepareWorktree(ticket)));
     }
     row('prepareWorktree, next attempt (reset in place)', median(reused));
-    await removeWorktree(repo, path.join(worktreesDir, ticket.name));
+    // A new ticket's first attempt once an earlier ticket has ended: its worktree went to the pool (as a merge does).
+    await releaseWorktree(repo, worktreesDir, path.join(worktreesDir, ticket.name));
+    const pooled: number[] = [];
+    let last = '';
+    for (let i = 0; i < runs; i++) {
+      const next = { ...ticket, branch: `ratchet/bench/P${i}`, name: `bench-P${i}` };
+      let wt = { path: '', baseCommit: '' };
+      pooled.push(await timed(async () => (wt = await prepareWorktree(next))));
+      await playAttempt(wt, i, files);
+      await releaseWorktree(repo, worktreesDir, wt.path);
+      last = next.name;
+    }
+    row("prepareWorktree, a new ticket's first attempt (a pooled worktree, reset)", median(pooled));
+    await removeWorktree(repo, path.join(worktreesDir, POOL_DIR, last));
 
     // Branches for every merge run, each changing 3 files of its own, all cut from the same base commit.
     const start = await git(repo, ['rev-parse', 'main']);
@@ -206,7 +222,7 @@ export async function measureWorkspace(files: number, runs: number): Promise<Wor
       row(`mergeBranch, 3 files, ${label}`, ms);
       console.log(`${''.padEnd(66)} ${(ms / floorMs).toFixed(2).padStart(9)} x the floor`);
     }
-    return { files, cloneMs: median(clones), freshMs: median(fresh), reusedMs: median(reused), floorMs, inMainMs: inMain, inLinkedMs: inLinked, nowhereMs: nowhere };
+    return { files, cloneMs: median(clones), freshMs: median(fresh), reusedMs: median(reused), pooledMs: median(pooled), floorMs, inMainMs: inMain, inLinkedMs: inLinked, nowhereMs: nowhere };
   } finally {
     await rm(root, { recursive: true, force: true });
   }

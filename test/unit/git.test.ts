@@ -15,8 +15,11 @@ import {
   mergeBranch,
   parseMergeTree,
   parseWorktreeList,
+  POOL_DIR,
+  prepareScratch,
   prepareWorktree,
   pushCommit,
+  releaseWorktree,
   removeWorktree,
   worktreeAt,
 } from '../../activities/git';
@@ -527,6 +530,75 @@ describe('git activities', () => {
       await git(repo).raw(['worktree', 'prune']);
       assert.equal(await baseCheckout(repo, 'main', worktreesDir), made, 'made again once deleted');
       assert.equal((await git(made).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'main');
+    });
+  });
+
+  describe('the worktree pool', () => {
+    /** Ticket A's worktree with everything an attempt may leave: a commit, an edit, an untracked and an ignored file. */
+    async function usedWorktree(): Promise<string> {
+      await writeFile(path.join(repo, '.gitignore'), 'build/\n');
+      await commitFiles(repo, { '.gitignore': 'build/\n' }, 'ignore build');
+      const a = await ticketBranch('ratchet/b1/A', { 'a.txt': 'from A\n' });
+      await writeFile(path.join(a, 'README.md'), 'edited by A\n');
+      await writeFile(path.join(a, 'untracked.txt'), 'A was here\n');
+      await mkdir(path.join(a, 'build'));
+      await writeFile(path.join(a, 'build', 'out.bin'), 'A built this\n');
+      return a;
+    }
+
+    const pooled = async (): Promise<string[]> =>
+      parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']))
+        .filter((w) => path.dirname(w.path) === path.join(worktreesDir, POOL_DIR))
+        .map((w) => path.basename(w.path));
+
+    it("a merged ticket's worktree waits in the pool, detached, and its branch is free again", async () => {
+      const a = await usedWorktree();
+      await releaseWorktree(repo, worktreesDir, a, path.join(worktreesDir, 'never-made'));
+      assert.equal(await exists(a), false);
+      assert.deepEqual(await pooled(), ['ratchet-b1-A']);
+      const listed = parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']));
+      assert.equal(listed.find((w) => w.path.endsWith('ratchet-b1-A'))?.detached, true);
+      // The branch can be checked out again (a later attempt of the ticket, or a person).
+      const again = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/A', base: 'main', name: 'a-again' });
+      assert.equal((await git(again.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/A');
+    });
+
+    it("the next ticket's worktree is the pooled one reset in place: nothing of the earlier ticket, files it left alone untouched", async () => {
+      const a = await usedWorktree();
+      const untouched = (await stat(path.join(a, 'src', 'app.txt'))).ino;
+      await releaseWorktree(repo, worktreesDir, a);
+      const b = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/B', base: 'main', name: 'ratchet-b1-B' });
+      assert.equal(b.path, path.join(worktreesDir, 'ratchet-b1-B'));
+      assert.deepEqual(await pooled(), [], 'taken from the pool');
+      assert.equal((await stat(path.join(b.path, 'src', 'app.txt'))).ino, untouched, 'reset in place, not checked out anew');
+      assert.equal(b.baseCommit, await tip());
+      assert.equal((await git(b.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/B');
+      assert.equal((await git(b.path).revparse(['HEAD'])).trim(), await tip());
+      assert.equal(await readFile(path.join(b.path, 'README.md'), 'utf8'), 'hello\n');
+      for (const left of ['a.txt', 'untracked.txt', 'build']) assert.equal(await exists(path.join(b.path, left)), false, `${left} is gone`);
+      assert.equal(await status(b.path), '');
+    });
+
+    it('a scratch worktree is taken from the pool too, detached at its commit', async () => {
+      const a = await usedWorktree();
+      await releaseWorktree(repo, worktreesDir, a);
+      const scratch = await prepareScratch({ repo, worktreesDir, name: 'scratch-B', commit: await tip() });
+      assert.deepEqual(await pooled(), []);
+      assert.equal((await git(scratch).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'HEAD', 'detached');
+      assert.equal(await exists(path.join(scratch, 'untracked.txt')), false);
+      assert.equal(await status(scratch), '');
+    });
+
+    it('a worktree a process still works in is removed, not pooled', async () => {
+      const a = await usedWorktree();
+      const child = spawn('sleep', ['30'], { cwd: a, stdio: 'ignore' });
+      try {
+        await releaseWorktree(repo, worktreesDir, a);
+      } finally {
+        child.kill('SIGKILL');
+      }
+      assert.deepEqual(await pooled(), []);
+      assert.equal(await exists(a), false);
     });
   });
 
