@@ -18,7 +18,6 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
@@ -56,6 +55,8 @@ export interface ScaleRow {
   largestEventBytes: number;
   runs: number;
   peakRssMb: number;
+  /** Each process's own peak over the run, MB: the workflows process and the activities process. */
+  peakRssByProcessMb: { workflows: number; activities: number };
   /**
    * CPU time per ticket of the ratchet run, ms, by process: the dev server, this process (workflows and client), the
    * activities process, and the processes it started and reaped (git, the agent, gates, probes); and the baseline's
@@ -135,15 +136,15 @@ interface WorkerProcess {
 }
 
 /**
- * Starts `ratchet worker` (workers/main.ts, role `split`) on the dev server at `address`, as a user would, and waits
+ * Starts `ratchet worker` (client/bin/ratchet.js; role `split`) on the dev server at `address`, as a user would, and waits
  * until both of its processes poll.
  * @throws Error with the worker's last output when it exits first or does not poll within 120 s.
  */
 async function startWorkerProcess(address: string): Promise<WorkerProcess> {
   const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: address };
   for (const k of ['RATCHET_WORKER_ROLE', 'RATCHET_METRICS_ADDRESS', 'RATCHET_WORKTREES_DIR', 'RATCHET_WORKER_ID', 'TEMPORAL_NAMESPACE']) delete env[k];
-  const tsx = pathToFileURL(require.resolve('tsx')).href;
-  const child = spawn(process.execPath, ['--import', tsx, path.join(__dirname, '..', 'workers', 'main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `npx ratchet worker`, without npx's own process.
+  const child = spawn(process.execPath, [path.join(__dirname, '..', 'client', 'bin', 'ratchet.js'), 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const tail: string[] = [];
   let polling = 0;
@@ -197,8 +198,15 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
   const env = await createTestEnv();
   let worker: WorkerProcess | undefined;
   let peakRss = 0;
+  const peakBy = { workflows: 0, activities: 0 };
   // The worker's RSS: its workflows process plus its activities process.
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(worker?.workflows) + rssOf(worker?.activities))), 100);
+  const sampler = setInterval(() => {
+    const workflows = rssOf(worker?.workflows);
+    const activities = rssOf(worker?.activities);
+    peakRss = Math.max(peakRss, workflows + activities);
+    peakBy.workflows = Math.max(peakBy.workflows, workflows);
+    peakBy.activities = Math.max(peakBy.activities, activities);
+  }, 100);
   const rows: ScaleRow[] = [];
   try {
     const baseline = await Worker.create({
@@ -229,6 +237,7 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
         const batchId = `scale-${n}-${maxParallel}-${Date.now()}`;
         try {
           peakRss = 0;
+          peakBy.workflows = peakBy.activities = 0;
           started = performance.now();
           const cpuBefore = cpuNow(server, worker);
           const report = await env.client.workflow.execute(batchWorkflow, {
@@ -286,6 +295,7 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
             largestEventBytes,
             runs: batchRuns.length,
             peakRssMb,
+            peakRssByProcessMb: { workflows: peakBy.workflows / 1024 / 1024, activities: peakBy.activities / 1024 / 1024 },
             cpu,
           });
           progress(`${n} tickets, ${maxParallel} at once, chains of ${run.chain}: measured`);
@@ -305,7 +315,7 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
 /** Prints `rows` as a table. */
 export function printScale(rows: ScaleRow[]): void {
   console.log('no-op agent, unboxed; one dev server; one `ratchet worker` process (workflows) and its activities process');
-  console.log('tickets  width  chain  baseline/min  ratchet/min  ratio  ratchet s  unblock p50/p99 ms  batch events/ticket  batch bytes/ticket  largest event KB  runs  longest history  peak RSS MB');
+  console.log('tickets  width  chain  baseline/min  ratchet/min  ratio  ratchet s  unblock p50/p99 ms  batch events/ticket  batch bytes/ticket  largest event KB  runs  longest history  peak RSS MB (workflows + activities)');
   for (const r of rows) {
     console.log(
       [
@@ -322,7 +332,7 @@ export function printScale(rows: ScaleRow[]): void {
         (r.largestEventBytes / 1024).toFixed(0).padStart(17),
         String(r.runs).padStart(5),
         String(r.longestHistory).padStart(16),
-        r.peakRssMb.toFixed(0).padStart(12),
+        `${r.peakRssMb.toFixed(0)} (${r.peakRssByProcessMb.workflows.toFixed(0)} + ${r.peakRssByProcessMb.activities.toFixed(0)})`.padStart(18),
       ].join(' '),
     );
   }

@@ -7,13 +7,12 @@
  * process it starts dearer (workers/activities-process.ts). Built in a child, the bundle costs the worker only its
  * code (~2 MB). Temporal's docs recommend a pre-built bundle for production workers for the same reason.
  *
- * Run as a script (`node --import tsx workers/bundle.ts <file>`), it writes the bundle's code to `<file>`.
+ * Run as a script (`node --require tsx/cjs workers/bundle.ts <file>`), it writes the bundle's code to `<file>`.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 
@@ -21,7 +20,7 @@ import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 export const WORKFLOWS_PATH = require.resolve('../workflows/index');
 
 /**
- * Builds the bundle of {@link WORKFLOWS_PATH} in a child process (`node --import tsx` this file) and reads it back.
+ * Builds the bundle of {@link WORKFLOWS_PATH} in a child process (`node --require tsx/cjs` this file) and reads it back.
  * Takes as long as bundling in this process (seconds), plus the child's start (~1 s).
  * @returns `{ code }`, the bundle for `WorkerOptions.workflowBundle` (~2 MB of JavaScript with its source map inline).
  * @throws Error with the child's stderr when the bundle fails to build (e.g. a workflow imports a Node module).
@@ -30,9 +29,8 @@ export async function buildWorkflowBundle(): Promise<{ code: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ratchet-bundle-'));
   try {
     const file = path.join(dir, 'workflow-bundle.js');
-    const tsx = pathToFileURL(require.resolve('tsx')).href;
     try {
-      await promisify(execFile)(process.execPath, ['--import', tsx, __filename, file], { maxBuffer: 16 * 1024 * 1024 });
+      await promisify(execFile)(process.execPath, ['--require', require.resolve('tsx/cjs'), __filename, file], { maxBuffer: 16 * 1024 * 1024 });
     } catch (err) {
       const stderr = (err as { stderr?: string }).stderr?.trim();
       throw new Error(`the workflow bundle of ${WORKFLOWS_PATH} failed to build${stderr ? `:\n${stderr}` : ''}`, { cause: err });
