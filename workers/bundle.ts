@@ -5,7 +5,7 @@
  * resident memory behind in the worker for its whole life (measured here: RSS 136 -> 286 MB across
  * `bundleWorkflowCode`, 277 MB after a full GC, with 59 MB of heap in use), and a worker's RSS also makes every child
  * process it starts dearer (workers/activities-process.ts). Built in a child, the bundle costs the worker only its
- * code (~2 MB). Temporal's docs recommend a pre-built bundle for production workers for the same reason.
+ * code (~2 MB).
  *
  * Run as a script (`node --require tsx/cjs workers/bundle.ts <file>`), it writes the bundle's code to `<file>`.
  */
