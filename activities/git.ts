@@ -336,7 +336,8 @@ export async function prepareWorktree(opts: {
  * removed), optionally with `paths` taken from `overlay` (another commit) on top and its `removed` paths deleted: how
  * the regression guard runs gates on the base's code. An existing scratch worktree of that name is reset in place
  * like an attempt's ({@link resetInPlace}; no repository lock, so it does not wait for merges); anything else at
- * that path is replaced. Remove it with {@link removeWorktree} when the ticket is done.
+ * that path is replaced, by a pooled worktree reset in place when the pool has one, else a fresh one. A merge hands
+ * it to the pool with the ticket's worktree ({@link releaseWorktree}).
  * @returns the worktree's canonical absolute path.
  * @throws GitError (non-retryable) when `name` is not a plain folder name.
  */
@@ -480,7 +481,7 @@ export async function releaseWorktree(repo: string, worktreesDir: string, ...wor
     for (const worktreePath of worktreePaths) {
       const target = await canonical(worktreePath);
       const registered = linked.some((wt) => wt.path === target && !wt.prunable);
-      if (registered && pooled < POOL_MAX && (await park(repo, main.path, target, path.join(pool, path.basename(target))))) {
+      if (registered && pooled < POOL_MAX && (await park(repo, target, path.join(pool, path.basename(target))))) {
         pooled++;
         continue;
       }
@@ -489,12 +490,11 @@ export async function releaseWorktree(repo: string, worktreesDir: string, ...wor
   });
 }
 
-/** Detaches the worktree at `target` and moves it to `dest`; false, touching nothing it could not undo, when it may not go. */
-async function park(repo: string, main: string, target: string, dest: string): Promise<boolean> {
-  const inside = path.relative(target, main);
-  if (!inside.startsWith('..') && !path.isAbsolute(inside)) {
-    throw new GitError(`refusing to pool ${target}: it holds the main working tree of ${repo}`, true);
-  }
+/**
+ * Detaches the linked worktree at `target` and moves it to `dest`; false when a process works in it, `dest` is taken
+ * or a step fails (the caller then removes it).
+ */
+async function park(repo: string, target: string, dest: string): Promise<boolean> {
   if ((await inUse(target)) || (await exists(dest))) return false;
   try {
     const head = (await run(target, ['rev-parse', '--verify', 'HEAD'])).out.trim();
