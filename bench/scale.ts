@@ -18,6 +18,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
@@ -150,25 +151,28 @@ async function startWorkerProcess(address: string): Promise<WorkerProcess> {
   let polling = 0;
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`ratchet worker did not poll within 120 s:\n${tail.join('\n')}`)), 120_000);
-    const read = (chunk: Buffer): void => {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
-        tail.push(line);
-        if (tail.length > 40) tail.shift();
-        // The workflows process and its activities process each say so once they poll.
-        if (/ polling /.test(line) && ++polling === 2) {
-          clearTimeout(timer);
-          resolve();
-        }
+    const read = (line: string): void => {
+      tail.push(line);
+      if (tail.length > 40) tail.shift();
+      // The workflows process and its activities process each say so once they poll.
+      if (/ polling /.test(line) && ++polling === 2) {
+        clearTimeout(timer);
+        resolve();
       }
     };
-    child.stdout.on('data', read);
-    child.stderr.on('data', read);
+    createInterface({ input: child.stdout }).on('line', read);
+    createInterface({ input: child.stderr }).on('line', read);
     void exited.then(() => {
       clearTimeout(timer);
       reject(new Error(`ratchet worker exited (${child.exitCode ?? child.signalCode}):\n${tail.join('\n')}`));
     });
   });
-  await ready;
+  try {
+    await ready;
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
   const activities = childNamed('node', child.pid);
   if (child.pid === undefined || activities === undefined) throw new Error('ratchet worker: its activities process was not found');
   return {
