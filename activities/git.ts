@@ -5,64 +5,23 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Mutex } from 'async-mutex';
-import { GitError as SimpleGitError, simpleGit } from 'simple-git';
 import { recordLockWait } from './context';
 import { commandEnv } from './env';
+import { runGit } from './git-process';
 import type { MergeResult } from '../workflows/types';
 import { ConfigError, GitError } from './errors';
 
-/** Author and committer of what ratchet commits, passed with `-c` so no global git identity is needed. */
-const IDENTITY = ['user.name=ratchet', 'user.email=ratchet@localhost'];
-
-/** A git process that exited non-zero; kept apart from stdout so callers can accept expected exit codes. */
-class ExitError extends SimpleGitError {
-  constructor(
-    readonly exitCode: number,
-    readonly stdout: string,
-    readonly stderr: string,
-  ) {
-    super(undefined, (stderr || stdout).trim());
-  }
-}
-
 /**
- * simple-git's completion detection (its `completionDetectionPlugin`, 3.x and 4.x alike) waits a fixed 50 ms after a
- * git process exits when that process printed nothing, whatever the `completion` option says. Most of ratchet's git
- * commands are quiet (update-ref, worktree add, merge-base, diff --quiet), ~9 per ticket and most under the repository
- * lock, so the wait dominated (measured: 55 ms vs 3 ms per `update-ref`). The plugin counts any `data` event on
- * stdout as output, so this output handler marks the end of stdout as an empty chunk: the result resolves when the
- * process closes, with the same bytes. Handed to simple-git's public `outputHandler`.
+ * Runs `git <args>` in `dir` (in the git process: activities/git-process.ts). Exit codes listed in `ok` resolve with
+ * the code and stdout; anything else rejects with a retryable `GitError` naming the command, the folder and git's own
+ * message.
  */
-function noQuietWait(_command: string, stdout: NodeJS.ReadableStream): void {
-  stdout.once('end', () => stdout.emit('data', Buffer.alloc(0)));
-}
-
-/**
- * Runs `git <args>` in `dir`. Exit codes listed in `ok` resolve with the code and stdout; anything else rejects with
- * a retryable `GitError` naming the command, the folder and git's own message.
- */
-async function run(dir: string, args: string[], ok: number[] = [0], env?: Record<string, string>): Promise<{ code: number; out: string }> {
-  const git = simpleGit({
-    baseDir: dir,
-    config: IDENTITY,
-    // simple-git only rejects when stderr is non-empty, but `merge-base --is-ancestor` and a conflicted merge exit
-    // non-zero quietly: reject on every non-zero exit and let callers name the codes they expect.
-    errors: (error, result) =>
-      result.exitCode === 0
-        ? error
-        : new ExitError(result.exitCode, Buffer.concat(result.stdOut).toString(), Buffer.concat(result.stdErr).toString()),
-    // ratchet's own `GIT_CONFIG_COUNT` (remoteAuthEnv) is the one unsafe setting it uses, and only with `env`.
-    ...(env ? { unsafe: { allowUnsafeConfigEnvCount: true } } : {}),
-  }).outputHandler(noQuietWait);
-  if (env) git.env(gitEnv(env));
-  try {
-    return { code: 0, out: await git.raw(args) };
-  } catch (err) {
-    if (err instanceof ExitError && ok.includes(err.exitCode)) return { code: err.exitCode, out: err.stdout };
-    const code = err instanceof ExitError ? err.exitCode : undefined;
-    const why = err instanceof Error ? err.message : String(err);
-    throw new GitError(`git ${args.join(' ')} failed in ${dir}${code === undefined ? '' : ` (exit ${code})`}: ${why}`, false, code);
-  }
+export async function git(dir: string, args: string[], ok: number[] = [0], env?: Record<string, string>): Promise<{ code: number; out: string }> {
+  const outcome = await runGit(dir, args, env ? gitEnv(env) : undefined);
+  if ('code' in outcome && ok.includes(outcome.code)) return { code: outcome.code, out: outcome.stdout };
+  const why = 'failed' in outcome ? outcome.failed : (outcome.stderr || outcome.stdout).trim();
+  const code = 'code' in outcome ? outcome.code : undefined;
+  throw new GitError(`git ${args.join(' ')} failed in ${dir}${code === undefined ? '' : ` (exit ${code})`}: ${why}`, false, code);
 }
 
 /** Worker variables a git process that reaches a remote needs besides the commands' base ones: TLS and proxies. */
@@ -146,7 +105,7 @@ export function parseWorktreeList(porcelain: string): WorktreeEntry[] {
 }
 
 async function listWorktrees(repo: string): Promise<WorktreeEntry[]> {
-  const entries = parseWorktreeList((await run(repo, ['worktree', 'list', '--porcelain'])).out);
+  const entries = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).out);
   return Promise.all(entries.map(async (e) => ({ ...e, path: await canonical(e.path) })));
 }
 
@@ -160,7 +119,7 @@ async function discard(repo: string, target: string, main: string, registered: b
     throw new GitError(`refusing to remove ${target}: it holds the main working tree of ${repo}`, true);
   }
   // A worktree git removed is forgotten with it; only what it could not remove needs a prune.
-  const removed = registered && (await run(repo, ['worktree', 'remove', '--force', '--force', target]).then(() => true, () => false));
+  const removed = registered && (await git(repo, ['worktree', 'remove', '--force', '--force', target]).then(() => true, () => false));
   if (await exists(target)) {
     // git could not delete it all (a process still writing there, or it was never a worktree). Rename is atomic and
     // a process whose working directory is inside follows the rename, so it cannot write into the fresh worktree.
@@ -168,7 +127,7 @@ async function discard(repo: string, target: string, main: string, registered: b
     await fs.rename(target, stale);
     await fs.rm(stale, { recursive: true, force: true }).catch(() => undefined);
   }
-  if (!removed) await run(repo, ['worktree', 'prune']);
+  if (!removed) await git(repo, ['worktree', 'prune']);
 }
 
 /**
@@ -186,7 +145,7 @@ export async function assertGitRepo(repo: string, baseBranch: string): Promise<v
   if (!stat.isDirectory()) throw new ConfigError(`${field}: not a folder; fix: point repo at the repository's folder`);
   let top: string;
   try {
-    top = (await run(repo, ['rev-parse', '--show-toplevel'])).out.trim();
+    top = (await git(repo, ['rev-parse', '--show-toplevel'])).out.trim();
   } catch {
     throw new ConfigError(`${field}: not a git repository; fix: run git init there or point repo at a clone`);
   }
@@ -196,9 +155,9 @@ export async function assertGitRepo(repo: string, baseBranch: string): Promise<v
         `fix: set repo to ${top}, or make the folder a repository of its own (git init)`,
     );
   }
-  const { code } = await run(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${baseBranch}`], [0, 1]);
+  const { code } = await git(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${baseBranch}`], [0, 1]);
   if (code === 0) return;
-  const branches = (await run(repo, ['for-each-ref', '--format=%(refname:short)', 'refs/heads'])).out.split('\n').filter(Boolean);
+  const branches = (await git(repo, ['for-each-ref', '--format=%(refname:short)', 'refs/heads'])).out.split('\n').filter(Boolean);
   const have = branches.length ? `local branches are ${branches.join(', ')}` : 'the repository has no commits yet';
   throw new ConfigError(
     `field "baseBranch" is ${JSON.stringify(baseBranch)}: no such local branch in ${repo} (${have}); ` +
@@ -215,7 +174,7 @@ export async function assertGitRepo(repo: string, baseBranch: string): Promise<v
 export async function ensureExcluded(repo: string, relPaths: string[], filePatterns: { folder: string; glob: string }[] = []): Promise<void> {
   await withRepoLock(repo, async () => {
     const root = await canonical(repo);
-    const common = (await run(repo, ['rev-parse', '--git-common-dir'])).out.trim();
+    const common = (await git(repo, ['rev-parse', '--git-common-dir'])).out.trim();
     const file = path.join(path.resolve(repo, common), 'info', 'exclude');
     const existing = await fs.readFile(file, 'utf8').catch(() => '');
     const have = new Set(existing.split('\n').map((l) => l.trim()));
@@ -240,7 +199,7 @@ export async function ensureExcluded(repo: string, relPaths: string[], filePatte
  */
 export async function blobDigests(repo: string, commit: string, isMatch: (p: string) => boolean): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const line of nulList((await run(repo, ['ls-tree', '-r', '-z', '--full-tree', commit])).out)) {
+  for (const line of nulList((await git(repo, ['ls-tree', '-r', '-z', '--full-tree', commit])).out)) {
     const tab = line.indexOf('\t');
     const file = line.slice(tab + 1);
     if (isMatch(file)) out[file] = line.slice(0, tab).split(' ')[2];
@@ -250,12 +209,12 @@ export async function blobDigests(repo: string, commit: string, isMatch: (p: str
 
 /** The patch (`git diff --binary`) between commits `from` and `to`. */
 export async function diffText(repo: string, from: string, to: string): Promise<string> {
-  return (await run(repo, ['diff', '--binary', from, to])).out;
+  return (await git(repo, ['diff', '--binary', from, to])).out;
 }
 
 /** Paths (relative to the repository, `/`-separated) that differ between commits `from` and `to`. */
 export async function changedPaths(repo: string, from: string, to: string): Promise<string[]> {
-  return nulList((await run(repo, ['diff', '--name-only', '--no-renames', '-z', from, to])).out);
+  return nulList((await git(repo, ['diff', '--name-only', '--no-renames', '-z', from, to])).out);
 }
 
 /**
@@ -263,13 +222,13 @@ export async function changedPaths(repo: string, from: string, to: string): Prom
  * @throws GitError (non-retryable) when `ref` does not name a commit.
  */
 export async function headOf(repo: string, ref: string): Promise<string> {
-  const { code, out } = await run(repo, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], [0, 1]);
+  const { code, out } = await git(repo, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], [0, 1]);
   if (code !== 0) throw new GitError(`ref ${JSON.stringify(ref)} does not name a commit in ${repo}`, true);
   return out.trim();
 }
 
 async function isAncestor(repo: string, commit: string, ref: string): Promise<boolean> {
-  return (await run(repo, ['merge-base', '--is-ancestor', commit, ref], [0, 1])).code === 0;
+  return (await git(repo, ['merge-base', '--is-ancestor', commit, ref], [0, 1])).code === 0;
 }
 
 function assertPlainName(name: string): void {
@@ -321,7 +280,7 @@ export async function prepareWorktree(opts: {
       // Reset after the lock is released: merges do not wait for it.
       if (pool && (await takePooled(repo, opts.worktreesDir, target, linked))) return undefined;
       const baseCommit = await headOf(repo, base);
-      await run(repo, ['worktree', 'add', '-B', branch, target, baseCommit]);
+      await git(repo, ['worktree', 'add', '-B', branch, target, baseCommit]);
       return { path: target, baseCommit };
     });
   const added = await replace(true);
@@ -358,12 +317,12 @@ export async function prepareScratch(opts: {
       if (await exists(target)) await discard(repo, target, main.path, false);
       await fs.mkdir(path.dirname(target), { recursive: true });
       if (pool && (await takePooled(repo, opts.worktreesDir, target, linked))) return true;
-      await run(repo, ['worktree', 'add', '--detach', target, opts.commit]);
+      await git(repo, ['worktree', 'add', '--detach', target, opts.commit]);
       return false;
     });
   // Its own scratch worktree, else a pooled one (both reset in place), else a fresh one.
   if (!(await resetInPlace(repo, target, opts.commit)) && (await replace(true)) && !(await resetInPlace(repo, target, opts.commit))) await replace(false);
-  if (opts.overlay?.paths.length) await run(target, ['checkout', opts.overlay.commit, '--', ...opts.overlay.paths]);
+  if (opts.overlay?.paths.length) await git(target, ['checkout', opts.overlay.commit, '--', ...opts.overlay.paths]);
   for (const p of opts.overlay?.removed ?? []) await fs.rm(path.join(target, p), { force: true });
   return target;
 }
@@ -389,17 +348,17 @@ async function resetInPlace(repo: string, target: string, commit: string, branch
   if (!(await exists(path.join(target, '.git')))) return false;
   try {
     // One git process for three answers: its top level, its repository, and the branch HEAD is on ("HEAD" if none).
-    const [top, common, head] = (await run(target, ['rev-parse', '--show-toplevel', '--git-common-dir', '--symbolic-full-name', 'HEAD'])).out.trim().split('\n');
+    const [top, common, head] = (await git(target, ['rev-parse', '--show-toplevel', '--git-common-dir', '--symbolic-full-name', 'HEAD'])).out.trim().split('\n');
     if ((await canonical(top)) !== target) return false;
     if ((await canonical(path.resolve(target, common))) !== (await commonDirOf(repo))) return false;
     if (branch !== undefined && !anyHead && head !== `refs/heads/${branch}`) return false;
     if (await inUse(target)) return false;
-    await run(target, ['read-tree', commit]);
-    await run(target, ['clean', '-ffdxq']);
-    const attributes = nulList((await run(target, ['ls-files', '-z', '--', ':(glob)**/.gitattributes'])).out);
-    if (attributes.length) await run(target, ['checkout-index', '--force', '--', ...attributes]);
-    await run(target, ['update-index', '-q', '--refresh'], [0, 1]);
-    await run(target, ['checkout', '--quiet', '--force', ...(branch === undefined ? ['--detach'] : ['-B', branch]), commit]);
+    await git(target, ['read-tree', commit]);
+    await git(target, ['clean', '-ffdxq']);
+    const attributes = nulList((await git(target, ['ls-files', '-z', '--', ':(glob)**/.gitattributes'])).out);
+    if (attributes.length) await git(target, ['checkout-index', '--force', '--', ...attributes]);
+    await git(target, ['update-index', '-q', '--refresh'], [0, 1]);
+    await git(target, ['checkout', '--quiet', '--force', ...(branch === undefined ? ['--detach'] : ['-B', branch]), commit]);
     return true;
   } catch {
     return false;
@@ -413,7 +372,7 @@ const commonDirs = new Map<string, string>();
 async function commonDirOf(repo: string): Promise<string> {
   let dir = commonDirs.get(repo);
   if (dir === undefined) {
-    dir = await canonical(path.resolve(repo, (await run(repo, ['rev-parse', '--git-common-dir'])).out.trim()));
+    dir = await canonical(path.resolve(repo, (await git(repo, ['rev-parse', '--git-common-dir'])).out.trim()));
     commonDirs.set(repo, dir);
   }
   return dir;
@@ -446,16 +405,16 @@ export async function commitAll(
 ): Promise<{ commit?: string; filesChanged: number }> {
   if (branch !== undefined) {
     // An agent may have switched the worktree to another branch (main, say): never commit there for it.
-    const head = (await run(worktree, ['symbolic-ref', '--quiet', 'HEAD'], [0, 1])).out.trim();
+    const head = (await git(worktree, ['symbolic-ref', '--quiet', 'HEAD'], [0, 1])).out.trim();
     if (head !== `refs/heads/${branch}`) {
       throw new GitError(`the worktree ${worktree} is on ${head || 'a detached HEAD'}, not on refs/heads/${branch}: the agent switched branches; the attempt is not committed`, true);
     }
   }
-  await run(worktree, ['add', '-A']);
-  const staged = await run(worktree, ['diff', '--cached', '--quiet'], [0, 1]);
-  if (staged.code === 1) await run(worktree, ['commit', '--no-verify', '-m', message]);
+  await git(worktree, ['add', '-A']);
+  const staged = await git(worktree, ['diff', '--cached', '--quiet'], [0, 1]);
+  if (staged.code === 1) await git(worktree, ['commit', '--no-verify', '-m', message]);
   const head = await headOf(worktree, 'HEAD');
-  const files = nulList((await run(worktree, ['diff', '--name-only', '-z', baseCommit, head])).out);
+  const files = nulList((await git(worktree, ['diff', '--name-only', '-z', baseCommit, head])).out);
   return { commit: head === baseCommit ? undefined : head, filesChanged: files.length };
 }
 
@@ -497,10 +456,10 @@ export async function releaseWorktree(repo: string, worktreesDir: string, ...wor
 async function park(repo: string, target: string, dest: string): Promise<boolean> {
   if ((await inUse(target)) || (await exists(dest))) return false;
   try {
-    const head = (await run(target, ['rev-parse', '--verify', 'HEAD'])).out.trim();
-    await run(target, ['update-ref', '--no-deref', 'HEAD', head]);
+    const head = (await git(target, ['rev-parse', '--verify', 'HEAD'])).out.trim();
+    await git(target, ['update-ref', '--no-deref', 'HEAD', head]);
     await fs.mkdir(path.dirname(dest), { recursive: true });
-    await run(repo, ['worktree', 'move', target, dest]);
+    await git(repo, ['worktree', 'move', target, dest]);
     return true;
   } catch {
     return false;
@@ -517,7 +476,7 @@ async function takePooled(repo: string, worktreesDir: string, target: string, li
   const pool = await canonical(path.join(worktreesDir, POOL_DIR));
   for (const wt of linked) {
     if (path.dirname(wt.path) !== pool || wt.prunable) continue;
-    if (await run(repo, ['worktree', 'move', wt.path, target]).then(() => true, () => false)) return true;
+    if (await git(repo, ['worktree', 'move', wt.path, target]).then(() => true, () => false)) return true;
   }
   return false;
 }
@@ -540,7 +499,7 @@ export async function removeWorktree(repo: string, ...worktreePaths: string[]): 
 }
 
 async function findBaseCheckout(repo: string, base: string, worktreesDir: string): Promise<string> {
-  await run(repo, ['worktree', 'prune']);
+  await git(repo, ['worktree', 'prune']);
   const entries = await listWorktrees(repo);
   // The main working tree is listed first, so it wins when base is checked out there.
   const onBase = entries.find((wt) => wt.branch === base && !wt.bare && !wt.prunable);
@@ -548,7 +507,7 @@ async function findBaseCheckout(repo: string, base: string, worktreesDir: string
   const target = await canonical(path.join(worktreesDir, `_base-${base.replace(/[^A-Za-z0-9._-]/g, '-')}`));
   if (await exists(target)) await discard(repo, target, entries[0].path, false);
   await fs.mkdir(path.dirname(target), { recursive: true });
-  await run(repo, ['worktree', 'add', target, base]);
+  await git(repo, ['worktree', 'add', target, base]);
   return target;
 }
 
@@ -610,7 +569,7 @@ export function parseMergeTree(out: string): MergeTreeOutput {
 
 /** The working trees of `repo` that have `base` checked out, the main one first, with the commit git saw there. */
 async function checkoutsOf(repo: string, base: string): Promise<WorktreeEntry[]> {
-  const entries = parseWorktreeList((await run(repo, ['worktree', 'list', '--porcelain'])).out);
+  const entries = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).out);
   return entries.filter((wt) => wt.branch === base && !wt.bare && !wt.prunable);
 }
 
@@ -619,7 +578,7 @@ async function checkoutsOf(repo: string, base: string): Promise<WorktreeEntry[]>
  * or untracked; a change in a folder where a file comes (or in a file where a folder comes) counts.
  */
 async function blockingPaths(dir: string, incoming: string[]): Promise<string[]> {
-  const status = nulList((await run(dir, ['status', '--porcelain', '-z', '--untracked-files=all', '--no-renames'])).out);
+  const status = nulList((await git(dir, ['status', '--porcelain', '-z', '--untracked-files=all', '--no-renames'])).out);
   const dirty = status.map((entry) => entry.slice(3));
   const under = (p: string, folder: string): boolean => p.startsWith(`${folder}/`);
   return incoming.filter((p) => dirty.some((d) => d === p || under(d, p) || under(p, d)));
@@ -630,12 +589,12 @@ async function blockingPaths(dir: string, incoming: string[]): Promise<string[]>
  * else's merge is in progress there.
  */
 async function clearOwnMerge(dir: string, branchHead: string): Promise<boolean> {
-  const pending = await run(dir, ['rev-parse', '--quiet', '--verify', 'MERGE_HEAD'], [0, 1]);
+  const pending = await git(dir, ['rev-parse', '--quiet', '--verify', 'MERGE_HEAD'], [0, 1]);
   if (pending.code !== 0) return false;
   // Older ratchet versions merged in the checkout; a crash between conflict and abort left this. Anyone else's merge
   // is left alone and the retry waits for them.
   if (pending.out.trim() !== branchHead) throw new GitError(`a merge is in progress in ${dir}; fix: finish or abort it`);
-  await run(dir, ['merge', '--abort']);
+  await git(dir, ['merge', '--abort']);
   return true;
 }
 
@@ -662,7 +621,7 @@ async function advanceBase(repo: string, base: string, from: string, to: string,
   const [first, ...others] = await checkoutsOf(repo, base);
   if (first === undefined) {
     try {
-      await run(repo, ['update-ref', '-m', `ratchet: merge ${branchHead}`, ref, to, from]);
+      await git(repo, ['update-ref', '-m', `ratchet: merge ${branchHead}`, ref, to, from]);
       return true;
     } catch (err) {
       if (await moved()) return 'again';
@@ -678,14 +637,14 @@ async function advanceBase(repo: string, base: string, from: string, to: string,
     if (blocking.length) return blocking;
   }
   try {
-    await run(first.path, ['merge', '--ff-only', '--no-stat', '--no-autostash', '--no-verify-signatures', to]);
+    await git(first.path, ['merge', '--ff-only', '--no-stat', '--no-autostash', '--no-verify-signatures', to]);
   } catch (err) {
     if ((await moved()) || (await clearOwnMerge(first.path, branchHead))) return 'again';
     const blocking = await blockingPaths(first.path, await incomingPaths());
     if (blocking.length) return blocking;
     throw err;
   }
-  for (const wt of others) await run(wt.path, ['read-tree', '-m', '-u', from, to]);
+  for (const wt of others) await git(wt.path, ['read-tree', '-m', '-u', from, to]);
   return true;
 }
 
@@ -721,10 +680,10 @@ export async function mergeBranch(opts: {
     for (let tries = 0; tries < MERGE_TRIES; tries++) {
       const from = await headOf(repo, `refs/heads/${base}`);
       if (await isAncestor(repo, branchHead, from)) return { merged: true, alreadyMerged: true, commit: from };
-      const merged = await run(repo, ['merge-tree', '--write-tree', '-z', '--name-only', from, branchHead], [0, 1]);
+      const merged = await git(repo, ['merge-tree', '--write-tree', '-z', '--name-only', from, branchHead], [0, 1]);
       const { tree, conflicted } = parseMergeTree(merged.out);
       if (merged.code === 1) return { merged: false, alreadyMerged: false, conflict: conflicted };
-      const commit = (await run(repo, ['commit-tree', tree, '-p', from, '-p', branchHead, '-m', opts.message])).out.trim();
+      const commit = (await git(repo, ['commit-tree', tree, '-p', from, '-p', branchHead, '-m', opts.message])).out.trim();
       const landed = await advanceBase(repo, base, from, commit, branchHead);
       if (landed === true) return { merged: true, alreadyMerged: false, commit };
       if (landed !== 'again') return { merged: false, alreadyMerged: false, conflict: landed };
@@ -751,19 +710,19 @@ export function remoteAuthEnv(remote: string, token: string | undefined): Record
  * @throws GitError (retryable) when git cannot reach the remote; the message never carries `env`'s values.
  */
 export async function pushCommit(opts: { repo: string; remote: string; commit: string; branch: string; env?: Record<string, string> }): Promise<void> {
-  await run(opts.repo, ['push', '--force', '--no-verify', '--quiet', opts.remote, `${opts.commit}:refs/heads/${opts.branch}`], [0], opts.env);
+  await git(opts.repo, ['push', '--force', '--no-verify', '--quiet', opts.remote, `${opts.commit}:refs/heads/${opts.branch}`], [0], opts.env);
 }
 
 /** Whether `dir` is a git worktree whose HEAD is `commit` (a full sha); false when it is not a worktree at all. */
 export async function worktreeAt(dir: string, commit: string): Promise<boolean> {
   if (!(await exists(path.join(dir, '.git')))) return false;
-  const head = await run(dir, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], [0, 1, 128]).catch(() => undefined);
+  const head = await git(dir, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], [0, 1, 128]).catch(() => undefined);
   return head?.code === 0 && head.out.trim() === commit;
 }
 
 /** Whether `repo` has the commit `commit` (a full sha). */
 export async function hasCommit(repo: string, commit: string): Promise<boolean> {
-  return (await run(repo, ['cat-file', '-e', `${commit}^{commit}`], [0, 1, 128])).code === 0;
+  return (await git(repo, ['cat-file', '-e', `${commit}^{commit}`], [0, 1, 128])).code === 0;
 }
 
 /**
@@ -772,7 +731,7 @@ export async function hasCommit(repo: string, commit: string): Promise<boolean> 
  * @throws GitError (retryable) when git cannot reach the remote or the remote has no such branch.
  */
 export async function fetchBranch(opts: { repo: string; remote: string; branch: string; env?: Record<string, string> }): Promise<void> {
-  await run(opts.repo, ['fetch', '--quiet', '--no-tags', opts.remote, `refs/heads/${opts.branch}`], [0], opts.env);
+  await git(opts.repo, ['fetch', '--quiet', '--no-tags', opts.remote, `refs/heads/${opts.branch}`], [0], opts.env);
 }
 
 /**
@@ -789,7 +748,7 @@ export async function syncBase(opts: { repo: string; remote: string; base: strin
   const { repo, base } = opts;
   return withRepoLock(repo, async () => {
     for (let tries = 0; tries < MERGE_TRIES; tries++) {
-      await run(repo, ['fetch', '--quiet', '--no-tags', opts.remote, `refs/heads/${base}`], [0], opts.env);
+      await git(repo, ['fetch', '--quiet', '--no-tags', opts.remote, `refs/heads/${base}`], [0], opts.env);
       const fetched = await headOf(repo, 'FETCH_HEAD');
       if (!(await isAncestor(repo, opts.commit, fetched))) throw new GitError(`${opts.remote} ${base} (${fetched}) does not contain ${opts.commit} yet`);
       const from = await headOf(repo, `refs/heads/${base}`);

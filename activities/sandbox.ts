@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { simpleGit } from 'simple-git';
+import { git } from './git';
 
 /** Name prefix of an agent run's private /tmp folder (created by the caller under the host's /tmp). */
 export const PRIVATE_TMP_PREFIX = 'ratchet-agent-';
@@ -181,8 +181,8 @@ export async function gitPinnedPaths(worktree: string): Promise<string[]> {
 }
 
 async function gitDirs(worktree: string): Promise<{ gitDir: string; commonDir: string }> {
-  const out = await simpleGit(worktree).revparse(['--git-dir', '--git-common-dir']);
-  const [gitDir, commonDir] = out.split('\n').map((line) => path.resolve(worktree, line.trim()));
+  const out = (await git(worktree, ['rev-parse', '--git-dir', '--git-common-dir'])).out;
+  const [gitDir, commonDir] = out.trim().split('\n').map((line) => path.resolve(worktree, line.trim()));
   return { gitDir, commonDir };
 }
 

@@ -5,13 +5,13 @@
  * - `baseline`: bench/baseline/workflows.ts, the same parent/child shape with no-op activities;
  * - `ratchet`: a real batch (real git repository, worktrees, merges, tracker files) with a no-op agent that writes
  *   the ticket's file, one plain gate and one probe (the batch's, naming the ticket), unboxed, run by a real
- *   `ratchet worker` process started by this one (workers/main.ts, role `split`: its workflows process and the
- *   activities process it starts). Its RSS and CPU
- *   are those two processes' alone: this process's client, the baseline's worker and its bundling are not counted.
+ *   `ratchet worker` process started by this one (workers/main.ts, role `split`: its workflows process, the
+ *   activities process it starts, and the git process that one starts: activities/git-process.ts). Its RSS and CPU
+ *   are those three processes' alone: this process's client, the baseline's worker and its bundling are not counted.
  * Prints per run: tickets/min of both and ratchet's rate as a ratio of the baseline's, ratchet's wall time, unblock
  * latency p50/p99 (a blocker's ticket workflow closed -> its dependent's first activity started), the batch's history
  * per ticket (events and bytes, over every run when it continued as new), the longest history (batch runs, tickets,
- * the merge lock's runs) and the worker's peak RSS (both of its processes).
+ * the merge lock's runs) and the worker's peak RSS (its three processes).
  * Usage: `npm run bench:scale -- [sizes=24,200] [maxParallel=16] [chain=4]`. Figures depend on the machine; compare
  * ratios. `npm run bench` runs it with the rest of the goal figures (bench/goals.ts).
  */
@@ -49,6 +49,13 @@ export interface ScaleRow {
   ratchetPerMin: number;
   unblockP50: number;
   unblockP99: number;
+  /**
+   * The unblock latency's p50 by stage, ms: `batch` (the blocker's workflow closed -> the dependent's workflow
+   * started: the batch hears of the end and starts the child), `firstTask` (-> the workflow task that schedules its
+   * first activity completed: the child's first task, with the tracker write it waits for), `dispatch` (-> that
+   * activity started on a worker).
+   */
+  unblockStagesP50: { batch: number; firstTask: number; dispatch: number };
   eventsPerTicket: number;
   bytesPerTicket: number;
   longestHistory: number;
@@ -56,14 +63,14 @@ export interface ScaleRow {
   largestEventBytes: number;
   runs: number;
   peakRssMb: number;
-  /** Each process's own peak over the run, MB: the workflows process and the activities process. */
-  peakRssByProcessMb: { workflows: number; activities: number };
+  /** Each process's own peak over the run, MB: the workflows process, the activities process and its git process. */
+  peakRssByProcessMb: { workflows: number; activities: number; git: number };
   /**
-   * CPU time per ticket of the ratchet run, ms, by process: the dev server, this process (workflows and client), the
-   * activities process, and the processes it started and reaped (git, the agent, gates, probes); and the baseline's
-   * server and worker together, for scale.
+   * CPU time per ticket of the ratchet run, ms, by process: the dev server, the workflows process, the activities
+   * process, its git process, and the processes those two started and reaped (git commands, the agent, gates,
+   * probes); and the baseline's server and worker together, for scale.
    */
-  cpu: { server: number; workflows: number; activities: number; children: number; baseline: number };
+  cpu: { server: number; workflows: number; activities: number; git: number; children: number; baseline: number };
 }
 
 /** What to run: `n` tickets in chains of `chain` (1: all independent), at most `maxParallel` at once. */
@@ -128,10 +135,14 @@ function childNamed(name: string, parent = process.pid): number | undefined {
   return undefined;
 }
 
-/** A running `ratchet worker` (role `split`): the pids of its workflows process and of its activities process. */
+/**
+ * A running `ratchet worker` (role `split`): the pids of its workflows process and of its activities process, and
+ * that of the activities process's git process (it starts on the first git command; undefined before).
+ */
 interface WorkerProcess {
   workflows: number;
   activities: number;
+  git: () => number | undefined;
   /** SIGTERM to the worker (it stops its activities process); resolves when it has exited. */
   stop: () => Promise<void>;
 }
@@ -175,9 +186,14 @@ async function startWorkerProcess(address: string): Promise<WorkerProcess> {
   }
   const activities = childNamed('node', child.pid);
   if (child.pid === undefined || activities === undefined) throw new Error('ratchet worker: its activities process was not found');
+  let git: number | undefined;
   return {
     workflows: child.pid,
     activities,
+    git: () => {
+      if (git === undefined || rssOf(git) === 0) git = childNamed('node', activities);
+      return git;
+    },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
@@ -185,10 +201,11 @@ async function startWorkerProcess(address: string): Promise<WorkerProcess> {
   };
 }
 
-/** CPU ms so far of the dev server, the worker's workflows process, its activities process and their reaped children. */
-function cpuNow(server: number | undefined, worker: WorkerProcess | undefined): { server: number; workflows: number; activities: number; children: number } {
+/** CPU ms so far of the dev server, the worker's workflows process, its activities process, its git process and their reaped children. */
+function cpuNow(server: number | undefined, worker: WorkerProcess | undefined): { server: number; workflows: number; activities: number; git: number; children: number } {
   const a = cpuOf(worker?.activities);
-  return { server: cpuOf(server).own, workflows: cpuOf(worker?.workflows).own, activities: a.own, children: a.reaped };
+  const g = cpuOf(worker?.git());
+  return { server: cpuOf(server).own, workflows: cpuOf(worker?.workflows).own, activities: a.own, git: g.own, children: a.reaped + g.reaped };
 }
 
 const bytesOf = (h: temporal.api.history.v1.IHistory): number => temporal.api.history.v1.History.encode(h).finish().length;
@@ -202,14 +219,16 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
   const env = await createTestEnv();
   let worker: WorkerProcess | undefined;
   let peakRss = 0;
-  const peakBy = { workflows: 0, activities: 0 };
-  // The worker's RSS: its workflows process plus its activities process.
+  const peakBy = { workflows: 0, activities: 0, git: 0 };
+  // The worker's RSS: its workflows process, its activities process and that one's git process.
   const sampler = setInterval(() => {
     const workflows = rssOf(worker?.workflows);
     const activities = rssOf(worker?.activities);
-    peakRss = Math.max(peakRss, workflows + activities);
+    const git = rssOf(worker?.git());
+    peakRss = Math.max(peakRss, workflows + activities + git);
     peakBy.workflows = Math.max(peakBy.workflows, workflows);
     peakBy.activities = Math.max(peakBy.activities, activities);
+    peakBy.git = Math.max(peakBy.git, git);
   }, 100);
   const rows: ScaleRow[] = [];
   try {
@@ -241,7 +260,7 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
         const batchId = `scale-${n}-${maxParallel}-${Date.now()}`;
         try {
           peakRss = 0;
-          peakBy.workflows = peakBy.activities = 0;
+          peakBy.workflows = peakBy.activities = peakBy.git = 0;
           started = performance.now();
           const cpuBefore = cpuNow(server, worker);
           const report = await env.client.workflow.execute(batchWorkflow, {
@@ -263,6 +282,7 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
             server: perTicket('server'),
             workflows: perTicket('workflows'),
             activities: perTicket('activities'),
+            git: perTicket('git'),
             children: perTicket('children'),
             baseline: n <= BASELINE_MAX_TICKETS ? (baselineAfter - baselineCpu) / n : NaN,
           };
@@ -277,6 +297,8 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
           // Unblock latency: blocker's workflow closed -> the dependent's first activity started.
           const closed = new Map<string, number>();
           const firstActivity = new Map<string, number>();
+          const startedAt = new Map<string, number>();
+          const firstScheduledBy = new Map<string, number>();
           for (const t of tickets) {
             const h = await env.client.workflow.getHandle(ticketWorkflowId(batchId, t.id)).fetchHistory();
             longest = Math.max(longest, h.events?.length ?? 0);
@@ -284,7 +306,19 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
             closed.set(t.id, ms(evs[evs.length - 1]?.eventTime));
             const first = evs.find((e) => e.activityTaskStartedEventAttributes);
             if (first) firstActivity.set(t.id, ms(first.eventTime));
+            startedAt.set(t.id, ms(evs[0]?.eventTime));
+            const scheduled = evs.find((e) => e.activityTaskScheduledEventAttributes);
+            const byTask = Number(scheduled?.activityTaskScheduledEventAttributes?.workflowTaskCompletedEventId ?? 0);
+            const task = evs.find((e) => Number(e.eventId) === byTask);
+            if (task) firstScheduledBy.set(t.id, ms(task.eventTime));
           }
+          const dependents = tickets.filter((t) => t.dependsOn.length);
+          const blockerClosed = (t: { dependsOn: string[] }): number => Math.max(...t.dependsOn.map((d) => closed.get(d) ?? NaN));
+          const unblockStagesP50 = {
+            batch: percentile(dependents.map((t) => (startedAt.get(t.id) ?? NaN) - blockerClosed(t)), 50),
+            firstTask: percentile(dependents.map((t) => (firstScheduledBy.get(t.id) ?? NaN) - (startedAt.get(t.id) ?? NaN)), 50),
+            dispatch: percentile(dependents.map((t) => (firstActivity.get(t.id) ?? NaN) - (firstScheduledBy.get(t.id) ?? NaN)), 50),
+          };
           const unblock = tickets.filter((t) => t.dependsOn.length).map((t) => (firstActivity.get(t.id) ?? NaN) - Math.max(...t.dependsOn.map((d) => closed.get(d) ?? NaN)));
           rows.push({
             ...run,
@@ -293,13 +327,14 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
             ratchetPerMin: (n / ratchetMs) * 60_000,
             unblockP50: percentile(unblock, 50),
             unblockP99: percentile(unblock, 99),
+            unblockStagesP50,
             eventsPerTicket: events / n,
             bytesPerTicket: bytes / n,
             longestHistory: longest,
             largestEventBytes,
             runs: batchRuns.length,
             peakRssMb,
-            peakRssByProcessMb: { workflows: peakBy.workflows / 1024 / 1024, activities: peakBy.activities / 1024 / 1024 },
+            peakRssByProcessMb: { workflows: peakBy.workflows / 1024 / 1024, activities: peakBy.activities / 1024 / 1024, git: peakBy.git / 1024 / 1024 },
             cpu,
           });
           progress(`${n} tickets, ${maxParallel} at once, chains of ${run.chain}: measured`);
@@ -318,8 +353,8 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
 
 /** Prints `rows` as a table. */
 export function printScale(rows: ScaleRow[]): void {
-  console.log('no-op agent, unboxed; one dev server; one `ratchet worker` process (workflows) and its activities process');
-  console.log('tickets  width  chain  baseline/min  ratchet/min  ratio  ratchet s  unblock p50/p99 ms  batch events/ticket  batch bytes/ticket  largest event KB  runs  longest history  peak RSS MB (workflows + activities)');
+  console.log('no-op agent, unboxed; one dev server; one `ratchet worker` process (workflows), its activities process and that one\'s git process');
+  console.log('tickets  width  chain  baseline/min  ratchet/min  ratio  ratchet s  unblock p50/p99 ms  batch events/ticket  batch bytes/ticket  largest event KB  runs  longest history  peak RSS MB (workflows + activities + git)');
   for (const r of rows) {
     console.log(
       [
@@ -336,16 +371,21 @@ export function printScale(rows: ScaleRow[]): void {
         (r.largestEventBytes / 1024).toFixed(0).padStart(17),
         String(r.runs).padStart(5),
         String(r.longestHistory).padStart(16),
-        `${r.peakRssMb.toFixed(0)} (${r.peakRssByProcessMb.workflows.toFixed(0)} + ${r.peakRssByProcessMb.activities.toFixed(0)})`.padStart(18),
+        `${r.peakRssMb.toFixed(0)} (${r.peakRssByProcessMb.workflows.toFixed(0)} + ${r.peakRssByProcessMb.activities.toFixed(0)} + ${r.peakRssByProcessMb.git.toFixed(0)})`.padStart(24),
       ].join(' '),
     );
   }
-  console.log('CPU ms per ticket (ratchet run): server  workflows  activities  their children (git, agent, gates, probes)  all | baseline (server and worker)');
+  console.log('CPU ms per ticket (ratchet run): server  workflows  activities  git process  their children (git commands, agent, gates, probes)  all | baseline (server and worker)');
   for (const r of rows) {
-    const all = r.cpu.server + r.cpu.workflows + r.cpu.activities + r.cpu.children;
+    const all = r.cpu.server + r.cpu.workflows + r.cpu.activities + r.cpu.git + r.cpu.children;
     console.log(
-      [String(r.n).padStart(7), ...[r.cpu.server, r.cpu.workflows, r.cpu.activities, r.cpu.children, all].map((x) => x.toFixed(0).padStart(10)), '|', (r.cpu.baseline >= 0 ? r.cpu.baseline.toFixed(0) : '-').padStart(6)].join(' '),
+      [String(r.n).padStart(7), ...[r.cpu.server, r.cpu.workflows, r.cpu.activities, r.cpu.git, r.cpu.children, all].map((x) => x.toFixed(0).padStart(10)), '|', (r.cpu.baseline >= 0 ? r.cpu.baseline.toFixed(0) : '-').padStart(6)].join(' '),
     );
+  }
+  console.log('unblock p50 by stage, ms: batch (blocker closed -> dependent started)  first task (-> its first activity scheduled)  dispatch (-> started)');
+  for (const r of rows) {
+    const { batch, firstTask, dispatch } = r.unblockStagesP50;
+    if (batch >= 0) console.log([String(r.n).padStart(7), batch.toFixed(0).padStart(10), firstTask.toFixed(0).padStart(10), dispatch.toFixed(0).padStart(10)].join(' '));
   }
 }
 

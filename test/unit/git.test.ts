@@ -24,6 +24,7 @@ import {
   worktreeAt,
 } from '../../activities/git';
 import { ConfigError } from '../../activities/errors';
+import { stopGitProcess } from '../../activities/git-process';
 
 /** A git client for test setup; the identity comes with -c so the repos carry no identity of their own. */
 const git = (dir: string): SimpleGit =>
@@ -56,7 +57,7 @@ const untouched = async (file: string): Promise<boolean> => (await stat(file)).m
  * shell command, with `$GIT` the real git) before running the real git: someone else moving the base at that moment.
  * Returns a function that restores PATH.
  */
-async function gitThatMovesFirst(dir: string, trigger: string, move: string): Promise<() => void> {
+async function gitThatMovesFirst(dir: string, trigger: string, move: string): Promise<() => Promise<void>> {
   const real = execFileSync('sh', ['-c', 'command -v git']).toString().trim();
   const bin = path.join(dir, 'shim-bin');
   await mkdir(bin, { recursive: true });
@@ -73,8 +74,11 @@ async function gitThatMovesFirst(dir: string, trigger: string, move: string): Pr
   await chmod(path.join(bin, 'git'), 0o755);
   const saved = process.env.PATH;
   process.env.PATH = `${bin}${path.delimiter}${saved ?? ''}`;
-  return () => {
+  // git runs in a process of its own that keeps the environment it started with: a new one sees the shim.
+  await stopGitProcess();
+  return async () => {
     process.env.PATH = saved;
+    await stopGitProcess();
   };
 }
 
@@ -414,7 +418,7 @@ describe('git activities', () => {
       try {
         return await merge('ratchet/b1/T1');
       } finally {
-        restore();
+        await restore();
       }
     }
 

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { runGit, stopGitProcess } from '../../activities/git-process';
+import { uniqueId } from '../helpers/temporal';
+import { waitUntil } from '../helpers/wait';
+
+/** Pids of live processes whose environment holds `marker` (a `NAME=value` pair). */
+async function processesWith(marker: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const environ = await readFile(`/proc/${entry}/environ`, 'utf8').catch(() => '');
+    if (environ.split('\0').includes(marker)) found.push(Number(entry));
+  }
+  return found;
+}
+
+describe('the git process', () => {
+  let root: string;
+
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), 'ratchet-git-process-'));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it("returns git's exit code, stdout and stderr, and says when git could not run at all", async () => {
+    await promisify(execFile)('git', ['init', '-q', '-b', 'main', root]);
+    const ok = await runGit(root, ['rev-parse', '--show-toplevel']);
+    assert.equal('code' in ok && ok.code, 0);
+    assert.equal('code' in ok && ok.stdout.trim(), root);
+    const bad = await runGit(root, ['rev-parse', '--verify', 'no-such-ref']);
+    assert.ok('code' in bad, JSON.stringify(bad));
+    assert.equal(bad.code, 128);
+    assert.match(bad.stderr, /Needed a single revision/);
+    const nowhere = await runGit(path.join(root, 'missing'), ['status']);
+    assert.ok('failed' in nowhere, JSON.stringify(nowhere));
+    assert.match(nowhere.failed, /does not exist/);
+  });
+
+  it('fails a command in flight when the process dies, and the next command starts a new one', async function () {
+    this.timeout(30_000);
+    // A `git` that never answers, first on PATH for the next git process.
+    const bin = path.join(root, 'bin');
+    await mkdir(bin);
+    await writeFile(path.join(bin, 'git'), '#!/bin/sh\nexec sleep 600\n');
+    await chmod(path.join(bin, 'git'), 0o755);
+    const saved = process.env.PATH;
+    process.env.PATH = `${bin}${path.delimiter}${saved ?? ''}`;
+    let inFlight: ReturnType<typeof runGit>;
+    try {
+      await stopGitProcess();
+      inFlight = runGit(root, ['status']);
+    } finally {
+      process.env.PATH = saved;
+    }
+    let settled = false;
+    void inFlight.then(() => (settled = true));
+    await waitUntil('the git process started with the shim on PATH', async () => (await processesWith(`PATH=${bin}${path.delimiter}${saved ?? ''}`)).length > 0);
+    assert.equal(settled, false);
+    await stopGitProcess();
+    const outcome = await inFlight;
+    assert.ok('failed' in outcome, JSON.stringify(outcome));
+    assert.match(outcome.failed, /exited/);
+    await promisify(execFile)('git', ['init', '-q', root]);
+    const next = await runGit(root, ['rev-parse', '--git-dir']);
+    assert.deepEqual(next, { code: 0, stdout: '.git\n', stderr: '' });
+  });
+
+  it('lets its parent exit when idle, and ends with it', async function () {
+    this.timeout(60_000);
+    const marker = `RATCHET_GIT_PROCESS_TEST=${uniqueId('parent')}`;
+    const [name, value] = marker.split('=');
+    // A parent that runs one git command and then has nothing left to do: it must exit by itself.
+    const script = `require(${JSON.stringify(path.resolve(__dirname, '../../activities/git-process.ts'))}).runGit(${JSON.stringify(root)}, ['--version']).then((o) => console.log(JSON.stringify(o)))`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', script], {
+      env: { ...process.env, [name]: value },
+      timeout: 30_000,
+    });
+    assert.match(JSON.parse(stdout).stdout, /^git version /);
+    await waitUntil('the git process ended with its parent', async () => (await processesWith(marker)).length === 0);
+  });
+});
