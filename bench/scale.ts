@@ -155,8 +155,8 @@ interface WorkerProcess {
 async function startWorkerProcess(address: string): Promise<WorkerProcess> {
   const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: address };
   for (const k of ['RATCHET_WORKER_ROLE', 'RATCHET_METRICS_ADDRESS', 'RATCHET_WORKTREES_DIR', 'RATCHET_WORKER_ID', 'TEMPORAL_NAMESPACE']) delete env[k];
-  // `npx ratchet worker`, without npx's own process.
-  const child = spawn(process.execPath, [path.join(__dirname, '..', 'client', 'bin', 'ratchet.js'), 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `npx ratchet worker`, without npx's own process: the bin itself, so its shebang's node flags apply.
+  const child = spawn(path.join(__dirname, '..', 'client', 'bin', 'ratchet.js'), ['worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const tail: string[] = [];
   let polling = 0;

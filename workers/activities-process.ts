@@ -44,7 +44,8 @@ export function startActivitiesProcess(opts: ActivitiesProcessOptions = {}): Act
   // tsx's CommonJS hook by absolute path (whichever folder the worker was started from, and however: tsx's CLI, npx
   // ratchet), as `npx ratchet` runs: in the main thread. `--import tsx` also starts the ESM loader's own thread and
   // isolate, ~25 MB more of this process's resident memory (measured: an empty process 47 MB against 72 MB).
-  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(__dirname, 'main.ts')], {
+  // V8's young generation at 2 MB a semi-space, as client/bin/ratchet.js starts the workflows process (why: there).
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', '--require', require.resolve('tsx/cjs'), path.join(__dirname, 'main.ts')], {
     env,
     stdio: opts.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'inherit', 'inherit', 'ipc'],
   });
