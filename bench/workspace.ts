@@ -8,8 +8,10 @@
  *   (`releaseWorktree`, as a merge does: reset in place from another ticket's attempt);
  * - `mergeBranch` of a branch changing 3 files, with the base checked out in the main working tree, in a linked
  *   worktree (`baseCheckout`'s) and nowhere, and the ratio of each to the plumbing floor: `git merge-tree
- *   --write-tree` + `git commit-tree` + `git update-ref` run directly. Where the base is checked out, the merge also
- *   brings that checkout's index and files forward (a fast-forward), work the floor does not do.
+ *   --write-tree` + `git commit-tree` + `git update-ref` run directly, started the way ratchet starts git (from the git
+ *   process, activities/git-process.ts: started from this process, whose RSS grows over `npm run bench`, each
+ *   command paid Node's fork cost, and the floor with it). Where the base is checked out, the merge also brings that
+ *   checkout's index and files forward (a fast-forward), work the floor does not do.
  * Usage: `npm run bench:git -- [files=20000] [runs=7]`. Figures depend on the machine; compare runs on one machine.
  */
 import { execFile } from 'node:child_process';
@@ -18,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { baseCheckout, commitAll, mergeBranch, POOL_DIR, prepareWorktree, releaseWorktree, removeWorktree } from '../activities/git';
+import { runGit } from '../activities/git-process';
 
 const exec = promisify(execFile);
 const IDENTITY = ['-c', 'user.name=bench', '-c', 'user.email=bench@localhost', '-c', 'gc.auto=0'];
@@ -201,13 +204,19 @@ export async function measureWorkspace(files: number, runs: number): Promise<Wor
     // The floor lands on a ref of its own, checked out nowhere, so the checkout above never goes stale.
     await git(repo, ['update-ref', 'refs/heads/floor', 'main']);
     const floor: number[] = [];
+    /** `git <args>` in `repo` from the git process, as ratchet's own commands run; stdout trimmed. */
+    const plumbing = async (args: string[]): Promise<string> => {
+      const outcome = await runGit(repo, args);
+      if (!('code' in outcome) || outcome.code !== 0) throw new Error(`git ${args.join(' ')}: ${JSON.stringify(outcome)}`);
+      return outcome.stdout.trim();
+    };
     for (let i = 0; i < runs; i++) {
       floor.push(
         await timed(async () => {
-          const from = await git(repo, ['rev-parse', 'refs/heads/floor']);
-          const tree = (await git(repo, ['merge-tree', '--write-tree', '-z', '--name-only', from, `bench/floor-${i}`])).replace(/\0.*$/s, '');
-          const commit = await git(repo, ['commit-tree', tree, '-p', from, '-p', `bench/floor-${i}`, '-m', `floor ${i}`]);
-          await git(repo, ['update-ref', 'refs/heads/floor', commit, from]);
+          const from = await plumbing(['rev-parse', 'refs/heads/floor']);
+          const tree = (await plumbing(['merge-tree', '--write-tree', '-z', '--name-only', from, `bench/floor-${i}`])).replace(/\0.*$/s, '');
+          const commit = await plumbing(['commit-tree', tree, '-p', from, '-p', `bench/floor-${i}`, '-m', `floor ${i}`]);
+          await plumbing(['update-ref', 'refs/heads/floor', commit, from]);
         }),
       );
     }
