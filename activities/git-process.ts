@@ -37,12 +37,17 @@ type GitReply = GitOutcome & { id: number };
 
 // ---- the parent side --------------------------------------------------------------------------------------------
 
-let child: ChildProcess | undefined;
-let nextId = 1;
-const pending = new Map<number, (outcome: GitOutcome) => void>();
+/** The running git process and the commands sent to it that have not been answered, by request id. */
+interface GitChild {
+  process: ChildProcess;
+  pending: Map<number, (outcome: GitOutcome) => void>;
+}
 
-function started(): ChildProcess {
-  if (child?.connected) return child;
+let child: GitChild | undefined;
+let nextId = 1;
+
+function started(): GitChild {
+  if (child?.process.connected) return child;
   // tsx's CommonJS hook, as the activities process itself is run (workers/activities-process.ts). A young generation
   // of 1 MB (V8's semi-space; default 16): the process only makes short-lived strings, and under 16 commands at once
   // it grew from ~55 to ~105 MB RSS with the default against ~78 with this, at the same speed (measured, 1,600 commands).
@@ -51,17 +56,19 @@ function started(): ChildProcess {
     execArgv: ['--max-semi-space-size=1', '--require', require.resolve('tsx/cjs')],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  // Each process answers only what was sent to it: a process that died fails its own commands, not a successor's.
+  const self: GitChild = { process: c, pending: new Map() };
   c.on('message', (reply: GitReply) => {
-    const settle = pending.get(reply.id);
-    pending.delete(reply.id);
-    if (pending.size === 0) c.channel?.unref();
+    const settle = self.pending.get(reply.id);
+    self.pending.delete(reply.id);
+    if (self.pending.size === 0) c.channel?.unref();
     const { id: _, ...outcome } = reply;
     settle?.(outcome);
   });
   const gone = (why: string): void => {
-    if (child === c) child = undefined;
-    for (const [id, settle] of pending) {
-      pending.delete(id);
+    if (child === self) child = undefined;
+    for (const [id, settle] of self.pending) {
+      self.pending.delete(id);
       settle({ failed: `the git process ${c.pid ?? ''} ${why} before the command ended` });
     }
   };
@@ -70,8 +77,8 @@ function started(): ChildProcess {
   // Only commands in flight keep the parent alive (see runGit), not the idle child.
   c.unref();
   c.channel?.unref();
-  child = c;
-  return c;
+  child = self;
+  return self;
 }
 
 /**
@@ -80,7 +87,7 @@ function started(): ChildProcess {
  * @returns when the process has exited.
  */
 export async function stopGitProcess(): Promise<void> {
-  const c = child;
+  const c = child?.process;
   child = undefined;
   if (!c || c.exitCode !== null || c.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
@@ -97,7 +104,7 @@ export async function stopGitProcess(): Promise<void> {
  */
 export function runGit(dir: string, args: string[], env?: Record<string, string>): Promise<GitOutcome> {
   return new Promise((resolve) => {
-    let c: ChildProcess;
+    let c: GitChild;
     try {
       c = started();
     } catch (err) {
@@ -105,12 +112,13 @@ export function runGit(dir: string, args: string[], env?: Record<string, string>
       return;
     }
     const id = nextId++;
-    pending.set(id, resolve);
-    c.channel?.ref();
+    c.pending.set(id, resolve);
+    c.process.channel?.ref();
     const request: GitRequest = { id, dir, args, ...(env ? { env } : {}) };
-    c.send(request, (err) => {
-      if (!err || !pending.has(id)) return;
-      pending.delete(id);
+    c.process.send(request, (err) => {
+      if (!err || !c.pending.has(id)) return;
+      c.pending.delete(id);
+      if (c.pending.size === 0) c.process.channel?.unref();
       resolve({ failed: `the git process did not take the command: ${err.message}` });
     });
   });

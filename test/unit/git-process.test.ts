@@ -43,8 +43,9 @@ describe('the git process', () => {
     assert.match(nowhere.failed, /does not exist/);
   });
 
-  it('fails a command in flight when the process dies, and the next command starts a new one', async function () {
+  it("fails a command in flight when the process dies, and the next command starts a new one that the old one's end does not fail", async function () {
     this.timeout(30_000);
+    await promisify(execFile)('git', ['init', '-q', root]);
     // A `git` that never answers, first on PATH for the next git process.
     const bin = path.join(root, 'bin');
     await mkdir(bin);
@@ -63,13 +64,14 @@ describe('the git process', () => {
     void inFlight.then(() => (settled = true));
     await waitUntil('the git process started with the shim on PATH', async () => (await processesWith(`PATH=${bin}${path.delimiter}${saved ?? ''}`)).length > 0);
     assert.equal(settled, false);
-    await stopGitProcess();
+    // The next command goes to a new process while the old one is still exiting.
+    const stopping = stopGitProcess();
+    const next = runGit(root, ['rev-parse', '--git-dir']);
+    await stopping;
     const outcome = await inFlight;
     assert.ok('failed' in outcome, JSON.stringify(outcome));
     assert.match(outcome.failed, /exited/);
-    await promisify(execFile)('git', ['init', '-q', root]);
-    const next = await runGit(root, ['rev-parse', '--git-dir']);
-    assert.deepEqual(next, { code: 0, stdout: '.git\n', stderr: '' });
+    assert.deepEqual(await next, { code: 0, stdout: '.git\n', stderr: '' });
   });
 
   it('lets its parent exit when idle, and ends with it', async function () {
