@@ -25,6 +25,15 @@ export interface DevServerOptions {
   uiPort?: number;
   /** SQLite file that persists history; default `<ratchetCacheDir>/dev-server.sqlite`. */
   dbFile?: string;
+  /** Keep history in memory only, as tests do (`dbFile` is then unused; the server writes to this process's output). Default false. */
+  inMemory?: boolean;
+  /** Start no Web UI (`uiPort` is then unused). Default false. */
+  headless?: boolean;
+  /**
+   * Tie the server to this process: not detached, and killed when this process exits (tests). Default false: the
+   * server is detached and outlives this process (`ratchet server`, `ratchet demo`).
+   */
+  attached?: boolean;
   /** Receives progress lines; default: stderr. */
   log?: (line: string) => void;
   /** Namespace the search attributes are registered in; default 'default'. */
@@ -134,13 +143,13 @@ function readTail(file: string, lines = 20): string {
 }
 
 /** Sends SIGTERM to the server's process group, then SIGKILL if it has not exited after STOP_GRACE_MS. */
-async function killServer(child: ChildProcess): Promise<void> {
+async function killServer(child: ChildProcess, group = true): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const signal = (sig: NodeJS.Signals): void => {
     try {
-      // Negative pid: the whole group, since the server was spawned detached as a group leader.
-      process.kill(process.platform === 'win32' ? child.pid! : -child.pid!, sig);
+      // Negative pid: the whole group, when the server was spawned detached as a group leader; else the server alone.
+      process.kill(process.platform === 'win32' || !group ? child.pid! : -child.pid!, sig);
     } catch {
       // Already gone.
     }
@@ -193,30 +202,39 @@ export async function ensureDevServer(opts: DevServerOptions = {}): Promise<DevS
   }
 
   const bin = await resolveTemporalCli({ log });
-  const dbFile = path.resolve(opts.dbFile ?? path.join(ratchetCacheDir(), 'dev-server.sqlite'));
-  fs.mkdirSync(path.dirname(dbFile), { recursive: true });
-  const logFile = path.join(path.dirname(dbFile), `${path.basename(dbFile, path.extname(dbFile))}.log`);
+  const dbFile = opts.inMemory ? undefined : path.resolve(opts.dbFile ?? path.join(ratchetCacheDir(), 'dev-server.sqlite'));
+  if (dbFile) fs.mkdirSync(path.dirname(dbFile), { recursive: true });
+  const logFile = dbFile && path.join(path.dirname(dbFile), `${path.basename(dbFile, path.extname(dbFile))}.log`);
   const args = [
     'server', 'start-dev',
-    '--ip', host, '--port', String(port), '--ui-port', String(uiPort),
-    '--db-filename', dbFile, '--log-level', 'warn',
+    '--ip', host, '--port', String(port),
+    ...(opts.headless ? ['--headless'] : ['--ui-port', String(uiPort)]),
+    ...(dbFile ? ['--db-filename', dbFile] : []), '--log-level', 'warn',
     ...(namespace === 'default' ? [] : ['--namespace', namespace]),
     ...SEARCH_ATTRIBUTES.flatMap(({ name, type }) =>
       ['--search-attribute', `${name}=${TypedSearchAttributes.toMetadataType(type)}`]),
   ];
-  const fd = fs.openSync(logFile, 'a');
+  const fd = logFile ? fs.openSync(logFile, 'a') : undefined;
   let child: ChildProcess;
   try {
-    fs.writeSync(fd, `\n# ${new Date().toISOString()} ${bin} ${args.join(' ')}\n`);
-    child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd] });
+    if (fd !== undefined) fs.writeSync(fd, `\n# ${new Date().toISOString()} ${bin} ${args.join(' ')}\n`);
+    // In memory there is no log file: the server's warnings go to this process's output, as the SDK's test server's do.
+    const out = fd ?? 'inherit';
+    child = spawn(bin, args, { detached: !opts.attached, stdio: ['ignore', out, out] });
   } finally {
-    fs.closeSync(fd);
+    if (fd !== undefined) fs.closeSync(fd);
   }
   child.unref();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  if (opts.attached) {
+    // An attached server must not outlive this process, even one that ends without stopping it.
+    const killOnExit = (): void => void child.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    void exited.then(() => process.off('exit', killOnExit));
+  }
   let spawnError: Error | undefined;
   child.once('error', (err) => (spawnError = err));
-  log(`Starting Temporal dev server on ${address} (UI ${uiUrl}, db ${dbFile}, log ${logFile})`);
+  log(`Starting Temporal dev server on ${address} (${opts.headless ? 'no UI' : `UI ${uiUrl}`}, ${dbFile ? `db ${dbFile}, log ${logFile}` : 'in memory'})`);
 
   const t0 = Date.now();
   let delayMs = 100;
@@ -225,12 +243,12 @@ export async function ensureDevServer(opts: DevServerOptions = {}): Promise<DevS
     if (spawnError) throw new Error(`Could not run ${bin}: ${spawnError.message}`);
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`Temporal dev server exited (${child.exitCode ?? child.signalCode}) before answering on ` +
-        `${address}. Log tail (${logFile}):\n${readTail(logFile)}`);
+        `${address}.${logFile ? ` Log tail (${logFile}):\n${readTail(logFile)}` : ''}`);
     }
     if (Date.now() - t0 > READY_TIMEOUT_MS) {
-      await killServer(child);
-      throw new Error(`Temporal dev server did not answer on ${address} within ${READY_TIMEOUT_MS / 1000} s. ` +
-        `Log tail (${logFile}):\n${readTail(logFile)}`);
+      await killServer(child, !opts.attached);
+      throw new Error(`Temporal dev server did not answer on ${address} within ${READY_TIMEOUT_MS / 1000} s.` +
+        (logFile ? ` Log tail (${logFile}):\n${readTail(logFile)}` : ''));
     }
     await sleep(delayMs);
     delayMs = Math.min(delayMs * 2, 1_000);
@@ -239,13 +257,13 @@ export async function ensureDevServer(opts: DevServerOptions = {}): Promise<DevS
   try {
     await ensureSearchAttributes(connection, namespace);
   } catch (err) {
-    await killServer(child);
+    await killServer(child, !opts.attached);
     throw err;
   } finally {
     await connection.close();
   }
   log(`Temporal dev server ready on ${address} after ${Date.now() - t0} ms (pid ${child.pid})`);
-  return { address, uiUrl, started: true, logFile, exited, stop: () => killServer(child) };
+  return { address, uiUrl, started: true, logFile, exited, stop: () => killServer(child, !opts.attached) };
 }
 
 /**

@@ -2,17 +2,20 @@
  * Shared helpers for mocha tests that need a Temporal server or the workflow bundle.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { ensureDevServer } from '../../deploy/dev-server';
 import { resolveTemporalCli, TemporalCliNotFoundError } from '../../deploy/temporal-cli';
 import type { ActivityDeps } from '../../activities';
 import { createWorker, type RatchetWorker } from '../../workers/worker';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
 /**
- * Starts a local dev server (random free port, in-memory db) with ratchet's search attributes registered.
+ * Starts a local dev server (random free port, in-memory db, no Web UI) with ratchet's search attributes registered,
+ * stopped by the environment's `teardown()` (and killed if this process exits first).
  *
  * Uses the CLI from resolveTemporalCli (which may build it with Go, minutes the first time). Only when none can be
  * found or built does it fall back to the SDK's own download, as DESIGN.md "Running Temporal here" orders.
@@ -20,9 +23,9 @@ import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
  * @throws Error if no CLI is found, built or downloaded (the message says what to install), or the server fails.
  */
 export async function createTestEnv(): Promise<TestWorkflowEnvironment> {
-  let path: string;
   try {
-    path = await resolveTemporalCli();
+    // The CLI ensureDevServer will run (resolved again there, from its cache).
+    await resolveTemporalCli();
   } catch (err) {
     if (!(err instanceof TemporalCliNotFoundError)) throw err;
     try {
@@ -34,9 +37,36 @@ export async function createTestEnv(): Promise<TestWorkflowEnvironment> {
       throw new Error(`${err.message}\n(The SDK's own download failed too: ${reason})`, { cause: downloadErr });
     }
   }
-  return TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path }, searchAttributes: SEARCH_ATTRIBUTES },
-  });
+  // Started here, not by TestWorkflowEnvironment.createLocal: the SDK gives the server 5 s to answer (sdk-core's
+  // ephemeral_server: 50 tries 100 ms apart), and on a busy 2-core machine (a workflow bundle building, a cold binary)
+  // it took longer: "ephemeral server ... did not start within 5s" failed a whole suite's before-all in CI.
+  // ensureDevServer waits up to 60 s and says why when it gives up.
+  const server = await ensureDevServer({ address: `127.0.0.1:${await freePort()}`, inMemory: true, headless: true, attached: true, log: () => {} });
+  try {
+    const env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address });
+    const teardown = env.teardown.bind(env);
+    // The environment's teardown closes its connections; the server is ours to stop.
+    env.teardown = async () => {
+      try {
+        await teardown();
+      } finally {
+        await server.stop();
+      }
+    };
+    return env;
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+}
+
+/** A TCP port free on 127.0.0.1 a moment ago (the OS picks it). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
