@@ -142,7 +142,7 @@ function readTail(file: string, lines = 20): string {
   }
 }
 
-/** Sends SIGTERM to the server's process group, then SIGKILL if it has not exited after STOP_GRACE_MS. */
+/** Sends SIGTERM to the server (its process group when `group`: a detached server leads one), then SIGKILL if it has not exited after STOP_GRACE_MS. */
 async function killServer(child: ChildProcess, group = true): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
