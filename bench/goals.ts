@@ -66,7 +66,15 @@ async function main(): Promise<void> {
         const ratio = r.ratchetPerMin / r.baselinePerMin;
         return { what: `rate at ${r.n} tickets, ratio to the baseline`, figure: `${(ratio * 100).toFixed(0)}% (${r.ratchetPerMin.toFixed(0)} vs ${r.baselinePerMin.toFixed(0)}/min)`, target: '>= 50%', met: ratio >= 0.5 };
       }),
-    ...(thousand ? [{ what: '1,000 tickets, 16 at once, no-op agent', figure: `${(thousand.ratchetMs / 1000).toFixed(0)} s`, target: '<= 60 s', met: thousand.ratchetMs <= 60_000 }] : []),
+    ...(thousand
+      ? [{
+          what: '1,000 tickets, 16 at once, no-op agent',
+          // The baseline's own time for the same batch, for scale: on a slow machine no system of this shape meets 60 s.
+          figure: `${(thousand.ratchetMs / 1000).toFixed(0)} s${thousand.baselinePerMin > 0 ? ` (baseline: ${((1_000 / thousand.baselinePerMin) * 60).toFixed(0)} s)` : ''}`,
+          target: '<= 60 s',
+          met: thousand.ratchetMs <= 60_000,
+        }]
+      : []),
     { what: 'unblock latency p50 / p99 (worst size >= 200)', figure: `${p50.toFixed(0)} / ${p99.toFixed(0)} ms`, target: '<= 150 / 500 ms', met: p50 <= 150 && p99 <= 500 },
     { what: 'longest history (batch runs, tickets, merge lock)', figure: `${longest} events`, target: '< 10,240', met: longest < 10_240 },
     { what: 'largest event of a batch (its carry, report, loaded tickets)', figure: `${largest.toFixed(0)} KB`, target: '< 2,048 KB (payload limit)', met: largest < 2_048 },
@@ -75,7 +83,12 @@ async function main(): Promise<void> {
     { what: `attempt workspace, reused, ${ws.files} files`, figure: `${ws.reusedMs.toFixed(0)} ms (fresh: ${ws.freshMs.toFixed(0)} ms)`, target: '<= 1,000 ms', met: ws.reusedMs <= 1_000 },
     { what: `a new ticket's workspace, from the pool, ${ws.files} files`, figure: `${ws.pooledMs.toFixed(0)} ms`, target: '<= 1,000 ms', met: ws.pooledMs <= 1_000 },
     { what: 'merge, base checked out nowhere, to the merge-tree floor', figure: `${(ws.nowhereMs / ws.floorMs).toFixed(2)}x (${ws.nowhereMs.toFixed(0)} ms)`, target: '<= 2x', met: ws.nowhereMs <= 2 * ws.floorMs },
-    { what: 'merge, base checked out in the main working tree, to the floor', figure: `${(ws.inMainMs / ws.floorMs).toFixed(2)}x (${ws.inMainMs.toFixed(0)} ms)`, target: '<= 2x', met: ws.inMainMs <= 2 * ws.floorMs },
+    {
+      what: 'merge, base checked out in the main working tree, to the floor',
+      figure: `${(ws.inMainMs / ws.floorMs).toFixed(2)}x (${ws.inMainMs.toFixed(0)} ms; ${(ws.inMainMs / ws.checkoutFloorMs).toFixed(2)}x the floor with the checkout)`,
+      target: '<= 2x',
+      met: ws.inMainMs <= 2 * ws.floorMs,
+    },
     ...(tenThousand ? [{ what: '10,000 tickets completed', figure: `${(tenThousand.ratchetMs / 60_000).toFixed(1)} min`, target: 'completes', met: true }] : []),
   ];
   console.log('\n== goal figures ==');

@@ -276,6 +276,8 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
             ],
           });
           const ratchetMs = performance.now() - started;
+          // Printed at once: the figures below take minutes to gather at 10,000 tickets, and a failure there must not lose it.
+          console.log(`ratchet batch of ${n} (${maxParallel} at once, chains of ${run.chain}) ended after ${(ratchetMs / 1000).toFixed(1)} s, oracle ${report.oracle.satisfied ? 'satisfied' : 'NOT satisfied'}`);
           const cpuAfter = cpuNow(server, worker);
           const perTicket = (k: keyof typeof cpuAfter): number => (cpuAfter[k] - cpuBefore[k]) / n;
           const cpu = {
@@ -291,7 +293,11 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
           const batchRuns = await histories(env.client, batchWorkflowId(batchId));
           const events = batchRuns.reduce((sum, h) => sum + (h.events?.length ?? 0), 0);
           const bytes = batchRuns.reduce((sum, h) => sum + bytesOf(h), 0);
-          const largestEventBytes = Math.max(...batchRuns.flatMap((h) => (h.events ?? []).map((e) => temporal.api.history.v1.HistoryEvent.encode(e).finish().length)));
+          // A loop, not Math.max(...): a 10,000-ticket batch's runs hold ~200,000 events, more arguments than a call takes.
+          let largestEventBytes = 0;
+          for (const h of batchRuns) {
+            for (const e of h.events ?? []) largestEventBytes = Math.max(largestEventBytes, temporal.api.history.v1.HistoryEvent.encode(e).finish().length);
+          }
           const lockRuns = await histories(env.client, lockWorkflowId(`merge:${fx.repo}@main`));
           let longest = Math.max(...[...batchRuns, ...lockRuns].map((h) => h.events?.length ?? 0));
           // Unblock latency: blocker's workflow closed -> the dependent's first activity started.

@@ -11,7 +11,8 @@
  *   --write-tree` + `git commit-tree` + `git update-ref` run directly, started the way ratchet starts git (from the git
  *   process, activities/git-process.ts: started from this process, whose RSS grows over `npm run bench`, each
  *   command paid Node's fork cost, and the floor with it). Where the base is checked out, the merge also brings that
- *   checkout's index and files forward (a fast-forward), work the floor does not do.
+ *   checkout's index and files forward (a fast-forward), work the floor does not do: a second floor does it too, with
+ *   a two-way `read-tree -m -u` in the checkout before the `update-ref`.
  * Usage: `npm run bench:git -- [files=20000] [runs=7]`. Figures depend on the machine; compare runs on one machine.
  */
 import { execFile } from 'node:child_process';
@@ -124,6 +125,8 @@ export interface WorkspaceFigures {
   /** A new ticket's first attempt on a worktree an ended ticket left in the pool. */
   pooledMs: number;
   floorMs: number;
+  /** The floor plus bringing a checkout of the base forward (`read-tree -m -u`), in the main working tree. */
+  checkoutFloorMs: number;
   inMainMs: number;
   inLinkedMs: number;
   nowhereMs: number;
@@ -182,7 +185,7 @@ export async function measureWorkspace(files: number, runs: number): Promise<Wor
 
     // Branches for every merge run, each changing 3 files of its own, all cut from the same base commit.
     const start = await git(repo, ['rev-parse', 'main']);
-    const kinds = ['main', 'linked', 'nowhere', 'floor'];
+    const kinds = ['main', 'linked', 'nowhere', 'floor', 'checkout-floor'];
     let n = 0;
     for (const kind of kinds) {
       for (let i = 0; i < runs; i++, n++) await branchChanging(repo, `bench/${kind}-${i}`, start, [n * 3, n * 3 + 1, n * 3 + 2].map((k) => (k * 53) % files), n);
@@ -194,8 +197,32 @@ export async function measureWorkspace(files: number, runs: number): Promise<Wor
       for (let i = 0; i < runs; i++) ms.push(await timed(() => merge(kind, i)));
       return median(ms);
     };
+    /** `git <args>` in `repo` from the git process, as ratchet's own commands run; stdout trimmed. */
+    const plumbing = async (args: string[]): Promise<string> => {
+      const outcome = await runGit(repo, args);
+      if (!('code' in outcome) || outcome.code !== 0) throw new Error(`git ${args.join(' ')}: ${JSON.stringify(outcome)}`);
+      return outcome.stdout.trim();
+    };
+    /** The merge commit of `bench/<kind>-<i>` into the tip of `ref`, made with plumbing: the tip and the commit. */
+    const plumbingMerge = async (ref: string, kind: string, i: number): Promise<{ from: string; commit: string }> => {
+      const from = await plumbing(['rev-parse', ref]);
+      const tree = (await plumbing(['merge-tree', '--write-tree', '-z', '--name-only', from, `bench/${kind}-${i}`])).replace(/\0.*$/s, '');
+      return { from, commit: await plumbing(['commit-tree', tree, '-p', from, '-p', `bench/${kind}-${i}`, '-m', `${kind} ${i}`]) };
+    };
     await settle(repo);
     const inMain = await merges('main');
+    // The least git does to land a merge where the base is checked out: the floor's commands, and the checkout's index
+    // and files brought forward by a two-way read-tree (which writes only the changed files, then the whole index).
+    const checkoutFloor: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      checkoutFloor.push(
+        await timed(async () => {
+          const { from, commit } = await plumbingMerge('refs/heads/main', 'checkout-floor', i);
+          await plumbing(['read-tree', '-m', '-u', from, commit]);
+          await plumbing(['update-ref', 'refs/heads/main', commit, from]);
+        }),
+      );
+    }
     await git(repo, ['checkout', '-q', '-b', 'bench/elsewhere']);
     const nowhere = await merges('nowhere');
     await settle(await baseCheckout(repo, 'main', worktreesDir));
@@ -204,34 +231,40 @@ export async function measureWorkspace(files: number, runs: number): Promise<Wor
     // The floor lands on a ref of its own, checked out nowhere, so the checkout above never goes stale.
     await git(repo, ['update-ref', 'refs/heads/floor', 'main']);
     const floor: number[] = [];
-    /** `git <args>` in `repo` from the git process, as ratchet's own commands run; stdout trimmed. */
-    const plumbing = async (args: string[]): Promise<string> => {
-      const outcome = await runGit(repo, args);
-      if (!('code' in outcome) || outcome.code !== 0) throw new Error(`git ${args.join(' ')}: ${JSON.stringify(outcome)}`);
-      return outcome.stdout.trim();
-    };
     for (let i = 0; i < runs; i++) {
       floor.push(
         await timed(async () => {
-          const from = await plumbing(['rev-parse', 'refs/heads/floor']);
-          const tree = (await plumbing(['merge-tree', '--write-tree', '-z', '--name-only', from, `bench/floor-${i}`])).replace(/\0.*$/s, '');
-          const commit = await plumbing(['commit-tree', tree, '-p', from, '-p', `bench/floor-${i}`, '-m', `floor ${i}`]);
+          const { from, commit } = await plumbingMerge('refs/heads/floor', 'floor', i);
           await plumbing(['update-ref', 'refs/heads/floor', commit, from]);
         }),
       );
     }
     const floorMs = median(floor);
+    const checkoutFloorMs = median(checkoutFloor);
     console.log('');
     row('plumbing floor (merge-tree + commit-tree + update-ref)', floorMs);
-    for (const [label, ms] of [
-      ['base checked out in the main working tree', inMain],
-      ['base checked out in a linked worktree', inLinked],
-      ['base checked out nowhere', nowhere],
+    row('the same with the checkout brought forward (+ read-tree -m -u)', checkoutFloorMs);
+    for (const [label, ms, checkedOut] of [
+      ['base checked out in the main working tree', inMain, true],
+      ['base checked out in a linked worktree', inLinked, true],
+      ['base checked out nowhere', nowhere, false],
     ] as const) {
       row(`mergeBranch, 3 files, ${label}`, ms);
-      console.log(`${''.padEnd(66)} ${(ms / floorMs).toFixed(2).padStart(9)} x the floor`);
+      const toCheckout = checkedOut ? `, ${(ms / checkoutFloorMs).toFixed(2)} x the floor with the checkout` : '';
+      console.log(`${''.padEnd(66)} ${(ms / floorMs).toFixed(2).padStart(9)} x the floor${toCheckout}`);
     }
-    return { files, cloneMs: median(clones), freshMs: median(fresh), reusedMs: median(reused), pooledMs: median(pooled), floorMs, inMainMs: inMain, inLinkedMs: inLinked, nowhereMs: nowhere };
+    return {
+      files,
+      cloneMs: median(clones),
+      freshMs: median(fresh),
+      reusedMs: median(reused),
+      pooledMs: median(pooled),
+      floorMs,
+      checkoutFloorMs,
+      inMainMs: inMain,
+      inLinkedMs: inLinked,
+      nowhereMs: nowhere,
+    };
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -52,7 +52,10 @@ export interface DevServer {
   logFile?: string;
   /** Resolves when the server this call started exits, however it ends; never resolves for a reused server. */
   exited: Promise<void>;
-  /** Stops the server this call started (SIGTERM, then SIGKILL after 5 s); a no-op for a reused server. */
+  /**
+   * Stops the server this call started (SIGTERM, then SIGKILL after 5 s; an in-memory server, with nothing to flush, is
+   * SIGKILLed at once); a no-op for a reused server.
+   */
   stop(): Promise<void>;
 }
 
@@ -142,8 +145,12 @@ function readTail(file: string, lines = 20): string {
   }
 }
 
-/** Sends SIGTERM to the server (its process group when `group`: a detached server leads one), then SIGKILL if it has not exited after STOP_GRACE_MS. */
-async function killServer(child: ChildProcess, group = true): Promise<void> {
+/**
+ * Stops the server: SIGTERM (to its process group when `group`: a detached server leads one), then SIGKILL if it has
+ * not exited after `graceMs` (default STOP_GRACE_MS); with `graceMs` 0, SIGKILL at once.
+ * @returns once the server has exited.
+ */
+async function killServer(child: ChildProcess, group = true, graceMs = STOP_GRACE_MS): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const signal = (sig: NodeJS.Signals): void => {
@@ -154,11 +161,15 @@ async function killServer(child: ChildProcess, group = true): Promise<void> {
       // Already gone.
     }
   };
+  if (graceMs <= 0) {
+    signal('SIGKILL');
+    return exited;
+  }
   signal('SIGTERM');
   const ac = new AbortController();
   const timedOut = await Promise.race([
     exited.then(() => false),
-    sleep(STOP_GRACE_MS, true, { signal: ac.signal }).catch(() => false),
+    sleep(graceMs, true, { signal: ac.signal }).catch(() => false),
   ]);
   ac.abort();
   if (timedOut) {
@@ -263,7 +274,9 @@ export async function ensureDevServer(opts: DevServerOptions = {}): Promise<DevS
     await connection.close();
   }
   log(`Temporal dev server ready on ${address} after ${Date.now() - t0} ms (pid ${child.pid})`);
-  return { address, uiUrl, started: true, logFile, exited, stop: () => killServer(child, !opts.attached) };
+  // In memory there is nothing to flush: a graceful stop (~2 s) would only make every test suite wait.
+  const graceMs = dbFile ? STOP_GRACE_MS : 0;
+  return { address, uiUrl, started: true, logFile, exited, stop: () => killServer(child, !opts.attached, graceMs) };
 }
 
 /**

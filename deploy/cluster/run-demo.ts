@@ -81,7 +81,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const out = (line = ''): void => void process.stdout.write(`${line}\n`);
 
 /**
- * Starts worker n as `node client/bin/ratchet.js --address <address> worker --worktrees <dir>/worktrees-<n>`, output
+ * Starts worker n as `client/bin/ratchet.js --address <address> worker --worktrees <dir>/worktrees-<n>`, output
  * to `<dir>/worker-<n>.log`: each worker keeps its worktrees in a folder of its own, as workers on separate hosts
  * would, and so has a worker-specific task queue of its own.
  */
@@ -90,7 +90,8 @@ function startWorker(n: number, address: string, dir: string): WorkerProcess {
   const fd = fs.openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [path.join(ROOT, 'client', 'bin', 'ratchet.js'), '--address', address, 'worker', '--worktrees', path.join(dir, `worktrees-${n}`)], {
+    // The bin itself, as npx runs it: its shebang's Node flags apply.
+    child = spawn(path.join(ROOT, 'client', 'bin', 'ratchet.js'), ['--address', address, 'worker', '--worktrees', path.join(dir, `worktrees-${n}`)], {
       cwd: ROOT,
       stdio: ['ignore', fd, fd],
     });

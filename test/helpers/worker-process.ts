@@ -18,8 +18,9 @@ const root = path.resolve(__dirname, '../..');
 
 /** A real worker process running workers/main.ts against `address` (and `env`); its output is appended to `log`. */
 export function startWorkerProcess(address: string, log: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  // One process (tsx as a loader, not its CLI, which would run the worker in a child the SIGKILL would miss).
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'workers/main.ts')], {
+  // One process, started as `npm run worker` starts it (tsx's CommonJS hook, not its CLI, which would run the worker in
+  // a child the SIGKILL would miss).
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', '--require', 'tsx/cjs', path.join(root, 'workers/main.ts')], {
     cwd: root,
     env: { ...process.env, ...env, TEMPORAL_ADDRESS: address },
     stdio: ['ignore', 'pipe', 'pipe'],
