@@ -277,7 +277,7 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
           });
           const ratchetMs = performance.now() - started;
           // Printed at once: the figures below take minutes to gather at 10,000 tickets, and a failure there must not lose it.
-          console.log(`ratchet batch of ${n} (${maxParallel} at once, chains of ${run.chain}) ended after ${(ratchetMs / 1000).toFixed(1)} s, oracle ${report.oracle.satisfied ? 'satisfied' : 'NOT satisfied'}`);
+          progress(`ratchet batch of ${n} (${maxParallel} at once, chains of ${run.chain}) ended after ${(ratchetMs / 1000).toFixed(1)} s, oracle ${report.oracle.satisfied ? 'satisfied' : 'NOT satisfied'}`);
           const cpuAfter = cpuNow(server, worker);
           const perTicket = (k: keyof typeof cpuAfter): number => (cpuAfter[k] - cpuBefore[k]) / n;
           const cpu = {
