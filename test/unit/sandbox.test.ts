@@ -289,7 +289,7 @@ describe('a command boxed by bwrap', function () {
   it('is killed with every process it started when it runs past its time-out', async () => {
     const marker = `ratchet-sandbox-marker-${process.pid}-${Date.now()}`;
     const pidFile = path.join(base, 'run.pid');
-    // 5 s: the process group is looked at while the box runs, which a 2 s time-out on a busy 2-core machine outran once.
+    // 5 s: the process group is looked at while the box runs, and a 2 s time-out could end it first on a busy machine.
     const running = boxed(`sh -c 'sleep 30; : ${marker}' & sleep 30`, { timeoutMs: 5000, pidFile });
     const [inner] = await waitUntil('the background process inside the sandbox', async () => {
       const found = processes({ needle: `: ${marker}` });
