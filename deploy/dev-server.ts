@@ -152,6 +152,9 @@ function readTail(file: string, lines = 20): string {
  */
 async function killServer(child: ChildProcess, group = true, graceMs = STOP_GRACE_MS): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  // The child is unref'd; until it has exited, it must keep this process alive. Else a caller with nothing else
+  // pending (a bench after its last run) ended at this await, silently and with exit code 0.
+  child.ref();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const signal = (sig: NodeJS.Signals): void => {
     try {

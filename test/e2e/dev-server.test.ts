@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
 import { ensureDevServer, uiLink, type DevServer } from '../../deploy/dev-server';
+
+const execFileAsync = promisify(execFile);
 
 /** A TCP port nothing listens on right now. */
 async function freePort(): Promise<number> {
@@ -88,6 +92,18 @@ describe('dev server launcher', function () {
       uiLink('http://127.0.0.1:8233', 'batch/demo 1'),
       'http://127.0.0.1:8233/namespaces/default/workflows/batch%2Fdemo%201',
     );
+  });
+
+  it('lets a program that stops an in-memory server go on after the stop (nothing else keeps it alive)', async function () {
+    this.timeout(120_000);
+    // A program whose only pending work is the stop: the stop itself must keep it alive until the server has exited.
+    const script = [
+      "const { ensureDevServer } = require('./deploy/dev-server');",
+      `ensureDevServer({ address: '127.0.0.1:${await freePort()}', inMemory: true, headless: true, attached: true, log: () => {} })`,
+      "  .then((s) => s.stop()).then(() => console.log('after the stop'));",
+    ].join('\n');
+    const { stdout } = await execFileAsync(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', script], { cwd: path.join(__dirname, '../..') });
+    assert.equal(stdout.trim(), 'after the stop');
   });
 
   it('stops the server it started, freeing the port', async function () {
