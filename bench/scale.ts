@@ -9,7 +9,8 @@
  *   activities process it starts, and the git process that one starts: activities/git-process.ts). Its RSS and CPU
  *   are those three processes' alone: this process's client, the baseline's worker and its bundling are not counted.
  * Prints per run: tickets/min of both and ratchet's rate as a ratio of the baseline's, ratchet's wall time, unblock
- * latency p50/p99 (a blocker's ticket workflow closed -> its dependent's first activity started), the batch's history
+ * latency p50/p99 (a blocker's ticket workflow closed -> its dependent's first activity started; ratchet's, and the
+ * baseline's as the floor of this workflow shape on this server), the batch's history
  * per ticket (events and bytes, over every run when it continued as new), the longest history (batch runs, tickets,
  * the merge lock's runs) and the worker's peak RSS (its three processes).
  * Usage: `npm run bench:scale -- [sizes=24,200] [maxParallel=16] [chain=4]`. Figures depend on the machine; compare
@@ -56,6 +57,10 @@ export interface ScaleRow {
    * activity started on a worker).
    */
   unblockStagesP50: { batch: number; firstTask: number; dispatch: number };
+  /** The same figures of the baseline's run (NaN when it did not run): the floor of this shape on this server. */
+  baselineUnblockP50: number;
+  baselineUnblockP99: number;
+  baselineUnblockStagesP50: { batch: number; firstTask: number; dispatch: number };
   eventsPerTicket: number;
   bytesPerTicket: number;
   longestHistory: number;
@@ -94,6 +99,52 @@ async function histories(client: Client, id: string): Promise<temporal.api.histo
   const runs: string[] = [];
   for await (const w of client.workflow.list({ query: `WorkflowId = '${id}'` })) runs.push(w.runId);
   return Promise.all(runs.map((runId) => client.workflow.getHandle(id, runId).fetchHistory()));
+}
+
+/** Unblock latency over one run, ms: p50, p99 and the p50 of each stage (see {@link ScaleRow.unblockStagesP50}). */
+interface Unblock {
+  p50: number;
+  p99: number;
+  stagesP50: ScaleRow['unblockStagesP50'];
+  /** The longest of the ticket workflows' histories, events. */
+  longestHistory: number;
+}
+
+/**
+ * Unblock latency (a blocker's workflow closed -> its dependent's first activity started) of one run, from its ticket
+ * workflows' histories: `historyOf(id)` fetches ticket `id`'s (ratchet's ticket workflow, or the baseline's child).
+ */
+async function unblockOf(tickets: { id: string; dependsOn: string[] }[], historyOf: (id: string) => Promise<temporal.api.history.v1.IHistory>): Promise<Unblock> {
+  const closed = new Map<string, number>();
+  const firstActivity = new Map<string, number>();
+  const startedAt = new Map<string, number>();
+  const firstScheduledBy = new Map<string, number>();
+  let longestHistory = 0;
+  for (const t of tickets) {
+    const evs = (await historyOf(t.id)).events ?? [];
+    longestHistory = Math.max(longestHistory, evs.length);
+    closed.set(t.id, ms(evs[evs.length - 1]?.eventTime));
+    const first = evs.find((e) => e.activityTaskStartedEventAttributes);
+    if (first) firstActivity.set(t.id, ms(first.eventTime));
+    startedAt.set(t.id, ms(evs[0]?.eventTime));
+    const scheduled = evs.find((e) => e.activityTaskScheduledEventAttributes);
+    const byTask = Number(scheduled?.activityTaskScheduledEventAttributes?.workflowTaskCompletedEventId ?? 0);
+    const task = evs.find((e) => Number(e.eventId) === byTask);
+    if (task) firstScheduledBy.set(t.id, ms(task.eventTime));
+  }
+  const dependents = tickets.filter((t) => t.dependsOn.length);
+  const blockerClosed = (t: { dependsOn: string[] }): number => Math.max(...t.dependsOn.map((d) => closed.get(d) ?? NaN));
+  const unblock = dependents.map((t) => (firstActivity.get(t.id) ?? NaN) - blockerClosed(t));
+  return {
+    p50: percentile(unblock, 50),
+    p99: percentile(unblock, 99),
+    stagesP50: {
+      batch: percentile(dependents.map((t) => (startedAt.get(t.id) ?? NaN) - blockerClosed(t)), 50),
+      firstTask: percentile(dependents.map((t) => (firstScheduledBy.get(t.id) ?? NaN) - (startedAt.get(t.id) ?? NaN)), 50),
+      dispatch: percentile(dependents.map((t) => (firstActivity.get(t.id) ?? NaN) - (firstScheduledBy.get(t.id) ?? NaN)), 50),
+    },
+    longestHistory,
+  };
 }
 
 /** Resident memory of process `pid`, bytes (0 when it is gone or unknown). */
@@ -248,11 +299,15 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
         // The baseline's worker runs in this process.
         const baselineCpu = cpuOf(server).own + cpuOf(process.pid).own;
         let baselinePerMin = NaN;
+        let baselineUnblock: Unblock | undefined;
+        const baselineId = `baseline-${n}-${Date.now()}`;
         if (n <= BASELINE_MAX_TICKETS) {
-          await env.client.workflow.execute(baselineBatch, { taskQueue: BASELINE_QUEUE, workflowId: `baseline-${n}-${Date.now()}`, args: [tickets, maxParallel] });
+          await env.client.workflow.execute(baselineBatch, { taskQueue: BASELINE_QUEUE, workflowId: baselineId, args: [tickets, maxParallel] });
           baselinePerMin = (n / (performance.now() - started)) * 60_000;
         }
         const baselineAfter = cpuOf(server).own + cpuOf(process.pid).own;
+        // Read after its CPU is counted: fetching histories costs the server too.
+        if (n <= BASELINE_MAX_TICKETS) baselineUnblock = await unblockOf(tickets, (id) => env.client.workflow.getHandle(`${baselineId}-${id}`).fetchHistory());
 
         // One batch probe that names the ticket (RATCHET_TICKET_ID), not a probe per ticket: 10,000 tickets' own
         // probes would make the batch's frozen definition of done larger than a batch may carry (loadBatch refuses it).
@@ -299,41 +354,19 @@ export async function measureScale(runs: ScaleRun[], progress: (line: string) =>
             for (const e of h.events ?? []) largestEventBytes = Math.max(largestEventBytes, temporal.api.history.v1.HistoryEvent.encode(e).finish().length);
           }
           const lockRuns = await histories(env.client, lockWorkflowId(`merge:${fx.repo}@main`));
-          let longest = Math.max(...[...batchRuns, ...lockRuns].map((h) => h.events?.length ?? 0));
-          // Unblock latency: blocker's workflow closed -> the dependent's first activity started.
-          const closed = new Map<string, number>();
-          const firstActivity = new Map<string, number>();
-          const startedAt = new Map<string, number>();
-          const firstScheduledBy = new Map<string, number>();
-          for (const t of tickets) {
-            const h = await env.client.workflow.getHandle(ticketWorkflowId(batchId, t.id)).fetchHistory();
-            longest = Math.max(longest, h.events?.length ?? 0);
-            const evs = h.events ?? [];
-            closed.set(t.id, ms(evs[evs.length - 1]?.eventTime));
-            const first = evs.find((e) => e.activityTaskStartedEventAttributes);
-            if (first) firstActivity.set(t.id, ms(first.eventTime));
-            startedAt.set(t.id, ms(evs[0]?.eventTime));
-            const scheduled = evs.find((e) => e.activityTaskScheduledEventAttributes);
-            const byTask = Number(scheduled?.activityTaskScheduledEventAttributes?.workflowTaskCompletedEventId ?? 0);
-            const task = evs.find((e) => Number(e.eventId) === byTask);
-            if (task) firstScheduledBy.set(t.id, ms(task.eventTime));
-          }
-          const dependents = tickets.filter((t) => t.dependsOn.length);
-          const blockerClosed = (t: { dependsOn: string[] }): number => Math.max(...t.dependsOn.map((d) => closed.get(d) ?? NaN));
-          const unblockStagesP50 = {
-            batch: percentile(dependents.map((t) => (startedAt.get(t.id) ?? NaN) - blockerClosed(t)), 50),
-            firstTask: percentile(dependents.map((t) => (firstScheduledBy.get(t.id) ?? NaN) - (startedAt.get(t.id) ?? NaN)), 50),
-            dispatch: percentile(dependents.map((t) => (firstActivity.get(t.id) ?? NaN) - (firstScheduledBy.get(t.id) ?? NaN)), 50),
-          };
-          const unblock = tickets.filter((t) => t.dependsOn.length).map((t) => (firstActivity.get(t.id) ?? NaN) - Math.max(...t.dependsOn.map((d) => closed.get(d) ?? NaN)));
+          const unblock = await unblockOf(tickets, (id) => env.client.workflow.getHandle(ticketWorkflowId(batchId, id)).fetchHistory());
+          const longest = Math.max(unblock.longestHistory, ...[...batchRuns, ...lockRuns].map((h) => h.events?.length ?? 0));
           rows.push({
             ...run,
             ratchetMs,
             baselinePerMin,
             ratchetPerMin: (n / ratchetMs) * 60_000,
-            unblockP50: percentile(unblock, 50),
-            unblockP99: percentile(unblock, 99),
-            unblockStagesP50,
+            unblockP50: unblock.p50,
+            unblockP99: unblock.p99,
+            unblockStagesP50: unblock.stagesP50,
+            baselineUnblockP50: baselineUnblock?.p50 ?? NaN,
+            baselineUnblockP99: baselineUnblock?.p99 ?? NaN,
+            baselineUnblockStagesP50: baselineUnblock?.stagesP50 ?? { batch: NaN, firstTask: NaN, dispatch: NaN },
             eventsPerTicket: events / n,
             bytesPerTicket: bytes / n,
             longestHistory: longest,
@@ -388,10 +421,16 @@ export function printScale(rows: ScaleRow[]): void {
       [String(r.n).padStart(7), ...[r.cpu.server, r.cpu.workflows, r.cpu.activities, r.cpu.git, r.cpu.children, all].map((x) => x.toFixed(0).padStart(10)), '|', (r.cpu.baseline >= 0 ? r.cpu.baseline.toFixed(0) : '-').padStart(6)].join(' '),
     );
   }
-  console.log('unblock p50 by stage, ms: batch (blocker closed -> dependent started)  first task (-> its first activity scheduled)  dispatch (-> started)');
+  console.log('unblock p50 by stage, ms: batch (blocker closed -> dependent started)  first task (-> its first activity scheduled)  dispatch (-> started)  all | the baseline\'s, p50/p99 and stages');
+  const figure = (x: number): string => (x >= 0 ? x.toFixed(0) : '-');
   for (const r of rows) {
     const { batch, firstTask, dispatch } = r.unblockStagesP50;
-    if (batch >= 0) console.log([String(r.n).padStart(7), batch.toFixed(0).padStart(10), firstTask.toFixed(0).padStart(10), dispatch.toFixed(0).padStart(10)].join(' '));
+    const b = r.baselineUnblockStagesP50;
+    if (batch >= 0) {
+      console.log(
+        [String(r.n).padStart(7), ...[batch, firstTask, dispatch, r.unblockP50].map((x) => figure(x).padStart(10)), '|', `${figure(r.baselineUnblockP50)}/${figure(r.baselineUnblockP99)}`.padStart(9), ...[b.batch, b.firstTask, b.dispatch].map((x) => figure(x).padStart(6))].join(' '),
+      );
+    }
   }
 }
 
