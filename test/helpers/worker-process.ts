@@ -22,7 +22,7 @@ export function startWorkerProcess(address: string, log: string[], env: NodeJS.P
   // a child the SIGKILL would miss).
   const child = spawn(process.execPath, ['--max-semi-space-size=2', '--require', 'tsx/cjs', path.join(root, 'workers/main.ts')], {
     cwd: root,
-    env: { ...process.env, ...env, TEMPORAL_ADDRESS: address },
+    env: { ...process.env, MALLOC_ARENA_MAX: '2', ...env, TEMPORAL_ADDRESS: address },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (d: Buffer) => log.push(d.toString()));
