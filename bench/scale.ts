@@ -10,9 +10,9 @@
  *   are those three processes' alone: this process's client, the baseline's worker and its bundling are not counted.
  * Prints per run: tickets/min of both and ratchet's rate as a ratio of the baseline's, ratchet's wall time, unblock
  * latency p50/p99 (a blocker's ticket workflow closed -> its dependent's first activity started; ratchet's, and the
- * baseline's as the floor of this workflow shape on this server), the batch's history
- * per ticket (events and bytes, over every run when it continued as new), the longest history (batch runs, tickets,
- * the merge lock's runs) and the worker's peak RSS (its three processes).
+ * baseline's as the floor of this workflow shape on this server), the batch's history per ticket (events and bytes,
+ * over every run when it continued as new), the longest history (batch runs, tickets, the merge lock's runs) and the
+ * worker's peak RSS (its three processes).
  * Usage: `npm run bench:scale -- [sizes=24,200] [maxParallel=16] [chain=4]`. Figures depend on the machine; compare
  * ratios. `npm run bench` runs it with the rest of the goal figures (bench/goals.ts).
  */
