@@ -8,7 +8,7 @@
 // MALLOC_ARENA_MAX=2: glibc's malloc gives each thread that allocates at once an arena of its own, up to 8 per core,
 // and keeps what it freed in each; a worker has many such threads (the SDK's Rust core, libuv's pool, the workflow
 // thread). With 2 arenas the worker's three processes (the activities process and its git process inherit the
-// variable) held 480 MB at 200 tickets in flight, against 523-559 MB with glibc's default (`npm run bench:scale --
+// variable) held 457-481 MB at 200 tickets in flight, against 523-559 MB with glibc's default (`npm run bench:scale --
 // 200 200 1`). glibc reads it only when a process starts, hence here; other C libraries ignore it.
 require('tsx/cjs');
 require('../cli.ts').runCli();
