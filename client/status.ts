@@ -1,0 +1,42 @@
+/**
+ * The `status` queries of a batch and a ticket, and how a workflow that is not there reads to a person.
+ */
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { batchStatusQuery, batchWorkflowId, statusQuery, ticketWorkflowId, type BatchStatus, type TicketStatus } from '../workflows/messages';
+import { BadInputError } from '../workflows/input';
+
+/** Turns "no such workflow" (or "already finished") into a BadInputError naming the id a person typed. */
+export function notFound(err: unknown, what: string, workflowId: string): never {
+  if (err instanceof WorkflowNotFoundError && /already completed/i.test(err.message)) {
+    throw new BadInputError(what, [
+      `workflow ${workflowId} has already finished, so it takes no more answers; fix: see its outcome with ` +
+        '`ratchet status <batchId>` or in the Web UI',
+    ]);
+  }
+  if (err instanceof WorkflowNotFoundError) {
+    throw new BadInputError(what, [
+      `no workflow ${workflowId} in this namespace; fix: check the id (\`temporal workflow list\` or the Web UI)`,
+    ]);
+  }
+  throw err;
+}
+
+/**
+ * Queries a batch's `status`.
+ * @returns BatchStatus (state, tickets with their tracker state and gate, oracle verdict, report when done).
+ * @throws BadInputError when no such batch exists.
+ */
+export async function batchStatus(client: Client, batchId: string): Promise<BatchStatus> {
+  const workflowId = batchWorkflowId(batchId);
+  return client.workflow.getHandle(workflowId).query(batchStatusQuery).catch((err: unknown) => notFound(err, `batch ${batchId}`, workflowId));
+}
+
+/**
+ * Queries a ticket's `status`.
+ * @returns TicketStatus (phase, attempt, gate it waits at, timeline, interventions).
+ * @throws BadInputError when the ticket workflow does not exist (not started yet, or a wrong id).
+ */
+export async function ticketStatus(client: Client, batchId: string, ticketId: string): Promise<TicketStatus> {
+  const workflowId = ticketWorkflowId(batchId, ticketId);
+  return client.workflow.getHandle(workflowId).query(statusQuery).catch((err: unknown) => notFound(err, `ticket ${ticketId}`, workflowId));
+}
