@@ -50,7 +50,7 @@ export interface DemoOptions {
   /** Stop the dev server at the end if the demo started it (by default it keeps running, so the UI link works). */
   stopServer?: boolean;
   /**
-   * Run the tickets as issues of a repository on the local GitHub fake (test/github-fake), one pull request per ticket,
+   * Run the tickets as issues of a repository on the local GitHub fake (fakes/github), one pull request per ticket,
    * webhooks, a person's review answered on the same pull request and a person's merge. Needs no token.
    */
   github?: boolean;

@@ -278,7 +278,7 @@ function demoTickets(port: number): DemoTicket[] {
 
 /**
  * Where the GitHub demo (`ratchet demo --github`) files its tickets: a repository on GitHub, in the demo the local
- * GitHub fake (test/github-fake).
+ * GitHub fake (fakes/github).
  */
 export interface DemoGitHub {
   /** A person's client: files the issues, with their labels and native dependencies. */

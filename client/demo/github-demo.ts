@@ -1,5 +1,5 @@
 /**
- * The GitHub side of `ratchet demo --github`: the local GitHub fake (test/github-fake, GitHub's REST routes ratchet
+ * The GitHub side of `ratchet demo --github`: the local GitHub fake (fakes/github, GitHub's REST routes ratchet
  * uses, checked against GitHub's OpenAPI description, over a real bare repository) with a repository for the greeter,
  * the worker's GitHub client, `ratchet webhook`'s receiver subscribed to the repository, and a person who reviews and
  * merges through the API. No token of the user's is needed or read: the demo makes its own two tokens for the fake.
@@ -11,7 +11,7 @@ import type { Client } from '@temporalio/client';
 import { Octokit } from '@octokit/rest';
 import type { ActivityDeps } from '../../activities';
 import { createGitHubClient } from '../../activities/github/client';
-import type { GitHubFake } from '../../test/github-fake';
+import type { GitHubFake } from '../../fakes/github';
 import { startWebhookReceiver } from '../webhook';
 import type { DemoGitHub, DemoReview } from './demo-repo';
 
@@ -44,11 +44,11 @@ export interface DemoGitHubSession extends DemoGitHub {
  * @throws Error naming `npm install` when the fake's dev dependencies (`@octokit/openapi`, `ajv`) are missing.
  */
 export async function startDemoGitHub(dir: string): Promise<DemoGitHubSession> {
-  let fakeModule: typeof import('../../test/github-fake');
+  let fakeModule: typeof import('../../fakes/github');
   try {
-    // Loaded only for --github: it lives in test/ (not the product) and needs dev dependencies.
+    // Loaded only for --github: a fake, not the product, and it needs dev dependencies.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    fakeModule = require('../../test/github-fake') as typeof import('../../test/github-fake');
+    fakeModule = require('../../fakes/github') as typeof import('../../fakes/github');
   } catch (err) {
     throw new Error(`ratchet demo --github needs the GitHub fake's dev dependencies (@octokit/openapi, ajv): run npm install in the ratchet checkout (${(err as Error).message})`, { cause: err });
   }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createGitHubClient, githubAppFromEnv, githubFromEnv, gitToken } from '../../activities/github/client';
 import { ConfigError } from '../../activities/errors';
 import { GitHubTracker } from '../../activities/tracker/github';
-import { startGitHubFake, type GitHubFake } from '../github-fake';
+import { startGitHubFake, type GitHubFake } from '../../fakes/github';
 
 const PERSON = `ghp_person${randomBytes(8).toString('hex')}`;
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });

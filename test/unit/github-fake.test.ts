@@ -9,9 +9,9 @@ import { Octokit } from '@octokit/rest';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import { simpleGit } from 'simple-git';
-import { startGitHubFake, type GitHubFake } from '../github-fake';
-import { loadGitHubOpenApi } from '../github-fake/openapi';
-import { HANDLERS } from '../github-fake/handlers';
+import { startGitHubFake, type GitHubFake } from '../../fakes/github';
+import { loadGitHubOpenApi } from '../../fakes/github/openapi';
+import { HANDLERS } from '../../fakes/github/handlers';
 
 const BOT = 'ratchet-token-bot';
 const PERSON = 'person-token-octocat';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Octokit } from '@octokit/rest';
 import { createGitHubClient } from '../../activities/github/client';
 import { GitHubTracker } from '../../activities/tracker/github';
-import { startGitHubFake, type GitHubFake } from '../github-fake';
+import { startGitHubFake, type GitHubFake } from '../../fakes/github';
 
 const BOT = `ghp_bot${randomBytes(8).toString('hex')}`;
 const PERSON = `ghp_person${randomBytes(8).toString('hex')}`;

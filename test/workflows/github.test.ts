@@ -1,5 +1,5 @@
 /**
- * Batches whose tracker and forge are GitHub, against the local GitHub fake (test/github-fake: GitHub's REST routes
+ * Batches whose tracker and forge are GitHub, against the local GitHub fake (fakes/github: GitHub's REST routes
  * that ratchet uses, every request and response validated against GitHub's OpenAPI description, a real bare
  * repository behind it). What a user would see on GitHub: issues labelled done and closed, one pull request per
  * issue, one ratchet comment per issue, review feedback answered on the same pull request, and no token anywhere.
@@ -16,7 +16,7 @@ import { batchWorkflow } from '../../workflows';
 import { batchWorkflowId, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
 import { makeRepo, type Fixture, type ScriptedAttempt } from '../fixtures/repo';
-import { startGitHubFake } from '../github-fake';
+import { startGitHubFake } from '../../fakes/github';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
 
