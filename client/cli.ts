@@ -190,7 +190,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .option('--stop-server', 'stop the Temporal dev server at the end if the demo started it')
     .option('--github', 'tickets as GitHub issues, one pull request each, webhooks, a review and a human merge, on a local GitHub fake (no token)')
     .action(async (opts: { interactive?: boolean; dir?: string; port?: number; keepService?: boolean; stopServer?: boolean; github?: boolean }) => {
-      const { runDemo } = lazy<typeof import('./demo-command')>('./demo-command');
+      const { runDemo } = lazy<typeof import('./demo/demo-command')>('./demo/demo-command');
       setExit(await runDemo({ ...globals(), ...opts }));
     });
 

@@ -30,7 +30,7 @@ import {
 import { daemonPid, isAlive, run, signalGroup, startDaemon, stopDaemon, tail, type Daemon } from './proc';
 import { serverConfigYaml, serverPorts, type PostgresTarget, type ServerPorts } from './server-config';
 
-/** Frontend port when none is given: Temporal's usual 7233 (run-demo uses 7333, next to a dev server). */
+/** Frontend port when none is given: Temporal's usual 7233 (client/demo/cluster-demo.ts uses 7333, next to a dev server). */
 export const DEFAULT_CLUSTER_PORT = 7233;
 /** How long `up` waits for the server to answer and to take the namespace and search attributes, ms. */
 const READY_TIMEOUT_MS = 120_000;

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { simpleGit } from 'simple-git';
-import { freePort } from '../../client/demo-command';
+import { freePort } from '../../client/demo/demo-command';
 import { ensureDevServer, type DevServer } from '../../deploy/dev-server';
 
 const run = promisify(execFile);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { freePort } from '../../client/demo-command';
+import { freePort } from '../../client/demo/demo-command';
 import { batchWorkflow } from '../../workflows';
 import { batchWorkflowId, TASK_QUEUE } from '../../workflows/messages';
 import { makeRepo, type Fixture } from '../fixtures/repo';

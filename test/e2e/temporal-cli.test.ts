@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { NativeConnection } from '@temporalio/worker';
-import { freePort } from '../../client/demo-command';
+import { freePort } from '../../client/demo/demo-command';
 import { ensureDevServer, type DevServer } from '../../deploy/dev-server';
 import { resolveTemporalCli } from '../../deploy/temporal-cli';
 import { createWorker, type RatchetWorker } from '../../workers/worker';

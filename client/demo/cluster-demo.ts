@@ -8,7 +8,7 @@
  * waits for the batch's report and checks the base branch: exactly one merge commit per ticket. At the end it stops
  * the workers, the demo service and, unless --keep-cluster, the cluster it started.
  *
- * `npx tsx deploy/cluster/run-demo.ts [--port 7333] [--workers 3] [--dir <folder>] [--keep-cluster] [--ui] [--kill-during merge]`
+ * `npx tsx client/demo/cluster-demo.ts [--port 7333] [--workers 3] [--dir <folder>] [--keep-cluster] [--ui] [--kill-during merge]`
  * Exit 0 when the oracle is satisfied, a worker was killed and every done ticket has one merge; 1 otherwise.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,15 +20,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import type { Client } from '@temporalio/client';
 import { simpleGit } from 'simple-git';
-import { approve, connect, loadBatchFile, startBatch, watchBatch, type WatchChange } from '../../client/client';
-import { freePort } from '../../client/demo-command';
-import { createDemoRepo } from '../../client/demo/demo-repo';
-import { formatReport } from '../../client/format';
+import { approve, connect, loadBatchFile, startBatch, watchBatch, type WatchChange } from '../client';
+import { freePort } from './demo-command';
+import { createDemoRepo } from './demo-repo';
+import { formatReport } from '../format';
 import { TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
-import { uiLink } from '../dev-server';
+import { uiLink } from '../../deploy/dev-server';
 import type { RunReport } from '../../workflows/types';
-import { clusterDown, clusterUp } from './cluster';
-import { isAlive, tail } from './proc';
+import { clusterDown, clusterUp } from '../../deploy/cluster/cluster';
+import { isAlive, tail } from '../../deploy/cluster/proc';
 
 /** Options of {@link runClusterDemo}. */
 export interface ClusterDemoOptions {
@@ -308,7 +308,7 @@ export async function runClusterDemo(opts: ClusterDemoOptions = {}): Promise<num
       if (change.state === 'done') firstDone = true;
       if (change.waitingFor === 'plan' && !answered.has(change.ticketId)) {
         answered.add(change.ticketId);
-        answers.push(approve(temporal, batchId, change.ticketId, { by: 'run-demo', comment: 'approved by deploy/cluster/run-demo' })
+        answers.push(approve(temporal, batchId, change.ticketId, { by: 'cluster-demo', comment: 'approved by client/demo/cluster-demo' })
           .then(() => say(`approved the plan of ${change.ticketId} (update approve)`), (e: unknown) => say(`approve ${change.ticketId}: ${String(e)}`)));
       }
     };
@@ -383,7 +383,7 @@ function count(value: string): number {
 }
 
 if (require.main === module) {
-  const program = new Command('run-demo')
+  const program = new Command('cluster-demo')
     .description('Run the demo batch on a real cluster with several workers and kill one of them mid-batch')
     .option('--port <n>', 'frontend port of the cluster (default 7333)', count)
     .option('--workers <n>', 'worker processes (default 3; at least 2)', count)
@@ -397,7 +397,7 @@ if (require.main === module) {
       process.exitCode = await runClusterDemo(o);
     });
   program.parseAsync(process.argv).catch((err: unknown) => {
-    console.error(`run-demo: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`cluster-demo: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   });
 }

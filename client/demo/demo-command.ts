@@ -12,13 +12,13 @@ import readline from 'node:readline/promises';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { simpleGit } from 'simple-git';
-import { BadInputError } from '../workflows/input';
-import { batchWorkflowId } from '../workflows/messages';
-import type { GateDecision, RunReport } from '../workflows/types';
-import { ensureDevServer, uiLink } from '../deploy/dev-server';
-import { createWorker } from '../workers/worker';
-import { createDemoRepo } from './demo/demo-repo';
-import { githubSummary, reviewThenMerge, startDemoGitHub, type DemoGitHubSession } from './demo/github-demo';
+import { BadInputError } from '../../workflows/input';
+import { batchWorkflowId } from '../../workflows/messages';
+import type { GateDecision, RunReport } from '../../workflows/types';
+import { ensureDevServer, uiLink } from '../../deploy/dev-server';
+import { createWorker } from '../../workers/worker';
+import { createDemoRepo } from './demo-repo';
+import { githubSummary, reviewThenMerge, startDemoGitHub, type DemoGitHubSession } from './github-demo';
 import {
   approve,
   connect,
@@ -30,10 +30,10 @@ import {
   startBatch,
   watchBatch,
   type WatchChange,
-} from './client';
-import { EXIT, GateRejectedError, rootMessage, WatchInterruptedError, type ExitCode } from './errors';
-import { devServerOptions } from './dev-server-options';
-import { formatReport } from './format';
+} from '../client';
+import { EXIT, GateRejectedError, rootMessage, WatchInterruptedError, type ExitCode } from '../errors';
+import { devServerOptions } from '../dev-server-options';
+import { formatReport } from '../format';
 
 /** Options of {@link runDemo}; see `ratchet demo --help`. */
 export interface DemoOptions {
