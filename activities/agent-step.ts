@@ -10,7 +10,7 @@ import type { Agent, AgentRole, AgentTask } from './agents/agent';
 import { stepDir, writeArtifact } from './artifacts';
 import { liveness, throwIfStopped, type Liveness } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
-import { ConfigError } from './errors';
+import { ConfigError } from '../workflows/errors';
 import { prepareWorktree } from './git';
 import { runCommand, stopStaleRun } from './process';
 import { renderPrompt } from './prompt';

@@ -4,7 +4,7 @@
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError } from './errors';
+import { ConfigError } from '../workflows/errors';
 import type { BatchConfig } from '../workflows/types';
 
 /**

@@ -13,7 +13,8 @@ import { LocalTracker, STATE_SUFFIX } from './tracker/local';
 import type { GitHub } from './github/client';
 import type { Tracker } from './tracker/tracker';
 import { graphProblems } from '../workflows/graph';
-import { BadInputError, batchFileSchema, ID_PATTERN, parseOrThrow, toBatchConfig } from '../workflows/input';
+import { BadInputError } from '../workflows/errors';
+import { batchFileSchema, ID_PATTERN, parseOrThrow, toBatchConfig } from '../workflows/input';
 import { definitionOfDone } from '../workflows/done';
 import { encodeCarry, endDone, loadedCarry } from '../workflows/carry';
 import type {

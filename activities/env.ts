@@ -3,7 +3,7 @@
  * a few harmless worker variables, what the batch file sets, and the worker variables the batch file names; nothing
  * else of the worker's environment (DESIGN "Trust boundaries": secrets reach an agent only when named).
  */
-import { ConfigError } from './errors';
+import { ConfigError } from '../workflows/errors';
 
 /**
  * Worker variables every command gets when the worker has them. An entry ending in `*` stands for every variable

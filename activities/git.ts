@@ -9,7 +9,7 @@ import { recordLockWait } from './context';
 import { commandEnv } from './env';
 import { runGit } from './git-process';
 import type { MergeResult } from '../workflows/types';
-import { ConfigError, GitError } from './errors';
+import { ConfigError, GitError } from '../workflows/errors';
 
 /**
  * Runs `git <args>` in `dir` (in the git process: activities/git-process.ts). Exit codes listed in `ok` resolve with

@@ -6,7 +6,7 @@ import { GitHubForge, type GitHubForgeConfig, type ReviewFeedback } from './forg
 import type { GitHub } from './github/client';
 import { pushCommit, remoteAuthEnv, syncBase } from './git';
 import { ticketBranch } from './agent-step';
-import { ConfigError } from './errors';
+import { ConfigError } from '../workflows/errors';
 import type { BatchConfig } from '../workflows/types';
 import type { TrackerRef, Trackers } from './batch';
 

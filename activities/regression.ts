@@ -6,6 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { glob } from 'tinyglobby';
+import { RegressionReportError } from '../workflows/errors';
 
 export type TestStatus = 'passed' | 'failed' | 'skipped';
 
@@ -26,21 +27,6 @@ export interface BrokenTest {
 export interface PassToPass {
   broken: BrokenTest[];
   newlyPassing: string[];
-}
-
-/**
- * A JUnit report could not be read: unreadable file, malformed XML, or a root other than `<testsuites>` /
- * `<testsuite>`. The caller fails the gate: an agent may have planted a broken report to hide its failures.
- */
-export class RegressionReportError extends Error {
-  constructor(
-    /** The report's path, as given to `parseJUnit` or relative to `readReports`'s dir. */
-    readonly file: string,
-    problem: string,
-  ) {
-    super(`JUnit report ${file}: ${problem}`);
-    this.name = 'RegressionReportError';
-  }
 }
 
 /** Reports larger than this (bytes) are rejected rather than read into memory. */

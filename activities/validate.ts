@@ -16,11 +16,11 @@ import { stepDir } from './artifacts';
 import { liveness, throwIfStopped } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
 import { runSetupSteps, scratchName, ticketBranch, worktreeName } from './agent-step';
-import { GitError } from './errors';
+import { GitError, RegressionReportError } from '../workflows/errors';
 import { canonical, changedPaths, fetchBranch, hasCommit, prepareScratch, prepareWorktree, worktreeAt } from './git';
 import { runCommand, stopStaleRun } from './process';
 import type { Redactor } from './redact';
-import { comparePassToPass, describeRegression, failToPass, readReports, RegressionReportError, type TestCase } from './regression';
+import { comparePassToPass, describeRegression, failToPass, readReports, type TestCase } from './regression';
 import { batchRedactor } from './secrets';
 import type { BatchConfig, Gate, GateResult, Ticket, ValidateResult } from '../workflows/types';
 

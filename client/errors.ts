@@ -1,15 +1,27 @@
 /**
- * Client-side errors and the exit codes the CLI maps them to. One class per case a person must act on differently;
- * each message says what happened and what to do.
+ * The exit codes the CLI maps errors to. The client's error classes (one per case a person must act on differently,
+ * each message saying what happened and what to do) are ratchet's one error family's, in workflows/errors.ts.
  */
 import { isGrpcServiceError } from '@temporalio/client';
-import { BadInputError } from '../workflows/input';
+import {
+  BadInputError,
+  BatchFailedError,
+  GateRejectedError,
+  isBadInputType,
+  RatchetError,
+  TemporalUnreachableError,
+  WatchInterruptedError,
+} from '../workflows/errors';
+
+// The classes live in ratchet's one error family; the client's importers (and `client.ts`'s `export *`) name them here.
+export { BatchFailedError, GateRejectedError, TemporalUnreachableError, WatchInterruptedError } from '../workflows/errors';
 
 /**
  * Exit codes of the `ratchet` command; scripts may rely on them (also listed in `ratchet --help`).
  * - `OK` 0: success; for `start`/`watch`/`demo`, the batch finished with the oracle satisfied.
  * - `NOT_DONE` 1: the batch finished with the oracle not satisfied, the batch failed, or another error.
- * - `BAD_INPUT` 2: bad input or usage (batch file, ids, options); nothing was started.
+ * - `BAD_INPUT` 2: bad input or usage (batch file, ids, options) or a wrong configured value (`ConfigError`): a
+ *   failure of a type in `NON_RETRYABLE` (workflows/errors.ts); nothing was started, or the batch stopped on it.
  * - `UNREACHABLE` 3: cannot reach Temporal.
  * - `GATE_REJECTED` 4: an approve/reject/resume call was rejected by the workflow's validator.
  * - `INTERRUPTED` 130: interrupted (Ctrl-C) while watching; the batch keeps running.
@@ -23,49 +35,6 @@ export const EXIT = {
   INTERRUPTED: 130,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
-
-/** Temporal does not answer at `address`. The message tells how to start one or point at one. */
-export class TemporalUnreachableError extends Error {
-  constructor(
-    readonly address: string,
-    detail: string,
-  ) {
-    super(
-      `cannot reach Temporal at ${address} (${detail}); fix: run \`ratchet server\` in another terminal, ` +
-        'or set TEMPORAL_ADDRESS (or pass --address) to a running Temporal frontend',
-    );
-    this.name = 'TemporalUnreachableError';
-  }
-}
-
-/** An `approve` / `reject` update was rejected by the ticket workflow; `message` is the workflow's own words. */
-export class GateRejectedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'GateRejectedError';
-  }
-}
-
-/** The batch workflow failed; `message` is the failure's own message (the innermost ApplicationFailure). */
-export class BatchFailedError extends Error {
-  constructor(
-    readonly batchId: string,
-    message: string,
-    /** The failure's type, e.g. `BadInput` when the batch rejected its input before starting any ticket. */
-    readonly failureType?: string,
-  ) {
-    super(message);
-    this.name = 'BatchFailedError';
-  }
-}
-
-/** Watching stopped because the caller aborted (Ctrl-C). The batch itself keeps running. */
-export class WatchInterruptedError extends Error {
-  constructor(readonly batchId: string) {
-    super(`stopped watching batch ${batchId}; the batch keeps running`);
-    this.name = 'WatchInterruptedError';
-  }
-}
 
 /** The innermost message of an error chain (`err.cause` ...): the ApplicationFailure a workflow threw. */
 export function rootMessage(err: unknown): string {
@@ -95,8 +64,8 @@ export function isUnreachable(err: unknown): boolean {
 
 /** Maps any error to the CLI's exit code. */
 export function exitCodeFor(err: unknown): ExitCode {
-  if (err instanceof BadInputError) return EXIT.BAD_INPUT;
-  if (err instanceof BatchFailedError && err.failureType === 'BadInput') return EXIT.BAD_INPUT;
+  if (err instanceof BadInputError || (err instanceof RatchetError && isBadInputType(err.type))) return EXIT.BAD_INPUT;
+  if (err instanceof BatchFailedError && isBadInputType(err.failureType)) return EXIT.BAD_INPUT;
   if (err instanceof TemporalUnreachableError || isUnreachable(err)) return EXIT.UNREACHABLE;
   if (err instanceof GateRejectedError) return EXIT.GATE_REJECTED;
   if (err instanceof WatchInterruptedError) return EXIT.INTERRUPTED;

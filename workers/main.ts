@@ -15,7 +15,7 @@ import path from 'node:path';
 import { temporalTarget } from '../deploy/connection';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createSandboxProbe } from '../activities/sandbox';
-import { BadInputError } from '../workflows/input';
+import { BadInputError } from '../workflows/errors';
 import { startActivitiesProcess, type ActivitiesProcess } from './activities-process';
 import { createWorker, type WorkerRole } from './worker';
 

@@ -5,10 +5,13 @@
  */
 import { z } from 'zod';
 import { DISCOVERED_BODY_CHARS, DISCOVERED_TITLE_CHARS } from './discovery';
+import { BadInputError } from './errors';
 import { ID_FIX_TEXT, ID_PATTERN, refComponentProblem } from './ids';
 import { DEFAULT_DISCOVERY, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
 
 export { ID_PATTERN, refComponentProblem } from './ids';
+// The client's and deploy/'s importers still name it here; its home is errors.ts.
+export { BadInputError } from './errors';
 
 const id = z
   .string()
@@ -259,21 +262,6 @@ export const ticketFileSchema = z
     stateNote: z.string().optional(),
   })
   .strict();
-
-/**
- * Thrown for input a person must fix. `message` names the field, the value and the fix; `issues` lists each one.
- * The activity boundary turns it into a non-retryable `ApplicationFailure` of type `BadInput`.
- */
-export class BadInputError extends Error {
-  readonly type = 'BadInput';
-  constructor(
-    readonly source: string,
-    readonly issues: string[],
-  ) {
-    super(`${source}: ${issues.join('; ')}`);
-    this.name = 'BadInputError';
-  }
-}
 
 const FIXES: Record<string, string> = {
   invalid_type: 'give a value of the expected type',

@@ -11,8 +11,7 @@ import { Octokit } from '@octokit/rest';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import Bottleneck from 'bottleneck';
-import { BadInputError } from '../../workflows/input';
-import { ConfigError, RatchetError } from '../errors';
+import { BadInputError, ConfigError, GitHubError } from '../../workflows/errors';
 
 const RatchetOctokit = Octokit.plugin(retry, throttling);
 /** The Octokit ratchet uses: `@octokit/rest` with the retry and throttling plugins. */
@@ -154,18 +153,6 @@ export function githubFromEnv(env: NodeJS.ProcessEnv, log?: (line: string) => vo
   }
   const common = { baseUrl: env[GITHUB_ENV.apiUrl] || undefined, writeSpacingMs: spacing, log };
   return app ? createGitHubClient({ app, ...common }) : createGitHubClient({ token: token as string, ...common });
-}
-
-/** A GitHub request failed in a way a retry of the activity may fix (5xx, rate limits past the plugin's retries). */
-export class GitHubError extends RatchetError {
-  constructor(
-    message: string,
-    nonRetryable: boolean,
-    /** The HTTP status, when GitHub answered. */
-    readonly status?: number,
-  ) {
-    super('tracker', message, nonRetryable, 'GitHubError');
-  }
 }
 
 /** The status of an Octokit `RequestError`, or undefined for anything else. */

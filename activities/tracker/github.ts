@@ -20,7 +20,8 @@
  * The evidence rule of the oracle is unchanged: a state label that changes without ratchet is a tracker tamper.
  */
 import { TICKET_KINDS, TICKET_STATES, type Ticket, type TicketFact, type TicketKind, type TicketState, type TrackerConfig } from '../../workflows/types';
-import { BadInputError, ID_PATTERN } from '../../workflows/input';
+import { BadInputError } from '../../workflows/errors';
+import { ID_PATTERN } from '../../workflows/input';
 import { ISSUE_ID_MARKER, issueTicketId as markerId } from '../../workflows/ids';
 import { githubFailure, splitRepo, statusOf, type GitHub } from '../github/client';
 import type { TrackerDecision, GateCursor, Tracker } from './tracker';

@@ -15,9 +15,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Mutex } from 'async-mutex';
 import { Document, isScalar, parseDocument, Scalar } from 'yaml';
-import { BadInputError, ID_PATTERN, parseOrThrow, ticketFileSchema } from '../../workflows/input';
+import { ID_PATTERN, parseOrThrow, ticketFileSchema } from '../../workflows/input';
 import { TICKET_STATES, type Probe, type Ticket, type TicketFact, type TicketState } from '../../workflows/types';
-import { ConfigError, TrackerError } from '../errors';
+import { BadInputError, ConfigError, TrackerError } from '../../workflows/errors';
 import type { Tracker } from './tracker';
 
 const TICKET_FILE = /\.ya?ml$/;

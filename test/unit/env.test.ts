@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { BASE_ENV_NAMES, commandEnv, resolveEnvFrom } from '../../activities/env';
-import { ConfigError } from '../../activities/errors';
+import { ConfigError } from '../../workflows/errors';
 
 const worker: NodeJS.ProcessEnv = {
   PATH: '/usr/bin:/bin',

@@ -23,7 +23,7 @@ import {
   removeWorktree,
   worktreeAt,
 } from '../../activities/git';
-import { ConfigError } from '../../activities/errors';
+import { ConfigError } from '../../workflows/errors';
 import { stopGitProcess } from '../../activities/git-process';
 
 /** A git client for test setup; the identity comes with -c so the repos carry no identity of their own. */

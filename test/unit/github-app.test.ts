@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createGitHubClient, githubAppFromEnv, githubFromEnv, gitToken } from '../../activities/github/client';
-import { ConfigError } from '../../activities/errors';
+import { ConfigError } from '../../workflows/errors';
 import { GitHubTracker } from '../../activities/tracker/github';
 import { startGitHubFake, type GitHubFake } from '../../fakes/github';
 

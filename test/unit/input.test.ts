@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { BadInputError, batchFileSchema, parseOrThrow, ticketFileSchema, toBatchConfig } from '../../workflows/input';
+import { BadInputError } from '../../workflows/errors';
+import { batchFileSchema, parseOrThrow, ticketFileSchema, toBatchConfig } from '../../workflows/input';
 
 const minimal = { repo: '/tmp/r', agent: { command: 'true' } };
 

@@ -4,7 +4,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  RegressionReportError,
   comparePassToPass,
   describeRegression,
   failToPass,
@@ -12,6 +11,7 @@ import {
   readReports,
   type TestCase,
 } from '../../activities/regression';
+import { RegressionReportError } from '../../workflows/errors';
 
 /** Real output of `node --test --test-reporter=junit` (node 20.20). */
 const NODE_REPORT = `<?xml version="1.0" encoding="utf-8"?>

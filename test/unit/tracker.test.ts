@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { TrackerError } from '../../activities/errors';
+import { TrackerError } from '../../workflows/errors';
 import { LocalTracker, writeTicketFile } from '../../activities/tracker/local';
-import { BadInputError } from '../../workflows/input';
+import { BadInputError } from '../../workflows/errors';
 import type { Ticket } from '../../workflows/types';
 
 /** A ticket file as a person writes one: comments, unindented list, flow list, comment after the state. */

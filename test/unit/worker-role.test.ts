@@ -7,7 +7,7 @@ import os from 'node:os';
 import { workerWorktrees } from '../../activities';
 import { metricsAddress, nextPort, workerIdOf, workerRole } from '../../workers/main';
 import { defaultWorkerId, hostTaskQueue } from '../../workers/worker';
-import { BadInputError } from '../../workflows/input';
+import { BadInputError } from '../../workflows/errors';
 
 describe('worker process settings', () => {
   it('splits by default and takes every role by name', () => {
