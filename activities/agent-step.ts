@@ -12,8 +12,9 @@ import { liveness, throwIfStopped, type Liveness } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
 import { ConfigError } from '../workflows/errors';
 import { prepareWorktree } from './git';
-import { runCommand, stopStaleRun } from './process';
+import { stopStaleRun } from './process';
 import { renderPrompt } from './prompt';
+import { pidFileOf, runStep } from './run-step';
 import { bwrapPrefix, gitPinnedPaths, gitWritableDirs, BOXED_TMPDIR, hostTmpEntries, PRIVATE_TMP_PREFIX, type SandboxProbe } from './sandbox';
 import { batchRedactor } from './secrets';
 import type { Redactor } from './redact';
@@ -79,7 +80,7 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
   const dir = await stepDir(config, ticket.id, heal?.step ?? (attempt === 0 ? 'plan' : `attempt-${attempt}`));
   const pidFile = path.join(dir, 'agent.pid');
   await stopStaleRun(pidFile);
-  await stopStaleRun(path.join(dir, 'setup.pid'));
+  await stopStaleRun(pidFileOf(path.join(dir, 'setup.log')));
   const branch = heal?.branch ?? ticketBranch(config.batchId, ticket.id);
   const wt = await prepareWorktree({
     repo: config.repo,
@@ -173,25 +174,19 @@ export async function runSetupSteps(
   steps: SetupStep[],
   opts: { cwd: string; env: Record<string, string>; prefix?: string[]; redact: Redactor; logPath: string; live: Liveness; what: string },
 ): Promise<SetupFailure | undefined> {
-  const { heartbeat, signal, tickMs } = opts.live;
-  const pidFile = opts.logPath.replace(/\.log$/, '.pid');
   for (const step of steps) {
-    await stopStaleRun(pidFile);
-    const r = await runCommand({
+    const r = await runStep({
       command: step.command,
       cwd: opts.cwd,
       env: opts.env,
-      exactEnv: true,
       prefix: opts.prefix,
       redact: opts.redact,
       timeoutMs: step.timeoutMs,
       logPath: opts.logPath,
-      pidFile,
-      signal,
-      onTick: () => heartbeat(`setup: ${step.command}`),
-      tickMs,
+      live: opts.live,
+      heartbeat: `setup: ${step.command}`,
+      what: opts.what,
     });
-    throwIfStopped(signal, opts.what);
     if (r.exitCode !== 0 || r.timedOut) {
       const why = r.timedOut ? `timed out after ${step.timeoutMs} ms` : `exited ${r.exitCode}`;
       return { command: step.command, exitCode: r.exitCode, timedOut: r.timedOut, why, tail: r.tail, ms: r.ms };

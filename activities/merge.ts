@@ -1,11 +1,11 @@
 /** Activities: merge a ticket branch into the base, and deploy the merged base. */
 import path from 'node:path';
 import { stepDir } from './artifacts';
-import { liveness, throwIfStopped } from './context';
+import { liveness } from './context';
 import { baseCheckout, mergeBranch, releaseWorktree } from './git';
 import { scratchName, ticketBranch, worktreeName } from './agent-step';
 import { commandEnv, resolveEnvFrom } from './env';
-import { runCommand, stopStaleRun } from './process';
+import { runStep } from './run-step';
 import { batchRedactor } from './secrets';
 import type { BatchConfig, MergeResult } from '../workflows/types';
 
@@ -65,27 +65,20 @@ export async function deploy(
   const dep = config.deploy;
   const cwd = await baseCheckout(config.repo, config.baseBranch, config.worktreesDir);
   const logPath = path.join(await stepDir(config, ticketId, 'deploy'), 'deploy.log');
-  const { heartbeat, signal, tickMs } = liveness(deps.stopping);
-  const pidFile = path.join(path.dirname(logPath), 'deploy.pid');
-  // A deploy left running by a worker that died is stopped before the retry deploys again.
-  await stopStaleRun(pidFile);
-  const r = await runCommand({
+  const r = await runStep({
     command: dep.command,
     cwd,
-    pidFile,
     env: commandEnv({
       source: deps.env,
       fromWorker: resolveEnvFrom(dep.envFrom, deps.env, 'deploy.envFrom'),
       protocol: { RATCHET_BATCH_ID: config.batchId, RATCHET_TICKET_ID: ticketId },
     }),
-    exactEnv: true,
     redact: batchRedactor(config, deps.env),
     timeoutMs: dep.timeoutMs,
     logPath,
-    signal,
-    tickMs,
-    onTick: () => heartbeat('deploy'),
+    live: liveness(deps.stopping),
+    heartbeat: 'deploy',
+    what: `the deploy after ${ticketId}`,
   });
-  throwIfStopped(signal, `the deploy after ${ticketId}`);
   return { ok: r.exitCode === 0 && !r.timedOut, exitCode: r.exitCode, ms: r.ms, tail: r.tail, logPath };
 }

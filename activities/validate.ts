@@ -13,13 +13,13 @@ import path from 'node:path';
 import picomatch from 'picomatch';
 import { glob } from 'tinyglobby';
 import { stepDir } from './artifacts';
-import { liveness, throwIfStopped } from './context';
+import { liveness } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
 import { runSetupSteps, scratchName, ticketBranch, worktreeName } from './agent-step';
 import { GitError, RegressionReportError } from '../workflows/errors';
 import { canonical, changedPaths, fetchBranch, hasCommit, prepareScratch, prepareWorktree, worktreeAt } from './git';
-import { runCommand, stopStaleRun } from './process';
 import type { Redactor } from './redact';
+import { runStep } from './run-step';
 import { comparePassToPass, describeRegression, failToPass, readReports, type TestCase } from './regression';
 import { batchRedactor } from './secrets';
 import type { BatchConfig, Gate, GateResult, Ticket, ValidateResult } from '../workflows/types';
@@ -161,29 +161,22 @@ class GateRunner {
    */
   async run(gate: Gate, cwd: string, logPath: string): Promise<{ result: GateResult; tests?: TestCase[] }> {
     if (gate.junit) for (const f of await glob(gate.junit, { cwd, dot: true })) await rm(path.join(cwd, f), { force: true });
-    const { heartbeat, signal, tickMs } = liveness(this.deps.stopping);
-    // A gate's process group left by a worker that died mid-gate is stopped before the retry runs it again.
-    const pidFile = logPath.replace(/\.log$/, '.pid');
-    await stopStaleRun(pidFile);
-    const r = await runCommand({
+    const r = await runStep({
       command: gate.command,
       cwd,
-      pidFile,
       env: commandEnv({
         source: this.deps.env,
         fromWorker: resolveEnvFrom(gate.envFrom, this.deps.env, `gates "${gate.name}" envFrom`),
         protocol: { RATCHET_TICKET_ID: this.ticketId, RATCHET_ATTEMPT: String(this.attempt) },
       }),
-      exactEnv: true,
       redact: this.redact,
       timeoutMs: gate.timeoutMs,
       logPath,
-      signal,
       tailBytes: 3072,
-      tickMs,
-      onTick: () => heartbeat(`gate ${gate.name}`),
+      live: liveness(this.deps.stopping),
+      heartbeat: `gate ${gate.name}`,
+      what: `gate "${gate.name}" of ${this.ticketId} attempt ${this.attempt}`,
     });
-    throwIfStopped(signal, `gate "${gate.name}" of ${this.ticketId} attempt ${this.attempt}`);
     let passed = r.exitCode === 0 && !r.timedOut;
     let tail = r.timedOut ? `${r.tail}\n[timed out after ${gate.timeoutMs} ms]` : r.tail;
     let tests: TestCase[] | undefined;

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { stepDir } from './artifacts';
 import { baseCheckout } from './git';
 import { commandEnv } from './env';
-import { runCommand, stopStaleRun } from './process';
 import type { Redactor } from './redact';
+import { runStep } from './run-step';
 import { batchRedactor } from './secrets';
 import type { BatchConfig, Probe, ProbeResult, VerifyResult } from '../workflows/types';
 
@@ -30,19 +30,16 @@ async function runProbe(config: BatchConfig, ticketId: string, probe: Probe, env
   if (probe.kind === 'command') {
     const cwd = await baseCheckout(config.repo, config.baseBranch, config.worktreesDir);
     const logPath = path.join(await stepDir(config, ticketId, 'verify-live'), `probe-${probe.name.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
-    const pidFile = logPath.replace(/\.log$/, '.pid');
-    await stopStaleRun(pidFile);
-    const r = await runCommand({
+    const r = await runStep({
       command: probe.command,
       cwd,
-      pidFile,
       // Like the deploy, a probe learns which ticket it verifies, so one batch-level probe can check each ticket's effect.
       env: commandEnv({ source: env, protocol: { RATCHET_BATCH_ID: config.batchId, RATCHET_TICKET_ID: ticketId } }),
-      exactEnv: true,
       redact,
       timeoutMs: probe.timeoutMs,
       logPath,
       tailBytes: 500,
+      what: `probe "${probe.name}" of ${ticketId}`,
     });
     const passed = r.exitCode === 0 && !r.timedOut;
     return { name: probe.name, passed, detail: passed ? 'exit 0' : `exit ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}: ${r.tail.trim().slice(-300)}` };
