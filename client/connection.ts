@@ -4,6 +4,7 @@
  */
 import net from 'node:net';
 import { Client, Connection } from '@temporalio/client';
+import { DEFAULT_PORT, parseAddress, type HostPort } from '../deploy/address';
 import { temporalTarget } from '../deploy/connection';
 import { rootMessage, TemporalUnreachableError } from './errors';
 
@@ -26,11 +27,7 @@ export function defaultNamespace(): string {
  * Fails fast on an address where nothing listens: the SDK would retry until its deadline.
  * @returns why the TCP connection was refused, or undefined when it was accepted (or the check was inconclusive).
  */
-function tcpRefused(address: string): Promise<string | undefined> {
-  const colon = address.lastIndexOf(':');
-  const port = Number(address.slice(colon + 1));
-  if (colon <= 0 || !Number.isInteger(port)) return Promise.resolve(undefined); // let the SDK report the format
-  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+function tcpRefused({ host, port }: HostPort): Promise<string | undefined> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
     const done = (why: string | undefined): void => {
@@ -47,15 +44,17 @@ function tcpRefused(address: string): Promise<string | undefined> {
 
 /**
  * Connects to Temporal and checks that it answers.
- * @param address - host:port; default `$TEMPORAL_ADDRESS` or 127.0.0.1:7233.
+ * @param address - host:port (no port: 7233, as the SDK reads it); default `$TEMPORAL_ADDRESS` or 127.0.0.1:7233.
  * @param namespace - default `$TEMPORAL_NAMESPACE` or `default`.
  * @returns a Client; close it with `client.connection.close()`.
- * @throws TemporalUnreachableError when nothing answers within 5 s (the message says how to fix it).
+ * @throws TemporalUnreachableError when nothing answers within 5 s (the message says how to fix it); BadInputError
+ *   when the address is not host:port.
  */
 export async function connect(address?: string, namespace?: string): Promise<Client> {
   const t = temporalTarget({ address, namespace });
   const target = t.address;
-  const refused = await tcpRefused(target);
+  const hostPort = parseAddress(target, { source: 'Temporal address (--address or TEMPORAL_ADDRESS)', defaultPort: DEFAULT_PORT });
+  const refused = await tcpRefused(hostPort);
   if (refused) throw new TemporalUnreachableError(target, refused);
   try {
     const connection = await Connection.connect({ ...t.connection, connectTimeout: CONNECT_TIMEOUT_MS });

@@ -10,8 +10,9 @@
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { BadInputError } from '../workflows/input';
+import { DEFAULT_ADDRESS } from './address';
 
-export const DEFAULT_ADDRESS = '127.0.0.1:7233';
+export { DEFAULT_ADDRESS } from './address';
 export const DEFAULT_NAMESPACE = 'default';
 
 /** Where and how to connect: pass `connection` to `Connection.connect` or `NativeConnection.connect`. */

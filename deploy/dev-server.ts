@@ -10,9 +10,10 @@ import { Connection } from '@temporalio/client';
 import { TypedSearchAttributes, type SearchAttributeType } from '@temporalio/common';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { DEFAULT_ADDRESS, DEFAULT_PORT, formatAddress, parseAddress as parseHostPort, type HostPort } from './address';
 import { ratchetCacheDir, resolveTemporalCli } from './temporal-cli';
 
-export const DEFAULT_ADDRESS = '127.0.0.1:7233';
+export { DEFAULT_ADDRESS } from './address';
 export const DEFAULT_UI_PORT = 8233;
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
@@ -67,14 +68,9 @@ export function uiLink(uiUrl: string, workflowId: string, namespace = 'default')
   return `${uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
-/** Splits `host:port` (or `[v6]:port`). @throws Error when the port is missing or not a number. */
-function parseAddress(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(':');
-  const port = Number(address.slice(colon + 1));
-  if (colon <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new Error(`Invalid Temporal address '${address}': expected host:port, e.g. ${DEFAULT_ADDRESS}`);
-  }
-  return { host: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port };
+/** Splits a Temporal address; no port means 7233, as the SDK reads it. @throws BadInputError naming the value and the fix. */
+function parseAddress(address: string): HostPort {
+  return parseHostPort(address, { source: 'Temporal address', defaultPort: DEFAULT_PORT });
 }
 
 /** True when something accepts TCP connections on host:port within timeoutMs. */
@@ -187,9 +183,10 @@ async function killServer(child: ChildProcess, group = true, graceMs = STOP_GRAC
  * Reuses a server already answering there (started=false, stop() is a no-op); otherwise spawns
  * `temporal server start-dev` detached (so it can outlive this process), logging to `<db name>.log` next to the db.
  * @returns the server's address, Web UI URL, whether it was started here, exited, and stop().
- * @throws Error if the port is taken by something that is not Temporal, no CLI can be resolved
- *   (see resolveTemporalCli), the server exits or does not answer within 60 s (the message quotes the log tail),
- *   the namespace does not exist on a reused server, or a search attribute exists there with another type.
+ * @throws BadInputError if `opts.address` is not host:port. Error if the port is taken by something that is not
+ *   Temporal, no CLI can be resolved (see resolveTemporalCli), the server exits or does not answer within 60 s (the
+ *   message quotes the log tail), the namespace does not exist on a reused server, or a search attribute exists there
+ *   with another type.
  */
 export async function ensureDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const address = opts.address ?? DEFAULT_ADDRESS;
@@ -197,8 +194,8 @@ export async function ensureDevServer(opts: DevServerOptions = {}): Promise<DevS
   const namespace = opts.namespace ?? 'default';
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const { host, port } = parseAddress(address);
-  const uiHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  const uiUrl = `http://${uiHost}:${uiPort}`;
+  const uiHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const uiUrl = `http://${formatAddress({ host: uiHost, port: uiPort })}`;
 
   const existing = await tryConnect(address, 2_000);
   if (existing) {

@@ -12,6 +12,7 @@
  * lean activities process it takes ~3 ms (measured with plain Node processes; README "Running a batch").
  */
 import path from 'node:path';
+import { formatAddress, parseAddress } from '../deploy/address';
 import { temporalTarget } from '../deploy/connection';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createSandboxProbe } from '../activities/sandbox';
@@ -71,10 +72,13 @@ export function workerIdOf(value: string | undefined, source: string): string | 
   throw new BadInputError(source, [`"${value}" is not a worker id; fix: 1 to 100 letters, digits, ".", "_" or "-", e.g. build-host-2`]);
 }
 
-/** The address after `address` (`host:port` -> `host:port+1`): where the activities process of a split worker serves its metrics. */
+/**
+ * The address after `address` (`host:port` -> `host:port+1`): where the activities process of a split worker serves its
+ * metrics. @throws BadInputError when `address` is not host:port.
+ */
 export function nextPort(address: string): string {
-  const i = address.lastIndexOf(':');
-  return `${address.slice(0, i)}:${Number(address.slice(i + 1)) + 1}`;
+  const { host, port } = parseAddress(address);
+  return formatAddress({ host, port: port + 1 });
 }
 
 /**
@@ -83,10 +87,7 @@ export function nextPort(address: string): string {
  */
 export function metricsAddress(value: string | undefined, source: string): string | undefined {
   if (value === undefined || value === '') return undefined;
-  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65_535) {
-    throw new BadInputError(source, [`"${value}" is not host:port; fix: e.g. 0.0.0.0:9464 (all interfaces) or 127.0.0.1:9464`]);
-  }
+  parseAddress(value, { source, example: '0.0.0.0:9464 (all interfaces) or 127.0.0.1:9464' });
   return value;
 }
 

@@ -13,6 +13,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import YAML from 'yaml';
+import { parseAddress } from '../address';
 import { ensureSearchAttributes } from '../dev-server';
 import { ratchetCacheDir } from '../temporal-cli';
 import { resolveServerBinaries, resolveUiServer, TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION, type ServerBinaries } from './binaries';
@@ -429,7 +430,8 @@ function positiveInt(value: string): number {
 /** Lines telling how to use a running cluster. */
 function usageHint(address: string, namespace: string, uiUrl: string | undefined): string[] {
   const ns = namespace === 'default' ? '' : ` --namespace ${namespace}`;
-  const portArg = address.endsWith(`:${DEFAULT_CLUSTER_PORT}`) ? '' : ` --port ${address.slice(address.lastIndexOf(':') + 1)}`;
+  const { port } = parseAddress(address);
+  const portArg = port === DEFAULT_CLUSTER_PORT ? '' : ` --port ${port}`;
   return [
     `Workers:  npx ratchet --address ${address}${ns} worker      (or TEMPORAL_ADDRESS=${address} npm run worker; one per terminal or host)`,
     `Batches:  npx ratchet --address ${address}${ns} start batch.json`,

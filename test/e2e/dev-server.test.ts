@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
+import { parseAddress } from '../../deploy/address';
 import { ensureDevServer, uiLink, type DevServer } from '../../deploy/dev-server';
 
 const execFileAsync = promisify(execFile);
@@ -83,7 +84,7 @@ describe('dev server launcher', function () {
     const again = await ensureDevServer({ address, uiPort, dbFile: path.join(dir, 'other.sqlite'), log: () => {} });
     assert.equal(again.started, false);
     await again.stop();
-    assert.equal(await portOpen(Number(address.split(':')[1])), true, 'stop() of a reused server must not kill it');
+    assert.equal(await portOpen(parseAddress(address).port), true, 'stop() of a reused server must not kill it');
     assert.equal(fs.existsSync(path.join(dir, 'other.sqlite')), false);
   });
 
@@ -109,6 +110,6 @@ describe('dev server launcher', function () {
   it('stops the server it started, freeing the port', async function () {
     assert.ok(server);
     await server.stop();
-    assert.equal(await portOpen(Number(address.split(':')[1])), false);
+    assert.equal(await portOpen(parseAddress(address).port), false);
   });
 });
