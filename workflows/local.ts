@@ -5,15 +5,6 @@
  */
 import { ActivityFailure, ApplicationFailure, isCancellation, TemporalFailure } from '@temporalio/workflow';
 
-/** Patch: the tracker's reads and writes and the lock's requests run as local activities (activity tasks before). */
-export const LOCAL_PATCH = 'tracker-local-activities';
-
-/**
- * Retries of a local activity wait inside its workflow task up to this backoff; a longer one waits on a timer, after
- * a marker event that records the failure (a tracker that stays unwritable shows in the history and the Web UI).
- */
-export const LOCAL_RETRY_THRESHOLD = '10 seconds';
-
 /**
  * Rethrows a local activity's failure as an activity task's failure arrives: an `ActivityFailure` whose cause is the
  * step's own failure. The SDK rejects a local activity with its failure unwrapped, and the workflows handle one error

@@ -116,12 +116,6 @@ export const claimCheckSignal = defineSignal('claimCheck');
 /** Sent by a ticket workflow to its batch when its compare-and-set tracker write finds a state it did not write. */
 export const trackerTamperSignal = defineSignal<[TrackerTamper]>('trackerTamper');
 
-/**
- * Sent by a ticket workflow to its batch when it parks at or leaves a human gate, so the batch status shows it.
- * Ticket workflows started before `ticketProgress` existed still send it.
- */
-export const ticketWaitingSignal = defineSignal<[{ ticketId: string; gate: GateReason | null }]>('ticketWaiting');
-
 /** A ticket's progress as its batch shows it: sent after each tracker write, and when a human gate opens or closes. */
 export interface TicketProgress {
   ticketId: string;

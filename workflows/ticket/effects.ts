@@ -1,0 +1,326 @@
+/**
+ * The ticket workflow's effects on the world besides its phase activities: the message handlers, signals to its
+ * batch (one `signalParent()`), the Web UI and search attributes, tracker writes with their tamper check, the
+ * deployment-wide lock, host routing of worktree-bound steps, and human gates (update, signal, or a tracker label).
+ * Workflow code: deterministic, no I/O of its own.
+ */
+import {
+  ActivityFailure,
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  setHandler,
+  TimeoutFailure,
+  upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
+  type ActivityOptions,
+  type SignalDefinition,
+} from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import { formatMs } from '../duration';
+import { asStepFailure } from '../local';
+import { lockGrantedSignal, lockReleaseSignal, lockWorkflowId } from '../lock';
+import {
+  approveSignal,
+  approveUpdate,
+  blockerDoneSignal,
+  discoveryFiledSignal,
+  pullRequestSignal,
+  rejectSignal,
+  rejectUpdate,
+  statusQuery,
+  ticketProgressSignal,
+  trackerTamperSignal,
+} from '../messages';
+import * as metrics from '../metrics';
+import { OPTIONS, optionsFor, type HarnessOptions } from '../options';
+import { RatchetAttempt, RatchetPhase } from '../search-attributes';
+import type { BatchConfig, GateCursor, GateReason, PhaseName, Ticket, TicketInput, TicketState } from '../types';
+import { TicketRunState } from './state';
+
+/** How long a step waits for the worker holding the worktree, ms, when the batch file does not say. */
+const HOST_WAIT_MS = 30_000;
+
+/** The activities of a ticket: activity tasks (options per call) and the tracker's and lock's local activities. */
+export const acts = proxyActivities<Activities>(OPTIONS.quick);
+const local = proxyLocalActivities<Activities>(OPTIONS.tracker);
+
+/** A ticket workflow's run: its input, ticket, config and state, and the effects that act on them. */
+export class TicketEffects {
+  /** The ticket: as the batch passed it, or (`input.readSelf`) completed from the tracker by its first write. */
+  ticket: Ticket;
+  /** The batch's config; an accepted self-heal replaces its harness part (never the definition of done). */
+  config: BatchConfig;
+  /** Options of the harness-bound steps, for `config`. */
+  options: HarnessOptions;
+  readonly state: TicketRunState;
+  /** Signals sent off the ticket's critical path; the ticket waits for them all before it ends. */
+  private readonly inFlight: Promise<void>[] = [];
+  /** Progress signals are chained, so they arrive in the order sent. */
+  private progressChain: Promise<void> = Promise.resolve();
+  /** Request ids of the deployment-wide locks granted to this workflow and not yet released. */
+  private readonly granted = new Set<string>();
+
+  constructor(readonly input: TicketInput) {
+    this.ticket = input.ticket;
+    this.config = input.config;
+    this.options = optionsFor(this.config);
+    this.state = new TicketRunState(input.config.maxAttempts, input.ticket.state, Date.now());
+  }
+
+  /** Installs the ticket's query, signal and update handlers (the public contract's `status`, `approve`, `reject`). */
+  listen(): void {
+    const s = this.state;
+    setHandler(statusQuery, () => s.status(this.ticket));
+    setHandler(pullRequestSignal, () => void s.prNudges++);
+    setHandler(lockGrantedSignal, ({ requestId }) => void this.granted.add(requestId));
+    setHandler(discoveryFiledSignal, ({ replies }) => s.addDiscoveryReplies(replies));
+    setHandler(blockerDoneSignal, ({ ticketId, outcome }) => void s.blockerOutcomes.set(ticketId, outcome));
+    for (const [update, signal, kind] of [
+      [approveUpdate, approveSignal, 'approve'],
+      [rejectUpdate, rejectSignal, 'reject'],
+    ] as const) {
+      setHandler(update, (d) => s.decide(this.ticket.id, kind, d), { validator: (d) => s.checkDecision(this.ticket.id, kind, d) });
+      // The lenient twin: a signal cannot be refused, so a wrong one is logged and dropped.
+      setHandler(signal, (d) => {
+        try {
+          s.checkDecision(this.ticket.id, kind, d);
+          s.decide(this.ticket.id, kind, d);
+        } catch (err) {
+          log.warn(`${kind} signal ignored: ${(err as Error).message}`);
+        }
+      });
+    }
+  }
+
+  /** Replaces the config (an accepted heal's harness) and the options that follow it. */
+  setConfig(config: BatchConfig): void {
+    this.config = config;
+    this.options = optionsFor(config);
+  }
+
+  /** Shows the state in the Web UI's current details. */
+  show(): void {
+    setCurrentDetails(this.state.details(this.ticket));
+  }
+
+  /** Enters phase `next`: the timeline, the metric, the search attributes and the Web UI. */
+  enter(next: PhaseName, note?: string): void {
+    const from = this.state.enter(next, Date.now(), note);
+    metrics.phaseChanged(from === 'queued' ? undefined : from, next);
+    upsertSearchAttributes([
+      { key: RatchetPhase, value: next },
+      { key: RatchetAttempt, value: this.state.attempt },
+    ]);
+    this.show();
+  }
+
+  /**
+   * Sends `signal` to the batch (by workflow id, so a batch that continued as new gets it). `offPath`: the ticket goes
+   * on while it travels (after earlier off-path ones) and waits for it before it ends. A batch that is gone hears
+   * nothing more: the failure is logged, unless `mustArrive`, where it is thrown.
+   */
+  async signalParent<T extends unknown[]>(signal: SignalDefinition<T>, args: T, { offPath = false, mustArrive = false } = {}): Promise<void> {
+    const parent = workflowInfo().parent;
+    if (!parent) return;
+    const send = (): Promise<void> => getExternalWorkflowHandle(parent.workflowId).signal(signal, ...args);
+    if (mustArrive) return send();
+    const sent = (): Promise<void> => send().catch((err: unknown) => log.warn(`ticket ${this.ticket.id} could not send ${signal.name} to its batch: ${(err as Error).message}`));
+    if (!offPath) return sent();
+    this.progressChain = this.progressChain.then(sent);
+    this.inFlight.push(this.progressChain);
+  }
+
+  /** Whether the ticket runs under a batch (a ticket started alone has no one to tell). */
+  hasParent(): boolean {
+    return workflowInfo().parent !== undefined;
+  }
+
+  /** Waits for every signal sent off the critical path. */
+  async settle(): Promise<void> {
+    while (this.inFlight.length) await Promise.all(this.inFlight.splice(0));
+  }
+
+  /** Tells the batch the ticket's tracker state, phase and gate, so its status is fresh (off the critical path). */
+  notifyBatch(gate: GateReason | null): Promise<void> {
+    const s = this.state;
+    const since = gate && s.waiting ? { since: s.waiting.since } : {};
+    const progress = { ticketId: this.ticket.id, state: s.lastWritten, phase: s.phase, attempt: s.attempt, gate, ...since, interventions: [...s.interventions] };
+    return this.signalParent(ticketProgressSignal, [progress], { offPath: true });
+  }
+
+  /**
+   * Sets the ticket's tracker state, compare-and-set: a state before the write that is neither what this workflow
+   * last wrote nor the state being written (a retried write) is a tracker tamper, reported to the batch. `announce`
+   * sends the batch a progress signal after it. With `take` (the first write of a ticket started from its graph
+   * node) it also reads the ticket whole, and writes only over the state the ticket was started with.
+   * @returns `refused`: the state found instead, when `take` wrote nothing; else `read`: the ticket read with `take`.
+   * @throws ActivityFailure when the write failed after its retries.
+   */
+  async writeState(to: TicketState, note?: string, { announce = true, take = false } = {}): Promise<{ refused?: TicketState; read?: Ticket }> {
+    const s = this.state;
+    const { previous, refused, ticket: read } = await local
+      .setTicketState({
+        ticketsDir: this.config.ticketsDir,
+        tracker: this.config.tracker,
+        ticketId: this.ticket.id,
+        state: to,
+        note,
+        by: `ticket workflow of batch ${this.input.batchId}`,
+        ...(take ? { whole: true, expect: s.lastWritten } : {}),
+      })
+      .catch(asStepFailure('setTicketState'));
+    if (refused) return { refused: previous };
+    if (previous !== s.lastWritten && previous !== to) {
+      const tamper = { ticketId: this.ticket.id, from: s.lastWritten, to: previous, at: Date.now(), seenBy: 'ticket' as const };
+      log.warn(`tracker tamper on ${this.ticket.id}: ${tamper.from} -> ${tamper.to} without ratchet writing it`);
+      await this.signalParent(trackerTamperSignal, [tamper]);
+    }
+    s.lastWritten = to;
+    if (announce) await this.notifyBatch(s.waiting?.gate ?? null);
+    return { read };
+  }
+
+  /** {@link writeState} where a tracker that cannot be written must not stop the ticket: the failure is logged. */
+  async tryWriteState(to: TicketState, note: string, what: string, announce = false): Promise<void> {
+    try {
+      await this.writeState(to, note, { announce });
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      log.warn(`ticket ${this.ticket.id}: the tracker could not record ${what}: ${err.cause?.message ?? err.message}`);
+    }
+  }
+
+  /**
+   * Parks the ticket at a human gate until `approve` or `reject` arrives, and records the intervention. With a gate
+   * timeout (`humanGates.timeoutMs`, unless the gate is in `keepWaiting`) an unanswered gate ends as a reject with
+   * the reason "no answer in <duration>" (kept in `state.expired`), which is not an intervention.
+   */
+  async humanGate(gate: GateReason, reason: string): Promise<'approve' | 'reject'> {
+    const s = this.state;
+    s.decision = undefined;
+    this.enter('human-gate');
+    // The tracker records the gate first; only then do the status query and the batch announce it. A tracker that
+    // cannot be written must not keep a person from answering: the gate still opens, and says so in the log.
+    await this.tryWriteState('awaiting-human', `${gate}: ${reason}`, `the ${gate} gate`);
+    s.openGate(gate, reason, Date.now());
+    this.show();
+    await this.notifyBatch(gate);
+    const limit = this.config.humanGates?.keepWaiting.includes(gate) ? undefined : this.config.humanGates?.timeoutMs;
+    if (!(await this.awaitDecision(gate, limit))) {
+      s.expired = `no answer in ${formatMs(limit ?? 0)} at the ${gate} gate (${reason})`;
+      s.waiting = undefined;
+      await this.notifyBatch(null);
+      return 'reject';
+    }
+    const d = s.closeGate(this.ticket.id, Date.now());
+    if (d.kind === 'approve') await this.tryWriteState(s.mergeCommit === undefined ? 'in-progress' : 'merged', `${gate} approved by ${d.by}`, 'the approve');
+    await this.notifyBatch(null);
+    return d.kind;
+  }
+
+  /**
+   * Waits for the decision (the `approve`/`reject` update or signal) at most `limitMs` (no limit when undefined).
+   * With a GitHub tracker that polls (`tracker.pollMs`), the issue is also read for a person's answer by label, from
+   * `pollMs` doubling up to ten times that (an answer given between the gate's label and the first read counts). A
+   * read that fails is logged and tried at the next poll.
+   * @returns false when `limitMs` passed unanswered.
+   */
+  private async awaitDecision(gate: GateReason, limitMs: number | undefined): Promise<boolean> {
+    const s = this.state;
+    const answered = (): boolean => s.decision !== undefined;
+    const tracker = this.config.tracker;
+    if (tracker?.kind !== 'github' || tracker.pollMs === undefined) {
+      if (limitMs !== undefined) return condition(answered, limitMs);
+      await condition(answered);
+      return true;
+    }
+    const end = limitMs === undefined ? Infinity : Date.now() + limitMs;
+    let cursor: GateCursor | undefined;
+    let waitMs = tracker.pollMs;
+    for (;;) {
+      try {
+        const r = await acts.readGateAnswer.executeWithOptions({ ...OPTIONS.gateRead, summary: `read ${this.ticket.id}'s labels for an answer at the ${gate} gate` }, [
+          { ticketsDir: this.config.ticketsDir, tracker, ticketId: this.ticket.id, ...(cursor ? { after: cursor } : {}) },
+        ]);
+        cursor = r.cursor ?? cursor;
+        if (r.answer && !answered()) s.decision = r.answer;
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        log.warn(`ticket ${this.ticket.id}: reading the issue's labels at the ${gate} gate failed: ${err.cause?.message ?? err.message}`);
+      }
+      if (answered()) return true;
+      const left = end - Date.now();
+      if (left <= 0) return false;
+      if (await condition(answered, Math.min(waitMs, left))) return true;
+      waitMs = Math.min(waitMs * 2, tracker.pollMs * 10);
+    }
+  }
+
+  /**
+   * Runs `fn` holding the deployment-wide lock `key` (workflows/lock.ts): waits durably for its turn (the lock's Web UI
+   * page shows the line), and releases it when `fn` ends, however it ends, also when this workflow is cancelled
+   * while it waits or holds (otherwise the lock would wait out `holdMs`, or grant it to a workflow that no longer
+   * wants it). `holdMs` bounds how long the lock is kept if this workflow dies holding it.
+   */
+  async withLock<T>(key: string, what: string, holdMs: number, fn: () => Promise<T>): Promise<T> {
+    const requestId = uuid4();
+    const asked = Date.now();
+    const request = { requester: workflowInfo().workflowId, requestId, holdMs, what: `${what} ${this.ticket.id}` };
+    await local.requestLock
+      .executeWithOptions({ ...OPTIONS.lock, summary: `ask for the lock ${key}` }, [{ key, taskQueue: workflowInfo().taskQueue, request }])
+      .catch(asStepFailure('requestLock'));
+    const release = (): Promise<void> =>
+      getExternalWorkflowHandle(lockWorkflowId(key))
+        .signal(lockReleaseSignal, { requestId })
+        // A lock that released it by time-out and then ended idle is not there to tell: nothing to release.
+        .catch((err: unknown) => log.warn(`could not release the lock ${key} (${(err as Error).message}); a lock that has ended holds nothing`));
+    let held = false;
+    try {
+      await condition(() => this.granted.has(requestId));
+      metrics.deploymentLockWaited(what, Date.now() - asked);
+      const result = await fn();
+      held = true;
+      return result;
+    } finally {
+      this.granted.delete(requestId);
+      const released = CancellationScope.nonCancellable(release);
+      // After a step that ended well the ticket goes on while the release travels. A cancelled or failed workflow
+      // waits for it: the server drops a signal whose sender has closed.
+      if (held) this.inFlight.push(released);
+      else await released;
+    }
+  }
+
+  /**
+   * Runs a step of an attempt that needs the ticket's worktree (samples-typescript `worker-specific-task-queues`):
+   * first on the task queue of the worker that holds it, with a schedule-to-start timeout of the batch's
+   * `hostWaitMs`; when no worker takes it from there in that time (that worker died, or stayed busy), on the shared
+   * queue, where any worker takes it over (validate makes the worktree again from the attempt's commit; implement
+   * and merge need nothing of it).
+   */
+  async onHost<T>(what: string, options: ActivityOptions, step: (options: ActivityOptions) => Promise<T>): Promise<T> {
+    const on = this.state.host;
+    if (on === undefined) return step(options);
+    const waitMs = this.config.hostWaitMs ?? HOST_WAIT_MS;
+    try {
+      return await step({ ...options, taskQueue: on, scheduleToStartTimeout: waitMs });
+    } catch (err) {
+      if (!(err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START')) throw err;
+      log.warn(`ticket ${this.ticket.id}: no worker took ${what} from ${on} in ${formatMs(waitMs)}; any worker takes it over`);
+      if (this.state.host === on) this.state.host = undefined;
+      return step(options);
+    }
+  }
+
+  /** Notes where a step left the ticket's worktree (its result's `hostTaskQueue`). @returns the result. */
+  heldOn<R extends { hostTaskQueue?: string }>(result: R): R {
+    if (result.hostTaskQueue !== undefined) this.state.host = result.hostTaskQueue;
+    return result;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Landing a validated commit (DESIGN.md "forge"): a merge into the local base under the deployment-wide merge lock,
+ * or the ticket's one pull request on GitHub. Workflow code.
+ */
+import { condition } from '@temporalio/workflow';
+import * as metrics from '../metrics';
+import { MERGE_HOLD_MS, OPTIONS } from '../options';
+import type { ForgeConfig } from '../types';
+import { acts, type TicketEffects } from './effects';
+
+/**
+ * Lands `commit`. @returns true when merged (`state.mergeCommit` set), false when the attempt failed with feedback
+ * (a conflict, a review asking for changes, failed checks), 'rejected' when a person closed the pull request.
+ */
+export async function land(fx: TicketEffects, commit: string): Promise<boolean | 'rejected'> {
+  const { state: s, ticket, config } = fx;
+  if (config.forge?.kind === 'github') return landOnGitHub(fx, commit, config.forge);
+  // The lock of merges into the base: one per repository and base branch, whichever worker or batch merges. On the
+  // worker holding the worktree, which the merge removes; any worker can merge (it needs no checkout).
+  const merged = await fx.withLock(`merge:${config.repo}@${config.baseBranch}`, 'merge', MERGE_HOLD_MS, () =>
+    fx.onHost('merge', OPTIONS.merge, (options) => acts.merge.executeWithOptions({ ...options, summary: `merge ${ticket.id}` }, [{ config, ticketId: ticket.id, title: ticket.title, commit }])),
+  );
+  if (merged.conflict) {
+    return s.fail(
+      `conflict: ${merged.conflict.join(', ')}`,
+      `Attempt ${s.attempt}: merging into ${config.baseBranch} conflicted in ${merged.conflict.join(', ')}. The next attempt starts from the new ${config.baseBranch}.`,
+    );
+  }
+  s.mergeCommit = merged.commit;
+  metrics.merged();
+  return true;
+}
+
+/**
+ * Lands the validated `commit` through the ticket's one pull request (`forge.kind: "github"`): pushes it, opens or
+ * finds the pull request, then reads it until it merges: at once when the `pullRequest` signal says it changed (a
+ * webhook), else on a durable timer from `pollMs` doubling up to ten times that. A review asking for changes, a
+ * failed required check or a conflict fails the attempt with that as feedback (the next attempt is pushed to the
+ * same pull request); a pull request closed unmerged is a person's reject. The ticket's `land` overrides the
+ * batch's.
+ */
+async function landOnGitHub(fx: TicketEffects, commit: string, batchForge: Extract<ForgeConfig, { kind: 'github' }>): Promise<boolean | 'rejected'> {
+  const { state: s, ticket, config } = fx;
+  const n = s.attempt;
+  // A ticket may ask for a person's merge (or allow ratchet's) whatever the batch says.
+  const forge = { ...batchForge, land: ticket.land ?? batchForge.land };
+  const batch = { batchId: config.batchId, repo: config.repo, baseBranch: config.baseBranch, forge };
+  const reviews = s.seenReviews;
+  const answered = reviews.length ? ` It answers review${reviews.length > 1 ? 's' : ''} ${reviews.map((r) => `#${r}`).join(', ')}.` : '';
+  const notes = `**ratchet**: attempt ${n} of ticket ${ticket.id}, commit \`${commit.slice(0, 10)}\`, passed the gates (${config.gates.map((g) => g.name).join(', ') || 'none'}).${answered}`;
+  const pr = await acts.openPullRequest({ config: batch, ticketId: ticket.id, title: ticket.title, body: ticket.body, tracker: { ticketsDir: config.ticketsDir, tracker: config.tracker }, commit, attempt: n, notes });
+  s.pullRequest = { number: pr.number, url: pr.url };
+  fx.show();
+  let waitMs = forge.pollMs;
+  let awaiting = false;
+  const person = (kind: 'merge' | 'reject' | 'review', by: string, comment: string): void => {
+    s.interventions.push({ kind, ticketId: ticket.id, gate: 'pull-request', by, comment, at: Date.now() });
+  };
+  for (;;) {
+    // A webhook's nudge that arrives while the pull request is read (or the label written) still wakes it.
+    const before = s.prNudges;
+    const r = await acts.landPullRequest({ config: batch, ticketId: ticket.id, title: ticket.title, number: pr.number, commit, seenReviews: [...reviews] });
+    switch (r.status) {
+      case 'merged':
+        if (forge.land === 'human') person('merge', r.by ?? 'a person on GitHub', `merged #${pr.number}`);
+        s.mergeCommit = r.commit;
+        metrics.merged();
+        return true;
+      case 'closed':
+        person('reject', 'a person on GitHub', `closed #${pr.number} unmerged`);
+        s.rejectedWhy = `pull request #${pr.number} was closed unmerged`;
+        return 'rejected';
+      case 'changes-requested': {
+        reviews.push(r.review.id);
+        person('review', r.review.by, r.review.body.slice(0, 200));
+        const inline = r.review.comments.map((c) => `- ${c.path}${c.line ? `:${c.line}` : ''}: ${c.body}`);
+        return s.fail(`review ${r.review.id}`, [`Attempt ${n}: ${r.review.by} asked for changes on pull request #${pr.number}:`, r.review.body, ...inline].filter(Boolean).join('\n'));
+      }
+      case 'checks-failed':
+        return s.fail(`checks: ${r.failed.join(', ')}`, `Attempt ${n}: required checks failed on pull request #${pr.number}: ${r.failed.join(', ')}.`);
+      case 'conflict':
+        return s.fail('conflict: pull request', `Attempt ${n}: ${r.message}. The next attempt starts from the new ${config.baseBranch}.`);
+      case 'waiting': {
+        if (forge.land === 'human' && !awaiting) {
+          awaiting = true;
+          await fx.writeState('awaiting-human', `pull request #${pr.number}: a person merges it`);
+        }
+        const nudged = await condition(() => s.prNudges > before, waitMs);
+        waitMs = nudged ? forge.pollMs : Math.min(waitMs * 2, forge.pollMs * 10);
+      }
+    }
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * What a ticket workflow knows of its own run, as plain data with the rules that change it: phase and timeline,
+ * attempts and rounds, feedback for the next attempt, heal bookkeeping, the human gate it waits at, interventions and
+ * tamperings. It answers the `status` query, the Web UI details and the ticket's report. Pure: no SDK call, no clock
+ * (callers pass workflow time, ms since epoch); tested without a server (test/unit/ticket-state.test.ts).
+ */
+import type { GateAnswer, TicketStatus } from '../messages';
+import type {
+  DiscoveredRecord,
+  GateDecision,
+  GateReason,
+  HealRecord,
+  Intervention,
+  PhaseName,
+  PhaseSpan,
+  TamperingCaught,
+  Ticket,
+  TicketOutcome,
+  TicketReport,
+  TicketState,
+} from '../types';
+
+/** Feedback kept for the next attempt: the latest entries, each cut to a few KB, so payloads stay small. */
+export const FEEDBACK_ENTRIES = 3;
+export const FEEDBACK_CHARS = 3000;
+
+/** A person's answer at a human gate, as the `approve` / `reject` update or signal (or the tracker) gave it. */
+export interface Decision {
+  kind: 'approve' | 'reject';
+  by: string;
+  comment?: string;
+  /** Set when the answer came from the tracker, which moved the state there itself. */
+  trackerState?: TicketState;
+}
+
+/** The phases whose spans carry the attempt they belong to. */
+const ATTEMPT_PHASES: readonly PhaseName[] = ['implement', 'validate', 'merge'];
+
+export class TicketRunState {
+  phase: PhaseName = 'queued';
+  phaseStartedAt: number;
+  /** The attempt the current phase belongs to, taken when it starts (the counter moves on before the next span). */
+  phaseAttempt: number | undefined;
+  /** First line of the feedback recorded during the current phase: the note of its span when no other is given. */
+  failureNote: string | undefined;
+  readonly timeline: PhaseSpan[] = [];
+
+  /** Attempts started so far, and those the current round still allows. */
+  attempt = 0;
+  budget: number;
+  /** Attempts allowed so far: `maxAttempts` per round, rounds granted by a person's approve or an accepted heal. */
+  cap: number;
+
+  readonly feedback: string[] = [];
+  lastFeedback: string | undefined;
+  /** The approved plan the attempts follow (none when the plan step failed without a plan gate). */
+  plan: string | undefined;
+
+  waiting: { gate: GateReason; reason: string; since: number } | undefined;
+  decision: Decision | undefined;
+  /** Set when a human gate's timeout expired with no answer: the reason the ticket is recorded human-gated. */
+  expired: string | undefined;
+  /** Why the last attempt ended in a person's reject, when that was not a protected change. */
+  rejectedWhy: string | undefined;
+  readonly interventions: Intervention[] = [];
+  readonly tamperings: TamperingCaught[] = [];
+  guardedBy: string[] = [];
+
+  mergeCommit: string | undefined;
+  /** The ticket's pull request (GitHub forge), once opened. */
+  pullRequest: { number: number; url: string } | undefined;
+  /** Reviews already turned into feedback. */
+  readonly seenReviews: number[] = [];
+  /** `pullRequest` signals received: each one reads the pull request again at once. */
+  prNudges = 0;
+
+  /** The batch's answers about discovered work this ticket reported (attempt, or minus a heal's number -> entry -> record). */
+  readonly discoveryReplies = new Map<number, Map<number, DiscoveredRecord>>();
+  /** Discovered blockers of this ticket that have ended, as the batch reported. */
+  readonly blockerOutcomes = new Map<string, TicketOutcome>();
+  /** Set when a discovered blocker ended human-gated: this ticket cannot be done either. */
+  blockedBy: string | undefined;
+
+  /**
+   * The failure signature of the last failed attempt (which gates, tests, step or probes failed): a heal followed by
+   * the same signature is churn, not progress.
+   */
+  signature = '';
+  /** The signature the last accepted heal addressed. */
+  healedAgainst: string | undefined;
+  readonly heals: HealRecord[] = [];
+
+  /** What ratchet last wrote for this ticket: each write compares the tracker's state with it. */
+  lastWritten: TicketState;
+  /** The worker-specific task queue of the worker whose disk holds the ticket's worktree, once a step said so. */
+  host: string | undefined;
+
+  /**
+   * @param maxAttempts the batch's attempts per round.
+   * @param written the tracker state the batch started the ticket with (what ratchet last wrote).
+   * @param now workflow time, ms.
+   */
+  constructor(
+    private readonly maxAttempts: number,
+    written: TicketState,
+    now: number,
+  ) {
+    this.budget = maxAttempts;
+    this.cap = maxAttempts;
+    this.lastWritten = written;
+    this.phaseStartedAt = now;
+  }
+
+  /** Ends the current phase's span (none for `queued`) and starts `next`. @returns the phase left. */
+  enter(next: PhaseName, now: number, note?: string): PhaseName {
+    const from = this.phase;
+    if (from !== 'queued') {
+      this.timeline.push({ phase: from, attempt: this.phaseAttempt, startedAt: this.phaseStartedAt, ms: now - this.phaseStartedAt, note: note ?? this.failureNote });
+    }
+    this.failureNote = undefined;
+    this.phase = next;
+    this.phaseAttempt = ATTEMPT_PHASES.includes(next) ? this.attempt : undefined;
+    this.phaseStartedAt = now;
+    return from;
+  }
+
+  /** Starts the next attempt of the round. @returns false when the round's budget is spent. */
+  nextAttempt(): boolean {
+    if (this.budget <= 0) return false;
+    this.budget--;
+    this.attempt++;
+    return true;
+  }
+
+  /** A new round of `maxAttempts` (a person's approve, an accepted heal). */
+  newRound(maxAttempts = this.maxAttempts): void {
+    this.budget = maxAttempts;
+    this.cap = this.attempt + maxAttempts;
+  }
+
+  /** An attempt that waited for a discovered blocker is not held against the cap: one more. */
+  refundAttempt(): void {
+    this.budget++;
+    this.cap++;
+  }
+
+  /** Records feedback for the next attempt: the last {@link FEEDBACK_ENTRIES}, each cut to {@link FEEDBACK_CHARS}. */
+  addFeedback(text: string): void {
+    const cut = text.length > FEEDBACK_CHARS ? `${text.slice(0, 400)}\n...\n${text.slice(-(FEEDBACK_CHARS - 400))}` : text;
+    this.feedback.push(cut);
+    while (this.feedback.length > FEEDBACK_ENTRIES) this.feedback.shift();
+    this.lastFeedback = cut;
+    this.failureNote = cut.split('\n')[0];
+  }
+
+  /** Records a failed attempt: its signature (for churn) and the feedback the next attempt gets. */
+  fail(signature: string, feedback: string): false {
+    this.signature = signature;
+    this.addFeedback(feedback);
+    return false;
+  }
+
+  /**
+   * The `approve` / `reject` validator's rule: a payload with `by`, while a gate waits and is not answered yet.
+   * @throws Error naming the field or the phase, so the caller of the update sees why.
+   */
+  checkDecision(ticketId: string, kind: Decision['kind'], d: GateDecision): void {
+    if (typeof d?.by !== 'string' || d.by.trim() === '') {
+      throw new Error(`${kind} needs a payload {"by": "<who>", "comment"?: "<text>"}: field "by" is ${JSON.stringify(d?.by)}`);
+    }
+    if (!this.waiting || this.decision) {
+      throw new Error(
+        `ticket ${ticketId} is not waiting at a human gate: it is in phase ${this.phase}` +
+          (this.attempt ? ` (attempt ${this.attempt}, cap ${this.maxAttempts} per round)` : '') +
+          `; ${kind} is accepted only while the status query shows waitingFor`,
+      );
+    }
+  }
+
+  /** Takes a checked answer. @returns what the update answers. */
+  decide(ticketId: string, kind: Decision['kind'], d: GateDecision): GateAnswer {
+    const gate = (this.waiting as { gate: GateReason }).gate;
+    this.decision = { kind, by: d.by, comment: d.comment, ...(d.trackerState ? { trackerState: d.trackerState } : {}) };
+    return { ticketId, gate, decision: kind };
+  }
+
+  /** Opens a human gate: no answer yet. */
+  openGate(gate: GateReason, reason: string, now: number): void {
+    this.waiting = { gate, reason, since: now };
+  }
+
+  /** Closes the gate with its answer, recorded as an intervention. @returns the answer. */
+  closeGate(ticketId: string, now: number): Decision {
+    const d = this.decision as Decision;
+    const gate = (this.waiting as { gate: GateReason }).gate;
+    this.interventions.push({ kind: d.kind, ticketId, gate, by: d.by, comment: d.comment, at: now });
+    this.waiting = undefined;
+    // An answer given in the tracker moved the state there itself (a removed awaiting-human label): not a tamper.
+    if (d.trackerState && this.lastWritten === 'awaiting-human') this.lastWritten = d.trackerState;
+    return d;
+  }
+
+  /** Records the batch's answers about discovered work. */
+  addDiscoveryReplies(replies: readonly { attempt: number; index: number; record: DiscoveredRecord }[]): void {
+    for (const { attempt, index, record } of replies) {
+      const forKey = this.discoveryReplies.get(attempt) ?? new Map<number, DiscoveredRecord>();
+      forKey.set(index, record);
+      this.discoveryReplies.set(attempt, forKey);
+    }
+  }
+
+  /** Heals that ran (churn does not count against the budget). */
+  healsRun(): number {
+    return this.heals.filter((h) => h.outcome !== 'churn').length;
+  }
+
+  /** What the `status` query answers. */
+  status(ticket: Pick<Ticket, 'id' | 'title'>): TicketStatus {
+    return {
+      ticketId: ticket.id,
+      title: ticket.title,
+      phase: this.phase,
+      attempt: this.attempt,
+      maxAttempts: this.cap,
+      waitingFor: this.waiting?.gate,
+      waitingReason: this.waiting?.reason,
+      timeline: this.timeline,
+      interventions: this.interventions,
+      lastFeedback: this.lastFeedback,
+      mergeCommit: this.mergeCommit,
+      ...(this.pullRequest ? { pullRequest: this.pullRequest } : {}),
+    };
+  }
+
+  /** The Web UI's current details: a short markdown timeline of phases and attempts. */
+  details(ticket: Pick<Ticket, 'id' | 'title'>): string {
+    const rows = this.timeline.map((s) => `- ${s.phase}${s.attempt ? ` #${s.attempt}` : ''}: ${Math.round(s.ms / 100) / 10}s${s.note ? ` (${s.note})` : ''}`);
+    const now = `**${this.phase}**${this.attempt ? ` attempt ${this.attempt}/${this.cap}` : ''}${this.waiting ? ` (waiting for a person: ${this.waiting.gate})` : ''}`;
+    const pr = this.pullRequest ? [`Pull request: [#${this.pullRequest.number}](${this.pullRequest.url})`] : [];
+    return [`### ${ticket.id}: ${ticket.title}`, `Now: ${now}`, ...pr, ...rows].join('\n');
+  }
+
+  /** The workflow's result once it ended `outcome` (the timeline must be closed by entering `outcome` first). */
+  report(ticket: Pick<Ticket, 'id' | 'title'>, outcome: TicketOutcome, reason: string | undefined): TicketReport {
+    const phaseMs: TicketReport['phaseMs'] = {};
+    for (const s of this.timeline) phaseMs[s.phase] = (phaseMs[s.phase] ?? 0) + s.ms;
+    return {
+      ticketId: ticket.id,
+      title: ticket.title,
+      outcome,
+      attempts: this.attempt,
+      mergeCommit: this.mergeCommit,
+      phases: this.timeline,
+      phaseMs,
+      interventions: this.interventions,
+      reason,
+      tamperings: this.tamperings,
+      guardedBy: this.guardedBy,
+      ...(this.heals.length ? { heals: this.heals } : {}),
+    };
+  }
+}
