@@ -11,7 +11,7 @@ import { stepDir, writeArtifact } from './artifacts';
 import { liveness, throwIfStopped, type Liveness } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
 import { ConfigError } from '../workflows/errors';
-import { prepareWorktree } from './git';
+import { prepareWorktree, type Git } from './git';
 import { stopStaleRun } from './process';
 import { renderPrompt } from './prompt';
 import { pidFileOf, runStep } from './run-step';
@@ -52,6 +52,8 @@ export interface AgentStepDeps {
   sandbox: SandboxProbe;
   /** Aborted when the worker process is told to stop: the agent is stopped at once. */
   stopping?: AbortSignal;
+  /** The worker's git client: the step's worktree and the sandbox's view of its git metadata. */
+  git: Git;
 }
 
 export interface AgentStep {
@@ -82,7 +84,7 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
   await stopStaleRun(pidFile);
   await stopStaleRun(pidFileOf(path.join(dir, 'setup.log')));
   const branch = heal?.branch ?? ticketBranch(config.batchId, ticket.id);
-  const wt = await prepareWorktree({
+  const wt = await prepareWorktree(deps.git, {
     repo: config.repo,
     worktreesDir: config.worktreesDir,
     branch,
@@ -106,7 +108,7 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
       RATCHET_BASE_BRANCH: config.baseBranch,
     },
   });
-  const sandbox = await boxFor(config.agent, wt.path, branch, deps.sandbox);
+  const sandbox = await boxFor(config.agent, wt.path, branch, deps);
   const { heartbeat, signal, tickMs } = liveness(deps.stopping);
   try {
     // The harness's setup steps run first, in the fresh worktree, boxed and with the agent's environment.
@@ -203,10 +205,10 @@ async function boxFor(
   agent: BatchConfig['agent'],
   worktree: string,
   branch: string,
-  probe: SandboxProbe,
+  deps: Pick<AgentStepDeps, 'sandbox' | 'git'>,
 ): Promise<AgentTask['sandbox']> {
   if (agent.sandbox === 'none') return undefined;
-  const bwrap = await probe.bwrap();
+  const bwrap = await deps.sandbox.bwrap();
   if (!bwrap) {
     if (agent.sandbox === 'bwrap') {
       throw new ConfigError(
@@ -225,8 +227,8 @@ async function boxFor(
   }
   const tmpDir = await mkdtemp(path.join(os.tmpdir(), PRIVATE_TMP_PREFIX));
   await mkdir(path.join(tmpDir, path.basename(BOXED_TMPDIR)));
-  const writable = [worktree, ...(await gitWritableDirs(worktree, branch)), ...caches];
+  const writable = [worktree, ...(await gitWritableDirs(deps.git, worktree, branch)), ...caches];
   const visible = (await hostTmpEntries()).filter((p) => p !== tmpDir);
-  const prefix = bwrapPrefix(bwrap, { cwd: worktree, writable, tmpDir, readOnly: await gitPinnedPaths(worktree), visible });
+  const prefix = bwrapPrefix(bwrap, { cwd: worktree, writable, tmpDir, readOnly: await gitPinnedPaths(deps.git, worktree), visible });
   return { prefix, tmpDir, tmpdirInside: BOXED_TMPDIR };
 }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
-import { assertGitRepo, blobDigests, ensureExcluded, headOf } from './git';
+import { assertGitRepo, blobDigests, ensureExcluded, headOf, type Git } from './git';
 import { resolveEnvFrom } from './env';
 import { GitHubTracker } from './tracker/github';
 import { LocalTracker, STATE_SUFFIX } from './tracker/local';
@@ -77,7 +77,11 @@ export function createTrackers(github: () => GitHub): Trackers {
  * batch keeps; it reads a whole ticket when it starts it), and a batch whose carry would pass the payload limit once
  * every ticket has ended is refused, naming its size.
  */
-export async function loadBatch(input: { raw: unknown; workflowId: string; nodes?: boolean }, env: NodeJS.ProcessEnv, trackers: Trackers): Promise<LoadedBatch> {
+export async function loadBatch(
+  input: { raw: unknown; workflowId: string; nodes?: boolean },
+  deps: { env: NodeJS.ProcessEnv; trackers: Trackers; git: Git },
+): Promise<LoadedBatch> {
+  const { env, trackers, git } = deps;
   const file = parseOrThrow(batchFileSchema, input.raw, 'batch input');
   const fromId = input.workflowId.startsWith('batch-') ? input.workflowId.slice('batch-'.length) : undefined;
   const batchId = file.batchId ?? fromId;
@@ -97,7 +101,7 @@ export async function loadBatch(input: { raw: unknown; workflowId: string; nodes
     ]);
   }
   const config = toBatchConfig(file, batchId, (repo, p) => path.resolve(repo, p));
-  await assertGitRepo(config.repo, config.baseBranch);
+  await assertGitRepo(git, config.repo, config.baseBranch);
   for (const [field, names] of [
     ['agent.envFrom', config.agent.envFrom],
     ...config.gates.map((g, i) => [`gates[${i}].envFrom`, g.envFrom] as const),
@@ -106,6 +110,7 @@ export async function loadBatch(input: { raw: unknown; workflowId: string; nodes
     resolveEnvFrom([...names], env, field);
   }
   await ensureExcluded(
+    git,
     config.repo,
     [config.worktreesDir, config.artifactsDir].map((p) => path.relative(config.repo, p)).filter((p) => !p.startsWith('..')),
     [{ folder: config.ticketsDir, glob: `*${STATE_SUFFIX}` }],
@@ -133,7 +138,7 @@ export async function loadBatch(input: { raw: unknown; workflowId: string; nodes
   // One batch at a time per tracker: a tickets folder, or a GitHub repository's issues under one label prefix.
   const trackerName = config.tracker?.kind === 'github' ? `github:${config.tracker.repo}:${config.tracker.labelPrefix}` : await realpath(config.ticketsDir);
   const trackerKey = createHash('sha256').update(trackerName).digest('hex').slice(0, 20);
-  const definition = definitionOfDone(config, tickets, await protectedDigests(config, await headOf(config.repo, config.baseBranch)));
+  const definition = definitionOfDone(config, tickets, await protectedDigests(git, config, await headOf(git, config.repo, config.baseBranch)));
   const loaded: LoadedBatch = { config, tickets: input.nodes ? tickets.map(nodeOf) : tickets, doneFingerprint: fingerprint(definition), definitionOfDone: definition, trackerKey };
   const tooLarge = sizeProblem(loaded, input.nodes === true);
   if (tooLarge) throw new BadInputError(`batch ${batchId}`, [tooLarge]);
@@ -220,11 +225,11 @@ export function protectedPaths(config: BatchConfig, tickets: Ticket[]): string[]
  * Content digests of the protected files at `commit` (git blob ids), outside the tickets folder (discovered tickets
  * join it while a batch runs, and ratchet writes it, never an attempt).
  */
-export async function protectedDigests(config: BatchConfig, commit: string): Promise<Record<string, string>> {
+export async function protectedDigests(git: Git, config: BatchConfig, commit: string): Promise<Record<string, string>> {
   const tickets = path.relative(config.repo, config.ticketsDir).split(path.sep).join('/');
   const isProtected = picomatch(config.protectedPaths, { dot: true });
   const inTickets = (p: string): boolean => !tickets.startsWith('..') && (p === tickets || p.startsWith(`${tickets}/`));
-  return blobDigests(config.repo, commit, (p) => isProtected(p) && !inTickets(p));
+  return blobDigests(git, config.repo, commit, (p) => isProtected(p) && !inTickets(p));
 }
 
 /**

@@ -134,18 +134,18 @@ export async function selfHeal(agentFor: (config: BatchConfig['agent']) => Agent
     },
     deps,
   );
-  const committed = await commitAll(step.worktree, `ratchet: heal ${n} of ${ticket.id}`, step.baseCommit, branch);
+  const committed = await commitAll(deps.git, step.worktree, `ratchet: heal ${n} of ${ticket.id}`, step.baseCommit, branch);
   let changed: string[] = [];
   const protectedChanged: Record<string, string> = {};
   if (committed.commit) {
-    changed = await changedPaths(step.worktree, step.baseCommit, committed.commit);
-    await writeFile(path.join(step.dir, 'heal.patch'), await diffText(step.worktree, step.baseCommit, committed.commit));
+    changed = await changedPaths(deps.git, step.worktree, step.baseCommit, committed.commit);
+    await writeFile(path.join(step.dir, 'heal.patch'), await diffText(deps.git, step.worktree, step.baseCommit, committed.commit));
     const isProtected = picomatch(input.definition.protectedPaths, { dot: true });
     const touched = new Set(changed.filter((p) => isProtected(p)));
-    const now = await blobDigests(step.worktree, committed.commit, (p) => touched.has(p));
+    const now = await blobDigests(deps.git, step.worktree, committed.commit, (p) => touched.has(p));
     for (const p of touched) protectedChanged[p] = now[p] ?? 'missing';
   }
-  await removeWorktree(config.repo, step.worktree);
+  await removeWorktree(deps.git, config.repo, step.worktree);
 
   const parsed = healResultSchema.safeParse(step.run.result, { reportInput: true });
   const base = { protectedChanged, changedPaths: changed, dir: step.dir, agent: step.run };
@@ -182,7 +182,7 @@ export async function smokeCheck(input: { config: BatchConfig; ticket: Ticket; n
     },
     deps,
   );
-  await removeWorktree(config.repo, step.worktree);
+  await removeWorktree(deps.git, config.repo, step.worktree);
   const steps = config.harness?.setup.length ?? 0;
   return step.setupFailed ? { ok: false, detail: step.run.summary } : { ok: true, detail: `${steps} setup step(s) passed in a fresh worktree` };
 }

@@ -28,12 +28,12 @@ export async function implement(agent: Agent, input: ImplementInput, deps: Agent
   if (step.setupFailed) {
     return { agent: step.run, branch: step.branch, worktree: step.worktree, baseCommit: step.baseCommit, filesChanged: 0, setupFailed: step.setupFailed };
   }
-  const committed = await commitAll(step.worktree, `ratchet: ${ticket.id} attempt ${attempt}: ${ticket.title}`, step.baseCommit, step.branch);
+  const committed = await commitAll(deps.git, step.worktree, `ratchet: ${ticket.id} attempt ${attempt}: ${ticket.title}`, step.baseCommit, step.branch);
   const { origin } = input.config;
   if (origin !== undefined && committed.commit !== undefined) {
     // So that a worker on another host can take the attempt over. A push that fails costs no agent run: the attempt
     // goes on here, and only a takeover would miss the commit (it then says so, and the ticket runs a new attempt).
-    await pushCommit({ repo: input.config.repo, remote: origin, commit: committed.commit, branch: step.branch }).catch((err: unknown) =>
+    await pushCommit(deps.git, { repo: input.config.repo, remote: origin, commit: committed.commit, branch: step.branch }).catch((err: unknown) =>
       console.warn(`ratchet worker: ticket ${ticket.id} attempt ${attempt}: pushing ${step.branch} to ${origin} failed: ${(err as Error).message}`),
     );
   }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Agent } from './agents/agent';
 import { commandAgent } from './agents/command';
 import { createTrackers, fileTicket, loadBatch, readGateAnswer, readFacts, readTracker, setTicketState, type Trackers } from './batch';
+import { Git } from './git';
 import { githubFromEnv, type GitHub } from './github/client';
 import { liveness } from './context';
 import { toFailure } from './errors';
@@ -40,6 +41,11 @@ export interface ActivityDeps {
   github?: GitHub;
   /** The worker's trackers; default `createTrackers` over `github`. */
   trackers?: Trackers;
+  /**
+   * The worker's git client (its git process, repository locks and caches); default one made here. Activities of one
+   * worker must share one: the repository locks serialize their merges.
+   */
+  git?: Git;
   /**
    * This worker's worker-specific task queue (workers/worker.ts): returned with the results of the steps that leave a
    * ticket's worktree here (plan, implement, validate), so the ticket's next steps are sent to this worker.
@@ -88,7 +94,8 @@ export function createActivities(deps: ActivityDeps = {}) {
   const agentFor = deps.agentFor ?? commandAgent;
   const env = deps.env ?? process.env;
   const stopping = deps.stopping;
-  const step = { env, sandbox: deps.sandbox ?? createSandboxProbe(env), stopping };
+  const git = deps.git ?? new Git();
+  const step = { env, sandbox: deps.sandbox ?? createSandboxProbe(env), stopping, git };
   let github = deps.github;
   const githubClient = (): GitHub => (github ??= githubFromEnv(env, (line) => console.warn(`ratchet worker: ${line}`)));
   const trackers = deps.trackers ?? createTrackers(githubClient);
@@ -99,7 +106,7 @@ export function createActivities(deps: ActivityDeps = {}) {
   /** The result, with this worker's task queue when it has one: the ticket's worktree is here now. */
   const heldHere = <R extends object>(result: R): R & { hostTaskQueue?: string } => (deps.hostTaskQueue ? { ...result, hostTaskQueue: deps.hostTaskQueue } : result);
   return {
-    loadBatch: boundary((input: Parameters<typeof loadBatch>[0]) => loadBatch(input, env, trackers)),
+    loadBatch: boundary((input: Parameters<typeof loadBatch>[0]) => loadBatch(input, { env, trackers, git })),
     readFacts: boundary((input: Parameters<typeof readFacts>[1]) => readFacts(trackers, input)),
     readTracker: boundary((input: Parameters<typeof readTracker>[1]) => readTracker(trackers, input)),
     setTicketState: boundary((input: Parameters<typeof setTicketState>[1]) => setTicketState(trackers, input)),
@@ -108,14 +115,14 @@ export function createActivities(deps: ActivityDeps = {}) {
     readGateAnswer: boundary((input: Parameters<typeof readGateAnswer>[1]) => readGateAnswer(trackers, input)),
     plan: boundary(async (input: PlanInput) => heldHere(await plan(agentFor(input.config.agent), here(input), step))),
     implement: boundary(async (input: ImplementInput) => heldHere(await implement(agentFor(input.config.agent), here(input), step))),
-    validate: boundary(async (input: ValidateInput) => heldHere(await validate(here(input), { env, stopping }))),
+    validate: boundary(async (input: ValidateInput) => heldHere(await validate(here(input), { env, stopping, git }))),
     selfHeal: boundary((input: HealInput) => selfHeal(agentFor, here(input), step)),
     smokeCheck: boundary((input: { config: BatchConfig; ticket: Ticket; n: number }) => smokeCheck(here(input), step)),
-    merge: boundary((input: MergeInput) => merge(here(input))),
-    openPullRequest: boundary((input: OpenPullRequestInput) => openPullRequest(forges, trackers, input)),
-    landPullRequest: boundary((input: LandInput) => landPullRequest(forges, input)),
-    deploy: boundary((input: { config: BatchConfig; ticketId: string }) => deploy(here(input), { env, stopping })),
-    verifyLive: boundary((input: VerifyInput) => verifyLive(here(input), { env })),
+    merge: boundary((input: MergeInput) => merge(git, here(input))),
+    openPullRequest: boundary((input: OpenPullRequestInput) => openPullRequest(git, forges, trackers, input)),
+    landPullRequest: boundary((input: LandInput) => landPullRequest(git, forges, input)),
+    deploy: boundary((input: { config: BatchConfig; ticketId: string }) => deploy(here(input), { env, stopping, git })),
+    verifyLive: boundary((input: VerifyInput) => verifyLive(here(input), { env, git })),
   };
 }
 

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { stepDir } from './artifacts';
 import { liveness } from './context';
-import { baseCheckout, mergeBranch, releaseWorktree } from './git';
+import { baseCheckout, mergeBranch, releaseWorktree, type Git } from './git';
 import { scratchName, ticketBranch, worktreeName } from './agent-step';
 import { commandEnv, resolveEnvFrom } from './env';
 import { runStep } from './run-step';
@@ -23,9 +23,9 @@ export interface MergeInput {
  * On conflict returns the paths and leaves the base untouched. Once merged, the ticket's worktrees go to the pool for the
  * next ticket (`releaseWorktree`).
  */
-export async function merge(input: MergeInput): Promise<MergeResult> {
+export async function merge(git: Git, input: MergeInput): Promise<MergeResult> {
   const { config, ticketId, title } = input;
-  const result = await mergeBranch({
+  const result = await mergeBranch(git, {
     repo: config.repo,
     base: config.baseBranch,
     branch: ticketBranch(config.batchId, ticketId),
@@ -34,6 +34,7 @@ export async function merge(input: MergeInput): Promise<MergeResult> {
   });
   if (result.merged) {
     await releaseWorktree(
+      git,
       config.repo,
       config.worktreesDir,
       path.join(config.worktreesDir, worktreeName(config.batchId, ticketId)),
@@ -58,12 +59,12 @@ export interface DeployResult {
  */
 export async function deploy(
   input: { config: BatchConfig; ticketId: string },
-  deps: { env: NodeJS.ProcessEnv; stopping?: AbortSignal },
+  deps: { env: NodeJS.ProcessEnv; stopping?: AbortSignal; git: Git },
 ): Promise<DeployResult> {
   const { config, ticketId } = input;
   if (!config.deploy) return { ok: true, exitCode: 0, ms: 0, tail: 'no deploy command configured', logPath: '' };
   const dep = config.deploy;
-  const cwd = await baseCheckout(config.repo, config.baseBranch, config.worktreesDir);
+  const cwd = await baseCheckout(deps.git, config.repo, config.baseBranch, config.worktreesDir);
   const logPath = path.join(await stepDir(config, ticketId, 'deploy'), 'deploy.log');
   const r = await runStep({
     command: dep.command,

@@ -4,7 +4,7 @@
  */
 import { GitHubForge, type GitHubForgeConfig, type ReviewFeedback } from './forge/github';
 import type { GitHub } from './github/client';
-import { pushCommit, remoteAuthEnv, syncBase } from './git';
+import { pushCommit, remoteAuthEnv, syncBase, type Git } from './git';
 import { ticketBranch } from './agent-step';
 import { ConfigError } from '../workflows/errors';
 import type { BatchConfig } from '../workflows/types';
@@ -56,6 +56,7 @@ export interface OpenPullRequestInput {
  * @returns its number and URL, and `closed` when a person closed it unmerged (the caller's reject).
  */
 export async function openPullRequest(
+  git: Git,
   forges: Forges,
   trackers: Trackers,
   input: OpenPullRequestInput,
@@ -63,7 +64,7 @@ export async function openPullRequest(
   const forge = forges(githubForge(input.config));
   const remote = await forge.remote();
   const branch = ticketBranch(input.config.batchId, input.ticketId);
-  await pushCommit({ repo: input.config.repo, remote, commit: input.commit, branch, env: remoteAuthEnv(remote, await forge.gitToken()) });
+  await pushCommit(git, { repo: input.config.repo, remote, commit: input.commit, branch, env: remoteAuthEnv(remote, await forge.gitToken()) });
   const ref = input.tracker ? await trackers(input.tracker).closingReference?.(input.ticketId) : undefined;
   const closing = ref ?? (input.issue === undefined ? undefined : `#${input.issue}`);
   const closes = closing === undefined ? '' : `Closes ${closing}.\n\n`;
@@ -107,12 +108,12 @@ export interface LandInput {
  * - `land: "merge"`: a failed required check is `checks-failed`; pending checks, or GitHub still computing whether it
  *   merges, are `waiting`; a conflict is `conflict`; else ratchet merges it at `commit` (GitHub refuses a moved head).
  */
-export async function landPullRequest(forges: Forges, input: LandInput): Promise<LandResult> {
+export async function landPullRequest(git: Git, forges: Forges, input: LandInput): Promise<LandResult> {
   const config = githubForge(input.config);
   const forge = forges(config);
   const merged = async (commit: string, by?: string): Promise<LandResult> => {
     const remote = await forge.remote();
-    await syncBase({ repo: input.config.repo, remote, base: input.config.baseBranch, commit, env: remoteAuthEnv(remote, await forge.gitToken()) });
+    await syncBase(git, { repo: input.config.repo, remote, base: input.config.baseBranch, commit, env: remoteAuthEnv(remote, await forge.gitToken()) });
     return { status: 'merged', commit, ...(by ? { by } : {}) };
   };
   const pr = await forge.view(input.number);

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { git } from './git';
+import type { Git } from './git';
 
 /** Name prefix of an agent run's private /tmp folder (created by the caller under the host's /tmp). */
 export const PRIVATE_TMP_PREFIX = 'ratchet-agent-';
@@ -144,10 +144,10 @@ export function bwrapPrefix(bwrap: string, spec: SandboxSpec): string[] {
  * @param branch e.g. `ratchet/<batchId>/<ticketId>`.
  * @returns canonical absolute folders, for {@link SandboxSpec.writable}.
  * @throws Error when `branch` has no folder (`main`: its folder would be all of refs/heads), has an empty, `.` or
- *   `..` segment, or `worktree` is a repository's main checkout rather than a linked worktree; simple-git's
- *   `GitError` when `worktree` is not in a git repository.
+ *   `..` segment, or `worktree` is a repository's main checkout rather than a linked worktree; `GitError` when
+ *   `worktree` is not in a git repository.
  */
-export async function gitWritableDirs(worktree: string, branch: string): Promise<string[]> {
+export async function gitWritableDirs(git: Git, worktree: string, branch: string): Promise<string[]> {
   const parts = branch.split('/');
   if (parts.length < 2 || parts.some((p) => p === '' || p === '.' || p === '..')) {
     throw new Error(
@@ -155,7 +155,7 @@ export async function gitWritableDirs(worktree: string, branch: string): Promise
         'the sandbox makes its folder of refs/heads writable, and a branch without a folder would expose every branch',
     );
   }
-  const { gitDir, commonDir } = await gitDirs(worktree);
+  const { gitDir, commonDir } = await gitDirs(git, worktree);
   if (gitDir === commonDir) {
     throw new Error(`gitWritableDirs: ${worktree} is not a linked worktree (its git dir is the repository's own ${gitDir})`);
   }
@@ -173,15 +173,15 @@ export async function gitWritableDirs(worktree: string, branch: string): Promise
  * in the worktree, which run outside the sandbox, would then move `main` (or run the agent's hooks).
  * @returns canonical absolute paths of those that exist.
  */
-export async function gitPinnedPaths(worktree: string): Promise<string[]> {
-  const { gitDir } = await gitDirs(worktree);
+export async function gitPinnedPaths(git: Git, worktree: string): Promise<string[]> {
+  const { gitDir } = await gitDirs(git, worktree);
   const candidates = [path.join(worktree, '.git'), ...['HEAD', 'commondir', 'gitdir'].map((f) => path.join(gitDir, f))];
   const found = await Promise.all(candidates.map((p) => fsp.realpath(p).catch(() => undefined)));
   return found.filter((p): p is string => p !== undefined);
 }
 
-async function gitDirs(worktree: string): Promise<{ gitDir: string; commonDir: string }> {
-  const out = (await git(worktree, ['rev-parse', '--git-dir', '--git-common-dir'])).out;
+async function gitDirs(git: Git, worktree: string): Promise<{ gitDir: string; commonDir: string }> {
+  const out = (await git.run(worktree, ['rev-parse', '--git-dir', '--git-common-dir'])).out;
   const [gitDir, commonDir] = out.trim().split('\n').map((line) => path.resolve(worktree, line.trim()));
   return { gitDir, commonDir };
 }

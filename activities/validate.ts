@@ -17,7 +17,7 @@ import { liveness } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
 import { runSetupSteps, scratchName, ticketBranch, worktreeName } from './agent-step';
 import { GitError, RegressionReportError } from '../workflows/errors';
-import { canonical, changedPaths, fetchBranch, hasCommit, prepareScratch, prepareWorktree, worktreeAt } from './git';
+import { canonical, changedPaths, fetchBranch, hasCommit, prepareScratch, prepareWorktree, worktreeAt, type Git } from './git';
 import type { Redactor } from './redact';
 import { runStep } from './run-step';
 import { comparePassToPass, describeRegression, failToPass, readReports, type TestCase } from './regression';
@@ -41,6 +41,8 @@ export interface ValidateDeps {
   env: NodeJS.ProcessEnv;
   /** Aborted when the worker process is told to stop: a running gate is stopped at once. */
   stopping?: AbortSignal;
+  /** The worker's git client. */
+  git: Git;
 }
 
 /**
@@ -52,22 +54,22 @@ export interface ValidateDeps {
  * @throws GitError (non-retryable) when the commit is in neither this repository nor `origin` (none configured, or
  *   the push failed): the attempt cannot be taken over, and the ticket runs a new one.
  */
-async function attemptWorktree(input: ValidateInput, runner: GateRunner): Promise<string> {
+async function attemptWorktree(git: Git, input: ValidateInput, runner: GateRunner): Promise<string> {
   const { config, ticket, attempt, commit } = input;
   const name = worktreeName(config.batchId, ticket.id);
   const mine = path.join(config.worktreesDir, name);
   // Compared with symlinks resolved, as prepareWorktree returns its paths: a worktree here is never made twice.
-  if ((await canonical(input.worktree)) === (await canonical(mine)) && (await worktreeAt(mine, commit))) return input.worktree;
+  if ((await canonical(input.worktree)) === (await canonical(mine)) && (await worktreeAt(git, mine, commit))) return input.worktree;
   const branch = ticketBranch(config.batchId, ticket.id);
-  if (!(await hasCommit(config.repo, commit)) && config.origin !== undefined) await fetchBranch({ repo: config.repo, remote: config.origin, branch });
-  if (!(await hasCommit(config.repo, commit))) {
+  if (!(await hasCommit(git, config.repo, commit)) && config.origin !== undefined) await fetchBranch(git, { repo: config.repo, remote: config.origin, branch });
+  if (!(await hasCommit(git, config.repo, commit))) {
     throw new GitError(
       `attempt ${attempt} of ${ticket.id} (commit ${commit}) is not in ${config.repo}${config.origin ? ` nor on ${config.origin}'s ${branch}` : ''}: ` +
         `the worker that made it is gone${config.origin ? '' : ' and the batch sets no "origin" to push attempts to'}; the ticket runs a new attempt`,
       true,
     );
   }
-  const wt = await prepareWorktree({ repo: config.repo, worktreesDir: config.worktreesDir, branch, base: commit, name });
+  const wt = await prepareWorktree(git, { repo: config.repo, worktreesDir: config.worktreesDir, branch, base: commit, name });
   const dir = await stepDir(config, ticket.id, `attempt-${attempt}`);
   await runner.setup(wt.path, path.join(dir, 'takeover-setup.log'), 'worktree taken over');
   return wt.path;
@@ -90,8 +92,8 @@ export async function validate(input: ValidateInput, deps: ValidateDeps): Promis
   const { config, ticket, attempt, baseCommit, commit } = input;
   const redact = batchRedactor(config, deps.env);
   const runner = new GateRunner(config, ticket.id, attempt, deps, redact);
-  const worktree = await attemptWorktree(input, runner);
-  const changed = await changedPaths(worktree, baseCommit, commit);
+  const worktree = await attemptWorktree(deps.git, input, runner);
+  const changed = await changedPaths(deps.git, worktree, baseCommit, commit);
   const protectedTouched = matching(changed, config.protectedPaths);
   const allowed = new Set(matching(protectedTouched, ticket.allowPaths));
   const protectedDenied = protectedTouched.filter((p) => !allowed.has(p));
@@ -228,7 +230,7 @@ class GateRunner {
   private async inScratch(gate: Gate, commit: string, overlay: Overlay | undefined, logPath: string): Promise<TestCase[] | undefined> {
     const { repo, worktreesDir, batchId } = this.config;
     // Kept between attempts and reset in place (cheap, no repository lock); merge removes it with the ticket's own.
-    const dir = await prepareScratch({ repo, worktreesDir, name: scratchName(batchId, this.ticketId), commit, overlay });
+    const dir = await prepareScratch(this.deps.git, { repo, worktreesDir, name: scratchName(batchId, this.ticketId), commit, overlay });
     await this.setup(dir, logPath.replace(/\.log$/, '-setup.log'), 'scratch worktree');
     return (await this.run(gate, dir, logPath)).tests;
   }

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { stepDir } from './artifacts';
-import { baseCheckout } from './git';
+import { baseCheckout, type Git } from './git';
 import { commandEnv } from './env';
 import type { Redactor } from './redact';
 import { runStep } from './run-step';
@@ -18,23 +18,23 @@ export interface VerifyInput {
 }
 
 /** Runs each probe once and returns which passed; `passed` only if every probe passed and there was at least one. */
-export async function verifyLive(input: VerifyInput, deps: { env: NodeJS.ProcessEnv }): Promise<VerifyResult> {
+export async function verifyLive(input: VerifyInput, deps: { env: NodeJS.ProcessEnv; git: Git }): Promise<VerifyResult> {
   const { config, ticketId, probes } = input;
   const results: ProbeResult[] = [];
   const redact = batchRedactor(config, deps.env);
-  for (const probe of probes) results.push(await runProbe(config, ticketId, probe, deps.env, redact));
+  for (const probe of probes) results.push(await runProbe(config, ticketId, probe, deps, redact));
   return { passed: results.length > 0 && results.every((r) => r.passed), probes: results };
 }
 
-async function runProbe(config: BatchConfig, ticketId: string, probe: Probe, env: NodeJS.ProcessEnv, redact: Redactor): Promise<ProbeResult> {
+async function runProbe(config: BatchConfig, ticketId: string, probe: Probe, deps: { env: NodeJS.ProcessEnv; git: Git }, redact: Redactor): Promise<ProbeResult> {
   if (probe.kind === 'command') {
-    const cwd = await baseCheckout(config.repo, config.baseBranch, config.worktreesDir);
+    const cwd = await baseCheckout(deps.git, config.repo, config.baseBranch, config.worktreesDir);
     const logPath = path.join(await stepDir(config, ticketId, 'verify-live'), `probe-${probe.name.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
     const r = await runStep({
       command: probe.command,
       cwd,
       // Like the deploy, a probe learns which ticket it verifies, so one batch-level probe can check each ticket's effect.
-      env: commandEnv({ source: env, protocol: { RATCHET_BATCH_ID: config.batchId, RATCHET_TICKET_ID: ticketId } }),
+      env: commandEnv({ source: deps.env, protocol: { RATCHET_BATCH_ID: config.batchId, RATCHET_TICKET_ID: ticketId } }),
       redact,
       timeoutMs: probe.timeoutMs,
       logPath,

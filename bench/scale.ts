@@ -6,7 +6,7 @@
  * - `ratchet`: a real batch (real git repository, worktrees, merges, tracker files) with a no-op agent that writes
  *   the ticket's file, one plain gate and one probe (the batch's, naming the ticket), unboxed, run by a real
  *   `ratchet worker` process started by this one (workers/main.ts, role `split`: its workflows process, the
- *   activities process it starts, and the git process that one starts: activities/git-process.ts). Its RSS and CPU
+ *   activities process it starts, and the git process that one starts: activities/git/process.ts). Its RSS and CPU
  *   are those three processes' alone: this process's client, the baseline's worker and its bundling are not counted.
  * Prints per run: tickets/min of both and ratchet's rate as a ratio of the baseline's, ratchet's wall time, unblock
  * latency p50/p99 (a blocker's ticket workflow closed -> its dependent's first activity started; ratchet's, and the

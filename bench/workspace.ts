@@ -9,7 +9,7 @@
  * - `mergeBranch` of a branch changing 3 files, with the base checked out in the main working tree, in a linked
  *   worktree (`baseCheckout`'s) and nowhere, and the ratio of each to the plumbing floor: `git merge-tree
  *   --write-tree` + `git commit-tree` + `git update-ref` run directly, started the way ratchet starts git (from the git
- *   process, activities/git-process.ts: started from this process, whose RSS grows over `npm run bench`, each
+ *   process, activities/git/process.ts: started from this process, whose RSS grows over `npm run bench`, each
  *   command paid Node's fork cost, and the floor with it). Where the base is checked out, the merge also brings that
  *   checkout's index and files forward (a fast-forward), work the floor does not do: a second floor does it too, with
  *   a two-way `read-tree -m -u` in the checkout before the `update-ref`.
@@ -20,10 +20,12 @@ import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { baseCheckout, commitAll, mergeBranch, POOL_DIR, prepareWorktree, releaseWorktree, removeWorktree } from '../activities/git';
-import { runGit } from '../activities/git-process';
+import { baseCheckout, commitAll, Git, GitProcess, mergeBranch, POOL_DIR, prepareWorktree, releaseWorktree, removeWorktree } from '../activities/git';
 
 const exec = promisify(execFile);
+/** ratchet's git client, as a worker has one; `gitProcess` runs the plumbing floor's commands the same way. */
+const gitProcess = new GitProcess();
+const ratchetGit = new Git(gitProcess);
 const IDENTITY = ['-c', 'user.name=bench', '-c', 'user.email=bench@localhost', '-c', 'gc.auto=0'];
 
 /** Runs git directly (no simple-git), for setup and for the plumbing floor; returns trimmed stdout. */
@@ -107,7 +109,7 @@ async function playAttempt(wt: { path: string; baseCommit: string }, run: number
     const i = (run * 101 + k * 37) % files;
     await writeFile(path.join(wt.path, filePath(i)), fileText(i, run + 1));
   }
-  await commitAll(wt.path, `attempt ${run}`, wt.baseCommit);
+  await commitAll(ratchetGit, wt.path, `attempt ${run}`, wt.baseCommit);
   await writeFile(path.join(wt.path, 'junk.txt'), 'junk\n');
   for (let d = 0; d < 10; d++) {
     const dir = path.join(wt.path, 'node_modules', `pkg${d}`, 'lib');
@@ -158,30 +160,30 @@ export async function measureWorkspace(files: number, runs: number): Promise<Wor
     const ticket = { repo, worktreesDir, branch: 'ratchet/bench/T1', base: 'main', name: 'bench-T1' };
     const fresh: number[] = [];
     for (let i = 0; i < Math.min(runs, 3); i++) {
-      await removeWorktree(repo, path.join(worktreesDir, ticket.name));
-      fresh.push(await timed(() => prepareWorktree(ticket)));
+      await removeWorktree(ratchetGit, repo, path.join(worktreesDir, ticket.name));
+      fresh.push(await timed(() => prepareWorktree(ratchetGit, ticket)));
     }
     row('prepareWorktree, first attempt (fresh checkout)', median(fresh));
     const reused: number[] = [];
     for (let i = 0; i < runs; i++) {
-      await playAttempt(await prepareWorktree(ticket), i, files);
-      reused.push(await timed(() => prepareWorktree(ticket)));
+      await playAttempt(await prepareWorktree(ratchetGit, ticket), i, files);
+      reused.push(await timed(() => prepareWorktree(ratchetGit, ticket)));
     }
     row('prepareWorktree, next attempt (reset in place)', median(reused));
     // A new ticket's first attempt once an earlier ticket has ended: its worktree went to the pool (as a merge does).
-    await releaseWorktree(repo, worktreesDir, path.join(worktreesDir, ticket.name));
+    await releaseWorktree(ratchetGit, repo, worktreesDir, path.join(worktreesDir, ticket.name));
     const pooled: number[] = [];
     let last = '';
     for (let i = 0; i < runs; i++) {
       const next = { ...ticket, branch: `ratchet/bench/P${i}`, name: `bench-P${i}` };
       let wt = { path: '', baseCommit: '' };
-      pooled.push(await timed(async () => (wt = await prepareWorktree(next))));
+      pooled.push(await timed(async () => (wt = await prepareWorktree(ratchetGit, next))));
       await playAttempt(wt, i, files);
-      await releaseWorktree(repo, worktreesDir, wt.path);
+      await releaseWorktree(ratchetGit, repo, worktreesDir, wt.path);
       last = next.name;
     }
     row("prepareWorktree, a new ticket's first attempt (a pooled worktree, reset)", median(pooled));
-    await removeWorktree(repo, path.join(worktreesDir, POOL_DIR, last));
+    await removeWorktree(ratchetGit, repo, path.join(worktreesDir, POOL_DIR, last));
 
     // Branches for every merge run, each changing 3 files of its own, all cut from the same base commit.
     const start = await git(repo, ['rev-parse', 'main']);
@@ -190,7 +192,7 @@ export async function measureWorkspace(files: number, runs: number): Promise<Wor
     for (const kind of kinds) {
       for (let i = 0; i < runs; i++, n++) await branchChanging(repo, `bench/${kind}-${i}`, start, [n * 3, n * 3 + 1, n * 3 + 2].map((k) => (k * 53) % files), n);
     }
-    const merge = (kind: string, i: number) => mergeBranch({ repo, base: 'main', branch: `bench/${kind}-${i}`, message: `merge ${kind} ${i}` });
+    const merge = (kind: string, i: number) => mergeBranch(ratchetGit, { repo, base: 'main', branch: `bench/${kind}-${i}`, message: `merge ${kind} ${i}` });
 
     const merges = async (kind: string): Promise<number> => {
       const ms: number[] = [];
@@ -199,7 +201,7 @@ export async function measureWorkspace(files: number, runs: number): Promise<Wor
     };
     /** `git <args>` in `repo` from the git process, as ratchet's own commands run; stdout trimmed. */
     const plumbing = async (args: string[]): Promise<string> => {
-      const outcome = await runGit(repo, args);
+      const outcome = await gitProcess.run(repo, args);
       if (!('code' in outcome) || outcome.code !== 0) throw new Error(`git ${args.join(' ')}: ${JSON.stringify(outcome)}`);
       return outcome.stdout.trim();
     };
@@ -225,7 +227,7 @@ export async function measureWorkspace(files: number, runs: number): Promise<Wor
     }
     await git(repo, ['checkout', '-q', '-b', 'bench/elsewhere']);
     const nowhere = await merges('nowhere');
-    await settle(await baseCheckout(repo, 'main', worktreesDir));
+    await settle(await baseCheckout(ratchetGit, repo, 'main', worktreesDir));
     const inLinked = await merges('linked');
 
     // The floor lands on a ref of its own, checked out nowhere, so the checkout above never goes stale.

@@ -4,7 +4,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { runGit, stopGitProcess } from '../../activities/git-process';
+import { GitProcess } from '../../activities/git/process';
 import { uniqueId } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
 
@@ -21,11 +21,16 @@ async function processesWith(marker: string): Promise<number[]> {
 
 describe('the git process', () => {
   let root: string;
+  let gitProcess: GitProcess;
+  const runGit = (dir: string, args: string[]): ReturnType<GitProcess['run']> => gitProcess.run(dir, args);
+  const stopGitProcess = (): Promise<void> => gitProcess.stop();
 
   beforeEach(async () => {
     root = await mkdtemp(path.join(os.tmpdir(), 'ratchet-git-process-'));
+    gitProcess = new GitProcess();
   });
   afterEach(async () => {
+    await gitProcess.stop();
     await rm(root, { recursive: true, force: true });
   });
 
@@ -74,12 +79,26 @@ describe('the git process', () => {
     assert.deepEqual(await next, { code: 0, stdout: '.git\n', stderr: '' });
   });
 
+  it("does not pass the worker's own GIT_* variables on to git, so they cannot redirect a command", async () => {
+    await promisify(execFile)('git', ['init', '-q', '-b', 'main', root]);
+    const saved = process.env.GIT_DIR;
+    process.env.GIT_DIR = path.join(root, 'elsewhere.git');
+    try {
+      await stopGitProcess();
+      const top = await runGit(root, ['rev-parse', '--show-toplevel']);
+      assert.deepEqual(top, { code: 0, stdout: `${root}\n`, stderr: '' });
+    } finally {
+      if (saved === undefined) delete process.env.GIT_DIR;
+      else process.env.GIT_DIR = saved;
+    }
+  });
+
   it('lets its parent exit when idle, and ends with it', async function () {
     this.timeout(60_000);
     const marker = `RATCHET_GIT_PROCESS_TEST=${uniqueId('parent')}`;
     const [name, value] = marker.split('=');
     // A parent that runs one git command and then has nothing left to do: it must exit by itself.
-    const script = `require(${JSON.stringify(path.resolve(__dirname, '../../activities/git-process.ts'))}).runGit(${JSON.stringify(root)}, ['--version']).then((o) => console.log(JSON.stringify(o)))`;
+    const script = `new (require(${JSON.stringify(path.resolve(__dirname, '../../activities/git/process.ts'))}).GitProcess)().run(${JSON.stringify(root)}, ['--version']).then((o) => console.log(JSON.stringify(o)))`;
     const { stdout } = await promisify(execFile)(process.execPath, ['--require', require.resolve('tsx/cjs'), '-e', script], {
       env: { ...process.env, [name]: value },
       timeout: 30_000,

@@ -10,6 +10,7 @@ import {
   commitAll,
   ensureExcluded,
   fetchBranch,
+  Git,
   hasCommit,
   headOf,
   mergeBranch,
@@ -20,11 +21,15 @@ import {
   prepareWorktree,
   pushCommit,
   releaseWorktree,
+  remoteAuthEnv,
   removeWorktree,
   worktreeAt,
 } from '../../activities/git';
-import { ConfigError } from '../../workflows/errors';
-import { stopGitProcess } from '../../activities/git-process';
+import { ConfigError, GitError } from '../../workflows/errors';
+
+/** ratchet's git client, as a worker has one (its git process, repository locks and caches). */
+const ratchetGit = new Git();
+const stopGitProcess = (): Promise<void> => ratchetGit.stop();
 
 /** A git client for test setup; the identity comes with -c so the repos carry no identity of their own. */
 const git = (dir: string): SimpleGit =>
@@ -100,9 +105,9 @@ describe('git activities', () => {
 
   /** A ticket branch `branch` with `files` committed on it, through the activities. */
   async function ticketBranch(branch: string, files: Record<string, string>): Promise<string> {
-    const wt = await prepareWorktree({ repo, worktreesDir, branch, base: 'main', name: branch.replace(/\//g, '-') });
+    const wt = await prepareWorktree(ratchetGit, { repo, worktreesDir, branch, base: 'main', name: branch.replace(/\//g, '-') });
     for (const [file, content] of Object.entries(files)) await writeFile(path.join(wt.path, file), content);
-    await commitAll(wt.path, `work on ${branch}`, wt.baseCommit);
+    await commitAll(ratchetGit, wt.path, `work on ${branch}`, wt.baseCommit);
     return wt.path;
   }
 
@@ -129,25 +134,37 @@ describe('git activities', () => {
       const other = path.join(root, 'other');
       execFileSync('git', ['clone', '--quiet', origin, other]);
       const wt = await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'done\n' });
-      const commit = await headOf(wt, 'HEAD');
-      assert.equal(await worktreeAt(wt, commit), true);
-      assert.equal(await worktreeAt(path.join(root, 'nowhere'), commit), false, 'no worktree there');
-      await pushCommit({ repo, remote: origin, commit, branch: 'ratchet/b1/T1' });
+      const commit = await headOf(ratchetGit, wt, 'HEAD');
+      assert.equal(await worktreeAt(ratchetGit, wt, commit), true);
+      assert.equal(await worktreeAt(ratchetGit, path.join(root, 'nowhere'), commit), false, 'no worktree there');
+      await pushCommit(ratchetGit, { repo, remote: origin, commit, branch: 'ratchet/b1/T1' });
 
-      assert.equal(await hasCommit(other, commit), false, 'the other clone has not seen the attempt');
-      await fetchBranch({ repo: other, remote: 'origin', branch: 'ratchet/b1/T1' });
-      assert.equal(await hasCommit(other, commit), true);
-      const taken = await prepareWorktree({ repo: other, worktreesDir: path.join(root, 'other-worktrees'), branch: 'ratchet/b1/T1', base: commit, name: 'b1-T1' });
-      assert.equal(await worktreeAt(taken.path, commit), true, 'the worktree made again is at the attempt');
+      assert.equal(await hasCommit(ratchetGit, other, commit), false, 'the other clone has not seen the attempt');
+      await fetchBranch(ratchetGit, { repo: other, remote: 'origin', branch: 'ratchet/b1/T1' });
+      assert.equal(await hasCommit(ratchetGit, other, commit), true);
+      const taken = await prepareWorktree(ratchetGit, { repo: other, worktreesDir: path.join(root, 'other-worktrees'), branch: 'ratchet/b1/T1', base: commit, name: 'b1-T1' });
+      assert.equal(await worktreeAt(ratchetGit, taken.path, commit), true, 'the worktree made again is at the attempt');
       assert.equal(await readFile(path.join(taken.path, 'feature.txt'), 'utf8'), 'done\n');
       assert.equal((await git(taken.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/T1');
+    });
+
+    it("gives git a remote's token through its environment only, and refuses a remote git would read as an option", async () => {
+      const env = remoteAuthEnv('https://git.example.com/acme/shop.git', 'tok-secret');
+      const { out } = await ratchetGit.run(repo, ['config', '--get-regexp', '^http\\.'], [0], env);
+      assert.equal(out.trim(), `http.https://git.example.com/.extraheader AUTHORIZATION: basic ${Buffer.from('x-access-token:tok-secret').toString('base64')}`);
+      const wt = await ticketBranch('ratchet/b1/T2', { 'feature.txt': 'done\n' });
+      const commit = await headOf(ratchetGit, wt, 'HEAD');
+      await assert.rejects(
+        pushCommit(ratchetGit, { repo, remote: '--upload-pack=touch pwned', commit, branch: 'ratchet/b1/T2' }),
+        (err: unknown) => err instanceof GitError && err.nonRetryable && /read it as an option/.test(err.message),
+      );
     });
   });
 
   describe('prepareWorktree', () => {
     it('creates a worktree on the ticket branch at the current tip of the base', async () => {
       const tipBefore = await commitFiles(repo, { 'later.txt': 'x' }, 'second');
-      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      const wt = await prepareWorktree(ratchetGit, { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
       assert.equal(wt.path, path.join(worktreesDir, 'b1-T1'));
       assert.equal(wt.baseCommit, tipBefore);
       assert.equal((await git(wt.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/T1');
@@ -157,12 +174,12 @@ describe('git activities', () => {
 
     it('gives a clean fresh worktree when re-prepared after a crashed attempt', async () => {
       const opts = { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' };
-      const first = await prepareWorktree(opts);
+      const first = await prepareWorktree(ratchetGit, opts);
       await commitFiles(first.path, { 'half-done.txt': 'agent commit' });
       await writeFile(path.join(first.path, 'junk.txt'), 'junk');
       await writeFile(path.join(first.path, 'README.md'), 'scribbled\n');
 
-      const second = await prepareWorktree(opts);
+      const second = await prepareWorktree(ratchetGit, opts);
       assert.equal(second.path, first.path);
       assert.equal(second.baseCommit, await tip());
       assert.equal((await git(second.path).revparse(['HEAD'])).trim(), await tip());
@@ -174,14 +191,14 @@ describe('git activities', () => {
     it('replaces a leftover folder at the worktree path that git no longer knows', async () => {
       await mkdir(path.join(worktreesDir, 'b1-T1'), { recursive: true });
       await writeFile(path.join(worktreesDir, 'b1-T1', 'junk.txt'), 'junk');
-      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      const wt = await prepareWorktree(ratchetGit, { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
       assert.equal(await status(wt.path), '');
       assert.equal(await exists(path.join(wt.path, 'junk.txt')), false);
     });
 
     it('takes the branch over from another worktree that holds it', async () => {
-      const old = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'old' });
-      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'new' });
+      const old = await prepareWorktree(ratchetGit, { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'old' });
+      const wt = await prepareWorktree(ratchetGit, { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'new' });
       assert.equal((await git(wt.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/T1');
       assert.equal(await exists(old.path), false);
       const listed = parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']));
@@ -190,7 +207,7 @@ describe('git activities', () => {
 
     it('keeps what a process still running in the old worktree writes out of the fresh one', async function () {
       const opts = { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' };
-      const first = await prepareWorktree(opts);
+      const first = await prepareWorktree(ratchetGit, opts);
       const ticks = path.join(root, 'ticks');
       // Writes as fast as it can, so it keeps refilling the folder while git deletes it.
       const loop = 'while :; do for i in 1 2 3 4 5 6 7 8 9; do echo x > junk$i.txt; done; echo x >> "$TICKS"; done';
@@ -202,7 +219,7 @@ describe('git activities', () => {
       const count = async (): Promise<number> => (await readFile(ticks, 'utf8').catch(() => '')).length;
       try {
         await until(async () => (await count()) > 2, 'the orphan to start writing');
-        const second = await prepareWorktree(opts);
+        const second = await prepareWorktree(ratchetGit, opts);
         const seen = await count();
         await until(async () => (await count()) > seen + 10, 'the orphan to keep writing');
         assert.equal(await exists(path.join(second.path, 'junk1.txt')), false);
@@ -215,7 +232,7 @@ describe('git activities', () => {
     it('reuses the ticket\'s worktree for the next attempt: re-cut from the new base tip, nothing of the earlier one left', async () => {
       await commitFiles(repo, { '.gitignore': 'node_modules/\ndist/\n' }, 'ignore build output');
       const opts = { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' };
-      const first = await prepareWorktree(opts);
+      const first = await prepareWorktree(ratchetGit, opts);
       await commitFiles(first.path, { 'half-done.txt': 'agent commit', 'src/app.txt': 'agent edit\n' });
       await writeFile(path.join(first.path, 'README.md'), 'scribbled\n');
       await writeFile(path.join(first.path, 'junk.txt'), 'junk');
@@ -226,7 +243,7 @@ describe('git activities', () => {
       await markOld(path.join(first.path, '.gitignore'));
       const newTip = await commitFiles(repo, { 'later.txt': 'x' }, 'the base moves on');
 
-      const second = await prepareWorktree(opts);
+      const second = await prepareWorktree(ratchetGit, opts);
       assert.deepEqual(second, { path: first.path, baseCommit: newTip });
       assert.equal((await git(second.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/T1');
       assert.equal(await tip('ratchet/b1/T1'), newTip);
@@ -242,14 +259,14 @@ describe('git activities', () => {
 
     it('restores files an earlier attempt hid from git with index flags', async () => {
       const opts = { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' };
-      const first = await prepareWorktree(opts);
+      const first = await prepareWorktree(ratchetGit, opts);
       await writeFile(path.join(first.path, 'README.md'), 'hidden edit\n');
       await writeFile(path.join(first.path, 'src/app.txt'), 'hidden too\n');
       await git(first.path).raw(['update-index', '--assume-unchanged', 'README.md']);
       await git(first.path).raw(['update-index', '--skip-worktree', 'src/app.txt']);
       assert.equal(await status(first.path), '', 'git no longer sees the edits');
 
-      const second = await prepareWorktree(opts);
+      const second = await prepareWorktree(ratchetGit, opts);
       assert.equal(await readFile(path.join(second.path, 'README.md'), 'utf8'), 'hello\n');
       assert.equal(await readFile(path.join(second.path, 'src/app.txt'), 'utf8'), 'one\ntwo\nthree\n');
       assert.deepEqual((await git(second.path).raw(['ls-files', '-v'])).trim().split('\n'), ['H README.md', 'H src/app.txt']);
@@ -257,25 +274,25 @@ describe('git activities', () => {
 
     it('replaces a worktree the earlier attempt switched to another branch', async () => {
       const opts = { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' };
-      const first = await prepareWorktree(opts);
+      const first = await prepareWorktree(ratchetGit, opts);
       await git(first.path).checkout(['-b', 'agent/own']);
       await writeFile(path.join(first.path, 'junk.txt'), 'junk');
       await markOld(path.join(first.path, 'README.md'));
 
-      const second = await prepareWorktree(opts);
+      const second = await prepareWorktree(ratchetGit, opts);
       assert.equal((await git(second.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/T1');
       assert.equal(await status(second.path), '');
       assert.equal(await exists(path.join(second.path, 'junk.txt')), false);
       assert.equal(await untouched(path.join(second.path, 'README.md')), false, 'a fresh checkout');
-      assert.ok(await headOf(repo, 'agent/own'), 'the branch it made stays');
+      assert.ok(await headOf(ratchetGit, repo, 'agent/own'), 'the branch it made stays');
     });
 
     it('replaces a registered worktree whose link to the repository is broken', async () => {
       const opts = { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' };
-      const first = await prepareWorktree(opts);
+      const first = await prepareWorktree(ratchetGit, opts);
       await writeFile(path.join(first.path, '.git'), 'gitdir: /nowhere\n');
 
-      const second = await prepareWorktree(opts);
+      const second = await prepareWorktree(ratchetGit, opts);
       assert.equal((await git(second.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/T1');
       assert.equal(await status(second.path), '');
       const listed = parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']));
@@ -285,13 +302,13 @@ describe('git activities', () => {
 
   describe('commitAll', () => {
     it('commits every change and counts the files that differ from the base', async () => {
-      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      const wt = await prepareWorktree(ratchetGit, { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
       await writeFile(path.join(wt.path, 'README.md'), 'changed\n');
       await writeFile(path.join(wt.path, 'new-a.txt'), 'a');
       await mkdir(path.join(wt.path, 'deep', 'er'), { recursive: true });
       await writeFile(path.join(wt.path, 'deep', 'er', 'new-b.txt'), 'b');
 
-      const result = await commitAll(wt.path, 'ratchet: T1 attempt 1', wt.baseCommit);
+      const result = await commitAll(ratchetGit, wt.path, 'ratchet: T1 attempt 1', wt.baseCommit);
       assert.equal(result.filesChanged, 3);
       assert.equal(result.commit, (await git(wt.path).revparse(['HEAD'])).trim());
       assert.equal(await status(wt.path), '');
@@ -302,26 +319,26 @@ describe('git activities', () => {
     });
 
     it('returns the commit the agent made itself when the tree is clean', async () => {
-      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      const wt = await prepareWorktree(ratchetGit, { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
       const agentCommit = await commitFiles(wt.path, { 'by-agent.txt': 'x' });
-      assert.deepEqual(await commitAll(wt.path, 'unused', wt.baseCommit), { commit: agentCommit, filesChanged: 1 });
+      assert.deepEqual(await commitAll(ratchetGit, wt.path, 'unused', wt.baseCommit), { commit: agentCommit, filesChanged: 1 });
     });
 
     it('returns no commit when the agent changed nothing', async () => {
-      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
-      assert.deepEqual(await commitAll(wt.path, 'unused', wt.baseCommit), { commit: undefined, filesChanged: 0 });
+      const wt = await prepareWorktree(ratchetGit, { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      assert.deepEqual(await commitAll(ratchetGit, wt.path, 'unused', wt.baseCommit), { commit: undefined, filesChanged: 0 });
     });
 
     it('commits with no git identity configured anywhere', async () => {
       const saved = { HOME: process.env.HOME, XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME };
       const home = path.join(root, 'home');
       await mkdir(home);
-      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      const wt = await prepareWorktree(ratchetGit, { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
       process.env.HOME = home;
       process.env.XDG_CONFIG_HOME = home;
       try {
         await writeFile(path.join(wt.path, 'new.txt'), 'x');
-        const result = await commitAll(wt.path, 'no identity', wt.baseCommit);
+        const result = await commitAll(ratchetGit, wt.path, 'no identity', wt.baseCommit);
         assert.equal(result.filesChanged, 1);
       } finally {
         for (const [k, v] of Object.entries(saved)) {
@@ -334,7 +351,7 @@ describe('git activities', () => {
 
   describe('mergeBranch', () => {
     const merge = (branch: string) =>
-      mergeBranch({ repo, base: 'main', branch, message: `ratchet: merge ${branch}`, worktreesDir });
+      mergeBranch(ratchetGit, { repo, base: 'main', branch, message: `ratchet: merge ${branch}`, worktreesDir });
 
     it('lands exactly one merge commit, and a second call reports alreadyMerged without a new commit', async () => {
       const before = await tip();
@@ -472,7 +489,7 @@ describe('git activities', () => {
     it('brings a base worktree made for deploys forward, writing only the merged files', async () => {
       await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'on\n', 'src/app.txt': 'one\ntwo\nthree\nfour\n' });
       await git(repo).checkout(['-b', 'person/elsewhere']);
-      const checkout = await baseCheckout(repo, 'main', worktreesDir);
+      const checkout = await baseCheckout(ratchetGit, repo, 'main', worktreesDir);
       await markOld(path.join(checkout, 'README.md'));
       await writeFile(path.join(checkout, 'deploy.log'), 'untracked');
 
@@ -501,7 +518,7 @@ describe('git activities', () => {
     it('refuses when the deploy worktree has a local change in a file the merge would write, keeping it', async () => {
       await ticketBranch('ratchet/b1/T1', { 'src/app.txt': 'one\ntwo\nthree\nfour\n' });
       await git(repo).checkout(['-b', 'person/elsewhere']);
-      const checkout = await baseCheckout(repo, 'main', worktreesDir);
+      const checkout = await baseCheckout(ratchetGit, repo, 'main', worktreesDir);
       await writeFile(path.join(checkout, 'src/app.txt'), 'hand-patched on the server\n');
       const before = await tip();
 
@@ -514,25 +531,25 @@ describe('git activities', () => {
 
   describe('baseCheckout', () => {
     it('is the main working tree when base is checked out there', async () => {
-      assert.equal(await baseCheckout(repo, 'main', worktreesDir), repo);
+      assert.equal(await baseCheckout(ratchetGit, repo, 'main', worktreesDir), repo);
     });
 
     it('creates a worktree on base once, and reuses it', async () => {
       await git(repo).checkout(['-b', 'other']);
-      const first = await baseCheckout(repo, 'main', worktreesDir);
+      const first = await baseCheckout(ratchetGit, repo, 'main', worktreesDir);
       assert.equal(first, path.join(worktreesDir, '_base-main'));
       assert.equal((await git(first).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'main');
-      assert.equal(await baseCheckout(repo, 'main', worktreesDir), first);
+      assert.equal(await baseCheckout(ratchetGit, repo, 'main', worktreesDir), first);
     });
 
     it('looks again when the checkout it found no longer holds base, or is gone', async () => {
-      assert.equal(await baseCheckout(repo, 'main', worktreesDir), repo);
+      assert.equal(await baseCheckout(ratchetGit, repo, 'main', worktreesDir), repo);
       await git(repo).checkout(['-b', 'other']);
-      const made = await baseCheckout(repo, 'main', worktreesDir);
+      const made = await baseCheckout(ratchetGit, repo, 'main', worktreesDir);
       assert.equal(made, path.join(worktreesDir, '_base-main'), 'the main working tree left main: a worktree on main instead');
       await rm(made, { recursive: true, force: true });
       await git(repo).raw(['worktree', 'prune']);
-      assert.equal(await baseCheckout(repo, 'main', worktreesDir), made, 'made again once deleted');
+      assert.equal(await baseCheckout(ratchetGit, repo, 'main', worktreesDir), made, 'made again once deleted');
       assert.equal((await git(made).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'main');
     });
   });
@@ -557,21 +574,21 @@ describe('git activities', () => {
 
     it("a merged ticket's worktree waits in the pool, detached, and its branch is free again", async () => {
       const a = await usedWorktree();
-      await releaseWorktree(repo, worktreesDir, a, path.join(worktreesDir, 'never-made'));
+      await releaseWorktree(ratchetGit, repo, worktreesDir, a, path.join(worktreesDir, 'never-made'));
       assert.equal(await exists(a), false);
       assert.deepEqual(await pooled(), ['ratchet-b1-A']);
       const listed = parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']));
       assert.equal(listed.find((w) => w.path.endsWith('ratchet-b1-A'))?.detached, true);
       // The branch can be checked out again (a later attempt of the ticket, or a person).
-      const again = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/A', base: 'main', name: 'a-again' });
+      const again = await prepareWorktree(ratchetGit, { repo, worktreesDir, branch: 'ratchet/b1/A', base: 'main', name: 'a-again' });
       assert.equal((await git(again.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/A');
     });
 
     it("the next ticket's worktree is the pooled one reset in place: nothing of the earlier ticket, files it left alone untouched", async () => {
       const a = await usedWorktree();
       const untouched = (await stat(path.join(a, 'src', 'app.txt'))).ino;
-      await releaseWorktree(repo, worktreesDir, a);
-      const b = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/B', base: 'main', name: 'ratchet-b1-B' });
+      await releaseWorktree(ratchetGit, repo, worktreesDir, a);
+      const b = await prepareWorktree(ratchetGit, { repo, worktreesDir, branch: 'ratchet/b1/B', base: 'main', name: 'ratchet-b1-B' });
       assert.equal(b.path, path.join(worktreesDir, 'ratchet-b1-B'));
       assert.deepEqual(await pooled(), [], 'taken from the pool');
       assert.equal((await stat(path.join(b.path, 'src', 'app.txt'))).ino, untouched, 'reset in place, not checked out anew');
@@ -585,8 +602,8 @@ describe('git activities', () => {
 
     it('a scratch worktree is taken from the pool too, detached at its commit', async () => {
       const a = await usedWorktree();
-      await releaseWorktree(repo, worktreesDir, a);
-      const scratch = await prepareScratch({ repo, worktreesDir, name: 'scratch-B', commit: await tip() });
+      await releaseWorktree(ratchetGit, repo, worktreesDir, a);
+      const scratch = await prepareScratch(ratchetGit, { repo, worktreesDir, name: 'scratch-B', commit: await tip() });
       assert.deepEqual(await pooled(), []);
       assert.equal((await git(scratch).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'HEAD', 'detached');
       assert.equal(await exists(path.join(scratch, 'untracked.txt')), false);
@@ -597,7 +614,7 @@ describe('git activities', () => {
       const a = await usedWorktree();
       const child = spawn('sleep', ['30'], { cwd: a, stdio: 'ignore' });
       try {
-        await releaseWorktree(repo, worktreesDir, a);
+        await releaseWorktree(ratchetGit, repo, worktreesDir, a);
       } finally {
         child.kill('SIGKILL');
       }
@@ -608,20 +625,20 @@ describe('git activities', () => {
 
   describe('removeWorktree', () => {
     it('removes a worktree and is a no-op the second time', async () => {
-      const wt = await prepareWorktree({ repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
+      const wt = await prepareWorktree(ratchetGit, { repo, worktreesDir, branch: 'ratchet/b1/T1', base: 'main', name: 'b1-T1' });
       await writeFile(path.join(wt.path, 'junk.txt'), 'junk');
-      await removeWorktree(repo, wt.path);
-      await removeWorktree(repo, wt.path);
+      await removeWorktree(ratchetGit, repo, wt.path);
+      await removeWorktree(ratchetGit, repo, wt.path);
       assert.equal(await exists(wt.path), false);
       const listed = parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']));
       assert.deepEqual(listed.map((w) => w.path), [repo]);
-      assert.ok(await headOf(repo, 'ratchet/b1/T1'), 'the branch stays');
+      assert.ok(await headOf(ratchetGit, repo, 'ratchet/b1/T1'), 'the branch stays');
     });
 
     it('removes several worktrees in one call, also when one of them is not there', async () => {
       const a = await ticketBranch('ratchet/b1/A', { 'a.txt': 'a' });
       const b = await ticketBranch('ratchet/b1/B', { 'b.txt': 'b' });
-      await removeWorktree(repo, a, path.join(worktreesDir, 'never-made'), b);
+      await removeWorktree(ratchetGit, repo, a, path.join(worktreesDir, 'never-made'), b);
       assert.equal(await exists(a), false);
       assert.equal(await exists(b), false);
       const listed = parseWorktreeList(await git(repo).raw(['worktree', 'list', '--porcelain']));
@@ -629,7 +646,7 @@ describe('git activities', () => {
     });
 
     it('refuses to remove the main working tree', async () => {
-      await assert.rejects(removeWorktree(repo, repo), /main working tree/);
+      await assert.rejects(removeWorktree(ratchetGit, repo, repo), /main working tree/);
       assert.ok(await exists(path.join(repo, 'README.md')));
     });
   });
@@ -638,8 +655,8 @@ describe('git activities', () => {
     it('hides ratchet folders inside the repository from git status, writing each pattern once', async () => {
       await mkdir(path.join(repo, '.ratchet', 'worktrees', 'x'), { recursive: true });
       await writeFile(path.join(repo, '.ratchet', 'worktrees', 'x', 'f'), 'f');
-      await ensureExcluded(repo, ['.ratchet/worktrees', path.join(repo, '.ratchet', 'artifacts'), '../outside']);
-      await ensureExcluded(repo, ['.ratchet/worktrees']);
+      await ensureExcluded(ratchetGit, repo, ['.ratchet/worktrees', path.join(repo, '.ratchet', 'artifacts'), '../outside']);
+      await ensureExcluded(ratchetGit, repo, ['.ratchet/worktrees']);
       const exclude = await readFile(path.join(repo, '.git', 'info', 'exclude'), 'utf8');
       assert.equal(exclude.split('\n').filter((l) => l === '/.ratchet/worktrees/').length, 1);
       assert.ok(exclude.includes('/.ratchet/artifacts/\n'));
@@ -651,7 +668,7 @@ describe('git activities', () => {
       await mkdir(path.join(repo, '.ratchet', 'tickets'), { recursive: true });
       await writeFile(path.join(repo, '.ratchet', 'tickets', 'a.yaml'), 'id: a\ntitle: a\n');
       await writeFile(path.join(repo, '.ratchet', 'tickets', 'a.state'), 'state: done\n');
-      await ensureExcluded(repo, [], [{ folder: '.ratchet/tickets', glob: '*.state' }]);
+      await ensureExcluded(ratchetGit, repo, [], [{ folder: '.ratchet/tickets', glob: '*.state' }]);
       assert.equal((await status(repo)).trim(), '?? .ratchet/');
       await git(repo).add('.');
       assert.equal((await status(repo)).trim(), 'A  .ratchet/tickets/a.yaml');
@@ -668,26 +685,26 @@ describe('git activities', () => {
       });
 
     it('accepts a repository with the base branch', async () => {
-      await assertGitRepo(repo, 'main');
+      await assertGitRepo(ratchetGit, repo, 'main');
     });
 
     it('rejects a relative repo path', async () => {
       await rejectsWith(
-        assertGitRepo('some/repo', 'main'),
+        assertGitRepo(ratchetGit, 'some/repo', 'main'),
         `field "repo" is "some/repo": not an absolute path; fix: give the full path, such as ${path.resolve('some/repo')}`,
       );
     });
 
     it('rejects a repo folder that does not exist', async () => {
       const missing = path.join(root, 'nope');
-      await rejectsWith(assertGitRepo(missing, 'main'), `field "repo" is "${missing}": no such folder; fix: create it or correct the path`);
+      await rejectsWith(assertGitRepo(ratchetGit, missing, 'main'), `field "repo" is "${missing}": no such folder; fix: create it or correct the path`);
     });
 
     it('rejects a folder that is not a git repository', async () => {
       const plain = path.join(root, 'plain');
       await mkdir(plain);
       await rejectsWith(
-        assertGitRepo(plain, 'main'),
+        assertGitRepo(ratchetGit, plain, 'main'),
         `field "repo" is "${plain}": not a git repository; fix: run git init there or point repo at a clone`,
       );
     });
@@ -696,7 +713,7 @@ describe('git activities', () => {
       const inner = path.join(repo, 'sub');
       await mkdir(inner);
       await rejectsWith(
-        assertGitRepo(inner, 'main'),
+        assertGitRepo(ratchetGit, inner, 'main'),
         `field "repo" is "${inner}": a folder inside the git repository ${repo}, not its top level (merges would land in ` +
           `that repository); fix: set repo to ${repo}, or make the folder a repository of its own (git init)`,
       );
@@ -704,7 +721,7 @@ describe('git activities', () => {
 
     it('rejects a base branch that does not exist, listing the branches there are', async () => {
       await rejectsWith(
-        assertGitRepo(repo, 'develop'),
+        assertGitRepo(ratchetGit, repo, 'develop'),
         `field "baseBranch" is "develop": no such local branch in ${repo} (local branches are main); ` +
           'fix: set baseBranch to an existing branch or create it (git branch develop)',
       );

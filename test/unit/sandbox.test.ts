@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { commandEnv } from '../../activities/env';
+import { Git } from '../../activities/git';
 import { runCommand, type RunCommandResult } from '../../activities/process';
 import {
   bwrapPrefix,
@@ -15,6 +16,9 @@ import {
   type SandboxSpec,
 } from '../../activities/sandbox';
 import { waitUntil } from '../helpers/wait';
+
+/** ratchet's git client, as a worker has one. */
+const ratchetGit = new Git();
 
 const BRANCH = 'ratchet/b1/t1';
 
@@ -127,7 +131,7 @@ describe('gitWritableDirs', () => {
   it("lists the worktree's git dir, the objects and the branch's ref and log folders, creating them", async () => {
     const common = path.join(repo, '.git');
     fs.rmSync(path.join(common, 'logs', 'refs', 'heads', 'ratchet'), { recursive: true, force: true });
-    assert.deepEqual(await gitWritableDirs(wt, BRANCH), [
+    assert.deepEqual(await gitWritableDirs(ratchetGit, wt, BRANCH), [
       path.join(common, 'worktrees', 't1'),
       path.join(common, 'objects'),
       path.join(common, 'refs', 'heads', 'ratchet', 'b1'),
@@ -137,14 +141,14 @@ describe('gitWritableDirs', () => {
   });
 
   it('refuses a branch without a folder and a main checkout, which would open every branch', async () => {
-    await assert.rejects(gitWritableDirs(wt, 'main'), /must look like "ratchet\/<batchId>\/<ticketId>"/);
-    await assert.rejects(gitWritableDirs(wt, 'ratchet/../x'), /must look like/);
-    await assert.rejects(gitWritableDirs(repo, 'ratchet/b1/t1'), /is not a linked worktree/);
+    await assert.rejects(gitWritableDirs(ratchetGit, wt, 'main'), /must look like "ratchet\/<batchId>\/<ticketId>"/);
+    await assert.rejects(gitWritableDirs(ratchetGit, wt, 'ratchet/../x'), /must look like/);
+    await assert.rejects(gitWritableDirs(ratchetGit, repo, 'ratchet/b1/t1'), /is not a linked worktree/);
   });
 
   it("pins the worktree's .git file and its git dir's HEAD, commondir and gitdir", async () => {
     const gitDir = path.join(repo, '.git', 'worktrees', 't1');
-    assert.deepEqual(await gitPinnedPaths(wt), [
+    assert.deepEqual(await gitPinnedPaths(ratchetGit, wt), [
       path.join(wt, '.git'),
       path.join(gitDir, 'HEAD'),
       path.join(gitDir, 'commondir'),
@@ -188,8 +192,8 @@ describe('a command boxed by bwrap', function () {
     git(repo, 'worktree', 'add', '-q', '-b', BRANCH, wt);
     spec = {
       cwd: wt,
-      writable: [wt, ...(await gitWritableDirs(wt, BRANCH))],
-      readOnly: await gitPinnedPaths(wt),
+      writable: [wt, ...(await gitWritableDirs(ratchetGit, wt, BRANCH))],
+      readOnly: await gitPinnedPaths(ratchetGit, wt),
       tmpDir,
       hidden: [path.join(base, 'secrets')],
     };

@@ -1,0 +1,134 @@
+/**
+ * Merging a ticket's validated commit into the base branch without a checkout of its own: `git merge-tree
+ * --write-tree` computes it, `git commit-tree` makes the commit, and the base moves by compare-and-swap, with every
+ * checkout of the base brought forward as a fast-forward would. Every function takes the worker's {@link Git} first.
+ */
+import type { MergeResult } from '../../workflows/types';
+import { GitError } from '../../workflows/errors';
+import type { Git } from './git';
+import { parseMergeTree, parseStatusPaths, parseWorktreeList, pathsInTheWay, type WorktreeEntry } from './parse';
+import { changedPaths, headOf, isAncestor } from './repository';
+
+/** The working trees of `repo` that have `base` checked out, the main one first, with the commit git saw there. */
+async function checkoutsOf(git: Git, repo: string, base: string): Promise<WorktreeEntry[]> {
+  const entries = parseWorktreeList((await git.run(repo, ['worktree', 'list', '--porcelain'])).out);
+  return entries.filter((wt) => wt.branch === base && !wt.bare && !wt.prunable);
+}
+
+/**
+ * Paths of `incoming` (files a fast-forward of `dir` would write) that `dir` has local changes in, staged, unstaged
+ * or untracked; a change in a folder where a file comes (or in a file where a folder comes) counts.
+ */
+async function blockingPaths(git: Git, dir: string, incoming: string[]): Promise<string[]> {
+  const status = await git.run(dir, ['status', '--porcelain', '-z', '--untracked-files=all', '--no-renames']);
+  return pathsInTheWay(parseStatusPaths(status.out), incoming);
+}
+
+/**
+ * Undoes a merge of `branchHead` a crashed ratchet left in progress in `dir` (true when it did); throws when someone
+ * else's merge is in progress there.
+ */
+async function clearOwnMerge(git: Git, dir: string, branchHead: string): Promise<boolean> {
+  const pending = await git.run(dir, ['rev-parse', '--quiet', '--verify', 'MERGE_HEAD'], [0, 1]);
+  if (pending.code !== 0) return false;
+  // Older ratchet versions merged in the checkout; a crash between conflict and abort left this. Anyone else's merge
+  // is left alone and the retry waits for them.
+  if (pending.out.trim() !== branchHead) throw new GitError(`a merge is in progress in ${dir}; fix: finish or abort it`);
+  await git.run(dir, ['merge', '--abort']);
+  return true;
+}
+
+/** How often a merge is computed again because `base` moved between computing it and landing it. */
+export const MERGE_TRIES = 5;
+
+/**
+ * Moves `base` from `from` to its child `to`, and every working tree that has `base` checked out with it, touching
+ * only files that differ between the two (a fast-forward). Refuses, moving nothing, when such a checkout has local
+ * changes (staged, unstaged or untracked) in one of those files.
+ * - Checked out nowhere: `update-ref <ref> <to> <from>`, a compare-and-swap.
+ * - Checked out: `git merge --ff-only <to>` there. Git checks the local changes before it writes a file, updates the
+ *   index and the files with a two-way read-tree, and moves the ref only from the commit it read at its start
+ *   (its own compare-and-swap), refusing when `base` moved forward (`base` is then no ancestor of `to`). A move
+ *   backwards would pass that test, so the commit `git worktree list` saw there, moments before, must be `from`.
+ *   Like the merge in the checkout before it, this runs the `post-merge` hook. Any further checkout of `base` (only
+ *   `worktree add --force` makes one) is checked first and brought forward after with `read-tree -m -u <from> <to>`.
+ * @returns true when landed, `'again'` when `base` is no longer at `from` (or an interrupted merge of an older
+ *   ratchet was undone), or the blocking paths.
+ */
+export async function advanceBase(git: Git, repo: string, base: string, from: string, to: string, branchHead: string): Promise<true | 'again' | string[]> {
+  const ref = `refs/heads/${base}`;
+  const moved = async (): Promise<boolean> => (await headOf(git, repo, ref)) !== from;
+  const [first, ...others] = await checkoutsOf(git, repo, base);
+  if (first === undefined) {
+    try {
+      await git.run(repo, ['update-ref', '-m', `ratchet: merge ${branchHead}`, ref, to, from]);
+      return true;
+    } catch (err) {
+      if (await moved()) return 'again';
+      throw err;
+    }
+  }
+  if (first.head !== from) return 'again';
+  let incoming: string[] | undefined;
+  const incomingPaths = async (): Promise<string[]> => (incoming ??= await changedPaths(git, repo, from, to));
+  for (const wt of others) {
+    await clearOwnMerge(git, wt.path, branchHead);
+    const blocking = await blockingPaths(git, wt.path, await incomingPaths());
+    if (blocking.length) return blocking;
+  }
+  try {
+    await git.run(first.path, ['merge', '--ff-only', '--no-stat', '--no-autostash', '--no-verify-signatures', to]);
+  } catch (err) {
+    if ((await moved()) || (await clearOwnMerge(git, first.path, branchHead))) return 'again';
+    const blocking = await blockingPaths(git, first.path, await incomingPaths());
+    if (blocking.length) return blocking;
+    throw err;
+  }
+  for (const wt of others) await git.run(wt.path, ['read-tree', '-m', '-u', from, to]);
+  return true;
+}
+
+/**
+ * Merges `branch` (its validated `commit` when given) into `base` with a merge commit whose parents are the base
+ * tip and that commit (the `--no-ff` shape), without a checkout of its own: `git merge-tree --write-tree` computes
+ * the result, `git commit-tree` makes the commit as "ratchet <ratchet@localhost>" (no hooks), and the base moves by
+ * compare-and-swap. Every working tree where `base` is checked out (the user's checkout, a `_base-<base>` worktree
+ * from {@link baseCheckout}) is brought forward as a fast-forward would: only files the merge changed are written,
+ * and uncommitted changes in other files (such as ticket files the tracker writes) stay and do not block it.
+ * When `base` moved meanwhile, the merge is computed again (up to 5 times).
+ * Idempotent: a branch already contained in `base` reports `alreadyMerged` with the base tip. On a conflict, or when
+ * a checkout of `base` has local changes in a file the merge would write, `base`, its checkouts and their files are
+ * left as they were. Serialized per repository within this process.
+ * @returns the merge commit (full sha), or `merged: false` with the conflicting (or locally changed) paths.
+ * @throws GitError (retryable) when `base` kept moving, a merge is in progress in a checkout of `base`, or git fails;
+ *   (non-retryable) when `branch` or `base` names no commit.
+ */
+export async function mergeBranch(git: Git, opts: {
+  repo: string;
+  base: string;
+  branch: string;
+  /** The commit to merge: the one the gates validated; default the branch tip. */
+  commit?: string;
+  message: string;
+  /** Not used since merges need no checkout of their own; accepted so callers may keep passing it. */
+  worktreesDir?: string;
+}): Promise<MergeResult> {
+  const { repo, base, branch } = opts;
+  return git.withRepoLock(repo, async () => {
+    // The validated commit, not whatever the branch points at now: a ref can move after validation.
+    const branchHead = opts.commit ?? (await headOf(git, repo, branch));
+    for (let tries = 0; tries < MERGE_TRIES; tries++) {
+      const from = await headOf(git, repo, `refs/heads/${base}`);
+      if (await isAncestor(git, repo, branchHead, from)) return { merged: true, alreadyMerged: true, commit: from };
+      const merged = await git.run(repo, ['merge-tree', '--write-tree', '-z', '--name-only', from, branchHead], [0, 1]);
+      const { tree, conflicted } = parseMergeTree(merged.out);
+      if (merged.code === 1) return { merged: false, alreadyMerged: false, conflict: conflicted };
+      const commit = (await git.run(repo, ['commit-tree', tree, '-p', from, '-p', branchHead, '-m', opts.message])).out.trim();
+      const landed = await advanceBase(git, repo, base, from, commit, branchHead);
+      if (landed === true) return { merged: true, alreadyMerged: false, commit };
+      if (landed !== 'again') return { merged: false, alreadyMerged: false, conflict: landed };
+    }
+    throw new GitError(`${base} moved ${MERGE_TRIES} times while ${branch} was being merged into it in ${repo}; the retry merges again`);
+  });
+}
+
