@@ -57,6 +57,8 @@ export const OPTIONS: {
 export interface HarnessOptions {
   /** plan, implement, self-heal, smoke check: the agent's limit plus every setup step's, and a minute. */
   agentStep: ActivityOptions;
+  /** self-heal: the heal agent's limit and two minutes (its worktree and patch around it). */
+  heal: ActivityOptions;
   /** validate: every gate's limit added up, and a minute. */
   gates: ActivityOptions;
   /** deploy: its limit and 30 s, 3 tries. */
@@ -79,6 +81,7 @@ export function optionsFor(config: BatchConfig): HarnessOptions {
   };
   return {
     agentStep,
+    heal: { ...agentStep, startToCloseTimeout: (config.heal?.timeoutMs ?? 0) + 120_000 },
     gates: { ...agentStep, startToCloseTimeout: config.gates.reduce((sum, g) => sum + g.timeoutMs, 0) + 60_000 },
     deploy: {
       startToCloseTimeout: (config.deploy?.timeoutMs ?? 60_000) + 30_000,

@@ -92,7 +92,7 @@ export async function selfHeal(fx: TicketEffects, stop: string, at: StopKind): P
   fx.enter('self-heal');
   let h: Awaited<ReturnType<Activities['selfHeal']>>;
   try {
-    h = await acts.selfHeal.executeWithOptions({ ...fx.options.agentStep, startToCloseTimeout: heal.timeoutMs + 120_000, summary: `self-heal ${ticket.id} #${n}` }, [
+    h = await acts.selfHeal.executeWithOptions({ ...fx.options.heal, summary: `self-heal ${ticket.id} #${n}` }, [
       { config: fx.config, ticket, n, stop, feedback: [...s.feedback], definition, harness: harnessOf(fx.config) },
     ]);
   } catch (err) {
