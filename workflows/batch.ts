@@ -76,7 +76,7 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
       s.dirty = false;
       // Ready by what the batch knows (a blocker's end sets its state): start them first, the read comes after.
       const starting = s.mayStart() ? startReady(s, s.ready()) : [];
-      const full = await readTurn(s);
+      const { facts, full } = await readTurn(s);
       if (s.settle.length) await settleTampers(s);
       if (s.discoveries.length) {
         await fileDiscoveries(s);
@@ -85,7 +85,7 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
         continue;
       }
       if (s.parked.size) await wakeParked(s);
-      const finished = s.verdict.satisfied && s.running.size === 0 && s.unresolved().length === 0 && s.held.length === 0;
+      const finished = s.judge(facts, full).satisfied && s.running.size === 0 && s.unresolved().length === 0 && s.held.length === 0;
       // The oracle judges a full read of the tracker, never the view as last read.
       if (finished && full) break;
       if (finished) s.dirty = true;

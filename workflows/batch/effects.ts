@@ -24,11 +24,10 @@ import { blockedByHumanGate } from '../graph';
 import { asStepFailure } from '../local';
 import { blockerDoneSignal, discoveryFiledSignal, ticketWorkflowId } from '../messages';
 import { unblocked } from '../metrics';
-import { oracle } from '../oracle';
 import { OPTIONS } from '../options';
 import { RatchetAttempt, RatchetBatch, RatchetPhase, RatchetTicket } from '../search-attributes';
 import { ticketWorkflow } from '../ticket';
-import type { DiscoveredRecord, LoadedBatch, Ticket } from '../types';
+import type { DiscoveredRecord, LoadedBatch, Ticket, TicketFact } from '../types';
 import type { BatchSchedule } from './schedule';
 
 /** The batch's activity tasks (`load`: `ratchet start`'s check), and its tracker reads and writes as local activities. */
@@ -94,16 +93,15 @@ export async function releaseClaim(claimId: string): Promise<void> {
 
 /**
  * Reads what changed (ended tickets, settled tampers, new tickets), or every ticket once everything has ended, and
- * gives it to the schedule; the oracle's verdict follows (over a full read, else the view as last read).
- * @returns whether the read was full: only then may the oracle end the batch.
+ * gives it to the schedule.
+ * @returns the facts read, and whether the read was full: only then may the oracle end the batch.
  */
-export async function readTurn(s: BatchSchedule): Promise<boolean> {
+export async function readTurn(s: BatchSchedule): Promise<{ facts: TicketFact[]; full: boolean }> {
   const { readIds, full } = s.toReadNow();
   const ref = { ticketsDir: s.config.ticketsDir, tracker: s.config.tracker };
   const { facts } = readIds.length ? await tracker.readTracker({ ...ref, ids: readIds, whole: [] }).catch(asStepFailure('readTracker')) : { facts: [] };
   s.applyRead(facts, readIds, Date.now());
-  s.verdict = full ? oracle(s.ids, facts, s.evidence) : s.known();
-  return full;
+  return { facts, full };
 }
 
 /** Sets a ticket's state as the batch; a state before it that ratchet did not write is a tamper. */

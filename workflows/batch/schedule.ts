@@ -354,6 +354,12 @@ export class BatchSchedule {
     return oracle(this.ids, [...this.states].map(([id, s]) => ({ id, state: s })), this.evidence);
   }
 
+  /** Sets the oracle's verdict: over `facts` when they are a full read, else over the view as last read. */
+  judge(facts: readonly TicketFact[], full: boolean): OracleVerdict {
+    this.verdict = full ? oracle(this.ids, facts, this.evidence) : this.known();
+    return this.verdict;
+  }
+
   /** The tracker's view with every final state ratchet has no evidence for taken back: what scheduling may trust. */
   trusted(): Map<string, TicketState> {
     const view = new Map<string, TicketState>();
