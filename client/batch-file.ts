@@ -3,7 +3,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { BadInputError, batchFileSchema, ID_PATTERN, parseOrThrow, type BatchFile } from '../workflows/input';
+import { batchFileSchema, ID_PATTERN, parseOrThrow, type BatchFile } from '../workflows/input';
+import { BadInputError } from '../workflows/errors';
 import { rootMessage } from './errors';
 
 /**

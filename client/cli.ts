@@ -5,7 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { BadInputError } from '../workflows/input';
+import { BadInputError } from '../workflows/errors';
 import { batchWorkflowId, batchStatusQuery, type BatchStatus } from '../workflows/messages';
 import type { RunReport } from '../workflows/types';
 import { uiLink } from '../deploy/dev-server';
@@ -23,7 +23,8 @@ import {
   watchBatch,
   type WatchChange,
 } from './client';
-import { BatchFailedError, EXIT, exitCodeFor, isUnreachable, rootMessage, WatchInterruptedError, type ExitCode } from './errors';
+import { EXIT, exitCodeFor, isUnreachable, rootMessage, type ExitCode } from './errors';
+import { BatchFailedError, WatchInterruptedError } from '../workflows/errors';
 import { devServerOptions, uiUrlFor } from './dev-server-options';
 import { formatReport, formatStatus } from './format';
 
@@ -197,7 +198,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   program
     .command('start')
     .description('Validate a batch file, start the batch, and watch it (Ctrl-C stops watching, never the batch)')
-    .argument('<batch.json>', 'batch file (see README)')
+    .argument('<batch.json>', 'batch file (see docs/batch-file.md)')
     .option('--no-watch', 'print the workflow id and return at once')
     .action(async (file: string, opts: { watch: boolean }) => {
       const batch = await loadBatchFile(file); // before connecting: a bad batch never reaches Temporal

@@ -11,3 +11,4 @@ export { approve, equivalentTemporalCommand, reject, resume } from './gates';
 export { formatChange, joinTicketReports, watchBatch, type WatchChange, type WatchOptions } from './watch';
 export { formatReport } from './format';
 export * from './errors';
+export * from '../workflows/errors';

@@ -6,7 +6,8 @@ import net from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { DEFAULT_PORT, parseAddress, type HostPort } from '../deploy/address';
 import { temporalTarget } from '../deploy/connection';
-import { rootMessage, TemporalUnreachableError } from './errors';
+import { rootMessage } from './errors';
+import { TemporalUnreachableError } from '../workflows/errors';
 
 export { DEFAULT_ADDRESS, DEFAULT_NAMESPACE } from '../deploy/connection';
 

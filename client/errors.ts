@@ -13,9 +13,6 @@ import {
   WatchInterruptedError,
 } from '../workflows/errors';
 
-// The classes live in ratchet's one error family; the client's importers (and `client.ts`'s `export *`) name them here.
-export { BatchFailedError, GateRejectedError, TemporalUnreachableError, WatchInterruptedError } from '../workflows/errors';
-
 /**
  * Exit codes of the `ratchet` command; scripts may rely on them (also listed in `ratchet --help`).
  * - `OK` 0: success; for `start`/`watch`/`demo`, the batch finished with the oracle satisfied.

@@ -6,7 +6,8 @@ import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { approveUpdate, batchWorkflowId, rejectUpdate, resumeUpdate, ticketWorkflowId, type GateAnswer } from '../workflows/messages';
 import type { GateDecision } from '../workflows/types';
 import { DEFAULT_ADDRESS, DEFAULT_NAMESPACE } from '../deploy/connection';
-import { GateRejectedError, rootMessage } from './errors';
+import { rootMessage } from './errors';
+import { GateRejectedError } from '../workflows/errors';
 import { notFound } from './status';
 
 async function answerGate(

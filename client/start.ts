@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { batchWorkflowId, TASK_QUEUE } from '../workflows/messages';
-import { BadInputError } from '../workflows/input';
+import { BadInputError } from '../workflows/errors';
 import type { StartableBatch } from './batch-file';
 
 /**

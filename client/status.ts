@@ -3,7 +3,7 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { batchStatusQuery, batchWorkflowId, statusQuery, ticketWorkflowId, type BatchStatus, type TicketStatus } from '../workflows/messages';
-import { BadInputError } from '../workflows/input';
+import { BadInputError } from '../workflows/errors';
 
 /** Turns "no such workflow" (or "already finished") into a BadInputError naming the id a person typed. */
 export function notFound(err: unknown, what: string, workflowId: string): never {

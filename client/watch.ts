@@ -13,7 +13,8 @@ import {
   type TicketStatus,
 } from '../workflows/messages';
 import type { RunReport, TicketReport } from '../workflows/types';
-import { BatchFailedError, isUnreachable, rootMessage, WatchInterruptedError } from './errors';
+import { isUnreachable, rootMessage } from './errors';
+import { BatchFailedError, WatchInterruptedError } from '../workflows/errors';
 import { notFound } from './status';
 
 /** Deadline of one status query while watching, ms: a batch without a worker must not stall the watch. */

@@ -9,7 +9,7 @@
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
-import { BadInputError } from '../workflows/input';
+import { BadInputError } from '../workflows/errors';
 import { DEFAULT_ADDRESS } from './address';
 
 export { DEFAULT_ADDRESS } from './address';

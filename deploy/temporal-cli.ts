@@ -8,17 +8,13 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { TemporalCliNotFoundError } from '../workflows/errors';
 
 /** Pinned CLI version: tags after v1.5.1 carry a `replace` directive that `go install` refuses. */
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 
 const MODULE = 'github.com/temporalio/cli/cmd/temporal';
 const EXE = process.platform === 'win32' ? 'temporal.exe' : 'temporal';
-
-/** Thrown when no binary is found and none can be built; the message says what to install. */
-export class TemporalCliNotFoundError extends Error {
-  override name = 'TemporalCliNotFoundError';
-}
 
 /**
  * ratchet's cache folder: `RATCHET_CACHE_DIR`, else `${XDG_CACHE_HOME or ~/.cache}/ratchet`.

@@ -9,7 +9,7 @@
  * the activities (workers/activities-process.ts). Every git command, agent, gate and probe is a child process of the
  * activities, and starting one copies the page tables of the process that starts it: in a process of ~650 MB (what
  * one holding the workflows' V8 isolates and caches reaches) each start blocked the event loop for ~25 ms; in the
- * lean activities process it takes ~3 ms (measured with plain Node processes; README "Running a batch").
+ * lean activities process it takes ~3 ms (measured with plain Node processes; docs/worker.md).
  */
 import path from 'node:path';
 import { formatAddress, parseAddress } from '../deploy/address';

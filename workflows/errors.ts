@@ -150,3 +150,8 @@ export class WatchInterruptedError extends Error {
     this.name = 'WatchInterruptedError';
   }
 }
+
+/** No Temporal CLI binary was found and none could be built (deploy/temporal-cli.ts); the message says what to install. */
+export class TemporalCliNotFoundError extends Error {
+  override name = 'TemporalCliNotFoundError';
+}

@@ -11,7 +11,6 @@ import { DEFAULT_DISCOVERY, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type Batc
 
 export { ID_PATTERN, refComponentProblem } from './ids';
 // The client's and deploy/'s importers still name it here; its home is errors.ts.
-export { BadInputError } from './errors';
 
 const id = z
   .string()
@@ -265,7 +264,7 @@ export const ticketFileSchema = z
 
 const FIXES: Record<string, string> = {
   invalid_type: 'give a value of the expected type',
-  unrecognized_keys: 'remove it or check its spelling against the README',
+  unrecognized_keys: 'remove it or check its spelling against docs/batch-file.md',
   invalid_format: 'use the documented format',
   too_small: 'use a larger value',
   too_big: 'use a smaller value',
@@ -286,7 +285,7 @@ export function formatIssues(error: z.ZodError): string[] {
   return error.issues.map((issue) => {
     const field = issue.path.join('.') || '(top level)';
     const isId = issue.code === 'invalid_format' && 'pattern' in issue && String(issue.pattern) === String(ID_PATTERN);
-    const fix = isId ? ID_FIX : (FIXES[issue.code] ?? 'see the README for the format');
+    const fix = isId ? ID_FIX : (FIXES[issue.code] ?? 'see docs/batch-file.md for the format');
     if (issue.code === 'custom') {
       // Messages that already say what the value is ("is ...", "looks like ...") stand as written.
       if (/^(is |looks like )/.test(issue.message)) return `field "${field}" ${issue.message}`;
@@ -379,7 +378,7 @@ function forgeOf(file: ParsedBatchFile): { forge?: ForgeConfig } {
 export const MAX_DISCOVERED_PER_RESULT = 10;
 
 /**
- * One entry of an agent result file's `discovered` list (README "Agent protocol"). Agents do not pick ids or edges:
+ * One entry of an agent result file's `discovered` list (docs/agents.md). Agents do not pick ids or edges:
  * ratchet names the ticket, and `blocksThisTicket` is the only edge an agent may ask for. Unknown fields are dropped.
  */
 export const agentDiscoveredSchema = z.object({

@@ -1,6 +1,6 @@
 /**
  * ratchet's own metrics, emitted from workflow code through the SDK's metric meter (exported by the worker's
- * Prometheus endpoint when it has one: README "Metrics"; without one they go nowhere). The SDK drops them while a
+ * Prometheus endpoint when it has one: docs/metrics.md; without one they go nowhere). The SDK drops them while a
  * workflow replays, so a ticket's phase is counted once per run of the code, on the worker that ran it: sum over
  * workers. Names carry the `ratchet_` prefix; units are in the names (`_ms`).
  */

@@ -12,7 +12,7 @@ import readline from 'node:readline/promises';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { simpleGit } from 'simple-git';
-import { BadInputError } from '../../workflows/input';
+import { BadInputError } from '../../workflows/errors';
 import { batchWorkflowId } from '../../workflows/messages';
 import type { GateDecision, RunReport } from '../../workflows/types';
 import { ensureDevServer, uiLink } from '../../deploy/dev-server';
@@ -31,7 +31,8 @@ import {
   watchBatch,
   type WatchChange,
 } from '../client';
-import { EXIT, GateRejectedError, rootMessage, WatchInterruptedError, type ExitCode } from '../errors';
+import { EXIT, rootMessage, type ExitCode } from '../errors';
+import { GateRejectedError, WatchInterruptedError } from '../../workflows/errors';
 import { devServerOptions } from '../dev-server-options';
 import { formatReport } from '../format';
 

@@ -44,7 +44,7 @@ async function readTemplate(): Promise<Record<string, string>> {
   return Object.fromEntries(Object.entries(files).map(([f, text]) => [f === 'gitignore' ? '.gitignore' : f, text]));
 }
 
-/** A heal agent's answer, as the heal's result file carries it (README "Self-heal"). */
+/** A heal agent's answer, as the heal's result file carries it (docs/self-heal.md). */
 interface ScriptedHeal {
   verdict: 'harness-gap' | 'activation-gap';
   reason: string;
@@ -387,7 +387,7 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
     ],
     // The same wrong answer 3 rounds in a row is an answer: the heal diagnoses it without waiting out the deadline.
     verify: { deadlineMs: 60_000, intervalMs: 1_000, stableRounds: 3 },
-    // The heal agent is the same scripted agent, role heal (README "Self-heal").
+    // The heal agent is the same scripted agent, role heal (docs/self-heal.md).
     heal: { command: demoAgentCommand(scriptPath), timeoutMs: 60_000 },
     maxParallel: 2,
     maxAttempts: 3,

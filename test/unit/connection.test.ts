@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { temporalTarget } from '../../deploy/connection';
-import { BadInputError } from '../../workflows/input';
+import { BadInputError } from '../../workflows/errors';
 
 describe('temporalTarget: Temporal connection settings from the environment', () => {
   let dir: string;
