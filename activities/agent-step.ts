@@ -18,7 +18,7 @@ import { pidFileOf, runStep } from './run-step';
 import { bwrapPrefix, gitPinnedPaths, gitWritableDirs, BOXED_TMPDIR, hostTmpEntries, PRIVATE_TMP_PREFIX, type SandboxProbe } from './sandbox';
 import { batchRedactor } from './secrets';
 import type { Redactor } from './redact';
-import type { AgentRun, BatchConfig, SetupStep, Ticket } from '../workflows/types';
+import type { AgentConfig, AgentRun, Gate, HarnessSteps, Probe, RepoRef, SetupStep, Ticket } from '../workflows/types';
 
 /** The ticket branch name: `ratchet/<batchId>/<ticketId>` (issue #2). */
 export const ticketBranch = (batchId: string, ticketId: string): string => `ratchet/${batchId}/${ticketId}`;
@@ -29,19 +29,37 @@ export const worktreeName = (batchId: string, ticketId: string): string => `${ba
 /** The folder name of a ticket's scratch worktree (the regression guard's base runs) inside `worktreesDir`. */
 export const scratchName = (batchId: string, ticketId: string): string => `_scratch-${batchId}-${ticketId}`;
 
+/**
+ * One agent run of a ticket's: the repository, the agent (its command, time limit, environment and box), the harness's
+ * setup steps run first in the fresh worktree (none for the heal agent), the batch's secrets (every `envFrom` name,
+ * redacted from the prompt and the logs), and the prompt as the caller wrote it.
+ */
 export interface AgentStepInput {
-  config: BatchConfig;
-  ticket: Ticket;
+  ref: RepoRef;
+  ticketId: string;
+  agent: AgentConfig;
+  setup: SetupStep[];
+  secrets: string[];
   role: AgentRole;
   /** 0 for the plan, n for attempt n, the heal's number for a heal run (0 for its smoke check). */
   attempt: number;
-  plan?: string;
-  feedback: string[];
-  /**
-   * A step of the heal's: the prompt as written by the caller, its artifacts folder name, its own worktree and branch,
-   * and whether the harness's setup runs first (the smoke check) or not (the heal agent).
-   */
-  heal?: { prompt: string; step: string; worktreeName: string; branch: string; setup: boolean };
+  prompt: string;
+  /** A step of the heal's: its artifacts folder name, its own worktree and branch. */
+  heal?: { step: string; worktreeName: string; branch: string };
+}
+
+/**
+ * What plan and implement take: the repository, the ticket, the agent, the harness (setup steps before the agent, rules
+ * its prompt carries), the batch's gates and probes (how the work is checked, as the prompt says) and its secrets.
+ */
+export interface TicketStepInput {
+  ref: RepoRef;
+  ticket: Ticket;
+  agent: AgentConfig;
+  harness: HarnessSteps;
+  gates: Gate[];
+  probes: Probe[];
+  secrets: string[];
 }
 
 /** What an agent step needs from the worker. */
@@ -77,49 +95,47 @@ export interface AgentStep {
  *   cache folder is missing on this worker.
  */
 export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: AgentStepDeps): Promise<AgentStep> {
-  const { config, ticket, role, attempt } = input;
+  const { ref, ticketId, role, attempt } = input;
   const heal = input.heal;
-  const dir = await stepDir(config, ticket.id, heal?.step ?? (attempt === 0 ? 'plan' : `attempt-${attempt}`));
+  const dir = await stepDir(ref, ticketId, heal?.step ?? (attempt === 0 ? 'plan' : `attempt-${attempt}`));
   const pidFile = path.join(dir, 'agent.pid');
   await stopStaleRun(pidFile);
   await stopStaleRun(pidFileOf(path.join(dir, 'setup.log')));
-  const branch = heal?.branch ?? ticketBranch(config.batchId, ticket.id);
+  const branch = heal?.branch ?? ticketBranch(ref.batchId, ticketId);
   const wt = await prepareWorktree(deps.git, {
-    repo: config.repo,
-    worktreesDir: config.worktreesDir,
+    repo: ref.repo,
+    worktreesDir: ref.worktreesDir,
     branch,
-    base: config.baseBranch,
-    name: heal?.worktreeName ?? worktreeName(config.batchId, ticket.id),
+    base: ref.baseBranch,
+    name: heal?.worktreeName ?? worktreeName(ref.batchId, ticketId),
   });
-  const redact = batchRedactor(config, deps.env);
-  const prompt =
-    heal?.prompt ?? renderPrompt({ config, ticket, role: role as 'plan' | 'implement', attempt: attempt || undefined, branch, plan: input.plan, feedback: input.feedback });
-  const promptFile = await writeArtifact(path.join(dir, 'prompt.md'), redact.redact(prompt));
+  const redact = batchRedactor(input.secrets, deps.env);
+  const promptFile = await writeArtifact(path.join(dir, 'prompt.md'), redact.redact(input.prompt));
   const env = commandEnv({
     source: deps.env,
-    plain: config.agent.env,
-    fromWorker: resolveEnvFrom(config.agent.envFrom, deps.env, 'agent.envFrom'),
+    plain: input.agent.env,
+    fromWorker: resolveEnvFrom(input.agent.envFrom, deps.env, 'agent.envFrom'),
     protocol: {
-      RATCHET_BATCH_ID: config.batchId,
-      RATCHET_TICKET_ID: ticket.id,
+      RATCHET_BATCH_ID: ref.batchId,
+      RATCHET_TICKET_ID: ticketId,
       RATCHET_ATTEMPT: String(attempt),
       RATCHET_WORKTREE: wt.path,
       RATCHET_BRANCH: branch,
-      RATCHET_BASE_BRANCH: config.baseBranch,
+      RATCHET_BASE_BRANCH: ref.baseBranch,
     },
   });
-  const sandbox = await boxFor(config.agent, wt.path, branch, deps);
+  const sandbox = await boxFor(input.agent, wt.path, branch, deps);
   const { heartbeat, signal, tickMs } = liveness(deps.stopping);
   try {
     // The harness's setup steps run first, in the fresh worktree, boxed and with the agent's environment.
-    const failed = await runSetupSteps(heal && !heal.setup ? [] : (config.harness?.setup ?? []), {
+    const failed = await runSetupSteps(input.setup, {
       cwd: wt.path,
       env: sandbox ? { ...env, TMPDIR: sandbox.tmpdirInside } : env,
       prefix: sandbox?.prefix,
       redact,
       logPath: path.join(dir, 'setup.log'),
       live: { heartbeat, signal, tickMs },
-      what: `the setup of ${ticket.id}`,
+      what: `the setup of ${ticketId}`,
     });
     if (failed) {
       const run: AgentRun = {
@@ -144,15 +160,41 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
         env,
         sandbox,
         redact,
-        timeoutMs: config.agent.timeoutMs,
+        timeoutMs: input.agent.timeoutMs,
       },
       { signal, tickMs, onTick: () => heartbeat(heal ? heal.step : attempt === 0 ? 'plan' : `implement attempt ${attempt}`) },
     );
-    throwIfStopped(signal, `the agent run of ${ticket.id} ${heal ? heal.step : attempt === 0 ? 'plan' : `attempt ${attempt}`}`);
+    throwIfStopped(signal, `the agent run of ${ticketId} ${heal ? heal.step : attempt === 0 ? 'plan' : `attempt ${attempt}`}`);
     return { run, dir, branch, worktree: wt.path, baseCommit: wt.baseCommit };
   } finally {
     if (sandbox) await rm(sandbox.tmpDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs the agent for a plan or an attempt of `input.ticket` on the ticket's branch, with the prompt rendered from the
+ * ticket, the harness's rules and the batch's gates and probes (see {@link runAgentStep}).
+ */
+export function runTicketStep(
+  agent: Agent,
+  input: TicketStepInput & { role: 'plan' | 'implement'; attempt: number; maxAttempts?: number; plan?: string; feedback: string[] },
+  deps: AgentStepDeps,
+): Promise<AgentStep> {
+  const { ref, ticket, harness, role, attempt } = input;
+  const prompt = renderPrompt({
+    ref,
+    ticket,
+    role,
+    attempt: attempt || undefined,
+    maxAttempts: input.maxAttempts,
+    branch: ticketBranch(ref.batchId, ticket.id),
+    plan: input.plan,
+    feedback: input.feedback,
+    gates: input.gates,
+    probes: input.probes,
+    promptRules: harness.promptRules,
+  });
+  return runAgentStep(agent, { ref, ticketId: ticket.id, agent: input.agent, setup: harness.setup, secrets: input.secrets, role, attempt, prompt }, deps);
 }
 
 /** A harness setup step that failed: `why` says how (`exited 1`, `timed out after 60000 ms`); `ms` is its run time. */
@@ -202,7 +244,7 @@ export async function runSetupSteps(
  * not work). Writable: the worktree, the git metadata its commits need, the batch's cache folders, a private /tmp.
  */
 async function boxFor(
-  agent: BatchConfig['agent'],
+  agent: AgentConfig,
   worktree: string,
   branch: string,
   deps: Pick<AgentStepDeps, 'sandbox' | 'git'>,

@@ -5,18 +5,18 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../workflows/errors';
-import type { BatchConfig } from '../workflows/types';
+import type { RepoRef } from '../workflows/types';
 
 /**
  * Creates and returns the folder for one step of one ticket (absolute path).
  * @throws ConfigError (non-retryable) when the repository is gone: its folders are never re-created as an empty
  *   skeleton of ratchet's own.
  */
-export async function stepDir(config: BatchConfig, ticketId: string, step: string): Promise<string> {
-  if (!(await stat(config.repo).then((s) => s.isDirectory(), () => false))) {
-    throw new ConfigError(`the repository ${config.repo} is gone (moved or deleted); fix: put it back, then approve the gate the ticket waits at`);
+export async function stepDir(ref: RepoRef, ticketId: string, step: string): Promise<string> {
+  if (!(await stat(ref.repo).then((s) => s.isDirectory(), () => false))) {
+    throw new ConfigError(`the repository ${ref.repo} is gone (moved or deleted); fix: put it back, then approve the gate the ticket waits at`);
   }
-  const dir = path.join(config.artifactsDir, config.batchId, ticketId, step);
+  const dir = path.join(ref.artifactsDir, ref.batchId, ticketId, step);
   await mkdir(dir, { recursive: true });
   return dir;
 }

@@ -12,10 +12,10 @@ import type { Agent } from './agents/agent';
 import { runAgentStep, type AgentStepDeps } from './agent-step';
 import { blobDigests, changedPaths, commitAll, diffText, removeWorktree } from './git';
 import { formatIssues, parseAgentDiscovered } from '../workflows/input';
-import type { AgentRun, BatchConfig, DefinitionOfDone, DiscoveredWork, HarnessSettings, Ticket } from '../workflows/types';
+import type { AgentConfig, AgentRun, DefinitionOfDone, DiscoveredWork, HarnessSettings, RepoRef, SetupStep, Ticket } from '../workflows/types';
 
 export interface HealInput {
-  config: BatchConfig;
+  ref: RepoRef;
   ticket: Ticket;
   /** 1 for the ticket's first heal, 2 for its second, ... */
   n: number;
@@ -25,7 +25,22 @@ export interface HealInput {
   feedback: string[];
   /** The frozen definition of done: shown to the heal, and its protected paths decide what a file edit touches. */
   definition: DefinitionOfDone;
+  /** The harness the heal may change, shown to it. */
   harness: HarnessSettings;
+  /** The heal agent: the batch's `heal` command and time limit, with the batch agent's environment and box. */
+  agent: AgentConfig;
+  /** The batch's secrets (every `envFrom` name), redacted from the prompt and the logs. */
+  secrets: string[];
+}
+
+/** The smoke check of heal `n` of ticket `ticketId`: the candidate harness's setup, run with its agent's environment and box. */
+export interface SmokeInput {
+  ref: RepoRef;
+  ticketId: string;
+  n: number;
+  setup: SetupStep[];
+  agent: AgentConfig;
+  secrets: string[];
 }
 
 export type HealVerdict = 'harness-gap' | 'activation-gap' | 'external-wall' | 'work' | 'none';
@@ -65,11 +80,11 @@ const healWorktree = (batchId: string, ticketId: string): string => `_heal-${bat
 
 /** The heal agent's prompt: the stop, its evidence, the harness it may change and the definition of done it may not. */
 export function renderHealPrompt(input: HealInput): string {
-  const { ticket, config } = input;
+  const { ticket, ref } = input;
   return [
     `# Self-heal for ticket ${ticket.id}: ${ticket.title}`,
     '',
-    `The loop is about to stop this ticket (batch ${config.batchId}). Decide whether the stop is a gap in the harness`,
+    `The loop is about to stop this ticket (batch ${ref.batchId}). Decide whether the stop is a gap in the harness`,
     '(a missing setup step, a time limit too short, a misleading prompt, a stale worktree or lock) or a real external',
     'wall, or whether the ticket itself is the problem. Do not write the ticket\'s code.',
     '',
@@ -80,7 +95,7 @@ export function renderHealPrompt(input: HealInput): string {
     '## Evidence (latest feedback, newest last)',
     '',
     ...(input.feedback.length ? input.feedback.map((f) => `${f.trim()}\n`) : ['(none)']),
-    `Logs and transcripts: ${path.join(config.artifactsDir, config.batchId, ticket.id)}`,
+    `Logs and transcripts: ${path.join(ref.artifactsDir, ref.batchId, ticket.id)}`,
     '',
     '## The harness (you may change this)',
     '',
@@ -110,27 +125,28 @@ export function renderHealPrompt(input: HealInput): string {
 }
 
 /**
- * Runs the heal agent (`config.heal.command`, the agent protocol with role `heal`) boxed in a worktree of its own,
+ * Runs the heal agent (`input.agent`: the batch's `heal.command`, the agent protocol with role `heal`) boxed in a worktree of its own,
  * reads its verdict, and records what it edited: `heal.patch` and `change.json` in its artifacts folder, and which
  * protected files its edits changed (the tripwire rejects any). The worktree is removed; its branch stays.
  * @returns the verdict; `none` with the reason when the result file is missing or malformed.
  * @throws ConfigError as {@link runAgentStep}; GitError on git failures.
  */
-export async function selfHeal(agentFor: (config: BatchConfig['agent']) => Agent, input: HealInput, deps: AgentStepDeps): Promise<HealResult> {
-  const { config, ticket, n } = input;
-  const heal = config.heal as NonNullable<BatchConfig['heal']>;
-  const healConfig: BatchConfig = { ...config, agent: { ...config.agent, command: heal.command, timeoutMs: heal.timeoutMs } };
-  const branch = healBranch(config.batchId, ticket.id);
+export async function selfHeal(agentFor: (agent: AgentConfig) => Agent, input: HealInput, deps: AgentStepDeps): Promise<HealResult> {
+  const { ref, ticket, n } = input;
+  const branch = healBranch(ref.batchId, ticket.id);
   const step = await runAgentStep(
-    agentFor(healConfig.agent),
+    agentFor(input.agent),
     {
-      config: healConfig,
-      ticket,
+      ref,
+      ticketId: ticket.id,
+      agent: input.agent,
+      setup: [],
+      secrets: input.secrets,
       role: 'heal',
       // RATCHET_ATTEMPT of a heal run: the heal's number (agent protocol, activities/agents/command.ts).
       attempt: n,
-      feedback: [],
-      heal: { prompt: renderHealPrompt(input), step: `heal-${n}`, worktreeName: healWorktree(config.batchId, ticket.id), branch, setup: false },
+      prompt: renderHealPrompt(input),
+      heal: { step: `heal-${n}`, worktreeName: healWorktree(ref.batchId, ticket.id), branch },
     },
     deps,
   );
@@ -145,7 +161,7 @@ export async function selfHeal(agentFor: (config: BatchConfig['agent']) => Agent
     const now = await blobDigests(deps.git, step.worktree, committed.commit, (p) => touched.has(p));
     for (const p of touched) protectedChanged[p] = now[p] ?? 'missing';
   }
-  await removeWorktree(deps.git, config.repo, step.worktree);
+  await removeWorktree(deps.git, ref.repo, step.worktree);
 
   const parsed = healResultSchema.safeParse(step.run.result, { reportInput: true });
   const base = { protectedChanged, changedPaths: changed, dir: step.dir, agent: step.run };
@@ -164,8 +180,8 @@ export async function selfHeal(agentFor: (config: BatchConfig['agent']) => Agent
  * steps there, boxed as for an attempt, with no agent. Returns whether every step passed, and the failing step's
  * output tail.
  */
-export async function smokeCheck(input: { config: BatchConfig; ticket: Ticket; n: number }, deps: AgentStepDeps): Promise<{ ok: boolean; detail: string }> {
-  const { config, ticket, n } = input;
+export async function smokeCheck(input: SmokeInput, deps: AgentStepDeps): Promise<{ ok: boolean; detail: string }> {
+  const { ref, ticketId, n } = input;
   const noAgent: Agent = {
     name: 'smoke check (no agent)',
     run: async (task) => ({ exitCode: 0, timedOut: false, ms: 0, transcriptPath: task.transcriptPath, summary: 'setup passed' }),
@@ -173,16 +189,19 @@ export async function smokeCheck(input: { config: BatchConfig; ticket: Ticket; n
   const step = await runAgentStep(
     noAgent,
     {
-      config,
-      ticket,
+      ref,
+      ticketId,
+      agent: input.agent,
+      setup: input.setup,
+      secrets: input.secrets,
       role: 'implement',
       attempt: 0,
-      feedback: [],
-      heal: { prompt: `# Smoke check of heal ${n}: the harness's setup in a fresh worktree\n`, step: `heal-${n}-smoke`, worktreeName: healWorktree(config.batchId, ticket.id), branch: healBranch(config.batchId, ticket.id), setup: true },
+      prompt: `# Smoke check of heal ${n}: the harness's setup in a fresh worktree\n`,
+      heal: { step: `heal-${n}-smoke`, worktreeName: healWorktree(ref.batchId, ticketId), branch: healBranch(ref.batchId, ticketId) },
     },
     deps,
   );
-  await removeWorktree(deps.git, config.repo, step.worktree);
-  const steps = config.harness?.setup.length ?? 0;
+  await removeWorktree(deps.git, ref.repo, step.worktree);
+  const steps = input.setup.length;
   return step.setupFailed ? { ok: false, detail: step.run.summary } : { ok: true, detail: `${steps} setup step(s) passed in a fresh worktree` };
 }

@@ -11,16 +11,16 @@ import { Git } from './git';
 import { githubFromEnv, type GitHub } from './github/client';
 import { liveness } from './context';
 import { toFailure } from './errors';
-import { selfHeal, smokeCheck, type HealInput } from './heal';
+import { selfHeal, smokeCheck, type HealInput, type SmokeInput } from './heal';
 import { implement, type ImplementInput } from './implement';
-import { deploy, merge, type MergeInput } from './merge';
+import { deploy, merge, type DeployInput, type MergeInput } from './merge';
 import { requestLock, type RequestLockInput } from './lock';
 import { createForges, landPullRequest, openPullRequest, type LandInput, type OpenPullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
 import { createSandboxProbe, type SandboxProbe } from './sandbox';
 import { validate, type ValidateInput } from './validate';
 import { verifyLive, type VerifyInput } from './verify-live';
-import type { AgentConfig, BatchConfig, Ticket } from '../workflows/types';
+import type { AgentConfig, RepoRef } from '../workflows/types';
 
 export interface ActivityDeps {
   /** Builds the agent for a batch's `agent` config; defaults to the command adapter. */
@@ -60,13 +60,13 @@ export interface ActivityDeps {
 }
 
 /**
- * The folder this worker keeps a batch's worktrees in: the batch's `worktreesDir`, or with a `worktreesRoot` a folder
- * in it named after the repository (its folder name and the first 8 hex digits of the sha-256 of its path, so two
- * repositories of one name do not meet).
+ * The folder this worker keeps a batch's worktrees in: the repository's `worktreesDir` (the batch's), or with a
+ * `worktreesRoot` a folder in it named after the repository (its folder name and the first 8 hex digits of the
+ * sha-256 of its path, so two repositories of one name do not meet).
  */
-export function workerWorktrees(config: Pick<BatchConfig, 'repo' | 'worktreesDir'>, worktreesRoot: string | undefined): string {
-  if (!worktreesRoot) return config.worktreesDir;
-  const key = `${path.basename(config.repo).replace(/[^A-Za-z0-9._-]/g, '-')}-${createHash('sha256').update(path.resolve(config.repo)).digest('hex').slice(0, 8)}`;
+export function workerWorktrees(ref: Pick<RepoRef, 'repo' | 'worktreesDir'>, worktreesRoot: string | undefined): string {
+  if (!worktreesRoot) return ref.worktreesDir;
+  const key = `${path.basename(ref.repo).replace(/[^A-Za-z0-9._-]/g, '-')}-${createHash('sha256').update(path.resolve(ref.repo)).digest('hex').slice(0, 8)}`;
   return path.resolve(worktreesRoot, key);
 }
 
@@ -100,9 +100,9 @@ export function createActivities(deps: ActivityDeps = {}) {
   const githubClient = (): GitHub => (github ??= githubFromEnv(env, (line) => console.warn(`ratchet worker: ${line}`)));
   const trackers = deps.trackers ?? createTrackers(githubClient);
   const forges = createForges(githubClient);
-  /** The input with its batch config as this worker sees it: worktrees in this worker's folder. */
-  const here = <I extends { config: BatchConfig }>(input: I): I =>
-    deps.worktreesRoot ? { ...input, config: { ...input.config, worktreesDir: workerWorktrees(input.config, deps.worktreesRoot) } } : input;
+  /** The input with its repository as this worker sees it: worktrees in this worker's folder. */
+  const here = <I extends { ref: RepoRef }>(input: I): I =>
+    deps.worktreesRoot ? { ...input, ref: { ...input.ref, worktreesDir: workerWorktrees(input.ref, deps.worktreesRoot) } } : input;
   /** The result, with this worker's task queue when it has one: the ticket's worktree is here now. */
   const heldHere = <R extends object>(result: R): R & { hostTaskQueue?: string } => (deps.hostTaskQueue ? { ...result, hostTaskQueue: deps.hostTaskQueue } : result);
   return {
@@ -113,15 +113,15 @@ export function createActivities(deps: ActivityDeps = {}) {
     fileTicket: boundary((input: Parameters<typeof fileTicket>[1]) => fileTicket(trackers, input)),
     requestLock: boundary((input: RequestLockInput) => requestLock(input)),
     readGateAnswer: boundary((input: Parameters<typeof readGateAnswer>[1]) => readGateAnswer(trackers, input)),
-    plan: boundary(async (input: PlanInput) => heldHere(await plan(agentFor(input.config.agent), here(input), step))),
-    implement: boundary(async (input: ImplementInput) => heldHere(await implement(agentFor(input.config.agent), here(input), step))),
+    plan: boundary(async (input: PlanInput) => heldHere(await plan(agentFor(input.agent), here(input), step))),
+    implement: boundary(async (input: ImplementInput) => heldHere(await implement(agentFor(input.agent), here(input), step))),
     validate: boundary(async (input: ValidateInput) => heldHere(await validate(here(input), { env, stopping, git }))),
     selfHeal: boundary((input: HealInput) => selfHeal(agentFor, here(input), step)),
-    smokeCheck: boundary((input: { config: BatchConfig; ticket: Ticket; n: number }) => smokeCheck(here(input), step)),
+    smokeCheck: boundary((input: SmokeInput) => smokeCheck(here(input), step)),
     merge: boundary((input: MergeInput) => merge(git, here(input))),
     openPullRequest: boundary((input: OpenPullRequestInput) => openPullRequest(git, forges, trackers, input)),
     landPullRequest: boundary((input: LandInput) => landPullRequest(git, forges, input)),
-    deploy: boundary((input: { config: BatchConfig; ticketId: string }) => deploy(here(input), { env, stopping, git })),
+    deploy: boundary((input: DeployInput) => deploy(here(input), { env, stopping, git })),
     verifyLive: boundary((input: VerifyInput) => verifyLive(here(input), { env, git })),
   };
 }

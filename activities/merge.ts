@@ -7,10 +7,10 @@ import { scratchName, ticketBranch, worktreeName } from './agent-step';
 import { commandEnv, resolveEnvFrom } from './env';
 import { runStep } from './run-step';
 import { batchRedactor } from './secrets';
-import type { BatchConfig, MergeResult } from '../workflows/types';
+import type { DeployConfig, MergeResult, RepoRef } from '../workflows/types';
 
 export interface MergeInput {
-  config: BatchConfig;
+  ref: RepoRef;
   ticketId: string;
   title: string;
   /** The commit the gates validated; merged instead of whatever the branch points at now. */
@@ -24,21 +24,21 @@ export interface MergeInput {
  * next ticket (`releaseWorktree`).
  */
 export async function merge(git: Git, input: MergeInput): Promise<MergeResult> {
-  const { config, ticketId, title } = input;
+  const { ref, ticketId, title } = input;
   const result = await mergeBranch(git, {
-    repo: config.repo,
-    base: config.baseBranch,
-    branch: ticketBranch(config.batchId, ticketId),
+    repo: ref.repo,
+    base: ref.baseBranch,
+    branch: ticketBranch(ref.batchId, ticketId),
     commit: input.commit,
-    message: `ratchet: merge ${ticketId} (${config.batchId}): ${title}`,
+    message: `ratchet: merge ${ticketId} (${ref.batchId}): ${title}`,
   });
   if (result.merged) {
     await releaseWorktree(
       git,
-      config.repo,
-      config.worktreesDir,
-      path.join(config.worktreesDir, worktreeName(config.batchId, ticketId)),
-      path.join(config.worktreesDir, scratchName(config.batchId, ticketId)),
+      ref.repo,
+      ref.worktreesDir,
+      path.join(ref.worktreesDir, worktreeName(ref.batchId, ticketId)),
+      path.join(ref.worktreesDir, scratchName(ref.batchId, ticketId)),
     );
   }
   return result;
@@ -52,29 +52,32 @@ export interface DeployResult {
   logPath: string;
 }
 
+/** The repository, the ticket whose merge is deployed, the batch's deploy and its secrets (redacted from the log). */
+export interface DeployInput {
+  ref: RepoRef;
+  ticketId: string;
+  deploy: DeployConfig;
+  secrets: string[];
+}
+
 /**
  * Runs the batch's `deploy.command` in the checkout of the base branch (the merged code). One deploy per target runs
  * at a time: the ticket workflow holds the deployment-wide lock (workflows/lock.ts) around this activity.
  * Returns `ok: false` with the output tail when it exits non-zero or times out; throws only on spawn failures.
  */
-export async function deploy(
-  input: { config: BatchConfig; ticketId: string },
-  deps: { env: NodeJS.ProcessEnv; stopping?: AbortSignal; git: Git },
-): Promise<DeployResult> {
-  const { config, ticketId } = input;
-  if (!config.deploy) return { ok: true, exitCode: 0, ms: 0, tail: 'no deploy command configured', logPath: '' };
-  const dep = config.deploy;
-  const cwd = await baseCheckout(deps.git, config.repo, config.baseBranch, config.worktreesDir);
-  const logPath = path.join(await stepDir(config, ticketId, 'deploy'), 'deploy.log');
+export async function deploy(input: DeployInput, deps: { env: NodeJS.ProcessEnv; stopping?: AbortSignal; git: Git }): Promise<DeployResult> {
+  const { ref, ticketId, deploy: dep } = input;
+  const cwd = await baseCheckout(deps.git, ref.repo, ref.baseBranch, ref.worktreesDir);
+  const logPath = path.join(await stepDir(ref, ticketId, 'deploy'), 'deploy.log');
   const r = await runStep({
     command: dep.command,
     cwd,
     env: commandEnv({
       source: deps.env,
       fromWorker: resolveEnvFrom(dep.envFrom, deps.env, 'deploy.envFrom'),
-      protocol: { RATCHET_BATCH_ID: config.batchId, RATCHET_TICKET_ID: ticketId },
+      protocol: { RATCHET_BATCH_ID: ref.batchId, RATCHET_TICKET_ID: ticketId },
     }),
-    redact: batchRedactor(config, deps.env),
+    redact: batchRedactor(input.secrets, deps.env),
     timeoutMs: dep.timeoutMs,
     logPath,
     live: liveness(deps.stopping),

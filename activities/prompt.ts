@@ -2,28 +2,35 @@
  * The prompt file an agent reads (README "Agent protocol"): the ticket, its acceptance criteria, the approved plan
  * and the feedback of earlier attempts. Memory lives here and in the branch, never in an agent's context.
  */
-import type { BatchConfig, Ticket } from '../workflows/types';
+import type { Gate, Probe, RepoRef, Ticket } from '../workflows/types';
 
 export interface PromptInput {
-  config: BatchConfig;
+  ref: Pick<RepoRef, 'batchId' | 'baseBranch'>;
   ticket: Ticket;
   role: 'plan' | 'implement';
   attempt?: number;
+  /** Attempts of a round, shown with `attempt`. */
+  maxAttempts?: number;
   branch: string;
   plan?: string;
   feedback: string[];
+  /** How the work is checked: the batch's gates and probes (the ticket's own probes are added). */
+  gates: Gate[];
+  probes: Probe[];
+  /** The harness's `promptRules`: "Repository rules". */
+  promptRules: string[];
 }
 
 /** Renders the markdown prompt for one agent run. */
 export function renderPrompt(p: PromptInput): string {
-  const { ticket, config } = p;
+  const { ticket, ref } = p;
   const lines = [
     `# Ticket ${ticket.id}: ${ticket.title}`,
     '',
-    `- batch: ${config.batchId}`,
+    `- batch: ${ref.batchId}`,
     `- kind: ${ticket.kind}`,
-    `- role: ${p.role}${p.attempt ? ` (attempt ${p.attempt} of ${config.maxAttempts} in this round)` : ''}`,
-    `- branch: ${p.branch} (cut from ${config.baseBranch})`,
+    `- role: ${p.role}${p.attempt ? ` (attempt ${p.attempt} of ${p.maxAttempts} in this round)` : ''}`,
+    `- branch: ${p.branch} (cut from ${ref.baseBranch})`,
     '',
     '## Description',
     '',
@@ -35,8 +42,8 @@ export function renderPrompt(p: PromptInput): string {
     '',
     '## How the work is checked',
     '',
-    ...config.gates.map((g) => `- gate \`${g.name}\`: \`${g.command}\` must exit 0 in your working directory`),
-    ...[...config.probes, ...ticket.probes].map((pr) =>
+    ...p.gates.map((g) => `- gate \`${g.name}\`: \`${g.command}\` must exit 0 in your working directory`),
+    ...[...p.probes, ...ticket.probes].map((pr) =>
       pr.kind === 'http'
         ? `- after merge, live probe \`${pr.name}\`: ${pr.method} ${pr.url} must answer ${pr.expectStatus}${pr.expectBody ? ` with a body containing \`${pr.expectBody}\`` : ''}`
         : `- after merge, live probe \`${pr.name}\`: \`${pr.command}\` must exit 0`,
@@ -47,7 +54,7 @@ export function renderPrompt(p: PromptInput): string {
     lines.push('', '## Feedback from earlier attempts', '', 'Earlier attempts failed as below. Fix the cause; do not weaken tests or gates.', '');
     lines.push(...p.feedback.map((f) => f.trim() + '\n'));
   }
-  const rules = p.config.harness?.promptRules ?? [];
+  const rules = p.promptRules;
   if (rules.length) lines.push('', '## Repository rules', '', ...rules.map((r) => `- ${r}`));
   lines.push(
     '',

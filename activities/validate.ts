@@ -22,10 +22,10 @@ import type { Redactor } from './redact';
 import { runStep } from './run-step';
 import { comparePassToPass, describeRegression, failToPass, readReports, type TestCase } from './regression';
 import { batchRedactor } from './secrets';
-import type { BatchConfig, Gate, GateResult, Ticket, ValidateResult } from '../workflows/types';
+import type { AgentConfig, Gate, GateResult, RepoRef, SetupStep, Ticket, ValidateResult } from '../workflows/types';
 
 export interface ValidateInput {
-  config: BatchConfig;
+  ref: RepoRef;
   ticket: Ticket;
   attempt: number;
   worktree: string;
@@ -33,6 +33,18 @@ export interface ValidateInput {
   baseCommit: string;
   /** The attempt's commit: what the gates check and what merges. */
   commit: string;
+  /** The batch's gates, in order. */
+  gates: Gate[];
+  /** The batch's protected paths (globs relative to the repository); the ticket's `allowPaths` may cover some. */
+  protectedPaths: string[];
+  /**
+   * The harness's setup steps and the agent's environment they run with: run in a worktree the agent did not prepare
+   * (the regression guard's scratch worktree, an attempt's taken over from another worker).
+   */
+  setup: SetupStep[];
+  agentEnv: Pick<AgentConfig, 'env' | 'envFrom'>;
+  /** The batch's secrets (every `envFrom` name), redacted from the gate logs. */
+  secrets: string[];
 }
 
 /** What validate needs from the worker. */
@@ -55,22 +67,22 @@ export interface ValidateDeps {
  *   the push failed): the attempt cannot be taken over, and the ticket runs a new one.
  */
 async function attemptWorktree(git: Git, input: ValidateInput, runner: GateRunner): Promise<string> {
-  const { config, ticket, attempt, commit } = input;
-  const name = worktreeName(config.batchId, ticket.id);
-  const mine = path.join(config.worktreesDir, name);
+  const { ref, ticket, attempt, commit } = input;
+  const name = worktreeName(ref.batchId, ticket.id);
+  const mine = path.join(ref.worktreesDir, name);
   // Compared with symlinks resolved, as prepareWorktree returns its paths: a worktree here is never made twice.
   if ((await canonical(input.worktree)) === (await canonical(mine)) && (await worktreeAt(git, mine, commit))) return input.worktree;
-  const branch = ticketBranch(config.batchId, ticket.id);
-  if (!(await hasCommit(git, config.repo, commit)) && config.origin !== undefined) await fetchBranch(git, { repo: config.repo, remote: config.origin, branch });
-  if (!(await hasCommit(git, config.repo, commit))) {
+  const branch = ticketBranch(ref.batchId, ticket.id);
+  if (!(await hasCommit(git, ref.repo, commit)) && ref.origin !== undefined) await fetchBranch(git, { repo: ref.repo, remote: ref.origin, branch });
+  if (!(await hasCommit(git, ref.repo, commit))) {
     throw new GitError(
-      `attempt ${attempt} of ${ticket.id} (commit ${commit}) is not in ${config.repo}${config.origin ? ` nor on ${config.origin}'s ${branch}` : ''}: ` +
-        `the worker that made it is gone${config.origin ? '' : ' and the batch sets no "origin" to push attempts to'}; the ticket runs a new attempt`,
+      `attempt ${attempt} of ${ticket.id} (commit ${commit}) is not in ${ref.repo}${ref.origin ? ` nor on ${ref.origin}'s ${branch}` : ''}: ` +
+        `the worker that made it is gone${ref.origin ? '' : ' and the batch sets no "origin" to push attempts to'}; the ticket runs a new attempt`,
       true,
     );
   }
-  const wt = await prepareWorktree(git, { repo: config.repo, worktreesDir: config.worktreesDir, branch, base: commit, name });
-  const dir = await stepDir(config, ticket.id, `attempt-${attempt}`);
+  const wt = await prepareWorktree(git, { repo: ref.repo, worktreesDir: ref.worktreesDir, branch, base: commit, name });
+  const dir = await stepDir(ref, ticket.id, `attempt-${attempt}`);
   await runner.setup(wt.path, path.join(dir, 'takeover-setup.log'), 'worktree taken over');
   return wt.path;
 }
@@ -89,21 +101,21 @@ export function matching(paths: string[], globs: string[]): string[] {
  * @throws ConfigError when a gate's `envFrom` names a variable the worker lacks; GitError on git failures.
  */
 export async function validate(input: ValidateInput, deps: ValidateDeps): Promise<ValidateResult> {
-  const { config, ticket, attempt, baseCommit, commit } = input;
-  const redact = batchRedactor(config, deps.env);
-  const runner = new GateRunner(config, ticket.id, attempt, deps, redact);
+  const { ref, ticket, attempt, baseCommit, commit } = input;
+  const redact = batchRedactor(input.secrets, deps.env);
+  const runner = new GateRunner(input, deps, redact);
   const worktree = await attemptWorktree(deps.git, input, runner);
   const changed = await changedPaths(deps.git, worktree, baseCommit, commit);
-  const protectedTouched = matching(changed, config.protectedPaths);
+  const protectedTouched = matching(changed, input.protectedPaths);
   const allowed = new Set(matching(protectedTouched, ticket.allowPaths));
   const protectedDenied = protectedTouched.filter((p) => !allowed.has(p));
   const result: ValidateResult = { passed: false, gates: [], protectedTouched, protectedDenied, regressions: [], failToPass: [], guardedBy: [] };
   if (protectedDenied.length) return result;
 
   const present = new Set(await existing(worktree, changed));
-  const dir = await stepDir(config, ticket.id, `attempt-${attempt}`);
+  const dir = await stepDir(ref, ticket.id, `attempt-${attempt}`);
   const guard: string[] = [];
-  for (const gate of config.gates) {
+  for (const gate of input.gates) {
     const run = await runner.run(gate, worktree, path.join(dir, `gate-${safe(gate.name)}.log`));
     result.gates.push(run.result);
     if (!run.result.passed || !gate.junit || !run.tests) continue;
@@ -112,7 +124,7 @@ export async function validate(input: ValidateInput, deps: ValidateDeps): Promis
     const cmp = comparePassToPass(base, run.tests);
     result.regressions.push(...cmp.broken.map((b) => b.id));
     result.guardedBy.push(...cmp.newlyPassing);
-    if (cmp.broken.length) guard.push(`gate "${gate.name}": ${describeRegression(cmp, config.baseBranch)}`);
+    if (cmp.broken.length) guard.push(`gate "${gate.name}": ${describeRegression(cmp, ref.baseBranch)}`);
 
     if (ticket.kind === 'bug' && gate.tests.length) {
       // The branch's test files against the base's code (SWE-bench FAIL_TO_PASS). Test files the branch did not
@@ -130,7 +142,7 @@ export async function validate(input: ValidateInput, deps: ValidateDeps): Promis
       result.failToPass.push(...f2p);
       if (!f2p.length) {
         guard.push(
-          `gate "${gate.name}": a bug ticket must bring a test that fails on ${config.baseBranch}'s code and passes here ` +
+          `gate "${gate.name}": a bug ticket must bring a test that fails on ${ref.baseBranch}'s code and passes here ` +
             `(tests: ${gate.tests.join(', ')}); none does. A skipped or deleted test does not count: make the fix, ` +
             'and keep or add a test that shows the bug is gone',
         );
@@ -149,13 +161,17 @@ type Overlay = { commit: string; paths: string[]; removed: string[] };
 
 /** Runs gates for one attempt: on its worktree, on the base (cached per base commit), and for fail-to-pass. */
 class GateRunner {
+  private readonly ticketId: string;
+  private readonly attempt: number;
+
   constructor(
-    private readonly config: BatchConfig,
-    private readonly ticketId: string,
-    private readonly attempt: number,
+    private readonly input: ValidateInput,
     private readonly deps: ValidateDeps,
     private readonly redact: Redactor,
-  ) {}
+  ) {
+    this.ticketId = input.ticket.id;
+    this.attempt = input.attempt;
+  }
 
   /**
    * Runs `gate` in `cwd`. A declared JUnit report is deleted first (a stale or planted one must not count) and read
@@ -207,9 +223,9 @@ class GateRunner {
    * attempt tries again.
    */
   async baseline(gate: Gate, baseCommit: string, logPath: string): Promise<TestCase[]> {
-    const setup = this.config.harness?.setup.map((s) => s.command) ?? [];
+    const setup = this.input.setup.map((s) => s.command);
     const key = createHash('sha256').update(JSON.stringify([gate.name, gate.command, gate.junit, setup])).digest('hex').slice(0, 16);
-    const cache = path.join(this.config.artifactsDir, '_base', baseCommit, `${safe(gate.name)}-${key}.json`);
+    const cache = path.join(this.input.ref.artifactsDir, '_base', baseCommit, `${safe(gate.name)}-${key}.json`);
     const hit = await readFile(cache, 'utf8').then((t) => JSON.parse(t) as TestCase[], () => undefined);
     if (hit) return hit;
     const tests = await this.inScratch(gate, baseCommit, undefined, logPath);
@@ -228,7 +244,7 @@ class GateRunner {
   }
 
   private async inScratch(gate: Gate, commit: string, overlay: Overlay | undefined, logPath: string): Promise<TestCase[] | undefined> {
-    const { repo, worktreesDir, batchId } = this.config;
+    const { repo, worktreesDir, batchId } = this.input.ref;
     // Kept between attempts and reset in place (cheap, no repository lock); merge removes it with the ticket's own.
     const dir = await prepareScratch(this.deps.git, { repo, worktreesDir, name: scratchName(batchId, this.ticketId), commit, overlay });
     await this.setup(dir, logPath.replace(/\.log$/, '-setup.log'), 'scratch worktree');
@@ -243,13 +259,13 @@ class GateRunner {
    * @throws Error naming the step and its log when one fails: a harness fault, retried as the activity.
    */
   async setup(cwd: string, logPath: string, what: string): Promise<void> {
-    const { agent, harness } = this.config;
-    const failed = await runSetupSteps(harness?.setup ?? [], {
+    const { setup, agentEnv } = this.input;
+    const failed = await runSetupSteps(setup, {
       cwd,
       env: commandEnv({
         source: this.deps.env,
-        plain: agent.env,
-        fromWorker: resolveEnvFrom(agent.envFrom, this.deps.env, 'agent.envFrom'),
+        plain: agentEnv.env,
+        fromWorker: resolveEnvFrom(agentEnv.envFrom, this.deps.env, 'agent.envFrom'),
         protocol: { RATCHET_TICKET_ID: this.ticketId, RATCHET_ATTEMPT: String(this.attempt) },
       }),
       redact: this.redact,

@@ -9,32 +9,35 @@ import { commandEnv } from './env';
 import type { Redactor } from './redact';
 import { runStep } from './run-step';
 import { batchRedactor } from './secrets';
-import type { BatchConfig, Probe, ProbeResult, VerifyResult } from '../workflows/types';
+import type { Probe, ProbeResult, RepoRef, VerifyResult } from '../workflows/types';
 
 export interface VerifyInput {
-  config: BatchConfig;
+  ref: RepoRef;
   ticketId: string;
+  /** The batch's probes and the ticket's own. */
   probes: Probe[];
+  /** The batch's secrets (every `envFrom` name), redacted from the probes' logs. */
+  secrets: string[];
 }
 
 /** Runs each probe once and returns which passed; `passed` only if every probe passed and there was at least one. */
 export async function verifyLive(input: VerifyInput, deps: { env: NodeJS.ProcessEnv; git: Git }): Promise<VerifyResult> {
-  const { config, ticketId, probes } = input;
+  const { ref, ticketId, probes } = input;
   const results: ProbeResult[] = [];
-  const redact = batchRedactor(config, deps.env);
-  for (const probe of probes) results.push(await runProbe(config, ticketId, probe, deps, redact));
+  const redact = batchRedactor(input.secrets, deps.env);
+  for (const probe of probes) results.push(await runProbe(ref, ticketId, probe, deps, redact));
   return { passed: results.length > 0 && results.every((r) => r.passed), probes: results };
 }
 
-async function runProbe(config: BatchConfig, ticketId: string, probe: Probe, deps: { env: NodeJS.ProcessEnv; git: Git }, redact: Redactor): Promise<ProbeResult> {
+async function runProbe(ref: RepoRef, ticketId: string, probe: Probe, deps: { env: NodeJS.ProcessEnv; git: Git }, redact: Redactor): Promise<ProbeResult> {
   if (probe.kind === 'command') {
-    const cwd = await baseCheckout(deps.git, config.repo, config.baseBranch, config.worktreesDir);
-    const logPath = path.join(await stepDir(config, ticketId, 'verify-live'), `probe-${probe.name.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
+    const cwd = await baseCheckout(deps.git, ref.repo, ref.baseBranch, ref.worktreesDir);
+    const logPath = path.join(await stepDir(ref, ticketId, 'verify-live'), `probe-${probe.name.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
     const r = await runStep({
       command: probe.command,
       cwd,
       // Like the deploy, a probe learns which ticket it verifies, so one batch-level probe can check each ticket's effect.
-      env: commandEnv({ source: deps.env, protocol: { RATCHET_BATCH_ID: config.batchId, RATCHET_TICKET_ID: ticketId } }),
+      env: commandEnv({ source: deps.env, protocol: { RATCHET_BATCH_ID: ref.batchId, RATCHET_TICKET_ID: ticketId } }),
       redact,
       timeoutMs: probe.timeoutMs,
       logPath,

@@ -17,6 +17,7 @@ import { attemptRound } from './ticket/attempt';
 import { acts, TicketEffects } from './ticket/effects';
 import { escalate, guarded } from './ticket/heal';
 import { deployAndVerify } from './ticket/verify';
+import { ticketStepOf } from './repo-ref';
 import type { Ticket, TicketInput, TicketReport, TicketState } from './types';
 
 /** Why a ticket ended human-gated, as its report says. */
@@ -88,7 +89,7 @@ async function plan(fx: TicketEffects): Promise<true | End> {
   const { ticket, state: s } = fx;
   fx.enter('plan');
   const planned = await guarded(fx, 'plan', async () =>
-    fx.heldOn(await acts.plan.executeWithOptions({ ...fx.options.agentStep, summary: `plan ${ticket.id}` }, [{ config: fx.config, ticket }])),
+    fx.heldOn(await acts.plan.executeWithOptions({ ...fx.options.agentStep, summary: `plan ${ticket.id}` }, [{ ...ticketStepOf(fx.config), ticket }])),
   );
   if (planned === 'rejected') return { end: 'rejected after a harness fault in plan' };
   s.plan = planned.plan;

@@ -188,12 +188,8 @@ export interface BatchConfig {
   tickets: string[];
   agent: AgentConfig;
   gates: Gate[];
-  /** Runs on the base branch after every merge (e.g. restart the service); serialized per repository. */
-  /**
-   * `target` names what a deploy changes (e.g. `staging`): deploys to one target run one at a time across every worker
-   * and batch (the deployment-wide lock); default the repository.
-   */
-  deploy?: { command: string; timeoutMs: number; envFrom: string[]; target?: string };
+  /** Runs on the base branch after every merge (e.g. restart the service); see {@link DeployConfig}. */
+  deploy?: DeployConfig;
   probes: Probe[];
   /**
    * Globs relative to the repository that no attempt may change: the tickets folder, `.ratchet/`, every file a
@@ -242,6 +238,35 @@ export interface BatchConfig {
   harness?: HarnessSteps;
   /** The self-heal agent and its budgets; absent: no self-heal (stops go to a person, as before). */
   heal?: HealConfig;
+}
+
+/**
+ * The batch's deploy: a command run in the checkout of the base branch after every merge (e.g. restart the service).
+ * `target` names what a deploy changes (e.g. `staging`): deploys to one target run one at a time across every worker
+ * and batch (the deployment-wide lock); default the repository.
+ */
+export interface DeployConfig {
+  command: string;
+  timeoutMs: number;
+  /** Names of worker environment variables the command gets (values never travel in payloads). */
+  envFrom: string[];
+  target?: string;
+}
+
+/**
+ * The repository a batch works in, as its worktree-bound activities take it (DESIGN.md "Shapes that keep the code
+ * small": activities take what they use, not the whole batch config): the batch id (it names the ticket branches,
+ * worktrees and artifacts folders), the repository and its base branch, where worktrees and artifacts go (absolute),
+ * and the `origin` attempts are pushed to, when set. Made by `repoRef` (workflows/repo-ref.ts); a worker with a
+ * `worktreesRoot` of its own rewrites `worktreesDir` (activities/index.ts `workerWorktrees`).
+ */
+export interface RepoRef {
+  batchId: string;
+  repo: string;
+  baseBranch: string;
+  worktreesDir: string;
+  artifactsDir: string;
+  origin?: string;
 }
 
 /** A command the harness runs in every fresh worktree before the agent (e.g. `npm ci`), boxed like the agent. */

@@ -4,7 +4,11 @@
  * Workflow code.
  */
 import { ActivityFailure } from '@temporalio/workflow';
+import type { ImplementInput } from '../../activities/implement';
+import type { ValidateInput } from '../../activities/validate';
+import { harnessOf } from '../done';
 import * as metrics from '../metrics';
+import { repoRef, secretNames, ticketStepOf } from '../repo-ref';
 import type { ImplementResult, ValidateResult } from '../types';
 import { reportDiscovered } from './discovered';
 import { acts, type TicketEffects } from './effects';
@@ -40,7 +44,7 @@ async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 
   fx.enter('implement');
   const impl: ImplementResult = fx.heldOn(
     await fx.onHost(`implement attempt ${n}`, fx.options.agentStep, (options) =>
-      acts.implement.executeWithOptions({ ...options, summary: `implement ${ticket.id} attempt ${n}` }, [{ config, ticket, attempt: n, feedback: [...s.feedback], plan: s.plan }]),
+      acts.implement.executeWithOptions({ ...options, summary: `implement ${ticket.id} attempt ${n}` }, [implementInput(fx)]),
     ),
   );
   if (impl.discoveredProblems?.length) {
@@ -69,9 +73,7 @@ async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 
   fx.enter('validate', `${impl.filesChanged} files changed`);
   const checked: ValidateResult = fx.heldOn(
     await fx.onHost(`validate attempt ${n}`, fx.options.gates, (options) =>
-      acts.validate.executeWithOptions({ ...options, summary: `validate ${ticket.id} attempt ${n}` }, [
-        { config, ticket, attempt: n, worktree: impl.worktree, baseCommit: impl.baseCommit, commit },
-      ]),
+      acts.validate.executeWithOptions({ ...options, summary: `validate ${ticket.id} attempt ${n}` }, [validateInput(fx, impl, commit)]),
     ),
   );
   if (!passed(fx, checked)) return 'failed';
@@ -84,6 +86,21 @@ async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 
   fx.enter('merge', 'gates passed');
   const landed = await land(fx, commit);
   return landed === true ? 'merged' : landed === false ? 'failed' : landed;
+}
+
+/** What implement takes: what a plan takes (repository, agent, harness, checks), the attempt, its feedback, the plan. */
+function implementInput(fx: TicketEffects): ImplementInput {
+  const { config, ticket, state: s } = fx;
+  return { ...ticketStepOf(config), ticket, attempt: s.attempt, maxAttempts: config.maxAttempts, feedback: [...s.feedback], plan: s.plan };
+}
+
+/** What validate takes: the attempt's commit in its worktree, the batch's gates and protected paths, the harness's setup. */
+function validateInput(fx: TicketEffects, impl: ImplementResult, commit: string): ValidateInput {
+  const { config, ticket } = fx;
+  const { env, envFrom } = config.agent;
+  const { worktree, baseCommit } = impl;
+  const checks = { gates: config.gates, protectedPaths: config.protectedPaths, setup: harnessOf(config).setup, agentEnv: { env, envFrom } };
+  return { ref: repoRef(config), ticket, attempt: fx.state.attempt, worktree, baseCommit, commit, ...checks, secrets: secretNames(config) };
 }
 
 /** Whether validation passed; else the attempt's failure (protected paths, gates, regression guard) is recorded. */

@@ -6,8 +6,9 @@ import { ActivityFailure } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { harnessOf, tripwire } from '../done';
 import { healSignal } from '../messages';
+import { repoRef, secretNames } from '../repo-ref';
 import * as metrics from '../metrics';
-import type { GateReason, HealRecord } from '../types';
+import type { AgentConfig, BatchConfig, GateReason, HealConfig, HealRecord, RepoRef, SetupStep } from '../types';
 import { fileAndWait } from './discovered';
 import { acts, type TicketEffects } from './effects';
 
@@ -93,7 +94,7 @@ export async function selfHeal(fx: TicketEffects, stop: string, at: StopKind): P
   let h: Awaited<ReturnType<Activities['selfHeal']>>;
   try {
     h = await acts.selfHeal.executeWithOptions({ ...fx.options.heal, summary: `self-heal ${ticket.id} #${n}` }, [
-      { config: fx.config, ticket, n, stop, feedback: [...s.feedback], definition, harness: harnessOf(fx.config) },
+      { ...healAgentOf(fx.config, heal), ticket, n, stop, feedback: [...s.feedback], definition, harness: harnessOf(fx.config) },
     ]);
   } catch (err) {
     // The heal itself could not run (its worktree, its agent): a person decides, as without a heal.
@@ -137,7 +138,7 @@ export async function selfHeal(fx: TicketEffects, stop: string, at: StopKind): P
   }
   const next = judged.config;
   const smoke = await acts.smokeCheck
-    .executeWithOptions({ ...fx.options.agentStep, summary: `smoke check of heal ${n} of ${ticket.id}` }, [{ config: next, ticket, n }])
+    .executeWithOptions({ ...fx.options.agentStep, summary: `smoke check of heal ${n} of ${ticket.id}` }, [{ ...smokeOf(next), ticketId: ticket.id, n }])
     .catch((err: unknown) => {
       if (!(err instanceof ActivityFailure)) throw err;
       return { ok: false, detail: `the smoke check could not run: ${err.cause?.message ?? err.message}` };
@@ -152,4 +153,14 @@ export async function selfHeal(fx: TicketEffects, stop: string, at: StopKind): P
   s.failureNote = `heal ${n} accepted: ${h.reason.split('\n')[0]}`;
   s.addFeedback(`The harness was repaired (heal ${n}: ${h.reason.split('\n')[0]}). Earlier failures may have come from it.`);
   return true;
+}
+
+/** The heal agent's part of its input: the repository, the batch agent's environment and box with `heal`'s command and time limit, the secrets. */
+function healAgentOf(config: BatchConfig, heal: HealConfig): { ref: RepoRef; agent: AgentConfig; secrets: string[] } {
+  return { ref: repoRef(config), agent: { ...config.agent, command: heal.command, timeoutMs: heal.timeoutMs }, secrets: secretNames(config) };
+}
+
+/** The smoke check's part of its input, from the candidate config: its repository, setup steps, agent and secrets. */
+function smokeOf(candidate: BatchConfig): { ref: RepoRef; setup: SetupStep[]; agent: AgentConfig; secrets: string[] } {
+  return { ref: repoRef(candidate), setup: harnessOf(candidate).setup, agent: candidate.agent, secrets: secretNames(candidate) };
 }

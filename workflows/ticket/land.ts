@@ -5,6 +5,7 @@
 import { condition } from '@temporalio/workflow';
 import * as metrics from '../metrics';
 import { MERGE_HOLD_MS, OPTIONS } from '../options';
+import { repoRef } from '../repo-ref';
 import type { ForgeConfig } from '../types';
 import { acts, type TicketEffects } from './effects';
 
@@ -18,7 +19,7 @@ export async function land(fx: TicketEffects, commit: string): Promise<boolean |
   // The lock of merges into the base: one per repository and base branch, whichever worker or batch merges. On the
   // worker holding the worktree, which the merge removes; any worker can merge (it needs no checkout).
   const merged = await fx.withLock(`merge:${config.repo}@${config.baseBranch}`, 'merge', MERGE_HOLD_MS, () =>
-    fx.onHost('merge', OPTIONS.merge, (options) => acts.merge.executeWithOptions({ ...options, summary: `merge ${ticket.id}` }, [{ config, ticketId: ticket.id, title: ticket.title, commit }])),
+    fx.onHost('merge', OPTIONS.merge, (options) => acts.merge.executeWithOptions({ ...options, summary: `merge ${ticket.id}` }, [{ ref: repoRef(config), ticketId: ticket.id, title: ticket.title, commit }])),
   );
   if (merged.conflict) {
     return s.fail(

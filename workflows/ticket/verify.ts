@@ -4,6 +4,7 @@
  * back round after round. Workflow code.
  */
 import { sleep } from '@temporalio/workflow';
+import { repoRef, secretNames } from '../repo-ref';
 import { acts, type TicketEffects } from './effects';
 
 /** Rounds of the same wrong answer that end verify-live early, when the batch file does not say. */
@@ -12,13 +13,16 @@ const STABLE_ROUNDS = 5;
 /** @returns true when every probe passed, else why not (one paragraph: the deploy's exit, or the failing probes). */
 export async function deployAndVerify(fx: TicketEffects): Promise<true | string> {
   const { state: s, ticket, config } = fx;
-  if (config.deploy) {
+  const ref = repoRef(config);
+  const secrets = secretNames(config);
+  const deploy = config.deploy;
+  if (deploy) {
     fx.enter('deploy', `merged ${s.mergeCommit?.slice(0, 10) ?? ''}`);
     // Its activity may run 3 times (the deploy options' retries), each up to the deploy's time-out and 30 s more.
-    const holdMs = 3 * ((config.deploy.timeoutMs ?? 60_000) + 30_000) + 60_000;
+    const holdMs = 3 * ((deploy.timeoutMs ?? 60_000) + 30_000) + 60_000;
     // The lock of deploys: one per deploy target (`deploy.target`, default the repository).
-    const dep = await fx.withLock(`deploy:${config.deploy.target ?? config.repo}`, 'deploy', holdMs, () =>
-      acts.deploy.executeWithOptions({ ...fx.options.deploy, summary: `deploy after ${ticket.id}` }, [{ config, ticketId: ticket.id }]),
+    const dep = await fx.withLock(`deploy:${deploy.target ?? config.repo}`, 'deploy', holdMs, () =>
+      acts.deploy.executeWithOptions({ ...fx.options.deploy, summary: `deploy after ${ticket.id}` }, [{ ref, ticketId: ticket.id, deploy, secrets }]),
     );
     if (!dep.ok) return `deploy exited ${dep.exitCode}: ${dep.tail.trim().split('\n').slice(-3).join(' | ')}`;
   }
@@ -32,7 +36,7 @@ export async function deployAndVerify(fx: TicketEffects): Promise<true | string>
   let previous = '';
   for (;;) {
     rounds++;
-    const r = await acts.verifyLive.executeWithOptions({ ...options, summary: `verify-live ${ticket.id} round ${rounds}` }, [{ config, ticketId: ticket.id, probes }]);
+    const r = await acts.verifyLive.executeWithOptions({ ...options, summary: `verify-live ${ticket.id} round ${rounds}` }, [{ ref, ticketId: ticket.id, probes, secrets }]);
     if (r.passed) {
       fx.show();
       return true;
