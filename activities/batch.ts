@@ -73,12 +73,12 @@ export function createTrackers(github: () => GitHub): Trackers {
  * errors, a relative/missing/non-git repo or missing base branch, bad ticket files, duplicate ids, unknown
  * dependencies, cycles, unknown ids in `tickets`, and tickets with no verify-live probe; `ConfigError` when an
  * `envFrom` name is missing from `env` (the worker's environment). Completes `config.protectedPaths`; `trackerKey`
- * names the tracker for the batch's claim. With `nodes`, the tickets come back as graph nodes (`TicketNode`: what a
- * batch keeps; it reads a whole ticket when it starts it), and a batch whose carry would pass the payload limit once
- * every ticket has ended is refused, naming its size.
+ * names the tracker for the batch's claim. The tickets come back as graph nodes (`TicketNode`: what a batch keeps; it
+ * reads a whole ticket when it starts it), and a batch whose carry would pass the payload limit once every ticket has
+ * ended is refused, naming its size.
  */
 export async function loadBatch(
-  input: { raw: unknown; workflowId: string; nodes?: boolean },
+  input: { raw: unknown; workflowId: string },
   deps: { env: NodeJS.ProcessEnv; trackers: Trackers; git: Git },
 ): Promise<LoadedBatch> {
   const { env, trackers, git } = deps;
@@ -139,28 +139,27 @@ export async function loadBatch(
   const trackerName = config.tracker?.kind === 'github' ? `github:${config.tracker.repo}:${config.tracker.labelPrefix}` : await realpath(config.ticketsDir);
   const trackerKey = createHash('sha256').update(trackerName).digest('hex').slice(0, 20);
   const definition = definitionOfDone(config, tickets, await protectedDigests(git, config, await headOf(git, config.repo, config.baseBranch)));
-  const loaded: LoadedBatch = { config, tickets: input.nodes ? tickets.map(nodeOf) : tickets, doneFingerprint: fingerprint(definition), definitionOfDone: definition, trackerKey };
-  const tooLarge = sizeProblem(loaded, input.nodes === true);
+  const loaded: LoadedBatch = { config, tickets: tickets.map(nodeOf), doneFingerprint: fingerprint(definition), definitionOfDone: definition, trackerKey };
+  const tooLarge = sizeProblem(loaded);
   if (tooLarge) throw new BadInputError(`batch ${batchId}`, [tooLarge]);
   return loaded;
 }
 
 /**
  * Why `loaded` is too large to travel in Temporal's payloads (2 MB each), if it is: the result itself over
- * {@link MAX_LOADED_BYTES}, or (for graph nodes) the batch's carry once every ticket has ended over
- * {@link MAX_CARRY_BYTES}, measured with the carry's own wire form.
+ * {@link MAX_LOADED_BYTES}, or the batch's carry once every ticket has ended over {@link MAX_CARRY_BYTES}, measured
+ * with the carry's own wire form.
  */
-function sizeProblem(loaded: LoadedBatch, nodes: boolean): string | undefined {
+function sizeProblem(loaded: LoadedBatch): string | undefined {
   const bytes = Buffer.byteLength(JSON.stringify(loaded));
   const perTicket = Object.keys(loaded.definitionOfDone?.ticketProbes ?? {}).length ? ', move ticket probes to the batch\'s "probes"' : '';
   if (bytes > MAX_LOADED_BYTES) {
     return (
-      `the batch's ${nodes ? 'graph (ids, titles, edges) and definition of done come' : 'tickets and definition of done come'} to ${bytes} bytes, over the ` +
+      `the batch's graph (ids, titles, edges) and definition of done come to ${bytes} bytes, over the ` +
       `${MAX_LOADED_BYTES}-byte limit of what a batch carries (Temporal refuses payloads over 2 MB); fix: split the batch with "tickets"` +
-      `${perTicket}, or shorten the longest ${nodes ? 'titles' : 'ticket bodies'}`
+      `${perTicket}, or shorten the longest titles`
     );
   }
-  if (!nodes) return undefined;
   const carry = endedCarryBytes(loaded);
   if (carry <= MAX_CARRY_BYTES) return undefined;
   return (
@@ -249,11 +248,6 @@ export async function readTracker(trackers: Trackers, input: TrackerRef & { ids:
   const tracker = trackers(input);
   const [facts, tickets] = await Promise.all([tracker.facts(input.ids), Promise.all(input.whole.map((id) => tracker.get(id)))]);
   return { facts, tickets: tickets.filter((t): t is Ticket => t !== undefined) };
-}
-
-/** Reads the tracker's state of each ticket: the oracle's only input. Ids without a ticket are absent. */
-export async function readFacts(trackers: Trackers, input: TrackerRef & { ids: string[] }): Promise<TicketFact[]> {
-  return trackers(input).facts(input.ids);
 }
 
 /**

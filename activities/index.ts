@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Agent } from './agents/agent';
 import { commandAgent } from './agents/command';
-import { createTrackers, fileTicket, loadBatch, readGateAnswer, readFacts, readTracker, setTicketState, type Trackers } from './batch';
+import { createTrackers, fileTicket, loadBatch, readGateAnswer, readTracker, setTicketState, type Trackers } from './batch';
 import { Git } from './git';
 import { githubFromEnv, type GitHub } from './github/client';
 import { liveness } from './context';
@@ -107,7 +107,6 @@ export function createActivities(deps: ActivityDeps = {}) {
   const heldHere = <R extends object>(result: R): R & { hostTaskQueue?: string } => (deps.hostTaskQueue ? { ...result, hostTaskQueue: deps.hostTaskQueue } : result);
   return {
     loadBatch: boundary((input: Parameters<typeof loadBatch>[0]) => loadBatch(input, { env, trackers, git })),
-    readFacts: boundary((input: Parameters<typeof readFacts>[1]) => readFacts(trackers, input)),
     readTracker: boundary((input: Parameters<typeof readTracker>[1]) => readTracker(trackers, input)),
     setTicketState: boundary((input: Parameters<typeof setTicketState>[1]) => setTicketState(trackers, input)),
     fileTicket: boundary((input: Parameters<typeof fileTicket>[1]) => fileTicket(trackers, input)),

@@ -374,7 +374,7 @@ export interface DiscoveredRecord {
 /** What a batch workflow returns after `loadBatch`: the config plus the tickets to run. */
 export interface LoadedBatch {
   config: BatchConfig;
-  /** Graph nodes (whole tickets in batches from before nodes, and in `loadBatch` results asked for `whole`). */
+  /** The tickets to run, as graph nodes: a batch reads a whole ticket when it starts it. */
   tickets: TicketNode[];
   /** sha256 of `definitionOfDone` (before it existed: of gates, probes, protected paths, oracle policy). */
   doneFingerprint: string;

@@ -46,7 +46,7 @@ export function show(s: BatchSchedule): void {
  */
 export async function loadOrRefuse(raw: unknown, workflowId: string, via: Activities = acts.quick): Promise<LoadedBatch> {
   try {
-    return await via.loadBatch({ raw, workflowId, nodes: true });
+    return await via.loadBatch({ raw, workflowId });
   } catch (err) {
     if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
       throw ApplicationFailure.create({ message: err.cause.message, type: err.cause.type ?? 'BadInput', nonRetryable: true });
