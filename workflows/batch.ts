@@ -42,6 +42,7 @@ import {
   trackerTamperSignal,
   type BatchStatus,
 } from './messages';
+import { onUpdateOrSignal } from './handlers';
 import { oracle } from './oracle';
 import { RatchetBatch, RatchetPhase } from './search-attributes';
 import type { DiscoveredRecord, RunReport } from './types';
@@ -146,22 +147,15 @@ function listen(s: BatchSchedule): void {
   const resume = (d: Parameters<BatchSchedule['resume']>[0]): void => {
     for (const dropped of s.resume(d, Date.now())) reply(s, dropped, s.record(dropped, { status: 'dropped', reason: `dropped by ${d.by} at the discovery cap` }, Date.now()));
   };
-  setHandler(
+  onUpdateOrSignal(
     resumeUpdate,
+    resumeSignal,
+    (d) => s.checkResume(d, id),
     (d) => {
       resume(d);
       return { batchId: s.config.batchId, state: 'running' as const };
     },
-    { validator: (d) => s.checkResume(d, id) },
   );
-  setHandler(resumeSignal, (d) => {
-    try {
-      s.checkResume(d, id);
-      resume(d);
-    } catch (err) {
-      log.warn(`resume signal ignored: ${(err as Error).message}`);
-    }
-  });
   setHandler(
     discoverUpdate,
     async (req) => {

@@ -23,6 +23,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { formatMs } from '../duration';
+import { onUpdateOrSignal } from '../handlers';
 import { asStepFailure } from '../local';
 import { lockGrantedSignal, lockReleaseSignal, lockWorkflowId } from '../lock';
 import {
@@ -85,16 +86,12 @@ export class TicketEffects {
       [approveUpdate, approveSignal, 'approve'],
       [rejectUpdate, rejectSignal, 'reject'],
     ] as const) {
-      setHandler(update, (d) => s.decide(this.ticket.id, kind, d), { validator: (d) => s.checkDecision(this.ticket.id, kind, d) });
-      // The lenient twin: a signal cannot be refused, so a wrong one is logged and dropped.
-      setHandler(signal, (d) => {
-        try {
-          s.checkDecision(this.ticket.id, kind, d);
-          s.decide(this.ticket.id, kind, d);
-        } catch (err) {
-          log.warn(`${kind} signal ignored: ${(err as Error).message}`);
-        }
-      });
+      onUpdateOrSignal(
+        update,
+        signal,
+        (d) => s.checkDecision(this.ticket.id, kind, d),
+        (d) => s.decide(this.ticket.id, kind, d),
+      );
     }
   }
 
