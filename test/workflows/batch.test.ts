@@ -102,10 +102,13 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     assert.deepEqual(report.oracle.done.sort(), ids);
     assert.deepEqual(report.tickets.map((t) => [t.ticketId, t.outcome, t.attempts]), ids.map((id) => [id, 'done', 1]));
     for (const id of ids) assert.equal((await mergesOf(fx.repo, id)).length, 1, `${id} merged once`);
-    const runs = await waitUntil('every run of the batch to be listed', async () => {
-      const listed = [];
+    // How many runs depends on how the ticket's signals fell into the batch's workflow tasks (a busy machine batches
+    // more of them into one task, so fewer events): at least one continue-as-new, and the last run completed.
+    const runs = await waitUntil('the runs of the batch to be listed, the last one completed', async () => {
+      const listed: string[] = [];
       for await (const w of server.env().client.workflow.list({ query: `WorkflowId = '${batchWorkflowId(batchId)}'` })) listed.push(w.status.name);
-      return listed.length >= 3 ? listed : undefined;
+      if (listed.length < 2 || !listed.includes('COMPLETED')) throw new Error(`listed so far: ${listed.join(', ') || 'none'}`);
+      return listed;
     });
     assert.equal(runs.filter((s) => s === 'CONTINUED_AS_NEW').length, runs.length - 1, `runs: ${runs.join(', ')}`);
     // The last run's history holds the end of the batch, not its beginning; every history stays small.
