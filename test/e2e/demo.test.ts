@@ -8,7 +8,15 @@ import { simpleGit } from 'simple-git';
 import { freePort } from '../../client/demo/demo-command';
 import { ensureDevServer, type DevServer } from '../../deploy/dev-server';
 
-const run = promisify(execFile);
+const exec = promisify(execFile);
+
+/** Runs `ratchet demo <args>`, killed before mocha's time-out, so a demo that does not finish shows what it printed. */
+async function demo(args: string[]): Promise<{ stdout: string }> {
+  const ratchet = path.resolve(__dirname, '../../client/bin/ratchet.js');
+  return exec(process.execPath, [ratchet, 'demo', ...args], { maxBuffer: 16 * 1024 * 1024, timeout: 240_000 }).catch((err: Error & { stdout?: string; stderr?: string }) => {
+    throw new Error(`ratchet demo ${args[0]} failed: ${err.message.split('\n')[0]}\n--- stdout (tail) ---\n${(err.stdout ?? '').slice(-6_000)}\n--- stderr (tail) ---\n${(err.stderr ?? '').slice(-3_000)}`);
+  });
+}
 
 describe('ratchet demo, the main job a new user runs', function () {
   this.timeout(300_000);
@@ -27,9 +35,8 @@ describe('ratchet demo, the main job a new user runs', function () {
   });
 
   it('ends with the oracle satisfied, a heal and an activation gap handled, real merges on main and the service stopped', async () => {
-    const ratchet = path.resolve(__dirname, '../../client/bin/ratchet.js');
     const demoDir = path.join(dir, 'demo');
-    const { stdout } = await run(process.execPath, [ratchet, 'demo', '--address', server.address, '--dir', demoDir], { maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await demo(['--address', server.address, '--dir', demoDir]);
 
     assert.match(stdout, /Oracle: satisfied/);
     assert.match(stdout, /greet +implement +attempt 2\/3 after: Attempt 1: gate "test" \(exit 1\) failed/);
@@ -61,14 +68,8 @@ describe('ratchet demo, the main job a new user runs', function () {
   });
 
   it('--github: issues with native dependencies, one pull request per issue, a review answered on the same pull request and a person merging it, no token left anywhere', async () => {
-    const ratchet = path.resolve(__dirname, '../../client/bin/ratchet.js');
     const demoDir = path.join(dir, 'demo-github');
-    // Killed before mocha's time-out, so a demo that does not finish shows what it printed.
-    const { stdout } = await run(process.execPath, [ratchet, 'demo', '--github', '--address', server.address, '--dir', demoDir], { maxBuffer: 16 * 1024 * 1024, timeout: 240_000 }).catch(
-      (err: Error & { stdout?: string; stderr?: string }) => {
-        throw new Error(`ratchet demo --github failed: ${err.message.split('\n')[0]}\n--- stdout (tail) ---\n${(err.stdout ?? '').slice(-6_000)}\n--- stderr (tail) ---\n${(err.stderr ?? '').slice(-3_000)}`);
-      },
-    );
+    const { stdout } = await demo(['--github', '--address', server.address, '--dir', demoDir]);
 
     assert.match(stdout, /^Oracle: satisfied \(7 done, 0 human-gated\)$/m);
     // Six issues filed by a person; ids are issue numbers, version is #3.
