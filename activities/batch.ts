@@ -3,10 +3,10 @@
  * write ticket states (only the harness writes states).
  */
 import { createHash } from 'node:crypto';
-import { realpath } from 'node:fs/promises';
+import { lstat, realpath, stat as fsStat } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
-import { assertGitRepo, blobDigests, ensureExcluded, headOf, type Git } from './git';
+import { assertGitRepo, blobDigests, canonical, ensureExcluded, headOf, type Git } from './git';
 import { resolveEnvFrom } from './env';
 import { GitHubTracker } from './tracker/github';
 import { LocalTracker, STATE_SUFFIX } from './tracker/local';
@@ -71,8 +71,11 @@ export function createTrackers(github: () => GitHub): Trackers {
  * `workflowId` must be `batch-<batchId>`; `batchId` defaults to the workflow id without that prefix.
  * Throws `BadInputError` (non-retryable at the activity boundary) naming the field, the value and the fix for: schema
  * errors, a relative/missing/non-git repo or missing base branch, bad ticket files, duplicate ids, unknown
- * dependencies, cycles, unknown ids in `tickets`, and tickets with no verify-live probe; `ConfigError` when an
- * `envFrom` name is missing from `env` (the worker's environment). Completes `config.protectedPaths`; `trackerKey`
+ * dependencies, cycles, unknown ids in `tickets`, and tickets with no verify-live probe; a `ticketsDir`,
+ * `worktreesDir` or `artifactsDir` that is a file (or has one in its way) or the repository's own folder; a local
+ * branch `ratchet` or `ratchet/<batchId>` (the tickets' branches could not be made); a ticket's `<id>.state` record
+ * that is a folder; `ConfigError` when an `envFrom` name is missing from `env` (the worker's environment). Nothing is
+ * written before every check has passed (the exclude entries are the one write, last). Completes `config.protectedPaths`; `trackerKey`
  * names the tracker for the batch's claim. The tickets come back as graph nodes (`TicketNode`: what a batch keeps; it
  * reads a whole ticket when it starts it), and a batch whose carry would pass the payload limit once every ticket has
  * ended is refused, naming its size.
@@ -109,15 +112,19 @@ export async function loadBatch(
   ] as const) {
     resolveEnvFrom([...names], env, field);
   }
-  await ensureExcluded(
-    git,
-    config.repo,
-    [config.worktreesDir, config.artifactsDir].map((p) => path.relative(config.repo, p)).filter((p) => !p.startsWith('..')),
-    [{ folder: config.ticketsDir, glob: `*${STATE_SUFFIX}` }],
-  );
+  const local = config.tracker?.kind !== 'github';
+  const places = [
+    ...(local ? [await folderProblem('ticketsDir', file.ticketsDir, config.ticketsDir, config.repo)] : []),
+    await folderProblem('worktreesDir', file.worktreesDir, config.worktreesDir, config.repo),
+    await folderProblem('artifactsDir', file.artifactsDir, config.artifactsDir, config.repo),
+    ...(await branchProblems(git, config.repo, batchId)),
+  ].filter((p): p is string => p !== undefined);
+  if (places.length) throw new BadInputError('batch input', places);
 
   const all = await trackers(config).list();
   const tickets = selectTickets(all, config);
+  const records = local ? await stateRecordProblems(config.ticketsDir, tickets) : [];
+  if (records.length) throw new BadInputError(`batch ${batchId}`, records);
   config.protectedPaths = protectedPaths(config, tickets);
   const problems = graphProblems(tickets);
   for (const t of tickets) {
@@ -142,7 +149,77 @@ export async function loadBatch(
   const loaded: LoadedBatch = { config, tickets: tickets.map(nodeOf), doneFingerprint: fingerprint(definition), definitionOfDone: definition, trackerKey };
   const tooLarge = sizeProblem(loaded);
   if (tooLarge) throw new BadInputError(`batch ${batchId}`, [tooLarge]);
+  // The only write, once every check has passed: bad input leaves the repository as it was.
+  await ensureExcluded(
+    git,
+    config.repo,
+    [config.worktreesDir, config.artifactsDir].map((p) => path.relative(config.repo, p)).filter((p) => !p.startsWith('..')),
+    [{ folder: config.ticketsDir, glob: `*${STATE_SUFFIX}` }],
+  );
   return loaded;
+}
+
+/**
+ * Why the folder `dir` (the batch's `field`, written as `written`) cannot be used, if it cannot: a file is there or
+ * in its way (no folder can be made), or it is the repository's own folder (the tickets would lose their
+ * protected-path cover; worktrees and artifacts would land among the repository's files). A folder not made yet is
+ * fine: ratchet makes it when it first writes there.
+ */
+async function folderProblem(field: string, written: string, dir: string, repo: string): Promise<string | undefined> {
+  const shown = `field "${field}" is ${JSON.stringify(written)}${written === dir ? '' : ` (${dir})`}`;
+  const usual = JSON.stringify(`.ratchet/${field.replace(/Dir$/, '')}`);
+  for (let at = dir; ; at = path.dirname(at)) {
+    const found = await lstat(at).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ENOTDIR' ? undefined : null));
+    if (found === null) return undefined; // unreadable (EACCES...): the step that writes there says so
+    // A link is what it points at; a dangling one is made on first write, like a missing folder.
+    const kind = found?.isSymbolicLink() ? await fsStat(at).catch(() => undefined) : found;
+    if (found && (!kind || kind.isDirectory())) break;
+    if (kind) {
+      const what = found?.isSymbolicLink() ? 'a link to a file' : 'a file';
+      return at === dir
+        ? `${shown}: ${what}, not a folder; fix: move or delete that file, or point ${field} at a folder, such as ${usual}`
+        : `${shown}: ${at} is ${what}, so no folder can be made there; fix: move or delete that file, or point ${field} at another folder`;
+    }
+    if (path.dirname(at) === at) break;
+  }
+  if ((await canonical(dir)) !== (await canonical(repo))) return undefined;
+  const why = field === 'ticketsDir' ? 'the tickets would lose their protected-path cover (an attempt could edit them)' : "ratchet would write among the repository's own files";
+  return `${shown}: the repository's own folder, so ${why}; fix: use a folder inside it, such as ${usual}`;
+}
+
+/**
+ * Local branches that keep git from making the tickets' branches `ratchet/<batchId>/<id>`: a branch `ratchet`, or
+ * `ratchet/<batchId>` (a branch cannot be a folder of other branches too).
+ */
+async function branchProblems(git: Git, repo: string, batchId: string): Promise<string[]> {
+  const problems: string[] = [];
+  for (const branch of ['ratchet', `ratchet/${batchId}`]) {
+    const { code } = await git.run(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${branch}`], [0, 1]);
+    if (code !== 0) continue;
+    problems.push(
+      `field "repo" is ${JSON.stringify(repo)}: it has a local branch "${branch}", so git cannot create the tickets' branches ` +
+        `"ratchet/${batchId}/<id>" beside it; fix: rename it (git branch -m ${branch} <new-name>) or delete it (git branch -D ${branch})`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Tickets whose state record (`<id>.state` beside the ticket file) is there but is no file (a folder, a fifo): the
+ * tracker could neither read nor write the ticket's state.
+ */
+async function stateRecordProblems(ticketsDir: string, tickets: Ticket[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const t of tickets) {
+    const record = path.join(ticketsDir, `${t.id}${STATE_SUFFIX}`);
+    const stat = await lstat(record).catch(() => undefined);
+    if (!stat || stat.isFile() || stat.isSymbolicLink()) continue;
+    problems.push(
+      `ticket "${t.id}": its state record ${record} is ${stat.isDirectory() ? 'a folder' : 'not a file'}, so ratchet can neither read nor write ` +
+        `the ticket's state; fix: remove it (rm -r ${JSON.stringify(record)}); the ticket then starts from the "state" field of its file`,
+    );
+  }
+  return problems;
 }
 
 /**

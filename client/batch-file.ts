@@ -75,7 +75,8 @@ async function checkRepo(file: string, written: string, repo: string): Promise<v
  * git repository, and sets `batchId` (from the file, else the file name without extension).
  * @param file - path of the batch JSON file.
  * @returns the batch as written, with `repo` absolute and `batchId` set.
- * @throws BadInputError naming the file, the field, the value and the fix (JSON syntax errors give line/column).
+ * @throws BadInputError naming the file, the field, the value and the fix (JSON syntax errors give line/column), or
+ *   the size of a batch over {@link MAX_START_BYTES}.
  */
 export async function loadBatchFile(file: string): Promise<StartableBatch> {
   const json = await readJson(file);
@@ -90,5 +91,16 @@ export async function loadBatchFile(file: string): Promise<StartableBatch> {
         'field such as "release-1" to the file, or rename the file to use only letters, digits, ".", "_" and "-"',
     ]);
   }
-  return { ...raw, repo, batchId };
+  const batch = { ...raw, repo, batchId };
+  const bytes = Buffer.byteLength(JSON.stringify(batch));
+  if (bytes > MAX_START_BYTES) {
+    throw new BadInputError(file, [
+      `is ${bytes} bytes as the batch's start input, over the ${MAX_START_BYTES}-byte limit (Temporal refuses payloads over 2 MB); ` +
+        'fix: keep ticket text in ticket files (ticketsDir) and long prompt rules in a file the agent reads, or split the batch',
+    ]);
+  }
+  return batch;
 }
+
+/** Most a batch file may weigh as the batch's start input (JSON), bytes: Temporal refuses payloads over 2 MB. */
+export const MAX_START_BYTES = 1_500_000;

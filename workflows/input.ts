@@ -28,8 +28,19 @@ const ms = z
   .positive()
   .max(MAX_TIMEOUT_MS, { error: `must be at most ${MAX_TIMEOUT_MS} ms (about 24.8 days), the longest timer Node can set` });
 
-/** A shell command: something to run, not blank (a blank gate would pass every attempt vacuously). */
-const command = z.string().refine((c) => c.trim() !== '', { error: 'must be a command to run, not blank' });
+/**
+ * A shell command: something to run, not blank (a blank gate would pass every attempt vacuously). `fix` says what to
+ * write instead, for the field it is in.
+ */
+const commandOf = (fix: string) => z.string().refine((c) => c.trim() !== '', { error: `must be a command to run, not blank; fix: ${fix}` });
+const FIX_COMMAND = {
+  agent: 'give the shell command that runs the agent (run by /bin/sh -c; see docs/agents.md)',
+  gate: 'give the shell command the gate runs, such as "npm test", or remove the gate',
+  probe: 'give the shell command the probe runs, such as "curl -fsS http://127.0.0.1:8080/health", or remove the probe',
+  deploy: 'give the shell command that deploys the merged base, such as "./deploy.sh", or remove "deploy"',
+  setup: 'give the shell command the setup step runs, such as "npm ci", or remove the step',
+  heal: 'give the shell command that runs the heal agent, or remove "heal"',
+};
 
 /** HTTP methods are tokens (RFC 9110 section 5.6.2): no spaces or separators. */
 const HTTP_METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -45,8 +56,112 @@ const repoGlob = z
   });
 const repoGlobs = z.array(repoGlob).default([]);
 
-/** Names that look like credentials: their values must not travel in payloads (DESIGN.md "Trust boundaries"). */
-export const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL)/i;
+/** An environment variable name (POSIX portable), for names that are keys of an object. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Names that look like credentials: their values must not travel in payloads (DESIGN.md "Trust boundaries"). Matched
+ * anywhere in the name.
+ */
+export const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL|COOKIE|SESSION)/i;
+/**
+ * Words that name a credential only as a whole word of the name (`DB_PASS`, `OPENAI_KEY`, `GH_PAT`, `dbPass`), so
+ * that `PATH`, `BYPASS_CACHE`, `KEYBOARD` or `GIT_AUTHOR_NAME` are not taken for one.
+ */
+const SECRET_WORDS = new Set(['PASS', 'PW', 'KEY', 'KEYS', 'PAT', 'AUTH', 'BEARER', 'JWT', 'DSN']);
+
+/** Whether `name` (an environment variable name) looks like it holds a credential. Pure. */
+export function secretLikeName(name: string): boolean {
+  if (SECRET_NAME.test(name)) return true;
+  const words = name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase().split(/[^A-Z0-9]+/);
+  return words.some((w) => SECRET_WORDS.has(w));
+}
+
+/** Token formats known by their prefix, each with what it is (said in refusals; the value never is). */
+const TOKEN_PREFIXES: [RegExp, string][] = [
+  [/(?:^|[^A-Za-z0-9])(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{10,}/, 'a GitHub token (ghp_, gho_, ghs_, ...)'],
+  [/(?:^|[^A-Za-z0-9])github_pat_[A-Za-z0-9_]{10,}/, 'a GitHub fine-grained token (github_pat_)'],
+  [/(?:^|[^A-Za-z0-9])glpat-[A-Za-z0-9_-]{10,}/, 'a GitLab token (glpat-)'],
+  [/(?:^|[^A-Za-z0-9])sk-[A-Za-z0-9_-]{10,}/, 'an API key (sk-)'],
+  [/(?:^|[^A-Za-z0-9])xox[abposr]-[A-Za-z0-9-]{10,}/, 'a Slack token (xox)'],
+  [/(?:^|[^A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])/, 'an AWS access key id (AKIA)'],
+  [/-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'a private key'],
+];
+
+/** Shannon entropy of `text`, bits per character. */
+export function entropyBits(text: string): number {
+  const counts = new Map<string, number>();
+  for (const c of text) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let bits = 0;
+  for (const n of counts.values()) bits -= (n / text.length) * Math.log2(n / text.length);
+  return bits;
+}
+
+/** Long runs of the base64 / base64url / hex alphabet, where generated secrets live. */
+const TOKEN_RUN = /[A-Za-z0-9+/=_-]{32,}/g;
+/** The least entropy (bits per character) of such a run that counts as a generated secret. */
+export const SECRET_ENTROPY_BITS = 4;
+
+/**
+ * What kind of secret `value` looks like, or undefined: a known token prefix, or a run of 32 or more characters of
+ * the base64/hex alphabet, not starting with "/", with letters and digits and at least {@link SECRET_ENTROPY_BITS}
+ * bits of entropy per character (random keys; words, absolute paths, URLs and a commit sha stay below; hex never
+ * reaches 4 bits). Pure; the value is never part of the answer.
+ */
+export function secretLikeValue(value: string): string | undefined {
+  for (const [pattern, kind] of TOKEN_PREFIXES) if (pattern.test(value)) return kind;
+  for (const run of value.match(TOKEN_RUN) ?? []) {
+    // A run that starts with "/" is an absolute path or a URL's path (random base64 starts so once in 64).
+    if (!run.startsWith('/') && /[0-9]/.test(run) && /[A-Za-z]/.test(run) && entropyBits(run) >= SECRET_ENTROPY_BITS) {
+      return `a random-looking string of ${run.length} characters`;
+    }
+  }
+  return undefined;
+}
+
+const TO_ENV_FROM = (name: string): string =>
+  `fix: remove it from agent.env, add "${name}" to agent.envFrom (names only) and export it in the worker's environment`;
+
+/**
+ * The batch file's plain variables (`agent.env`): POSIX names, values an environment can hold, and nothing that looks
+ * like a secret by its name or its value (values in agent.env travel in workflow histories; a refusal never shows one).
+ */
+const plainEnv = z
+  .record(z.string(), z.string())
+  .default({})
+  .superRefine((env, ctx) => {
+    for (const [name, value] of Object.entries(env)) {
+      const at = { code: 'custom' as const, input: name, path: [name] };
+      if (!ENV_NAME.test(name)) {
+        ctx.addIssue({
+          ...at,
+          message:
+            'is not an environment variable name (letters, digits and "_", not starting with a digit; no spaces, "=" or NUL bytes); ' +
+            'fix: rename it, such as "MY_SETTING"',
+        });
+      } else if (secretLikeName(name)) {
+        ctx.addIssue({ ...at, message: `looks like a secret by its name, and values in agent.env travel in workflow histories; ${TO_ENV_FROM(name)}` });
+        continue;
+      }
+      if (value.includes('\0')) {
+        ctx.addIssue({ ...at, message: 'has a value with a NUL byte, which no environment variable can hold (not shown here); fix: remove the NUL byte' });
+        continue;
+      }
+      const kind = secretLikeValue(value);
+      if (kind) {
+        ctx.addIssue({
+          ...at,
+          message: `has a value that looks like a secret (${kind}; not shown here), and values in agent.env travel in workflow histories; ${TO_ENV_FROM(name)}`,
+        });
+      }
+    }
+  });
+
+/** A git remote (a name or a URL): never one git would read as an option. */
+const remote = z
+  .string()
+  .min(1)
+  .refine((r) => !r.startsWith('-'), { error: 'starts with "-", so git would read it as an option, not a remote; fix: give a remote name such as "origin" or a URL such as "https://github.com/acme/shop.git"' });
 
 const probeInput = z.union([
   z
@@ -62,7 +177,7 @@ const probeInput = z.union([
   z
     .object({
       name: z.string().min(1).optional(),
-      command,
+      command: commandOf(FIX_COMMAND.probe),
       timeoutMs: ms.default(60_000),
       files: repoGlobs,
     })
@@ -123,7 +238,7 @@ const forgeInput = z
       .object({
         kind: z.literal('github'),
         repo: githubRepo.optional(),
-        remote: z.string().min(1).optional(),
+        remote: remote.optional(),
         land: z.enum(['merge', 'human']).default('merge'),
         requiredChecks: z.array(z.string().min(1)).default([]),
         mergeMethod: z.enum(['merge', 'squash']).default('merge'),
@@ -144,25 +259,21 @@ export const batchFileSchema = z
     forge: forgeInput,
     artifactsDir: z.string().min(1).default('.ratchet/artifacts'),
     worktreesDir: z.string().min(1).default('.ratchet/worktrees'),
-    tickets: z.array(id).default([]),
+    tickets: z
+      .array(id)
+      .default([])
+      .superRefine((ids, ctx) => {
+        const times = new Map<string, number>();
+        for (const t of ids) times.set(t, (times.get(t) ?? 0) + 1);
+        for (const [t, n] of times) {
+          if (n > 1) ctx.addIssue({ code: 'custom', input: t, message: `lists duplicate ticket id ${JSON.stringify(t)} ${n} times; fix: list each id once` });
+        }
+      }),
     agent: z
       .object({
-        command,
+        command: commandOf(FIX_COMMAND.agent),
         timeoutMs: ms.default(20 * 60_000),
-        env: z
-          .record(z.string(), z.string())
-          .default({})
-          .superRefine((env, ctx) => {
-            for (const name of Object.keys(env)) {
-              if (!SECRET_NAME.test(name)) continue;
-              ctx.addIssue({
-                code: 'custom',
-                input: name,
-                path: [name],
-                message: `looks like a secret, and values in agent.env travel in workflow histories; fix: remove it from agent.env, add "${name}" to agent.envFrom and export it in the worker's environment`,
-              });
-            }
-          }),
+        env: plainEnv,
         envFrom: envNames,
         sandbox: z.enum(['bwrap', 'none']).optional(),
         cacheDirs: z
@@ -175,7 +286,7 @@ export const batchFileSchema = z
         z
           .object({
             name: z.string().min(1),
-            command,
+            command: commandOf(FIX_COMMAND.gate),
             timeoutMs: ms.default(10 * 60_000),
             files: repoGlobs,
             junit: repoGlob.optional(),
@@ -187,7 +298,7 @@ export const batchFileSchema = z
       .default([]),
     deploy: z
       .object({
-        command,
+        command: commandOf(FIX_COMMAND.deploy),
         timeoutMs: ms.default(2 * 60_000),
         envFrom: envNames,
         // Deploys to one target run one at a time, deployment-wide (workflows/lock.ts); default the repository.
@@ -207,7 +318,7 @@ export const batchFileSchema = z
     circuitBreaker: z.number().int().min(1).default(3),
     continueAsNewAtEvents: z.number().int().min(50).max(10_000).default(4_000),
     heartbeatTimeoutMs: ms.min(1_000).default(30_000),
-    origin: z.string().min(1).optional(),
+    origin: remote.optional(),
     hostWaitMs: ms.min(100).default(30_000),
     discovery: z
       .object({
@@ -222,14 +333,14 @@ export const batchFileSchema = z
       .default({ keepWaiting: [] }),
     harness: z
       .object({
-        setup: z.array(z.object({ command, timeoutMs: ms.default(10 * 60_000) }).strict()).default([]),
+        setup: z.array(z.object({ command: commandOf(FIX_COMMAND.setup), timeoutMs: ms.default(10 * 60_000) }).strict()).default([]),
         promptRules: z.array(z.string().min(1)).default([]),
       })
       .strict()
       .default({ setup: [], promptRules: [] }),
     heal: z
       .object({
-        command,
+        command: commandOf(FIX_COMMAND.heal),
         timeoutMs: ms.default(10 * 60_000),
         maxPerTicket: z.number().int().min(0).max(10).default(1),
         maxPerBatch: z.number().int().min(0).max(100).default(3),
@@ -283,18 +394,19 @@ function describe(value: unknown): string {
 /** Turns zod issues into lines such as `field "agent.timeoutMs" is "5s": expected number; fix: ...`. */
 export function formatIssues(error: z.ZodError): string[] {
   return error.issues.map((issue) => {
-    const field = issue.path.join('.') || '(top level)';
+    // Quoted as JSON, so a key with a control character (a NUL byte) shows as \u0000.
+    const field = JSON.stringify(issue.path.join('.') || '(top level)');
     const isId = issue.code === 'invalid_format' && 'pattern' in issue && String(issue.pattern) === String(ID_PATTERN);
     const fix = isId ? ID_FIX : (FIXES[issue.code] ?? 'see docs/batch-file.md for the format');
     if (issue.code === 'custom') {
-      // Messages that already say what the value is ("is ...", "looks like ...") stand as written.
-      if (/^(is |looks like )/.test(issue.message)) return `field "${field}" ${issue.message}`;
-      return `field "${field}" is ${describe(issue.input)}: ${issue.message}`;
+      // Messages that already say what the value is ("is ...", "looks like ...", "has ...") stand as written.
+      if (/^(is |looks like |has |lists )/.test(issue.message)) return `field ${field} ${issue.message}`;
+      return `field ${field} is ${describe(issue.input)}: ${issue.message}`;
     }
     if (issue.code === 'unrecognized_keys') {
-      return `unknown field ${issue.keys.map((k) => `"${[...issue.path, k].join('.')}"`).join(', ')}: ${fix}`;
+      return `unknown field ${issue.keys.map((k) => JSON.stringify([...issue.path, k].join('.'))).join(', ')}: ${fix}`;
     }
-    return `field "${field}" is ${describe(issue.input)}: ${issue.message.replace(/^Invalid input: /, '')}; fix: ${fix}`;
+    return `field ${field} is ${describe(issue.input)}: ${issue.message.replace(/^Invalid input: /, '')}; fix: ${fix}`;
   });
 }
 
