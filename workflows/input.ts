@@ -104,15 +104,17 @@ export const SECRET_ENTROPY_BITS = 4;
 
 /**
  * What kind of secret `value` looks like, or undefined: a known token prefix, or a run of 32 or more characters of
- * the base64/hex alphabet, not starting with "/", with letters and digits and at least {@link SECRET_ENTROPY_BITS}
- * bits of entropy per character (random keys; words, absolute paths, URLs and a commit sha stay below; hex never
+ * the base64/hex alphabet, not starting with "/", with letters and digits (both cases when it holds a "/") and at
+ * least {@link SECRET_ENTROPY_BITS} bits of entropy per character (random keys; words, absolute paths, URLs and a commit sha stay below; hex never
  * reaches 4 bits). Pure; the value is never part of the answer.
  */
 export function secretLikeValue(value: string): string | undefined {
   for (const [pattern, kind] of TOKEN_PREFIXES) if (pattern.test(value)) return kind;
   for (const run of value.match(TOKEN_RUN) ?? []) {
-    // A run that starts with "/" is an absolute path or a URL's path (random base64 starts so once in 64).
-    if (!run.startsWith('/') && /[0-9]/.test(run) && /[A-Za-z]/.test(run) && entropyBits(run) >= SECRET_ENTROPY_BITS) {
+    // A run that starts with "/" is an absolute path or a URL's path (random base64 starts so once in 64); one with a
+    // "/" inside counts only with upper and lower case letters and digits, as random base64 has (paths seldom do).
+    const mixed = run.includes('/') ? /[A-Z]/.test(run) && /[a-z]/.test(run) : /[A-Za-z]/.test(run);
+    if (!run.startsWith('/') && mixed && /[0-9]/.test(run) && entropyBits(run) >= SECRET_ENTROPY_BITS) {
       return `a random-looking string of ${run.length} characters`;
     }
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { BadInputError } from '../../workflows/errors';
-import { batchFileSchema, parseOrThrow, ticketFileSchema, toBatchConfig } from '../../workflows/input';
+import { batchFileSchema, parseOrThrow, secretLikeName, secretLikeValue, ticketFileSchema, toBatchConfig } from '../../workflows/input';
 
 const minimal = { repo: '/tmp/r', agent: { command: 'true' } };
 
@@ -85,6 +85,8 @@ describe('batch file and ticket file validation', () => {
       ['a batch id starting with a dot', { batchId: '.hidden' }, /it starts with "."/],
       ['a secret in agent.env', { agent: { command: 'x', env: { GITHUB_TOKEN: 'ghp_x' } } }, /field "agent.env.GITHUB_TOKEN" looks like a secret.*add "GITHUB_TOKEN" to agent.envFrom/],
       ['an envFrom that is no variable name', { agent: { command: 'x', envFrom: ['MY-KEY'] } }, /field "agent.envFrom.0" is "MY-KEY": must be an environment variable name/],
+      ['a gate envFrom name with a NUL byte', { gates: [{ name: 'g', command: 'x', envFrom: ['A\u0000B'] }] }, /field "gates.0.envFrom.0" is "A\\u0000B": must be an environment variable name.*; fix: /],
+      ['a forge remote starting with "-"', { forge: { kind: 'github', repo: 'acme/shop', remote: '-oProxyCommand=x' } }, /field "forge.remote" is "-oProxyCommand=x": starts with "-".*; fix: /],
       ['an absolute protected path', { protectedPaths: ['/etc/**'] }, /field "protectedPaths.0" is "\/etc\/\*\*": must be relative to the repository/],
       ['a protected path leaving the repository', { protectedPaths: ['../x'] }, /must be relative to the repository/],
       ['a relative cache folder', { agent: { command: 'x', cacheDirs: ['.npm'] } }, /field "agent.cacheDirs.0" is ".npm": must be an absolute folder/],
@@ -111,5 +113,25 @@ describe('batch file and ticket file validation', () => {
         assert.throws(() => parseOrThrow(ticketFileSchema, { title: 't', ...fields }, 'a.yaml'), message);
       });
     }
+  });
+
+  it('takes a name for a secret by its words, not by letters inside other words', () => {
+    for (const name of ['DB_PASS', 'OPENAI_KEY', 'GH_PAT', 'MY_AUTH', 'SESSION_ID', 'SITE_COOKIE', 'dbPass', 'GITHUB_TOKEN', 'AWS_SECRET_ACCESS_KEY']) {
+      assert.equal(secretLikeName(name), true, name);
+    }
+    for (const name of ['PATH', 'BYPASS_CACHE', 'KEYBOARD', 'GIT_AUTHOR_NAME', 'NODE_OPTIONS', 'SSL_CERT_FILE', 'PATTERN', 'MODE']) {
+      assert.equal(secretLikeName(name), false, name);
+    }
+  });
+
+  it('takes a value for a secret by a known token prefix or a long random run, and says which without the value', () => {
+    const fakes = [`ghp_${'Ab1'.repeat(12)}`, `Bearer gho_${'Zz9'.repeat(12)}`, `github_pat_${'AbCd3'.repeat(8)}`, 'sk-ant-abcdefghij1234', 'xoxp-1-2-abcdefghijkl', 'AKIAIOSFODNN7EXAMPL3', 'q8Zr4Lx0Vb7Nc2Mw9Kt5Hs1Jd6Fg3Pa8Ye0Ui'];
+    for (const value of fakes) {
+      const kind = secretLikeValue(value);
+      assert.ok(kind, value);
+      assert.ok(!kind.includes(value.slice(-8)), kind);
+    }
+    const plain = ['fast', 'e83c5163316f89bfbde7d9ab23ca2e25604af290', '/home/me/projects/app-v2/node_modules/.bin', 'https://example.com/api/v1/some/long/path/with/words2', 'task-runner', 'claude-3-5-sonnet-20241022', '550e8400-e29b-41d4-a716-446655440000'];
+    for (const value of plain) assert.equal(secretLikeValue(value), undefined, value);
   });
 });
