@@ -96,7 +96,8 @@ export function createSandboxProbe(env: NodeJS.ProcessEnv = process.env): Sandbo
  *   (e.g. a repository beside its worktrees under `/tmp/ratchet-demo-x/`; bwrap leaves an empty folder of that name
  *   in `tmpDir` as the mount point);
  * - each `writable` folder read-write, then each `readOnly` path, then an empty tmpfs on each `hidden` folder;
- * - `visible` paths under the host's /tmp are bound back read-only like the above.
+ * - `visible` paths under the host's /tmp are bound back read-only like the above, each only if it still exists when
+ *   the box starts (`--ro-bind-try`: an entry listed a moment before may have vanished since).
  *
  * Also `--cap-drop ALL`: a worker running as root would otherwise keep every capability inside and could remount
  * the read-only filesystem writable. `--die-with-parent` ends the sandbox when the worker dies. No `--new-session`:
@@ -107,10 +108,18 @@ export function createSandboxProbe(env: NodeJS.ProcessEnv = process.env): Sandbo
 export function bwrapPrefix(bwrap: string, spec: SandboxSpec): string[] {
   const hidden = spec.hidden ?? [];
   const readOnly = spec.readOnly ?? [];
-  const underTmp = [spec.cwd, ...spec.writable, ...readOnly, ...hidden, ...(spec.visible ?? [])]
-    .map((p) => path.relative('/tmp', p).split(path.sep)[0])
-    .filter((top) => top !== '' && top !== '..' && !path.isAbsolute(top))
-    .map((top) => path.join('/tmp', top));
+  /** The top-level folders of the host's /tmp that hold `paths`. */
+  const tops = (paths: readonly string[]): string[] =>
+    unique(
+      paths
+        .map((p) => path.relative('/tmp', p).split(path.sep)[0])
+        .filter((top) => top !== '' && top !== '..' && !path.isAbsolute(top))
+        .map((top) => path.join('/tmp', top)),
+    );
+  // What the command needs must be there; a `visible` entry listed a moment ago may be gone by now (a SQLite journal,
+  // another program's temp folder), and is then skipped (`--ro-bind-try`) rather than failing the run.
+  const needed = tops([spec.cwd, ...spec.writable, ...readOnly, ...hidden]);
+  const optional = tops(spec.visible ?? []).filter((p) => !needed.includes(p));
   const args = [
     bwrap,
     '--ro-bind', '/', '/',
@@ -122,7 +131,8 @@ export function bwrapPrefix(bwrap: string, spec: SandboxSpec): string[] {
     '--tmpfs', '/tmp',
     '--bind', spec.tmpDir, '/tmp',
   ];
-  for (const p of unique(underTmp)) args.push('--ro-bind', p, p);
+  for (const p of needed) args.push('--ro-bind', p, p);
+  for (const p of optional) args.push('--ro-bind-try', p, p);
   for (const p of spec.writable) args.push('--bind', p, p);
   for (const p of readOnly) args.push('--ro-bind', p, p);
   for (const p of hidden) args.push('--tmpfs', p);

@@ -283,6 +283,16 @@ describe('a command boxed by bwrap', function () {
     }
   });
 
+  it('runs when a host /tmp entry it was given vanished before the box started (a journal file, a test folder)', async () => {
+    const gone = fs.mkdtempSync(path.join(os.tmpdir(), 'ratchet-gone-'));
+    spec = { ...spec, visible: await hostTmpEntries() };
+    assert.ok(spec.visible?.includes(gone));
+    fs.rmSync(gone, { recursive: true, force: true });
+    const r = await boxed(`echo ran && test ! -e '${gone}'`);
+    assert.equal(r.exitCode, 0, r.tail);
+    assert.equal(r.tail, 'ran\n');
+  });
+
   it('does not see what a hidden folder holds', async () => {
     const r = await boxed(`ls -A '${path.join(base, 'secrets')}'; cat '${path.join(base, 'secrets', 'token')}'`);
     assert.notEqual(r.exitCode, 0);
