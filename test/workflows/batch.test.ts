@@ -22,7 +22,8 @@ import {
 import type { BatchFile } from '../../workflows/input';
 import type { GateReason, Ticket, TicketInput, TicketReport } from '../../workflows/types';
 import { makeRepo, mergesOf, type Fixture, type FixtureTicket } from '../fixtures/repo';
-import { scheduledInput, uniqueId, useServerAndWorker } from '../helpers/temporal';
+import { createWorker } from '../../workers/worker';
+import { scheduledInput, uniqueId, useServerAndWorker, workflowBundle } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
 
 /** Each ticket's own gate and probe: `<ticketId>.txt` must say `good`, in the worktree and then on main. */
@@ -89,6 +90,22 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     const startOfD = events.findIndex((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId === ticketWorkflowId(batchId, 'd'));
     const endsBefore = events.slice(0, startOfD).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'ticketEnded').length;
     assert.ok(endsBefore >= 2, 'd was scheduled only after its blockers reported their end');
+  });
+
+  it('answers status while it loads: state "loading", before any ticket or tracker is read', async () => {
+    const fx = await setup([ticket('a')]);
+    // A task queue whose only worker runs workflows: the batch's loadBatch activity waits there, so the batch stays
+    // in its load for as long as the test looks.
+    const taskQueue = uniqueId('loading');
+    const worker = await createWorker({ connection: server.env().nativeConnection, taskQueue, role: 'workflows', workflowBundle: await workflowBundle(), shutdownGraceTimeMs: 1_000 });
+    const batchId = uniqueId('b');
+    await worker.runUntil(async () => {
+      const handle = await server.env().client.workflow.start(batchWorkflow, { taskQueue, workflowId: batchWorkflowId(batchId), args: [fx.batch(batchId, { gates: [ownFileGate] })] });
+      const status = await handle.query(batchStatusQuery);
+      assert.deepEqual([status.batchId, status.state, status.tickets], [batchId, 'loading', []]);
+      assert.equal(status.oracle.satisfied, false);
+      await handle.terminate('the test looked at the load');
+    });
   });
 
   it('continues as new mid-batch: tickets started by one run report their end to the next, and the batch finishes with one merge each', async () => {
