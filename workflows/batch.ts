@@ -108,7 +108,7 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
       upsertSearchAttributes([{ key: RatchetPhase, value: s.state }]);
       show(s);
       const now = workflowInfo();
-      const due = now.continueAsNewSuggested || now.historyLength >= (s.config.continueAsNewAtEvents ?? 4_000);
+      const due = now.continueAsNewSuggested || now.historyLength >= s.config.continueAsNewAtEvents;
       if (due && s.discoveries.length === 0 && s.settle.length === 0 && allHandlersFinished()) {
         // Ticket workflows run on (abandoned) and report their end to the batch's workflow id: the next run gets it.
         await continueAsNew<typeof batchWorkflow>(raw, encodeCarry(s.snapshot()));

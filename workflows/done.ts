@@ -76,8 +76,8 @@ export function doneDifferences(frozen: DefinitionOfDone, now: DefinitionOfDone)
 /** The harness part of a batch's config: what a heal may change. */
 export function harnessOf(config: BatchConfig): HarnessSettings {
   return {
-    setup: config.harness?.setup ?? [],
-    promptRules: config.harness?.promptRules ?? [],
+    setup: config.harness.setup,
+    promptRules: config.harness.promptRules,
     agentTimeoutMs: config.agent.timeoutMs,
     maxAttempts: config.maxAttempts,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
@@ -110,6 +110,8 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 
 /** Default limit of a setup step a heal adds without one, ms. */
 const SETUP_TIMEOUT_MS = 10 * 60_000;
+/** `verify.stableRounds` of a heal's proposal that leaves it out: the batch file's default. */
+const STABLE_ROUNDS = 5;
 const MAX_MS = 2_147_483_647;
 
 /**
@@ -172,7 +174,7 @@ function checkedHarness(h: HarnessSettings): HarnessSettings {
     verify: {
       deadlineMs: ms(verify.deadlineMs, 'verify.deadlineMs'),
       intervalMs: ms(verify.intervalMs, 'verify.intervalMs'),
-      ...(verify.stableRounds === undefined ? {} : { stableRounds: ms(verify.stableRounds, 'verify.stableRounds') }),
+      stableRounds: verify.stableRounds === undefined ? STABLE_ROUNDS : ms(verify.stableRounds, 'verify.stableRounds'),
     },
   };
 }

@@ -132,7 +132,7 @@ export interface TicketProgress {
 }
 
 /**
- * Ticket -> batch, once, when a ticket workflow started with `endSignal` ends: its report without the timeline
+ * Ticket -> batch, once, when a ticket workflow with a parent ends: its report without the timeline
  * (`phases`; the ticket workflow's own result has it), or the message of the failure that ended it, or (`refused`)
  * the state it found in the tracker instead of the one the batch started it with, when it did not take the ticket.
  */

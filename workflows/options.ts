@@ -73,7 +73,7 @@ export interface HarnessOptions {
  * @returns plain option objects; nothing is thrown.
  */
 export function optionsFor(config: BatchConfig): HarnessOptions {
-  const setupMs = (config.harness?.setup ?? []).reduce((sum, s) => sum + s.timeoutMs, 0);
+  const setupMs = config.harness.setup.reduce((sum, s) => sum + s.timeoutMs, 0);
   const agentStep: ActivityOptions = {
     startToCloseTimeout: config.agent.timeoutMs + setupMs + 60_000,
     heartbeatTimeout: config.heartbeatTimeoutMs,

@@ -176,9 +176,9 @@ export interface BatchConfig {
   baseBranch: string;
   /** Folder of ticket files, absolute. */
   ticketsDir: string;
-  /** Absent in configs of batches from before GitHub: the local tracker. */
+  /** The GitHub tracker; absent: the local tracker (the tickets folder). */
   tracker?: TrackerConfig;
-  /** Absent in configs of batches from before GitHub: the local forge. */
+  /** The GitHub forge; absent: the local forge (merges into the base branch). */
   forge?: ForgeConfig;
   /** Where transcripts, prompts and gate logs go, absolute. */
   artifactsDir: string;
@@ -197,16 +197,16 @@ export interface BatchConfig {
    */
   protectedPaths: string[];
   /** `stableRounds`: the same wrong answer this many rounds in a row ends verify-live early (default 5). */
-  verify: { deadlineMs: number; intervalMs: number; stableRounds?: number };
+  verify: { deadlineMs: number; intervalMs: number; stableRounds: number };
   maxParallel: number;
   maxAttempts: number;
   /** Consecutive tickets ending human-gated that pause scheduling behind the batch's `resume`. */
   circuitBreaker: number;
   /**
    * The batch continues as new once its history has this many events (default 4,000), or earlier when Temporal
-   * suggests it; Temporal warns at 10,240. Absent in configs of batches from before continue-as-new.
+   * suggests it; Temporal warns at 10,240.
    */
-  continueAsNewAtEvents?: number;
+  continueAsNewAtEvents: number;
   /** Activity heartbeat timeout for agent runs and gates, ms; a dead worker is noticed after this long. */
   heartbeatTimeoutMs: number;
   /**
@@ -218,24 +218,23 @@ export interface BatchConfig {
   /**
    * How long an attempt's next step (implement, validate, merge) waits, ms, for the worker whose disk holds the
    * ticket's worktree to take it from its worker-specific task queue before any worker takes it over (its
-   * schedule-to-start timeout; default 30 000). Absent in batches started before it.
+   * schedule-to-start timeout; default 30 000).
    */
-  hostWaitMs?: number;
+  hostWaitMs: number;
   /**
    * Runaway guard on work agents discover: beyond these counts the next discovered ticket waits at a batch human
-   * gate. Absent in batches started before discovered work existed (the defaults apply).
+   * gate.
    */
-  discovery?: DiscoveryLimits;
+  discovery: DiscoveryLimits;
   /**
    * How long a ticket's human gate waits for an answer before the ticket is recorded human-gated ("no answer in
    * ..."): `timeoutMs` for every gate except those in `keepWaiting`; no `timeoutMs` (the default) waits forever.
-   * Absent in batches started before gate timeouts existed.
    */
-  humanGates?: { timeoutMs?: number; keepWaiting: GateReason[] };
+  humanGates: { timeoutMs?: number; keepWaiting: GateReason[] };
   /**
-   * The harness's own steps and rules (see {@link HarnessSettings}); absent in batches started before it existed.
+   * The harness's own steps and rules (see {@link HarnessSettings}).
    */
-  harness?: HarnessSteps;
+  harness: HarnessSteps;
   /** The self-heal agent and its budgets; absent: no self-heal (stops go to a person, as before). */
   heal?: HealConfig;
 }
@@ -691,15 +690,11 @@ export interface TicketInput {
   /** Heals this ticket may run: `heal.maxPerTicket`, less when the batch's `heal.maxPerBatch` is nearly spent. */
   healBudget?: number;
   /**
-   * Set by batches that start tickets abandoned and may continue as new: the ticket reports its end by the
-   * `ticketEnded` signal to the batch's workflow id. Absent in inputs from older batches, which await the child.
-   */
-  endSignal?: boolean;
-  /**
-   * Set by batches that start a ticket from its graph node, without reading it first (so a dependent starts as soon
+   * Set by the batch, which starts a ticket from its graph node without reading it first (so a dependent starts as soon
    * as its blocker ends): `ticket`'s id, title, edges, state and its frozen probes and allowed paths are the batch's;
    * its body, acceptance, kind, gate, size and land are not read yet. The workflow's first tracker write reads them
-   * (`setTicketState` with `whole`), as the batch's start read did before.
+   * (`setTicketState` with `whole`). A ticket with a parent reports its end to it by the `ticketEnded` signal (to the
+   * batch's workflow id, so a batch that continued as new gets it).
    */
   readSelf?: boolean;
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { BatchSchedule } from '../../workflows/batch/schedule';
 import type { BatchConfig, LoadedBatch, TicketNode } from '../../workflows/types';
 
-const config = { batchId: 'b1', maxParallel: 2, circuitBreaker: 2, probes: [{ name: 'up', command: 'true', timeoutMs: 1000 }] } as unknown as BatchConfig;
+const config = { batchId: 'b1', maxParallel: 2, circuitBreaker: 2, discovery: { maxPerBatch: 10, maxPerTicket: 3 }, probes: [{ name: 'up', command: 'true', timeoutMs: 1000 }] } as unknown as BatchConfig;
 
 function loaded(tickets: TicketNode[]): LoadedBatch {
   return { config: { ...config }, tickets, doneFingerprint: 'f'.repeat(64), trackerKey: 'k' };

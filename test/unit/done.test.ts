@@ -14,12 +14,16 @@ const config: BatchConfig = {
   gates: [{ name: 'test', command: 'npm test', timeoutMs: 60_000, files: ['package.json'], tests: [], envFrom: [] }],
   probes: [{ kind: 'command', name: 'up', command: 'true', timeoutMs: 1_000, files: [] }],
   protectedPaths: ['.ratchet/**', 'package.json'],
-  verify: { deadlineMs: 10_000, intervalMs: 1_000 },
+  verify: { deadlineMs: 10_000, intervalMs: 1_000, stableRounds: 5 },
   maxParallel: 2,
   maxAttempts: 3,
   circuitBreaker: 3,
   heartbeatTimeoutMs: 30_000,
   harness: { setup: [], promptRules: [] },
+  continueAsNewAtEvents: 4_000,
+  hostWaitMs: 30_000,
+  discovery: { maxPerBatch: 10, maxPerTicket: 3 },
+  humanGates: { keepWaiting: [] },
 };
 const tickets: Ticket[] = [{ id: 'x', title: 'x', body: '', acceptance: [], dependsOn: [], kind: 'feature', probes: [], allowPaths: [], state: 'todo' }];
 const frozen = definitionOfDone(config, tickets, { 'package.json': 'aaa' });
@@ -35,7 +39,7 @@ describe('the definition of done and the self-heal tripwire', () => {
       agentTimeoutMs: 120_000,
       maxAttempts: 3,
       heartbeatTimeoutMs: 30_000,
-      verify: { deadlineMs: 20_000, intervalMs: 1_000 },
+      verify: { deadlineMs: 20_000, intervalMs: 1_000, stableRounds: 5 },
     });
     assert.equal(judged.config.agent.command, 'agent');
   });

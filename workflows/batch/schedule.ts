@@ -13,7 +13,6 @@ import { readySet } from '../graph';
 import { STATUS_PAGE, type BatchStatus, type BatchStatusRequest, type DiscoverRequest, type ResumeDecision, type TicketEnd, type TicketProgress } from '../messages';
 import { oracle, type OracleVerdict } from '../oracle';
 import {
-  DEFAULT_DISCOVERY,
   type DiscoveredRecord,
   type DiscoveredWork,
   type Evidence,
@@ -452,7 +451,7 @@ export class BatchSchedule {
       probes: frozen?.ticketProbes[id] ?? [],
       allowPaths: frozen?.allowPaths[id] ?? [],
     };
-    const input: TicketInput = { batchId: this.config.batchId, config: this.config, ticket, ...this.healing(id), endSignal: true, readSelf: true };
+    const input: TicketInput = { batchId: this.config.batchId, config: this.config, ticket, ...this.healing(id), readSelf: true };
     return { input, ...(unblockedMs !== undefined ? { unblockedMs } : {}) };
   }
 
@@ -509,7 +508,7 @@ export class BatchSchedule {
   overCap(d: Discovery): string | undefined {
     const finder = d.filedBy.kind === 'agent' ? d.filedBy.ticketId : undefined;
     if (!d.capped || finder === undefined) return undefined;
-    return overCap([...this.discovered.values()], finder, this.config.discovery ?? DEFAULT_DISCOVERY);
+    return overCap([...this.discovered.values()], finder, this.config.discovery);
   }
 
   /** Records what became of a piece of discovered work. @returns the record. */

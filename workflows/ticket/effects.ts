@@ -44,9 +44,6 @@ import { RatchetAttempt, RatchetPhase } from '../search-attributes';
 import type { BatchConfig, GateCursor, GateReason, PhaseName, Ticket, TicketInput, TicketState } from '../types';
 import { TicketRunState } from './state';
 
-/** How long a step waits for the worker holding the worktree, ms, when the batch file does not say. */
-const HOST_WAIT_MS = 30_000;
-
 /** The activities of a ticket: activity tasks (options per call) and the tracker's and lock's local activities. */
 export const acts = proxyActivities<Activities>(OPTIONS.quick);
 const local = proxyLocalActivities<Activities>(OPTIONS.tracker);
@@ -208,7 +205,7 @@ export class TicketEffects {
     s.openGate(gate, reason, Date.now());
     this.show();
     await this.notifyBatch(gate);
-    const limit = this.config.humanGates?.keepWaiting.includes(gate) ? undefined : this.config.humanGates?.timeoutMs;
+    const limit = this.config.humanGates.keepWaiting.includes(gate) ? undefined : this.config.humanGates.timeoutMs;
     if (!(await this.awaitDecision(gate, limit))) {
       s.expired = `no answer in ${formatMs(limit ?? 0)} at the ${gate} gate (${reason})`;
       s.waiting = undefined;
@@ -304,7 +301,7 @@ export class TicketEffects {
   async onHost<T>(what: string, options: ActivityOptions, step: (options: ActivityOptions) => Promise<T>): Promise<T> {
     const on = this.state.host;
     if (on === undefined) return step(options);
-    const waitMs = this.config.hostWaitMs ?? HOST_WAIT_MS;
+    const waitMs = this.config.hostWaitMs;
     try {
       return await step({ ...options, taskQueue: on, scheduleToStartTimeout: waitMs });
     } catch (err) {

@@ -7,9 +7,6 @@ import { sleep } from '@temporalio/workflow';
 import { repoRef, secretNames } from '../repo-ref';
 import { acts, type TicketEffects } from './effects';
 
-/** Rounds of the same wrong answer that end verify-live early, when the batch file does not say. */
-const STABLE_ROUNDS = 5;
-
 /** @returns true when every probe passed, else why not (one paragraph: the deploy's exit, or the failing probes). */
 export async function deployAndVerify(fx: TicketEffects): Promise<true | string> {
   const { state: s, ticket, config } = fx;
@@ -30,7 +27,6 @@ export async function deployAndVerify(fx: TicketEffects): Promise<true | string>
   const probes = [...config.probes, ...ticket.probes];
   const options = fx.options.verify(probes);
   const deadline = Date.now() + config.verify.deadlineMs;
-  const stable = config.verify.stableRounds ?? STABLE_ROUNDS;
   let rounds = 0;
   let same = 0;
   let previous = '';
@@ -49,7 +45,7 @@ export async function deployAndVerify(fx: TicketEffects): Promise<true | string>
     // The same wrong answer round after round is an answer: stop burning the deadline (a heal may diagnose it).
     same = failing === previous ? same + 1 : 1;
     previous = failing;
-    if (same >= stable) return `the same answer ${same} rounds in a row (round ${rounds}): ${failing}`;
+    if (same >= config.verify.stableRounds) return `the same answer ${same} rounds in a row (round ${rounds}): ${failing}`;
     await sleep(config.verify.intervalMs);
   }
 }
