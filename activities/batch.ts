@@ -317,14 +317,12 @@ export function fingerprint(definition: DefinitionOfDone): string {
 }
 
 /**
- * Reads the tracker's state of each of `ids` (the oracle's only input; ids without a ticket are absent) and the whole
- * ticket of each of `whole` (the tickets about to start; a batch keeps only their graph nodes).
- * @returns the facts, and the whole tickets found, in the order asked.
+ * Reads the tracker's state of each of `ids`: the oracle's only input. A ticket starting reads itself whole with its
+ * first write (`setTicketState` with `whole`).
+ * @returns the facts; ids without a ticket are absent.
  */
-export async function readTracker(trackers: Trackers, input: TrackerRef & { ids: string[]; whole: string[] }): Promise<{ facts: TicketFact[]; tickets: Ticket[] }> {
-  const tracker = trackers(input);
-  const [facts, tickets] = await Promise.all([tracker.facts(input.ids), Promise.all(input.whole.map((id) => tracker.get(id)))]);
-  return { facts, tickets: tickets.filter((t): t is Ticket => t !== undefined) };
+export async function readTracker(trackers: Trackers, input: TrackerRef & { ids: string[] }): Promise<{ facts: TicketFact[] }> {
+  return { facts: await trackers(input).facts(input.ids) };
 }
 
 /**

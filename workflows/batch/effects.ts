@@ -99,7 +99,7 @@ export async function releaseClaim(claimId: string): Promise<void> {
 export async function readTurn(s: BatchSchedule): Promise<{ facts: TicketFact[]; full: boolean }> {
   const { readIds, full } = s.toReadNow();
   const ref = { ticketsDir: s.config.ticketsDir, tracker: s.config.tracker };
-  const { facts } = readIds.length ? await tracker.readTracker({ ...ref, ids: readIds, whole: [] }).catch(asStepFailure('readTracker')) : { facts: [] };
+  const { facts } = readIds.length ? await tracker.readTracker({ ...ref, ids: readIds }).catch(asStepFailure('readTracker')) : { facts: [] };
   s.applyRead(facts, readIds, Date.now());
   return { facts, full };
 }
