@@ -292,10 +292,13 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .option('--role <role>', 'split: workflows here, activities in a child process; all: both in one process; workflows or activities: only that half (default: $RATCHET_WORKER_ROLE, else split)')
     .option('--worktrees <dir>', "keep this worker's worktrees in <dir> instead of each batch's worktreesDir (default: $RATCHET_WORKTREES_DIR)")
     .option('--worker-id <id>', "this worker's id: its own task queue is ratchet@<id> (default: $RATCHET_WORKER_ID, else the host name, plus a digest of --worktrees)")
-    .action(async (opts: { metrics?: string; role?: string; worktrees?: string; workerId?: string }) => {
+    .option('--connect-timeout <ms>', 'give up (exit 3) when Temporal cannot be reached within <ms> of the start; 0: try once (default: $RATCHET_CONNECT_TIMEOUT_MS, else wait as long as it takes, retrying every 1 s doubling up to 30 s)')
+    .action(async (opts: { metrics?: string; role?: string; worktrees?: string; workerId?: string; connectTimeout?: string }) => {
       const { runWorkerProcess, workerRole } = lazy<typeof import('../workers/main')>('../workers/main');
+      const { connectTimeoutOf } = lazy<typeof import('../workers/connect')>('../workers/connect');
       const g = globals();
       const role = opts.role !== undefined ? workerRole(opts.role, '--role') : undefined;
+      const connectTimeoutMs = connectTimeoutOf(opts.connectTimeout, '--connect-timeout');
       await runWorkerProcess({
         address: g.address || defaultAddress(),
         namespace: g.namespace || defaultNamespace(),
@@ -303,6 +306,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
         role,
         ...(opts.worktrees !== undefined ? { worktrees: opts.worktrees } : {}),
         ...(opts.workerId !== undefined ? { workerId: opts.workerId } : {}),
+        ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
       });
       setExit(EXIT.OK);
     });

@@ -1,6 +1,7 @@
 /**
  * Process entry point of a ratchet worker: connects to Temporal (TEMPORAL_ADDRESS, default 127.0.0.1:7233;
- * TEMPORAL_NAMESPACE, default `default`) and runs until SIGINT or SIGTERM. Then it stops at once every running agent,
+ * TEMPORAL_NAMESPACE, default `default`), waiting for it while it cannot be reached (workers/connect.ts), and runs
+ * until SIGINT or SIGTERM. Then it stops at once every running agent,
  * gate and deploy (their process groups are killed and their activity attempts fail, so Temporal retries them on
  * another worker) and shuts down gracefully: the SDK stops polling and lets short activities (tracker writes, merges)
  * finish within the grace time.
@@ -18,7 +19,9 @@ import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createSandboxProbe } from '../activities/sandbox';
 import { BadInputError } from '../workflows/errors';
 import { startActivitiesProcess, type ActivitiesProcess } from './activities-process';
-import { createWorker, type WorkerRole } from './worker';
+import { buildWorkflowBundle } from './bundle';
+import { connectTimeoutOf, untilReachable, type ReachOptions } from './connect';
+import { createWorker, type RatchetWorker, type WorkerRole } from './worker';
 
 export interface WorkerProcessOptions {
   address?: string;
@@ -45,6 +48,11 @@ export interface WorkerProcessOptions {
    * gets back the steps waiting for it.
    */
   workerId?: string;
+  /**
+   * How long each half waits for Temporal at start, ms (default RATCHET_CONNECT_TIMEOUT_MS; unset: forever, retrying
+   * 1 s, 2 s, 4 s ... up to every 30 s; 0: one try). After it, the worker exits with a TemporalUnreachableError.
+   */
+  connectTimeoutMs?: number;
 }
 
 /** See {@link WorkerProcessOptions.role}. */
@@ -91,7 +99,13 @@ export function metricsAddress(value: string | undefined, source: string): strin
   return value;
 }
 
-/** Runs a worker in this process until SIGINT/SIGTERM. Resolves after a graceful shutdown; rejects if it cannot connect. */
+/**
+ * Runs a worker in this process until SIGINT/SIGTERM. While Temporal cannot be reached it waits for it, printing one line
+ * per retry; a signal during that wait ends it at once.
+ * @returns after a graceful shutdown, or after a signal that came before the worker polled.
+ * @throws TemporalUnreachableError when `connectTimeoutMs` passed without reaching Temporal; BadInputError for a bad
+ *   option; what the SDK throws for any other failure to connect or to create the worker (e.g. a namespace not found).
+ */
 export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise<void> {
   const role = opts.role ?? workerRole(process.env.RATCHET_WORKER_ROLE, 'RATCHET_WORKER_ROLE');
   // TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_* or a temporal.toml profile, as the CLI reads them.
@@ -109,12 +123,13 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
   if (metrics) console.log(`${who}: Prometheus metrics on http://${metrics}/metrics`);
   const stopping = new AbortController();
   let activities: ActivitiesProcess | undefined;
+  let polling = false;
   // `on`, not `once`: a second signal (Ctrl-C reaches both processes of a split worker, and the parent passes its
   // own on) must not find the process without a handler, which would kill it at once.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
       if (stopping.signal.aborted) return;
-      if (role !== 'workflows') console.log(`${who}: ${sig}: stopping running agents, gates and deploys; their attempts go on on another worker`);
+      if (role !== 'workflows' && polling) console.log(`${who}: ${sig}: stopping running agents, gates and deploys; their attempts go on on another worker`);
       stopping.abort(new Error(`the worker received ${sig}`));
       void activities?.stop(sig);
     });
@@ -142,20 +157,57 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
             'Install it: apt-get install bubblewrap (Debian/Ubuntu), and allow unprivileged user namespaces.',
     );
   }
-  const connection = await NativeConnection.connect(target.connection);
+  const connectTimeoutMs = opts.connectTimeoutMs ?? connectTimeoutOf(process.env.RATCHET_CONNECT_TIMEOUT_MS, 'RATCHET_CONNECT_TIMEOUT_MS');
+  const reach: ReachOptions = {
+    address,
+    signal: stopping.signal,
+    log: (line) => console.log(`${who}: ${line}`),
+    ...(connectTimeoutMs !== undefined ? { timeoutMs: connectTimeoutMs } : {}),
+  };
+  const stoppedEarly = (err: unknown): boolean => {
+    if (!stopping.signal.aborted || err !== stopping.signal.reason) return false;
+    console.log(`${who} stopped before it polled (${(err as Error).message})`);
+    return true;
+  };
+  let connection: NativeConnection;
   try {
-    // Started first, so that it loads while this process builds the workflow bundle.
+    connection = await untilReachable(() => NativeConnection.connect(target.connection), reach);
+  } catch (err) {
+    if (stoppedEarly(err)) return;
+    throw err;
+  }
+  try {
+    // Started once this half reached Temporal (the other then reaches it too, or says why not), and before the bundle
+    // builds, so that it loads meanwhile.
     if (role === 'split') {
-      const own = { ...(worktrees ? { RATCHET_WORKTREES_DIR: path.resolve(worktrees) } : {}), ...(workerId ? { RATCHET_WORKER_ID: workerId } : {}) };
+      const own = {
+        ...(worktrees ? { RATCHET_WORKTREES_DIR: path.resolve(worktrees) } : {}),
+        ...(workerId ? { RATCHET_WORKER_ID: workerId } : {}),
+        ...(connectTimeoutMs !== undefined ? { RATCHET_CONNECT_TIMEOUT_MS: String(connectTimeoutMs) } : {}),
+      };
       activities = startActivitiesProcess({ address: opts.address, namespace: opts.namespace, metrics: metrics && nextPort(metrics), env: own });
     }
-    const worker = await createWorker({
-      connection,
-      namespace,
-      role: role === 'split' ? 'workflows' : role,
-      ...(workerId ? { workerId } : {}),
-      activityDeps: { sandbox, stopping: stopping.signal, ...(worktrees ? { worktreesRoot: path.resolve(worktrees) } : {}) },
-    });
+    // Built once, outside the retries: creating the worker asks the server for its namespace, and the server may have
+    // gone again since the connection (the SDK retries that call ~20 s, then fails).
+    const workflowBundle = runsWorkflows(role) ? await buildWorkflowBundle() : undefined;
+    let worker: RatchetWorker;
+    try {
+      worker = await untilReachable(
+        () =>
+          createWorker({
+            connection,
+            namespace,
+            role: role === 'split' ? 'workflows' : role,
+            ...(workflowBundle ? { workflowBundle } : {}),
+            ...(workerId ? { workerId } : {}),
+            activityDeps: { sandbox, stopping: stopping.signal, ...(worktrees ? { worktreesRoot: path.resolve(worktrees) } : {}) },
+          }),
+        reach,
+      );
+    } catch (err) {
+      if (stoppedEarly(err)) return;
+      throw err;
+    }
     let failure: Error | undefined;
     void activities?.exited.then((code) => {
       if (stopping.signal.aborted) return;
@@ -167,6 +219,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
     const queues = worker.hostTaskQueue ? `task queues "${worker.options.taskQueue}" and its own "${worker.hostTaskQueue}"` : `task queue "${worker.options.taskQueue}"`;
     if (runsActivities && worktrees) console.log(`${who}: worktrees in ${path.resolve(worktrees)}`);
     console.log(`${who} polling ${queues} on ${address}${target.secure ? ' (TLS)' : ''} (namespace ${namespace}); Ctrl-C stops it`);
+    polling = true;
     await worker.run();
     if (failure) throw failure;
     console.log(`${who} stopped`);
@@ -177,6 +230,11 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
     }
     await connection.close();
   }
+}
+
+/** Whether a worker of `role` runs workflows in this process (and so needs the workflow bundle). */
+function runsWorkflows(role: WorkerProcessRole): boolean {
+  return role !== 'activities';
 }
 
 if (require.main === module) {
