@@ -199,7 +199,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .command('start')
     .description('Validate a batch file, start the batch, and watch it (Ctrl-C stops watching, never the batch)')
     .argument('<batch.json>', 'batch file (see docs/batch-file.md)')
-    .option('--no-watch', 'print the workflow id and return at once')
+    .option('--no-watch', 'print the workflow id and return once the batch has loaded and claimed its tracker')
     .action(async (file: string, opts: { watch: boolean }) => {
       const batch = await loadBatchFile(file); // before connecting: a bad batch never reaches Temporal
       const g = globals();

@@ -1,41 +1,51 @@
 /**
  * Starting a batch through the public contract, after a worker has checked it where the repository is and no other
- * batch holds its tracker.
+ * batch holds its tracker; started means the batch holds its tracker's claim (workflows/claim.ts).
  */
-import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { batchWorkflowId, TASK_QUEUE } from '../workflows/messages';
-import { BadInputError } from '../workflows/errors';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ApplicationFailure,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
+import { formatMs } from '../workflows/duration';
+import { batchStatusQuery, batchWorkflowId, TASK_QUEUE, type BatchStatus } from '../workflows/messages';
+import { BadInputError, BatchFailedError } from '../workflows/errors';
 import type { StartableBatch } from './batch-file';
+import { isUnreachable, rootMessage } from './errors';
 
 /**
  * Starts a batch workflow (`batchWorkflow` on task queue `ratchet`, id `batch-<batchId>`), after refusing bad input
  * with nothing started: a worker runs the same validation as the batch's own `loadBatch` (`checkBatchWorkflow`, on
  * the host that holds the repository: ticket files, probes, `tickets` ids, repo, base branch, `envFrom`), and the
- * tracker must not be held by another running batch.
+ * tracker must not be held by another running batch. Returns only once the batch has loaded and holds its tracker's
+ * claim (its `status` query is past `loading`), so that two batches started at once over one tracker are not both
+ * reported started: the one that lost the claim fails before starting any ticket, and this throws.
  * @param batch - from {@link loadBatchFile}.
+ * @param opts.claimTimeoutMs - how long to wait for the claim after the start, ms (default 120 000).
  * @returns the workflow id and the first run id.
- * @throws BadInputError for bad input, a tracker another batch holds, a batch with that id already running, or no
- *   worker polling the task queue (the message says what to do).
+ * @throws BadInputError for bad input, a tracker another batch holds (before the start, or claimed by it while this
+ *   one loaded: the message names that batch), a batch with that id already running, or no worker polling the task
+ *   queue (the message says what to do); BatchFailedError when the batch failed while loading for another reason;
+ *   Error when it neither claimed nor failed within `claimTimeoutMs` (it may still: the message says how to look).
  */
-export async function startBatch(client: Client, batch: StartableBatch): Promise<{ workflowId: string; runId: string }> {
+export async function startBatch(client: Client, batch: StartableBatch, opts: { claimTimeoutMs?: number } = {}): Promise<{ workflowId: string; runId: string }> {
   const workflowId = batchWorkflowId(batch.batchId);
   const check = await checkBatch(client, batch, workflowId);
   const holder = await claimHolder(client, check.claim);
-  if (holder) {
-    throw new BadInputError(`batch ${batch.batchId}`, [
-      `the tracker ${holder.ticketsDir} is held by running batch ${holder.batchId} (claim workflow ${check.claim}); ` +
-        `fix: let it finish (\`ratchet watch ${holder.batchId}\`) or cancel it, then start this one: two batches over one ` +
-        'tracker would merge tickets twice',
-    ]);
-  }
+  if (holder) throw heldBy(batch.batchId, holder, check.claim);
+  let handle: WorkflowHandleWithFirstExecutionRunId;
   try {
-    const handle = await client.workflow.start('batchWorkflow', {
+    handle = await client.workflow.start('batchWorkflow', {
       taskQueue: TASK_QUEUE,
       workflowId,
       args: [batch],
       staticSummary: `ratchet batch ${batch.batchId}`,
     });
-    return { workflowId, runId: handle.firstExecutionRunId };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       throw new BadInputError(`batch ${batch.batchId}`, [
@@ -45,6 +55,89 @@ export async function startBatch(client: Client, batch: StartableBatch): Promise
     }
     throw err;
   }
+  await untilClaimed(client, handle, batch.batchId, check.claim, opts.claimTimeoutMs ?? CLAIM_TIMEOUT_MS);
+  return { workflowId, runId: handle.firstExecutionRunId };
+}
+
+/** The refusal of a batch whose tracker `holder` holds, naming that batch and the claim. */
+function heldBy(batchId: string, holder: { batchId: string; ticketsDir: string }, claimId: string, lost = false): BadInputError {
+  return new BadInputError(`batch ${batchId}`, [
+    `the tracker ${holder.ticketsDir} is held by running batch ${holder.batchId} (claim workflow ${claimId})` +
+      (lost ? `, which claimed it while this one loaded: batch ${batchId} stopped before starting any ticket` : '') +
+      `; fix: let it finish (\`ratchet watch ${holder.batchId}\`) or cancel it, then start this one: two batches over one ` +
+      'tracker would merge tickets twice',
+  ]);
+}
+
+/** How long `ratchet start` waits for a started batch to load and claim its tracker, ms. */
+const CLAIM_TIMEOUT_MS = 120_000;
+/** How often it asks the batch's `status` query meanwhile, ms (a query cannot be awaited for a change). */
+const CLAIM_POLL_MS = 250;
+
+/**
+ * Waits until the batch holds its tracker's claim: its `status` query says anything but `loading` (the batch answers
+ * `loading` until it has loaded and claimed, workflows/batch.ts), or it completed. Its end is awaited, not polled.
+ * @throws see {@link startBatch}.
+ */
+async function untilClaimed(client: Client, handle: WorkflowHandle, batchId: string, claimId: string, timeoutMs: number): Promise<void> {
+  const stop = new AbortController();
+  const ended = client
+    .withAbortSignal(stop.signal, () => handle.result())
+    .then(
+      () => ({ failure: undefined }),
+      (failure: unknown) => ({ failure }),
+    );
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const state = await Promise.race([ended.then(() => 'ended' as const), stateOf(client, handle)]);
+      if (state === 'ended') {
+        const { failure } = await ended;
+        if (failure === undefined) return; // done already: it held its claim
+        throw await lostOrFailed(client, batchId, claimId, failure);
+      }
+      if (state !== undefined && state !== 'loading') return;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `batch ${batchId} was started (workflow ${handle.workflowId}) but has not loaded and claimed its tracker within ` +
+            `${formatMs(timeoutMs)}; it may still: \`ratchet status ${batchId}\` says where it is (a worker must be running)`,
+        );
+      }
+      await Promise.race([ended, sleep(CLAIM_POLL_MS, undefined, { signal: stop.signal }).catch(() => undefined)]);
+    }
+  } finally {
+    stop.abort();
+  }
+}
+
+/**
+ * The batch's `state` from its `status` query, or undefined when no worker answered within 10 s.
+ * @throws what the call threw when Temporal itself cannot be reached.
+ */
+async function stateOf(client: Client, handle: WorkflowHandle): Promise<BatchStatus['state'] | undefined> {
+  try {
+    return (await client.withDeadline(Date.now() + 10_000, () => handle.query(batchStatusQuery))).state;
+  } catch (err) {
+    if (isUnreachable(err)) throw err;
+    return undefined;
+  }
+}
+
+/**
+ * What to throw for a batch that failed while loading: the claim's refusal naming its holder when it lost the claim
+ * (workflows/batch/effects.ts `claim`), else its failure.
+ */
+async function lostOrFailed(client: Client, batchId: string, claimId: string, failure: unknown): Promise<Error> {
+  const cause = failure instanceof WorkflowFailedError ? failure.cause : undefined;
+  const type = cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+  const message = rootMessage(failure);
+  if (type === 'BadInput' && message.includes(`claim workflow ${claimId}`)) {
+    const holder = await claimHolder(client, claimId).catch(() => undefined);
+    if (holder && holder.batchId !== batchId) return heldBy(batchId, holder, claimId, true);
+    return new BadInputError(`batch ${batchId}`, [message]);
+  }
+  if (failure instanceof WorkflowFailedError) return new BatchFailedError(batchId, message, type);
+  return failure instanceof Error ? failure : new Error(message);
 }
 
 /** How long `ratchet start` waits for a worker to check a batch, ms. */

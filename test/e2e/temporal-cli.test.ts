@@ -4,9 +4,13 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { NativeConnection } from '@temporalio/worker';
+import { connect } from '../../client/connection';
 import { freePort } from '../../client/demo/demo-command';
+import { EXIT, exitCodeFor } from '../../client/errors';
+import { startBatch } from '../../client/start';
 import { ensureDevServer, type DevServer } from '../../deploy/dev-server';
 import { resolveTemporalCli } from '../../deploy/temporal-cli';
+import { BadInputError } from '../../workflows/errors';
 import { createWorker, type RatchetWorker } from '../../workers/worker';
 import { makeRepo, mergesOf, type Fixture } from '../fixtures/repo';
 import { uniqueId, workflowBundle } from '../helpers/temporal';
@@ -137,6 +141,69 @@ describe('the plain Temporal CLI drives a batch end to end', function () {
       await cli('workflow', 'terminate', '--workflow-id', `batch-${first}`, '--reason', 'test done');
     } finally {
       await two.cleanup();
+    }
+  });
+
+  it('two ratchet start --no-watch at once over one tracker: one says Started and exits 0, the other exits 2 naming it', async () => {
+    const one = await makeRepo([{ id: 'p', gate: 'plan', probes: [{ command: 'true' }] }]);
+    try {
+      const ids = [uniqueId('race-a'), uniqueId('race-b')];
+      const files = ids.map((id) => path.join(one.dir, `${id}.json`));
+      await Promise.all(ids.map((id, i) => writeFile(files[i], JSON.stringify(one.batch(id), null, 2))));
+      const ratchet = path.resolve(__dirname, '../../client/bin/ratchet.js');
+      const results = await Promise.all(
+        files.map((file) =>
+          run(process.execPath, [ratchet, 'start', file, '--no-watch', '--address', server.address]).then(
+            ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+            (err: { code: number; stdout: string; stderr: string }) => err,
+          ),
+        ),
+      );
+      const shown = JSON.stringify(results, null, 2);
+      const won = results.findIndex((r) => r.code === 0);
+      assert.notEqual(won, -1, shown);
+      const [winner, loser] = [won, 1 - won];
+      assert.match(results[winner].stdout, new RegExp(`^Started batch ${ids[winner]}: workflow batch-${ids[winner]}$`, 'm'), shown);
+      assert.equal(results[loser].code, 2, shown);
+      assert.doesNotMatch(results[loser].stdout, /Started/, shown);
+      assert.match(results[loser].stderr, new RegExp(`is held by running batch ${ids[winner]} \\(claim workflow claim-`), shown);
+      // The winner holds the tracker for real: its ticket runs (parked at its plan gate).
+      await waitUntil('the winner to reach p\'s plan gate', async () => {
+        const out = await cli('workflow', 'query', '--workflow-id', `ticket-${ids[winner]}-p`, '--name', 'status', '--output', 'json').catch(() => '');
+        return out.includes('"waitingFor": "plan"');
+      });
+      await cli('workflow', 'terminate', '--workflow-id', `batch-${ids[winner]}`, '--reason', 'test done');
+    } finally {
+      await one.cleanup();
+    }
+  });
+
+  it('startBatch, when both batches passed the check before either claimed the tracker, resolves for the one holding the claim and refuses the other (exit 2), naming the holder', async () => {
+    const one = await makeRepo([{ id: 'q', gate: 'plan', probes: [{ command: 'true' }] }]);
+    const client = await connect(server.address);
+    try {
+      const ids = [uniqueId('both-a'), uniqueId('both-b')];
+      // In one process, at the same instant: both checks run side by side on the worker and find no claim, so both
+      // batches start, and one of them loses the claim while it loads (with two CLI processes, the later one is often
+      // refused by the check already).
+      const results = await Promise.allSettled(ids.map((id) => startBatch(client, one.batch(id))));
+      const won = results.findIndex((r) => r.status === 'fulfilled');
+      assert.notEqual(won, -1, JSON.stringify(results));
+      const lost = results[1 - won];
+      assert.equal(lost.status, 'rejected', 'exactly one batch is reported started');
+      const err = (lost as PromiseRejectedResult).reason as Error;
+      assert.ok(err instanceof BadInputError, String(err));
+      assert.equal(exitCodeFor(err), EXIT.BAD_INPUT);
+      assert.match(
+        err.message,
+        new RegExp(`is held by running batch ${ids[won]} \\(claim workflow claim-[0-9a-f]+\\), which claimed it while this one loaded: batch ${ids[1 - won]} stopped before starting any ticket`),
+      );
+      const loser = await client.workflow.getHandle(`batch-${ids[1 - won]}`).describe();
+      assert.equal(loser.status.name, 'FAILED', 'the batch that lost the claim ended, having started no ticket');
+      await client.workflow.getHandle(`batch-${ids[won]}`).terminate('test done');
+    } finally {
+      await client.connection.close();
+      await one.cleanup();
     }
   });
 });
