@@ -128,7 +128,7 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
   const { heartbeat, signal, tickMs } = liveness(deps.stopping);
   try {
     // The harness's setup steps run first, in the fresh worktree, boxed and with the agent's environment.
-    const failed = await runSetupSteps(input.setup, {
+    const setup = await runSetupSteps(input.setup, {
       cwd: wt.path,
       env: sandbox ? { ...env, TMPDIR: sandbox.tmpdirInside } : env,
       prefix: sandbox?.prefix,
@@ -137,14 +137,20 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
       live: { heartbeat, signal, tickMs },
       what: `the setup of ${ticketId}`,
     });
+    /** The run with what the setup steps left running added to its own count. */
+    const counted = (run: AgentRun): AgentRun => {
+      const killed = setup.killed + (run.killed ?? 0);
+      return killed ? { ...run, killed } : run;
+    };
+    const failed = setup.failed;
     if (failed) {
-      const run: AgentRun = {
+      const run = counted({
         exitCode: failed.exitCode ?? 1,
         timedOut: false,
         ms: failed.ms,
         transcriptPath: path.join(dir, 'setup.log'),
         summary: `[ratchet] the harness's setup step \`${failed.command}\` ${failed.why}; the agent did not run.\n${failed.tail}`,
-      };
+      });
       const { command, exitCode, timedOut, tail } = failed;
       return { run, dir, branch, worktree: wt.path, baseCommit: wt.baseCommit, setupFailed: { command, exitCode, timedOut, tail } };
     }
@@ -165,7 +171,7 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
       { signal, tickMs, onTick: () => heartbeat(heal ? heal.step : attempt === 0 ? 'plan' : `implement attempt ${attempt}`) },
     );
     throwIfStopped(signal, `the agent run of ${ticketId} ${heal ? heal.step : attempt === 0 ? 'plan' : `attempt ${attempt}`}`);
-    return { run, dir, branch, worktree: wt.path, baseCommit: wt.baseCommit };
+    return { run: counted(run), dir, branch, worktree: wt.path, baseCommit: wt.baseCommit };
   } finally {
     if (sandbox) await rm(sandbox.tmpDir, { recursive: true, force: true });
   }
@@ -211,13 +217,15 @@ export interface SetupFailure {
  * Runs the harness's setup steps in order in `opts.cwd` with exactly `opts.env` (behind `opts.prefix`, a sandbox,
  * when given), appending their output to `opts.logPath`, and stops at the first that fails. Used before an attempt's
  * agent and in the regression guard's scratch worktree.
- * @returns the failing step, or undefined when every step passed.
+ * @returns `failed`: the failing step, absent when every step passed; `killed`: the processes the steps run left
+ *   running (or still had when one timed out), killed as each ended.
  * @throws when `opts.live.signal` was aborted (the activity was cancelled or the worker stops), naming `opts.what`.
  */
 export async function runSetupSteps(
   steps: SetupStep[],
   opts: { cwd: string; env: Record<string, string>; prefix?: string[]; redact: Redactor; logPath: string; live: Liveness; what: string },
-): Promise<SetupFailure | undefined> {
+): Promise<{ failed?: SetupFailure; killed: number }> {
+  let killed = 0;
   for (const step of steps) {
     const r = await runStep({
       command: step.command,
@@ -231,12 +239,13 @@ export async function runSetupSteps(
       heartbeat: `setup: ${step.command}`,
       what: opts.what,
     });
+    killed += r.killed;
     if (r.exitCode !== 0 || r.timedOut) {
       const why = r.timedOut ? `timed out after ${step.timeoutMs} ms` : `exited ${r.exitCode}`;
-      return { command: step.command, exitCode: r.exitCode, timedOut: r.timedOut, why, tail: r.tail, ms: r.ms };
+      return { failed: { command: step.command, exitCode: r.exitCode, timedOut: r.timedOut, why, tail: r.tail, ms: r.ms }, killed };
     }
   }
-  return undefined;
+  return { killed };
 }
 
 /**

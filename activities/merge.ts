@@ -80,6 +80,8 @@ export async function deploy(input: DeployInput, deps: { env: NodeJS.ProcessEnv;
     redact: batchRedactor(input.secrets, deps.env),
     timeoutMs: dep.timeoutMs,
     logPath,
+    // The service a deploy starts is what the probes check: it outlives the deploy (a time-out still kills it).
+    keepRunning: true,
     live: liveness(deps.stopping),
     heartbeat: 'deploy',
     what: `the deploy after ${ticketId}`,

@@ -1,6 +1,7 @@
 /**
  * Runs one shell command the way every phase needs it (agents, gates, deploy, command probes): in its own process
- * group, logged to a file, with a bounded tail in memory, a wall-clock limit, cancellation and a heartbeat tick.
+ * group, logged to a file, with a bounded tail in memory, a wall-clock limit, cancellation and a heartbeat tick; and
+ * when it ends, nothing it started keeps running (step-processes.ts).
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -8,13 +9,10 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { RedactingStream, redactingStream, type Redactor } from './redact';
+import { BOX_REPORT_FD, endStepProcesses, findStepProcesses, newStepMark, STEP_MARK_VAR, stepMarkValue, type Killed } from './step-processes';
 
 /** How long pipes may stay open after the shell exits (a background child may hold them), ms. */
 const PIPE_GRACE_MS = 1000;
-/** Time between SIGTERM and SIGKILL to the process group, ms. */
-const KILL_GRACE_MS = 3000;
-/** Poll interval while waiting for a terminated process group to disappear, ms. */
-const GROUP_POLL_MS = 50;
 
 export interface RunCommandOptions {
   /** Run through `/bin/sh -c`. */
@@ -24,24 +22,32 @@ export interface RunCommandOptions {
   /** Added to (and overriding) `process.env`; with `exactEnv`, the whole environment. */
   env?: Record<string, string>;
   /**
-   * When true the child's environment is exactly `env` (empty when `env` is unset) and nothing of `process.env`:
-   * build it with `commandEnv` (env.ts) so worker secrets reach a command only when named.
+   * When true the child's environment is exactly `env` (empty when `env` is unset) and nothing of `process.env` but
+   * the run's mark (`RATCHET_STEP_RUN`): build it with `commandEnv` (env.ts) so worker secrets reach a command only
+   * when named.
    */
   exactEnv?: boolean;
   /**
    * argv run in front of `/bin/sh -c <command>`, e.g. a sandbox from `bwrapPrefix` (sandbox.ts): `prefix[0]` is
-   * spawned with `[...prefix.slice(1), '/bin/sh', '-c', command]`, still as the leader of a new process group.
+   * spawned with `[...prefix.slice(1), '/bin/sh', '-c', command]`, still as the leader of a new process group. It also
+   * gets fd 3 (`BOX_REPORT_FD`), a pipe on which a box reports how many processes the command left in it (one
+   * decimal number; step-processes.ts `BOX_COUNTER`).
    */
   prefix?: string[];
+  /**
+   * Leave what the command started running after its shell exits, e.g. the service a deploy starts for the probes
+   * to reach. A time-out or an abort still kills everything. Default false: nothing outlives the command.
+   */
+  keepRunning?: boolean;
   /** Secrets to replace by `[redacted:NAME]` in everything written to `logPath` and `stdoutPath` and in `tail`. */
   redact?: Redactor;
-  /** Wall-clock limit, ms; on expiry the whole process group is killed. */
+  /** Wall-clock limit, ms; on expiry everything the command started is killed, its shell included. */
   timeoutMs: number;
   /** Combined stdout+stderr is appended here after a header line; its folder is created. */
   logPath: string;
   /** Optional: stdout alone is also appended here (no header), e.g. an agent's answer. */
   stdoutPath?: string;
-  /** Aborting kills the whole process group. */
+  /** Aborting kills everything the command started, its shell included. */
   signal?: AbortSignal;
   /** Bytes of combined output kept in memory as `tail`; default 4096. */
   tailBytes?: number;
@@ -49,7 +55,10 @@ export interface RunCommandOptions {
   onTick?: () => void;
   /** Default 5000 ms. */
   tickMs?: number;
-  /** Records the process group id here while the command runs (see {@link stopStaleRun}); removed on exit. */
+  /**
+   * Records `<process group id> <mark>` here while the command runs (see {@link stopStaleRun}); removed once it
+   * ended and everything it started is gone.
+   */
   pidFile?: string;
 }
 
@@ -61,6 +70,12 @@ export interface RunCommandResult {
   /** Wall-clock duration, ms. */
   ms: number;
   /**
+   * Processes the command started that were still running when it ended and were killed then: what it left behind
+   * when it exited, or, on a time-out or abort, everything but its own shell. Counted in the box by the box itself
+   * (a command there may forge its count, never keep a process alive); 0 with `keepRunning` after a normal exit.
+   */
+  killed: number;
+  /**
    * Last `tailBytes` of combined output (UTF-8; a character cut at the start is dropped), redacted when `redact` was
    * given: a secret cut by the start of the tail is replaced whole, and a marker may make the tail a little longer.
    */
@@ -69,15 +84,15 @@ export interface RunCommandResult {
 
 /**
  * Runs `opts.command` through `/bin/sh -c` (behind `opts.prefix`, when given) in `opts.cwd` as the leader of a new
- * process group.
+ * process group and session, with a mark of this run in its environment (`RATCHET_STEP_RUN`, step-processes.ts).
  *
- * Resolves when the shell exits; pipes still held open by a background child (e.g. a service a deploy script
- * started) get {@link PIPE_GRACE_MS}, after which that child's output still goes to the log but no longer to `tail`
- * and no longer keeps the caller waiting. The child is left running: only a time-out or an abort kills the group
- * (SIGTERM, then SIGKILL after 3 s if anything in it is still alive).
+ * Resolves when the shell exits and every process it started is gone: those still running then (background children,
+ * `setsid` children, daemons) get SIGTERM, then SIGKILL after 3 s, and are counted in `killed`; in a box
+ * (`bwrapPrefix`) they end with the box's pid namespace. With `keepRunning` they are left running, and pipes they
+ * hold open get {@link PIPE_GRACE_MS}, after which their output still goes to the log but no longer to `tail` and no
+ * longer keeps the caller waiting. A time-out or an abort kills everything the same way, shell included.
  *
  * Never throws for a non-zero exit, a time-out or an abort.
- * A sandboxed command (bwrap's `--unshare-pid`) differs in one way: its background children end with the shell.
  *
  * @throws Error when `cwd` is missing or not a folder, the log cannot be written, or the shell (or `prefix[0]`)
  *   cannot be spawned.
@@ -101,7 +116,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
 
   if (signal?.aborted) {
     await fsp.appendFile(logPath, '=== aborted before start\n');
-    return { exitCode: null, timedOut: false, aborted: true, ms: elapsed(), tail: '' };
+    return { exitCode: null, timedOut: false, aborted: true, ms: elapsed(), killed: 0, tail: '' };
   }
 
   const logFile = createWriteStream(logPath, { flags: 'a' });
@@ -117,21 +132,25 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
   // With secrets, keep enough bytes before the tail to redact a secret its start cuts (+3: a cut UTF-8 character).
   const tail = new Tail(tailBytes, redactor === undefined ? 0 : redactor.maxBytes + 3);
   const argv = [...(prefix ?? []), '/bin/sh', '-c', command];
+  const prefixed = prefix !== undefined && prefix.length > 0;
+  const mark = newStepMark();
   const child = spawn(argv[0], argv.slice(1), {
     cwd,
-    env: opts.exactEnv === true ? { ...opts.env } : { ...process.env, ...opts.env },
+    env: { ...(opts.exactEnv === true ? opts.env : { ...process.env, ...opts.env }), [STEP_MARK_VAR]: stepMarkValue(mark) },
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: prefixed ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
   });
+  const step = child.pid === undefined ? undefined : { mark, leader: child.pid };
 
   // Not awaited here: nothing may come between spawn and the listeners below, or a fast command's exit is missed.
   const pidFile = opts.pidFile;
-  const pidWrite = pidFile !== undefined && child.pid !== undefined ? fsp.writeFile(pidFile, `${child.pid}\n`) : undefined;
+  const pidWrite = pidFile !== undefined && step !== undefined ? fsp.writeFile(pidFile, `${step.leader} ${step.mark}\n`) : undefined;
+  const report = prefixed ? boxReport(child.stdio[BOX_REPORT_FD] as Readable) : undefined;
 
   return new Promise<RunCommandResult>((resolve, reject) => {
     let timedOut = false;
     let aborted = false;
-    let termination: Promise<void> | undefined;
+    let termination: Promise<Killed> | undefined;
     let exited = false;
     /** Set when the pid file could not be written: the run is stopped and fails with it (never an unhandled rejection). */
     let pidError: Error | undefined;
@@ -145,8 +164,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
     );
 
     const terminate = (): void => {
-      if (termination !== undefined || child.pid === undefined || exited) return;
-      termination = killGroup(child.pid);
+      if (termination !== undefined || step === undefined || exited) return;
+      termination = endStepProcesses(step);
     };
     const timer = setTimeout(() => {
       timedOut = true;
@@ -170,7 +189,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
       signal?.removeEventListener('abort', onAbort);
     };
 
-    const pipes: Readable[] = [child.stdout, child.stderr];
+    // Both are pipes (spawn's stdio above); its type cannot say so with a fourth entry that depends on the prefix.
+    const pipes = [child.stdout, child.stderr] as Readable[];
     let capturing = true;
     for (const pipe of pipes) {
       pipe.on('data', (chunk: Buffer) => {
@@ -198,11 +218,17 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
       const ms = elapsed();
       cleanup();
       (async () => {
-        await termination;
+        const stopped = await termination;
+        // Before the pipes are awaited: what still holds them open is usually what is killed here.
+        const after = opts.keepRunning === true || step === undefined ? undefined : await endStepProcesses(step);
+        const counted = await report?.count();
+        const killed =
+          stopped !== undefined ? total(stopped) + total(after) : (after?.outside ?? 0) + (counted ?? after?.boxed ?? 0);
         const closed = await within(pipesClosed, PIPE_GRACE_MS);
         capturing = false;
         const how = timedOut ? `timed out after ${timeoutMs} ms` : aborted ? 'aborted' : sig !== null ? `killed by ${sig}` : `exit ${code}`;
-        const footer = `\n=== ${how} in ${ms} ms\n`;
+        const reaped = killed === 0 ? '' : `; killed ${killed} process${killed === 1 ? '' : 'es'} it ${stopped ? 'started' : 'left running'}`;
+        const footer = `\n=== ${how} in ${ms} ms${reaped}\n`;
         if (closed) {
           await Promise.all([endStream(log, footer), endStream(out)]);
         } else {
@@ -227,7 +253,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<RunCommandRes
           if (pidError === undefined) await fsp.rm(pidFile as string, { force: true });
         }
         if (pidError !== undefined) throw pidError;
-        resolve({ exitCode: code, timedOut, aborted, ms, tail: tail.text(redactor) });
+        resolve({ exitCode: code, timedOut, aborted, ms, killed, tail: tail.text(redactor) });
       })().catch(reject);
     });
   });
@@ -273,46 +299,54 @@ class Tail {
 }
 
 /**
- * SIGTERM to the group, then SIGKILL once {@link KILL_GRACE_MS} has passed with anything still alive in it.
- * Resolves when the group is gone or SIGKILL was sent.
- */
-/**
- * Kills the process group recorded in `pidFile` by an earlier `runCommand` if it is still alive: the orphaned
- * children of a worker that died (e.g. SIGKILL) mid-run. Call it before re-preparing that run's folder, so a retried
- * run never shares a worktree with a stale one. Returns the group id it stopped, if any. Single host: the pid file
- * lives on the host that ran the command.
+ * Kills what an earlier `runCommand` that recorded `pidFile` left running: the orphans of a worker that died (e.g.
+ * SIGKILL) mid-run, found by the process group and the run's mark written there (step-processes.ts; a pid file
+ * without a mark, from an older worker, names the group only). Call it before re-preparing that run's folder, so a
+ * retried run never shares a worktree with a stale one. Single host: the pid file lives on the host that ran the
+ * command.
+ * @returns the group id it stopped when anything of that run was still alive, else undefined. Never throws.
  */
 export async function stopStaleRun(pidFile: string): Promise<number | undefined> {
-  const pgid = Number((await fsp.readFile(pidFile, 'utf8').catch(() => '')).trim());
-  if (!Number.isInteger(pgid) || pgid <= 1 || !signalGroup(pgid, 0)) return undefined;
-  await killGroup(pgid);
+  const [first, mark] = (await fsp.readFile(pidFile, 'utf8').catch(() => '')).trim().split(/\s+/);
+  const pgid = Number(first);
+  if (!Number.isInteger(pgid) || pgid <= 1) return undefined;
+  const step = { leader: pgid, mark: mark ?? '' };
+  // Listed, not signalled with 0: a group of zombies (killed processes nobody reaped) answers a signal too.
+  if ((await findStepProcesses(step)).length === 0) return undefined;
+  await endStepProcesses(step);
   await fsp.rm(pidFile, { force: true });
   return pgid;
 }
 
-async function killGroup(pgid: number): Promise<void> {
-  if (!signalGroup(pgid, 'SIGTERM')) return;
-  const deadline = performance.now() + KILL_GRACE_MS;
-  while (performance.now() < deadline) {
-    await delay(GROUP_POLL_MS);
-    if (!signalGroup(pgid, 0)) return;
-  }
-  signalGroup(pgid, 'SIGKILL');
+/** The number of processes in `killed`, 0 for none. */
+function total(killed: Killed | undefined): number {
+  return killed === undefined ? 0 : killed.outside + killed.boxed;
 }
 
-/** Sends `sig` to every process in group `pgid`; false when the group no longer exists. */
-function signalGroup(pgid: number, sig: NodeJS.Signals | 0): boolean {
-  try {
-    process.kill(-pgid, sig);
-    return true;
-  } catch {
-    // ESRCH: the group is gone. EPERM cannot happen for our own children; treat it as gone rather than throw.
-    return false;
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/**
+ * Reads a box's report on its fd 3 (`BOX_COUNTER`, step-processes.ts): `count()` waits up to {@link PIPE_GRACE_MS}
+ * for the pipe to close, then answers the number written there, or undefined when none was (no box, or the counter
+ * was killed). At most 32 bytes are kept.
+ */
+function boxReport(pipe: Readable | null | undefined): { count: () => Promise<number | undefined> } {
+  let text = '';
+  pipe?.on('data', (chunk: Buffer) => {
+    if (text.length < 32) text += chunk.toString('latin1');
+  });
+  pipe?.on('error', () => undefined);
+  const closed = new Promise<void>((r) => {
+    if (pipe == null || pipe.closed) r();
+    else pipe.once('close', () => r());
+  });
+  return {
+    count: async () => {
+      await within(closed, PIPE_GRACE_MS);
+      // A process that kept the pipe (a prefix that is no box) must not keep the worker waiting or alive.
+      pipe?.destroy();
+      const m = /^\s*(\d{1,9})\s*$/.exec(text);
+      return m === null ? undefined : Number(m[1]);
+    },
+  };
 }
 
 /** True when `p` settles within `ms`, false otherwise; the timer does not outlive the answer. */

@@ -24,6 +24,19 @@ export interface StepOptions extends Omit<RunCommandOptions, 'env' | 'exactEnv' 
   what: string;
 }
 
+/**
+ * A line for a step's tail (the feedback an agent reads) saying what was killed when the step ended, or '' when
+ * nothing was: e.g. `[ratchet] the gate left 2 processes running (a server, a watcher?); killed when it ended: ...`.
+ * @param what the step, e.g. `the gate`.
+ */
+export function killedNote(r: Pick<RunCommandResult, 'killed' | 'timedOut' | 'aborted'>, what: string): string {
+  if (r.killed === 0) return '';
+  const n = `${r.killed} process${r.killed === 1 ? '' : 'es'}`;
+  return r.timedOut || r.aborted
+    ? `[ratchet] ${n} ${what} started ${r.killed === 1 ? 'was' : 'were'} still running when it was stopped; killed with it`
+    : `[ratchet] ${what} left ${n} running (a server, a watcher?); killed when it ended: nothing a step starts outlives it`;
+}
+
 /** The pid file of the step logged at `logPath`: beside it, `.log` replaced by `.pid`. */
 export const pidFileOf = (logPath: string): string => logPath.replace(/\.log$/, '') + '.pid';
 

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Git } from './git';
+import { BOX_COUNTER } from './step-processes';
 
 /** Name prefix of an agent run's private /tmp folder (created by the caller under the host's /tmp). */
 export const PRIVATE_TMP_PREFIX = 'ratchet-agent-';
@@ -100,10 +101,17 @@ export function createSandboxProbe(env: NodeJS.ProcessEnv = process.env): Sandbo
  *   the box starts (`--ro-bind-try`: an entry listed a moment before may have vanished since).
  *
  * Also `--cap-drop ALL`: a worker running as root would otherwise keep every capability inside and could remount
- * the read-only filesystem writable. `--die-with-parent` ends the sandbox when the worker dies. No `--new-session`:
- * the command's process group must stay the one `runCommand` kills (it already starts a new session). The network
- * and the environment are not touched: the caller passes the environment to spawn (and should set `TMPDIR` to /tmp
- * or leave it unset, since the host's temp folder is not writable inside).
+ * the read-only filesystem writable. No `--new-session`: the command's process group must stay the one `runCommand`
+ * kills (it already starts a new session). The network and the environment are not touched: the caller passes the
+ * environment to spawn (and should set `TMPDIR` to /tmp or leave it unset, since the host's temp folder is not
+ * writable inside).
+ *
+ * Nothing the command starts outlives it (step-processes.ts): bwrap's monitor exits as soon as the box's first
+ * process does, and `--die-with-parent` makes its init (pid 1 of the box's namespace, which would otherwise wait for
+ * every process left there) die with it, so the kernel kills whatever is left in the namespace, `setsid` children
+ * and daemons included; no process can leave a pid namespace. The same flag ends the box when the worker dies. The
+ * box's first process is `BOX_COUNTER`, which runs the command and reports on fd 3 how many processes it left.
+ * @returns the argv to spawn, ending with `BOX_COUNTER`: append `/bin/sh`, `-c` and the command.
  */
 export function bwrapPrefix(bwrap: string, spec: SandboxSpec): string[] {
   const hidden = spec.hidden ?? [];
@@ -136,7 +144,7 @@ export function bwrapPrefix(bwrap: string, spec: SandboxSpec): string[] {
   for (const p of spec.writable) args.push('--bind', p, p);
   for (const p of readOnly) args.push('--ro-bind', p, p);
   for (const p of hidden) args.push('--tmpfs', p);
-  args.push('--chdir', spec.cwd, '--');
+  args.push('--chdir', spec.cwd, '--', ...BOX_COUNTER);
   return args;
 }
 

@@ -19,7 +19,7 @@ import { runSetupSteps, scratchName, ticketBranch, worktreeName } from './agent-
 import { GitError, RegressionReportError } from '../workflows/errors';
 import { canonical, changedPaths, fetchBranch, hasCommit, prepareScratch, prepareWorktree, worktreeAt, type Git } from './git';
 import type { Redactor } from './redact';
-import { runStep } from './run-step';
+import { killedNote, runStep } from './run-step';
 import { comparePassToPass, describeRegression, failToPass, readReports, type TestCase } from './regression';
 import { batchRedactor } from './secrets';
 import type { AgentConfig, Gate, GateResult, RepoRef, SetupStep, Ticket, ValidateResult } from '../workflows/types';
@@ -197,6 +197,8 @@ class GateRunner {
     });
     let passed = r.exitCode === 0 && !r.timedOut;
     let tail = r.timedOut ? `${r.tail}\n[timed out after ${gate.timeoutMs} ms]` : r.tail;
+    const killed = killedNote(r, 'the gate');
+    if (killed) tail += `\n${killed}`;
     let tests: TestCase[] | undefined;
     if (gate.junit) {
       try {
@@ -212,7 +214,8 @@ class GateRunner {
         tail += `\n[ratchet] ${err.message}`;
       }
     }
-    return { result: { name: gate.name, passed, exitCode: r.exitCode, ms: r.ms, tail, logPath }, tests };
+    const result: GateResult = { name: gate.name, passed, exitCode: r.exitCode, ms: r.ms, tail, logPath, ...(r.killed ? { killed: r.killed } : {}) };
+    return { result, tests };
   }
 
   /**
@@ -260,7 +263,7 @@ class GateRunner {
    */
   async setup(cwd: string, logPath: string, what: string): Promise<void> {
     const { setup, agentEnv } = this.input;
-    const failed = await runSetupSteps(setup, {
+    const { failed } = await runSetupSteps(setup, {
       cwd,
       env: commandEnv({
         source: this.deps.env,

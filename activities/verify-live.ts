@@ -45,7 +45,8 @@ async function runProbe(ref: RepoRef, ticketId: string, probe: Probe, deps: { en
       what: `probe "${probe.name}" of ${ticketId}`,
     });
     const passed = r.exitCode === 0 && !r.timedOut;
-    return { name: probe.name, passed, detail: passed ? 'exit 0' : `exit ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}: ${r.tail.trim().slice(-300)}` };
+    const detail = passed ? 'exit 0' : `exit ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}: ${r.tail.trim().slice(-300)}`;
+    return { name: probe.name, passed, detail, ...(r.killed ? { killed: r.killed } : {}) };
   }
   try {
     const res = await fetch(probe.url, { method: probe.method, signal: AbortSignal.timeout(probe.timeoutMs) });

@@ -524,6 +524,11 @@ export interface GateResult {
   tail: string;
   /** Full log in the artifacts folder. */
   logPath: string;
+  /**
+   * Processes the gate left running when it exited (or still had besides its shell when it timed out), killed then
+   * (activities/step-processes.ts); absent when none.
+   */
+  killed?: number;
 }
 
 export interface ValidateResult {
@@ -552,6 +557,8 @@ export interface ProbeResult {
   name: string;
   passed: boolean;
   detail: string;
+  /** A command probe's processes still running when it ended, killed then; absent when none. */
+  killed?: number;
 }
 
 export interface VerifyResult {
@@ -570,6 +577,11 @@ export interface AgentRun {
   summary: string;
   /** Parsed JSON the agent wrote to `$RATCHET_RESULT_FILE`, if any. */
   result?: unknown;
+  /**
+   * Processes the agent and the harness's setup steps before it left running (or still had when stopped), killed
+   * when each ended (activities/step-processes.ts); absent when none.
+   */
+  killed?: number;
 }
 
 export interface PlanResult {

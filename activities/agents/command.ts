@@ -22,8 +22,10 @@
  *   values of every `envFrom` variable redacted.
  * - Exit 0: the agent finished. The harness then commits whatever changed in the worktree (the agent may also
  *   commit itself; both end up on the ticket branch) and the gates decide whether the attempt is good.
- * - Non-zero exit, or running past the time limit (the whole process group gets SIGTERM, then SIGKILL 3 s later): a
+ * - Non-zero exit, or running past the time limit (everything it started gets SIGTERM, then SIGKILL 3 s later): a
  *   failed attempt; the transcript's tail becomes feedback in the next attempt's prompt.
+ * - Nothing the agent starts outlives its run: whatever it left running when it exited (a dev server, a watcher,
+ *   a `setsid` or daemonized child) is killed then, and counted in the run's `killed`.
  * - Optional result file, JSON: `{ "summary"?: string, "costUsd"?: number, "plan"?: string }`. Ignored when missing,
  *   not valid JSON, or larger than 256 KB. Other fields are kept but not interpreted.
  * - Role plan: the plan text is the result file's `plan` field, else the agent's stdout.
@@ -32,6 +34,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AgentConfig, AgentRun } from '../../workflows/types';
 import { runCommand } from '../process';
+import { killedNote } from '../run-step';
 import type { Redactor } from '../redact';
 import type { Agent, AgentTask } from './agent';
 
@@ -81,8 +84,9 @@ export function commandAgent(config: Pick<AgentConfig, 'command'>): Agent {
         timedOut: r.timedOut,
         ms: r.ms,
         transcriptPath: task.transcriptPath,
-        summary: lastLines(r.tail, SUMMARY_BYTES) + (note === undefined ? '' : `\n[ratchet] ${note}`),
+        summary: lastLines(r.tail, SUMMARY_BYTES) + (note === undefined ? '' : `\n[ratchet] ${note}`) + (r.killed ? `\n${killedNote(r, 'the agent')}` : ''),
         ...(result === undefined ? {} : { result }),
+        ...(r.killed ? { killed: r.killed } : {}),
       };
     },
   };

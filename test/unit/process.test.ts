@@ -38,7 +38,8 @@ describe('runCommand', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const readPid = (file: string): number => Number(fs.readFileSync(file, 'utf8').trim());
+  /** The first word of a pid file: a command's own pid file holds `<pid>`, runCommand's `<pgid> <mark>`. */
+  const readPid = (file: string): number => Number(fs.readFileSync(file, 'utf8').trim().split(/\s+/)[0]);
 
   it('reports the exit code of a failing command without throwing', async () => {
     const r = await runCommand({ command: 'echo oops >&2; exit 7', cwd: dir, timeoutMs: 10_000, logPath });
@@ -81,8 +82,8 @@ describe('runCommand', () => {
         logPath,
       });
       const names = r.tail.trim().split('\n').map((line) => line.split('=')[0]).sort();
-      // PWD is the shell's own.
-      assert.deepEqual(names, ['PATH', 'PWD', 'RATCHET_TEST_VAR']);
+      // PWD is the shell's own; RATCHET_STEP_RUN marks the run's processes (step-processes.ts).
+      assert.deepEqual(names, ['PATH', 'PWD', 'RATCHET_STEP_RUN', 'RATCHET_TEST_VAR']);
       assert.ok(!r.tail.includes('worker-secret'));
     } finally {
       delete process.env.RATCHET_WORKER_ONLY;
@@ -149,13 +150,14 @@ describe('runCommand', () => {
     assert.equal(r.tail, '[redacted:API_KEY]END');
   });
 
-  it('shows the footer at once when a background child keeps the redacted log open', async () => {
+  it('shows the footer at once when a background child it keeps running holds the redacted log open', async () => {
     const pidFile = path.join(dir, 'service.pid');
     const r = await runCommand({
       command: `sleep 30 & echo $! > '${pidFile}'; echo "started with $KEY"`,
       cwd: dir,
       env: { KEY: 'sk-service-key' },
       timeoutMs: 20_000,
+      keepRunning: true,
       logPath,
       redact: new Redactor({ SERVICE_KEY: 'sk-service-key' }),
     });
@@ -218,12 +220,13 @@ describe('runCommand', () => {
     assert.ok(r.ms >= 3_000 && r.ms < 6_000, `took ${r.ms} ms`);
   });
 
-  it('returns when the shell exits even though a background child still holds stdout, and leaves it running', async () => {
+  it('with keepRunning, returns when the shell exits although a background child holds stdout, and leaves it running', async () => {
     const pidFile = path.join(dir, 'service.pid');
     const r = await runCommand({
       command: `sleep 30 & echo $! > '${pidFile}'; echo started`,
       cwd: dir,
       timeoutMs: 20_000,
+      keepRunning: true,
       logPath,
     });
     const service = readPid(pidFile);
@@ -233,6 +236,7 @@ describe('runCommand', () => {
     assert.equal(r.tail, 'started\n');
     assert.ok(r.ms < 3_000, `took ${r.ms} ms`);
     assert.equal(alive(service), true, 'a service started by the command is not killed');
+    assert.equal(r.killed, 0);
   });
 
   it('kills the process group when the signal aborts, and says so', async () => {

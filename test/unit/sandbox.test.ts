@@ -15,6 +15,7 @@ import {
   hostTmpEntries,
   type SandboxSpec,
 } from '../../activities/sandbox';
+import { BOX_COUNTER } from '../../activities/step-processes';
 import { waitUntil } from '../helpers/wait';
 
 /** ratchet's git client, as a worker has one. */
@@ -96,6 +97,7 @@ describe('bwrapPrefix', () => {
       '--tmpfs', '/srv/wt/t1/.secrets',
       '--chdir', '/srv/wt/t1',
       '--',
+      ...BOX_COUNTER,
     ]);
   });
 
@@ -310,7 +312,7 @@ describe('a command boxed by bwrap', function () {
       return found.length > 0 && found;
     }, { timeoutMs: 10_000, everyMs: 20 });
     // The pid file is written asynchronously beside the spawn: wait for the pid in it, not for the file.
-    const pgid = await waitUntil('the pid file to name the process group', async () => Number(fs.readFileSync(pidFile, 'utf8').trim()) || false, { timeoutMs: 10_000, everyMs: 20 });
+    const pgid = await waitUntil('the pid file to name the process group', async () => Number(fs.readFileSync(pidFile, 'utf8').split(' ')[0]) || false, { timeoutMs: 10_000, everyMs: 20 });
     assert.ok(processes({ pgid }).length >= 3, 'bwrap, the shell and its children share one process group');
     const r = await running;
     assert.equal(r.timedOut, true);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -225,11 +225,27 @@ function agentsRunning(scriptPath: string): number {
   return Number(r.stdout.trim() || '0');
 }
 
+/**
+ * True while `pid` runs. A killed process nobody has reaped yet (a zombie: an orphan waits for init to reap it) is not
+ * alive, though it still answers signal 0.
+ */
 function isAlive(pid: number): boolean {
+  const stat = readProcStat(pid);
+  if (stat !== undefined) return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  if (existsSync('/proc/self/stat')) return false;
   try {
     process.kill(pid, 0);
     return true;
   } catch {
     return false;
+  }
+}
+
+/** /proc/<pid>/stat, or undefined where there is none (not Linux, or the process is gone). */
+function readProcStat(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
   }
 }
