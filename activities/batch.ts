@@ -9,9 +9,9 @@ import picomatch from 'picomatch';
 import { assertGitRepo, blobDigests, canonical, ensureExcluded, headOf, type Git } from './git';
 import { resolveEnvFrom } from './env';
 import { GitHubTracker } from './tracker/github';
-import { LocalTracker, STATE_SUFFIX } from './tracker/local';
+import { LOCK_SUFFIX, LocalTracker, STATE_SUFFIX } from './tracker/local';
 import type { GitHub } from './github/client';
-import type { Tracker } from './tracker/tracker';
+import type { StateWrite, StateWritten, Tracker } from './tracker/tracker';
 import { graphProblems } from '../workflows/graph';
 import { BadInputError } from '../workflows/errors';
 import { batchFileSchema, ID_PATTERN, parseOrThrow, toBatchConfig } from '../workflows/input';
@@ -154,7 +154,10 @@ export async function loadBatch(
     git,
     config.repo,
     [config.worktreesDir, config.artifactsDir].map((p) => path.relative(config.repo, p)).filter((p) => !p.startsWith('..')),
-    [{ folder: config.ticketsDir, glob: `*${STATE_SUFFIX}` }],
+    [
+      { folder: config.ticketsDir, glob: `*${STATE_SUFFIX}` },
+      { folder: config.ticketsDir, glob: `*${LOCK_SUFFIX}` },
+    ],
   );
   return loaded;
 }
@@ -329,18 +332,27 @@ export async function readTracker(trackers: Trackers, input: TrackerRef & { ids:
  * Sets a ticket's state in the tracker (set-state, so a retry writes the same thing); `by` names the writer
  * (`batch <id>`). Returns the state just before, for the caller's tamper check, and with `whole` the ticket as the
  * tracker has it (read in the same call: a ticket workflow started from its graph node reads itself so). With
- * `expect`, a compare-and-set (`Tracker.setState`): `refused` and nothing written when the state before was another.
+ * `expect`, a compare-and-set, and with `fence`, a fenced write (`Tracker.setState`): `refused` says why nothing was
+ * written.
  * @throws TrackerError (non-retryable) when the tracker has no such ticket.
  */
 export async function setTicketState(
   trackers: Trackers,
-  input: TrackerRef & { ticketId: string; state: TicketState; note?: string; by?: string; whole?: boolean; expect?: TicketState },
-): Promise<{ previous: TicketState; refused?: true; ticket?: Ticket }> {
+  input: TrackerRef & { ticketId: string; state: TicketState; whole?: boolean } & StateWrite,
+): Promise<StateWritten & { ticket?: Ticket }> {
   const tracker = trackers(input);
+  const { note, by, expect, fence } = input;
   const [written, ticket] = await Promise.all([
-    tracker.setState(input.ticketId, input.state, input.note, input.by, input.expect),
+    tracker.setState(input.ticketId, input.state, { note, by, expect, fence }),
     input.whole ? tracker.get(input.ticketId) : undefined,
   ]);
+  if (written.refused === 'stale' && fence) {
+    // Said here too: a worker that lost its task never hands this answer to a workflow that will run it.
+    console.warn(
+      `ratchet worker: ticket ${input.ticketId}: stale write refused (${input.state}, write ${fence.seq} of workflow run ${fence.run}): ` +
+        'the tracker holds a later write of that workflow; this worker lost the task while it was stopped',
+    );
+  }
   return ticket ? { ...written, ticket } : written;
 }
 

@@ -178,6 +178,19 @@ async function killServer(child: ChildProcess, group = true, graceMs = STOP_GRAC
 }
 
 /**
+ * Server settings ratchet's dev servers start with (Temporal's dynamic config; a server of your own wants the same,
+ * see docs/operating.md "A worker that freezes"). A worker frozen by SIGSTOP, a VM pause or a long GC keeps its TCP
+ * connection, and the server hands workflow and activity tasks to the long polls it left open, each lost until its
+ * time-out. With these the server pings a connection silent for 3 s and closes it when no answer comes in 3 s more,
+ * which ends the frozen worker's polls: its tasks go to live workers within one workflow task time-out (10 s).
+ * A live worker answers the pings from the SDK's own connection thread, even while its event loop is busy.
+ */
+export const SERVER_DYNAMIC_CONFIG: Readonly<Record<string, string>> = {
+  'frontend.keepAliveTime': '3s',
+  'frontend.keepAliveTimeout': '3s',
+};
+
+/**
  * Makes sure a Temporal dev server answers on `opts.address` and has ratchet's search attributes.
  *
  * Reuses a server already answering there (started=false, stop() is a no-op); otherwise spawns
@@ -224,6 +237,7 @@ export async function ensureDevServer(opts: DevServerOptions = {}): Promise<DevS
     ...(namespace === 'default' ? [] : ['--namespace', namespace]),
     ...SEARCH_ATTRIBUTES.flatMap(({ name, type }) =>
       ['--search-attribute', `${name}=${TypedSearchAttributes.toMetadataType(type)}`]),
+    ...Object.entries(SERVER_DYNAMIC_CONFIG).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
   ];
   const fd = logFile ? fs.openSync(logFile, 'a') : undefined;
   let child: ChildProcess;

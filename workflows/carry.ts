@@ -67,6 +67,8 @@ export interface BatchCarry {
   parked: [string, string[]][];
   consecutiveFailures: number;
   lastFailure?: string;
+  /** Tracker writes this batch's chain has made: the next write's fence number (absent in carries before 0.2.1). */
+  trackerWrites?: number;
 }
 
 /** A ticket on the wire: its index in `ids`, or its id when it is not a node of the graph. */

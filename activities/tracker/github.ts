@@ -24,7 +24,7 @@ import { BadInputError } from '../../workflows/errors';
 import { ID_PATTERN } from '../../workflows/input';
 import { ISSUE_ID_MARKER, issueTicketId as markerId } from '../../workflows/ids';
 import { githubFailure, splitRepo, statusOf, type GitHub } from '../github/client';
-import type { TrackerDecision, GateCursor, Tracker } from './tracker';
+import { isStale, withFence, type TrackerDecision, type GateCursor, type StateWrite, type StateWritten, type Tracker } from './tracker';
 
 type GitHubTrackerConfig = Extract<TrackerConfig, { kind: 'github' }>;
 
@@ -41,6 +41,30 @@ interface Issue {
 
 /** The marker of the one comment ratchet keeps on an issue. */
 export const NOTES_MARKER = '<!-- ratchet:notes -->';
+/** The hidden line of the notes comment that keeps the fences (`Fence`): `<!-- ratchet:fences {"<run>":<seq>} -->`. */
+const FENCES_LINE = /<!-- ratchet:fences (\{[^\n]*?\}) -->/;
+
+/** The fences kept in a notes comment's body (pure); none when there is no such line or it is not JSON. */
+export function fencesOf(body: string | undefined): Record<string, number> {
+  const m = body === undefined ? null : FENCES_LINE.exec(body);
+  if (!m) return {};
+  try {
+    const value = JSON.parse(m[1]) as unknown;
+    if (!value || typeof value !== 'object' || Array.isArray(value)) return {};
+    return Object.fromEntries(Object.entries(value).filter((e): e is [string, number] => Number.isSafeInteger(e[1])));
+  } catch {
+    return {};
+  }
+}
+
+/** The body of ratchet's notes comment (pure): the marker, the state and note, who wrote it, and the fences. */
+function notesBody(state: TicketState, note: string | undefined, by: string | undefined, fences: Record<string, number>): string {
+  const fenceLine = Object.keys(fences).length ? `<!-- ratchet:fences ${JSON.stringify(fences)} -->` : '';
+  return [NOTES_MARKER, fenceLine, `**ratchet**: \`${state}\`${note ? `: ${note}` : ''}`, by ? `\n<sub>${by}</sub>` : '']
+    .filter(Boolean)
+    .join('\n')
+    .trim();
+}
 const DEPENDS_ON = /^\s*depends on:?\s+((?:#\d+[\s,]*(?:and\s+)?)+)/gim;
 const KIND_LABELS: Record<string, TicketKind> = { bug: 'bug', chore: 'chore', refactor: 'refactor', feature: 'feature', enhancement: 'feature' };
 /** Most issues a selection may list: a batch carries its tickets in payloads (2 MB each). */
@@ -311,18 +335,23 @@ export class GitHubTracker implements Tracker {
 
   /**
    * Sets the state label (removing any other state label), closes the issue on `done` (reopens it on any other
-   * state), and writes `note` into ratchet's notes comment. Idempotent: the same state and note again write nothing.
-   * @returns the state the labels said just before (`todo` when they said two).
+   * state), and writes `note` and the fences into ratchet's notes comment. Idempotent: the same state, note and fence
+   * again write nothing. Labels have no compare-and-set on GitHub: the issue and the notes comment are read afresh
+   * (conditional requests on their ETags) just before the write, and that read is the compare.
+   * @returns the state the labels said just before (`todo` when they said two); `refused` and nothing written when
+   *   `write.expect` or `write.fence` says so (see `Tracker.setState`).
    * @throws BadInputError when the ticket has no issue.
    */
-  async setState(id: string, state: TicketState, note?: string, by?: string, expect?: TicketState): Promise<{ previous: TicketState; refused?: true }> {
+  async setState(id: string, state: TicketState, write: StateWrite = {}): Promise<StateWritten> {
     if (!TICKET_STATES.includes(state)) throw new BadInputError(`ticket ${id}`, [`state "${String(state)}" is not one of ${TICKET_STATES.join(', ')}`]);
+    const { note, by, expect, fence } = write;
     const number = await this.numberOf(id);
     if (number === undefined) throw new BadInputError(`ticket ${id}`, [`no issue of ${this.config.repo} carries ratchet's id "${id}"`]);
-    const issue = await this.issue(number);
+    const [issue, notes] = await Promise.all([this.issue(number), this.readNotes(number)]);
     const previous = this.stateOf(issue) ?? 'todo';
-    // Labels have no compare-and-set: the issue read just now is the compare (a change between read and write is lost).
-    if (expect !== undefined && previous !== expect && previous !== state) return { previous, refused: true };
+    const seen = fencesOf(notes?.body);
+    if (isStale(seen, fence)) return { previous, refused: 'stale' };
+    if (expect !== undefined && previous !== expect && previous !== state) return { previous, refused: 'expected' };
     const prefix = `${this.config.labelPrefix}:`;
     const stale = labelNames(issue).filter((l) => l.startsWith(prefix) && (TICKET_STATES as readonly string[]).includes(l.slice(prefix.length)) && l !== this.label(state));
     const base = { owner: this.owner, repo: this.repo, issue_number: number };
@@ -340,33 +369,42 @@ export class GitHubTracker implements Tracker {
       await this.gh.rest.issues.update({ ...base, state: wantState, ...(wantState === 'closed' ? { state_reason: 'completed' as const } : {}) }).catch(fail);
     }
     this.cache.delete(number);
-    await this.writeNotes(number, state, note, by);
+    await this.writeNotes(number, notes, notesBody(state, note, by, withFence(seen, fence)));
     return { previous };
   }
 
-  /** Writes ratchet's one notes comment on issue `number`: edits it in place, creates it only when there is none. */
-  private async writeNotes(number: number, state: TicketState, note: string | undefined, by: string | undefined): Promise<void> {
-    const body = [NOTES_MARKER, `**ratchet**: \`${state}\`${note ? `: ${note}` : ''}`, by ? `\n<sub>${by}</sub>` : ''].join('\n').trim();
+  /** Ratchet's one notes comment on issue `number` as GitHub has it now (by its id once known), or undefined. */
+  private async readNotes(number: number): Promise<{ id: number; body: string } | undefined> {
     const base = { owner: this.owner, repo: this.repo };
     const fail = (err: unknown): never => {
       throw githubFailure(err, this.where(number));
     };
-    let commentId = this.notes.get(number);
-    let current: string | undefined;
-    if (commentId === undefined) {
-      const comments = await this.gh.paginate(this.gh.rest.issues.listComments, { ...base, issue_number: number, per_page: 100 }).catch(fail);
-      const mine = comments.find((c) => c.body?.startsWith(NOTES_MARKER));
-      commentId = mine?.id;
-      current = mine?.body;
+    const known = this.notes.get(number);
+    if (known !== undefined) {
+      const got = await this.gh.rest.issues.getComment({ ...base, comment_id: known }).catch((err) => (statusOf(err) === 404 ? undefined : fail(err)));
+      if (got) return { id: known, body: got.data.body ?? '' };
+      this.notes.delete(number); // deleted by a person: look for another, else write a new one
     }
-    if (commentId === undefined) {
+    const comments = await this.gh.paginate(this.gh.rest.issues.listComments, { ...base, issue_number: number, per_page: 100 }).catch(fail);
+    const mine = comments.find((c) => c.body?.startsWith(NOTES_MARKER));
+    if (!mine) return undefined;
+    this.notes.set(number, mine.id);
+    return { id: mine.id, body: mine.body ?? '' };
+  }
+
+  /** Writes ratchet's notes comment on issue `number`: edits `current` in place, creates one only when there is none. */
+  private async writeNotes(number: number, current: { id: number; body: string } | undefined, body: string): Promise<void> {
+    const base = { owner: this.owner, repo: this.repo };
+    const fail = (err: unknown): never => {
+      throw githubFailure(err, this.where(number));
+    };
+    if (current === undefined) {
       const created = await this.gh.rest.issues.createComment({ ...base, issue_number: number, body }).catch(fail);
       this.notes.set(number, created.data.id);
       return;
     }
-    this.notes.set(number, commentId);
-    if (current === body) return;
-    await this.gh.rest.issues.updateComment({ ...base, comment_id: commentId, body }).catch(fail);
+    if (current.body === body) return;
+    await this.gh.rest.issues.updateComment({ ...base, comment_id: current.id, body }).catch(fail);
   }
 
   /**

@@ -14,25 +14,52 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Mutex } from 'async-mutex';
+import lockfile from 'proper-lockfile';
 import { Document, isScalar, parseDocument, Scalar } from 'yaml';
 import { ID_PATTERN, parseOrThrow, ticketFileSchema } from '../../workflows/input';
 import { TICKET_STATES, type Probe, type Ticket, type TicketFact, type TicketState } from '../../workflows/types';
 import { BadInputError, ConfigError, TrackerError } from '../../workflows/errors';
-import type { Tracker } from './tracker';
+import { isStale, withFence, type StateWrite, type StateWritten, type Tracker } from './tracker';
 
 const TICKET_FILE = /\.ya?ml$/;
 
-// One writer per file in this process; readers need no lock because writes replace the file atomically.
+// One writer per file in this process, in call order; readers need no lock because writes replace files atomically.
 const fileLocks = new Map<string, Mutex>();
 
-function lockFor(file: string): Mutex {
+/** Suffix of the lock proper-lockfile holds next to a file while one process writes it (a folder, excluded from git). */
+export const LOCK_SUFFIX = '.lock';
+/**
+ * How long a held lock may go without its holder refreshing it before another process takes it over, ms
+ * (proper-lockfile refreshes it every half of this while the holder lives; a holder killed mid-write stops).
+ */
+const LOCK_STALE_MS = 10_000;
+
+/**
+ * Runs `fn` holding the write lock of `file`: first this process's own (so its writes land in call order), then the
+ * lock every process and host sharing the folder honours (proper-lockfile: an atomic `mkdir` of `<file>.lock`, taken
+ * over when its holder stopped refreshing it for {@link LOCK_STALE_MS}). Waits for a held lock up to about a minute.
+ * @throws the lock's error (`ELOCKED`) when it stayed held that long; a retried activity tries again.
+ */
+async function exclusive<T>(file: string, fn: () => Promise<T>): Promise<T> {
   const key = path.resolve(file);
-  let lock = fileLocks.get(key);
-  if (!lock) {
-    lock = new Mutex();
-    fileLocks.set(key, lock);
+  let mutex = fileLocks.get(key);
+  if (!mutex) {
+    mutex = new Mutex();
+    fileLocks.set(key, mutex);
   }
-  return lock;
+  return mutex.runExclusive(async () => {
+    const release = await lockfile.lock(key, {
+      realpath: false,
+      lockfilePath: `${key}${LOCK_SUFFIX}`,
+      stale: LOCK_STALE_MS,
+      retries: { retries: 60, factor: 1.5, minTimeout: 5, maxTimeout: 1_000 },
+    });
+    try {
+      return await fn();
+    } finally {
+      await release().catch(() => undefined); // taken over as stale: the lock is someone else's now
+    }
+  });
 }
 
 /** Writes `text` to a temporary file next to `file` and renames it over `file`, so readers never see half a file. */
@@ -109,23 +136,30 @@ export const STATE_SUFFIX = '.state';
 interface StateRecord {
   state: TicketState;
   note?: string;
+  /** The highest fence number written per workflow chain (see `Fence`). */
+  fences: Record<string, number>;
 }
 
 /** Parses a state record (pure); undefined when it is not one (a person or an agent broke it). */
 function parseStateRecord(text: string): StateRecord | undefined {
   const doc = parseDocument(text);
   if (doc.errors.length) return undefined;
-  const value = doc.toJS() as { state?: unknown; note?: unknown } | null;
+  const value = doc.toJS() as { state?: unknown; note?: unknown; fences?: unknown } | null;
   if (!value || !TICKET_STATES.includes(value.state as TicketState)) return undefined;
-  return { state: value.state as TicketState, note: typeof value.note === 'string' ? value.note : undefined };
+  const fences: Record<string, number> = {};
+  if (value.fences && typeof value.fences === 'object') {
+    for (const [run, seq] of Object.entries(value.fences)) if (Number.isSafeInteger(seq)) fences[run] = seq as number;
+  }
+  return { state: value.state as TicketState, note: typeof value.note === 'string' ? value.note : undefined, fences };
 }
 
 /** The text of a state record (pure): a comment for the person who opens it, then the fields. */
 function renderStateRecord(id: string, rec: StateRecord, by: string | undefined, at: Date): string {
-  const fields: Record<string, string> = { state: rec.state };
+  const fields: Record<string, unknown> = { state: rec.state };
   if (rec.note !== undefined) fields.note = rec.note;
   if (by !== undefined) fields.by = by;
   fields.at = at.toISOString();
+  if (Object.keys(rec.fences).length) fields.fences = rec.fences;
   const doc = new Document(fields);
   doc.commentBefore =
     ` ratchet's record of ticket ${id} (its text is in ${id}.yaml). Written by ratchet only; ignored by git.\n` +
@@ -163,19 +197,21 @@ export class LocalTracker implements Tracker {
   }
 
   /**
-   * Writes the ticket's state record `<id>.state` (state, `note`, `by`, time); the ticket file is never touched.
-   * The record is replaced atomically; writing the same state and note again leaves it untouched.
-   * @returns the state just before this write (the record's, else the ticket file's field); with `expect`, `refused`
-   *   and nothing written when that state is neither `expect` nor `state`.
+   * Writes the ticket's state record `<id>.state` (state, `note`, `by`, time, fences); the ticket file is never
+   * touched. Read, compare and write happen under the record's lock, which every process sharing the folder honours,
+   * and the record is replaced atomically; writing the same state, note and fence again leaves it untouched.
+   * @returns the state just before this write (the record's, else the ticket file's field); `refused` and nothing
+   *   written when `write.expect` or `write.fence` says so (see `Tracker.setState`).
    * @throws TrackerError (non-retryable) when the ticket has no file; BadInputError for an unknown state.
    */
-  async setState(id: string, state: TicketState, note?: string, by?: string, expect?: TicketState): Promise<{ previous: TicketState; refused?: true }> {
+  async setState(id: string, state: TicketState, write: StateWrite = {}): Promise<StateWritten> {
     if (!TICKET_STATES.includes(state)) {
       throw new BadInputError(`ticket ${id}`, [`state "${String(state)}" is not one of ${TICKET_STATES.join(', ')}`]);
     }
+    const { note, by, expect, fence } = write;
     const record = this.recordOf(id);
-    // The lock is taken before any await, so concurrent writes land in call order: the last call wins.
-    return lockFor(record).runExclusive(async () => {
+    // The in-process lock is taken before any await, so concurrent writes land in call order: the last call wins.
+    return exclusive(record, async (): Promise<StateWritten> => {
       const file = await this.fileOf(id);
       if (file === undefined) {
         throw new TrackerError(`ticket "${id}" has no file in ${this.ticketsDir} (looked for ${id}.yaml and ${id}.yml)`, true);
@@ -183,9 +219,12 @@ export class LocalTracker implements Tracker {
       const current = await this.readRecord(id);
       // No valid record yet: the ticket file's own field is the state (read() would look for the record again).
       const previous = current?.state ?? parseTicket(await readTicketText(file), file).state;
-      if (expect !== undefined && previous !== expect && previous !== state) return { previous, refused: true as const };
-      if (current?.state !== state || current.note !== note) {
-        await writeAtomic(record, renderStateRecord(id, { state, note }, by, new Date()));
+      const seen = current?.fences ?? {};
+      if (isStale(seen, fence)) return { previous, refused: 'stale' };
+      if (expect !== undefined && previous !== expect && previous !== state) return { previous, refused: 'expected' };
+      const fences = withFence(seen, fence);
+      if (current?.state !== state || current.note !== note || JSON.stringify(fences) !== JSON.stringify(seen)) {
+        await writeAtomic(record, renderStateRecord(id, { state, note, fences }, by, new Date()));
       }
       return { previous };
     });
@@ -197,7 +236,7 @@ export class LocalTracker implements Tracker {
    * @throws BadInputError when the ticket would not pass the ticket file schema.
    */
   async file(ticket: Ticket, by: string): Promise<{ status: 'created' | 'existing' | 'taken' }> {
-    return lockFor(path.join(this.ticketsDir, `${ticket.id}.yaml`)).runExclusive(async () => {
+    return exclusive(path.join(this.ticketsDir, `${ticket.id}.yaml`), async () => {
       const existing = await this.get(ticket.id).catch(() => null);
       if (existing === null) return { status: 'taken' as const }; // a file of that name that is not a valid ticket
       if (existing) return { status: existing.title === ticket.title && existing.body === ticket.body ? ('existing' as const) : ('taken' as const) };

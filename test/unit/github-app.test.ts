@@ -35,7 +35,7 @@ describe('GitHub App auth (installation tokens) against the GitHub fake', functi
     const gh = createGitHubClient({ app: { appId: 4242, privateKey, installationId: 77 }, baseUrl: fake.url, writeSpacingMs: 0 });
     const created = await gh.rest.issues.create({ owner: 'acme', repo: 'app-shop', title: 'via the app', labels: ['ratchet'] });
     const tracker = new GitHubTracker(gh, { kind: 'github', repo: 'acme/app-shop', labels: ['ratchet'], issues: [], labelPrefix: 'ratchet' });
-    await tracker.setState(String(created.data.number), 'in-progress', 'started');
+    await tracker.setState(String(created.data.number), 'in-progress', { note: 'started' });
     const token = await gitToken(gh);
     assert.match(token ?? '', /^ghs_[0-9a-f]{36}$/);
     const reqs = fake.requests();

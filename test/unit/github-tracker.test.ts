@@ -40,7 +40,7 @@ describe('GitHubTracker: gate answers by label', function () {
   it('takes a removed awaiting-human label as approve by that person, even when it came before the first read', async () => {
     const { name, id, n, person, tracker } = await setup();
     await tracker.setState(id, 'in-progress');
-    await tracker.setState(id, 'awaiting-human', 'plan: review the plan');
+    await tracker.setState(id, 'awaiting-human', { note: 'plan: review the plan' });
     await person.rest.issues.removeLabel({ owner: 'acme', repo: name, issue_number: n, name: 'ratchet:awaiting-human' });
     const r = await tracker.gateAnswer(id);
     assert.deepEqual(r.answer, { kind: 'approve', by: 'octocat', comment: `unlabeled "ratchet:awaiting-human" on issue #${n} (GitHub)`, trackerState: 'todo' });
@@ -49,16 +49,31 @@ describe('GitHubTracker: gate answers by label', function () {
 
   it('writes with expect only over the expected state, and refuses a label a person set meanwhile', async () => {
     const { name, id, n, person, tracker } = await setup();
-    assert.deepEqual(await tracker.setState(id, 'in-progress', undefined, 'me', 'todo'), { previous: 'todo' });
+    assert.deepEqual(await tracker.setState(id, 'in-progress', { by: 'me', expect: 'todo' }), { previous: 'todo' });
     await person.rest.issues.addLabels({ owner: 'acme', repo: name, issue_number: n, labels: ['ratchet:done'] });
     await person.rest.issues.removeLabel({ owner: 'acme', repo: name, issue_number: n, name: 'ratchet:in-progress' });
-    assert.deepEqual(await tracker.setState(id, 'merged', undefined, 'me', 'in-progress'), { previous: 'done', refused: true });
+    assert.deepEqual(await tracker.setState(id, 'merged', { by: 'me', expect: 'in-progress' }), { previous: 'done', refused: 'expected' });
     assert.deepEqual(await tracker.facts([id]), [{ id, state: 'done' }], 'a refused write changes nothing');
+  });
+
+  it('refuses a fenced write behind a later write of the same workflow, also from another worker\'s tracker (fences live on GitHub)', async () => {
+    const { name, id, tracker } = await setup();
+    // Another worker's tracker: no cache shared with the first, so the fences must come from the issue itself.
+    const other = new GitHubTracker(createGitHubClient({ token: BOT, baseUrl: fake.url, writeSpacingMs: 0 }), {
+      kind: 'github', repo: `acme/${name}`, labels: ['ratchet'], issues: [], labelPrefix: 'ratchet', pollMs: 1_000,
+    });
+    const run = 'run-a';
+    await tracker.setState(id, 'in-progress', { fence: { run, seq: 0 } });
+    await other.setState(id, 'merged', { fence: { run, seq: 1 } });
+    await other.setState(id, 'done', { fence: { run, seq: 2 } });
+    assert.deepEqual(await tracker.setState(id, 'merged', { fence: { run, seq: 1 } }), { previous: 'done', refused: 'stale' });
+    assert.deepEqual(await other.facts([id]), [{ id, state: 'done' }], 'a stale write changes nothing');
+    assert.deepEqual(await tracker.setState(id, 'done', { fence: { run: 'run-b', seq: 0 } }), { previous: 'done' }, 'another workflow writes');
   });
 
   it('takes an added ratchet:reject label as reject, after a read that found nothing', async () => {
     const { name, id, n, person, tracker } = await setup();
-    await tracker.setState(id, 'awaiting-human', 'attempts-exhausted');
+    await tracker.setState(id, 'awaiting-human', { note: 'attempts-exhausted' });
     const first = await tracker.gateAnswer(id);
     assert.equal(first.answer, undefined);
     // Nothing changed: the cursor comes back as it was (the issue was read with its ETag).
@@ -73,14 +88,14 @@ describe('GitHubTracker: gate answers by label', function () {
   it("never answers with ratchet's own label writes: an earlier gate's removal is before this gate's label, and its login is skipped", async () => {
     const { id, tracker } = await setup();
     // Gate 1 recorded and answered through Temporal: ratchet itself removes awaiting-human.
-    await tracker.setState(id, 'awaiting-human', 'plan');
-    await tracker.setState(id, 'in-progress', 'plan approved');
+    await tracker.setState(id, 'awaiting-human', { note: 'plan' });
+    await tracker.setState(id, 'in-progress', { note: 'plan approved' });
     // Gate 2 recorded: nothing a person did since.
-    await tracker.setState(id, 'awaiting-human', 'protected-change');
+    await tracker.setState(id, 'awaiting-human', { note: 'protected-change' });
     assert.equal((await tracker.gateAnswer(id)).answer, undefined);
     // ratchet moves on (gate answered elsewhere); a read with the old cursor still sees no answer.
     const cursor = (await tracker.gateAnswer(id)).cursor;
-    await tracker.setState(id, 'in-progress', 'approved');
+    await tracker.setState(id, 'in-progress', { note: 'approved' });
     assert.equal((await tracker.gateAnswer(id, cursor)).answer, undefined);
   });
 });

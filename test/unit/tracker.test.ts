@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { TrackerError } from '../../workflows/errors';
@@ -63,7 +64,7 @@ describe('LocalTracker', () => {
 
   it('records states next to the ticket file and never edits the file the person wrote', async () => {
     await put('T-2.yaml', PERSON_FILE);
-    assert.deepEqual(await tracker.setState('T-2', 'in-progress', undefined, 'batch b1'), { previous: 'todo' });
+    assert.deepEqual(await tracker.setState('T-2', 'in-progress', { by: 'batch b1' }), { previous: 'todo' });
     assert.equal(await readFile(path.join(dir, 'T-2.yaml'), 'utf8'), PERSON_FILE);
     const record = await readFile(path.join(dir, 'T-2.state'), 'utf8');
     assert.match(record, /^# ratchet's record of ticket T-2 \(its text is in T-2.yaml\)/);
@@ -75,7 +76,7 @@ describe('LocalTracker', () => {
 
   it('keeps a multi-line note readable and returns the previous state on every write', async () => {
     await put('T-2.yaml', PERSON_FILE);
-    await tracker.setState('T-2', 'awaiting-human', 'gate "test" failed 3 times: see\nartifacts/T-2');
+    await tracker.setState('T-2', 'awaiting-human', { note: 'gate "test" failed 3 times: see\nartifacts/T-2' });
     const t = await tracker.get('T-2');
     assert.equal(t?.state, 'awaiting-human');
     assert.equal(t?.stateNote, 'gate "test" failed 3 times: see\nartifacts/T-2');
@@ -94,11 +95,64 @@ describe('LocalTracker', () => {
 
   it('writes with expect only over the expected state (or a retry of the same write), and refuses otherwise', async () => {
     await put('T-1.yaml', 'id: T-1\ntitle: first\n');
-    assert.deepEqual(await tracker.setState('T-1', 'in-progress', undefined, 'me', 'todo'), { previous: 'todo' });
-    assert.deepEqual(await tracker.setState('T-1', 'in-progress', undefined, 'me', 'todo'), { previous: 'in-progress' }, 'a retried write');
+    assert.deepEqual(await tracker.setState('T-1', 'in-progress', { by: 'me', expect: 'todo' }), { previous: 'todo' });
+    assert.deepEqual(await tracker.setState('T-1', 'in-progress', { by: 'me', expect: 'todo' }), { previous: 'in-progress' }, 'a retried write');
     await tracker.setState('T-1', 'done');
-    assert.deepEqual(await tracker.setState('T-1', 'in-progress', undefined, 'me', 'todo'), { previous: 'done', refused: true });
+    assert.deepEqual(await tracker.setState('T-1', 'in-progress', { by: 'me', expect: 'todo' }), { previous: 'done', refused: 'expected' });
     assert.deepEqual(await tracker.facts(['T-1']), [{ id: 'T-1', state: 'done' }], 'a refused write changes nothing');
+  });
+
+  it('refuses a fenced write behind a later write of the same workflow chain, changing nothing; a retry or another chain writes', async () => {
+    await put('T-1.yaml', 'id: T-1\ntitle: first\n');
+    const run = 'run-a';
+    assert.deepEqual(await tracker.setState('T-1', 'in-progress', { fence: { run, seq: 0 } }), { previous: 'todo' });
+    assert.deepEqual(await tracker.setState('T-1', 'merged', { fence: { run, seq: 1 } }), { previous: 'in-progress' });
+    assert.deepEqual(await tracker.setState('T-1', 'done', { fence: { run, seq: 2 } }), { previous: 'merged' });
+    // A worker frozen while it held the task of write 1 resumes and runs it: the tracker already has write 2.
+    assert.deepEqual(await tracker.setState('T-1', 'merged', { fence: { run, seq: 1 } }), { previous: 'done', refused: 'stale' });
+    assert.deepEqual(await tracker.facts(['T-1']), [{ id: 'T-1', state: 'done' }], 'a stale write changes nothing');
+    assert.deepEqual(await tracker.setState('T-1', 'done', { fence: { run, seq: 2 } }), { previous: 'done' }, 'a retry of the last write');
+    // The batch (another chain) writes between two writes of the ticket; the ticket's stale write is still refused.
+    assert.deepEqual(await tracker.setState('T-1', 'done', { fence: { run: 'batch', seq: 0 } }), { previous: 'done' });
+    assert.equal((await tracker.setState('T-1', 'merged', { fence: { run, seq: 1 } })).refused, 'stale');
+    assert.deepEqual(await tracker.setState('T-1', 'todo', { fence: { run: 'run-b', seq: 0 } }), { previous: 'done' }, 'a new chain starts at 0');
+  });
+
+  it('makes a compare-and-set atomic across processes: of two processes racing on each ticket, exactly one wins', async function () {
+    this.timeout(60_000);
+    const n = 25;
+    for (let i = 0; i < n; i++) await put(`R-${i}.yaml`, `id: R-${i}\ntitle: race ${i}\n`);
+    // Each process moves every ticket from todo to its own state; without a lock across processes both read todo.
+    const program = `
+      const { LocalTracker } = require(${JSON.stringify(path.resolve(__dirname, '../../activities/tracker/local.ts'))});
+      const t = new LocalTracker(process.argv[1]);
+      const to = process.argv[2];
+      (async () => {
+        await new Promise((r) => setTimeout(r, Number(process.argv[3]) - Date.now()));
+        const won = [];
+        await Promise.all(Array.from({ length: ${n} }, async (_, i) => {
+          const r = await t.setState('R-' + i, to, { expect: 'todo', by: to });
+          if (!r.refused) won.push(i);
+        }));
+        process.stdout.write(JSON.stringify(won));
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    // Both start writing at one moment, past the time either takes to load.
+    const at = String(Date.now() + 4_000);
+    const run = (to: string): Promise<number[]> =>
+      new Promise((resolve, reject) => {
+        execFile(process.execPath, ['--require', 'tsx/cjs', '-e', program, dir, to, at], { cwd: path.resolve(__dirname, '../..') }, (err, stdout, stderr) =>
+          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as number[]),
+        );
+      });
+    const [a, b] = await Promise.all([run('in-progress'), run('merged')]);
+    const facts = await tracker.facts(Array.from({ length: n }, (_, i) => `R-${i}`));
+    for (let i = 0; i < n; i++) {
+      const winners = Number(a.includes(i)) + Number(b.includes(i));
+      assert.equal(winners, 1, `ticket R-${i}: ${winners} processes won the compare-and-set`);
+      assert.equal(facts[i].state, a.includes(i) ? 'in-progress' : 'merged', `ticket R-${i} holds the winner's state`);
+    }
+    const left = (await readdir(dir)).filter((f) => f.endsWith('.lock') || f.endsWith('.tmp'));
+    assert.deepEqual(left, [], 'no lock or temporary file is left behind');
   });
 
   it('leaves out a ticket whose state record is broken, so the oracle never counts it', async () => {
@@ -110,7 +164,7 @@ describe('LocalTracker', () => {
   it('keeps the last of concurrent state writes to one ticket', async () => {
     await put('T-2.yaml', PERSON_FILE);
     const states = ['in-progress', 'awaiting-human', 'merged', 'done'] as const;
-    await Promise.all(states.map((s, i) => tracker.setState('T-2', s, `note ${i}`)));
+    await Promise.all(states.map((s, i) => tracker.setState('T-2', s, { note: `note ${i}` })));
     const t = await tracker.get('T-2');
     assert.equal(t?.state, 'done');
     assert.equal(t?.stateNote, 'note 3');

@@ -104,11 +104,19 @@ export async function readTurn(s: BatchSchedule): Promise<{ facts: TicketFact[];
   return { facts, full };
 }
 
-/** Sets a ticket's state as the batch; a state before it that ratchet did not write is a tamper. */
+/**
+ * Sets a ticket's state as the batch; a state before it that ratchet did not write is a tamper. Fenced with the
+ * batch's chain and write number, so a write from a batch task that lost its lease lands nowhere (and tells nothing).
+ */
 async function write(s: BatchSchedule, id: string, to: Ticket['state'], note: string, overwritingTamper = false): Promise<void> {
-  const { previous } = await tracker
-    .setTicketState({ ticketsDir: s.config.ticketsDir, tracker: s.config.tracker, ticketId: id, state: to, note, by: `batch ${s.config.batchId}` })
+  const fence = { run: workflowInfo().firstExecutionRunId, seq: s.trackerWrites++ };
+  const { previous, refused } = await tracker
+    .setTicketState({ ticketsDir: s.config.ticketsDir, tracker: s.config.tracker, ticketId: id, state: to, note, by: `batch ${s.config.batchId}`, fence })
     .catch(asStepFailure('setTicketState'));
+  if (refused === 'stale') {
+    log.warn(`batch ${s.config.batchId}: a newer write of this batch is already in the tracker; ${id} -> ${to} is stale and was not written`);
+    return;
+  }
   s.wrote(id, to, previous, Date.now(), overwritingTamper);
 }
 

@@ -79,6 +79,8 @@ export class BatchSchedule {
   /** Running tickets that wait for discovered blockers (ticket -> blockers not yet ended). */
   readonly parked: Map<string, Set<string>>;
   consecutiveFailures: number;
+  /** Tracker writes made by this batch's chain (across continue-as-new): the fence number of the next one. */
+  trackerWrites: number;
   lastFailure: string | undefined;
   /** Tickets whose tracker state the loop reads at its next turn. */
   readonly toRead = new Set<string>();
@@ -122,6 +124,7 @@ export class BatchSchedule {
     this.healBudgets = new Map(carry.healBudgets);
     this.parked = new Map(carry.parked.map(([id, blockers]) => [id, new Set(blockers)]));
     this.consecutiveFailures = carry.consecutiveFailures;
+    this.trackerWrites = carry.trackerWrites ?? 0;
     this.lastFailure = carry.lastFailure;
     if (!fresh) return;
     for (const t of this.tickets) {
@@ -172,6 +175,7 @@ export class BatchSchedule {
       healBudgets: [...this.healBudgets].filter(([id]) => running.has(id)),
       parked: [...this.parked].map(([id, blockers]) => [id, [...blockers]]),
       consecutiveFailures: this.consecutiveFailures,
+      trackerWrites: this.trackerWrites,
       lastFailure: this.lastFailure,
     };
   }

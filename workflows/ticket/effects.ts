@@ -152,12 +152,15 @@ export class TicketEffects {
    * Sets the ticket's tracker state, compare-and-set: a state before the write that is neither what this workflow
    * last wrote nor the state being written (a retried write) is a tracker tamper, reported to the batch. `announce`
    * sends the batch a progress signal after it. With `take` (the first write of a ticket started from its graph
-   * node) it also reads the ticket whole, and writes only over the state the ticket was started with.
+   * node) it also reads the ticket whole, and writes only over the state the ticket was started with. Every write is
+   * fenced with this workflow's chain and write number: the tracker refuses it, and nothing changes here, when it
+   * already holds a later write of this workflow (this task lost its lease to another worker while frozen).
    * @returns `refused`: the state found instead, when `take` wrote nothing; else `read`: the ticket read with `take`.
    * @throws ActivityFailure when the write failed after its retries.
    */
   async writeState(to: TicketState, note?: string, { announce = true, take = false } = {}): Promise<{ refused?: TicketState; read?: Ticket }> {
     const s = this.state;
+    const fence = { run: workflowInfo().firstExecutionRunId, seq: s.trackerWrites++ };
     const { previous, refused, ticket: read } = await local
       .setTicketState({
         ticketsDir: this.config.ticketsDir,
@@ -166,9 +169,14 @@ export class TicketEffects {
         state: to,
         note,
         by: `ticket workflow of batch ${this.input.batchId}`,
+        fence,
         ...(take ? { whole: true, expect: s.lastWritten } : {}),
       })
       .catch(asStepFailure('setTicketState'));
+    if (refused === 'stale') {
+      log.warn(`ticket ${this.ticket.id}: the tracker holds a later write of this workflow; ${to} is stale and was not written`);
+      return {};
+    }
     if (refused) return { refused: previous };
     if (previous !== s.lastWritten && previous !== to) {
       const tamper = { ticketId: this.ticket.id, from: s.lastWritten, to: previous, at: Date.now(), seenBy: 'ticket' as const };

@@ -92,6 +92,8 @@ export class TicketRunState {
 
   /** What ratchet last wrote for this ticket: each write compares the tracker's state with it. */
   lastWritten: TicketState;
+  /** Tracker writes this workflow made: the fence number of the next one (the same on every replay). */
+  trackerWrites = 0;
   /** The worker-specific task queue of the worker whose disk holds the ticket's worktree, once a step said so. */
   host: string | undefined;
 
