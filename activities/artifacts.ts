@@ -4,17 +4,17 @@
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError } from '../workflows/errors';
+import { OutageError } from '../workflows/errors';
 import type { RepoRef } from '../workflows/types';
 
 /**
  * Creates and returns the folder for one step of one ticket (absolute path).
- * @throws ConfigError (non-retryable) when the repository is gone: its folders are never re-created as an empty
- *   skeleton of ratchet's own.
+ * @throws OutageError when the repository is gone (the ticket waits for it): its folders are never re-created as an
+ *   empty skeleton of ratchet's own.
  */
 export async function stepDir(ref: RepoRef, ticketId: string, step: string): Promise<string> {
   if (!(await stat(ref.repo).then((s) => s.isDirectory(), () => false))) {
-    throw new ConfigError(`the repository ${ref.repo} is gone (moved or deleted); fix: put it back, then approve the gate the ticket waits at`);
+    throw new OutageError(`outage: the repository ${ref.repo} is gone (moved, deleted or unmounted); the ticket waits for it to come back`);
   }
   const dir = path.join(ref.artifactsDir, ref.batchId, ticketId, step);
   await mkdir(dir, { recursive: true });

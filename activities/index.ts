@@ -11,6 +11,7 @@ import { Git } from './git';
 import { githubFromEnv, type GitHub } from './github/client';
 import { liveness } from './context';
 import { toFailure } from './errors';
+import { asOutage, type Needs } from './outage';
 import { selfHeal, smokeCheck, type HealInput, type SmokeInput } from './heal';
 import { implement, type ImplementInput } from './implement';
 import { deploy, merge, type DeployInput, type MergeInput } from './merge';
@@ -72,22 +73,29 @@ export function workerWorktrees(ref: Pick<RepoRef, 'repo' | 'worktreesDir'>, wor
 
 /**
  * Wraps an activity: it heartbeats while it runs (every third of its heartbeat timeout), so a worker that dies
- * mid-activity is noticed within that timeout rather than the start-to-close timeout; and bad input and other
- * non-retryable errors become typed `ApplicationFailure`s.
+ * mid-activity is noticed within that timeout rather than the start-to-close timeout; a failure while a folder the
+ * step `needs` is gone or unwritable is an outage (`OutageError`, activities/outage.ts), whatever the error said; and
+ * bad input and other non-retryable errors become typed `ApplicationFailure`s.
  */
-function boundary<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+function boundary<A extends unknown[], R>(fn: (...args: A) => Promise<R>, needs?: (...args: A) => Needs | undefined): (...args: A) => Promise<R> {
   return async (...args: A) => {
     const { heartbeat, tickMs } = liveness();
     const ticker = setInterval(() => heartbeat(), tickMs);
     try {
       return await fn(...args);
     } catch (err) {
-      return toFailure(err);
+      return toFailure(await asOutage(err, needs?.(...args)));
     } finally {
       clearInterval(ticker);
     }
   };
 }
+
+/** What a step over the repository needs: the repository, and its worktrees and artifacts folders. */
+const repoNeeds = (input: { ref: RepoRef }): Needs => ({ present: [input.ref.repo], create: [input.ref.worktreesDir, input.ref.artifactsDir] });
+/** What a local tracker's step needs: its tickets folder (a GitHub tracker's outages are GitHub's own errors). */
+const trackerNeeds = (input: { ticketsDir: string; tracker?: { kind: string } }): Needs | undefined =>
+  input.tracker?.kind === 'github' ? undefined : { present: [input.ticketsDir], create: [] };
 
 /** Returns every activity ratchet's workflows call, keyed by activity type name. */
 export function createActivities(deps: ActivityDeps = {}) {
@@ -107,21 +115,21 @@ export function createActivities(deps: ActivityDeps = {}) {
   const heldHere = <R extends object>(result: R): R & { hostTaskQueue?: string } => (deps.hostTaskQueue ? { ...result, hostTaskQueue: deps.hostTaskQueue } : result);
   return {
     loadBatch: boundary((input: Parameters<typeof loadBatch>[0]) => loadBatch(input, { env, trackers, git })),
-    readTracker: boundary((input: Parameters<typeof readTracker>[1]) => readTracker(trackers, input)),
-    setTicketState: boundary((input: Parameters<typeof setTicketState>[1]) => setTicketState(trackers, input)),
+    readTracker: boundary((input: Parameters<typeof readTracker>[1]) => readTracker(trackers, input), trackerNeeds),
+    setTicketState: boundary((input: Parameters<typeof setTicketState>[1]) => setTicketState(trackers, input), trackerNeeds),
     fileTicket: boundary((input: Parameters<typeof fileTicket>[1]) => fileTicket(trackers, input)),
     requestLock: boundary((input: RequestLockInput) => requestLock(input)),
     readGateAnswer: boundary((input: Parameters<typeof readGateAnswer>[1]) => readGateAnswer(trackers, input)),
-    plan: boundary(async (input: PlanInput) => heldHere(await plan(agentFor(input.agent), here(input), step))),
-    implement: boundary(async (input: ImplementInput) => heldHere(await implement(agentFor(input.agent), here(input), step))),
-    validate: boundary(async (input: ValidateInput) => heldHere(await validate(here(input), { env, stopping, git }))),
-    selfHeal: boundary((input: HealInput) => selfHeal(agentFor, here(input), step)),
-    smokeCheck: boundary((input: SmokeInput) => smokeCheck(here(input), step)),
-    merge: boundary((input: MergeInput) => merge(git, here(input))),
+    plan: boundary(async (input: PlanInput) => heldHere(await plan(agentFor(input.agent), here(input), step)), (i) => repoNeeds(here(i))),
+    implement: boundary(async (input: ImplementInput) => heldHere(await implement(agentFor(input.agent), here(input), step)), (i) => repoNeeds(here(i))),
+    validate: boundary(async (input: ValidateInput) => heldHere(await validate(here(input), { env, stopping, git })), (i) => repoNeeds(here(i))),
+    selfHeal: boundary((input: HealInput) => selfHeal(agentFor, here(input), step), (i) => repoNeeds(here(i))),
+    smokeCheck: boundary((input: SmokeInput) => smokeCheck(here(input), step), (i) => repoNeeds(here(i))),
+    merge: boundary((input: MergeInput) => merge(git, here(input)), (i) => repoNeeds(here(i))),
     openPullRequest: boundary((input: OpenPullRequestInput) => openPullRequest(git, forges, trackers, input)),
     landPullRequest: boundary((input: LandInput) => landPullRequest(git, forges, input)),
-    deploy: boundary((input: DeployInput) => deploy(here(input), { env, stopping, git })),
-    verifyLive: boundary((input: VerifyInput) => verifyLive(here(input), { env, git })),
+    deploy: boundary((input: DeployInput) => deploy(here(input), { env, stopping, git }), (i) => repoNeeds(here(i))),
+    verifyLive: boundary((input: VerifyInput) => verifyLive(here(input), { env, git }), (i) => repoNeeds(here(i))),
   };
 }
 

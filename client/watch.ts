@@ -34,6 +34,8 @@ export type WatchChange =
       /** Set while the ticket waits at a human gate. */
       waitingFor?: string;
       waitingReason?: string;
+      /** Set while the ticket rides out an outage (its repository or a folder gone or unwritable). */
+      outage?: string;
       /** First line of the feedback the previous attempt left (why it failed). */
       feedback?: string;
       /** When the line's phase started, ms since epoch; default: now. */
@@ -63,6 +65,8 @@ function ticketColumns(change: Extract<WatchChange, { kind: 'ticket' }>): string
   if ((retry || change.phase === 'self-heal' || change.phase === 'blocked') && change.feedback) parts.push(`after: ${change.feedback}`);
   if (change.waitingFor) {
     parts.push(`waiting for a person at the ${change.waitingFor} gate${change.waitingReason ? ` (${change.waitingReason})` : ''}`);
+  } else if (change.outage) {
+    parts.push(`riding out an outage, no attempt spent (${change.outage})`);
   }
   return parts;
 }
@@ -180,6 +184,7 @@ export async function watchBatch(
       maxAttempts: ticket.maxAttempts,
       waitingFor: ticket.waitingFor ?? t.waitingFor,
       waitingReason: ticket.waitingReason,
+      ...(ticket.outage ? { outage: ticket.outage.reason } : {}),
       feedback: after(spans.length),
     });
   };

@@ -21,6 +21,7 @@ import {
   ContinueAsNew,
   continueAsNew,
   log,
+  patched,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -76,7 +77,7 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
       await condition(() => s.dirty);
       s.dirty = false;
       // Ready by what the batch knows (a blocker's end sets its state): start them first, the read comes after.
-      const starting = s.mayStart() ? startReady(s, s.ready()) : [];
+      const starting = s.mayStart() ? startReady(s, s.ready(freeWhileWaiting(s))) : [];
       const { facts, full } = await readTurn(s);
       if (s.settle.length) await settleTampers(s);
       if (s.discoveries.length) {
@@ -97,7 +98,7 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
       }
       s.pauseIfNeeded();
       if (s.state === 'running') {
-        starting.push(...startReady(s, s.ready()));
+        starting.push(...startReady(s, s.ready(freeWhileWaiting(s))));
         if (s.running.size === 0 && s.toRead.size === 0) {
           const pending = s.verdict.pending.map((p) => `${p.id} is ${p.state}${p.why ? ` (${p.why})` : ''}`).join(', ');
           s.pause('paused', `no ticket can start: ${pending}; fix the tracker or the tickets, then send "resume"`);
@@ -169,6 +170,14 @@ function listen(s: BatchSchedule): void {
     },
     { validator: (req) => s.checkDiscover(req) },
   );
+}
+
+/**
+ * Whether tickets waiting for a person hold no slot; patched: before 0.2.1 they held one (asked only when one waits,
+ * so a history without waiting tickets records no marker).
+ */
+function freeWhileWaiting(s: BatchSchedule): boolean {
+  return s.anyWaiting() && patched('waiting-holds-no-slot');
 }
 
 /**

@@ -73,6 +73,18 @@ export class GitError extends RatchetError {
   }
 }
 
+/**
+ * What a step needs from the machine is not there right now: the repository, its worktrees or artifacts folder (or
+ * the tickets folder) is gone or cannot be written. Not the agent's fault and not bad input: the ticket waits and
+ * tries again (`harness.outageMs`), then asks a person at the `harness-fault` gate; it never costs an attempt.
+ * Non-retryable at the activity (the workflow does the waiting, with timers, whatever the step's own retry policy).
+ */
+export class OutageError extends RatchetError {
+  constructor(message: string) {
+    super('config', message, true, 'Outage');
+  }
+}
+
 /** The tracker could not be read or written. */
 export class TrackerError extends RatchetError {
   constructor(message: string, nonRetryable = false) {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { DISCOVERED_BODY_CHARS, DISCOVERED_TITLE_CHARS } from './discovery';
 import { BadInputError } from './errors';
 import { ID_FIX_TEXT, ID_PATTERN, refComponentProblem } from './ids';
-import { DEFAULT_DISCOVERY, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
+import { DEFAULT_DISCOVERY, DEFAULT_OUTAGE_MS, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
 
 export { ID_PATTERN, refComponentProblem } from './ids';
 // The client's and deploy/'s importers still name it here; its home is errors.ts.
@@ -337,9 +337,10 @@ export const batchFileSchema = z
       .object({
         setup: z.array(z.object({ command: commandOf(FIX_COMMAND.setup), timeoutMs: ms.default(10 * 60_000) }).strict()).default([]),
         promptRules: z.array(z.string().min(1)).default([]),
+        outageMs: ms.default(DEFAULT_OUTAGE_MS),
       })
       .strict()
-      .default({ setup: [], promptRules: [] }),
+      .default({ setup: [], promptRules: [], outageMs: DEFAULT_OUTAGE_MS }),
     heal: z
       .object({
         command: commandOf(FIX_COMMAND.heal),

@@ -170,6 +170,8 @@ export interface TicketStatus {
   mergeCommit?: string;
   /** The ticket's pull request, once opened (GitHub forge). */
   pullRequest?: { number: number; url: string };
+  /** Set while the ticket rides out an outage (its repository or a folder gone or unwritable): what, and since when (ms). */
+  outage?: { reason: string; since: number };
 }
 
 /**

@@ -280,7 +280,16 @@ export interface HarnessSteps {
   setup: SetupStep[];
   /** Lines every prompt carries under "Repository rules" (a repository's agent instructions). */
   promptRules: string[];
+  /**
+   * How long a ticket rides out an outage (its repository, worktrees or artifacts folder gone or unwritable during a
+   * step), ms, waiting and trying the step again, before it asks a person at the `harness-fault` gate; an outage never
+   * costs an attempt. Default {@link DEFAULT_OUTAGE_MS}; absent in batches started before 0.2.1.
+   */
+  outageMs?: number;
 }
+
+/** Default `harness.outageMs`: 5 minutes (a restore, a remount, a disk freed). */
+export const DEFAULT_OUTAGE_MS = 5 * 60_000;
 
 /**
  * The harness (DESIGN.md "harness"): how work gets done, which a heal may change. Everything else that decides
@@ -648,6 +657,8 @@ export interface TicketReport {
   guardedBy: string[];
   /** Self-heals of this ticket (absent in reports of ticket workflows from before self-heal). */
   heals?: HealRecord[];
+  /** Outages the ticket rode out (what, and how long, ms); none cost an attempt. Absent when there were none. */
+  outages?: { reason: string; ms: number }[];
 }
 
 /**

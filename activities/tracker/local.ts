@@ -34,11 +34,29 @@ export const LOCK_SUFFIX = '.lock';
  */
 const LOCK_STALE_MS = 10_000;
 
+/** Longest wait for a lock another process holds, ms (past its stale time, so a dead holder's lock is taken over). */
+const LOCK_WAIT_MS = 30_000;
+
+/** Takes `key`'s lock across processes, waiting while another holds it (see {@link exclusive}). */
+async function lockHeld(key: string): Promise<() => Promise<void>> {
+  const until = Date.now() + LOCK_WAIT_MS;
+  for (let waitMs = 5; ; waitMs = Math.min(waitMs * 2, 1_000)) {
+    try {
+      return await lockfile.lock(key, { realpath: false, lockfilePath: `${key}${LOCK_SUFFIX}`, stale: LOCK_STALE_MS, retries: 0 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() >= until) throw err;
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+}
+
 /**
  * Runs `fn` holding the write lock of `file`: first this process's own (so its writes land in call order), then the
  * lock every process and host sharing the folder honours (proper-lockfile: an atomic `mkdir` of `<file>.lock`, taken
- * over when its holder stopped refreshing it for {@link LOCK_STALE_MS}). Waits for a held lock up to about a minute.
- * @throws the lock's error (`ELOCKED`) when it stayed held that long; a retried activity tries again.
+ * over when its holder stopped refreshing it for {@link LOCK_STALE_MS}). Waits for a held lock (5 ms doubling to 1 s)
+ * up to {@link LOCK_WAIT_MS}; any other error (the folder gone or unwritable) is thrown at once.
+ * @throws the lock's error (`ELOCKED`) when it stayed held that long, else the file system's; a retried activity
+ *   tries again.
  */
 async function exclusive<T>(file: string, fn: () => Promise<T>): Promise<T> {
   const key = path.resolve(file);
@@ -48,12 +66,7 @@ async function exclusive<T>(file: string, fn: () => Promise<T>): Promise<T> {
     fileLocks.set(key, mutex);
   }
   return mutex.runExclusive(async () => {
-    const release = await lockfile.lock(key, {
-      realpath: false,
-      lockfilePath: `${key}${LOCK_SUFFIX}`,
-      stale: LOCK_STALE_MS,
-      retries: { retries: 60, factor: 1.5, minTimeout: 5, maxTimeout: 1_000 },
-    });
+    const release = await lockHeld(key);
     try {
       return await fn();
     } finally {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createWorker, type RatchetWorker } from '../../workers/worker';
@@ -85,14 +85,14 @@ describe('faults in the world', function () {
     assert.deepEqual(unhandled, [], 'no unhandled rejection anywhere in the worker');
   });
 
-  it('parks a ticket whose repository vanished at a human gate naming it, and never re-creates the repository', async () => {
+  it('waits harness.outageMs for a repository that vanished, then parks the ticket at a harness-fault gate naming it, no attempt spent, the repository never re-created', async () => {
     const fx = await makeRepo([ticket('p', { gate: 'plan' })]);
     fixtures.push(fx);
     const batchId = uniqueId('gone');
     const handle = await env.client.workflow.start(batchWorkflow, {
       taskQueue: TASK_QUEUE,
       workflowId: batchWorkflowId(batchId),
-      args: [fx.batch(batchId)],
+      args: [fx.batch(batchId, { harness: { outageMs: 3_000 } })],
     });
     await waitUntil('p at its plan gate', async () => (await ticketHandle(batchId, 'p').query(statusQuery)).waitingFor === 'plan');
     const moved = `${fx.repo}-moved`;
@@ -103,10 +103,70 @@ describe('faults in the world', function () {
       const t = await ticketHandle(batchId, 'p').query(statusQuery);
       return t.waitingFor === 'harness-fault' || t.waitingFor === 'attempts-exhausted' ? t : undefined;
     });
-    assert.match(`${s.waitingReason} ${s.lastFeedback}`, /the repository .* is gone/);
+    assert.equal(s.waitingFor, 'harness-fault');
+    assert.match(s.waitingReason ?? '', /attempt 1: outage: .* is gone .*harness\.outageMs \(3\.0s\)/);
+    assert.equal(s.lastFeedback, undefined, 'no attempt failed: nothing to feed back');
     assert.equal(existsSync(fx.repo), false, 'the missing repository was not re-created');
     await rename(moved, fx.repo);
-    await handle.terminate('test done');
+    // The gate's awaiting-human write failed while the tickets folder was gone; it lands once the folder is back.
+    await waitUntil('the tracker to record the gate once the repository is back', async () =>
+      /state: awaiting-human/.test(await readFile(path.join(fx.repo, '.ratchet', 'tickets', 'p.state'), 'utf8').catch(() => '')),
+    );
+    await ticketHandle(batchId, 'p').executeUpdate('approve', { args: [{ by: 'ann' }] });
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true, 'approved once the repository is back, the ticket finishes');
+    assert.equal(report.tickets[0].attempts, 1, 'the outage cost no attempt');
+    assert.equal((await mergesOf(fx.repo, 'p')).length, 1);
+  });
+
+  it('rides out a repository moved away for a while: every ticket done, no attempt spent, the outage in the report', async () => {
+    const fx = await makeRepo([ticket('m', { gate: 'plan' })]);
+    fixtures.push(fx);
+    const batchId = uniqueId('away');
+    const handle = await env.client.workflow.start(batchWorkflow, {
+      taskQueue: TASK_QUEUE,
+      workflowId: batchWorkflowId(batchId),
+      args: [fx.batch(batchId)],
+    });
+    await waitUntil('m at its plan gate', async () => (await ticketHandle(batchId, 'm').query(statusQuery)).waitingFor === 'plan');
+    const moved = `${fx.repo}-away`;
+    await rename(fx.repo, moved);
+    await ticketHandle(batchId, 'm').executeUpdate('approve', { args: [{ by: 'ann' }] });
+    const s = await waitUntil('m to ride out the outage', async () => {
+      const t = await ticketHandle(batchId, 'm').query(statusQuery);
+      return t.outage ? t : undefined;
+    });
+    assert.match(s.outage?.reason ?? '', /is gone/);
+    assert.equal(s.waitingFor, undefined, 'no person is asked while the outage is shorter than harness.outageMs');
+    await rename(moved, fx.repo);
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    assert.equal(report.tickets[0].attempts, 1, 'the outage cost no attempt');
+    assert.equal((await mergesOf(fx.repo, 'm')).length, 1);
+    const done = await ticketHandle(batchId, 'm').result();
+    assert.equal(done.outages?.length, 1, 'the report lists the outage');
+    assert.match(done.outages?.[0].reason ?? '', /is gone/);
+  });
+
+  it('gives no slot to a ticket waiting for a person: at maxParallel 1 the other ticket runs and finishes meanwhile', async () => {
+    const fx = await makeRepo([ticket('g', { gate: 'plan' }), ticket('h')]);
+    fixtures.push(fx);
+    const batchId = uniqueId('slots');
+    const handle = await env.client.workflow.start(batchWorkflow, {
+      taskQueue: TASK_QUEUE,
+      workflowId: batchWorkflowId(batchId),
+      args: [fx.batch(batchId, { maxParallel: 1 })],
+    });
+    await waitUntil('g at its plan gate', async () => (await ticketHandle(batchId, 'g').query(statusQuery)).waitingFor === 'plan');
+    const st = await waitUntil('h to be done while g waits', async () => {
+      const s = await handle.query(batchStatusQuery);
+      return s.oracle.done.includes('h') ? s : undefined;
+    });
+    assert.deepEqual(st.oracle.done, ['h']);
+    assert.equal((await ticketHandle(batchId, 'g').query(statusQuery)).waitingFor, 'plan', 'g still waits for its person');
+    await ticketHandle(batchId, 'g').executeUpdate('approve', { args: [{ by: 'ann' }] });
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
   });
 
   it('rides out a repository made read-only for a while: the worker stays up, retries wait, nothing is lost or doubled', async function () {

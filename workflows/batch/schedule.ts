@@ -424,10 +424,22 @@ export class BatchSchedule {
     );
   }
 
-  /** Ready tickets that fit in the free slots (a ticket parked on its discovered blockers holds no slot). */
-  ready(): string[] {
-    const free = this.config.maxParallel - (this.running.size - this.parked.size);
+  /**
+   * Ready tickets that fit in the free slots. A running ticket parked on its discovered blockers holds no slot, nor
+   * (`waitingFree`) one waiting for a person at a gate: the rest of the batch goes on meanwhile, and an answered
+   * ticket goes on at once even when that puts the batch over `maxParallel` for a while.
+   */
+  ready(waitingFree = true): string[] {
+    let holding = 0;
+    for (const id of this.running) if (!this.parked.has(id) && !(waitingFree && this.waiting.has(id))) holding++;
+    const free = this.config.maxParallel - holding;
     return free > 0 ? readySet(this.tickets, this.trusted(), this.started).slice(0, free) : [];
+  }
+
+  /** Whether a running ticket waits for a person (and so, from 0.2.1, holds no slot). */
+  anyWaiting(): boolean {
+    for (const id of this.running) if (this.waiting.has(id)) return true;
+    return false;
   }
 
   /**

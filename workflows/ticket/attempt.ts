@@ -13,21 +13,23 @@ import type { ImplementResult, ValidateResult } from '../types';
 import { reportDiscovered } from './discovered';
 import { acts, type TicketEffects } from './effects';
 import { land } from './land';
+import { ridingOutages } from './outage';
 
 /** How a round of attempts ended: merged, spent, a person's reject, or a discovered blocker ended human-gated. */
 export type RoundEnd = 'merged' | 'spent' | 'rejected' | 'blocked';
 
 /**
- * Runs attempts until one merges or the round's budget is spent. An activity that fails after its retries (a harness
- * fault, not the agent's) costs the attempt, so the ticket ends at a human gate with the reason rather than the
- * workflow failing and dropping the ticket.
+ * Runs attempts until one merges or the round's budget is spent. An outage (the repository or a folder gone or
+ * unwritable) costs nothing: the attempt runs again once it is over (see `ridingOutages`). Another activity that fails
+ * after its retries (a harness fault, not the agent's) costs the attempt, so the ticket ends at a human gate with the
+ * reason rather than the workflow failing and dropping the ticket.
  */
 export async function attemptRound(fx: TicketEffects): Promise<RoundEnd> {
   const s = fx.state;
   while (s.nextAttempt()) {
     metrics.attemptStarted();
     try {
-      const r = await attempt(fx);
+      const r = await ridingOutages(fx, `attempt ${s.attempt}`, () => attempt(fx));
       if (r !== 'failed') return r;
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;

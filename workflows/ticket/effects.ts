@@ -10,10 +10,12 @@ import {
   condition,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   TimeoutFailure,
   upsertSearchAttributes,
   uuid4,
@@ -63,6 +65,8 @@ export class TicketEffects {
   private progressChain: Promise<void> = Promise.resolve();
   /** Request ids of the deployment-wide locks granted to this workflow and not yet released. */
   private readonly granted = new Set<string>();
+  /** Whether the loop of {@link writeLater} runs. */
+  private writingLater = false;
 
   constructor(readonly input: TicketInput) {
     this.ticket = input.ticket;
@@ -184,18 +188,50 @@ export class TicketEffects {
       await this.signalParent(trackerTamperSignal, [tamper]);
     }
     s.lastWritten = to;
+    s.pendingWrite = undefined; // this write supersedes a pending one
     if (announce) await this.notifyBatch(s.waiting?.gate ?? null);
     return { read };
   }
 
-  /** {@link writeState} where a tracker that cannot be written must not stop the ticket: the failure is logged. */
+  /**
+   * {@link writeState} where a tracker that cannot be written must not stop the ticket: the failure is logged, and
+   * the write is tried again in the background (5 s doubling to 1 minute) until it lands or a later write of the
+   * ticket supersedes it, so the tracker says what the ticket does once it is back.
+   */
   async tryWriteState(to: TicketState, note: string, what: string, announce = false): Promise<void> {
     try {
       await this.writeState(to, note, { announce });
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
-      log.warn(`ticket ${this.ticket.id}: the tracker could not record ${what}: ${err.cause?.message ?? err.message}`);
+      log.warn(`ticket ${this.ticket.id}: the tracker could not record ${what}: ${err.cause?.message ?? err.message}; trying again`);
+      // patched: before 0.2.1 a failed write was only logged.
+      if (patched('retry-failed-tracker-writes')) this.writeLater(to, note);
     }
+  }
+
+  /** Keeps trying the pending write (see {@link tryWriteState}); one loop a ticket, whatever the write it holds. */
+  private writeLater(to: TicketState, note: string): void {
+    const s = this.state;
+    const pending = { to, note };
+    s.pendingWrite = pending;
+    if (this.writingLater) return;
+    this.writingLater = true;
+    void (async () => {
+      let waitMs = 5_000;
+      while (s.pendingWrite) {
+        await sleep(waitMs);
+        waitMs = Math.min(waitMs * 2, 60_000);
+        const p = s.pendingWrite;
+        if (!p) break;
+        try {
+          await this.writeState(p.to, p.note, { announce: false });
+          log.info(`ticket ${this.ticket.id}: the tracker is back and records ${p.to}`);
+        } catch (err) {
+          if (!(err instanceof ActivityFailure)) throw err;
+        }
+      }
+      this.writingLater = false;
+    })();
   }
 
   /**

@@ -11,6 +11,7 @@ import * as metrics from '../metrics';
 import type { AgentConfig, BatchConfig, GateReason, HealConfig, HealRecord, RepoRef, SetupStep } from '../types';
 import { fileAndWait } from './discovered';
 import { acts, type TicketEffects } from './effects';
+import { ridingOutages } from './outage';
 
 /** Where a ticket stopped: its attempts ran out, verify-live failed after a merge, or a harness step kept failing. */
 export type StopKind = 'attempts' | 'verify' | 'fault';
@@ -44,15 +45,16 @@ export async function escalate(fx: TicketEffects, { at, stop, gate, reason, reje
 }
 
 /**
- * Runs one harness step. A fault that survives its activity retries (a read-only repository, a tracker that cannot
- * be written, a git error) is escalated: a heal whose harness change holds runs the step again, and so does a
- * person's approve at the `harness-fault` gate; a reject gives up. Never fails the workflow for it.
+ * Runs one harness step. An outage (the repository or a folder gone or unwritable) is ridden out (`ridingOutages`).
+ * Another fault that survives its activity retries (a tracker that cannot be written, a git error) is escalated: a
+ * heal whose harness change holds runs the step again, and so does a person's approve at the `harness-fault` gate; a
+ * reject gives up. Never fails the workflow for it.
  * @returns the step's result, or 'rejected' (the caller records human-gated).
  */
 export async function guarded<T>(fx: TicketEffects, what: string, step: () => Promise<T>): Promise<T | 'rejected'> {
   for (;;) {
     try {
-      return await step();
+      return await ridingOutages(fx, what, step);
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       const fault = `${what} failed after its retries: ${err.cause?.message ?? err.message}`;

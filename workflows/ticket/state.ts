@@ -94,6 +94,12 @@ export class TicketRunState {
   lastWritten: TicketState;
   /** Tracker writes this workflow made: the fence number of the next one (the same on every replay). */
   trackerWrites = 0;
+  /** The outage being ridden out now, if any (workflows/ticket/outage.ts). */
+  outage: { reason: string; since: number } | undefined;
+  /** Outages ridden out, for the report. */
+  outages: { reason: string; ms: number }[] = [];
+  /** A tracker write that failed and is tried again until it lands or a later write supersedes it. */
+  pendingWrite: { to: TicketState; note: string } | undefined;
   /** The worker-specific task queue of the worker whose disk holds the ticket's worktree, once a step said so. */
   host: string | undefined;
 
@@ -211,6 +217,18 @@ export class TicketRunState {
     }
   }
 
+  /** Notes an outage (the first failure of one sets its start; later ones update what it is). */
+  startOutage(reason: string, now: number): void {
+    this.outage = { reason, since: this.outage?.since ?? now };
+  }
+
+  /** Ends the outage being ridden out, for the report. */
+  endOutage(now: number): void {
+    if (!this.outage) return;
+    this.outages.push({ reason: this.outage.reason.slice(0, 300), ms: now - this.outage.since });
+    this.outage = undefined;
+  }
+
   /** Heals that ran (churn does not count against the budget). */
   healsRun(): number {
     return this.heals.filter((h) => h.outcome !== 'churn').length;
@@ -231,13 +249,15 @@ export class TicketRunState {
       lastFeedback: this.lastFeedback,
       mergeCommit: this.mergeCommit,
       ...(this.pullRequest ? { pullRequest: this.pullRequest } : {}),
+      ...(this.outage ? { outage: this.outage } : {}),
     };
   }
 
   /** The Web UI's current details: a short markdown timeline of phases and attempts. */
   details(ticket: Pick<Ticket, 'id' | 'title'>): string {
     const rows = this.timeline.map((s) => `- ${s.phase}${s.attempt ? ` #${s.attempt}` : ''}: ${Math.round(s.ms / 100) / 10}s${s.note ? ` (${s.note})` : ''}`);
-    const now = `**${this.phase}**${this.attempt ? ` attempt ${this.attempt}/${this.cap}` : ''}${this.waiting ? ` (waiting for a person: ${this.waiting.gate})` : ''}`;
+    const outage = this.outage ? ` (riding out an outage: ${this.outage.reason})` : '';
+    const now = `**${this.phase}**${this.attempt ? ` attempt ${this.attempt}/${this.cap}` : ''}${this.waiting ? ` (waiting for a person: ${this.waiting.gate})` : ''}${outage}`;
     const pr = this.pullRequest ? [`Pull request: [#${this.pullRequest.number}](${this.pullRequest.url})`] : [];
     return [`### ${ticket.id}: ${ticket.title}`, `Now: ${now}`, ...pr, ...rows].join('\n');
   }
@@ -259,6 +279,7 @@ export class TicketRunState {
       tamperings: this.tamperings,
       guardedBy: this.guardedBy,
       ...(this.heals.length ? { heals: this.heals } : {}),
+      ...(this.outages.length ? { outages: this.outages } : {}),
     };
   }
 }
