@@ -93,6 +93,7 @@ async function plan(fx: TicketEffects): Promise<true | End> {
   );
   if (planned === 'rejected') return { end: 'rejected after a harness fault in plan' };
   s.plan = planned.plan;
+  s.killed += planned.agent.killed ?? 0;
   if (ticket.gate === 'plan') {
     const verdict = await fx.humanGate('plan', `plan ready for review: ${planned.planPath}`);
     if (verdict === 'reject') return { end: 'plan rejected' };

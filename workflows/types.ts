@@ -659,6 +659,8 @@ export interface TicketReport {
   heals?: HealRecord[];
   /** Outages the ticket rode out (what, and how long, ms); none cost an attempt. Absent when there were none. */
   outages?: { reason: string; ms: number }[];
+  /** Processes its plan and implement agents, gates and probes left running, killed when their step ended; absent: none. */
+  killed?: number;
 }
 
 /**

@@ -169,6 +169,23 @@ describe('faults in the world', function () {
     assert.equal(report.oracle.satisfied, true);
   });
 
+  it('counts in the ticket report the processes its gate left running, killed when the gate ended', async () => {
+    const fx = await makeRepo([ticket('k')]);
+    fixtures.push(fx);
+    const batchId = uniqueId('killed');
+    // The gate passes and leaves a setsid child and a background daemon behind.
+    const gate = { name: 'leaves two', command: 'setsid sleep 300 >/dev/null 2>&1 & nohup sleep 301 >/dev/null 2>&1 & test "$(cat k.txt)" = good' };
+    const handle = await env.client.workflow.start(batchWorkflow, {
+      taskQueue: TASK_QUEUE,
+      workflowId: batchWorkflowId(batchId),
+      args: [fx.batch(batchId, { gates: [gate] })],
+    });
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    const k = await ticketHandle(batchId, 'k').result();
+    assert.equal(k.killed, 2, 'the setsid child and the daemon, killed when the gate ended');
+  });
+
   it('rides out a repository made read-only for a while: the worker stays up, retries wait, nothing is lost or doubled', async function () {
     const fx = await makeRepo([ticket('w', { gate: 'plan' })]);
     fixtures.push(fx);

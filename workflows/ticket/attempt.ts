@@ -49,6 +49,7 @@ async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 
       acts.implement.executeWithOptions({ ...options, summary: `implement ${ticket.id} attempt ${n}` }, [implementInput(fx)]),
     ),
   );
+  s.killed += impl.agent.killed ?? 0;
   if (impl.discoveredProblems?.length) {
     s.feedback.push(`Attempt ${n}: entries of your result file's "discovered" list were ignored: ${impl.discoveredProblems.join('; ')}`);
   }
@@ -78,6 +79,7 @@ async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 
       acts.validate.executeWithOptions({ ...options, summary: `validate ${ticket.id} attempt ${n}` }, [validateInput(fx, impl, commit)]),
     ),
   );
+  for (const g of checked.gates) s.killed += g.killed ?? 0;
   if (!passed(fx, checked)) return 'failed';
   s.guardedBy = [...new Set([...checked.failToPass, ...checked.guardedBy])].sort();
   if (checked.protectedTouched.length) {

@@ -98,6 +98,8 @@ export class TicketRunState {
   outage: { reason: string; since: number } | undefined;
   /** Outages ridden out, for the report. */
   outages: { reason: string; ms: number }[] = [];
+  /** Processes the ticket's agents, gates and probes left running, killed when their step ended. */
+  killed = 0;
   /** A tracker write that failed and is tried again until it lands or a later write supersedes it. */
   pendingWrite: { to: TicketState; note: string } | undefined;
   /** The worker-specific task queue of the worker whose disk holds the ticket's worktree, once a step said so. */
@@ -280,6 +282,7 @@ export class TicketRunState {
       guardedBy: this.guardedBy,
       ...(this.heals.length ? { heals: this.heals } : {}),
       ...(this.outages.length ? { outages: this.outages } : {}),
+      ...(this.killed ? { killed: this.killed } : {}),
     };
   }
 }

@@ -33,6 +33,7 @@ export async function deployAndVerify(fx: TicketEffects): Promise<true | string>
   for (;;) {
     rounds++;
     const r = await acts.verifyLive.executeWithOptions({ ...options, summary: `verify-live ${ticket.id} round ${rounds}` }, [{ ref, ticketId: ticket.id, probes, secrets }]);
+    for (const p of r.probes) fx.state.killed += p.killed ?? 0;
     if (r.passed) {
       fx.show();
       return true;
