@@ -249,8 +249,10 @@ export async function runSetupSteps(
 }
 
 /**
- * The sandbox of one agent run, or undefined when it runs unboxed (`sandbox: none`, or unset where bubblewrap does
- * not work). Writable: the worktree, the git metadata its commits need, the batch's cache folders, a private /tmp.
+ * The sandbox of one agent run, or undefined when it runs unboxed (`sandbox: none`, which a person writes on purpose:
+ * unset, the box is required). Writable: the worktree, the git metadata its commits need, the batch's cache folders,
+ * a private /tmp.
+ * @throws ConfigError naming the fix when the box is required and bubblewrap does not work on this worker.
  */
 async function boxFor(
   agent: AgentConfig,
@@ -261,13 +263,12 @@ async function boxFor(
   if (agent.sandbox === 'none') return undefined;
   const bwrap = await deps.sandbox.bwrap();
   if (!bwrap) {
-    if (agent.sandbox === 'bwrap') {
-      throw new ConfigError(
-        'field "agent.sandbox" is "bwrap" but bubblewrap does not work on this worker\'s host; fix: install it ' +
-          '(Debian/Ubuntu: apt-get install bubblewrap) and allow unprivileged user namespaces, or set agent.sandbox to "none"',
-      );
-    }
-    return undefined;
+    // Safe by default (issue 25): an agent never runs unboxed because a package is missing on one worker.
+    const field = agent.sandbox === 'bwrap' ? 'field "agent.sandbox" is "bwrap"' : 'field "agent.sandbox" is unset (agents run boxed)';
+    throw new ConfigError(
+      `${field} but bubblewrap does not work on this worker's host; fix: install it (Debian/Ubuntu: apt-get install ` +
+        'bubblewrap) and allow unprivileged user namespaces, or set agent.sandbox to "none" to run agents unboxed on purpose',
+    );
   }
   const caches: string[] = [];
   for (const dir of agent.cacheDirs) {

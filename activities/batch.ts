@@ -134,6 +134,15 @@ export async function loadBatch(
       );
     }
   }
+  // Safe by default (issue 25): a bug is done when its failing test passes, which only a test report shows; without
+  // one, an agent that skips or deletes the failing test would pass every gate.
+  const bugs = tickets.filter((t) => t.kind === 'bug' && t.state !== 'done');
+  if (bugs.length && !config.gates.some((g) => g.junit !== undefined)) {
+    problems.push(
+      `ticket${bugs.length > 1 ? 's' : ''} ${bugs.map((t) => `"${t.id}"`).join(', ')} of kind "bug" ${bugs.length > 1 ? 'need' : 'needs'} a gate that declares its test report, and no gate does: ` +
+        'without one a fix that skips or deletes the failing test passes; fix: add "junit" (the JUnit XML report the gate\'s test run writes) to the gate that runs the tests, or give the ticket another kind',
+    );
+  }
   if (tickets.length === 0) {
     problems.push(
       config.tracker?.kind === 'github'

@@ -152,9 +152,9 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
     console.log(
       bwrap
         ? `${who}: agents run boxed by ${bwrap} (unless a batch sets agent.sandbox "none")`
-        : `${who}: NO SANDBOX: bubblewrap (bwrap) is missing or does not work here, so agents run unboxed with ` +
-            'write access to everything this user can write (batches that set agent.sandbox "bwrap" fail instead). ' +
-            'Install it: apt-get install bubblewrap (Debian/Ubuntu), and allow unprivileged user namespaces.',
+        : `${who}: NO SANDBOX: bubblewrap (bwrap) is missing or does not work here, so agent steps fail with the fix ` +
+            'unless their batch sets agent.sandbox "none" (agents unboxed, with write access to everything this user can ' +
+            'write). Install it: apt-get install bubblewrap (Debian/Ubuntu), and allow unprivileged user namespaces.',
     );
   }
   const connectTimeoutMs = opts.connectTimeoutMs ?? connectTimeoutOf(process.env.RATCHET_CONNECT_TIMEOUT_MS, 'RATCHET_CONNECT_TIMEOUT_MS');

@@ -12,6 +12,7 @@ import { loadBatch, createTrackers } from '../../activities/batch';
 import { Git } from '../../activities/git';
 import { BadInputError, ConfigError } from '../../workflows/errors';
 import type { BatchFile } from '../../workflows/input';
+import { writeTicketFile } from '../../activities/tracker/local';
 import { makeRepo, type Fixture } from '../fixtures/repo';
 
 const git = new Git();
@@ -148,6 +149,11 @@ const cases: Case[] = [
   blank('heal.command', { heal: { command: '' } }),
   blank('probes.0.command', { probes: [{ command: ' ' }] }),
   { ...blank('agent.command', {}), arrange: (fx) => ({ agent: { ...fx.batch('b1').agent, command: ' ' } }) },
+  {
+    name: 'a bug ticket in a batch whose gates declare no test report (issue 25: safe by default)',
+    arrange: async (fx) => (await writeTicketFile(path.join(fx.repo, '.ratchet', 'tickets'), { id: 'c', title: 'a bug', kind: 'bug' }), {}),
+    says: [/ticket "c" of kind "bug" needs a gate that declares its test report, and no gate does: .*skips or deletes the failing test.*; fix: add "junit"/],
+  },
   {
     name: 'a duplicate id in tickets',
     arrange: () => ({ tickets: ['a', 'b', 'a'] }),

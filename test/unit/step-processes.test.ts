@@ -281,5 +281,19 @@ describe('nothing a step starts outlives the step', function () {
         assert.deepEqual(running(sleep), []);
       });
     }
+
+    it('never runs an agent unboxed because bubblewrap is missing: unset sandbox fails naming the fix, only "none" runs unboxed', async () => {
+      const agent: AgentConfig = { command: 'echo ran > ran.txt', timeoutMs: 20_000, env: {}, envFrom: [], cacheDirs: [] };
+      const input = { ref, ticketId: 't1', agent, setup: [], secrets: [], role: 'implement' as const, attempt: 1, prompt: 'do it' };
+      const noBwrap = { bwrap: async () => undefined };
+      await assert.rejects(runAgentStep(commandAgent(agent), input, { env: process.env, sandbox: noBwrap, git }), (err: Error) => {
+        assert.equal(err.name, 'ConfigError');
+        assert.match(err.message, /field "agent\.sandbox" is unset \(agents run boxed\) but bubblewrap does not work.*apt-get install bubblewrap.*"none"/);
+        return true;
+      });
+      const unboxed = { ...agent, sandbox: 'none' as const };
+      const step = await runAgentStep(commandAgent(unboxed), { ...input, agent: unboxed }, { env: process.env, sandbox: noBwrap, git });
+      assert.equal(step.run.exitCode, 0, 'sandbox "none", written on purpose, runs unboxed');
+    });
   });
 });
