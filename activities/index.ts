@@ -21,6 +21,8 @@ import { plan, type PlanInput } from './plan';
 import { createSandboxProbe, type SandboxProbe } from './sandbox';
 import { validate, type ValidateInput } from './validate';
 import { verifyLive, type VerifyInput } from './verify-live';
+import { readTicketEnd, type ReadTicketEndInput } from './ticket-end';
+import type { Client } from '@temporalio/client';
 import type { AgentConfig, RepoRef } from '../workflows/types';
 
 export interface ActivityDeps {
@@ -40,6 +42,11 @@ export interface ActivityDeps {
    * worker's environment (`githubFromEnv`: RATCHET_GITHUB_TOKEN or GITHUB_TOKEN, GITHUB_API_URL).
    */
   github?: GitHub;
+  /**
+   * A Temporal client of the worker's own connection, for the steps that read the server (`readTicketEnd`); made by
+   * `createWorker`. Without one those steps fail.
+   */
+  client?: Client;
   /** The worker's trackers; default `createTrackers` over `github`. */
   trackers?: Trackers;
   /**
@@ -130,6 +137,10 @@ export function createActivities(deps: ActivityDeps = {}) {
     landPullRequest: boundary((input: LandInput) => landPullRequest(git, forges, input)),
     deploy: boundary((input: DeployInput) => deploy(here(input), { env, stopping, git }), (i) => repoNeeds(here(i))),
     verifyLive: boundary((input: VerifyInput) => verifyLive(here(input), { env, git }), (i) => repoNeeds(here(i))),
+    readTicketEnd: boundary((input: ReadTicketEndInput) => {
+      if (!deps.client) throw new Error('this worker has no Temporal client for readTicketEnd (createWorker makes one)');
+      return readTicketEnd(deps.client, git, input);
+    }),
   };
 }
 

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, createLocalActivities, type ActivityDeps } from '../activities';
 import { TASK_QUEUE } from '../workflows/messages';
@@ -118,7 +119,9 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RatchetWo
     return new RatchetWorker([await Worker.create({ ...common, taskQueue, workflowBundle: await bundleOf(opts), activities: local, enableNonLocalActivities: false })], undefined);
   }
   const host = hostTaskQueue(taskQueue, opts.workerId ?? defaultWorkerId(opts.activityDeps?.worktreesRoot));
-  const activities = createActivities({ ...opts.activityDeps, hostTaskQueue: host });
+  // The worker's own connection serves the steps that read the server (a ticket's end, read from its closed workflow).
+  const client = opts.activityDeps?.client ?? new Client({ connection: opts.connection, namespace: common.namespace });
+  const activities = createActivities({ ...opts.activityDeps, client, hostTaskQueue: host });
   const shared = await Worker.create({ ...common, taskQueue, ...(role === 'all' ? { workflowBundle: await bundleOf(opts) } : {}), activities });
   const pinned = await Worker.create({ ...common, taskQueue: host, activities });
   return new RatchetWorker([shared, pinned], host);

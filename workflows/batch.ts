@@ -26,6 +26,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { checkEnds } from './batch/ends';
 import { BatchSchedule } from './batch/schedule';
 import { acts, claim, fileDiscoveries, gateBlocked, loadOrRefuse, readTurn, releaseClaim, reply, settleTampers, show, startReady, wakeParked } from './batch/effects';
 import { decodeCarry, encodeCarry, type BatchCarry, type CarryWire } from './carry';
@@ -76,6 +77,7 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
     for (;;) {
       await condition(() => s.dirty);
       s.dirty = false;
+      if (s.endsToCheck.size) checkEnds(s);
       // Ready by what the batch knows (a blocker's end sets its state): start them first, the read comes after.
       const starting = s.mayStart() ? startReady(s, s.ready(freeWhileWaiting(s))) : [];
       const { facts, full } = await readTurn(s);
@@ -136,6 +138,8 @@ function listen(s: BatchSchedule): void {
   const id = workflowInfo().workflowId;
   setHandler(batchStatusQuery, (ask) => s.status(ask));
   setHandler(ticketEndedSignal, (end) => {
+    // patched: before 0.2.1 the signal's body was taken as the ticket's end; now it only says "look" (batch/ends.ts).
+    if (patched('ticket-end-from-history')) return s.toCheck(end.ticketId);
     if (end.failure !== undefined) log.error(`ticket ${end.ticketId} workflow failed: ${end.failure}`);
     s.onEnded(end, Date.now());
   });

@@ -69,6 +69,8 @@ export interface BatchCarry {
   lastFailure?: string;
   /** Tracker writes this batch's chain has made: the next write's fence number (absent in carries before 0.2.1). */
   trackerWrites?: number;
+  /** Tickets whose `ticketEnded` said "look" and whose end is not read yet (absent: none, or a carry before 0.2.1). */
+  endsToCheck?: string[];
 }
 
 /** A ticket on the wire: its index in `ids`, or its id when it is not a node of the graph. */

@@ -34,6 +34,8 @@ const patient: RetryPolicy = { initialInterval: '1 second', maximumInterval: '30
  * - `merge`: a merge into the base (2 min, 10 tries).
  * - `gateRead`: a read of an issue's labels for a person's answer at a gate (3 tries; the next poll tries again).
  * - `load`: `loadBatch` before a batch starts (`ratchet start`'s check; 5 tries up to 10 s apart).
+ * - `ticketEnd`: `readTicketEnd`, which waits (heartbeating) until a ticket's workflow has closed: as long as the
+ *   ticket runs (a forged `ticketEnded` about a running ticket), tried again without end.
  */
 export const OPTIONS: {
   quick: ActivityOptions;
@@ -43,6 +45,7 @@ export const OPTIONS: {
   merge: ActivityOptions;
   gateRead: ActivityOptions;
   load: ActivityOptions;
+  ticketEnd: ActivityOptions;
 } = {
   quick: { startToCloseTimeout: '2 minutes', heartbeatTimeout: QUICK_HEARTBEAT, retry: patient },
   tracker: { startToCloseTimeout: '1 minute', localRetryThreshold: LOCAL_RETRY_THRESHOLD, retry: patient },
@@ -51,6 +54,7 @@ export const OPTIONS: {
   merge: { startToCloseTimeout: '2 minutes', heartbeatTimeout: QUICK_HEARTBEAT, retry: { maximumAttempts: 10, nonRetryableErrorTypes } },
   gateRead: { startToCloseTimeout: '1 minute', heartbeatTimeout: QUICK_HEARTBEAT, retry: { maximumAttempts: 3, nonRetryableErrorTypes } },
   load: { startToCloseTimeout: '2 minutes', retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes } },
+  ticketEnd: { startToCloseTimeout: '1 day', heartbeatTimeout: '30 seconds', retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes } },
 };
 
 /** Options of the steps whose limits follow the batch's harness; see {@link optionsFor}. */

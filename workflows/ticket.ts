@@ -158,6 +158,6 @@ class NotTaken {
   /** The workflow's result: human-gated, no attempt, the reason naming both states. */
   report(ticket: Ticket): TicketReport {
     const reason = `not taken: the tracker says ${this.found}, not ${this.expected}, without ratchet writing it (a tracker tamper); the batch waits for a person's resume`;
-    return { ticketId: ticket.id, title: ticket.title, outcome: 'human-gated', attempts: 0, phases: [], phaseMs: {}, interventions: [], reason, tamperings: [], guardedBy: [] };
+    return { ticketId: ticket.id, title: ticket.title, outcome: 'human-gated', attempts: 0, phases: [], phaseMs: {}, interventions: [], reason, tamperings: [], guardedBy: [], notTaken: this.found };
   }
 }

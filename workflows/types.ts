@@ -661,6 +661,8 @@ export interface TicketReport {
   outages?: { reason: string; ms: number }[];
   /** Processes its plan and implement agents, gates and probes left running, killed when their step ended; absent: none. */
   killed?: number;
+  /** Set when the ticket took nothing: its first write found this state, not the one it was started with (a tamper). */
+  notTaken?: TicketState;
 }
 
 /**

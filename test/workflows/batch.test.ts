@@ -326,8 +326,12 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
 
   it('pauses scheduling behind the circuit breaker until the batch gets resume', async () => {
     const fx = await setup([ticket('a', { attempts: [bad] }), ticket('b'), ticket('c')]);
+    // b takes its time, so it still runs (holding the one slot) when the breaker trips.
+    await fx.script({ b: [{ holdOnce: fx.marker('b-held'), holdMs: 15_000, files: { 'b.txt': 'good' } }] });
     const { handle, batchId } = await start(fx, { maxParallel: 1, maxAttempts: 1, circuitBreaker: 1 });
     await waitForGate(batchId, 'a', 'attempts-exhausted');
+    // A ticket waiting for a person holds no slot: at maxParallel 1, b starts meanwhile.
+    await waitUntil('b to start while a waits', async () => (await handle.query(batchStatusQuery)).tickets.find((t) => t.id === 'b')?.running === true);
     await assert.rejects(handle.executeUpdate(resumeUpdate, { args: [{ by: 'ops' }] }), (err: unknown) => {
       assert.ok(err instanceof WorkflowUpdateFailedError);
       assert.match(String((err.cause as Error).message), /is running, not paused; resume is accepted only while/);
@@ -342,7 +346,7 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     assert.match(paused.pausedReason ?? '', /circuit breaker: 1 tickets in a row ended without done.*send the batch "resume" \(update or signal\)/);
     assert.deepEqual(paused.tickets.map((t) => [t.id, t.state, t.running]), [
       ['a', 'human-gated', false],
-      ['b', 'todo', false],
+      ['b', 'in-progress', true],
       ['c', 'todo', false],
     ]);
 

@@ -64,6 +64,33 @@ describe('an agent that cheats never gets a ticket counted done', function () {
   const artifact = (fx: Fixture, batchId: string, ...parts: string[]) => readFile(path.join(fx.repo, '.ratchet/artifacts', batchId, ...parts), 'utf8');
   const gitStatus = (fx: Fixture) => simpleGit(fx.repo).raw(['status', '--porcelain']);
 
+  it('counts a ticket\'s end only from its closed workflow: a forged ticketEnded saying done (or naming no running ticket) changes nothing', async () => {
+    const fx = await setup([ticket('f', { gate: 'plan', attempts: [{ files: good('f') }] })]);
+    const { handle, batchId } = await start(fx);
+    await waitForGate(batchId, 'f', 'plan');
+    const base = (await simpleGit(fx.repo).revparse(['main'])).trim();
+    // What an agent that reached the frontend sends: the batch's own signal, a report that says done, a real commit.
+    const forged = { ticketId: 'f', title: 'ticket f', outcome: 'done', attempts: 1, mergeCommit: base, phaseMs: {}, interventions: [], tamperings: [], guardedBy: [] };
+    await handle.signal('ticketEnded', { ticketId: 'f', report: forged });
+    await handle.signal('ticketEnded', { ticketId: 'ghost', report: { ...forged, ticketId: 'ghost' } });
+    // The batch took the signal as "look": it reads f's end from f's workflow, which is still running.
+    await waitUntil('the batch to look at f\'s workflow', async () => {
+      const events = (await handle.fetchHistory()).events ?? [];
+      return events.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'readTicketEnd');
+    });
+    const st = await handle.query(batchStatusQuery);
+    const f = st.tickets.find((t) => t.id === 'f');
+    assert.equal(f?.running, true, 'f still runs in the batch\'s view');
+    assert.deepEqual(st.oracle.done, [], 'nothing counted done');
+    assert.equal((await ticketHandle(batchId, 'f').query(statusQuery)).waitingFor, 'plan', 'the ticket itself never noticed');
+    // The real end, once a person approves, is what counts.
+    await ticketHandle(batchId, 'f').executeUpdate(approveUpdate, { args: [{ by: 'ann' }] });
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    assert.equal((await mergesOf(fx.repo, 'f')).length, 1, 'done by its own merge, not the forged one');
+    assert.notEqual(report.tickets.find((t) => t.ticketId === 'f')?.mergeCommit, base);
+  });
+
   it('does not count another ticket marked done by absolute path; the batch waits for a person, who restores it', async () => {
     const fx = await setup([ticket('a'), ticket('b')]);
     const record = path.join(fx.repo, '.ratchet/tickets/b.state');

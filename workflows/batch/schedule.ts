@@ -81,6 +81,10 @@ export class BatchSchedule {
   consecutiveFailures: number;
   /** Tracker writes made by this batch's chain (across continue-as-new): the fence number of the next one. */
   trackerWrites: number;
+  /** Tickets whose `ticketEnded` signal said "look": their end is read from their closed workflow (batch/ends.ts). */
+  readonly endsToCheck: Set<string>;
+  /** Tickets whose end is being read now. */
+  readonly checking = new Set<string>();
   lastFailure: string | undefined;
   /** Tickets whose tracker state the loop reads at its next turn. */
   readonly toRead = new Set<string>();
@@ -125,6 +129,7 @@ export class BatchSchedule {
     this.parked = new Map(carry.parked.map(([id, blockers]) => [id, new Set(blockers)]));
     this.consecutiveFailures = carry.consecutiveFailures;
     this.trackerWrites = carry.trackerWrites ?? 0;
+    this.endsToCheck = new Set(carry.endsToCheck ?? []);
     this.lastFailure = carry.lastFailure;
     if (!fresh) return;
     for (const t of this.tickets) {
@@ -176,11 +181,22 @@ export class BatchSchedule {
       parked: [...this.parked].map(([id, blockers]) => [id, [...blockers]]),
       consecutiveFailures: this.consecutiveFailures,
       trackerWrites: this.trackerWrites,
+      ...(this.endsToCheck.size + this.checking.size ? { endsToCheck: [...this.endsToCheck, ...this.checking] } : {}),
       lastFailure: this.lastFailure,
     };
   }
 
   // ---- what the messages do -------------------------------------------------------------------------------------
+
+  /**
+   * `ticketEnded` from 0.2.1: a running ticket says it ended; its end is read from its closed workflow, never taken
+   * from the signal (batch/ends.ts). A ticket not running, or already being read, is ignored.
+   */
+  toCheck(ticketId: string): void {
+    if (!this.running.has(ticketId) || this.checking.has(ticketId)) return;
+    this.endsToCheck.add(ticketId);
+    this.dirty = true;
+  }
 
   /** `ticketEnded`: a ticket's end (its report row, its failure, or a refused take). A ticket not running is ignored. */
   onEnded(end: TicketEnd, now: number): void {
