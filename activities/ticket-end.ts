@@ -26,8 +26,8 @@ export interface ReadTicketEndInput {
 /** The answer: the end as the server recorded it, or why the signal is not evidence (`refused`). */
 export type TicketEndRead = { end: TicketEnd } | { refused: string };
 
-/** How often a still-running ticket is looked at again while its end is awaited, ms. */
-const POLL_MS = 5_000;
+/** How often the wait for a still-running ticket heartbeats, ms (the activity's heartbeat timeout is 30 s). */
+const HEARTBEAT_MS = 10_000;
 
 /**
  * Waits until the ticket's workflow has closed (a ticket signals its end just before it returns; a forged signal about
@@ -45,8 +45,13 @@ export async function readTicketEnd(client: Client, git: Git, input: ReadTicketE
       return { refused: `workflow ${input.workflowId} was not started by batch ${input.batchWorkflowId}` };
     }
     if (d.status.name === 'RUNNING') {
-      heartbeat();
-      await sleep(POLL_MS); // throws when the activity is cancelled
+      // The server's long poll answers the moment the workflow closes (a ticket closes right after its signal).
+      const closed = handle.result().then(
+        () => true,
+        () => true,
+      );
+      // sleep() throws when the activity is cancelled.
+      while (!(await Promise.race([closed, sleep(HEARTBEAT_MS).then(() => false)]))) heartbeat();
       continue;
     }
     if (d.status.name !== 'COMPLETED') {
