@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { Redactor, redactingStream } from '../../activities/redact';
+import { batchRedactor } from '../../activities/secrets';
 
 /** A destination that keeps every byte written to it. */
 class Sink extends Writable {
@@ -143,5 +144,24 @@ describe('redactingStream', () => {
     const failed = new Promise<Error>((r) => stream.once('error', r));
     stream.write('some output that is long enough to be written out');
     assert.equal((await failed).message, 'disk full');
+  });
+});
+
+describe('batchRedactor', () => {
+  it("redacts the worker's own credentials even when the batch names none, and a named secret under the batch's name", () => {
+    const env = {
+      PATH: '/usr/bin:/bin',
+      HOME: '/home/ratchet',
+      GITHUB_TOKEN: 'ghp_workertoken123456',
+      TEMPORAL_API_KEY: 'tmprl-key-abcdef',
+      DB_PASS: 'hunter2hunter2',
+      MODEL_KEY: 'sk-model-key-987654',
+    };
+    const r = batchRedactor(['MODEL_KEY'], env);
+    const text = `path /usr/bin:/bin home /home/ratchet token ghp_workertoken123456 key tmprl-key-abcdef db hunter2hunter2 model sk-model-key-987654`;
+    assert.equal(
+      r.redact(text),
+      'path /usr/bin:/bin home /home/ratchet token [redacted:GITHUB_TOKEN] key [redacted:TEMPORAL_API_KEY] db [redacted:DB_PASS] model [redacted:MODEL_KEY]',
+    );
   });
 });
