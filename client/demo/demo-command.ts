@@ -12,7 +12,8 @@ import readline from 'node:readline/promises';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { simpleGit } from 'simple-git';
-import { BadInputError } from '../../workflows/errors';
+import { createSandboxProbe } from '../../activities/sandbox';
+import { BadInputError, ConfigError } from '../../workflows/errors';
 import { batchWorkflowId } from '../../workflows/messages';
 import type { GateDecision, RunReport } from '../../workflows/types';
 import { ensureDevServer, uiLink } from '../../deploy/dev-server';
@@ -105,6 +106,15 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
     throw new BadInputError('--dir', [
       `"${dir}" already holds a demo (repo/); fix: pass a new folder to --dir, or remove that one`,
     ]);
+  }
+
+  // The demo's agents run boxed, as every batch's do unless it says otherwise: say so before anything starts, not as a
+  // ticket's failed attempts.
+  if (!(await createSandboxProbe().bwrap())) {
+    throw new ConfigError(
+      "the demo's agents run boxed by bubblewrap (bwrap), which is missing or does not work here; fix: install it " +
+        '(Debian/Ubuntu: apt-get install bubblewrap) and allow unprivileged user namespaces, then run the demo again',
+    );
   }
 
   // How to type a ratchet command against this server, for the hints the demo prints.
