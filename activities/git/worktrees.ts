@@ -204,6 +204,10 @@ export async function commitAll(
       throw new GitError(`the worktree ${worktree} is on ${head || 'a detached HEAD'}, not on refs/heads/${branch}: the agent switched branches; the attempt is not committed`, true);
     }
   }
+  // A fresh index from HEAD, not the agent's (read-tree without -m replaces every entry): the agent's may carry
+  // skip-worktree or assume-unchanged bits that keep an edited file (a gate's script) out of the commit while the
+  // gates, run in this worktree, run the edited file (issue 25).
+  await git.run(worktree, ['read-tree', 'HEAD']);
   await git.run(worktree, ['add', '-A']);
   // Commit first and ask only when it exits 1 (also git's answer to "nothing to commit") whether anything was staged:
   // an agent that changed files, the common case, costs one git process less.

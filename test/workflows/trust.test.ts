@@ -279,6 +279,20 @@ describe('an agent that cheats never gets a ticket counted done', function () {
     assert.deepEqual(await mergesOf(fx.repo, 'e'), []);
   });
 
+  it('commits what the agent changed whatever its index says: a skip-worktree bit does not keep an edited gate script out of the commit', async () => {
+    const fx = await setup([ticket('h')], { 'check.sh': 'test "$(cat h.txt)" = good\n' });
+    // The edit to check.sh would stay out of a commit made from the agent's index, while the gate ran the edited file.
+    await fx.script({ h: [{ run: 'git update-index --skip-worktree check.sh', files: { 'check.sh': 'exit 0\n', 'h.txt': 'bad' } }] });
+    const { handle, batchId } = await start(fx, { gates: [{ name: 'check', command: 'sh check.sh', files: ['check.sh'] }], maxAttempts: 1 });
+
+    const s = await waitForGate(batchId, 'h', 'attempts-exhausted');
+    assert.match(s.lastFeedback ?? '', /changed protected paths check\.sh/);
+    await ticketHandle(batchId, 'h').executeUpdate(rejectUpdate, { args: [{ by: 'dan' }] });
+    const report = await handle.result();
+    assert.deepEqual(report.tamperingsCaught, [{ ticketId: 'h', attempt: 1, paths: ['check.sh'] }]);
+    assert.deepEqual(await mergesOf(fx.repo, 'h'), []);
+  });
+
   it('redacts a secret the agent prints, everywhere ratchet writes, and keeps an unnamed worker token out of its reach', async () => {
     const fx = await setup([ticket('s')]);
     await fx.script({
