@@ -10,6 +10,7 @@ import { assertGitRepo, blobDigests, canonical, ensureExcluded, headOf, type Git
 import { resolveEnvFrom } from './env';
 import { GitHubTracker } from './tracker/github';
 import { LOCK_SUFFIX, LocalTracker, STATE_SUFFIX } from './tracker/local';
+import { toolFiles } from './tool-files';
 import type { GitHub } from './github/client';
 import type { StateWrite, StateWritten, Tracker } from './tracker/tracker';
 import { graphProblems } from '../workflows/graph';
@@ -290,8 +291,9 @@ function selectTickets(all: Ticket[], config: BatchConfig): Ticket[] {
 
 /**
  * Every protected path of a batch (DESIGN.md "Trust boundaries"), as globs relative to the repository: the tickets
- * folder and `.ratchet/` (when inside the repository), every file a gate or probe declares it runs, and the batch
- * file's own `protectedPaths`. Sorted, without duplicates.
+ * folder and `.ratchet/` (when inside the repository), every file a gate or probe declares it runs, the files each
+ * gate's tool reads first (`toolFiles`: a `GNUmakefile` beside a listed `Makefile`, npm's lock files for `npm test`),
+ * and the batch file's own `protectedPaths`. Sorted, without duplicates.
  */
 export function protectedPaths(config: BatchConfig, tickets: Ticket[]): string[] {
   const inRepo = (abs: string): string[] => {
@@ -303,6 +305,7 @@ export function protectedPaths(config: BatchConfig, tickets: Ticket[]): string[]
     '.ratchet/**',
     ...inRepo(config.ticketsDir),
     ...config.gates.flatMap((g) => g.files),
+    ...config.gates.flatMap((g) => toolFiles(g)),
     ...probeFiles,
     ...config.protectedPaths,
   ];

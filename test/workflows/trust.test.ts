@@ -293,6 +293,19 @@ describe('an agent that cheats never gets a ticket counted done', function () {
     assert.deepEqual(await mergesOf(fx.repo, 'h'), []);
   });
 
+  it('fails an attempt that adds a GNUmakefile beside the protected Makefile its gate runs (make reads it first)', async () => {
+    const fx = await setup([ticket('m')], { Makefile: 'check:\n\ttest "$$(cat m.txt)" = good\n' });
+    await fx.script({ m: [{ note: 'a makefile make prefers, which passes', files: { GNUmakefile: 'check:\n\ttrue\n', 'm.txt': 'bad' } }] });
+    const { handle, batchId } = await start(fx, { gates: [{ name: 'check', command: 'make -s check', files: ['Makefile'] }], maxAttempts: 1 });
+
+    const s = await waitForGate(batchId, 'm', 'attempts-exhausted');
+    assert.match(s.lastFeedback ?? '', /changed protected paths GNUmakefile/);
+    await ticketHandle(batchId, 'm').executeUpdate(rejectUpdate, { args: [{ by: 'dan' }] });
+    const report = await handle.result();
+    assert.deepEqual(report.tamperingsCaught, [{ ticketId: 'm', attempt: 1, paths: ['GNUmakefile'] }]);
+    assert.deepEqual(await mergesOf(fx.repo, 'm'), []);
+  });
+
   it('redacts a secret the agent prints, everywhere ratchet writes, and keeps an unnamed worker token out of its reach', async () => {
     const fx = await setup([ticket('s')]);
     await fx.script({
