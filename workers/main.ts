@@ -100,6 +100,19 @@ export function metricsAddress(value: string | undefined, source: string): strin
 }
 
 /**
+ * The start line of a worker that reaches Temporal without authentication (no TLS client certificate, no API key):
+ * what that leaves open, since agents keep the network (issue 25). ratchet counts no message's body as evidence, but
+ * who may send `approve`, `reject` and `resume` is the server's authorization, which only mTLS or API keys give.
+ */
+export function unauthenticatedWarning(who: string, address: string): string {
+  return (
+    `${who}: Temporal at ${address} is reached without authentication: anything that reaches it, an agent included ` +
+    '(agents keep the network), can send your batches approve, reject and resume as a person would. Fine for a dev ' +
+    'server on your machine; for a shared server turn on mTLS or API keys (TEMPORAL_TLS_*, TEMPORAL_API_KEY; docs/trust.md).'
+  );
+}
+
+/**
  * Runs a worker in this process until SIGINT/SIGTERM. While Temporal cannot be reached it waits for it, printing one line
  * per retry; a signal during that wait ends it at once.
  * @returns after a graceful shutdown, or after a signal that came before the worker polled.
@@ -156,6 +169,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
             'unless their batch sets agent.sandbox "none" (agents unboxed, with write access to everything this user can ' +
             'write). Install it: apt-get install bubblewrap (Debian/Ubuntu), and allow unprivileged user namespaces.',
     );
+    if (!target.secure) console.log(unauthenticatedWarning(who, address));
   }
   const connectTimeoutMs = opts.connectTimeoutMs ?? connectTimeoutOf(process.env.RATCHET_CONNECT_TIMEOUT_MS, 'RATCHET_CONNECT_TIMEOUT_MS');
   const reach: ReachOptions = {

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { connectTimeoutOf, unreachableReason, untilReachable } from '../../workers/connect';
 import { BadInputError, TemporalUnreachableError } from '../../workflows/errors';
+import { unauthenticatedWarning } from '../../workers/main';
 
 const REFUSED = new Error(
   'tonic::transport::Error(Transport, ConnectError(ConnectError("tcp connect error", 127.0.0.1:7233, Os { code: 111, kind: ConnectionRefused, message: "Connection refused" })))',
@@ -102,5 +103,13 @@ describe('a worker waiting for its server', () => {
     assert.equal(connectTimeoutOf('0', '--connect-timeout'), 0);
     assert.equal(connectTimeoutOf('120000', '--connect-timeout'), 120_000);
     assert.throws(() => connectTimeoutOf('2m', '--connect-timeout'), (err: unknown) => err instanceof BadInputError && /--connect-timeout/.test(err.message) && /"2m" is not a time in ms/.test(err.message));
+  });
+});
+
+describe('the worker start line without authentication (issue 25)', () => {
+  it('says what an unauthenticated frontend leaves open and the fix', () => {
+    const line = unauthenticatedWarning('ratchet worker (activities)', '127.0.0.1:7233');
+    assert.match(line, /Temporal at 127\.0\.0\.1:7233 is reached without authentication: .*an agent included .*approve, reject and resume/);
+    assert.match(line, /mTLS or API keys \(TEMPORAL_TLS_\*, TEMPORAL_API_KEY/);
   });
 });
