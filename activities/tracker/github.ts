@@ -337,7 +337,7 @@ export class GitHubTracker implements Tracker {
    * Sets the state label (removing any other state label), closes the issue on `done` (reopens it on any other
    * state), and writes `note` and the fences into ratchet's notes comment. Idempotent: the same state, note and fence
    * again write nothing. Labels have no compare-and-set on GitHub: the issue and the notes comment are read afresh
-   * (conditional requests on their ETags) just before the write, and that read is the compare.
+   * (the issue by a conditional request on its ETag; the comment by its id) just before the write, and that read is the compare.
    * @returns the state the labels said just before (`todo` when they said two); `refused` and nothing written when
    *   `write.expect` or `write.fence` says so (see `Tracker.setState`).
    * @throws BadInputError when the ticket has no issue.

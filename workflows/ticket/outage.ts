@@ -41,7 +41,11 @@ export async function ridingOutages<T>(fx: TicketEffects, what: string, step: ()
     } catch (err) {
       const outage = outageOf(err);
       // patched: before 0.2.1 an outage failed the step like any harness fault (an attempt, or a heal and a gate).
-      if (outage === undefined || !patched('outages-cost-no-attempts')) throw err;
+      if (outage === undefined || !patched('outages-cost-no-attempts')) {
+        // The folder is back and the step failed otherwise: the outage is over, whatever the caller makes of this.
+        s.endOutage(Date.now());
+        throw err;
+      }
       const now = Date.now();
       since ??= now;
       s.startOutage(`${what}: ${outage}`, now);
