@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { DISCOVERED_BODY_CHARS, DISCOVERED_TITLE_CHARS } from './discovery';
 import { BadInputError } from './errors';
 import { ID_FIX_TEXT, ID_PATTERN, refComponentProblem } from './ids';
-import { DEFAULT_DISCOVERY, DEFAULT_OUTAGE_MS, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
+import { DEFAULT_AGENT_NETWORK, DEFAULT_DISCOVERY, DEFAULT_OUTAGE_MS, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
 
 export { ID_PATTERN, refComponentProblem } from './ids';
 // The client's and deploy/'s importers still name it here; its home is errors.ts.
@@ -55,6 +55,29 @@ const repoGlob = z
     error: 'must be relative to the repository (no leading "/", no "..") such as "scripts/**"',
   });
 const repoGlobs = z.array(repoGlob).default([]);
+
+/**
+ * A domain a boxed run may reach through the egress proxy: a host name (`api.anthropic.com`) or every subdomain of
+ * one (`*.npmjs.org`). Never an IP address, `localhost` or the GitHub API: those reach the worker's own ports, the
+ * Temporal frontend or the tracker, which no agent may speak to (issue 25).
+ */
+const domain = z
+  .string()
+  .min(1)
+  .max(253)
+  .superRefine((value, ctx) => {
+    const host = value.toLowerCase().replace(/^\*\./, '');
+    const fail = (why: string) => ctx.addIssue({ code: 'custom', input: value, message: `is ${JSON.stringify(value)}: ${why}` });
+    if (!/^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/.test(host)) {
+      return fail('not a domain; fix: a host name such as "api.anthropic.com", or "*.npmjs.org" for its subdomains');
+    }
+    if (/^[0-9.]+$/.test(host) || host === 'localhost' || host.endsWith('.localhost')) {
+      return fail('an address on this machine or an IP literal: a box never reaches the worker, the Temporal frontend or another local port; fix: remove it');
+    }
+    if (host === 'api.github.com') {
+      return fail("the GitHub API, which ratchet's tracker and forge use with the worker's token; a box never reaches it; fix: remove it");
+    }
+  });
 
 /** An environment variable name (POSIX portable), for names that are keys of an object. */
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -278,6 +301,7 @@ export const batchFileSchema = z
         env: plainEnv,
         envFrom: envNames,
         sandbox: z.enum(['bwrap', 'none']).optional(),
+        network: z.array(domain).default([...DEFAULT_AGENT_NETWORK]),
         cacheDirs: z
           .array(z.string().refine((p) => p.startsWith('/'), { error: 'must be an absolute folder such as /home/me/.npm' }))
           .default([]),
@@ -294,6 +318,7 @@ export const batchFileSchema = z
             junit: repoGlob.optional(),
             tests: repoGlobs,
             envFrom: envNames,
+            network: z.array(domain).default([]),
           })
           .strict(),
       )

@@ -90,6 +90,11 @@ export interface Gate {
   tests: string[];
   /** Names of worker environment variables the command gets (values never travel in payloads). */
   envFrom: string[];
+  /**
+   * Domains the gate's boxed run may reach (`example.com`, `*.example.com`), through ratchet's egress proxy; empty or
+   * absent (histories before it): no network at all.
+   */
+  network?: string[];
 }
 
 /** The agent engine: any command line, run through the shell in the worktree (see README "Agent protocol"). */
@@ -105,7 +110,18 @@ export interface AgentConfig {
   sandbox?: 'bwrap' | 'none';
   /** Absolute folders the agent may write besides its worktree (package caches, its CLI's own state). */
   cacheDirs: string[];
+  /**
+   * Domains the boxed agent and the harness's setup steps may reach (`api.anthropic.com`, `*.npmjs.org`), through
+   * ratchet's egress proxy; empty: no network. Absent (histories before it): {@link DEFAULT_AGENT_NETWORK}.
+   */
+  network?: string[];
 }
+
+/**
+ * The domains an agent may reach when the batch names none: the model APIs (Anthropic, OpenAI, Google). Never the
+ * Temporal frontend, the GitHub API or the worker's ports (issue 25).
+ */
+export const DEFAULT_AGENT_NETWORK: readonly string[] = ['api.anthropic.com', 'api.openai.com', 'generativelanguage.googleapis.com'];
 
 /**
  * Where a batch's tickets live (DESIGN.md "Words": tracker). `local`: ticket files in `ticketsDir`. `github`: issues of
