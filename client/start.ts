@@ -15,6 +15,7 @@ import {
 import { formatMs } from '../workflows/duration';
 import { batchStatusQuery, batchWorkflowId, TASK_QUEUE, type BatchStatus } from '../workflows/messages';
 import { BadInputError, BatchFailedError } from '../workflows/errors';
+import { secretEnvRefusal } from '../workflows/secret-env';
 import type { StartableBatch } from './batch-file';
 import { isUnreachable, rootMessage } from './errors';
 
@@ -24,17 +25,22 @@ import { isUnreachable, rootMessage } from './errors';
  * the host that holds the repository: ticket files, probes, `tickets` ids, repo, base branch, `envFrom`), and the
  * tracker must not be held by another running batch. Returns only once the batch has loaded and holds its tracker's
  * claim (its `status` query is past `loading`), so that two batches started at once over one tracker are not both
- * reported started: the one that lost the claim fails before starting any ticket, and this throws.
+ * reported started: the one that lost the claim fails before starting any ticket, and this throws. A secret-looking
+ * `agent.env` entry is refused first, before any workflow starts (its value would be in that workflow's history).
  * @param batch - from {@link loadBatchFile}.
  * @param opts.claimTimeoutMs - how long to wait for the claim after the start, ms (default 120 000).
  * @returns the workflow id and the first run id.
- * @throws BadInputError for bad input, a tracker another batch holds (before the start, or claimed by it while this
- *   one loaded: the message names that batch), a batch with that id already running, or no worker polling the task
+ * @throws BadInputError for bad input (a secret in `agent.env`: naming the field, its kind and the fix, never the
+ *   value), a tracker another batch holds (before the start, or claimed by it while this one loaded: the message names
+ *   that batch), a batch with that id already running, or no worker polling the task
  *   queue (the message says what to do); BatchFailedError when the batch failed while loading for another reason;
  *   Error when it neither claimed nor failed within `claimTimeoutMs` (it may still: the message says how to look).
  */
 export async function startBatch(client: Client, batch: StartableBatch, opts: { claimTimeoutMs?: number } = {}): Promise<{ workflowId: string; runId: string }> {
   const workflowId = batchWorkflowId(batch.batchId);
+  // Before anything starts, even the check: the check's input would hold the value in its history.
+  const secrets = secretEnvRefusal(batch);
+  if (secrets.length) throw new BadInputError(`batch ${batch.batchId}`, secrets);
   const check = await checkBatch(client, batch, workflowId);
   const holder = await claimHolder(client, check.claim);
   if (holder) throw heldBy(batch.batchId, holder, check.claim);

@@ -101,6 +101,17 @@ describe('ratchet CLI', function () {
     assert.doesNotMatch(stdout, /Started/);
   });
 
+  it('refuses a secret in agent.env before connecting, naming the field, its kind and the fix, never the value (issue 25 item 8)', async () => {
+    const token = `ghp_${'Zq7'.repeat(12)}`; // a fake in GitHub's shape
+    const file = await batchFile('secret.json', JSON.stringify({ ...valid, agent: { command: 'echo', env: { GITHUB_TOKEN: token, NOTE: `use ${token}` } } }));
+    const { code, stdout, stderr } = await ratchet(['start', file, ...NOWHERE]);
+    assert.equal(code, EXIT.BAD_INPUT, stderr);
+    assert.match(stderr, /field "agent\.env\.GITHUB_TOKEN" looks like a secret by its name.*fix: remove it from agent\.env, add "GITHUB_TOKEN" to agent\.envFrom/);
+    assert.match(stderr, /field "agent\.env\.NOTE" has a value that looks like a secret \(a GitHub token .*not shown here\)/);
+    assert.ok(!stderr.includes(token) && !stdout.includes(token), 'the token is shown');
+    assert.doesNotMatch(stdout, /Started/);
+  });
+
   it('rejects a repo folder that is not a git repository', async () => {
     const file = await batchFile('not-git.json', JSON.stringify({ ...valid, repo: 'plain-folder' }));
     const { code, stdout, stderr } = await ratchet(['start', file, ...NOWHERE]);

@@ -9,6 +9,7 @@ import {
   getExternalWorkflowHandle,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -25,6 +26,7 @@ import { asStepFailure } from '../local';
 import { blockerDoneSignal, discoveryFiledSignal, ticketWorkflowId } from '../messages';
 import { unblocked } from '../metrics';
 import { OPTIONS } from '../options';
+import { secretEnvRefusal } from '../secret-env';
 import { RatchetAttempt, RatchetBatch, RatchetPhase, RatchetTicket } from '../search-attributes';
 import { ticketWorkflow } from '../ticket';
 import type { DiscoveredRecord, LoadedBatch, Ticket, TicketFact } from '../types';
@@ -41,10 +43,16 @@ export function show(s: BatchSchedule): void {
 
 /**
  * Runs `loadBatch` (its tickets as graph nodes); bad input becomes the workflow's own non-retryable failure, naming
- * the field and the fix.
- * @throws ApplicationFailure (non-retryable, the activity's type or `BadInput`).
+ * the field and the fix. A secret-looking `agent.env` entry is refused here first, before any activity is scheduled,
+ * so its value is copied into no activity's input (issue 25 item 8; patched: before 0.2.2 `loadBatch` refused it).
+ * @throws ApplicationFailure (non-retryable, the activity's type or `BadInput`; the secret's refusal names the field,
+ *   the kind of secret and the fix, never the value).
  */
 export async function loadOrRefuse(raw: unknown, workflowId: string, via: Activities = acts.quick): Promise<LoadedBatch> {
+  const secrets = secretEnvRefusal(raw);
+  if (secrets.length && patched('secret-env-refused-in-workflow')) {
+    throw ApplicationFailure.create({ type: 'BadInput', nonRetryable: true, message: `batch input: ${secrets.join('; ')}` });
+  }
   try {
     return await via.loadBatch({ raw, workflowId });
   } catch (err) {
