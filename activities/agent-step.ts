@@ -3,10 +3,10 @@
  * stale run of the same step left by a dead worker, cut the ticket's worktree fresh from the base tip, write the
  * prompt, run a fresh agent process there with heartbeats, and keep its transcript in the step's artifacts folder.
  */
-import { mkdir, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
+import { mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Agent, AgentRole, AgentTask } from './agents/agent';
+import type { Agent, AgentRole } from './agents/agent';
 import { stepDir, writeArtifact } from './artifacts';
 import { liveness, throwIfStopped, type Liveness } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
@@ -15,10 +15,12 @@ import { prepareWorktree, type Git } from './git';
 import { stopStaleRun } from './process';
 import { renderPrompt } from './prompt';
 import { pidFileOf, runStep } from './run-step';
-import { bwrapPrefix, gitPinnedPaths, gitWritableDirs, BOXED_TMPDIR, hostTmpEntries, PRIVATE_TMP_PREFIX, type SandboxProbe } from './sandbox';
+import { hiddenFolders, openBox, type OpenBox } from './box/box';
+import { PRIVATE_TMP_PREFIX, type SandboxProbe } from './box/sandbox';
+import { privateGitDir } from './git/views';
 import { batchRedactor } from './secrets';
 import type { Redactor } from './redact';
-import type { AgentConfig, AgentRun, Gate, HarnessSteps, Probe, RepoRef, SetupStep, Ticket } from '../workflows/types';
+import { DEFAULT_AGENT_NETWORK, type AgentConfig, type AgentRun, type Gate, type HarnessSteps, type Probe, type RepoRef, type SetupStep, type Ticket } from '../workflows/types';
 
 /** The ticket branch name: `ratchet/<batchId>/<ticketId>` (issue #2). */
 export const ticketBranch = (batchId: string, ticketId: string): string => `ratchet/${batchId}/${ticketId}`;
@@ -124,13 +126,14 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
       RATCHET_BASE_BRANCH: ref.baseBranch,
     },
   });
-  const sandbox = await boxFor(input.agent, wt.path, branch, deps);
+  const box = await boxFor(input.agent, ref, wt, branch, deps);
+  const sandbox = box && { prefix: box.prefix, tmpDir: box.tmpDir, env: box.env };
   const { heartbeat, signal, tickMs } = liveness(deps.stopping);
   try {
     // The harness's setup steps run first, in the fresh worktree, boxed and with the agent's environment.
     const setup = await runSetupSteps(input.setup, {
       cwd: wt.path,
-      env: sandbox ? { ...env, TMPDIR: sandbox.tmpdirInside } : env,
+      env: box ? { ...env, ...box.env } : env,
       prefix: sandbox?.prefix,
       redact,
       logPath: path.join(dir, 'setup.log'),
@@ -171,9 +174,11 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
       { signal, tickMs, onTick: () => heartbeat(heal ? heal.step : attempt === 0 ? 'plan' : `implement attempt ${attempt}`) },
     );
     throwIfStopped(signal, `the agent run of ${ticketId} ${heal ? heal.step : attempt === 0 ? 'plan' : `attempt ${attempt}`}`);
-    return { run: counted(run), dir, branch, worktree: wt.path, baseCommit: wt.baseCommit };
+    const refused = refusedNote(box?.refused() ?? []);
+    return { run: counted(refused ? { ...run, summary: run.summary + refused } : run), dir, branch, worktree: wt.path, baseCommit: wt.baseCommit };
   } finally {
-    if (sandbox) await rm(sandbox.tmpDir, { recursive: true, force: true });
+    await box?.close();
+    if (box) await rm(box.gitHost, { recursive: true, force: true });
   }
 }
 
@@ -249,27 +254,22 @@ export async function runSetupSteps(
 }
 
 /**
- * The sandbox of one agent run, or undefined when it runs unboxed (`sandbox: none`, which a person writes on purpose:
- * unset, the box is required). Writable: the worktree, the git metadata its commits need, the batch's cache folders,
- * a private /tmp.
- * @throws ConfigError naming the fix when the box is required and bubblewrap does not work on this worker.
+ * The box of one agent run (and the setup steps before it), or undefined when it runs unboxed (`sandbox: none`, which
+ * a person writes on purpose: unset, the box is required). The agent sees its worktree (writable), the batch's cache
+ * folders (writable), a private /tmp, and git through a private git dir whose objects borrow the repository's store
+ * read-only ({@link privateGitDir}); the repository, the other worktrees and the artifacts are hidden; the network is
+ * `agent.network` through the egress proxy.
+ * @throws ConfigError naming the fix when the box is required and bubblewrap (or socat, with a network) does not work
+ *   on this worker, or a cache folder is missing.
  */
 async function boxFor(
   agent: AgentConfig,
-  worktree: string,
+  ref: RepoRef,
+  wt: { path: string; baseCommit: string },
   branch: string,
   deps: Pick<AgentStepDeps, 'sandbox' | 'git'>,
-): Promise<AgentTask['sandbox']> {
+): Promise<(OpenBox & { gitHost: string }) | undefined> {
   if (agent.sandbox === 'none') return undefined;
-  const bwrap = await deps.sandbox.bwrap();
-  if (!bwrap) {
-    // Safe by default (issue 25): an agent never runs unboxed because a package is missing on one worker.
-    const field = agent.sandbox === 'bwrap' ? 'field "agent.sandbox" is "bwrap"' : 'field "agent.sandbox" is unset (agents run boxed)';
-    throw new ConfigError(
-      `${field} but bubblewrap does not work on this worker's host; fix: install it (Debian/Ubuntu: apt-get install ` +
-        'bubblewrap) and allow unprivileged user namespaces, or set agent.sandbox to "none" to run agents unboxed on purpose',
-    );
-  }
   const caches: string[] = [];
   for (const dir of agent.cacheDirs) {
     if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
@@ -277,10 +277,32 @@ async function boxFor(
     }
     caches.push(await realpath(dir));
   }
-  const tmpDir = await mkdtemp(path.join(os.tmpdir(), PRIVATE_TMP_PREFIX));
-  await mkdir(path.join(tmpDir, path.basename(BOXED_TMPDIR)));
-  const writable = [worktree, ...(await gitWritableDirs(deps.git, worktree, branch)), ...caches];
-  const visible = (await hostTmpEntries()).filter((p) => p !== tmpDir);
-  const prefix = bwrapPrefix(bwrap, { cwd: worktree, writable, tmpDir, readOnly: await gitPinnedPaths(deps.git, worktree), visible });
-  return { prefix, tmpDir, tmpdirInside: BOXED_TMPDIR };
+  const gitHost = await mkdtemp(path.join(os.tmpdir(), `${PRIVATE_TMP_PREFIX}git-`));
+  try {
+    const view = await privateGitDir(deps.git, { worktree: wt.path, branch, commit: wt.baseCommit, into: path.join(gitHost, 'git'), inside: BOXED_GIT_DIR });
+    const box = await openBox(deps.sandbox, {
+      cwd: wt.path,
+      writable: [wt.path, ...caches],
+      hidden: await hiddenFolders(ref),
+      binds: [
+        { src: view.objects, dest: view.objects, writable: false },
+        { src: view.gitDir, dest: BOXED_GIT_DIR, writable: true },
+        { src: view.gitFile, dest: path.join(wt.path, '.git'), writable: false },
+      ],
+      network: agent.network ?? DEFAULT_AGENT_NETWORK,
+      what: 'the agent',
+    });
+    return Object.assign(box, { gitHost });
+  } catch (err) {
+    await rm(gitHost, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Where an agent's box shows its private git dir. */
+const BOXED_GIT_DIR = '/tmp/ratchet-git';
+
+/** A line for an agent's summary naming what its box refused to let it reach, or '' when nothing. */
+function refusedNote(refused: string[]): string {
+  return refused.length ? `\n[ratchet] the box refused to connect to: ${[...new Set(refused)].join(', ')} (allowed: field "agent.network")` : '';
 }

@@ -18,7 +18,7 @@ import { deploy, merge, type DeployInput, type MergeInput } from './merge';
 import { requestLock, type RequestLockInput } from './lock';
 import { createForges, landPullRequest, openPullRequest, type LandInput, type OpenPullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
-import { createSandboxProbe, type SandboxProbe } from './sandbox';
+import { createSandboxProbe, type SandboxProbe } from './box/sandbox';
 import { validate, type ValidateInput } from './validate';
 import { verifyLive, type VerifyInput } from './verify-live';
 import { readTicketEnd, type ReadTicketEndInput } from './ticket-end';

@@ -26,6 +26,12 @@ import * as fsp from 'node:fs/promises';
  */
 export const STEP_MARK_VAR = 'RATCHET_STEP_RUN';
 
+/**
+ * Set by a box's network bridge (sandbox.ts) to its own pid for {@link BOX_COUNTER}, which removes it from the
+ * command's environment and counts neither the bridge nor its per-connection children.
+ */
+export const BRIDGE_PID_VAR = 'RATCHET_BOX_BRIDGE';
+
 /** The file descriptor on which a box's {@link BOX_COUNTER} reports how many processes the command left in it. */
 export const BOX_REPORT_FD = 3;
 
@@ -39,8 +45,10 @@ export const BOX_REPORT_FD = 3;
 export const BOX_COUNTER = [
   '/bin/sh',
   '-c',
-  `"$@" ${BOX_REPORT_FD}>&-; rc=$?; n=0; for p in /proc/[0-9]*; do p=\${p#/proc/}; [ "$p" = 1 ] || [ "$p" = $$ ] && continue; ` +
-    'read -r s 2>/dev/null <"/proc/$p/stat" || continue; case ${s##*") "} in Z*|X*) ;; *) n=$((n + 1)) ;; esac; done; ' +
+  `b=\${${BRIDGE_PID_VAR}:-none}; unset ${BRIDGE_PID_VAR}; "$@" ${BOX_REPORT_FD}>&-; rc=$?; n=0; for p in /proc/[0-9]*; do p=\${p#/proc/}; ` +
+    '[ "$p" = 1 ] || [ "$p" = $$ ] || [ "$p" = "$b" ] && continue; ' +
+    'read -r s 2>/dev/null <"/proc/$p/stat" || continue; set -- ${s##*") "}; [ "$2" = "$b" ] && continue; ' +
+    'case $1 in Z*|X*) ;; *) n=$((n + 1)) ;; esac; done; ' +
     `{ echo "$n" >&${BOX_REPORT_FD}; } 2>/dev/null; exit $rc`,
   'ratchet-box',
 ];

@@ -10,7 +10,7 @@
  * Usage: `npm run bench:overhead -- [tickets=24] [maxParallel=4]`. Figures depend on the machine; compare runs on one machine.
  */
 import { temporal } from '@temporalio/proto';
-import { createSandboxProbe } from '../activities/sandbox';
+import { createSandboxProbe } from '../activities/box/sandbox';
 import { joinTicketReports } from '../client/client';
 import { createWorker } from '../workers/worker';
 import { batchWorkflow } from '../workflows';

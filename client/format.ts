@@ -92,7 +92,8 @@ function discoveredLines(records: DiscoveredRecord[]): string[] {
       const edges = [r.dependsOn.length ? `depends on ${r.dependsOn.join(', ')}` : '', r.blocks.length ? `blocks ${r.blocks.join(', ')}` : '']
         .filter(Boolean)
         .join('; ');
-      const what = r.status === 'filed' ? `filed as ${r.ticketId}` : `${r.status}${r.reason ? `: ${r.reason}` : ''}`;
+      const waits = r.check === 'approve' && r.reason ? `; ${r.reason}` : '';
+      const what = r.status === 'filed' ? `filed as ${r.ticketId}${waits}` : `${r.status}${r.reason ? `: ${r.reason}` : ''}`;
       return `  "${r.title}" found by ${who}${edges ? ` (${edges})` : ''}: ${what}`;
     }),
   ];

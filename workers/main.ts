@@ -16,7 +16,7 @@ import path from 'node:path';
 import { formatAddress, parseAddress } from '../deploy/address';
 import { temporalTarget } from '../deploy/connection';
 import { NativeConnection, Runtime } from '@temporalio/worker';
-import { createSandboxProbe } from '../activities/sandbox';
+import { createSandboxProbe } from '../activities/box/sandbox';
 import { BadInputError } from '../workflows/errors';
 import { startActivitiesProcess, type ActivitiesProcess } from './activities-process';
 import { buildWorkflowBundle } from './bundle';

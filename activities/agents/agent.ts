@@ -31,10 +31,10 @@ export interface AgentTask {
    */
   env: Record<string, string>;
   /**
-   * Runs the agent boxed: the argv prefix (bwrap), the private folder mounted at /tmp inside, and the `TMPDIR` it
-   * gets there.
+   * Runs the agent boxed (activities/box/box.ts): the argv prefix (bwrap), the private folder mounted at /tmp inside,
+   * and what the box adds to the environment (`TMPDIR` there, the egress proxy's variables).
    */
-  sandbox?: { prefix: string[]; tmpDir: string; tmpdirInside: string };
+  sandbox?: { prefix: string[]; tmpDir: string; env: Record<string, string> };
   /** Replaces secret values in everything the run leaves: transcript, stdout, summary, result. */
   redact?: Redactor;
   /** Wall-clock limit, ms. */

@@ -53,16 +53,18 @@ export function commandAgent(config: Pick<AgentConfig, 'command'>): Agent {
     async run(task: AgentTask, opts: { signal?: AbortSignal; onTick?: () => void; tickMs?: number }): Promise<AgentRun> {
       await fsp.rm(task.resultFile, { force: true });
       await fsp.mkdir(path.dirname(task.resultFile), { recursive: true });
-      // In the sandbox the artifacts folder is read-only: the agent writes its result in its private /tmp.
+      // In the box the artifacts folder is hidden: the agent reads its prompt from, and writes its result in, its
+      // private /tmp.
       const boxedResult = task.sandbox && path.join(task.sandbox.tmpDir, 'ratchet-result.json');
+      if (task.sandbox) await fsp.copyFile(task.promptFile, path.join(task.sandbox.tmpDir, 'ratchet-prompt.md'));
       const r = await runCommand({
         command: config.command,
         cwd: task.cwd,
         env: {
           ...task.env,
-          ...(task.sandbox ? { TMPDIR: task.sandbox.tmpdirInside } : {}),
+          ...task.sandbox?.env,
           RATCHET_ROLE: task.role,
-          RATCHET_PROMPT_FILE: task.promptFile,
+          RATCHET_PROMPT_FILE: task.sandbox ? '/tmp/ratchet-prompt.md' : task.promptFile,
           RATCHET_RESULT_FILE: boxedResult ? '/tmp/ratchet-result.json' : task.resultFile,
         },
         exactEnv: true,

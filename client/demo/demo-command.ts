@@ -12,7 +12,7 @@ import readline from 'node:readline/promises';
 import type { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { simpleGit } from 'simple-git';
-import { createSandboxProbe } from '../../activities/sandbox';
+import { createSandboxProbe } from '../../activities/box/sandbox';
 import { BadInputError, ConfigError } from '../../workflows/errors';
 import { batchWorkflowId } from '../../workflows/messages';
 import type { GateDecision, RunReport } from '../../workflows/types';

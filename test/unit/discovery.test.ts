@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { discoveredCheck, startTerms } from '../../workflows/discovered-check';
 import { discoveredId, discoverRequestToWork, discoveryProblem, overCap } from '../../workflows/discovery';
 import { parseAgentDiscovered } from '../../workflows/input';
-import type { DiscoveredRecord } from '../../workflows/types';
+import type { DiscoveredRecord, Gate } from '../../workflows/types';
 
 const nodes = [
   { id: 'a', dependsOn: [] },
@@ -71,5 +72,40 @@ describe('discovered work rules', () => {
     assert.deepEqual(parseAgentDiscovered({ summary: 'no list' }), { work: [], problems: [] });
     assert.match(parseAgentDiscovered({ discovered: 'x' }).problems[0], /is not a list/);
     assert.equal(parseAgentDiscovered({ discovered: Array.from({ length: 12 }, (_, i) => ({ title: `t${i}` })) }).work.length, 10);
+  });
+});
+
+describe('what checks an agent-filed discovered ticket (issue 25 item 7)', () => {
+  const agent = { kind: 'agent' as const, ticketId: 'x', attempt: 1 };
+  const heal = { kind: 'agent' as const, ticketId: 'x', attempt: -1, heal: 1 };
+  const probe = { kind: 'command' as const, name: 'flag on', command: 'test -f flag', timeoutMs: 1_000, files: [] };
+  const gate = (extra: Partial<Gate> = {}): Gate => ({ name: 'test', command: 'npm test', timeoutMs: 1_000, files: [], tests: [], envFrom: [], ...extra });
+  const junitGate = gate({ junit: 'report.xml', tests: ['test/**'] });
+
+  it('lets a person\'s work run as filed: their word is the check', () => {
+    assert.equal(discoveredCheck({ kind: 'discovered' }, person, [], []), undefined);
+  });
+
+  it('runs an agent\'s bug ticket on its own only with a gate that declares its test report and its tests', () => {
+    assert.equal(discoveredCheck({ kind: 'bug' }, agent, [], [junitGate])?.check, 'failing-test');
+    assert.equal(discoveredCheck({ kind: 'bug' }, agent, [], [gate({ junit: 'report.xml' })])?.check, 'approve', 'no tests: no fail-to-pass run');
+    assert.match(discoveredCheck({ kind: 'bug' }, agent, [], [gate()])?.note ?? '', /no gate declares both its test report \("junit"\) and its test files \("tests"\)/);
+  });
+
+  it('verifies a heal\'s activation gap with its finder\'s probes; an implement agent\'s work never inherits them', () => {
+    assert.equal(discoveredCheck({ kind: 'discovered' }, heal, [probe], [])?.check, 'finder-probes');
+    assert.equal(discoveredCheck({ kind: 'discovered' }, heal, [], [])?.check, 'approve', 'a finder with only batch probes');
+    assert.equal(discoveredCheck({ kind: 'discovered' }, agent, [probe], [junitGate])?.check, 'approve');
+  });
+
+  it('makes an unchecked ticket wait for a person, saying why, and starts a gap with its finder\'s probes', () => {
+    const waits = discoveredCheck({ kind: 'feature' }, agent, [], []);
+    assert.match(waits?.note ?? '', /^waits for a person's approve before it starts: an agent filed it and nothing executable checks it \(no probes of its own/);
+    const record = (check: DiscoveredRecord['check'], filedBy: DiscoveredRecord['filedBy'] = agent): DiscoveredRecord => ({ ticketId: 'x-d1', title: 't', filedBy, dependsOn: [], blocks: [], status: 'filed', at: 0, check, reason: waits?.note });
+    assert.deepEqual(startTerms(record('approve'), {}), { approveFirst: waits?.note });
+    assert.deepEqual(startTerms(record('finder-probes', heal), { x: [probe] }), { probes: [probe] });
+    assert.deepEqual(startTerms(record('failing-test'), {}), {});
+    assert.deepEqual(startTerms(record(undefined), {}), {}, 'filed by older code');
+    assert.deepEqual(startTerms(undefined, {}), {});
   });
 });

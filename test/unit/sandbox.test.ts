@@ -10,12 +10,11 @@ import {
   bwrapPrefix,
   createSandboxProbe,
   findBwrap,
-  gitPinnedPaths,
-  gitWritableDirs,
   hostTmpEntries,
   type SandboxSpec,
-} from '../../activities/sandbox';
+} from '../../activities/box/sandbox';
 import { BOX_COUNTER } from '../../activities/step-processes';
+import { privateGitDir } from '../../activities/git/views';
 import { waitUntil } from '../helpers/wait';
 
 /** ratchet's git client, as a worker has one. */
@@ -73,13 +72,18 @@ describe('findBwrap', () => {
 });
 
 describe('bwrapPrefix', () => {
-  it('mounts the filesystem read-only, then /tmp, writable, read-only pins and hidden folders, in that order', () => {
+  it('mounts the filesystem read-only, then /tmp, hidden folders, writable, read-only pins and binds, in that order', () => {
     const spec: SandboxSpec = {
       cwd: '/srv/wt/t1',
-      writable: ['/srv/wt/t1', '/srv/repo/.git/objects'],
+      writable: ['/srv/wt/t1'],
       tmpDir: '/srv/run/tmp',
-      hidden: ['/srv/wt/t1/.secrets'],
-      readOnly: ['/srv/wt/t1/.git'],
+      hidden: ['/srv/wt', '/srv/repo'],
+      readOnly: ['/srv/wt/t1/Makefile'],
+      binds: [
+        { src: '/srv/repo/.git/objects', dest: '/srv/repo/.git/objects', writable: false },
+        { src: '/srv/run/gitfile', dest: '/srv/wt/t1/.git', writable: false },
+      ],
+      network: 'none',
     };
     assert.deepEqual(bwrapPrefix('/usr/bin/bwrap', spec), [
       '/usr/bin/bwrap',
@@ -89,16 +93,29 @@ describe('bwrapPrefix', () => {
       '--unshare-pid',
       '--die-with-parent',
       '--cap-drop', 'ALL',
+      '--unshare-net',
       '--tmpfs', '/tmp',
       '--bind', '/srv/run/tmp', '/tmp',
+      '--tmpfs', '/srv/wt',
+      '--tmpfs', '/srv/repo',
       '--bind', '/srv/wt/t1', '/srv/wt/t1',
-      '--bind', '/srv/repo/.git/objects', '/srv/repo/.git/objects',
-      '--ro-bind', '/srv/wt/t1/.git', '/srv/wt/t1/.git',
-      '--tmpfs', '/srv/wt/t1/.secrets',
+      '--ro-bind', '/srv/wt/t1/Makefile', '/srv/wt/t1/Makefile',
+      '--ro-bind', '/srv/repo/.git/objects', '/srv/repo/.git/objects',
+      '--ro-bind', '/srv/run/gitfile', '/srv/wt/t1/.git',
+      '--remount-ro', '/srv/wt',
+      '--remount-ro', '/srv/repo',
       '--chdir', '/srv/wt/t1',
       '--',
       ...BOX_COUNTER,
     ]);
+  });
+
+  it('with a proxy network, starts the bridge before the command and hands its pid to the counter', () => {
+    const args = bwrapPrefix('/usr/bin/bwrap', { cwd: '/srv/wt', writable: [], tmpDir: '/srv/tmp', network: { socat: '/usr/bin/socat', socket: '/tmp/e.sock', port: 3128 } });
+    assert.ok(args.includes('--unshare-net'));
+    const shell = args.slice(args.indexOf('--') + 1);
+    assert.match(shell[2], /^\/usr\/bin\/socat -lf \/dev\/null TCP-LISTEN:3128,bind=127\.0\.0\.1,fork,reuseaddr UNIX-CONNECT:\/tmp\/e\.sock .*& RATCHET_BOX_BRIDGE=\$! exec "\$@"$/);
+    assert.deepEqual(shell.slice(4), BOX_COUNTER);
   });
 
   it('binds back, read-only, the folders under the host /tmp that the private /tmp would hide', () => {
@@ -110,52 +127,6 @@ describe('bwrapPrefix', () => {
     const after = args.slice(args.indexOf('/tmp/demo/run/tmp') + 2);
     assert.deepEqual(after.slice(0, 6), ['--ro-bind', '/tmp/demo', '/tmp/demo', '--ro-bind', '/tmp/other', '/tmp/other']);
     assert.equal(args.filter((a) => a === '/tmpx').length, 0);
-  });
-});
-
-describe('gitWritableDirs', () => {
-  let base: string;
-  let repo: string;
-  let wt: string;
-  beforeEach(() => {
-    base = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ratchet-gitdirs-')));
-    repo = path.join(base, 'repo');
-    wt = path.join(base, 'worktrees', 't1');
-    fs.mkdirSync(repo);
-    git(repo, 'init', '-q', '-b', 'main');
-    fs.writeFileSync(path.join(repo, 'a.txt'), 'a\n');
-    git(repo, 'add', '-A');
-    git(repo, 'commit', '-q', '-m', 'init');
-    git(repo, 'worktree', 'add', '-q', '-b', BRANCH, wt);
-  });
-  afterEach(() => fs.rmSync(base, { recursive: true, force: true }));
-
-  it("lists the worktree's git dir, the objects and the branch's ref and log folders, creating them", async () => {
-    const common = path.join(repo, '.git');
-    fs.rmSync(path.join(common, 'logs', 'refs', 'heads', 'ratchet'), { recursive: true, force: true });
-    assert.deepEqual(await gitWritableDirs(ratchetGit, wt, BRANCH), [
-      path.join(common, 'worktrees', 't1'),
-      path.join(common, 'objects'),
-      path.join(common, 'refs', 'heads', 'ratchet', 'b1'),
-      path.join(common, 'logs', 'refs', 'heads', 'ratchet', 'b1'),
-    ]);
-    assert.ok(fs.statSync(path.join(common, 'logs', 'refs', 'heads', 'ratchet', 'b1')).isDirectory());
-  });
-
-  it('refuses a branch without a folder and a main checkout, which would open every branch', async () => {
-    await assert.rejects(gitWritableDirs(ratchetGit, wt, 'main'), /must look like "ratchet\/<batchId>\/<ticketId>"/);
-    await assert.rejects(gitWritableDirs(ratchetGit, wt, 'ratchet/../x'), /must look like/);
-    await assert.rejects(gitWritableDirs(ratchetGit, repo, 'ratchet/b1/t1'), /is not a linked worktree/);
-  });
-
-  it("pins the worktree's .git file and its git dir's HEAD, commondir and gitdir", async () => {
-    const gitDir = path.join(repo, '.git', 'worktrees', 't1');
-    assert.deepEqual(await gitPinnedPaths(ratchetGit, wt), [
-      path.join(wt, '.git'),
-      path.join(gitDir, 'HEAD'),
-      path.join(gitDir, 'commondir'),
-      path.join(gitDir, 'gitdir'),
-    ]);
   });
 });
 
@@ -192,12 +163,20 @@ describe('a command boxed by bwrap', function () {
     git(repo, 'add', '-A');
     git(repo, 'commit', '-q', '-m', 'init');
     git(repo, 'worktree', 'add', '-q', '-b', BRANCH, wt);
+    // The agent's view (activities/box/box.ts): the repository and the worktrees folder hidden, its worktree bound
+    // back, git through a private git dir whose objects borrow the real store read-only.
+    const view = await privateGitDir(ratchetGit, { worktree: wt, branch: BRANCH, commit: git(repo, 'rev-parse', 'main'), into: path.join(base, 'run', 'git'), inside: '/tmp/ratchet-git' });
     spec = {
       cwd: wt,
-      writable: [wt, ...(await gitWritableDirs(ratchetGit, wt, BRANCH))],
-      readOnly: await gitPinnedPaths(ratchetGit, wt),
+      writable: [wt],
       tmpDir,
-      hidden: [path.join(base, 'secrets')],
+      hidden: [repo, path.join(base, 'worktrees'), path.join(base, 'secrets')],
+      binds: [
+        { src: view.objects, dest: view.objects, writable: false },
+        { src: view.gitDir, dest: '/tmp/ratchet-git', writable: true },
+        { src: view.gitFile, dest: path.join(wt, '.git'), writable: false },
+      ],
+      network: 'none',
     };
   });
   afterEach(() => fs.rmSync(base, { recursive: true, force: true }));
@@ -214,46 +193,71 @@ describe('a command boxed by bwrap', function () {
       pidFile: extra.pidFile,
     });
 
-  it('writes inside its worktree and reads the repository beside it', async () => {
-    const r = await boxed(`echo made > made.txt && cat '${path.join(repo, 'a.txt')}' && git log --format=%s main`);
+  it('writes inside its worktree; the repository beside it is hidden, its history readable through git', async () => {
+    const r = await boxed(`echo made > made.txt && git log --format=%s && git status --porcelain && ls -A '${repo}' '${path.join(repo, '.git')}'`);
     assert.equal(r.exitCode, 0, r.tail);
-    assert.equal(r.tail, 'a\ninit\n', 'the repository beside the worktree stays readable');
+    assert.equal(r.tail, `init\n?? made.txt\n${repo}:\n.git\n\n${path.join(repo, '.git')}:\nobjects\n`, 'git works on the private git dir; of the repository only its objects show');
     assert.equal(fs.readFileSync(path.join(wt, 'made.txt'), 'utf8'), 'made\n');
     assert.match(fs.readFileSync(path.join(base, 'logs', 'run.log'), 'utf8'), /sandboxed by .*bwrap\n=== sandbox: .*--unshare-pid/);
   });
 
-  it('commits on its branch, which moves the branch and nothing else', async () => {
+  it("commits in its private git dir: the repository's branches, refs and object store do not change", async () => {
     const main = git(repo, 'rev-parse', 'main');
-    const r = await boxed('echo work > work.txt && git add -A && git -c user.name=a -c user.email=a@b commit -q -m x');
+    const objects = () => git(repo, 'count-objects', '-v');
+    const before = objects();
+    const r = await boxed('echo work > work.txt && git add -A && git -c user.name=a -c user.email=a@b commit -q -m x && git log -1 --format=%s');
     assert.equal(r.exitCode, 0, r.tail);
-    assert.equal(git(repo, 'log', '-1', '--format=%s', BRANCH), 'x');
-    assert.equal(git(repo, 'rev-parse', `${BRANCH}~1`), main);
+    assert.equal(r.tail, 'x\n');
+    assert.equal(git(repo, 'rev-parse', BRANCH), main, 'the real branch did not move');
     assert.equal(git(repo, 'rev-parse', 'main'), main);
+    assert.equal(objects(), before, 'no object was written into the real store');
+    assert.equal(fs.readFileSync(path.join(wt, 'work.txt'), 'utf8'), 'work\n', 'the files are what ratchet commits');
   });
 
-  it('cannot write the main checkout, beside the repository, main, hooks or its own HEAD, nor remount to do so', async () => {
+  it("cannot rewrite an object of the repository's store, main, hooks, the worktree's .git, nor remount to do so", async () => {
     const main = git(repo, 'rev-parse', 'main');
+    const blob = git(repo, 'rev-parse', 'main:a.txt');
+    const loose = path.join(repo, '.git', 'objects', blob.slice(0, 2), blob.slice(2));
     const attempts = [
+      `chmod u+w '${loose}'; printf x > '${loose}'`,
       `echo x > '${path.join(repo, 'a.txt')}'`,
       `echo x > '${path.join(base, 'next.txt')}'`,
-      'git update-ref refs/heads/main HEAD',
       `echo 'exit 0' > '${path.join(repo, '.git', 'hooks', 'pre-commit')}'`,
-      'git symbolic-ref HEAD refs/heads/main',
       `echo 'gitdir: /elsewhere' > .git`,
       `mount -o remount,rw '${base}' && echo x > '${path.join(repo, 'a.txt')}'`,
     ];
     for (const attempt of attempts) {
       const r = await boxed(attempt);
       assert.notEqual(r.exitCode, 0, `${attempt} succeeded: ${r.tail}`);
-      // Refused by the sandbox, not failed for want of the target: everything stays visible, read-only.
-      assert.match(r.tail, /Read-only file system|Device or resource busy|mount: .*: permission denied/, r.tail);
+      // Refused by the box: read-only, or hidden (the hooks folder is not there at all inside).
+      assert.match(r.tail, /Read-only file system|Device or resource busy|Directory nonexistent|mount: .*: permission denied/, r.tail);
     }
+    const moved = await boxed('git update-ref refs/heads/main HEAD && git symbolic-ref HEAD refs/heads/main');
+    assert.equal(moved.exitCode, 0, 'refs are the private git dir\'s own');
     assert.equal(fs.readFileSync(path.join(repo, 'a.txt'), 'utf8'), 'a\n');
     assert.equal(fs.readFileSync(path.join(base, 'next.txt'), 'utf8'), 'next\n');
     assert.equal(git(repo, 'rev-parse', 'main'), main);
     assert.equal(fs.existsSync(path.join(repo, '.git', 'hooks', 'pre-commit')), false);
     assert.equal(git(wt, 'symbolic-ref', 'HEAD'), `refs/heads/${BRANCH}`);
     assert.match(fs.readFileSync(path.join(wt, '.git'), 'utf8'), /^gitdir: .*worktrees\/t1\n$/);
+    execFileSync('git', ['fsck', '--strict'], { cwd: repo, stdio: 'pipe' });
+  });
+
+  it('reaches no network: not the Temporal frontend, nor any port of the worker', async () => {
+    const http = await import('node:http');
+    const server = http.createServer((_req, res) => res.end('worker port\n'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    try {
+      const probe = `node -e "require('http').get('http://127.0.0.1:${port}/',r=>{r.pipe(process.stdout)}).on('error',e=>{console.log('refused',e.code);process.exit(3)})"`;
+      const control = await runCommand({ command: probe, cwd: wt, timeoutMs: 10_000, logPath: path.join(base, 'logs', 'control.log') });
+      assert.equal(control.tail, 'worker port\n', 'without the box the port answers');
+      const r = await boxed(probe);
+      assert.equal(r.exitCode, 3, r.tail);
+      assert.match(r.tail, /refused ECONNREFUSED/);
+    } finally {
+      server.close();
+    }
   });
 
   it('sees its private tmpDir at /tmp and nothing else of the host /tmp', async () => {

@@ -10,7 +10,7 @@ import { Git, prepareWorktree } from '../../activities/git';
 import { runCommand, stopStaleRun } from '../../activities/process';
 import { Redactor } from '../../activities/redact';
 import { runStep } from '../../activities/run-step';
-import { bwrapPrefix, createSandboxProbe, findBwrap } from '../../activities/sandbox';
+import { bwrapPrefix, createSandboxProbe, findBwrap } from '../../activities/box/sandbox';
 import { STEP_MARK_VAR } from '../../activities/step-processes';
 import { validate } from '../../activities/validate';
 import { verifyLive } from '../../activities/verify-live';
@@ -285,10 +285,10 @@ describe('nothing a step starts outlives the step', function () {
     it('never runs an agent unboxed because bubblewrap is missing: unset sandbox fails naming the fix, only "none" runs unboxed', async () => {
       const agent: AgentConfig = { command: 'echo ran > ran.txt', timeoutMs: 20_000, env: {}, envFrom: [], cacheDirs: [] };
       const input = { ref, ticketId: 't1', agent, setup: [], secrets: [], role: 'implement' as const, attempt: 1, prompt: 'do it' };
-      const noBwrap = { bwrap: async () => undefined };
+      const noBwrap = { bwrap: async () => undefined, socat: async () => undefined };
       await assert.rejects(runAgentStep(commandAgent(agent), input, { env: process.env, sandbox: noBwrap, git }), (err: Error) => {
         assert.equal(err.name, 'ConfigError');
-        assert.match(err.message, /field "agent\.sandbox" is unset \(agents run boxed\) but bubblewrap does not work.*apt-get install bubblewrap.*"none"/);
+        assert.match(err.message, /the agent runs boxed \(field "agent\.sandbox" is not "none"\) but bubblewrap does not work.*apt-get install bubblewrap.*"none"/);
         return true;
       });
       const unboxed = { ...agent, sandbox: 'none' as const };

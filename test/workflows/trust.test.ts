@@ -10,7 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { simpleGit } from 'simple-git';
-import { createSandboxProbe } from '../../activities/sandbox';
+import { createSandboxProbe } from '../../activities/box/sandbox';
 import { batchWorkflow } from '../../workflows';
 import { approveUpdate, batchStatusQuery, batchWorkflowId, rejectUpdate, resumeUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';

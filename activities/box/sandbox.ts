@@ -1,13 +1,12 @@
 /**
- * The agent sandbox on Linux: bubblewrap (`bwrap`) shows the command the whole filesystem read-only, with only its
- * worktree, that worktree's own git metadata, a private /tmp and declared caches writable (DESIGN "Trust
- * boundaries"). The network stays reachable: agents call model APIs.
+ * The sandbox on Linux: bubblewrap (`bwrap`) shows a command the whole filesystem read-only but for what its spec
+ * hides and binds, a private /tmp, its own pid namespace and, unless the spec says `host`, its own network namespace
+ * (none, or only the egress proxy's bridge: egress.ts). DESIGN "Trust boundaries"; box.ts says what each role gets.
  */
 import { execFile } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Git } from './git';
-import { BOX_COUNTER } from './step-processes';
+import { BOX_COUNTER, BRIDGE_PID_VAR } from '../step-processes';
 
 /** Name prefix of an agent run's private /tmp folder (created by the caller under the host's /tmp). */
 export const PRIVATE_TMP_PREFIX = 'ratchet-agent-';
@@ -31,7 +30,7 @@ export interface SandboxSpec {
   writable: string[];
   /** A private folder of this run, mounted writable at /tmp (the host's /tmp is not visible, see {@link bwrapPrefix}). */
   tmpDir: string;
-  /** Folders covered by an empty in-memory folder, so their content is absent inside; each must exist. */
+  /** Folders covered by an empty read-only folder, so their content is absent inside; each must exist. */
   hidden?: string[];
   /**
    * Paths that must stay readable although they live under the host's /tmp (the agent's own program, a repository
@@ -43,11 +42,19 @@ export interface SandboxSpec {
    * worktree to its repository ({@link gitPinnedPaths}); each must exist.
    */
   readOnly?: string[];
+  /** Host folders or files bound at another path inside (`src` shows at `dest`), after everything above. */
+  binds?: { src: string; dest: string; writable: boolean }[];
+  /**
+   * The network: `host` (the worker's, as it is), `none` (a network namespace of its own with only loopback), or
+   * `proxy`: none but a bridge from `127.0.0.1:<port>` to `socket` (the egress proxy's unix socket, a path inside the
+   * box) run by `socat` (an absolute path on the host). Default `host`.
+   */
+  network?: 'host' | 'none' | { socat: string; socket: string; port: number };
 }
 
 /**
  * The absolute path of a working `bwrap`: the first one on `PATH` (of `env`, default `process.env`), if it can run
- * `bwrap --ro-bind / / --dev /dev --proc /proc --unshare-pid -- /bin/true` here within 5 s.
+ * `bwrap --ro-bind / / --dev /dev --proc /proc --unshare-pid --unshare-net -- /bin/true` here within 5 s.
  * @returns undefined when not on Linux, not installed, or refused (e.g. the kernel denies user namespaces).
  *   Never throws. Runs a process on every call: hold a {@link createSandboxProbe} to ask once.
  */
@@ -64,27 +71,42 @@ export async function findBwrap(env: NodeJS.ProcessEnv = process.env): Promise<s
 }
 
 function works(bwrap: string): Promise<boolean> {
-  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--unshare-pid', '--', '/bin/true'];
+  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--unshare-pid', '--unshare-net', '--', '/bin/true'];
   return new Promise((resolve) => {
     execFile(bwrap, args, { timeout: PROBE_TIMEOUT_MS, killSignal: 'SIGKILL' }, (err) => resolve(err === null));
   });
 }
 
-/** Answers "is there a working bwrap here?" once per holder; see {@link createSandboxProbe}. */
+/** Answers "is there a working bwrap here?" (and socat, the network bridge) once per holder; see {@link createSandboxProbe}. */
 export interface SandboxProbe {
   /** The path {@link findBwrap} found, or undefined; computed on the first call, the same promise after. */
   bwrap(): Promise<string | undefined>;
+  /** The absolute path of `socat` on `PATH`, or undefined; computed on the first call, the same promise after. */
+  socat(): Promise<string | undefined>;
 }
 
 /**
- * A probe that runs {@link findBwrap} at most once. The worker makes one and passes it to the activities that run
- * agents (DESIGN "Shapes": no module-level caches of clients), so tests can make their own.
+ * A probe that runs {@link findBwrap} and looks for socat at most once each. The worker makes one and passes it to
+ * the activities that run boxed commands (DESIGN "Shapes": no module-level caches of clients), so tests can make
+ * their own.
  */
 export function createSandboxProbe(env: NodeJS.ProcessEnv = process.env): SandboxProbe {
   let found: Promise<string | undefined> | undefined;
+  let socat: Promise<string | undefined> | undefined;
   return {
     bwrap: () => (found ??= findBwrap(env)),
+    socat: () => (socat ??= onPath('socat', env)),
   };
+}
+
+/** The first executable `name` in a folder of `env.PATH`, or undefined. */
+async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (!path.isAbsolute(dir)) continue;
+    const candidate = path.join(dir, name);
+    if (await fsp.access(candidate, fsp.constants.X_OK).then(() => true, () => false)) return candidate;
+  }
+  return undefined;
 }
 
 /**
@@ -96,9 +118,12 @@ export function createSandboxProbe(env: NodeJS.ProcessEnv = process.env): Sandbo
  *   folder of the host's /tmp that holds `cwd` or a `writable`, `hidden` or `readOnly` path is bound back read-only
  *   (e.g. a repository beside its worktrees under `/tmp/ratchet-demo-x/`; bwrap leaves an empty folder of that name
  *   in `tmpDir` as the mount point);
- * - each `writable` folder read-write, then each `readOnly` path, then an empty tmpfs on each `hidden` folder;
  * - `visible` paths under the host's /tmp are bound back read-only like the above, each only if it still exists when
- *   the box starts (`--ro-bind-try`: an entry listed a moment before may have vanished since).
+ *   the box starts (`--ro-bind-try`: an entry listed a moment before may have vanished since);
+ * - an empty tmpfs on each `hidden` folder, then each `writable` folder read-write, each `readOnly` path, each of
+ *   `binds` at its `dest`, and last each `hidden` folder remounted read-only (not what was bound inside it);
+ * - with `network` other than `host`, `--unshare-net` (only loopback inside), and for a proxy the bridge (socat)
+ *   started before the command.
  *
  * Also `--cap-drop ALL`: a worker running as root would otherwise keep every capability inside and could remount
  * the read-only filesystem writable. No `--new-session`: the command's process group must stay the one `runCommand`
@@ -126,7 +151,10 @@ export function bwrapPrefix(bwrap: string, spec: SandboxSpec): string[] {
     );
   // What the command needs must be there; a `visible` entry listed a moment ago may be gone by now (a SQLite journal,
   // another program's temp folder), and is then skipped (`--ro-bind-try`) rather than failing the run.
-  const needed = tops([spec.cwd, ...spec.writable, ...readOnly, ...hidden]);
+  const binds = spec.binds ?? [];
+  const network = spec.network ?? 'host';
+  // A bind needs the folder it lands in, not its own path: one straight into the private /tmp needs nothing.
+  const needed = tops([spec.cwd, ...spec.writable, ...readOnly, ...hidden, ...binds.map((b) => path.dirname(b.dest))]);
   const optional = tops(spec.visible ?? []).filter((p) => !needed.includes(p));
   const args = [
     bwrap,
@@ -136,72 +164,28 @@ export function bwrapPrefix(bwrap: string, spec: SandboxSpec): string[] {
     '--unshare-pid',
     '--die-with-parent',
     '--cap-drop', 'ALL',
+    ...(network === 'host' ? [] : ['--unshare-net']),
     '--tmpfs', '/tmp',
     '--bind', spec.tmpDir, '/tmp',
   ];
   for (const p of needed) args.push('--ro-bind', p, p);
   for (const p of optional) args.push('--ro-bind-try', p, p);
+  for (const p of hidden) args.push('--tmpfs', p);
   for (const p of spec.writable) args.push('--bind', p, p);
   for (const p of readOnly) args.push('--ro-bind', p, p);
-  for (const p of hidden) args.push('--tmpfs', p);
-  args.push('--chdir', spec.cwd, '--', ...BOX_COUNTER);
+  for (const b of binds) args.push(b.writable ? '--bind' : '--ro-bind', b.src, b.dest);
+  // Hidden folders are read-only too (a tmpfs is writable): a write there fails as on the rest of the filesystem
+  // instead of vanishing with the box. Not recursive: what is bound inside them keeps its own mode.
+  for (const p of hidden) args.push('--remount-ro', p);
+  args.push('--chdir', spec.cwd, '--');
+  if (typeof network === 'object') {
+    // The bridge starts first and its pid is handed to the counter, which does not count it (nor its children: one per
+    // open connection) as a process the command left.
+    const bridge = `${network.socat} -lf /dev/null TCP-LISTEN:${network.port},bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:${network.socket}`;
+    args.push('/bin/sh', '-c', `${bridge} </dev/null >/dev/null 2>&1 & ${BRIDGE_PID_VAR}=$! exec "$@"`, 'ratchet-net');
+  }
+  args.push(...BOX_COUNTER);
   return args;
-}
-
-/**
- * The git metadata a commit on `branch` in the linked worktree `worktree` writes, and no more:
- * - the worktree's own git dir (`git rev-parse --git-dir`, e.g. `<repo>/.git/worktrees/<name>`: index, HEAD's log),
- * - `<common>/objects`,
- * - `<common>/refs/heads/<folder of branch>` and `<common>/logs/refs/heads/<folder of branch>` (the branch's loose
- *   ref and its reflog; git writes a ref through a lock file renamed in the same folder, so the folder, not the file),
- *   both created if missing.
- *
- * Everything else of the repository (other branches such as `main`, config, hooks, info/, packed-refs) stays
- * read-only. Sibling branches in the same folder (`ratchet/<batchId>/*`) are writable too; git cannot update a ref
- * with less. Pin the files that tie the worktree to its branch with {@link gitPinnedPaths}.
- * @param branch e.g. `ratchet/<batchId>/<ticketId>`.
- * @returns canonical absolute folders, for {@link SandboxSpec.writable}.
- * @throws Error when `branch` has no folder (`main`: its folder would be all of refs/heads), has an empty, `.` or
- *   `..` segment, or `worktree` is a repository's main checkout rather than a linked worktree; `GitError` when
- *   `worktree` is not in a git repository.
- */
-export async function gitWritableDirs(git: Git, worktree: string, branch: string): Promise<string[]> {
-  const parts = branch.split('/');
-  if (parts.length < 2 || parts.some((p) => p === '' || p === '.' || p === '..')) {
-    throw new Error(
-      `gitWritableDirs: branch ${JSON.stringify(branch)} must look like "ratchet/<batchId>/<ticketId>": ` +
-        'the sandbox makes its folder of refs/heads writable, and a branch without a folder would expose every branch',
-    );
-  }
-  const { gitDir, commonDir } = await gitDirs(git, worktree);
-  if (gitDir === commonDir) {
-    throw new Error(`gitWritableDirs: ${worktree} is not a linked worktree (its git dir is the repository's own ${gitDir})`);
-  }
-  const folder = parts.slice(0, -1).join('/');
-  const refs = path.join(commonDir, 'refs', 'heads', folder);
-  const logs = path.join(commonDir, 'logs', 'refs', 'heads', folder);
-  await Promise.all([fsp.mkdir(refs, { recursive: true }), fsp.mkdir(logs, { recursive: true })]);
-  return Promise.all([gitDir, path.join(commonDir, 'objects'), refs, logs].map((p) => fsp.realpath(p)));
-}
-
-/**
- * The files that tie a linked worktree to its repository and branch, for {@link SandboxSpec.readOnly}: the
- * worktree's `.git` file and, in its git dir, `HEAD`, `commondir` and `gitdir`. Without the pins a boxed agent could
- * point HEAD at `refs/heads/main` (or `.git` at a repository of its own, with hooks) and ratchet's own git commands
- * in the worktree, which run outside the sandbox, would then move `main` (or run the agent's hooks).
- * @returns canonical absolute paths of those that exist.
- */
-export async function gitPinnedPaths(git: Git, worktree: string): Promise<string[]> {
-  const { gitDir } = await gitDirs(git, worktree);
-  const candidates = [path.join(worktree, '.git'), ...['HEAD', 'commondir', 'gitdir'].map((f) => path.join(gitDir, f))];
-  const found = await Promise.all(candidates.map((p) => fsp.realpath(p).catch(() => undefined)));
-  return found.filter((p): p is string => p !== undefined);
-}
-
-async function gitDirs(git: Git, worktree: string): Promise<{ gitDir: string; commonDir: string }> {
-  const out = (await git.run(worktree, ['rev-parse', '--git-dir', '--git-common-dir'])).out;
-  const [gitDir, commonDir] = out.trim().split('\n').map((line) => path.resolve(worktree, line.trim()));
-  return { gitDir, commonDir };
 }
 
 function unique(items: string[]): string[] {
