@@ -129,7 +129,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     readGateAnswer: boundary((input: Parameters<typeof readGateAnswer>[1]) => readGateAnswer(trackers, input)),
     plan: boundary(async (input: PlanInput) => heldHere(await plan(agentFor(input.agent), here(input), step)), (i) => repoNeeds(here(i))),
     implement: boundary(async (input: ImplementInput) => heldHere(await implement(agentFor(input.agent), here(input), step)), (i) => repoNeeds(here(i))),
-    validate: boundary(async (input: ValidateInput) => heldHere(await validate(here(input), { env, stopping, git })), (i) => repoNeeds(here(i))),
+    validate: boundary(async (input: ValidateInput) => heldHere(await validate(here(input), step)), (i) => repoNeeds(here(i))),
     selfHeal: boundary((input: HealInput) => selfHeal(agentFor, here(input), step), (i) => repoNeeds(here(i))),
     smokeCheck: boundary((input: SmokeInput) => smokeCheck(here(input), step), (i) => repoNeeds(here(i))),
     merge: boundary((input: MergeInput) => merge(git, here(input)), (i) => repoNeeds(here(i))),

@@ -8,21 +8,23 @@
  *    on the base code and passes on the branch (SWE-bench FAIL_TO_PASS).
  */
 import { createHash } from 'node:crypto';
-import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
-import { glob } from 'tinyglobby';
 import { stepDir } from './artifacts';
 import { liveness } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
-import { runSetupSteps, scratchName, ticketBranch, worktreeName } from './agent-step';
-import { GitError, RegressionReportError } from '../workflows/errors';
-import { canonical, changedPaths, fetchBranch, hasCommit, prepareScratch, prepareWorktree, worktreeAt, type Git } from './git';
+import { runSetupSteps, ticketBranch, worktreeName } from './agent-step';
+import { hiddenFolders, openBox } from './box/box';
+import type { SandboxProbe } from './box/sandbox';
+import { ConfigError, GitError, RegressionReportError } from '../workflows/errors';
+import { changedPaths, fetchBranch, hasCommit, type Git } from './git';
+import { exportTree } from './git/views';
 import type { Redactor } from './redact';
 import { killedNote, runStep } from './run-step';
 import { comparePassToPass, describeRegression, failToPass, readReports, type TestCase } from './regression';
 import { batchRedactor } from './secrets';
-import type { AgentConfig, Gate, GateResult, RepoRef, SetupStep, Ticket, ValidateResult } from '../workflows/types';
+import { DEFAULT_AGENT_NETWORK, type AgentConfig, type Gate, type GateResult, type RepoRef, type SetupStep, type Ticket, type ValidateResult } from '../workflows/types';
 
 export interface ValidateInput {
   ref: RepoRef;
@@ -42,7 +44,12 @@ export interface ValidateInput {
    * (the regression guard's scratch worktree, an attempt's taken over from another worker).
    */
   setup: SetupStep[];
-  agentEnv: Pick<AgentConfig, 'env' | 'envFrom'>;
+  /**
+   * The agent's environment and box, which the setup steps share: `sandbox` (`none` runs setup steps and gates
+   * unboxed), `cacheDirs` (writable in every box), `network` (the setup steps' domains). The last three are absent in
+   * inputs scheduled before they existed: boxed, no caches, {@link DEFAULT_AGENT_NETWORK}.
+   */
+  agentEnv: Pick<AgentConfig, 'env' | 'envFrom'> & Partial<Pick<AgentConfig, 'sandbox' | 'cacheDirs' | 'network'>>;
   /** The batch's secrets (every `envFrom` name), redacted from the gate logs. */
   secrets: string[];
 }
@@ -55,23 +62,18 @@ export interface ValidateDeps {
   stopping?: AbortSignal;
   /** The worker's git client. */
   git: Git;
+  /** Whether bubblewrap (and socat) work on this host (asked once per worker). */
+  sandbox: SandboxProbe;
 }
 
 /**
- * The attempt's worktree on this worker: the one its implement left (`input.worktree`, when that is this worker's
- * worktree of the ticket and it is at `commit`), else the ticket's worktree made again here on its branch at `commit`
- * with the harness's setup steps run in it: the worker that ran implement is gone, or was busy past the batch's
- * `hostWaitMs` (workflows/ticket.ts `onHost`). A commit this repository lacks is fetched from the batch's `origin`.
- * @returns the worktree's absolute path.
+ * Makes sure `commit` is in the repository: an attempt made on another worker's host (gone, or busy past the batch's
+ * `hostWaitMs`) is fetched from the batch's `origin`.
  * @throws GitError (non-retryable) when the commit is in neither this repository nor `origin` (none configured, or
  *   the push failed): the attempt cannot be taken over, and the ticket runs a new one.
  */
-async function attemptWorktree(git: Git, input: ValidateInput, runner: GateRunner): Promise<string> {
+async function haveCommit(git: Git, input: ValidateInput): Promise<void> {
   const { ref, ticket, attempt, commit } = input;
-  const name = worktreeName(ref.batchId, ticket.id);
-  const mine = path.join(ref.worktreesDir, name);
-  // Compared with symlinks resolved, as prepareWorktree returns its paths: a worktree here is never made twice.
-  if ((await canonical(input.worktree)) === (await canonical(mine)) && (await worktreeAt(git, mine, commit))) return input.worktree;
   const branch = ticketBranch(ref.batchId, ticket.id);
   if (!(await hasCommit(git, ref.repo, commit)) && ref.origin !== undefined) await fetchBranch(git, { repo: ref.repo, remote: ref.origin, branch });
   if (!(await hasCommit(git, ref.repo, commit))) {
@@ -81,10 +83,6 @@ async function attemptWorktree(git: Git, input: ValidateInput, runner: GateRunne
       true,
     );
   }
-  const wt = await prepareWorktree(git, { repo: ref.repo, worktreesDir: ref.worktreesDir, branch, base: commit, name });
-  const dir = await stepDir(ref, ticket.id, `attempt-${attempt}`);
-  await runner.setup(wt.path, path.join(dir, 'takeover-setup.log'), 'worktree taken over');
-  return wt.path;
 }
 
 /** Paths (relative, `/`-separated) among `paths` that match any of `globs` (dotfiles included). */
@@ -104,19 +102,19 @@ export async function validate(input: ValidateInput, deps: ValidateDeps): Promis
   const { ref, ticket, attempt, baseCommit, commit } = input;
   const redact = batchRedactor(input.secrets, deps.env);
   const runner = new GateRunner(input, deps, redact);
-  const worktree = await attemptWorktree(deps.git, input, runner);
-  const changed = await changedPaths(deps.git, worktree, baseCommit, commit);
+  await haveCommit(deps.git, input);
+  const changed = await changedPaths(deps.git, ref.repo, baseCommit, commit);
   const protectedTouched = matching(changed, input.protectedPaths);
   const allowed = new Set(matching(protectedTouched, ticket.allowPaths));
   const protectedDenied = protectedTouched.filter((p) => !allowed.has(p));
   const result: ValidateResult = { passed: false, gates: [], protectedTouched, protectedDenied, regressions: [], failToPass: [], guardedBy: [] };
   if (protectedDenied.length) return result;
 
-  const present = new Set(await existing(worktree, changed));
+  const present = new Set(await inTree(deps.git, ref.repo, commit, changed));
   const dir = await stepDir(ref, ticket.id, `attempt-${attempt}`);
   const guard: string[] = [];
   for (const gate of input.gates) {
-    const run = await runner.run(gate, worktree, path.join(dir, `gate-${safe(gate.name)}.log`));
+    const run = await runner.run(gate, { commit }, path.join(dir, `gate-${safe(gate.name)}.log`));
     result.gates.push(run.result);
     if (!run.result.passed || !gate.junit || !run.tests) continue;
 
@@ -134,7 +132,7 @@ export async function validate(input: ValidateInput, deps: ValidateDeps): Promis
         ? await runner.branchTestsOnBase(
             gate,
             baseCommit,
-            { commit, paths: await existing(worktree, changedTests), removed: changedTests.filter((p) => !present.has(p)) },
+            { commit, paths: changedTests.filter((p) => present.has(p)), removed: changedTests.filter((p) => !present.has(p)) },
             path.join(dir, `gate-${safe(gate.name)}-fail-to-pass.log`),
           )
         : base;
@@ -159,7 +157,13 @@ export async function validate(input: ValidateInput, deps: ValidateDeps): Promis
 /** The branch's versions of `paths` (and its deletions, `removed`) laid over another commit. */
 type Overlay = { commit: string; paths: string[]; removed: string[] };
 
-/** Runs gates for one attempt: on its worktree, on the base (cached per base commit), and for fail-to-pass. */
+/**
+ * Runs gates for one attempt, each on a fresh export of the commit it checks (the attempt's, the base's, or the
+ * base's with the branch's test files laid over: FAIL_TO_PASS) in the ticket's gate folder, after the harness's setup
+ * steps, boxed (activities/box/box.ts). Inside the box every run's checkout shows at the ticket's worktree path, so
+ * no test can tell a base run from a branch run by where it runs; the repository, the worktrees and the artifacts
+ * (the cached base results among them) are hidden, and the gate reaches only `gates[].network`.
+ */
 class GateRunner {
   private readonly ticketId: string;
   private readonly attempt: number;
@@ -174,35 +178,48 @@ class GateRunner {
   }
 
   /**
-   * Runs `gate` in `cwd`. A declared JUnit report is deleted first (a stale or planted one must not count) and read
-   * after; a gate that exits 0 without writing it, or writes one that does not parse, fails.
+   * Runs `gate` on a fresh export of `tree.commit` (with `tree.overlay`). A declared JUnit report is read from that
+   * export after the run; a gate that exits 0 without writing it, or writes one that does not parse, fails.
+   * @throws Error naming the step when a setup step fails (a harness fault); ConfigError when the box cannot be made.
    */
-  async run(gate: Gate, cwd: string, logPath: string): Promise<{ result: GateResult; tests?: TestCase[] }> {
-    if (gate.junit) for (const f of await glob(gate.junit, { cwd, dot: true })) await rm(path.join(cwd, f), { force: true });
-    const r = await runStep({
-      command: gate.command,
-      cwd,
-      env: commandEnv({
-        source: this.deps.env,
-        fromWorker: resolveEnvFrom(gate.envFrom, this.deps.env, `gates "${gate.name}" envFrom`),
-        protocol: { RATCHET_TICKET_ID: this.ticketId, RATCHET_ATTEMPT: String(this.attempt) },
-      }),
-      redact: this.redact,
-      timeoutMs: gate.timeoutMs,
-      logPath,
-      tailBytes: 3072,
-      live: liveness(this.deps.stopping),
-      heartbeat: `gate ${gate.name}`,
-      what: `gate "${gate.name}" of ${this.ticketId} attempt ${this.attempt}`,
-    });
+  async run(gate: Gate, tree: { commit: string; overlay?: Overlay }, logPath: string): Promise<{ result: GateResult; tests?: TestCase[] }> {
+    const { exportDir, inside } = await this.checkout(tree.commit, tree.overlay, logPath.replace(/\.log$/, '-setup.log'));
+    const box = await this.box(`gate "${gate.name}"`, gate.network ?? [], exportDir, inside);
+    let r;
+    try {
+      r = await runStep({
+        command: gate.command,
+        cwd: box ? inside : exportDir,
+        env: {
+          ...commandEnv({
+            source: this.deps.env,
+            fromWorker: resolveEnvFrom(gate.envFrom, this.deps.env, `gates "${gate.name}" envFrom`),
+            protocol: { RATCHET_TICKET_ID: this.ticketId, RATCHET_ATTEMPT: String(this.attempt) },
+          }),
+          ...box?.env,
+        },
+        prefix: box?.prefix,
+        redact: this.redact,
+        timeoutMs: gate.timeoutMs,
+        logPath,
+        tailBytes: 3072,
+        live: liveness(this.deps.stopping),
+        heartbeat: `gate ${gate.name}`,
+        what: `gate "${gate.name}" of ${this.ticketId} attempt ${this.attempt}`,
+      });
+    } finally {
+      await box?.close();
+    }
     let passed = r.exitCode === 0 && !r.timedOut;
     let tail = r.timedOut ? `${r.tail}\n[timed out after ${gate.timeoutMs} ms]` : r.tail;
     const killed = killedNote(r, 'the gate');
     if (killed) tail += `\n${killed}`;
+    const refused = box?.refused() ?? [];
+    if (refused.length) tail += `\n[ratchet] the box refused to connect to: ${[...new Set(refused)].join(', ')} (allowed: field "gates[].network")`;
     let tests: TestCase[] | undefined;
     if (gate.junit) {
       try {
-        const reports = await readReports(cwd, gate.junit);
+        const reports = await readReports(exportDir, gate.junit);
         if (reports.files.length) tests = reports.tests;
         else if (passed) {
           passed = false;
@@ -220,10 +237,9 @@ class GateRunner {
 
   /**
    * The gate's tests on `baseCommit`, run once per (base commit, gate) and cached under
-   * `<artifactsDir>/_base/<commit>/`. The run's log (and pid file) are the ticket's own, beside its attempt's gate
-   * logs: two tickets on one base may compute it at once, and must not stop each other's run as a stale one. A gate
-   * that writes no report on the base yields no tests (nothing to keep passing) and is not cached, so the next
-   * attempt tries again.
+   * `<artifactsDir>/_base/<commit>/`, a folder no box sees. The run's log is the ticket's own, beside its attempt's
+   * gate logs. A gate that writes no report on the base yields no tests (nothing to keep passing) and is not cached,
+   * so the next attempt tries again.
    */
   async baseline(gate: Gate, baseCommit: string, logPath: string): Promise<TestCase[]> {
     const setup = this.input.setup.map((s) => s.command);
@@ -231,7 +247,7 @@ class GateRunner {
     const cache = path.join(this.input.ref.artifactsDir, '_base', baseCommit, `${safe(gate.name)}-${key}.json`);
     const hit = await readFile(cache, 'utf8').then((t) => JSON.parse(t) as TestCase[], () => undefined);
     if (hit) return hit;
-    const tests = await this.inScratch(gate, baseCommit, undefined, logPath);
+    const tests = (await this.run(gate, { commit: baseCommit }, logPath)).tests;
     if (tests === undefined) return [];
     await mkdir(path.dirname(cache), { recursive: true });
     // Unique per writer: two tickets may write the same cache at once, in one worker process.
@@ -242,50 +258,87 @@ class GateRunner {
   }
 
   /** The gate's tests when the branch's `overlay.paths` (its test files) run against the base's code. */
-  branchTestsOnBase(gate: Gate, baseCommit: string, overlay: Overlay, logPath: string): Promise<TestCase[] | undefined> {
-    return this.inScratch(gate, baseCommit, overlay, logPath);
-  }
-
-  private async inScratch(gate: Gate, commit: string, overlay: Overlay | undefined, logPath: string): Promise<TestCase[] | undefined> {
-    const { repo, worktreesDir, batchId } = this.input.ref;
-    // Kept between attempts and reset in place (cheap, no repository lock); merge removes it with the ticket's own.
-    const dir = await prepareScratch(this.deps.git, { repo, worktreesDir, name: scratchName(batchId, this.ticketId), commit, overlay });
-    await this.setup(dir, logPath.replace(/\.log$/, '-setup.log'), 'scratch worktree');
-    return (await this.run(gate, dir, logPath)).tests;
+  async branchTestsOnBase(gate: Gate, baseCommit: string, overlay: Overlay, logPath: string): Promise<TestCase[] | undefined> {
+    return (await this.run(gate, { commit: baseCommit, overlay }, logPath)).tests;
   }
 
   /**
-   * Runs the harness's setup steps in a worktree the agent did not prepare (a scratch worktree, or an attempt's taken
-   * over from another worker), as the attempt's worktree had them before its agent ran: the gates need what they
-   * make (dependencies, builds). Same environment as the agent's setup (allowlisted variables, `agent.env`,
-   * `agent.envFrom`). `what` names the worktree in messages.
+   * Exports `commit` (with `overlay`) into the ticket's gate folder, `<worktreesDir>/_gate-<batchId>-<ticketId>`, and
+   * runs the harness's setup steps there, boxed like the gate, with the agent's environment and network: the gates
+   * need what they make (dependencies, builds).
+   * @returns the export on the host and where a box shows it (the ticket's worktree path).
    * @throws Error naming the step and its log when one fails: a harness fault, retried as the activity.
    */
-  async setup(cwd: string, logPath: string, what: string): Promise<void> {
+  private async checkout(commit: string, overlay: Overlay | undefined, setupLog: string): Promise<{ exportDir: string; inside: string }> {
+    const { repo, worktreesDir, batchId } = this.input.ref;
+    await mkdir(worktreesDir, { recursive: true });
+    const root = await realpath(worktreesDir);
+    const exportDir = path.join(root, `_gate-${batchId}-${this.ticketId}`);
+    const inside = path.join(root, worktreeName(batchId, this.ticketId));
+    await exportTree(this.deps.git, repo, exportDir, commit, overlay);
     const { setup, agentEnv } = this.input;
-    const { failed } = await runSetupSteps(setup, {
-      cwd,
-      env: commandEnv({
-        source: this.deps.env,
-        plain: agentEnv.env,
-        fromWorker: resolveEnvFrom(agentEnv.envFrom, this.deps.env, 'agent.envFrom'),
-        protocol: { RATCHET_TICKET_ID: this.ticketId, RATCHET_ATTEMPT: String(this.attempt) },
-      }),
-      redact: this.redact,
-      logPath,
-      live: liveness(this.deps.stopping),
-      what: `the setup of ${this.ticketId}'s ${what}`,
-    });
-    if (failed) {
-      throw new Error(`the harness's setup step \`${failed.command}\` ${failed.why} in the ${what} ${cwd} (log ${logPath}): ${failed.tail.trim().slice(-300)}`);
+    if (!setup.length) return { exportDir, inside };
+    const box = await this.box(`the setup of ${this.ticketId}'s gate run`, agentEnv.network ?? DEFAULT_AGENT_NETWORK, exportDir, inside);
+    try {
+      const { failed } = await runSetupSteps(setup, {
+        cwd: box ? inside : exportDir,
+        env: {
+          ...commandEnv({
+            source: this.deps.env,
+            plain: agentEnv.env,
+            fromWorker: resolveEnvFrom(agentEnv.envFrom, this.deps.env, 'agent.envFrom'),
+            protocol: { RATCHET_TICKET_ID: this.ticketId, RATCHET_ATTEMPT: String(this.attempt) },
+          }),
+          ...box?.env,
+        },
+        prefix: box?.prefix,
+        redact: this.redact,
+        logPath: setupLog,
+        live: liveness(this.deps.stopping),
+        what: `the setup of ${this.ticketId}'s gate run`,
+      });
+      if (failed) {
+        throw new Error(`the harness's setup step \`${failed.command}\` ${failed.why} before a gate of ${this.ticketId} (log ${setupLog}): ${failed.tail.trim().slice(-300)}`);
+      }
+    } finally {
+      await box?.close();
     }
+    return { exportDir, inside };
+  }
+
+  /**
+   * The box of one run in the export (the gate's, or its setup steps'), or undefined when `agent.sandbox` is `none`
+   * (written on purpose: then setup steps and gates run unboxed too, in the export itself).
+   * @throws ConfigError naming the fix when bubblewrap (or socat, with a network) does not work here, or a cache
+   *   folder is missing.
+   */
+  private async box(what: string, network: readonly string[], exportDir: string, inside: string) {
+    const { agentEnv, ref } = this.input;
+    if (agentEnv.sandbox === 'none') return undefined;
+    const caches: string[] = [];
+    for (const dir of agentEnv.cacheDirs ?? []) {
+      if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
+        throw new ConfigError(`field "agent.cacheDirs" names ${dir}, which is not a folder on this worker; fix: create it (mkdir -p ${dir}) or remove it`);
+      }
+      caches.push(await realpath(dir));
+    }
+    return openBox(this.deps.sandbox, {
+      cwd: inside,
+      writable: caches,
+      hidden: await hiddenFolders(ref),
+      binds: [{ src: exportDir, dest: inside, writable: true }],
+      network,
+      what,
+    });
   }
 }
 
-/** The subset of `paths` (relative to `dir`) that exist there: deleted files are not tests to run. */
-async function existing(dir: string, paths: string[]): Promise<string[]> {
-  const present = await Promise.all(paths.map((p) => access(path.join(dir, p)).then(() => true, () => false)));
-  return paths.filter((_, i) => present[i]);
+/** The subset of `paths` that are files of `commit`'s tree: deleted files are not tests to run. */
+async function inTree(git: Git, repo: string, commit: string, paths: string[]): Promise<string[]> {
+  if (!paths.length) return [];
+  const out = (await git.run(repo, ['ls-tree', '-r', '-z', '--name-only', commit, '--', ...paths])).out;
+  const found = new Set(out.split('\0').filter(Boolean));
+  return paths.filter((p) => found.has(p));
 }
 
 function safe(name: string): string {

@@ -246,7 +246,7 @@ describe('nothing a step starts outlives the step', function () {
           agentEnv: { env: {}, envFrom: [] },
           secrets: [],
         },
-        { env: process.env, git },
+        { env: process.env, git, sandbox: createSandboxProbe() },
       );
       assert.equal(result.passed, true, JSON.stringify(result));
       assert.equal(result.gates[0].killed, 3);

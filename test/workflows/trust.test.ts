@@ -242,6 +242,68 @@ describe('an agent that cheats never gets a ticket counted done', function () {
     assert.deepEqual(fix.guardedBy, ['value is fixed']);
   });
 
+  it("runs an agent's tests boxed at one path: they cannot read the worker's environment, forge the guard's base results or tell the base run from the branch's", async function () {
+    if (!(await createSandboxProbe().bwrap())) this.skip();
+    const failing = "const test = require('node:test');\nconst assert = require('node:assert');\ntest('value is fixed', () => assert.equal(require('../value.js'), 'fixed'));\n";
+    const fx = await setup([ticket('sly', { kind: 'bug', probes: [{ name: 'fixed live', command: 'test "$(node -p "require(\'./value.js\')")" = fixed' }] })], {
+      'value.js': "module.exports = 'broken';\n",
+      '.gitignore': 'junit.xml\n',
+      'test/value.test.js': failing,
+    });
+    const forged = path.join(fx.repo, '.ratchet/artifacts', '_base', 'forged');
+    // Passes wherever it is not a scratch or gate folder (before, the base's FAIL_TO_PASS run was at such a path), after
+    // looking for the worker's token in every process's environment and writing a forged base result.
+    const sly =
+      "const test = require('node:test');\nconst assert = require('node:assert');\nconst fs = require('node:fs');\n" +
+      "test('value is fixed', () => {\n" +
+      "  let leaked = 'none';\n" +
+      "  for (const p of fs.readdirSync('/proc').filter((d) => /^\\d+$/.test(d))) {\n" +
+      "    try { const e = fs.readFileSync('/proc/' + p + '/environ', 'utf8').split('\\0').find((x) => x.startsWith('GITHUB_TOKEN=')); if (e) leaked = e; } catch {}\n" +
+      "  }\n" +
+      "  console.log('leaked:', leaked);\n" +
+      `  try { fs.mkdirSync(${JSON.stringify(forged)}, { recursive: true }); console.log('forged a base result'); } catch (e) { console.log('cache refused:', e.code); }\n` +
+      "  assert.ok(!/_scratch|_gate/.test(process.cwd()), 'this is the base run: ' + process.cwd());\n" +
+      '});\n';
+    await fx.script({
+      sly: [
+        { note: 'a test that knows where it runs', files: { 'test/value.test.js': sly } },
+        { note: 'fixes the bug', files: { 'value.js': "module.exports = 'fixed';\n" } },
+      ],
+    });
+    const gate = {
+      name: 'tests',
+      command: 'node --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=junit --test-reporter-destination=junit.xml',
+      junit: 'junit.xml',
+      tests: ['test/**'],
+    };
+    const { handle, batchId } = await start(fx, { gates: [gate], maxAttempts: 2 });
+    const report = await handle.result();
+
+    const sniffed = await artifact(fx, batchId, 'sly', 'attempt-1', 'gate-tests.log');
+    assert.match(sniffed, /leaked: none/, 'no process of the worker is visible from the gate');
+    assert.ok(!sniffed.includes(WORKER_TOKEN));
+    assert.match(sniffed, /cache refused: (EROFS|ENOENT)/);
+    assert.equal(existsSync(forged), false);
+    const prompt2 = await artifact(fx, batchId, 'sly', 'attempt-2', 'prompt.md');
+    assert.match(prompt2, /a bug ticket must bring a test that fails on main's code and passes here/, 'the test passed on the base too: same path');
+    assert.equal(report.tickets[0].outcome, 'done');
+    assert.equal(report.tickets[0].attempts, 2);
+    assert.deepEqual(report.tickets[0].guardedBy, ['value is fixed']);
+  });
+
+  it('checks the commit, not the worktree: an ignored file the agent leaves beside it is not in the gate run', async () => {
+    const fx = await setup([ticket('ig')], { '.gitignore': '*.local\n', 'check.sh': 'if [ -f pass.local ]; then exit 0; fi\ntest "$(cat ig.txt)" = good\n' });
+    await fx.script({ ig: [{ note: 'an ignored file the check honours', files: { 'pass.local': 'yes', 'ig.txt': 'bad' } }] });
+    const { handle, batchId } = await start(fx, { gates: [{ name: 'check', command: 'sh check.sh', files: ['check.sh'] }], maxAttempts: 1 });
+
+    await waitForGate(batchId, 'ig', 'attempts-exhausted');
+    assert.deepEqual(await mergesOf(fx.repo, 'ig'), []);
+    const s = await ticketHandle(batchId, 'ig').query(statusQuery);
+    assert.match(s.lastFeedback ?? '', /gate "check"/, 'the gate failed: pass.local was not there');
+    await ticketHandle(batchId, 'ig').executeUpdate(rejectUpdate, { args: [{ by: 'dan' }] });
+    assert.notEqual((await handle.result()).tickets[0].outcome, 'done');
+  });
+
   it('lets two tickets compute the guard\'s baseline of one base at once without spoiling each other\'s', async () => {
     const fx = await setup([ticket('u'), ticket('v')]);
     // One test per *.txt file plus one that always passes; the sleep makes both baselines run at the same time.

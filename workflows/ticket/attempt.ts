@@ -101,9 +101,11 @@ function implementInput(fx: TicketEffects): ImplementInput {
 /** What validate takes: the attempt's commit in its worktree, the batch's gates and protected paths, the harness's setup. */
 function validateInput(fx: TicketEffects, impl: ImplementResult, commit: string): ValidateInput {
   const { config, ticket } = fx;
-  const { env, envFrom } = config.agent;
+  const { env, envFrom, sandbox, cacheDirs, network } = config.agent;
   const { worktree, baseCommit } = impl;
-  const checks = { gates: config.gates, protectedPaths: config.protectedPaths, setup: harnessOf(config).setup, agentEnv: { env, envFrom } };
+  // The setup steps and gates run in the agent's box (its sandbox setting, caches and, for setup steps, its network).
+  const agentEnv = { env, envFrom, sandbox, cacheDirs, network };
+  const checks = { gates: config.gates, protectedPaths: config.protectedPaths, setup: harnessOf(config).setup, agentEnv };
   return { ref: repoRef(config), ticket, attempt: fx.state.attempt, worktree, baseCommit, commit, ...checks, secrets: secretNames(config) };
 }
 
