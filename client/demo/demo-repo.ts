@@ -375,7 +375,8 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
     repo,
     worktreesDir: path.join(dir, 'worktrees'),
     artifactsDir: path.join(dir, 'artifacts'),
-    agent: { command: demoAgentCommand(scriptPath), timeoutMs: 60_000 },
+    // The scripted agent calls no model API: its box has no network at all (and needs no socat).
+    agent: { command: demoAgentCommand(scriptPath), timeoutMs: 60_000, network: [] },
     // package.json holds the test script: protected. The JUnit report turns on the regression guard.
     gates: [{ name: 'test', command: 'npm test', timeoutMs: 120_000, files: ['package.json'], junit: 'junit.xml', tests: ['test/**'] }],
     deploy: { command: `node scripts/deploy.js --port ${opts.port}`, timeoutMs: 30_000 },
