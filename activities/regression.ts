@@ -2,8 +2,7 @@
  * Regression guard, pure core: reads JUnit XML reports and applies SWE-bench's PASS_TO_PASS and FAIL_TO_PASS rules
  * to a base run and a branch run. Running the gates and turning the results into feedback live elsewhere.
  */
-import { readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { readBoxFile, BoxFileError } from './box/read-back';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { glob } from 'tinyglobby';
 import { RegressionReportError } from '../workflows/errors';
@@ -176,18 +175,18 @@ export function parseJUnit(xml: string, source: string): TestCase[] {
  * @throws RegressionReportError when a matched file cannot be read, is larger than 64 MiB, or does not parse
  */
 export async function readReports(dir: string, pattern: string): Promise<{ tests: TestCase[]; files: string[] }> {
-  const files = (await glob(pattern, { cwd: dir, dot: true, absolute: false })).sort();
+  // Not through symlinked folders, and each file read without following a symlink (read-back.ts): a gate run is
+  // agent-written code, and its report could be a link to a file of the worker's.
+  const files = (await glob(pattern, { cwd: dir, dot: true, absolute: false, followSymbolicLinks: false })).sort();
   const tests: TestCase[] = [];
   for (const file of files) {
-    const full = path.join(dir, file);
-    let xml: string;
+    let xml: string | undefined;
     try {
-      const { size } = await stat(full);
-      if (size > MAX_REPORT_BYTES) throw new Error(`${size} bytes is over the ${MAX_REPORT_BYTES}-byte limit`);
-      xml = await readFile(full, 'utf8');
+      xml = await readBoxFile(dir, file, MAX_REPORT_BYTES);
     } catch (err) {
-      throw new RegressionReportError(file, `could not be read: ${err instanceof Error ? err.message : String(err)}`);
+      throw new RegressionReportError(file, `could not be read: ${err instanceof BoxFileError ? err.why : String(err)}`);
     }
+    if (xml === undefined) throw new RegressionReportError(file, 'could not be read: it is gone');
     tests.push(...collect(xml, file));
   }
   return { tests: numberDuplicates(tests), files };

@@ -8,9 +8,10 @@
  *    on the base code and passes on the branch (SWE-bench FAIL_TO_PASS).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
+import { glob } from 'tinyglobby';
 import { stepDir } from './artifacts';
 import { liveness } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
@@ -178,12 +179,14 @@ class GateRunner {
   }
 
   /**
-   * Runs `gate` on a fresh export of `tree.commit` (with `tree.overlay`). A declared JUnit report is read from that
-   * export after the run; a gate that exits 0 without writing it, or writes one that does not parse, fails.
+   * Runs `gate` on a fresh export of `tree.commit` (with `tree.overlay`). A declared JUnit report is deleted from the
+   * export before the run (a committed one must not count) and read from it after; a gate that exits 0 without writing it, or writes one that does not parse, fails.
    * @throws Error naming the step when a setup step fails (a harness fault); ConfigError when the box cannot be made.
    */
   async run(gate: Gate, tree: { commit: string; overlay?: Overlay }, logPath: string): Promise<{ result: GateResult; tests?: TestCase[] }> {
     const { exportDir, inside } = await this.checkout(tree.commit, tree.overlay, logPath.replace(/\.log$/, '-setup.log'));
+    // A report committed (or made by a setup step) must not count as the gate's: only what this run writes.
+    if (gate.junit) for (const f of await glob(gate.junit, { cwd: exportDir, dot: true, followSymbolicLinks: false })) await rm(path.join(exportDir, f), { force: true });
     const box = await this.box(`gate "${gate.name}"`, gate.network ?? [], exportDir, inside);
     let r;
     try {

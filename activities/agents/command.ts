@@ -34,6 +34,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AgentConfig, AgentRun } from '../../workflows/types';
 import { runCommand } from '../process';
+import { readBoxFile } from '../box/read-back';
 import { killedNote } from '../run-step';
 import type { Redactor } from '../redact';
 import type { Agent, AgentTask } from './agent';
@@ -79,8 +80,10 @@ export function commandAgent(config: Pick<AgentConfig, 'command'>): Agent {
         tickMs: opts.tickMs,
         tailBytes: SUMMARY_BYTES,
       });
-      if (boxedResult) await fsp.copyFile(boxedResult, task.resultFile).catch(() => undefined);
-      const { result, note } = await readResult(task.resultFile, task.redact);
+      // Read back without following a symlink or a folder out of where the agent could write (read-back.ts): a result
+      // file linked to the worker's /proc/self/environ would otherwise travel as the agent's result.
+      const written = boxedResult ?? task.resultFile;
+      const { result, note } = await readResult(path.dirname(written), path.basename(written), task.resultFile, task.redact);
       return {
         exitCode: r.exitCode,
         timedOut: r.timedOut,
@@ -94,18 +97,25 @@ export function commandAgent(config: Pick<AgentConfig, 'command'>): Agent {
   };
 }
 
-/** The parsed result file (secrets redacted), or a note saying why it was ignored; nothing when the agent wrote none. */
-async function readResult(file: string, redact: Redactor | undefined): Promise<{ result?: unknown; note?: string }> {
-  const stat = await fsp.stat(file).catch(() => undefined);
-  if (stat === undefined) return {};
-  if (stat.size > MAX_RESULT_BYTES) return { note: `result file ignored: ${stat.size} bytes > ${MAX_RESULT_BYTES}` };
+/**
+ * The result file `name` in `dir` (where the agent wrote it), parsed, with secrets redacted and kept at `keep` (the
+ * step's artifacts), or a note saying why it was ignored; nothing when the agent wrote none.
+ */
+async function readResult(dir: string, name: string, keep: string, redact: Redactor | undefined): Promise<{ result?: unknown; note?: string }> {
+  let text: string | undefined;
   try {
-    const text = await fsp.readFile(file, 'utf8');
-    const clean = redact ? redact.redact(text) : text;
-    if (clean !== text) await fsp.writeFile(file, clean);
-    return { result: JSON.parse(clean) as unknown };
+    text = await readBoxFile(dir, name, MAX_RESULT_BYTES);
   } catch (err) {
     return { note: `result file ignored: ${(err as Error).message}` };
+  }
+  if (text === undefined) return {};
+  const clean = redact ? redact.redact(text) : text;
+  await fsp.writeFile(keep, clean);
+  try {
+    return { result: JSON.parse(clean) as unknown };
+  } catch {
+    // JSON.parse's message quotes the text; the note must not (the file is the agent's to choose).
+    return { note: 'result file ignored: it is not JSON' };
   }
 }
 
