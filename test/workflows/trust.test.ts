@@ -11,6 +11,7 @@ import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { simpleGit } from 'simple-git';
 import { createSandboxProbe } from '../../activities/box/sandbox';
+import { resolveTemporalCli } from '../../deploy/temporal-cli';
 import { batchWorkflow } from '../../workflows';
 import { approveUpdate, batchStatusQuery, batchWorkflowId, rejectUpdate, resumeUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
@@ -401,6 +402,38 @@ describe('an agent that cheats never gets a ticket counted done', function () {
     assert.deepEqual(report.trackerTampers, [], 'the write never landed');
     assert.equal(existsSync(outside), false);
     assert.match(await artifact(fx, batchId, 'g', 'attempt-1', 'transcript.log'), /Read-only file system/);
+  });
+
+  it("keeps the agent off the network: it cannot reach the Temporal frontend to signal its own batch", async function () {
+    if (!(await createSandboxProbe().bwrap())) this.skip();
+    const fx = await setup([ticket('n')]);
+    const address = (server.env().client.connection as unknown as { options: { address: string } }).options.address;
+    const cli = await resolveTemporalCli({ build: false });
+    const batchId = uniqueId('t');
+    const forged = JSON.stringify({ ticketId: 'n', outcome: 'done', note: 'forged' });
+    await fx.script({
+      n: [
+        {
+          run:
+            `'${cli}' workflow signal --address ${address} --workflow-id ${batchWorkflowId(batchId)} --name ticketEnded --input '${forged}' --command-timeout 5s; echo "signal exit $?"; ` +
+            `curl -sS --noproxy '*' --max-time 3 http://${address}/ ; echo "direct exit $?"; ` +
+            `curl -sS -o /dev/null -w '%{http_code}' --max-time 3 http://${address}/ ; echo " proxied exit $?"`,
+          files: good('n'),
+        },
+      ],
+    });
+    const input = fx.batch(batchId, { gates: [ownFileGate] });
+    const handle = await server.env().client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
+    const report = await handle.result();
+
+    assert.equal(report.oracle.satisfied, true, 'the real work is done');
+    const transcript = await artifact(fx, batchId, 'n', 'attempt-1', 'transcript.log');
+    assert.match(transcript, /signal exit [1-9]/, transcript);
+    const shown = transcript.split('\n').filter((l) => !l.startsWith('=== sandbox')).join('\n');
+    assert.match(transcript, /direct exit 7/, `no route to the frontend from the box: ${shown}`);
+    assert.match(transcript, /407 proxied exit 0/, `the egress proxy refuses it: ${shown}`);
+    const history = JSON.stringify(await handle.fetchHistory());
+    assert.ok(!history.includes('forged'), 'no signal from the box reached the batch');
   });
 
   it('leaves no configured secret value in any history on the server', async () => {
