@@ -1,18 +1,19 @@
 /**
  * ticketWorkflow: one ticket from plan to done or human-gated (DESIGN.md "Ticket lifecycle"); a child of its batch.
  *
- *   take (tracker: in-progress) -> plan -> [plan gate] -> rounds of attempts (implement -> validate -> land), each
- *   spent round escalated (self-heal, else a person) -> tracker: merged -> deploy + verify-live, a failure escalated
- *   -> tracker: done
+ *   take (tracker: in-progress) -> [approve first: an agent's unchecked discovered ticket] -> plan -> [plan gate]
+ *   -> rounds of attempts (implement -> validate -> land), each spent round escalated (self-heal, else a person)
+ *   -> tracker: merged -> deploy + verify-live, a failure escalated -> tracker: done
  *
  * The rooms: ticket/state.ts (what the run knows: pure), ticket/effects.ts (handlers, signals to the batch, tracker
  * writes, locks, host routing, human gates), ticket/attempt.ts, ticket/land.ts, ticket/verify.ts, ticket/heal.ts
- * (self-heal and the one `escalate()` ladder), ticket/discovered.ts. Deterministic: no I/O here, only activities,
- * timers and conditions.
+ * (self-heal and the one `escalate()` ladder), ticket/discovered.ts, ticket/approve-first.ts. Deterministic: no I/O
+ * here, only activities, timers and conditions.
  */
 import { allHandlersFinished, condition, isCancellation } from '@temporalio/workflow';
 import { ticketEndedSignal } from './messages';
 import * as metrics from './metrics';
+import { approvedToStart } from './ticket/approve-first';
 import { attemptRound } from './ticket/attempt';
 import { acts, TicketEffects } from './ticket/effects';
 import { escalate, guarded } from './ticket/heal';
@@ -54,6 +55,8 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
 async function lifecycle(fx: TicketEffects): Promise<TicketReport | NotTaken> {
   const taken = await take(fx);
   if (taken !== true) return taken instanceof NotTaken ? taken : finish(fx, 'human-gated', taken.end);
+  const approved = await approvedToStart(fx);
+  if (approved !== true) return finish(fx, 'human-gated', approved.end);
   const planned = await plan(fx);
   if (planned !== true) return finish(fx, 'human-gated', planned.end);
   const merged = await attemptUntilMerged(fx);

@@ -391,6 +391,11 @@ export interface DiscoveredRecord {
    */
   status: 'filed' | 'held' | 'dropped' | 'refused';
   reason?: string;
+  /**
+   * For agents' filed work (from 0.2.2): what checks it executably (discovered-check.ts), or `approve`: nothing does,
+   * and it waits for a person's approve before it starts (`reason` says why).
+   */
+  check?: 'finder-probes' | 'failing-test' | 'approve';
   /** Workflow time, ms since epoch. */
   at: number;
 }
@@ -512,7 +517,8 @@ export interface PhaseSpan {
 }
 
 /** Why a ticket waits at a human gate. */
-export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault', 'heal-rejected'] as const;
+/** `unchecked-discovery`: an agent filed the ticket and nothing executable checks it; a person approves it first. */
+export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault', 'heal-rejected', 'unchecked-discovery'] as const;
 export type GateReason = (typeof GATE_REASONS)[number];
 
 /** A human action in a run (DESIGN.md "intervention"). */
@@ -740,4 +746,9 @@ export interface TicketInput {
    * batch's workflow id, so a batch that continued as new gets it).
    */
   readSelf?: boolean;
+  /**
+   * Set by the batch for an agent-filed discovered ticket that carries no executable check: why it waits at the
+   * `unchecked-discovery` gate for a person's approve before its plan (discovered-check.ts).
+   */
+  approveFirst?: string;
 }

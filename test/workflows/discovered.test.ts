@@ -48,12 +48,55 @@ describe('discovered work on the real dev server', function () {
   const closeTime = async (batchId: string, ticketId: string): Promise<number> =>
     ((await server.env().client.workflow.getHandle(ticketWorkflowId(batchId, ticketId)).describe()).closeTime as Date).getTime();
 
+  const ticketHandle = (batchId: string, id: string) => server.env().client.workflow.getHandle(ticketWorkflowId(batchId, id));
+  /** Waits until `id` waits at the unchecked-discovery gate, then approves it as a person. */
+  const approveUnchecked = async (batchId: string, id: string): Promise<void> => {
+    await waitUntil(`${id} at the unchecked-discovery gate`, async () => (await ticketHandle(batchId, id).query(statusQuery).catch(() => undefined))?.waitingFor === 'unchecked-discovery');
+    await ticketHandle(batchId, id).executeUpdate(approveUpdate, { args: [{ by: 'ana' }] });
+  };
+
+  it('keeps an agent\'s discovered ticket with no executable check from starting until a person approves it (issue 25 item 7)', async () => {
+    // The cheating agent: it files work whose acceptance says there is nothing to do, then makes a token change to it.
+    const nothing = { title: 'Tidy up', body: 'nothing to do', acceptance: ['nothing to do'] };
+    const fx = await setup([{ id: 'x', attempts: [{ discovered: [nothing], ...good('x') }] }]);
+    await fx.script({ 'x-d1': [good('x-d1')] });
+    const { handle, batchId } = await start(fx);
+
+    const waiting = await waitUntil('x-d1 waiting for a person', async () => {
+      const st = await ticketHandle(batchId, 'x-d1').query(statusQuery).catch(() => undefined);
+      return st?.waitingFor === 'unchecked-discovery' ? st : undefined;
+    });
+    assert.equal(waiting.attempt, 0, 'no attempt ran');
+    assert.match(waiting.waitingReason ?? '', /an agent filed it and nothing executable checks it/);
+    assert.equal(waiting.timeline.some((p) => p.phase === 'plan'), false, 'no agent planned it');
+    const status = await waitUntil('x done, x-d1 still pending', async () => {
+      const st = await handle.query(batchStatusQuery);
+      return st.oracle.done.includes('x') ? st : undefined;
+    });
+    assert.equal(status.oracle.satisfied, false);
+    assert.deepEqual(status.oracle.done, ['x']);
+    assert.equal(status.tickets.find((t) => t.id === 'x-d1')?.waitingFor, 'unchecked-discovery');
+    assert.deepEqual(status.discovered.map((d) => [d.ticketId, d.status, d.check]), [['x-d1', 'filed', 'approve']]);
+    assert.match(status.discovered[0].reason ?? '', /^waits for a person's approve before it starts: an agent filed it and nothing executable checks it/);
+    assert.equal((await new LocalTracker(path.join(fx.repo, '.ratchet/tickets')).get('x-d1'))?.state, 'awaiting-human');
+    assert.equal((await mergesOf(fx.repo, 'x-d1')).length, 0);
+
+    await ticketHandle(batchId, 'x-d1').executeUpdate(approveUpdate, { args: [{ by: 'ana', comment: 'worth doing' }] });
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true);
+    assert.deepEqual(report.oracle.done.sort(), ['x', 'x-d1']);
+    assert.equal((await mergesOf(fx.repo, 'x-d1')).length, 1, 'it ran once approved');
+    assert.deepEqual(report.interventions.list.map((i) => [i.kind, i.ticketId, i.gate, i.by]), [['approve', 'x-d1', 'unchecked-discovery', 'ana']]);
+  });
+
   it('files the blocker an agent reports; its ticket waits without holding a slot and goes on right after the blocker is done', async () => {
     const blocker = { title: 'Add the config flag', body: 'x reads FLAG from config.txt', acceptance: ['config.txt has FLAG'], blocksThisTicket: true };
     const fx = await setup([{ id: 'x', attempts: [{ discovered: [blocker], files: { 'x.txt': 'half done' } }, good('x')] }]);
     await fx.script({ 'x-d1': [good('x-d1')] });
     // One slot: x, parked on its blocker, must not keep the blocker from running.
     const { handle, batchId } = await start(fx, { maxParallel: 1 });
+    // Nothing executable checks x-d1 (no probes of its own, not a bug ticket): a person approves it first.
+    await approveUnchecked(batchId, 'x-d1');
     const report = await handle.result();
 
     assert.equal(report.oracle.satisfied, true);
@@ -115,7 +158,7 @@ describe('discovered work on the real dev server', function () {
   it('holds an agent\'s discovered work over the cap at a batch gate; resume with "drop" drops it and the batch finishes', async () => {
     const fx = await setup([{ id: 'x', attempts: [{ discovered: [{ title: 'one' }, { title: 'two' }, { body: 'no title' }], ...good('x') }] }]);
     await fx.script({ 'x-d1': [good('x-d1')] });
-    const { handle } = await start(fx, { discovery: { maxPerBatch: 5, maxPerTicket: 1 } });
+    const { handle, batchId } = await start(fx, { discovery: { maxPerBatch: 5, maxPerTicket: 1 } });
 
     const paused = await waitUntil('the batch paused at the discovery cap', async () => {
       const s = await handle.query(batchStatusQuery);
@@ -125,11 +168,13 @@ describe('discovered work on the real dev server', function () {
     assert.deepEqual(paused.discovered.map((d) => [d.title, d.status]), [['one', 'filed'], ['two', 'held']]);
 
     await handle.executeUpdate(resumeUpdate, { args: [{ by: 'ana', discovered: 'drop' }] });
+    await approveUnchecked(batchId, 'x-d1');
     const report = await handle.result();
     assert.equal(report.oracle.satisfied, true);
     assert.deepEqual(report.oracle.done.sort(), ['x', 'x-d1']);
     assert.deepEqual(report.discovered.map((d) => [d.title, d.status]), [['one', 'filed'], ['two', 'dropped']]);
     assert.equal(report.interventions.byKind.resume, 1);
+    assert.equal(report.interventions.byKind.approve, 1);
     assert.equal(report.interventions.list.find((i) => i.kind === 'resume')?.gate, 'discovery-cap');
   });
 });

@@ -20,6 +20,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../../activities';
 import type { Discovery } from '../carry';
 import { claimWorkflow, claimWorkflowId, releaseClaimSignal } from '../claim';
+import { discoveredCheck, type DiscoveredCheck } from '../discovered-check';
 import { discoveredId, discoveryProblem } from '../discovery';
 import { blockedByHumanGate } from '../graph';
 import { asStepFailure } from '../local';
@@ -29,7 +30,7 @@ import { OPTIONS } from '../options';
 import { secretEnvRefusal } from '../secret-env';
 import { RatchetAttempt, RatchetBatch, RatchetPhase, RatchetTicket } from '../search-attributes';
 import { ticketWorkflow } from '../ticket';
-import type { DiscoveredRecord, LoadedBatch, Ticket, TicketFact } from '../types';
+import type { DiscoveredRecord, LoadedBatch, Probe, Ticket, TicketFact } from '../types';
 import type { BatchSchedule } from './schedule';
 
 /** The batch's activity tasks (`load`: `ratchet start`'s check), and its tracker reads and writes as local activities. */
@@ -182,6 +183,7 @@ export async function fileDiscoveries(s: BatchSchedule): Promise<void> {
       continue;
     }
     const finder = d.filedBy.kind === 'agent' ? d.filedBy.ticketId : undefined;
+    const { check, probes } = checkOf(s, d);
     let ticketId: string | undefined;
     let problem: string | undefined;
     for (let n = 1; ticketId === undefined && problem === undefined; n++) {
@@ -189,7 +191,7 @@ export async function fileDiscoveries(s: BatchSchedule): Promise<void> {
       if (d.work.id === undefined && s.ids.includes(id)) continue;
       problem = s.noProbes() ?? discoveryProblem({ ...d.work, id }, s.tickets, s.started, d.filedBy);
       if (problem) break;
-      const ticket: Ticket = { ...d.work, id, dependsOn: [...d.work.dependsOn], probes: [], allowPaths: [], state: 'todo' };
+      const ticket: Ticket = { ...d.work, id, dependsOn: [...d.work.dependsOn], probes, allowPaths: [], state: 'todo' };
       const who = d.filedBy.kind === 'agent' ? `ticket ${d.filedBy.ticketId} attempt ${d.filedBy.attempt} (its agent)` : d.filedBy.by;
       const { status } = await acts.quick.fileTicket({ ticketsDir: s.config.ticketsDir, tracker: s.config.tracker, blocks: d.work.blocks, ticket, by: `${who} in batch ${s.config.batchId}` });
       if (status === 'taken') {
@@ -199,8 +201,20 @@ export async function fileDiscoveries(s: BatchSchedule): Promise<void> {
       ticketId = id;
       s.addTicket(ticket, d.work.blocks);
     }
-    reply(s, d, s.record(d, ticketId === undefined ? { status: 'refused', reason: problem } : { status: 'filed', ticketId }, Date.now()));
+    const filed = { status: 'filed' as const, ticketId, ...(check ? { check: check.check, reason: check.note } : {}) };
+    reply(s, d, s.record(d, ticketId === undefined ? { status: 'refused', reason: problem } : filed, Date.now()));
   }
+}
+
+/**
+ * What checks agents' work once filed (discovered-check.ts), and the probes its ticket is filed with (its finder's,
+ * for an activation gap). Patched: before 0.2.2 every discovered ticket ran as filed, with no probes of its own.
+ */
+function checkOf(s: BatchSchedule, d: Discovery): { check?: DiscoveredCheck; probes: Probe[] } {
+  if (d.filedBy.kind !== 'agent' || !patched('discovered-needs-check')) return { probes: [] };
+  const finderProbes = s.loaded.definitionOfDone?.ticketProbes[d.filedBy.ticketId] ?? [];
+  const check = discoveredCheck(d.work, d.filedBy, finderProbes, s.config.gates);
+  return { check, probes: check?.check === 'finder-probes' ? finderProbes : [] };
 }
 
 /** Tells each parked ticket about its discovered blockers that have ended (done or human-gated). */

@@ -8,6 +8,7 @@
  */
 import { loadedCarry, rowOf, workflowNote, type BatchCarry, type Discovery } from '../carry';
 import { definitionFor, withHarness } from '../done';
+import { startTerms } from '../discovered-check';
 import { discoveredId, discoverRequestToWork, discoveryProblem, overCap } from '../discovery';
 import { readySet } from '../graph';
 import { STATUS_PAGE, type BatchStatus, type BatchStatusRequest, type DiscoverRequest, type ResumeDecision, type TicketEnd, type TicketProgress } from '../messages';
@@ -462,7 +463,8 @@ export class BatchSchedule {
    * Marks ticket `id` started and builds its workflow's input from its graph node: the batch's title, state, edges
    * and the probes and allowed paths of the definition of done frozen at load, whatever the tracker says now (no agent
    * moves the finish line by editing a ticket file); body, acceptance, kind, gate, size and land are the ticket
-   * workflow's to read (`readSelf`).
+   * workflow's to read (`readSelf`). A discovered ticket an agent filed starts with the terms of its check
+   * (discovered-check.ts): its finder's probes, or `approveFirst` when nothing executable checks it.
    * @returns the input, and the unblock latency (ms) when every blocker ended in this run.
    */
   start(id: string, now: number): { input: TicketInput; unblockedMs?: number } {
@@ -472,6 +474,7 @@ export class BatchSchedule {
     const unblockedMs = ended.length && ended.every((t) => t !== undefined) ? now - Math.max(...(ended as number[])) : undefined;
     this.started.add(id);
     this.running.add(id);
+    const terms = startTerms(this.filedAs(id), frozen?.ticketProbes ?? {});
     const ticket: Ticket = {
       id,
       title: node.title,
@@ -480,10 +483,11 @@ export class BatchSchedule {
       kind: 'feature',
       state: this.expected.get(id) ?? node.state,
       dependsOn: node.dependsOn,
-      probes: frozen?.ticketProbes[id] ?? [],
+      probes: frozen?.ticketProbes[id] ?? terms.probes ?? [],
       allowPaths: frozen?.allowPaths[id] ?? [],
     };
-    const input: TicketInput = { batchId: this.config.batchId, config: this.config, ticket, ...this.healing(id), readSelf: true };
+    const approveFirst = terms.approveFirst !== undefined ? { approveFirst: terms.approveFirst } : {};
+    const input: TicketInput = { batchId: this.config.batchId, config: this.config, ticket, ...this.healing(id), readSelf: true, ...approveFirst };
     return { input, ...(unblockedMs !== undefined ? { unblockedMs } : {}) };
   }
 
@@ -541,6 +545,12 @@ export class BatchSchedule {
     const finder = d.filedBy.kind === 'agent' ? d.filedBy.ticketId : undefined;
     if (!d.capped || finder === undefined) return undefined;
     return overCap([...this.discovered.values()], finder, this.config.discovery);
+  }
+
+  /** The record of discovered work filed as ticket `id`, if it is one. */
+  filedAs(id: string): DiscoveredRecord | undefined {
+    for (const r of this.discovered.values()) if (r.status === 'filed' && r.ticketId === id) return r;
+    return undefined;
   }
 
   /** Records what became of a piece of discovered work. @returns the record. */
@@ -643,7 +653,8 @@ export class BatchSchedule {
     const healRows = this.heals.map((h) => `- **heal** ${h.ticketId} #${h.n}: ${h.outcome} (${h.verdict})${h.differences?.length ? `: it ${h.differences.join('; ')}` : ''}`);
     const discoveredRows = [...this.discovered.values()].map((d) => {
       const by = d.filedBy.kind === 'person' ? d.filedBy.by : `${d.filedBy.ticketId}${d.filedBy.heal ? ` heal ${d.filedBy.heal}` : ` attempt ${d.filedBy.attempt}`}`;
-      return `- **discovered** "${d.title}" by ${by}: ${d.status}${d.ticketId ? ` as ${d.ticketId}` : ''}${d.blocks.length ? `, blocks ${d.blocks.join(', ')}` : ''}`;
+      const waits = d.check === 'approve' ? ", waits for a person's approve (nothing executable checks it)" : '';
+      return `- **discovered** "${d.title}" by ${by}: ${d.status}${d.ticketId ? ` as ${d.ticketId}` : ''}${d.blocks.length ? `, blocks ${d.blocks.join(', ')}` : ''}${waits}`;
     });
     const people = countInterventions(this.interventions());
     const v = this.verdict;
