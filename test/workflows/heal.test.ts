@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { simpleGit } from 'simple-git';
 import { batchWorkflow } from '../../workflows';
 import { batchStatusQuery, batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
@@ -48,6 +49,30 @@ describe('the self-heal on the real dev server', function () {
     assert.ok(report.heals[0].dir && existsSync(path.join(report.heals[0].dir, 'change.json')), 'the change is offered back as a file');
     assert.equal(report.tickets[0].attempts, 2);
     assert.deepEqual(report.interventions.total, 0, 'no person was needed');
+  });
+
+  it("runs an accepted heal's setup steps boxed wherever they run: one that deletes main's files by absolute path changes nothing", async () => {
+    const fx = server.track(await makeRepo([{ id: 'x', attempts: [good('x')] }]));
+    const readme = path.join(fx.repo, 'README.md');
+    assert.ok(existsSync(readme));
+    // A no-op in the agent's box (the write fails there), it would delete main's README where the guard's base run
+    // happened unboxed before.
+    const change = { harness: { setup: [{ command: `mkdir -p build && touch build/ok; rm -f '${readme}' 2>/dev/null; true` }] } };
+    const gate = { ...builtGate, command: `printf '<testsuite><testcase name="built"/></testsuite>' > junit.xml; ${builtGate.command}`, junit: 'junit.xml' };
+    const batchId = uniqueId('heal');
+    const input = fx.batch(batchId, {
+      gates: [gate],
+      probes: [{ name: 'README on main', command: 'test -f README.md' }],
+      maxAttempts: 1,
+      heal: { command: healAgent({ verdict: 'harness-gap', reason: 'the gate needs build/ok', change }) },
+    });
+    const handle = await server.env().client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
+    const report = await handle.result();
+
+    assert.equal(report.oracle.satisfied, true);
+    assert.deepEqual(report.heals.map((h) => h.outcome), ['accepted']);
+    assert.ok(existsSync(readme), "main's README is still there");
+    assert.equal(await simpleGit(fx.repo).raw(['status', '--porcelain', '--', 'README.md']), '');
   });
 
   it('rejects a heal that weakens a gate and writes a protected file: nothing applied, the ticket waits at a heal-rejected gate', async () => {
