@@ -267,7 +267,7 @@ async function boxFor(
   ref: RepoRef,
   wt: { path: string; baseCommit: string },
   branch: string,
-  deps: Pick<AgentStepDeps, 'sandbox' | 'git'>,
+  deps: Pick<AgentStepDeps, 'sandbox' | 'git' | 'env'>,
 ): Promise<(OpenBox & { gitHost: string }) | undefined> {
   if (agent.sandbox === 'none') return undefined;
   const caches: string[] = [];
@@ -291,6 +291,7 @@ async function boxFor(
       ],
       network: agent.network ?? DEFAULT_AGENT_NETWORK,
       what: 'the agent',
+      workerEnv: deps.env,
     });
     return Object.assign(box, { gitHost });
   } catch (err) {

@@ -332,6 +332,7 @@ class GateRunner {
       binds: [{ src: exportDir, dest: inside, writable: true }],
       network,
       what,
+      workerEnv: this.deps.env,
     });
   }
 }

@@ -2,11 +2,13 @@
  * `npm run bench`: issue 9's goal figures in one run, each next to its target.
  * - bench/scale.ts on one dev server: the raw-Temporal baseline and ratchet at 24, 200 and 1,000 tickets (chains of
  *   4, 16 at once), and 200 independent tickets all in flight at once (the worker's peak RSS);
- * - bench/workspace.ts on a repository of 20,000 files: an attempt's workspace and a merge against the plumbing floor.
+ * - bench/workspace.ts on a repository of 20,000 files: an attempt's workspace and a merge against the plumbing floor;
+ * - bench/batch-overhead.ts at 24 tickets: boxed agents and gate runs against unboxed ones (issue 25).
  * Usage: `npm run bench -- [sizes=24,200,1000] [--files 20000] [--10k]`; `--10k` also runs a 10,000-ticket batch once
  * (long: at ~100 tickets/min, well over an hour). Figures depend on the machine; the ratios are what to compare.
  */
 import { Command } from 'commander';
+import { boxCost, measureOverhead, printOverhead } from './batch-overhead';
 import { measureScale, printScale, type ScaleRow } from './scale';
 import { measureWorkspace } from './workspace';
 
@@ -50,6 +52,11 @@ async function main(): Promise<void> {
   console.log(`\n== workspaces and merges on a repository of ${opts.files} files ==`);
   const ws = await measureWorkspace(Number(opts.files), Number(opts.runs));
 
+  console.log('\n== the box: 24 tickets boxed against unboxed ==');
+  const overhead = await measureOverhead(24, 4);
+  printOverhead(overhead);
+  const box = boxCost(overhead);
+
   const chained = rows.filter((r) => r.chain > 1);
   const inFlight = rows.find((r) => r.maxParallel === 200) as ScaleRow;
   const thousand = chained.find((r) => r.n === 1_000);
@@ -92,6 +99,14 @@ async function main(): Promise<void> {
       target: '<= 2x',
       met: ws.inMainMs <= 2 * ws.floorMs,
     },
+    ...(box
+      ? [{
+          what: 'boxed agents and gates, tickets/min against unboxed',
+          figure: `${(box.ratio * 100).toFixed(0)}% (+${box.validateMs} ms a validate, +${box.implementMs} ms an implement)`,
+          target: '>= 85%',
+          met: box.ratio >= 0.85,
+        }]
+      : []),
     ...(tenThousand ? [{ what: '10,000 tickets completed', figure: `${(tenThousand.ratchetMs / 60_000).toFixed(1)} min`, target: 'completes', met: true }] : []),
   ];
   console.log('\n== goal figures ==');

@@ -8,12 +8,14 @@
  * - **bound back**: its own checkout at the path it names (a gate's export shows at the ticket's worktree path, the
  *   same for base and branch runs), the real object store read-only for an agent's private git dir;
  * - **network**: none but the egress proxy's bridge, and only when the role's domain list is not empty;
+ * - **covered**: the worker's credential files (`~/.git-credentials`, `~/.ssh`, its mTLS key...: credentials.ts);
  * - everything else read-only, a private /tmp, its own pid namespace, no capabilities (sandbox.ts).
  */
 import { mkdir, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../../workflows/errors';
+import { credentialPaths } from './credentials';
 import { BOX_PROXY_PORT, EGRESS_SOCKET_NAME, proxyEnv, startEgress, type Egress } from './egress';
 import { bwrapPrefix, BOXED_TMPDIR, hostTmpEntries, PRIVATE_TMP_PREFIX, type SandboxProbe, type SandboxSpec } from './sandbox';
 
@@ -31,6 +33,8 @@ export interface BoxSpec {
   network: readonly string[];
   /** Names the role in errors: `the agent`, `gate "test"`. */
   what: string;
+  /** The worker's environment: whose credential files the box covers (credentials.ts). */
+  workerEnv: NodeJS.ProcessEnv;
 }
 
 /** A box ready for one or more runs; {@link OpenBox.close} it after the last. */
@@ -91,6 +95,7 @@ export async function openBox(probe: SandboxProbe, spec: BoxSpec): Promise<OpenB
       binds: spec.binds,
       visible: (await hostTmpEntries()).filter((p) => p !== tmpDir),
       network: socat ? { socat, socket: path.join('/tmp', EGRESS_SOCKET_NAME), port: BOX_PROXY_PORT } : 'none',
+      masked: await credentialPaths(spec.workerEnv),
     };
     const prefix = bwrapPrefix(bwrap, sandbox);
     const env = { TMPDIR: BOXED_TMPDIR, ...(egress ? proxyEnv() : {}) };

@@ -42,6 +42,11 @@ export interface SandboxSpec {
    * worktree to its repository ({@link gitPinnedPaths}); each must exist.
    */
   readOnly?: string[];
+  /**
+   * Credentials covered last, after every bind (activities/box/credentials.ts): `files` by /dev/null, `folders` by an
+   * empty read-only folder. Each must exist.
+   */
+  masked?: { files: string[]; folders: string[] };
   /** Host folders or files bound at another path inside (`src` shows at `dest`), after everything above. */
   binds?: { src: string; dest: string; writable: boolean }[];
   /**
@@ -121,7 +126,8 @@ async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<string | un
  * - `visible` paths under the host's /tmp are bound back read-only like the above, each only if it still exists when
  *   the box starts (`--ro-bind-try`: an entry listed a moment before may have vanished since);
  * - an empty tmpfs on each `hidden` folder, then each `writable` folder read-write, each `readOnly` path, each of
- *   `binds` at its `dest`, and last each `hidden` folder remounted read-only (not what was bound inside it);
+ *   `binds` at its `dest`, each `hidden` folder remounted read-only (not what was bound inside it), and last the
+ *   `masked` credentials;
  * - with `network` other than `host`, `--unshare-net` (only loopback inside), and for a proxy the bridge (socat)
  *   started before the command.
  *
@@ -177,6 +183,8 @@ export function bwrapPrefix(bwrap: string, spec: SandboxSpec): string[] {
   // Hidden folders are read-only too (a tmpfs is writable): a write there fails as on the rest of the filesystem
   // instead of vanishing with the box. Not recursive: what is bound inside them keeps its own mode.
   for (const p of hidden) args.push('--remount-ro', p);
+  for (const f of spec.masked?.files ?? []) args.push('--ro-bind', '/dev/null', f);
+  for (const d of spec.masked?.folders ?? []) args.push('--tmpfs', d, '--remount-ro', d);
   args.push('--chdir', spec.cwd, '--');
   if (typeof network === 'object') {
     // The bridge starts first and its pid is handed to the counter, which does not count it (nor its children: one per

@@ -60,7 +60,7 @@ describe('a box with network', function () {
   it('reaches the outside only through the proxy: a worker port is refused both directly and through it', async () => {
     const wt = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ratchet-netbox-')));
     const { server, port } = await listen('worker port\n');
-    const box = await openBox(createSandboxProbe(), { cwd: wt, writable: [wt], hidden: [], binds: [], network: ['api.anthropic.com'], what: 'the agent' });
+    const box = await openBox(createSandboxProbe(), { cwd: wt, writable: [wt], hidden: [], binds: [], network: ['api.anthropic.com'], what: 'the agent', workerEnv: {} });
     try {
       const command =
         `curl -sS --max-time 5 --noproxy '*' http://127.0.0.1:${port}/ ; echo direct=$?; ` +
