@@ -7,8 +7,9 @@
  * The checks, in order:
  * - `failing-test`: a `bug` ticket in a batch with a gate that declares its test report (`junit`) and its test files
  *   (`tests`): the regression guard requires a test that fails on the base's code and passes on the branch.
- * - `finder-probes`: an activation gap a heal filed after its ticket's verify-live failed: the gap ticket is verified
- *   live with that ticket's own frozen probes, the behaviour the gap keeps dark.
+ * - `finder-probes`: an activation gap a heal filed after its ticket's verify-live failed: the gap blocks that ticket,
+ *   which verifies live again once the gap is done (the probe that failed decides), and the gap ticket is verified
+ *   live with that ticket's own frozen probes when it has some.
  * - else `approve`: it waits at the `unchecked-discovery` gate for a person's approve before its plan.
  * An agent never writes a probe: a command it chose would be a check it chose.
  */
@@ -31,8 +32,11 @@ export function discoveredCheck(work: { kind: TicketKind }, filedBy: DiscoveredR
   if (work.kind === 'bug' && gates.some((g) => g.junit !== undefined && g.tests.length > 0)) {
     return { check: 'failing-test', note: 'checked by the regression guard: it must bring a test that fails on the base and passes on its branch' };
   }
-  if (filedBy.heal !== undefined && finderProbes.length > 0) {
-    return { check: 'finder-probes', note: `checked by the probes of ${filedBy.ticketId}, whose activation gap it closes` };
+  if (filedBy.heal !== undefined) {
+    // The gap blocks its finder, which verifies live again once the gap is done: the finder's failing probe (a
+    // ticket probe, or a batch probe such as the GitHub demo's) is the check, whatever probes the gap has itself.
+    const own = finderProbes.length ? `verified live with the probes of ${filedBy.ticketId}, and ` : '';
+    return { check: 'finder-probes', note: `${own}checked by ${filedBy.ticketId} verifying live again once it is done: it closes that ticket's activation gap` };
   }
   const why = work.kind === 'bug' ? 'a bug ticket, but no gate declares both its test report ("junit") and its test files ("tests")' : 'no probes of its own and not a bug ticket with a test-report gate';
   return {

@@ -94,7 +94,10 @@ describe('what checks an agent-filed discovered ticket (issue 25 item 7)', () =>
 
   it('verifies a heal\'s activation gap with its finder\'s probes; an implement agent\'s work never inherits them', () => {
     assert.equal(discoveredCheck({ kind: 'discovered' }, heal, [probe], [])?.check, 'finder-probes');
-    assert.equal(discoveredCheck({ kind: 'discovered' }, heal, [], [])?.check, 'approve', 'a finder with only batch probes');
+    // A finder with only batch probes verifies live again with them once its gap is done (the GitHub demo's).
+    const batchOnly = discoveredCheck({ kind: 'discovered' }, heal, [], []);
+    assert.equal(batchOnly?.check, 'finder-probes');
+    assert.match(batchOnly?.note ?? '', /^checked by x verifying live again once it is done/);
     assert.equal(discoveredCheck({ kind: 'discovered' }, agent, [probe], [junitGate])?.check, 'approve');
   });
 
