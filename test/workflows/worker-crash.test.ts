@@ -97,7 +97,9 @@ describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', 
     const handle = await env.client.workflow.start(batchWorkflow, {
       taskQueue: TASK_QUEUE,
       workflowId: batchWorkflowId(batchId),
-      args: [f.batch(batchId, { gates: [gate], heartbeatTimeoutMs: 2_000 })],
+      // Unboxed: this checks the pid-file clean-up of an orphaned gate on the host (a boxed gate dies with its worker:
+      // bwrap runs with --die-with-parent), and its marker is written outside the gate's export.
+      args: [f.batch(batchId, { gates: [gate], heartbeatTimeoutMs: 2_000, agent: { ...f.batch(batchId).agent, sandbox: 'none' } })],
     });
     await waitUntil('the gate to hang', async () => existsSync(marker), { timeoutMs: 120_000 });
     first.kill('SIGKILL');
@@ -113,7 +115,7 @@ describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', 
     assert.equal(isAlive(gatePid), false, 'the orphaned gate was stopped before the retry ran it again');
   });
 
-  it('is taken over by a worker with worktrees of its own: validate waits hostWaitMs for the dead worker, then runs again in a worktree made there from the pushed attempt', async () => {
+  it('is taken over by a worker with worktrees of its own: validate waits hostWaitMs for the dead worker, then runs again there on an export of the pushed attempt', async () => {
     await stopWorkers();
     const f = await makeRepo([{ id: 'h', probes: [{ name: 'h.txt live', command: 'test "$(cat h.txt)" = good' }] }]);
     others.push(f);
@@ -121,7 +123,7 @@ describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', 
     const origin = path.join(f.dir, 'origin.git');
     spawnSync('git', ['clone', '--quiet', '--bare', f.repo, origin]);
     const marker = path.join(f.dir, 'gate.pid');
-    // In the agent's cache folder: setup steps run boxed like the agent, and may write there.
+    // Where each setup step ran (the batch runs unboxed, below).
     const setupRan = f.marker('setup');
     const batchId = uniqueId('host');
     const log: string[] = [];
@@ -139,7 +141,9 @@ describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', 
           heartbeatTimeoutMs: 2_000,
           hostWaitMs: 2_000,
           origin,
-          // Lists the worktrees the harness prepared: the plan's and the attempt's, then the one the second worker made again.
+          // Unboxed, as above: the orphaned gate's pid and the setup steps' record are the host's.
+          agent: { ...f.batch(batchId).agent, sandbox: 'none' },
+          // Lists where the setup steps ran: the plan's and the attempt's worktrees, then the gate's export on each worker.
           harness: { setup: [{ command: `echo "$PWD" >> '${setupRan}'`, timeoutMs: 10_000 }], promptRules: [] },
         }),
       ],
@@ -167,7 +171,8 @@ describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', 
     assert.deepEqual(queueOf('merge'), [`${TASK_QUEUE}@two`], 'the merge went to the worker that holds the worktree now');
     const prepared = (await readFile(setupRan, 'utf8')).trim().split('\n');
     const where = prepared.map((p) => path.relative(f.dir, p).split(path.sep)[0]);
-    assert.deepEqual(where, ['worktrees-one', 'worktrees-one', 'worktrees-two'], prepared.join('\n'));
+    assert.deepEqual(where, ['worktrees-one', 'worktrees-one', 'worktrees-one', 'worktrees-two'], prepared.join('\n'));
+    assert.match(prepared[3], /_gate-/, 'the gate ran on an export of the pushed commit');
     // Every attempt's branch is pushed to the batch's origin once committed: the merged commit is there.
     const pushed = spawnSync('git', ['rev-parse', `refs/heads/ratchet/${batchId}/h`], { cwd: origin, encoding: 'utf8' }).stdout.trim();
     const mergedSecondParent = spawnSync('git', ['rev-parse', `${merges[0]}^2`], { cwd: f.repo, encoding: 'utf8' }).stdout.trim();
