@@ -8,7 +8,8 @@
  *    on the base code and passes on the branch (SWE-bench FAIL_TO_PASS).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import { glob } from 'tinyglobby';
@@ -17,7 +18,7 @@ import { liveness } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
 import { runSetupSteps, ticketBranch, worktreeName } from './agent-step';
 import { hiddenFolders, openBox } from './box/box';
-import type { SandboxProbe } from './box/sandbox';
+import { PRIVATE_TMP_PREFIX, type SandboxProbe } from './box/sandbox';
 import { ConfigError, GitError, RegressionReportError } from '../workflows/errors';
 import { changedPaths, fetchBranch, hasCommit, type Git } from './git';
 import { exportTree } from './git/views';
@@ -184,10 +185,19 @@ class GateRunner {
    * @throws Error naming the step when a setup step fails (a harness fault); ConfigError when the box cannot be made.
    */
   async run(gate: Gate, tree: { commit: string; overlay?: Overlay }, logPath: string): Promise<{ result: GateResult; tests?: TestCase[] }> {
-    const { exportDir, inside } = await this.checkout(tree.commit, tree.overlay, logPath.replace(/\.log$/, '-setup.log'));
+    const caches = await this.privateCaches();
+    try {
+      return await this.runWith(gate, tree, logPath, caches.binds);
+    } finally {
+      await caches.dispose();
+    }
+  }
+
+  private async runWith(gate: Gate, tree: { commit: string; overlay?: Overlay }, logPath: string, caches: CacheBinds): Promise<{ result: GateResult; tests?: TestCase[] }> {
+    const { exportDir, inside } = await this.checkout(tree.commit, tree.overlay, logPath.replace(/\.log$/, '-setup.log'), caches);
     // A report committed (or made by a setup step) must not count as the gate's: only what this run writes.
     if (gate.junit) for (const f of await glob(gate.junit, { cwd: exportDir, dot: true, followSymbolicLinks: false })) await rm(path.join(exportDir, f), { force: true });
-    const box = await this.box(`gate "${gate.name}"`, gate.network ?? [], exportDir, inside);
+    const box = await this.box(`gate "${gate.name}"`, gate.network ?? [], exportDir, inside, caches);
     let r;
     try {
       r = await runStep({
@@ -272,7 +282,7 @@ class GateRunner {
    * @returns the export on the host and where a box shows it (the ticket's worktree path).
    * @throws Error naming the step and its log when one fails: a harness fault, retried as the activity.
    */
-  private async checkout(commit: string, overlay: Overlay | undefined, setupLog: string): Promise<{ exportDir: string; inside: string }> {
+  private async checkout(commit: string, overlay: Overlay | undefined, setupLog: string, caches: CacheBinds): Promise<{ exportDir: string; inside: string }> {
     const { repo, worktreesDir, batchId } = this.input.ref;
     await mkdir(worktreesDir, { recursive: true });
     const root = await realpath(worktreesDir);
@@ -281,7 +291,7 @@ class GateRunner {
     await exportTree(this.deps.git, repo, exportDir, commit, overlay);
     const { setup, agentEnv } = this.input;
     if (!setup.length) return { exportDir, inside };
-    const box = await this.box(`the setup of ${this.ticketId}'s gate run`, agentEnv.network ?? DEFAULT_AGENT_NETWORK, exportDir, inside);
+    const box = await this.box(`the setup of ${this.ticketId}'s gate run`, agentEnv.network ?? DEFAULT_AGENT_NETWORK, exportDir, inside, caches);
     try {
       const { failed } = await runSetupSteps(setup, {
         cwd: box ? inside : exportDir,
@@ -311,31 +321,53 @@ class GateRunner {
 
   /**
    * The box of one run in the export (the gate's, or its setup steps'), or undefined when `agent.sandbox` is `none`
-   * (written on purpose: then setup steps and gates run unboxed too, in the export itself).
-   * @throws ConfigError naming the fix when bubblewrap (or socat, with a network) does not work here, or a cache
-   *   folder is missing.
+   * (written on purpose: then setup steps and gates run unboxed too, in the export itself). `caches` show at
+   * `agent.cacheDirs`' paths.
+   * @throws ConfigError naming the fix when bubblewrap (or socat, with a network) does not work here.
    */
-  private async box(what: string, network: readonly string[], exportDir: string, inside: string) {
+  private async box(what: string, network: readonly string[], exportDir: string, inside: string, caches: CacheBinds) {
     const { agentEnv, ref } = this.input;
     if (agentEnv.sandbox === 'none') return undefined;
-    const caches: string[] = [];
-    for (const dir of agentEnv.cacheDirs ?? []) {
-      if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
-        throw new ConfigError(`field "agent.cacheDirs" names ${dir}, which is not a folder on this worker; fix: create it (mkdir -p ${dir}) or remove it`);
-      }
-      caches.push(await realpath(dir));
-    }
     return openBox(this.deps.sandbox, {
       cwd: inside,
-      writable: caches,
+      writable: [],
       hidden: await hiddenFolders(ref),
-      binds: [{ src: exportDir, dest: inside, writable: true }],
+      binds: [{ src: exportDir, dest: inside, writable: true }, ...caches],
       network,
       what,
       workerEnv: this.deps.env,
     });
   }
+
+  /**
+   * Empty folders of one gate run's own, one per `agent.cacheDirs` entry, shown at that entry's path to its setup
+   * steps and its gate (so a module `go mod download` fetched in a setup step is there for `go test`), deleted after.
+   * Never the caches the agent wrote: one the agent (or an earlier gate run, its tests being agent-written) could
+   * write would let it plant a result, go's test cache say, that the gate then reads as its own. None unboxed.
+   * @throws ConfigError naming the fix when a cache folder is missing on this worker.
+   */
+  private async privateCaches(): Promise<{ binds: CacheBinds; dispose(): Promise<void> }> {
+    const { agentEnv } = this.input;
+    const dirs = agentEnv.sandbox === 'none' ? [] : (agentEnv.cacheDirs ?? []);
+    if (!dirs.length) return { binds: [], dispose: async () => undefined };
+    const binds: CacheBinds = [];
+    for (const dir of dirs) {
+      if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
+        throw new ConfigError(`field "agent.cacheDirs" names ${dir}, which is not a folder on this worker; fix: create it (mkdir -p ${dir}) or remove it`);
+      }
+      binds.push({ src: '', dest: await realpath(dir), writable: true });
+    }
+    const root = await mkdtemp(path.join(os.tmpdir(), `${PRIVATE_TMP_PREFIX}caches-`));
+    for (const [i, b] of binds.entries()) {
+      b.src = path.join(root, String(i));
+      await mkdir(b.src);
+    }
+    return { binds, dispose: () => rm(root, { recursive: true, force: true }) };
+  }
 }
+
+/** Host folders bound at `agent.cacheDirs`' paths in a gate run's boxes. */
+type CacheBinds = { src: string; dest: string; writable: true }[];
 
 /** The subset of `paths` that are files of `commit`'s tree: deleted files are not tests to run. */
 async function inTree(git: Git, repo: string, commit: string, paths: string[]): Promise<string[]> {

@@ -292,6 +292,23 @@ describe('an agent that cheats never gets a ticket counted done', function () {
     assert.deepEqual(report.tickets[0].guardedBy, ['value is fixed']);
   });
 
+  it("gives every gate run caches of its own: a result the agent plants in a cache folder is not there for the gate", async function () {
+    if (!(await createSandboxProbe().bwrap())) this.skip();
+    const fx = await setup([ticket('c')]);
+    const cache = path.join(path.dirname(fx.repo), 'tool-cache');
+    await mkdir(cache, { recursive: true });
+    // A tool that trusts its cache (go's test cache, a module cache): a cached "ok" skips the check.
+    await fx.script({ c: [{ note: 'plants a cached pass', run: `echo ok > '${cache}/result'`, files: { 'c.txt': 'bad' } }] });
+    const gate = { name: 'cached check', command: `test -f '${cache}/result' || test "$(cat c.txt)" = good` };
+    const { handle, batchId } = await start(fx, { gates: [gate], maxAttempts: 1, agent: { ...fx.batch('x').agent, cacheDirs: [cache] } });
+
+    await waitForGate(batchId, 'c', 'attempts-exhausted');
+    assert.ok(existsSync(path.join(cache, 'result')), 'the agent could write its cache');
+    assert.deepEqual(await mergesOf(fx.repo, 'c'), []);
+    await ticketHandle(batchId, 'c').executeUpdate(rejectUpdate, { args: [{ by: 'dan' }] });
+    assert.notEqual((await handle.result()).tickets[0].outcome, 'done');
+  });
+
   it('checks the commit, not the worktree: an ignored file the agent leaves beside it is not in the gate run', async () => {
     const fx = await setup([ticket('ig')], { '.gitignore': '*.local\n', 'check.sh': 'if [ -f pass.local ]; then exit 0; fi\ntest "$(cat ig.txt)" = good\n' });
     await fx.script({ ig: [{ note: 'an ignored file the check honours', files: { 'pass.local': 'yes', 'ig.txt': 'bad' } }] });
