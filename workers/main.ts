@@ -161,13 +161,16 @@ export async function runWorkerProcess(opts: WorkerProcessOptions = {}): Promise
   const runsActivities = role !== 'split' && role !== 'workflows';
   const sandbox = createSandboxProbe();
   if (runsActivities) {
-    const bwrap = await sandbox.bwrap();
+    const [bwrap, socat] = await Promise.all([sandbox.bwrap(), sandbox.socat()]);
     console.log(
       bwrap
-        ? `${who}: agents run boxed by ${bwrap} (unless a batch sets agent.sandbox "none")`
-        : `${who}: NO SANDBOX: bubblewrap (bwrap) is missing or does not work here, so agent steps fail with the fix ` +
-            'unless their batch sets agent.sandbox "none" (agents unboxed, with write access to everything this user can ' +
-            'write). Install it: apt-get install bubblewrap (Debian/Ubuntu), and allow unprivileged user namespaces.',
+        ? `${who}: agents, setup steps and gates run boxed by ${bwrap} (unless a batch sets agent.sandbox "none")` +
+            (socat
+              ? `; a box with network reaches only its allowed domains through the egress proxy (bridged by ${socat})`
+              : '; socat is missing, so a box with network (agent.network, default the model APIs) fails with the fix: apt-get install socat')
+        : `${who}: NO SANDBOX: bubblewrap (bwrap) is missing or does not work here, so agent steps and gates fail with the fix ` +
+            'unless their batch sets agent.sandbox "none" (unboxed, with write access to everything this user can ' +
+            'write). Install it: apt-get install bubblewrap socat (Debian/Ubuntu), and allow unprivileged user namespaces.',
     );
     if (!target.secure) console.log(unauthenticatedWarning(who, address));
   }
