@@ -3,19 +3,18 @@
  * stale run of the same step left by a dead worker, cut the ticket's worktree fresh from the base tip, write the
  * prompt, run a fresh agent process there with heartbeats, and keep its transcript in the step's artifacts folder.
  */
-import { mkdtemp, realpath, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Agent, AgentRole } from './agents/agent';
 import { stepDir, writeArtifact } from './artifacts';
 import { liveness, throwIfStopped, type Liveness } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
-import { ConfigError } from '../workflows/errors';
 import { prepareWorktree, type Git } from './git';
 import { stopStaleRun } from './process';
 import { renderPrompt } from './prompt';
 import { pidFileOf, runStep } from './run-step';
-import { hiddenFolders, openBox, type OpenBox } from './box/box';
+import { cacheFolders, hiddenFolders, openBox, refusedLine, type OpenBox } from './box/box';
 import { PRIVATE_TMP_PREFIX, type SandboxProbe } from './box/sandbox';
 import { privateGitDir } from './git/views';
 import { batchRedactor } from './secrets';
@@ -174,7 +173,7 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
       { signal, tickMs, onTick: () => heartbeat(heal ? heal.step : attempt === 0 ? 'plan' : `implement attempt ${attempt}`) },
     );
     throwIfStopped(signal, `the agent run of ${ticketId} ${heal ? heal.step : attempt === 0 ? 'plan' : `attempt ${attempt}`}`);
-    const refused = refusedNote(box?.refused() ?? []);
+    const refused = refusedLine(box?.refused() ?? [], 'agent.network');
     return { run: counted(refused ? { ...run, summary: run.summary + refused } : run), dir, branch, worktree: wt.path, baseCommit: wt.baseCommit };
   } finally {
     await box?.close();
@@ -270,13 +269,7 @@ async function boxFor(
   deps: Pick<AgentStepDeps, 'sandbox' | 'git' | 'env'>,
 ): Promise<(OpenBox & { gitHost: string }) | undefined> {
   if (agent.sandbox === 'none') return undefined;
-  const caches: string[] = [];
-  for (const dir of agent.cacheDirs) {
-    if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
-      throw new ConfigError(`field "agent.cacheDirs" names ${dir}, which is not a folder on this worker; fix: create it (mkdir -p ${dir}) or remove it`);
-    }
-    caches.push(await realpath(dir));
-  }
+  const caches = await cacheFolders(agent.cacheDirs);
   const gitHost = await mkdtemp(path.join(os.tmpdir(), `${PRIVATE_TMP_PREFIX}git-`));
   try {
     const view = await privateGitDir(deps.git, { worktree: wt.path, branch, commit: wt.baseCommit, into: path.join(gitHost, 'git'), inside: BOXED_GIT_DIR });
@@ -302,8 +295,3 @@ async function boxFor(
 
 /** Where an agent's box shows its private git dir. */
 const BOXED_GIT_DIR = '/tmp/ratchet-git';
-
-/** A line for an agent's summary naming what its box refused to let it reach, or '' when nothing. */
-function refusedNote(refused: string[]): string {
-  return refused.length ? `\n[ratchet] the box refused to connect to: ${[...new Set(refused)].join(', ')} (allowed: field "agent.network")` : '';
-}

@@ -8,7 +8,7 @@
  *    on the base code and passes on the branch (SWE-bench FAIL_TO_PASS).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import picomatch from 'picomatch';
@@ -17,9 +17,9 @@ import { stepDir } from './artifacts';
 import { liveness } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
 import { runSetupSteps, ticketBranch, worktreeName } from './agent-step';
-import { hiddenFolders, openBox } from './box/box';
+import { cacheFolders, hiddenFolders, openBox, refusedLine } from './box/box';
 import { PRIVATE_TMP_PREFIX, type SandboxProbe } from './box/sandbox';
-import { ConfigError, GitError, RegressionReportError } from '../workflows/errors';
+import { GitError, RegressionReportError } from '../workflows/errors';
 import { changedPaths, fetchBranch, hasCommit, type Git } from './git';
 import { exportTree } from './git/views';
 import type { Redactor } from './redact';
@@ -48,7 +48,7 @@ export interface ValidateInput {
   setup: SetupStep[];
   /**
    * The agent's environment and box, which the setup steps share: `sandbox` (`none` runs setup steps and gates
-   * unboxed), `cacheDirs` (writable in every box), `network` (the setup steps' domains). The last three are absent in
+   * unboxed), `cacheDirs` (a gate run gets empty ones of its own at their paths), `network` (the setup steps' domains). The last three are absent in
    * inputs scheduled before they existed: boxed, no caches, {@link DEFAULT_AGENT_NETWORK}.
    */
   agentEnv: Pick<AgentConfig, 'env' | 'envFrom'> & Partial<Pick<AgentConfig, 'sandbox' | 'cacheDirs' | 'network'>>;
@@ -227,8 +227,7 @@ class GateRunner {
     let tail = r.timedOut ? `${r.tail}\n[timed out after ${gate.timeoutMs} ms]` : r.tail;
     const killed = killedNote(r, 'the gate');
     if (killed) tail += `\n${killed}`;
-    const refused = box?.refused() ?? [];
-    if (refused.length) tail += `\n[ratchet] the box refused to connect to: ${[...new Set(refused)].join(', ')} (allowed: field "gates[].network")`;
+    tail += refusedLine(box?.refused() ?? [], 'gates[].network');
     let tests: TestCase[] | undefined;
     if (gate.junit) {
       try {
@@ -350,13 +349,7 @@ class GateRunner {
     const { agentEnv } = this.input;
     const dirs = agentEnv.sandbox === 'none' ? [] : (agentEnv.cacheDirs ?? []);
     if (!dirs.length) return { binds: [], dispose: async () => undefined };
-    const binds: CacheBinds = [];
-    for (const dir of dirs) {
-      if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
-        throw new ConfigError(`field "agent.cacheDirs" names ${dir}, which is not a folder on this worker; fix: create it (mkdir -p ${dir}) or remove it`);
-      }
-      binds.push({ src: '', dest: await realpath(dir), writable: true });
-    }
+    const binds: CacheBinds = (await cacheFolders(dirs)).map((dest) => ({ src: '', dest, writable: true }));
     const root = await mkdtemp(path.join(os.tmpdir(), `${PRIVATE_TMP_PREFIX}caches-`));
     for (const [i, b] of binds.entries()) {
       b.src = path.join(root, String(i));

@@ -58,6 +58,29 @@ export async function hiddenFolders(ref: { repo: string; worktreesDir: string; a
 }
 
 /**
+ * The batch's cache folders (`agent.cacheDirs`), canonical.
+ * @throws ConfigError naming the fix when one is not a folder on this worker.
+ */
+export async function cacheFolders(dirs: readonly string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const dir of dirs) {
+    if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
+      throw new ConfigError(`field "agent.cacheDirs" names ${dir}, which is not a folder on this worker; fix: create it (mkdir -p ${dir}) or remove it`);
+    }
+    found.push(await realpath(dir));
+  }
+  return found;
+}
+
+/**
+ * A line for a run's tail naming what its box refused to let it reach (`host:port`, each once), or '' when nothing.
+ * @param field the batch file's field that would allow it, e.g. `agent.network`.
+ */
+export function refusedLine(refused: readonly string[], field: string): string {
+  return refused.length ? `\n[ratchet] the box refused to connect to: ${[...new Set(refused)].join(', ')} (allowed: field "${field}")` : '';
+}
+
+/**
  * Opens a box as `spec` says: a private /tmp (with the folder `TMPDIR` names inside), the egress proxy when
  * `spec.network` is not empty, and bubblewrap's argv.
  * @throws ConfigError naming the fix when bubblewrap does not work on this worker, or the box needs network and
