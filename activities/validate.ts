@@ -2,7 +2,7 @@
  * Activity: validate. Decides whether an attempt may merge, with nothing the agent wrote deciding it:
  * 1. protected paths: an attempt whose diff touches one (tickets, `.ratchet/`, the files gates and probes run) fails,
  *    unless its ticket's `allowPaths` cover it, and then it needs a person's approve before merging;
- * 2. gates: the batch's commands, run in the attempt's worktree; exit 0 passes;
+ * 2. gates: the batch's commands, run boxed on a fresh export of the attempt's commit (GateRunner); exit 0 passes;
  * 3. regression guard, for gates that declare a JUnit report: every test that passed on the base must still pass
  *    (missing or skipped counts as failing: SWE-bench PASS_TO_PASS), and a `bug` ticket must bring a test that fails
  *    on the base code and passes on the branch (SWE-bench FAIL_TO_PASS).
@@ -32,6 +32,10 @@ export interface ValidateInput {
   ref: RepoRef;
   ticket: Ticket;
   attempt: number;
+  /**
+   * The worktree implement left. Not read since gates run on an export of `commit` (issue 25); kept so inputs
+   * scheduled by running workflows keep their shape.
+   */
   worktree: string;
   /** The base commit the attempt's worktree was cut from. */
   baseCommit: string;
@@ -42,8 +46,7 @@ export interface ValidateInput {
   /** The batch's protected paths (globs relative to the repository); the ticket's `allowPaths` may cover some. */
   protectedPaths: string[];
   /**
-   * The harness's setup steps and the agent's environment they run with: run in a worktree the agent did not prepare
-   * (the regression guard's scratch worktree, an attempt's taken over from another worker).
+   * The harness's setup steps and the agent's environment they run with: run before every gate run, in its export.
    */
   setup: SetupStep[];
   /**
