@@ -27,8 +27,11 @@ export const ticketBranch = (batchId: string, ticketId: string): string => `ratc
 /** The worktree folder name of a ticket inside `worktreesDir`. */
 export const worktreeName = (batchId: string, ticketId: string): string => `${batchId}-${ticketId}`;
 
-/** The folder name of a ticket's scratch worktree (the regression guard's base runs) inside `worktreesDir`. */
-export const scratchName = (batchId: string, ticketId: string): string => `_scratch-${batchId}-${ticketId}`;
+/**
+ * The folder name, inside `worktreesDir`, of a ticket's gate export: the commit a gate run checks, exported afresh for
+ * every run (validate.ts), removed with the ticket's worktree when it merges.
+ */
+export const gateName = (batchId: string, ticketId: string): string => `_gate-${batchId}-${ticketId}`;
 
 /**
  * One agent run of a ticket's: the repository, the agent (its command, time limit, environment and box), the harness's

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { stepDir } from './artifacts';
 import { liveness } from './context';
 import { baseCheckout, mergeBranch, releaseWorktree, type Git } from './git';
-import { scratchName, ticketBranch, worktreeName } from './agent-step';
+import { gateName, ticketBranch, worktreeName } from './agent-step';
 import { commandEnv, resolveEnvFrom } from './env';
 import { runStep } from './run-step';
 import { batchRedactor } from './secrets';
@@ -20,8 +20,8 @@ export interface MergeInput {
 /**
  * Merges `ratchet/<batchId>/<ticketId>` into the base branch with a merge commit, needing no checkout of the base
  * (see `mergeBranch`). Idempotent: a retry after the merge landed reports `alreadyMerged` and makes no second merge.
- * On conflict returns the paths and leaves the base untouched. Once merged, the ticket's worktrees go to the pool for the
- * next ticket (`releaseWorktree`).
+ * On conflict returns the paths and leaves the base untouched. Once merged, the ticket's worktree goes to the pool for the
+ * next ticket and its gate export is removed (`releaseWorktree`).
  */
 export async function merge(git: Git, input: MergeInput): Promise<MergeResult> {
   const { ref, ticketId, title } = input;
@@ -38,7 +38,7 @@ export async function merge(git: Git, input: MergeInput): Promise<MergeResult> {
       ref.repo,
       ref.worktreesDir,
       path.join(ref.worktreesDir, worktreeName(ref.batchId, ticketId)),
-      path.join(ref.worktreesDir, scratchName(ref.batchId, ticketId)),
+      path.join(ref.worktreesDir, gateName(ref.batchId, ticketId)),
     );
   }
   return result;

@@ -16,7 +16,7 @@ import { glob } from 'tinyglobby';
 import { stepDir } from './artifacts';
 import { liveness } from './context';
 import { commandEnv, resolveEnvFrom } from './env';
-import { runSetupSteps, ticketBranch, worktreeName } from './agent-step';
+import { gateName, runSetupSteps, ticketBranch, worktreeName } from './agent-step';
 import { cacheFolders, hiddenFolders, openBox, refusedLine } from './box/box';
 import { PRIVATE_TMP_PREFIX, type SandboxProbe } from './box/sandbox';
 import { GitError, RegressionReportError } from '../workflows/errors';
@@ -288,7 +288,7 @@ class GateRunner {
     const { repo, worktreesDir, batchId } = this.input.ref;
     await mkdir(worktreesDir, { recursive: true });
     const root = await realpath(worktreesDir);
-    const exportDir = path.join(root, `_gate-${batchId}-${this.ticketId}`);
+    const exportDir = path.join(root, gateName(batchId, this.ticketId));
     const inside = path.join(root, worktreeName(batchId, this.ticketId));
     await exportTree(this.deps.git, repo, exportDir, commit, overlay);
     const { setup, agentEnv } = this.input;

@@ -38,11 +38,6 @@ export interface SandboxSpec {
    */
   visible?: string[];
   /**
-   * Files or folders inside a writable folder that stay read-only (bound over themselves), e.g. the files that tie a
-   * worktree to its repository ({@link gitPinnedPaths}); each must exist.
-   */
-  readOnly?: string[];
-  /**
    * Credentials covered last, after every bind (activities/box/credentials.ts): `files` by /dev/null, `folders` by an
    * empty read-only folder. Each must exist.
    */
@@ -120,12 +115,12 @@ async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<string | un
  * - `--ro-bind / /`: the whole filesystem, read-only; `--dev /dev`, `--proc /proc` with `--unshare-pid`, so other
  *   processes (the worker included, and its `/proc/<pid>/environ`) are not visible;
  * - `--tmpfs /tmp`, then `tmpDir` at /tmp. Paths under the host's /tmp would vanish with it, so each top-level
- *   folder of the host's /tmp that holds `cwd` or a `writable`, `hidden` or `readOnly` path is bound back read-only
+ *   folder of the host's /tmp that holds `cwd` or a `writable` or `hidden` path is bound back read-only
  *   (e.g. a repository beside its worktrees under `/tmp/ratchet-demo-x/`; bwrap leaves an empty folder of that name
  *   in `tmpDir` as the mount point);
  * - `visible` paths under the host's /tmp are bound back read-only like the above, each only if it still exists when
  *   the box starts (`--ro-bind-try`: an entry listed a moment before may have vanished since);
- * - an empty tmpfs on each `hidden` folder, then each `writable` folder read-write, each `readOnly` path, each of
+ * - an empty tmpfs on each `hidden` folder, then each `writable` folder read-write, each of
  *   `binds` at its `dest`, each `hidden` folder remounted read-only (not what was bound inside it), and last the
  *   `masked` credentials;
  * - with `network` other than `host`, `--unshare-net` (only loopback inside), and for a proxy the bridge (socat)
@@ -133,7 +128,7 @@ async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<string | un
  *
  * Also `--cap-drop ALL`: a worker running as root would otherwise keep every capability inside and could remount
  * the read-only filesystem writable. No `--new-session`: the command's process group must stay the one `runCommand`
- * kills (it already starts a new session). The network and the environment are not touched: the caller passes the
+ * kills (it already starts a new session). The environment is not touched: the caller passes the
  * environment to spawn (and should set `TMPDIR` to /tmp or leave it unset, since the host's temp folder is not
  * writable inside).
  *
@@ -146,7 +141,6 @@ async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<string | un
  */
 export function bwrapPrefix(bwrap: string, spec: SandboxSpec): string[] {
   const hidden = spec.hidden ?? [];
-  const readOnly = spec.readOnly ?? [];
   /** The top-level folders of the host's /tmp that hold `paths`. */
   const tops = (paths: readonly string[]): string[] =>
     unique(
@@ -160,7 +154,7 @@ export function bwrapPrefix(bwrap: string, spec: SandboxSpec): string[] {
   const binds = spec.binds ?? [];
   const network = spec.network ?? 'host';
   // A bind needs the folder it lands in, not its own path: one straight into the private /tmp needs nothing.
-  const needed = tops([spec.cwd, ...spec.writable, ...readOnly, ...hidden, ...binds.map((b) => path.dirname(b.dest))]);
+  const needed = tops([spec.cwd, ...spec.writable, ...hidden, ...binds.map((b) => path.dirname(b.dest))]);
   const optional = tops(spec.visible ?? []).filter((p) => !needed.includes(p));
   const args = [
     bwrap,
@@ -178,7 +172,6 @@ export function bwrapPrefix(bwrap: string, spec: SandboxSpec): string[] {
   for (const p of optional) args.push('--ro-bind-try', p, p);
   for (const p of hidden) args.push('--tmpfs', p);
   for (const p of spec.writable) args.push('--bind', p, p);
-  for (const p of readOnly) args.push('--ro-bind', p, p);
   for (const b of binds) args.push(b.writable ? '--bind' : '--ro-bind', b.src, b.dest);
   // Hidden folders are read-only too (a tmpfs is writable): a write there fails as on the rest of the filesystem
   // instead of vanishing with the box. Not recursive: what is bound inside them keeps its own mode.

@@ -10,6 +10,6 @@ export { canonical, Git } from './git';
 export { GitProcess, type GitOutcome } from './process';
 export { nulList, parseLsTree, parseMergeTree, parseStatusPaths, parseWorktreeList, pathsInTheWay, type MergeTreeOutput, type WorktreeEntry } from './parse';
 export { assertGitRepo, blobDigests, changedPaths, diffText, ensureExcluded, hasCommit, headOf, isAncestor } from './repository';
-export { baseCheckout, commitAll, POOL_DIR, POOL_MAX, prepareScratch, prepareWorktree, releaseWorktree, removeWorktree, worktreeAt } from './worktrees';
+export { baseCheckout, commitAll, POOL_DIR, POOL_MAX, prepareWorktree, releaseWorktree, removeWorktree } from './worktrees';
 export { mergeBranch } from './merges';
 export { fetchBranch, pushCommit, remoteAuthEnv, syncBase } from './remotes';

@@ -1,7 +1,6 @@
 /**
- * The worktrees of a ticket's steps: cut fresh for an attempt (or reset in place), scratch worktrees for the
- * regression guard's base runs, a pool of ended tickets' worktrees for the next ticket, the checkout of the base
- * branch that deploys and probes run in, and the attempt's commit. Every function takes the worker's {@link Git}
+ * The worktrees of a ticket's steps: cut fresh for an attempt (or reset in place), a pool of ended tickets' worktrees
+ * for the next ticket, the checkout of the base branch that deploys and probes run in, and the attempt's commit. Every function takes the worker's {@link Git}
  * first and is safe to repeat after a crash.
  */
 import { promises as fs } from 'node:fs';
@@ -94,43 +93,6 @@ export async function prepareWorktree(git: Git, opts: {
   if (await resetInPlace(git, repo, target, tip, branch, true)) return { path: target, baseCommit: tip };
   // The pooled worktree would not reset (e.g. a file git may not delete): a fresh one in its place.
   return (await replace(false)) as { path: string; baseCommit: string };
-}
-
-/**
- * A scratch worktree at `<worktreesDir>/<name>`, detached at `commit` and clean (untracked and ignored files
- * removed), optionally with `paths` taken from `overlay` (another commit) on top and its `removed` paths deleted: how
- * the regression guard runs gates on the base's code. An existing scratch worktree of that name is reset in place
- * like an attempt's ({@link resetInPlace}; no repository lock, so it does not wait for merges); anything else at
- * that path is replaced, by a pooled worktree reset in place when the pool has one, else a fresh one. A merge hands
- * it to the pool with the ticket's worktree ({@link releaseWorktree}).
- * @returns the worktree's canonical absolute path.
- * @throws GitError (non-retryable) when `name` is not a plain folder name.
- */
-export async function prepareScratch(git: Git, opts: {
-  repo: string;
-  worktreesDir: string;
-  name: string;
-  commit: string;
-  overlay?: { commit: string; paths: string[]; removed?: string[] };
-}): Promise<string> {
-  const { repo, name } = opts;
-  assertPlainName(name);
-  const target = await canonical(path.join(opts.worktreesDir, name));
-  const replace = (pool: boolean): Promise<boolean> =>
-    git.withRepoLock(repo, async () => {
-      const [main, ...linked] = await listWorktrees(git, repo);
-      for (const wt of linked) if (wt.path === target) await discard(git, repo, wt.path, main.path, true);
-      if (await exists(target)) await discard(git, repo, target, main.path, false);
-      await fs.mkdir(path.dirname(target), { recursive: true });
-      if (pool && (await takePooled(git, repo, opts.worktreesDir, target, linked))) return true;
-      await git.run(repo, ['worktree', 'add', '--detach', target, opts.commit]);
-      return false;
-    });
-  // Its own scratch worktree, else a pooled one (both reset in place), else a fresh one.
-  if (!(await resetInPlace(git, repo, target, opts.commit)) && (await replace(true)) && !(await resetInPlace(git, repo, target, opts.commit))) await replace(false);
-  if (opts.overlay?.paths.length) await git.run(target, ['checkout', opts.overlay.commit, '--', ...opts.overlay.paths]);
-  for (const p of opts.overlay?.removed ?? []) await fs.rm(path.join(target, p), { force: true });
-  return target;
 }
 
 /**
@@ -229,7 +191,7 @@ export const POOL_MAX = 16;
 /**
  * Ends the use of the worktrees at `worktreePaths` (a ticket's, once merged): each registered one that no process
  * works in is detached (its branch is free again) and moved into `<worktreesDir>/.pool/`, where
- * {@link prepareWorktree} and {@link prepareScratch} take it for the next ticket and reset it in place (nothing of
+ * {@link prepareWorktree} takes it for the next ticket and reset it in place (nothing of
  * this ticket's survives that reset); anything else, and any beyond {@link POOL_MAX} in the pool, is removed as by
  * {@link removeWorktree}. A move is a rename: no file of the checkout is touched. Idempotent.
  * @throws GitError (non-retryable) when a path is, or contains, the main working tree.
@@ -338,10 +300,4 @@ export async function baseCheckout(git: Git, repo: string, base: string, worktre
   return found;
 }
 
-/** Whether `dir` is a git worktree whose HEAD is `commit` (a full sha); false when it is not a worktree at all. */
-export async function worktreeAt(git: Git, dir: string, commit: string): Promise<boolean> {
-  if (!(await exists(path.join(dir, '.git')))) return false;
-  const head = await git.run(dir, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], [0, 1, 128]).catch(() => undefined);
-  return head?.code === 0 && head.out.trim() === commit;
-}
 

@@ -17,13 +17,11 @@ import {
   parseMergeTree,
   parseWorktreeList,
   POOL_DIR,
-  prepareScratch,
   prepareWorktree,
   pushCommit,
   releaseWorktree,
   remoteAuthEnv,
   removeWorktree,
-  worktreeAt,
 } from '../../activities/git';
 import { ConfigError, GitError } from '../../workflows/errors';
 
@@ -135,15 +133,13 @@ describe('git activities', () => {
       execFileSync('git', ['clone', '--quiet', origin, other]);
       const wt = await ticketBranch('ratchet/b1/T1', { 'feature.txt': 'done\n' });
       const commit = await headOf(ratchetGit, wt, 'HEAD');
-      assert.equal(await worktreeAt(ratchetGit, wt, commit), true);
-      assert.equal(await worktreeAt(ratchetGit, path.join(root, 'nowhere'), commit), false, 'no worktree there');
       await pushCommit(ratchetGit, { repo, remote: origin, commit, branch: 'ratchet/b1/T1' });
 
       assert.equal(await hasCommit(ratchetGit, other, commit), false, 'the other clone has not seen the attempt');
       await fetchBranch(ratchetGit, { repo: other, remote: 'origin', branch: 'ratchet/b1/T1' });
       assert.equal(await hasCommit(ratchetGit, other, commit), true);
       const taken = await prepareWorktree(ratchetGit, { repo: other, worktreesDir: path.join(root, 'other-worktrees'), branch: 'ratchet/b1/T1', base: commit, name: 'b1-T1' });
-      assert.equal(await worktreeAt(ratchetGit, taken.path, commit), true, 'the worktree made again is at the attempt');
+      assert.equal(await headOf(ratchetGit, taken.path, 'HEAD'), commit, 'the worktree made again is at the attempt');
       assert.equal(await readFile(path.join(taken.path, 'feature.txt'), 'utf8'), 'done\n');
       assert.equal((await git(taken.path).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'ratchet/b1/T1');
     });
@@ -598,16 +594,6 @@ describe('git activities', () => {
       assert.equal(await readFile(path.join(b.path, 'README.md'), 'utf8'), 'hello\n');
       for (const left of ['a.txt', 'untracked.txt', 'build']) assert.equal(await exists(path.join(b.path, left)), false, `${left} is gone`);
       assert.equal(await status(b.path), '');
-    });
-
-    it('a scratch worktree is taken from the pool too, detached at its commit', async () => {
-      const a = await usedWorktree();
-      await releaseWorktree(ratchetGit, repo, worktreesDir, a);
-      const scratch = await prepareScratch(ratchetGit, { repo, worktreesDir, name: 'scratch-B', commit: await tip() });
-      assert.deepEqual(await pooled(), []);
-      assert.equal((await git(scratch).revparse(['--abbrev-ref', 'HEAD'])).trim(), 'HEAD', 'detached');
-      assert.equal(await exists(path.join(scratch, 'untracked.txt')), false);
-      assert.equal(await status(scratch), '');
     });
 
     it('a worktree a process still works in is removed, not pooled', async () => {

@@ -72,13 +72,12 @@ describe('findBwrap', () => {
 });
 
 describe('bwrapPrefix', () => {
-  it('mounts the filesystem read-only, then /tmp, hidden folders, writable, read-only pins and binds, in that order', () => {
+  it('mounts the filesystem read-only, then /tmp, hidden folders, writable folders and binds, in that order', () => {
     const spec: SandboxSpec = {
       cwd: '/srv/wt/t1',
       writable: ['/srv/wt/t1'],
       tmpDir: '/srv/run/tmp',
       hidden: ['/srv/wt', '/srv/repo'],
-      readOnly: ['/srv/wt/t1/Makefile'],
       binds: [
         { src: '/srv/repo/.git/objects', dest: '/srv/repo/.git/objects', writable: false },
         { src: '/srv/run/gitfile', dest: '/srv/wt/t1/.git', writable: false },
@@ -99,7 +98,6 @@ describe('bwrapPrefix', () => {
       '--tmpfs', '/srv/wt',
       '--tmpfs', '/srv/repo',
       '--bind', '/srv/wt/t1', '/srv/wt/t1',
-      '--ro-bind', '/srv/wt/t1/Makefile', '/srv/wt/t1/Makefile',
       '--ro-bind', '/srv/repo/.git/objects', '/srv/repo/.git/objects',
       '--ro-bind', '/srv/run/gitfile', '/srv/wt/t1/.git',
       '--remount-ro', '/srv/wt',

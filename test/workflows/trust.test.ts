@@ -30,6 +30,15 @@ const ticket = (id: string, extra: Partial<FixtureTicket> = {}): FixtureTicket =
   ...extra,
 });
 const good = (id: string) => ({ [`${id}.txt`]: 'good' });
+/** A bug ticket's base: a test of `value.js` that fails until the bug is fixed. */
+const failing = "const test = require('node:test');\nconst assert = require('node:assert');\ntest('value is fixed', () => assert.equal(require('../value.js'), 'fixed'));\n";
+/** node's own test runner, writing a JUnit report: the regression guard's gate for the bug tickets here. */
+const nodeTestGate = {
+  name: 'tests',
+  command: 'node --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=junit --test-reporter-destination=junit.xml',
+  junit: 'junit.xml',
+  tests: ['test/**'],
+};
 
 describe('an agent that cheats never gets a ticket counted done', function () {
   this.timeout(240_000);
@@ -207,7 +216,6 @@ describe('an agent that cheats never gets a ticket counted done', function () {
   });
 
   it('refuses a bug fix that skips or deletes the failing test, and takes the one that makes it pass', async () => {
-    const failing = "const test = require('node:test');\nconst assert = require('node:assert');\ntest('value is fixed', () => assert.equal(require('../value.js'), 'fixed'));\n";
     const fx = await setup([ticket('fix', { kind: 'bug', probes: [{ name: 'fixed live', command: 'test "$(node -p "require(\'./value.js\')")" = fixed' }] })], {
       'value.js': "module.exports = 'broken';\n",
       '.gitignore': 'junit.xml\n',
@@ -221,13 +229,7 @@ describe('an agent that cheats never gets a ticket counted done', function () {
         { note: 'fixes the bug', files: { 'value.js': "module.exports = 'fixed';\n" } },
       ],
     });
-    const gate = {
-      name: 'tests',
-      command: 'node --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=junit --test-reporter-destination=junit.xml',
-      junit: 'junit.xml',
-      tests: ['test/**'],
-    };
-    const { handle, batchId } = await start(fx, { gates: [gate], maxAttempts: 2 });
+    const { handle, batchId } = await start(fx, { gates: [nodeTestGate], maxAttempts: 2 });
 
     await waitForGate(batchId, 'fix', 'attempts-exhausted');
     assert.deepEqual(await mergesOf(fx.repo, 'fix'), [], 'neither the skip nor the delete merged');
@@ -245,7 +247,6 @@ describe('an agent that cheats never gets a ticket counted done', function () {
 
   it("runs an agent's tests boxed at one path: they cannot read the worker's environment, forge the guard's base results or tell the base run from the branch's", async function () {
     if (!(await createSandboxProbe().bwrap())) this.skip();
-    const failing = "const test = require('node:test');\nconst assert = require('node:assert');\ntest('value is fixed', () => assert.equal(require('../value.js'), 'fixed'));\n";
     const fx = await setup([ticket('sly', { kind: 'bug', probes: [{ name: 'fixed live', command: 'test "$(node -p "require(\'./value.js\')")" = fixed' }] })], {
       'value.js': "module.exports = 'broken';\n",
       '.gitignore': 'junit.xml\n',
@@ -271,13 +272,7 @@ describe('an agent that cheats never gets a ticket counted done', function () {
         { note: 'fixes the bug', files: { 'value.js': "module.exports = 'fixed';\n" } },
       ],
     });
-    const gate = {
-      name: 'tests',
-      command: 'node --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=junit --test-reporter-destination=junit.xml',
-      junit: 'junit.xml',
-      tests: ['test/**'],
-    };
-    const { handle, batchId } = await start(fx, { gates: [gate], maxAttempts: 2 });
+    const { handle, batchId } = await start(fx, { gates: [nodeTestGate], maxAttempts: 2 });
     const report = await handle.result();
 
     const sniffed = await artifact(fx, batchId, 'sly', 'attempt-1', 'gate-tests.log');
@@ -290,6 +285,7 @@ describe('an agent that cheats never gets a ticket counted done', function () {
     assert.equal(report.tickets[0].outcome, 'done');
     assert.equal(report.tickets[0].attempts, 2);
     assert.deepEqual(report.tickets[0].guardedBy, ['value is fixed']);
+    assert.equal(existsSync(path.join(fx.repo, '.ratchet/worktrees', `_gate-${batchId}-sly`)), false, 'the gate export went with the merge');
   });
 
   it("gives every gate run caches of its own: a result the agent plants in a cache folder is not there for the gate", async function () {
