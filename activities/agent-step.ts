@@ -223,7 +223,7 @@ export interface SetupFailure {
 /**
  * Runs the harness's setup steps in order in `opts.cwd` with exactly `opts.env` (behind `opts.prefix`, a sandbox,
  * when given), appending their output to `opts.logPath`, and stops at the first that fails. Used before an attempt's
- * agent and in the regression guard's scratch worktree.
+ * agent and before every gate run, in its export (validate.ts).
  * @returns `failed`: the failing step, absent when every step passed; `killed`: the processes the steps run left
  *   running (or still had when one timed out), killed as each ended.
  * @throws when `opts.live.signal` was aborted (the activity was cancelled or the worker stops), naming `opts.what`.
