@@ -16,6 +16,7 @@ import { selfHeal, smokeCheck, type HealInput, type SmokeInput } from './heal';
 import { implement, type ImplementInput } from './implement';
 import { deploy, merge, type DeployInput, type MergeInput } from './merge';
 import { requestLock, type RequestLockInput } from './lock';
+import { enterMergeQueue, landCandidate, type EnterMergeQueueInput, type LandCandidateInput } from './merge-queue';
 import { createForges, landPullRequest, openPullRequest, type LandInput, type OpenPullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
 import { createSandboxProbe, type SandboxProbe } from './box/sandbox';
@@ -126,6 +127,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     setTicketState: boundary((input: Parameters<typeof setTicketState>[1]) => setTicketState(trackers, input), trackerNeeds),
     fileTicket: boundary((input: Parameters<typeof fileTicket>[1]) => fileTicket(trackers, input)),
     requestLock: boundary((input: RequestLockInput) => requestLock(input)),
+    enterMergeQueue: boundary((input: EnterMergeQueueInput) => enterMergeQueue(input)),
     readGateAnswer: boundary((input: Parameters<typeof readGateAnswer>[1]) => readGateAnswer(trackers, input)),
     plan: boundary(async (input: PlanInput) => heldHere(await plan(agentFor(input.agent), here(input), step)), (i) => repoNeeds(here(i))),
     implement: boundary(async (input: ImplementInput) => heldHere(await implement(agentFor(input.agent), here(input), step)), (i) => repoNeeds(here(i))),
@@ -133,6 +135,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     selfHeal: boundary((input: HealInput) => selfHeal(agentFor, here(input), step), (i) => repoNeeds(here(i))),
     smokeCheck: boundary((input: SmokeInput) => smokeCheck(here(input), step), (i) => repoNeeds(here(i))),
     merge: boundary((input: MergeInput) => merge(git, here(input)), (i) => repoNeeds(here(i))),
+    landCandidate: boundary((input: LandCandidateInput) => landCandidate({ ...input, checks: here(input.checks) }, step), (i) => repoNeeds(here(i.checks))),
     openPullRequest: boundary((input: OpenPullRequestInput) => openPullRequest(git, forges, trackers, input)),
     landPullRequest: boundary((input: LandInput) => landPullRequest(git, forges, input)),
     deploy: boundary((input: DeployInput) => deploy(here(input), { env, stopping, git }), (i) => repoNeeds(here(i))),
@@ -149,12 +152,12 @@ export type Activities = ReturnType<typeof createActivities>;
 /**
  * The activities workflows run as local activities (in the worker that runs the workflow, recorded as one marker
  * event, with no activity task to match): the tracker's reads and writes and the lock's request, each milliseconds
- * of I/O on a ticket's or batch's critical path.
+ * of I/O on a ticket's or batch's critical path; and the merge queue's entry.
  */
-export const LOCAL_ACTIVITIES = ['readTracker', 'setTicketState', 'requestLock'] as const;
+export const LOCAL_ACTIVITIES = ['readTracker', 'setTicketState', 'requestLock', 'enterMergeQueue'] as const;
 
 /** The {@link LOCAL_ACTIVITIES}, for a worker that runs workflows and no other activity. */
 export function createLocalActivities(deps: ActivityDeps = {}): Pick<Activities, (typeof LOCAL_ACTIVITIES)[number]> {
   const all = createActivities(deps);
-  return { readTracker: all.readTracker, setTicketState: all.setTicketState, requestLock: all.requestLock };
+  return { readTracker: all.readTracker, setTicketState: all.setTicketState, requestLock: all.requestLock, enterMergeQueue: all.enterMergeQueue };
 }

@@ -162,6 +162,7 @@ export function rowOf(report: TicketRow | TicketReport): TicketRow {
   if (report.tamperings?.length) row.tamperings = report.tamperings;
   if (report.guardedBy?.length) row.guardedBy = report.guardedBy;
   if (report.heals?.length) row.heals = report.heals;
+  if (report.semanticConflicts?.length) row.semanticConflicts = report.semanticConflicts;
   return row;
 }
 

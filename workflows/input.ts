@@ -8,7 +8,7 @@ import { DISCOVERED_BODY_CHARS, DISCOVERED_TITLE_CHARS } from './discovery';
 import { BadInputError } from './errors';
 import { ID_FIX_TEXT, ID_PATTERN, refComponentProblem } from './ids';
 import { secretEnvEntry, secretLikeName } from './secret-env';
-import { DEFAULT_AGENT_NETWORK, DEFAULT_DISCOVERY, DEFAULT_OUTAGE_MS, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
+import { DEFAULT_AGENT_NETWORK, DEFAULT_DISCOVERY, DEFAULT_QUEUE_BATCH, DEFAULT_OUTAGE_MS, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
 
 export { ID_PATTERN, refComponentProblem } from './ids';
 // Their home is secret-env.ts (pure, so workflow code refuses a secret before any activity copies it).
@@ -275,6 +275,11 @@ export const batchFileSchema = z
     // Up to 1,000 at once: a batch across several workers' hosts runs hundreds (issue 9 measures 200 in flight).
     maxParallel: z.number().int().min(1).max(1_000).default(2),
     maxAttempts: z.number().int().min(1).max(20).default(3),
+    // Validated commits tested as one merge candidate (issue 26); 1 tests each alone. The default is bench-chosen.
+    mergeQueue: z
+      .object({ batchSize: z.number().int().min(1).max(64).default(DEFAULT_QUEUE_BATCH) })
+      .strict()
+      .default({ batchSize: DEFAULT_QUEUE_BATCH }),
     circuitBreaker: z.number().int().min(1).default(3),
     continueAsNewAtEvents: z.number().int().min(50).max(10_000).default(4_000),
     heartbeatTimeoutMs: ms.min(1_000).default(30_000),
@@ -405,6 +410,7 @@ export function toBatchConfig(
     verify: file.verify,
     maxParallel: file.maxParallel,
     maxAttempts: file.maxAttempts,
+    mergeQueue: file.mergeQueue,
     circuitBreaker: file.circuitBreaker,
     continueAsNewAtEvents: file.continueAsNewAtEvents,
     heartbeatTimeoutMs: file.heartbeatTimeoutMs,

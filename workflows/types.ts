@@ -253,6 +253,11 @@ export interface BatchConfig {
   harness: HarnessSteps;
   /** The self-heal agent and its budgets; absent: no self-heal (stops go to a person, as before). */
   heal?: HealConfig;
+  /**
+   * The merge queue's setting (issue 26): at most `batchSize` validated commits are tested as one candidate; absent in
+   * configs from before the queue (then 4).
+   */
+  mergeQueue?: { batchSize: number };
 }
 
 /**
@@ -351,6 +356,9 @@ export interface DiscoveryLimits {
   maxPerBatch: number;
   maxPerTicket: number;
 }
+
+/** The merge queue's candidate size when the batch file sets none (`mergeQueue.batchSize`); chosen by `npm run bench`. */
+export const DEFAULT_QUEUE_BATCH = 4;
 
 /** Defaults of {@link DiscoveryLimits}. */
 export const DEFAULT_DISCOVERY: DiscoveryLimits = { maxPerBatch: 10, maxPerTicket: 3 };
@@ -457,6 +465,22 @@ export interface TamperingCaught {
   ticketId: string;
   attempt: number;
   paths: string[];
+}
+
+/**
+ * A semantic conflict the merge queue caught (issue 26): attempt `attempt` passed its gates on its own base and
+ * failed them merged onto `base` (the base tip then), in the queue's candidate `candidate`; nothing landed.
+ */
+export interface SemanticConflict {
+  ticketId: string;
+  attempt: number;
+  candidate: number;
+  base: string;
+  /** The gates that failed on the merge, and the PASS_TO_PASS tests it broke. */
+  gates: string[];
+  tests: string[];
+  /** Subjects of the commits that landed on the base since the attempt's base. */
+  landedSince: string[];
 }
 
 /**
@@ -683,6 +707,8 @@ export interface TicketReport {
   outages?: { reason: string; ms: number }[];
   /** Processes its plan and implement agents, gates and probes left running, killed when their step ended; absent: none. */
   killed?: number;
+  /** Attempts the merge queue sent back as semantic conflicts; absent: none. */
+  semanticConflicts?: SemanticConflict[];
   /** Set when the ticket took nothing: its first write found this state, not the one it was started with (a tamper). */
   notTaken?: TicketState;
 }
@@ -704,6 +730,7 @@ export interface TicketRow {
   tamperings?: TamperingCaught[];
   guardedBy?: string[];
   heals?: HealRecord[];
+  semanticConflicts?: SemanticConflict[];
   /** From the ticket workflow's result: joined by the client, or kept in rows of older batches. */
   title?: string;
   phaseMs?: Partial<Record<PhaseName, number>>;
@@ -720,6 +747,11 @@ export interface RunReport {
   trackerTampers: TrackerTamper[];
   /** Verifier tamperings caught: attempts that touched protected paths without leave, over all tickets. */
   tamperingsCaught: TamperingCaught[];
+  /**
+   * Attempts the merge queue sent back because they failed the gates merged onto the base (counted apart from gate
+   * failures); absent in reports of batches from before the queue.
+   */
+  semanticConflicts?: SemanticConflict[];
   /** Discovered work: what was filed (by whom, with which edges), held at the cap, dropped or refused. */
   discovered: DiscoveredRecord[];
   /** Every self-heal of every ticket: accepted, rejected by the tripwire, churn, handed over. */

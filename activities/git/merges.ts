@@ -120,10 +120,9 @@ export async function mergeBranch(git: Git, opts: {
     for (let tries = 0; tries < MERGE_TRIES; tries++) {
       const from = await headOf(git, repo, `refs/heads/${base}`);
       if (await isAncestor(git, repo, branchHead, from)) return { merged: true, alreadyMerged: true, commit: from };
-      const merged = await git.run(repo, ['merge-tree', '--write-tree', '-z', '--name-only', from, branchHead], [0, 1]);
-      const { tree, conflicted } = parseMergeTree(merged.out);
-      if (merged.code === 1) return { merged: false, alreadyMerged: false, conflict: conflicted };
-      const commit = (await git.run(repo, ['commit-tree', tree, '-p', from, '-p', branchHead, '-m', opts.message])).out.trim();
+      const onto = await mergeOnto(git, repo, from, branchHead, opts.message);
+      if ('conflict' in onto) return { merged: false, alreadyMerged: false, conflict: onto.conflict };
+      const { commit } = onto;
       const landed = await advanceBase(git, repo, base, from, commit, branchHead);
       if (landed === true) return { merged: true, alreadyMerged: false, commit };
       if (landed !== 'again') return { merged: false, alreadyMerged: false, conflict: landed };
@@ -132,3 +131,60 @@ export async function mergeBranch(git: Git, opts: {
   });
 }
 
+
+/**
+ * The merge commit of `commit` onto `onto` (parents: `onto`, then `commit`; the `--no-ff` shape), made with
+ * `merge-tree --write-tree` and `commit-tree` as "ratchet <ratchet@localhost>": no ref moves, no checkout, no hook.
+ * @returns the new commit (full sha), or the conflicting paths.
+ */
+export async function mergeOnto(git: Git, repo: string, onto: string, commit: string, message: string): Promise<{ commit: string } | { conflict: string[] }> {
+  const merged = await git.run(repo, ['merge-tree', '--write-tree', '-z', '--name-only', onto, commit], [0, 1]);
+  const { tree, conflicted } = parseMergeTree(merged.out);
+  if (merged.code === 1) return { conflict: conflicted };
+  return { commit: (await git.run(repo, ['commit-tree', tree, '-p', onto, '-p', commit, '-m', message])).out.trim() };
+}
+
+/** One validated commit of a merge candidate and the message of its merge commit. */
+export interface CandidatePart {
+  commit: string;
+  message: string;
+}
+
+/**
+ * A merge candidate (issue 26): `parts` merged in order onto `from`, each a merge commit onto the one before (the
+ * first onto `from`), so that once the base moves to the last, main's first-parent line has one merge commit per
+ * part. No ref moves.
+ * @returns the merge commits in order, or the index of the first part that conflicts and its paths.
+ */
+export async function chainMerges(git: Git, repo: string, from: string, parts: CandidatePart[]): Promise<{ commits: string[] } | { conflictAt: number; paths: string[] }> {
+  const commits: string[] = [];
+  let tip = from;
+  for (const [i, part] of parts.entries()) {
+    const onto = await mergeOnto(git, repo, tip, part.commit, part.message);
+    if ('conflict' in onto) return { conflictAt: i, paths: onto.conflict };
+    commits.push((tip = onto.commit));
+  }
+  return { commits };
+}
+
+/** How far back along the base's first-parent line {@link landedMerge} looks, commits. */
+const LANDED_LOOKBACK = 2_000;
+
+/**
+ * The merge commit on `tip`'s first-parent line that brought `commit` in (one of its other parents is `commit`), or
+ * undefined when none of the last 2,000 did (it came in some other way, a fast-forward say).
+ */
+export async function landedMerge(git: Git, repo: string, tip: string, commit: string): Promise<string | undefined> {
+  const out = (await git.run(repo, ['rev-list', '--first-parent', '--parents', `--max-count=${LANDED_LOOKBACK}`, tip])).out;
+  for (const line of out.split('\n')) {
+    const [c, , ...others] = line.trim().split(' ');
+    if (c && others.includes(commit)) return c;
+  }
+  return undefined;
+}
+
+/** The subjects of the commits on `to`'s first-parent line after `from`, oldest first (what landed since `from`). */
+export async function landedSince(git: Git, repo: string, from: string, to: string): Promise<string[]> {
+  const out = (await git.run(repo, ['log', '--first-parent', '--reverse', '--format=%s', `${from}..${to}`])).out;
+  return out.split('\n').filter(Boolean);
+}

@@ -1,12 +1,13 @@
 /**
- * The deployment-wide lock (workflows/lock.ts) on the real dev server: merges into one base and deploys to one target
- * take turns through `lock-<key>` whatever worker runs them; a holder that never releases loses the lock after its
+ * The deployment-wide lock (workflows/lock.ts) on the real dev server: deploys to one target take turns through
+ * `lock-<key>` whatever worker runs them (merges take turns in the merge queue, merge-queue.test.ts); a holder that never releases loses the lock after its
  * hold time; a requester that is gone is skipped.
  */
 import assert from 'node:assert/strict';
 import { batchWorkflow } from '../../workflows';
 import { lockReleaseSignal, lockRequestSignal, lockStatusQuery, lockWorkflow, lockWorkflowId, type LockStatus } from '../../workflows/lock';
 import { batchWorkflowId, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
+import { mergeQueueKey, mergeQueueWorkflowId, queueStatusQuery } from '../../workflows/merge-queue/messages';
 import { makeRepo, mergesOf } from '../fixtures/repo';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
@@ -26,15 +27,16 @@ describe('the deployment-wide lock', function () {
     return lockWorkflowId(key);
   }
 
-  it('makes the merges and deploys of tickets running at once take turns, one grant per merge and per deploy', async () => {
+  it('makes the deploys of tickets running at once take turns, one grant per deploy, and lands each merge once', async () => {
     const fx = server.track(await makeRepo(['a', 'b', 'c'].map((id) => ({ id, probes: ownFileProbe(id) }))));
     const batchId = uniqueId('lk');
     const input = fx.batch(batchId, { gates: [ownFileGate], maxParallel: 3, deploy: { command: 'sleep 0.3', target: `staging-${batchId}` } });
     const report = await client().workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] }).then((h) => h.result());
     assert.equal(report.oracle.satisfied, true);
     for (const id of ['a', 'b', 'c']) assert.equal((await mergesOf(fx.repo, id)).length, 1, `one merge of ${id}`);
-    const merges = await client().workflow.getHandle(lockWorkflowId(`merge:${fx.repo}@main`)).query(lockStatusQuery);
-    assert.deepEqual({ grants: merges.grants, expired: merges.expired, queue: merges.queue, holder: merges.holder }, { grants: 3, expired: 0, queue: [], holder: undefined });
+    // Merges take turns in the merge queue (workflows/merge-queue.ts), which lands all three.
+    const merges = await client().workflow.getHandle(mergeQueueWorkflowId(mergeQueueKey(fx.repo, 'main'))).query(queueStatusQuery);
+    assert.deepEqual({ landed: merges.landed, line: merges.line, testing: merges.testing, semanticConflicts: merges.semanticConflicts }, { landed: 3, line: [], testing: [], semanticConflicts: 0 });
     const deploys = await client().workflow.getHandle(lockWorkflowId(`deploy:staging-${batchId}`)).query(lockStatusQuery);
     assert.equal(deploys.grants, 3);
     assert.equal(deploys.expired, 0);

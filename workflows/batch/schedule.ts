@@ -685,6 +685,7 @@ export class BatchSchedule {
       interventions: { total: all.length, byKind: countInterventions(all).byKind, list: all },
       trackerTampers: this.tampers,
       tamperingsCaught: rows.flatMap((r) => r.tamperings ?? []),
+      semanticConflicts: rows.flatMap((r) => r.semanticConflicts ?? []),
       discovered: [...this.discovered.values()],
       heals: rows.flatMap((r) => r.heals ?? []),
       startedAt: this.startedAt,

@@ -88,7 +88,7 @@ async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 
     fx.enter('validate', 'protected change approved');
   }
   fx.enter('merge', 'gates passed');
-  const landed = await land(fx, commit);
+  const landed = await land(fx, commit, impl.baseCommit);
   return landed === true ? 'merged' : landed === false ? 'failed' : landed;
 }
 

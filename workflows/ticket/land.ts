@@ -2,20 +2,28 @@
  * Landing a validated commit (DESIGN.md "forge"): a merge into the local base under the deployment-wide merge lock,
  * or the ticket's one pull request on GitHub. Workflow code.
  */
-import { condition } from '@temporalio/workflow';
+import { condition, patched } from '@temporalio/workflow';
 import * as metrics from '../metrics';
 import { MERGE_HOLD_MS, OPTIONS } from '../options';
 import { repoRef } from '../repo-ref';
 import type { ForgeConfig } from '../types';
 import { acts, type TicketEffects } from './effects';
+import { landThroughQueue } from './queue';
+
+/** The patch id of landing through the merge queue (issue 26); histories from before it merged under the lock. */
+export const MERGE_QUEUE_PATCH = 'merge-queue';
 
 /**
- * Lands `commit`. @returns true when merged (`state.mergeCommit` set), false when the attempt failed with feedback
- * (a conflict, a review asking for changes, failed checks), 'rejected' when a person closed the pull request.
+ * Lands `commit` (cut from `baseCommit`): through the merge queue (workflows/merge-queue.ts), which validates it
+ * merged onto the base tip before the base moves, or through the ticket's pull request on GitHub.
+ * @returns true when merged (`state.mergeCommit` set), false when the attempt failed with feedback (a conflict, a
+ *   semantic conflict, a review asking for changes, failed checks), 'rejected' when a person closed the pull request.
  */
-export async function land(fx: TicketEffects, commit: string): Promise<boolean | 'rejected'> {
+export async function land(fx: TicketEffects, commit: string, baseCommit: string): Promise<boolean | 'rejected'> {
   const { state: s, ticket, config } = fx;
   if (config.forge?.kind === 'github') return landOnGitHub(fx, commit, config.forge);
+  if (patched(MERGE_QUEUE_PATCH)) return landThroughQueue(fx, commit, baseCommit);
+  // Histories from before the queue: the merge under the merge lock, unvalidated on the base tip.
   // The lock of merges into the base: one per repository and base branch, whichever worker or batch merges. On the
   // worker holding the worktree, which the merge removes; any worker can merge (it needs no checkout).
   const merged = await fx.withLock(`merge:${config.repo}@${config.baseBranch}`, 'merge', MERGE_HOLD_MS, () =>

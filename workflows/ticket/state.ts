@@ -13,6 +13,7 @@ import type {
   Intervention,
   PhaseName,
   PhaseSpan,
+  SemanticConflict,
   TamperingCaught,
   Ticket,
   TicketOutcome,
@@ -64,6 +65,8 @@ export class TicketRunState {
   rejectedWhy: string | undefined;
   readonly interventions: Intervention[] = [];
   readonly tamperings: TamperingCaught[] = [];
+  /** Attempts the merge queue sent back: they failed the gates merged onto the base. */
+  readonly semanticConflicts: SemanticConflict[] = [];
   guardedBy: string[] = [];
 
   mergeCommit: string | undefined;
@@ -283,6 +286,7 @@ export class TicketRunState {
       ...(this.heals.length ? { heals: this.heals } : {}),
       ...(this.outages.length ? { outages: this.outages } : {}),
       ...(this.killed ? { killed: this.killed } : {}),
+      ...(this.semanticConflicts.length ? { semanticConflicts: this.semanticConflicts } : {}),
     };
   }
 }

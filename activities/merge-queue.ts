@@ -1,0 +1,181 @@
+/**
+ * Activities of the merge queue (workflows/merge-queue.ts, issue 26): a ticket puts its validated commit in line
+ * (`enterMergeQueue`), and the queue lands candidates (`landCandidate`): the base tip with the commits merged onto it,
+ * validated by the batch's gates before the base moves, then a compare-and-swap to exactly that candidate.
+ */
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { gateName, worktreeName } from './agent-step';
+import { stepDir } from './artifacts';
+import { advanceBase, chainMerges, headOf, isAncestor, landedMerge, landedSince, MERGE_TRIES, releaseWorktree, type Git } from './git';
+import { GateRunner, safe, type GateDeps } from './gates';
+import { comparePassToPass, describeRegression } from './regression';
+import { batchRedactor } from './secrets';
+import { haveCommit } from './validate';
+import { GitError } from '../workflows/errors';
+import { mergeQueueWorkflowId, queueEnterSignal, type CandidateChecks, type QueueEntry } from '../workflows/merge-queue/messages';
+import type { GateResult } from '../workflows/types';
+
+export interface EnterMergeQueueInput {
+  key: string;
+  entry: QueueEntry;
+  /** Task queue the queue workflow runs on when this request starts it (the requester's). */
+  taskQueue: string;
+}
+
+/**
+ * Puts `entry` in line for `key` (starting the queue workflow if it is not running: signal-with-start). Idempotent:
+ * the queue keeps one place per request id, and answers a request it already decided with its verdict again.
+ */
+export async function enterMergeQueue(input: EnterMergeQueueInput): Promise<void> {
+  await Context.current().client.workflow.signalWithStart('mergeQueueWorkflow', {
+    workflowId: mergeQueueWorkflowId(input.key),
+    taskQueue: input.taskQueue,
+    args: [{ key: input.key }],
+    signal: queueEnterSignal,
+    signalArgs: [input.entry],
+    staticSummary: `ratchet merge queue ${input.key}: what lands is what was validated`,
+  });
+}
+
+/** One validated commit of a candidate. */
+export interface CandidateEntry {
+  ticketId: string;
+  title: string;
+  commit: string;
+  baseCommit: string;
+  attempt: number;
+}
+
+export interface LandCandidateInput {
+  checks: CandidateChecks;
+  /** In merge order. */
+  entries: CandidateEntry[];
+  /** The queue's number for this candidate: `RATCHET_ATTEMPT` of its gate runs and its log folder's name. */
+  candidate: number;
+}
+
+/** How a candidate ended. */
+export type LandCandidateResult =
+  /** The base moved to the candidate: one merge commit per entry, in order. `validated`: its gates ran (else it was the attempt's own tree). */
+  | { status: 'landed'; merges: { ticketId: string; commit: string }[]; validated: boolean; base: string }
+  /** Entry `ticketId` conflicts with the base and the entries before it (or a checkout of the base has local changes in `paths`). */
+  | { status: 'conflict'; ticketId: string; paths: string[] }
+  /** The candidate failed its checks: nothing moved. `landedSince`: per entry, what landed since its base commit. */
+  | { status: 'red'; base: string; gates: Pick<GateResult, 'name' | 'exitCode' | 'tail'>[]; tests: string[]; guardFeedback?: string; landedSince: Record<string, string[]> };
+
+/** The merge commit's message of a ticket's commit (the shape `merge` writes, which `landedMerge` readers parse). */
+export const mergeMessage = (batchId: string, e: Pick<CandidateEntry, 'ticketId' | 'title'>): string => `ratchet: merge ${e.ticketId} (${batchId}): ${e.title}`;
+
+/**
+ * Lands one candidate: reads the base tip, merges the entries' commits onto it in order (`chainMerges`: no ref moves),
+ * runs the batch's setup steps and gates on the result, boxed, on a fresh export (GateRunner), with the regression
+ * guard's PASS_TO_PASS against the tip (every test that passed there must still pass), and only when they pass moves
+ * the base to exactly that commit by compare-and-swap (`advanceBase`). A candidate whose tree is the attempt's own
+ * (one entry cut from the tip) was validated by its attempt and is not run again. When the base moved meanwhile,
+ * the new candidate is validated again (up to {@link MERGE_TRIES} times).
+ * Idempotent: a retry after the base moved to the candidate (the worker died after the swap) finds the entries'
+ * merge commits on the base and reports them landed. Landed tickets' worktrees go to the pool and their gate exports
+ * are removed, when they are on this host.
+ * @throws GitError (retryable) when the base kept moving; (non-retryable) when an entry's commit is gone; Error naming
+ *   the step when a setup step fails (a harness fault).
+ */
+export async function landCandidate(input: LandCandidateInput, deps: GateDeps): Promise<LandCandidateResult> {
+  const { checks, entries } = input;
+  const { ref } = checks;
+  const { git } = deps;
+  const baseRef = `refs/heads/${ref.baseBranch}`;
+  for (const e of entries) await haveCommit(git, ref, e.ticketId, e.attempt, e.commit);
+  for (let tries = 0; tries < MERGE_TRIES; tries++) {
+    const from = await headOf(git, ref.repo, baseRef);
+    const landed = await alreadyLanded(git, ref.repo, from, entries);
+    if (landed) return { status: 'landed', merges: landed, validated: true, base: from };
+    const chain = await chainMerges(git, ref.repo, from, entries.map((e) => ({ commit: e.commit, message: mergeMessage(ref.batchId, e) })));
+    if ('conflictAt' in chain) return { status: 'conflict', ticketId: entries[chain.conflictAt].ticketId, paths: chain.paths };
+    const tip = chain.commits[chain.commits.length - 1];
+    const validated = !(entries.length === 1 && (await sameTree(git, ref.repo, tip, entries[0].commit)));
+    if (validated) {
+      const red = await checkCandidate(input, deps, tip, from);
+      if (red) return red;
+    }
+    const moved = await git.withRepoLock(ref.repo, () => advanceBase(git, ref.repo, ref.baseBranch, from, tip, entries[entries.length - 1].commit));
+    if (moved === 'again') continue;
+    if (moved !== true) return { status: 'conflict', ticketId: entries[0].ticketId, paths: moved };
+    await releaseLanded(git, checks, entries);
+    return { status: 'landed', merges: entries.map((e, i) => ({ ticketId: e.ticketId, commit: chain.commits[i] })), validated, base: from };
+  }
+  throw new GitError(`${ref.baseBranch} moved ${MERGE_TRIES} times while a candidate of ${entries.map((e) => e.ticketId).join(', ')} was validated in ${ref.repo}; the retry validates again`);
+}
+
+/** The entries' merge commits when every one of them is on `tip` already (a retry after the swap), else undefined. */
+async function alreadyLanded(git: Git, repo: string, tip: string, entries: CandidateEntry[]): Promise<{ ticketId: string; commit: string }[] | undefined> {
+  const merges: { ticketId: string; commit: string }[] = [];
+  for (const e of entries) {
+    if (!(await isAncestor(git, repo, e.commit, tip))) return undefined;
+    merges.push({ ticketId: e.ticketId, commit: (await landedMerge(git, repo, tip, e.commit)) ?? tip });
+  }
+  return merges;
+}
+
+async function sameTree(git: Git, repo: string, a: string, b: string): Promise<boolean> {
+  const out = (await git.run(repo, ['rev-parse', `${a}^{tree}`, `${b}^{tree}`])).out.trim().split('\n');
+  return out[0] === out[1];
+}
+
+/**
+ * Runs the candidate's checks: every gate on `tip` (all of them, so the feedback is complete), and for gates with a
+ * JUnit report PASS_TO_PASS against `from` (its results cached per base commit, as validate's). Logs go to
+ * `<artifacts>/<batch>/_queue/candidate-<n>/`.
+ * @returns undefined when every check passed, else the red result.
+ */
+async function checkCandidate(input: LandCandidateInput, deps: GateDeps, tip: string, from: string): Promise<LandCandidateResult | undefined> {
+  const { checks, entries, candidate } = input;
+  const { ref } = checks;
+  const last = entries[entries.length - 1];
+  const runner = new GateRunner(
+    { ref, ticketId: last.ticketId, attempt: candidate, setup: checks.setup, agentEnv: checks.agentEnv, exportName: `_candidate-${ref.batchId}` },
+    deps,
+    batchRedactor(checks.secrets, deps.env),
+  );
+  const dir = await stepDir(ref, '_queue', `candidate-${candidate}`);
+  try {
+    return await runChecks(runner, checks, dir, entries, deps.git, tip, from);
+  } finally {
+    await rm(path.join(ref.worktreesDir, `_candidate-${ref.batchId}`), { recursive: true, force: true });
+  }
+}
+
+async function runChecks(runner: GateRunner, checks: CandidateChecks, dir: string, entries: CandidateEntry[], git: Git, tip: string, from: string): Promise<LandCandidateResult | undefined> {
+  const { ref } = checks;
+  const failed: GateResult[] = [];
+  const tests: string[] = [];
+  const guard: string[] = [];
+  for (const gate of checks.gates) {
+    const run = await runner.run(gate, { commit: tip }, path.join(dir, `gate-${safe(gate.name)}.log`));
+    if (!run.result.passed) failed.push(run.result);
+    if (!run.result.passed || !gate.junit || !run.tests) continue;
+    const base = await runner.baseline(gate, from, path.join(dir, `gate-${safe(gate.name)}-base.log`));
+    const cmp = comparePassToPass(base, run.tests);
+    tests.push(...cmp.broken.map((b) => b.id));
+    if (cmp.broken.length) guard.push(`gate "${gate.name}": ${describeRegression(cmp, ref.baseBranch)}`);
+  }
+  if (!failed.length && !guard.length) return undefined;
+  const since: Record<string, string[]> = {};
+  for (const e of entries) since[e.ticketId] = await landedSince(git, ref.repo, e.baseCommit, from);
+  return {
+    status: 'red',
+    base: from,
+    gates: failed.map((g) => ({ name: g.name, exitCode: g.exitCode, tail: g.tail })),
+    tests: [...new Set(tests)].sort(),
+    ...(guard.length ? { guardFeedback: guard.join('\n') } : {}),
+    landedSince: since,
+  };
+}
+
+/** Landed tickets' worktrees go to the pool and their gate exports are removed (those on this host; idempotent). */
+async function releaseLanded(g: Git, checks: CandidateChecks, entries: CandidateEntry[]): Promise<void> {
+  const { ref } = checks;
+  const paths = entries.flatMap((e) => [worktreeName(ref.batchId, e.ticketId), gateName(ref.batchId, e.ticketId)].map((n) => path.join(ref.worktreesDir, n)));
+  await releaseWorktree(g, ref.repo, ref.worktreesDir, ...paths);
+}

@@ -1,0 +1,113 @@
+/**
+ * A ticket's side of the merge queue (workflows/merge-queue.ts, issue 26): its validated commit goes in line for its
+ * repository and base, and the ticket waits for the verdict: merged (what landed is what the queue validated), a
+ * conflict, or a **semantic conflict** (the commit passed its gates on its own base and fails them merged onto
+ * today's), which costs the attempt and sends the next one off from the new base with the failing gates, tests and
+ * what landed since as feedback. Workflow code.
+ */
+import { CancellationScope, condition, getExternalWorkflowHandle, isCancellation, proxyLocalActivities, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import { harnessOf } from '../done';
+import { asStepFailure } from '../local';
+import { mergeQueueKey, mergeQueueWorkflowId, queueLeaveSignal, queueVerdictSignal, type CandidateChecks, type QueueEntry, type QueueVerdict } from '../merge-queue/messages';
+import * as metrics from '../metrics';
+import { OPTIONS } from '../options';
+import { repoRef, secretNames } from '../repo-ref';
+import { DEFAULT_QUEUE_BATCH, type BatchConfig } from '../types';
+import type { TicketEffects } from './effects';
+
+const local = proxyLocalActivities<Activities>(OPTIONS.lock);
+
+/** A ticket in line asks the queue again this often, ms: a verdict lost with a queue that was terminated is asked for again. */
+const ASK_AGAIN_MS = 10 * 60_000;
+
+/**
+ * What validates a candidate with this ticket's commit in it: the batch's gates and the harness's setup steps in the
+ * agent's box, as validate runs them; the candidate's time limit covers the gates and setup twice (the candidate, and
+ * a run on the base tip for PASS_TO_PASS) and two minutes.
+ */
+export function candidateChecks(config: BatchConfig): CandidateChecks {
+  const { env, envFrom, sandbox, cacheDirs, network } = config.agent;
+  const setup = harnessOf(config).setup;
+  const runMs = config.gates.reduce((sum, g) => sum + g.timeoutMs, 0) + setup.reduce((sum, s) => sum + s.timeoutMs, 0) * config.gates.length;
+  return {
+    ref: repoRef(config),
+    gates: config.gates,
+    setup,
+    agentEnv: { env, envFrom, sandbox, cacheDirs, network },
+    secrets: secretNames(config),
+    timeoutMs: 2 * runMs + 120_000,
+    heartbeatMs: config.heartbeatTimeoutMs,
+  };
+}
+
+/**
+ * Puts `commit` (cut from `baseCommit`) in the merge queue and waits for its verdict.
+ * @returns true when merged (`state.mergeCommit` set), false when the attempt failed with feedback (a conflict, a
+ *   semantic conflict, or the queue's harness fault).
+ */
+export async function landThroughQueue(fx: TicketEffects, commit: string, baseCommit: string): Promise<boolean> {
+  const { state: s, ticket, config } = fx;
+  const n = s.attempt;
+  const key = mergeQueueKey(config.repo, config.baseBranch);
+  const requestId = uuid4();
+  let verdict: QueueVerdict | undefined;
+  setHandler(queueVerdictSignal, (v) => {
+    if (v.requestId === requestId) verdict ??= v;
+  });
+  const entry: QueueEntry = {
+    requester: workflowInfo().workflowId,
+    requestId,
+    ticketId: ticket.id,
+    title: ticket.title,
+    commit,
+    baseCommit,
+    attempt: n,
+    checks: candidateChecks(config),
+    batchSize: config.mergeQueue?.batchSize ?? DEFAULT_QUEUE_BATCH,
+  };
+  try {
+    do {
+      await local.enterMergeQueue
+        .executeWithOptions({ ...OPTIONS.lock, summary: `put ${ticket.id} in the merge queue ${key}` }, [{ key, entry, taskQueue: workflowInfo().taskQueue }])
+        .catch(asStepFailure('enterMergeQueue'));
+    } while (!(await condition(() => verdict !== undefined, ASK_AGAIN_MS)));
+  } catch (err) {
+    // A cancelled ticket gives up its place (one already in a candidate under test stays there until it is decided).
+    if (isCancellation(err)) await CancellationScope.nonCancellable(() => getExternalWorkflowHandle(mergeQueueWorkflowId(key)).signal(queueLeaveSignal, { requestId }).catch(() => undefined));
+    throw err;
+  }
+  const v = verdict as QueueVerdict;
+  switch (v.outcome) {
+    case 'merged':
+      s.mergeCommit = v.commit;
+      metrics.merged();
+      return true;
+    case 'conflict':
+      return s.fail(
+        `conflict: ${v.paths.join(', ')}`,
+        `Attempt ${n}: merging into ${config.baseBranch} conflicted in ${v.paths.join(', ')}. The next attempt starts from the new ${config.baseBranch}.`,
+      );
+    case 'semantic-conflict': {
+      metrics.gateFailed('semantic-conflict');
+      const gates = v.gates.map((g) => g.name).sort();
+      s.semanticConflicts.push({ ticketId: ticket.id, attempt: n, candidate: v.candidate, base: v.base, gates, tests: v.tests, landedSince: v.landedSince });
+      const since = v.landedSince.length ? `Since your base, these landed on ${config.baseBranch}:\n${v.landedSince.map((l) => `- ${l}`).join('\n')}` : '';
+      return s.fail(
+        `semantic conflict: gates: ${gates.join(', ')}; tests: ${v.tests.join(', ')}`,
+        [
+          `Attempt ${n} passed its gates on the ${config.baseBranch} it was cut from, but merged onto ${config.baseBranch}'s tip (${v.base.slice(0, 10)}) ` +
+            `it fails${gates.length ? ` gate${gates.length > 1 ? 's' : ''} ${gates.map((g) => `"${g}"`).join(', ')}` : ''}${v.tests.length ? `${gates.length ? ' and' : ''} tests ${v.tests.join(', ')}` : ''}: ` +
+            `a semantic conflict with work that landed meanwhile. The next attempt starts from the new ${config.baseBranch}; make the change work with it.`,
+          since,
+          ...v.gates.map((g) => `--- ${g.name} output on the merge (tail) ---\n${g.tail}`),
+          v.guardFeedback ? `Regression guard: ${v.guardFeedback}` : '',
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      );
+    }
+    case 'error':
+      return s.fail('harness error in merge', `Attempt ${n}: harness error in merge: ${v.message}`);
+  }
+}
