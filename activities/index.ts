@@ -14,7 +14,7 @@ import { toFailure } from './errors';
 import { asOutage, type Needs } from './outage';
 import { selfHeal, smokeCheck, type HealInput, type SmokeInput } from './heal';
 import { implement, type ImplementInput } from './implement';
-import { deploy, merge, type DeployInput, type MergeInput } from './merge';
+import { deploy, merge, releaseTicket, type DeployInput, type MergeInput, type ReleaseInput } from './merge';
 import { requestLock, type RequestLockInput } from './lock';
 import { enterMergeQueue, landCandidate, type EnterMergeQueueInput, type LandCandidateInput } from './merge-queue';
 import { createForges, landPullRequest, openPullRequest, type LandInput, type OpenPullRequestInput } from './pull-request';
@@ -135,6 +135,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     selfHeal: boundary((input: HealInput) => selfHeal(agentFor, here(input), step), (i) => repoNeeds(here(i))),
     smokeCheck: boundary((input: SmokeInput) => smokeCheck(here(input), step), (i) => repoNeeds(here(i))),
     merge: boundary((input: MergeInput) => merge(git, here(input)), (i) => repoNeeds(here(i))),
+    releaseTicket: boundary((input: ReleaseInput) => releaseTicket(git, here(input)), (i) => repoNeeds(here(i))),
     landCandidate: boundary((input: LandCandidateInput) => landCandidate({ ...input, checks: here(input.checks) }, step), (i) => repoNeeds(here(i.checks))),
     openPullRequest: boundary((input: OpenPullRequestInput) => openPullRequest(git, forges, trackers, input)),
     landPullRequest: boundary((input: LandInput) => landPullRequest(git, forges, input)),

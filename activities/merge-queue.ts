@@ -6,9 +6,8 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import { gateName, worktreeName } from './agent-step';
 import { stepDir } from './artifacts';
-import { advanceBase, chainMerges, headOf, isAncestor, landedMerge, landedSince, MERGE_TRIES, releaseWorktree, type Git } from './git';
+import { advanceBase, chainMerges, headOf, isAncestor, landedMerge, landedSince, MERGE_TRIES, type Git } from './git';
 import { GateRunner, safe, type GateDeps } from './gates';
 import { comparePassToPass, describeRegression } from './regression';
 import { batchRedactor } from './secrets';
@@ -76,8 +75,8 @@ export const mergeMessage = (batchId: string, e: Pick<CandidateEntry, 'ticketId'
  * (one entry cut from the tip) was validated by its attempt and is not run again. When the base moved meanwhile,
  * the new candidate is validated again (up to {@link MERGE_TRIES} times).
  * Idempotent: a retry after the base moved to the candidate (the worker died after the swap) finds the entries'
- * merge commits on the base and reports them landed. Landed tickets' worktrees go to the pool and their gate exports
- * are removed, when they are on this host.
+ * merge commits on the base and reports them landed. Each landed ticket releases its own worktree (`releaseTicket`,
+ * on its host).
  * @throws GitError (retryable) when the base kept moving; (non-retryable) when an entry's commit is gone; Error naming
  *   the step when a setup step fails (a harness fault).
  */
@@ -102,7 +101,6 @@ export async function landCandidate(input: LandCandidateInput, deps: GateDeps): 
     const moved = await git.withRepoLock(ref.repo, () => advanceBase(git, ref.repo, ref.baseBranch, from, tip, entries[entries.length - 1].commit));
     if (moved === 'again') continue;
     if (moved !== true) return { status: 'conflict', ticketId: entries[0].ticketId, paths: moved };
-    await releaseLanded(git, checks, entries);
     return { status: 'landed', merges: entries.map((e, i) => ({ ticketId: e.ticketId, commit: chain.commits[i] })), validated, base: from };
   }
   throw new GitError(`${ref.baseBranch} moved ${MERGE_TRIES} times while a candidate of ${entries.map((e) => e.ticketId).join(', ')} was validated in ${ref.repo}; the retry validates again`);
@@ -171,11 +169,4 @@ async function runChecks(runner: GateRunner, checks: CandidateChecks, dir: strin
     ...(guard.length ? { guardFeedback: guard.join('\n') } : {}),
     landedSince: since,
   };
-}
-
-/** Landed tickets' worktrees go to the pool and their gate exports are removed (those on this host; idempotent). */
-async function releaseLanded(g: Git, checks: CandidateChecks, entries: CandidateEntry[]): Promise<void> {
-  const { ref } = checks;
-  const paths = entries.flatMap((e) => [worktreeName(ref.batchId, e.ticketId), gateName(ref.batchId, e.ticketId)].map((n) => path.join(ref.worktreesDir, n)));
-  await releaseWorktree(g, ref.repo, ref.worktreesDir, ...paths);
 }

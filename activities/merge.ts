@@ -32,16 +32,30 @@ export async function merge(git: Git, input: MergeInput): Promise<MergeResult> {
     commit: input.commit,
     message: `ratchet: merge ${ticketId} (${ref.batchId}): ${title}`,
   });
-  if (result.merged) {
-    await releaseWorktree(
-      git,
-      ref.repo,
-      ref.worktreesDir,
-      path.join(ref.worktreesDir, worktreeName(ref.batchId, ticketId)),
-      path.join(ref.worktreesDir, gateName(ref.batchId, ticketId)),
-    );
-  }
+  if (result.merged) await releaseTicket(git, input);
   return result;
+}
+
+/** A landed ticket: the repository and the ticket whose worktree and gate export are released. */
+export interface ReleaseInput {
+  ref: RepoRef;
+  ticketId: string;
+}
+
+/**
+ * Once the merge queue landed a ticket's commit, its worktree goes to the pool for the next ticket and its gate export
+ * is removed (`releaseWorktree`), on the worker that holds them (the ticket routes this step there). Idempotent; moves
+ * no ref.
+ */
+export async function releaseTicket(git: Git, input: ReleaseInput): Promise<void> {
+  const { ref, ticketId } = input;
+  await releaseWorktree(
+    git,
+    ref.repo,
+    ref.worktreesDir,
+    path.join(ref.worktreesDir, worktreeName(ref.batchId, ticketId)),
+    path.join(ref.worktreesDir, gateName(ref.batchId, ticketId)),
+  );
 }
 
 export interface DeployResult {

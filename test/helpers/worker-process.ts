@@ -151,7 +151,8 @@ export async function frozenTakeover(env: TestWorkflowEnvironment, workers: Chil
   const ticket = env.client.workflow.getHandle(ticketWorkflowId(batchId, 'r'));
   const isMerge = (events: temporal.api.history.v1.IHistoryEvent[], e: temporal.api.history.v1.IHistoryEvent): boolean => {
     const scheduled = events.find((s) => String(s.eventId) === String(e.activityTaskCompletedEventAttributes?.scheduledEventId));
-    return scheduled?.activityTaskScheduledEventAttributes?.activityType?.name === 'merge';
+    // The merge queue landed it; the ticket's last step of its merge is releasing its worktree on its host.
+    return scheduled?.activityTaskScheduledEventAttributes?.activityType?.name === 'releaseTicket';
   };
   // The merge completed and worker A started the workflow task that acts on it: A's `merged` write is under way.
   await waitUntil('worker A to take the workflow task after the merge', async () => {

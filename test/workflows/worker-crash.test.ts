@@ -168,7 +168,7 @@ describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', 
         return a?.activityType?.name === type ? [a.taskQueue?.name ?? ''] : [];
       });
     assert.deepEqual(queueOf('validate'), [`${TASK_QUEUE}@one`, TASK_QUEUE], 'validate went to the first worker, then to any');
-    assert.deepEqual(queueOf('merge'), [`${TASK_QUEUE}@two`], 'the merge went to the worker that holds the worktree now');
+    assert.deepEqual(queueOf('releaseTicket'), [`${TASK_QUEUE}@two`], 'the landed worktree was released on the worker that holds it now');
     const prepared = (await readFile(setupRan, 'utf8')).trim().split('\n');
     const where = prepared.map((p) => path.relative(f.dir, p).split(path.sep)[0]);
     assert.deepEqual(where, ['worktrees-one', 'worktrees-one', 'worktrees-one', 'worktrees-two'], prepared.join('\n'));

@@ -14,7 +14,7 @@ import * as metrics from '../metrics';
 import { OPTIONS } from '../options';
 import { repoRef, secretNames } from '../repo-ref';
 import { DEFAULT_QUEUE_BATCH, type BatchConfig } from '../types';
-import type { TicketEffects } from './effects';
+import { acts, type TicketEffects } from './effects';
 
 const local = proxyLocalActivities<Activities>(OPTIONS.lock);
 
@@ -82,6 +82,8 @@ export async function landThroughQueue(fx: TicketEffects, commit: string, baseCo
     case 'merged':
       s.mergeCommit = v.commit;
       metrics.merged();
+      // The worktree and gate export go on the worker that holds them (any worker ran the candidate).
+      await fx.onHost('merge', OPTIONS.merge, (options) => acts.releaseTicket.executeWithOptions({ ...options, summary: `release ${ticket.id}'s worktree` }, [{ ref: repoRef(config), ticketId: ticket.id }]));
       return true;
     case 'conflict':
       return s.fail(
