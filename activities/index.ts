@@ -16,8 +16,9 @@ import { selfHeal, smokeCheck, type HealInput, type SmokeInput } from './heal';
 import { implement, type ImplementInput } from './implement';
 import { deploy, merge, releaseTicket, type DeployInput, type MergeInput, type ReleaseInput } from './merge';
 import { requestLock, type RequestLockInput } from './lock';
+import { enterGuard, type EnterGuardInput } from './guard';
 import { enterMergeQueue, landCandidate, type EnterMergeQueueInput, type LandCandidateInput } from './merge-queue';
-import { createForges, landPullRequest, openPullRequest, type LandInput, type OpenPullRequestInput } from './pull-request';
+import { createForges, landPullRequest, openPullRequest, updatePullRequest, type LandInput, type OpenPullRequestInput, type UpdatePullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
 import { createSandboxProbe, type SandboxProbe } from './box/sandbox';
 import { validate, type ValidateInput } from './validate';
@@ -128,6 +129,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     fileTicket: boundary((input: Parameters<typeof fileTicket>[1]) => fileTicket(trackers, input)),
     requestLock: boundary((input: RequestLockInput) => requestLock(input)),
     enterMergeQueue: boundary((input: EnterMergeQueueInput) => enterMergeQueue(input)),
+    enterGuard: boundary((input: EnterGuardInput) => enterGuard(input)),
     readGateAnswer: boundary((input: Parameters<typeof readGateAnswer>[1]) => readGateAnswer(trackers, input)),
     plan: boundary(async (input: PlanInput) => heldHere(await plan(agentFor(input.agent), here(input), step)), (i) => repoNeeds(here(i))),
     implement: boundary(async (input: ImplementInput) => heldHere(await implement(agentFor(input.agent), here(input), step)), (i) => repoNeeds(here(i))),
@@ -139,6 +141,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     landCandidate: boundary((input: LandCandidateInput) => landCandidate({ ...input, checks: here(input.checks) }, step), (i) => repoNeeds(here(i.checks))),
     openPullRequest: boundary((input: OpenPullRequestInput) => openPullRequest(git, forges, trackers, input)),
     landPullRequest: boundary((input: LandInput) => landPullRequest(git, forges, input)),
+    updatePullRequest: boundary((input: UpdatePullRequestInput) => updatePullRequest(git, forges, { ...input, checks: here(input.checks) }, step), (i) => repoNeeds(here(i.checks))),
     deploy: boundary((input: DeployInput) => deploy(here(input), { env, stopping, git }), (i) => repoNeeds(here(i))),
     verifyLive: boundary((input: VerifyInput) => verifyLive(here(input), { env, git }), (i) => repoNeeds(here(i))),
     readTicketEnd: boundary((input: ReadTicketEndInput) => {
@@ -153,12 +156,12 @@ export type Activities = ReturnType<typeof createActivities>;
 /**
  * The activities workflows run as local activities (in the worker that runs the workflow, recorded as one marker
  * event, with no activity task to match): the tracker's reads and writes and the lock's request, each milliseconds
- * of I/O on a ticket's or batch's critical path; and the merge queue's entry.
+ * of I/O on a ticket's or batch's critical path; and the merge queue's and the guard's requests.
  */
-export const LOCAL_ACTIVITIES = ['readTracker', 'setTicketState', 'requestLock', 'enterMergeQueue'] as const;
+export const LOCAL_ACTIVITIES = ['readTracker', 'setTicketState', 'requestLock', 'enterMergeQueue', 'enterGuard'] as const;
 
 /** The {@link LOCAL_ACTIVITIES}, for a worker that runs workflows and no other activity. */
 export function createLocalActivities(deps: ActivityDeps = {}): Pick<Activities, (typeof LOCAL_ACTIVITIES)[number]> {
   const all = createActivities(deps);
-  return { readTracker: all.readTracker, setTicketState: all.setTicketState, requestLock: all.requestLock, enterMergeQueue: all.enterMergeQueue };
+  return { readTracker: all.readTracker, setTicketState: all.setTicketState, requestLock: all.requestLock, enterMergeQueue: all.enterMergeQueue, enterGuard: all.enterGuard };
 }

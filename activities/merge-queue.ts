@@ -3,18 +3,14 @@
  * (`enterMergeQueue`), and the queue lands candidates (`landCandidate`): the base tip with the commits merged onto it,
  * validated by the batch's gates before the base moves, then a compare-and-swap to exactly that candidate.
  */
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { stepDir } from './artifacts';
-import { advanceBase, chainMerges, headOf, isAncestor, landedMerge, landedSince, MERGE_TRIES, type Git } from './git';
-import { GateRunner, safe, type GateDeps } from './gates';
-import { comparePassToPass, describeRegression } from './regression';
-import { batchRedactor } from './secrets';
+import { checkCandidate, type RedCandidate } from './candidate-check';
+import { advanceBase, chainMerges, firstParentWith, headOf, isAncestor, landedMerge, MERGE_TRIES, type Git } from './git';
+import type { GateDeps } from './gates';
 import { haveCommit } from './validate';
 import { GitError } from '../workflows/errors';
 import { mergeQueueWorkflowId, queueEnterSignal, type CandidateChecks, type QueueEntry } from '../workflows/merge-queue/messages';
-import type { GateResult } from '../workflows/types';
 
 export interface EnterMergeQueueInput {
   key: string;
@@ -45,6 +41,8 @@ export interface CandidateEntry {
   commit: string;
   baseCommit: string;
   attempt: number;
+  /** `commit` is the ticket's merge on the base, to undo (a regression's culprit). */
+  revert?: boolean;
 }
 
 export interface LandCandidateInput {
@@ -62,10 +60,11 @@ export type LandCandidateResult =
   /** Entry `ticketId` conflicts with the base and the entries before it (or a checkout of the base has local changes in `paths`). */
   | { status: 'conflict'; ticketId: string; paths: string[] }
   /** The candidate failed its checks: nothing moved. `landedSince`: per entry, what landed since its base commit. */
-  | { status: 'red'; base: string; gates: Pick<GateResult, 'name' | 'exitCode' | 'tail'>[]; tests: string[]; guardFeedback?: string; landedSince: Record<string, string[]> };
+  | ({ status: 'red' } & RedCandidate);
 
 /** The merge commit's message of a ticket's commit (the shape `merge` writes, which `landedMerge` readers parse). */
-export const mergeMessage = (batchId: string, e: Pick<CandidateEntry, 'ticketId' | 'title'>): string => `ratchet: merge ${e.ticketId} (${batchId}): ${e.title}`;
+export const mergeMessage = (batchId: string, e: Pick<CandidateEntry, 'ticketId' | 'title' | 'commit' | 'revert'>): string =>
+  e.revert ? `ratchet: revert ${e.ticketId} (${batchId}): ${e.commit}` : `ratchet: merge ${e.ticketId} (${batchId}): ${e.title}`;
 
 /**
  * Lands one candidate: reads the base tip, merges the entries' commits onto it in order (`chainMerges`: no ref moves),
@@ -85,17 +84,17 @@ export async function landCandidate(input: LandCandidateInput, deps: GateDeps): 
   const { ref } = checks;
   const { git } = deps;
   const baseRef = `refs/heads/${ref.baseBranch}`;
-  for (const e of entries) await haveCommit(git, ref, e.ticketId, e.attempt, e.commit);
+  for (const e of entries) if (!e.revert) await haveCommit(git, ref, e.ticketId, e.attempt, e.commit);
   for (let tries = 0; tries < MERGE_TRIES; tries++) {
     const from = await headOf(git, ref.repo, baseRef);
     const landed = await alreadyLanded(git, ref.repo, from, entries);
     if (landed) return { status: 'landed', merges: landed, validated: true, base: from };
-    const chain = await chainMerges(git, ref.repo, from, entries.map((e) => ({ commit: e.commit, message: mergeMessage(ref.batchId, e) })));
+    const chain = await chainMerges(git, ref.repo, from, entries.map((e) => ({ commit: e.commit, message: mergeMessage(ref.batchId, e), revert: e.revert })));
     if ('conflictAt' in chain) return { status: 'conflict', ticketId: entries[chain.conflictAt].ticketId, paths: chain.paths };
     const tip = chain.commits[chain.commits.length - 1];
-    const validated = !(entries.length === 1 && (await sameTree(git, ref.repo, tip, entries[0].commit)));
+    const validated = !(entries.length === 1 && !entries[0].revert && (await sameTree(git, ref.repo, tip, entries[0].commit)));
     if (validated) {
-      const red = await checkCandidate(input, deps, tip, from);
+      const red = await checkQueued(input, deps, tip, from);
       if (red) return red;
     }
     const moved = await git.withRepoLock(ref.repo, () => advanceBase(git, ref.repo, ref.baseBranch, from, tip, entries[entries.length - 1].commit));
@@ -110,6 +109,12 @@ export async function landCandidate(input: LandCandidateInput, deps: GateDeps): 
 async function alreadyLanded(git: Git, repo: string, tip: string, entries: CandidateEntry[]): Promise<{ ticketId: string; commit: string }[] | undefined> {
   const merges: { ticketId: string; commit: string }[] = [];
   for (const e of entries) {
+    if (e.revert) {
+      const revert = await firstParentWith(git, repo, tip, `: ${e.commit}`);
+      if (revert === undefined) return undefined;
+      merges.push({ ticketId: e.ticketId, commit: revert });
+      continue;
+    }
     if (!(await isAncestor(git, repo, e.commit, tip))) return undefined;
     merges.push({ ticketId: e.ticketId, commit: (await landedMerge(git, repo, tip, e.commit)) ?? tip });
   }
@@ -121,52 +126,22 @@ async function sameTree(git: Git, repo: string, a: string, b: string): Promise<b
   return out[0] === out[1];
 }
 
-/**
- * Runs the candidate's checks: every gate on `tip` (all of them, so the feedback is complete), and for gates with a
- * JUnit report PASS_TO_PASS against `from` (its results cached per base commit, as validate's). Logs go to
- * `<artifacts>/<batch>/_queue/candidate-<n>/`.
- * @returns undefined when every check passed, else the red result.
- */
-async function checkCandidate(input: LandCandidateInput, deps: GateDeps, tip: string, from: string): Promise<LandCandidateResult | undefined> {
+/** Runs the candidate's checks ({@link checkCandidate}); logs go to `<artifacts>/<batch>/_queue/candidate-<n>/`. */
+async function checkQueued(input: LandCandidateInput, deps: GateDeps, tip: string, from: string): Promise<LandCandidateResult | undefined> {
   const { checks, entries, candidate } = input;
   const { ref } = checks;
-  const last = entries[entries.length - 1];
-  const runner = new GateRunner(
-    { ref, ticketId: last.ticketId, attempt: candidate, setup: checks.setup, agentEnv: checks.agentEnv, exportName: `_candidate-${ref.batchId}` },
+  const red = await checkCandidate(
+    {
+      checks,
+      tip,
+      from,
+      ticketId: entries[entries.length - 1].ticketId,
+      attempt: candidate,
+      exportName: `_candidate-${ref.batchId}`,
+      logDir: await stepDir(ref, '_queue', `candidate-${candidate}`),
+      tickets: entries,
+    },
     deps,
-    batchRedactor(checks.secrets, deps.env),
   );
-  const dir = await stepDir(ref, '_queue', `candidate-${candidate}`);
-  try {
-    return await runChecks(runner, checks, dir, entries, deps.git, tip, from);
-  } finally {
-    await rm(path.join(ref.worktreesDir, `_candidate-${ref.batchId}`), { recursive: true, force: true });
-  }
-}
-
-async function runChecks(runner: GateRunner, checks: CandidateChecks, dir: string, entries: CandidateEntry[], git: Git, tip: string, from: string): Promise<LandCandidateResult | undefined> {
-  const { ref } = checks;
-  const failed: GateResult[] = [];
-  const tests: string[] = [];
-  const guard: string[] = [];
-  for (const gate of checks.gates) {
-    const run = await runner.run(gate, { commit: tip }, path.join(dir, `gate-${safe(gate.name)}.log`));
-    if (!run.result.passed) failed.push(run.result);
-    if (!run.result.passed || !gate.junit || !run.tests) continue;
-    const base = await runner.baseline(gate, from, path.join(dir, `gate-${safe(gate.name)}-base.log`));
-    const cmp = comparePassToPass(base, run.tests);
-    tests.push(...cmp.broken.map((b) => b.id));
-    if (cmp.broken.length) guard.push(`gate "${gate.name}": ${describeRegression(cmp, ref.baseBranch)}`);
-  }
-  if (!failed.length && !guard.length) return undefined;
-  const since: Record<string, string[]> = {};
-  for (const e of entries) since[e.ticketId] = await landedSince(git, ref.repo, e.baseCommit, from);
-  return {
-    status: 'red',
-    base: from,
-    gates: failed.map((g) => ({ name: g.name, exitCode: g.exitCode, tail: g.tail })),
-    tests: [...new Set(tests)].sort(),
-    ...(guard.length ? { guardFeedback: guard.join('\n') } : {}),
-    landedSince: since,
-  };
+  return red && { status: 'red', ...red };
 }

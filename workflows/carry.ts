@@ -163,6 +163,9 @@ export function rowOf(report: TicketRow | TicketReport): TicketRow {
   if (report.guardedBy?.length) row.guardedBy = report.guardedBy;
   if (report.heals?.length) row.heals = report.heals;
   if (report.semanticConflicts?.length) row.semanticConflicts = report.semanticConflicts;
+  if (report.regressions?.length) row.regressions = report.regressions;
+  if (report.reverts?.length) row.reverts = report.reverts;
+  if (report.flaky?.length) row.flaky = report.flaky;
   return row;
 }
 

@@ -8,7 +8,7 @@ import { DISCOVERED_BODY_CHARS, DISCOVERED_TITLE_CHARS } from './discovery';
 import { BadInputError } from './errors';
 import { ID_FIX_TEXT, ID_PATTERN, refComponentProblem } from './ids';
 import { secretEnvEntry, secretLikeName } from './secret-env';
-import { DEFAULT_AGENT_NETWORK, DEFAULT_DISCOVERY, DEFAULT_QUEUE_BATCH, DEFAULT_OUTAGE_MS, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
+import { DEFAULT_AGENT_NETWORK, DEFAULT_DISCOVERY, DEFAULT_GUARD, DEFAULT_QUEUE_BATCH, DEFAULT_OUTAGE_MS, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
 
 export { ID_PATTERN, refComponentProblem } from './ids';
 // Their home is secret-env.ts (pure, so workflow code refuses a secret before any activity copies it).
@@ -269,9 +269,24 @@ export const batchFileSchema = z
     probes,
     protectedPaths: repoGlobs,
     verify: z
-      .object({ deadlineMs: ms.default(5 * 60_000), intervalMs: ms.default(2_000), stableRounds: z.number().int().min(1).max(1_000).default(5) })
+      .object({
+        deadlineMs: ms.default(5 * 60_000),
+        intervalMs: ms.default(2_000),
+        stableRounds: z.number().int().min(1).max(1_000).default(5),
+        // Earlier tickets whose probes each deploy re-runs (issue 26: done tickets stay done); "all" re-runs every one.
+        guard: z.union([z.number().int().min(1).max(1_000), z.literal('all')]).default(DEFAULT_GUARD),
+      })
       .strict()
-      .default({ deadlineMs: 5 * 60_000, intervalMs: 2_000, stableRounds: 5 }),
+      .default({ deadlineMs: 5 * 60_000, intervalMs: 2_000, stableRounds: 5, guard: DEFAULT_GUARD }),
+    // What a regression the guard confirms does to its culprit's merge (issue 26).
+    revert: z
+      .object({
+        mode: z.enum(['auto', 'propose', 'off']).default('auto'),
+        maxPerBatch: z.number().int().min(0).max(100).default(3),
+        vetoMs: ms.default(0),
+      })
+      .strict()
+      .default({ mode: 'auto', maxPerBatch: 3, vetoMs: 0 }),
     // Up to 1,000 at once: a batch across several workers' hosts runs hundreds (issue 9 measures 200 in flight).
     maxParallel: z.number().int().min(1).max(1_000).default(2),
     maxAttempts: z.number().int().min(1).max(20).default(3),
@@ -411,6 +426,7 @@ export function toBatchConfig(
     maxParallel: file.maxParallel,
     maxAttempts: file.maxAttempts,
     mergeQueue: file.mergeQueue,
+    revert: file.revert,
     circuitBreaker: file.circuitBreaker,
     continueAsNewAtEvents: file.continueAsNewAtEvents,
     heartbeatTimeoutMs: file.heartbeatTimeoutMs,

@@ -107,7 +107,7 @@ async function landCandidate(group: QueueEntry[], candidate: number): Promise<La
         retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE] },
         summary: `candidate #${candidate}: ${group.map((e) => e.ticketId).join(' + ')}`,
       },
-      [{ checks, entries: group.map(({ ticketId, title, commit, baseCommit, attempt }) => ({ ticketId, title, commit, baseCommit, attempt })), candidate }],
+      [{ checks, entries: group.map(({ ticketId, title, commit, baseCommit, attempt, revert }) => ({ ticketId, title, commit, baseCommit, attempt, ...(revert ? { revert } : {}) })), candidate }],
     );
   } catch (err) {
     if (!(err instanceof ActivityFailure)) throw err;

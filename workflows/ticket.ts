@@ -17,6 +17,7 @@ import { approvedToStart } from './ticket/approve-first';
 import { attemptRound } from './ticket/attempt';
 import { acts, TicketEffects } from './ticket/effects';
 import { escalate, guarded } from './ticket/heal';
+import { onRegression } from './ticket/revert';
 import { deployAndVerify } from './ticket/verify';
 import { ticketStepOf } from './repo-ref';
 import type { Ticket, TicketInput, TicketReport, TicketState } from './types';
@@ -59,12 +60,19 @@ async function lifecycle(fx: TicketEffects): Promise<TicketReport | NotTaken> {
   if (approved !== true) return finish(fx, 'human-gated', approved.end);
   const planned = await plan(fx);
   if (planned !== true) return finish(fx, 'human-gated', planned.end);
-  const merged = await attemptUntilMerged(fx);
-  if (merged !== true) return finish(fx, 'human-gated', merged.end);
-  const recorded = await guarded(fx, 'recording merged in the tracker', () => fx.writeState('merged', `merge ${fx.state.mergeCommit ?? ''}`.trim()));
-  if (recorded === 'rejected') return finish(fx, 'human-gated', 'rejected after a harness fault');
-  const live = await verifyUntilLive(fx);
-  return live === true ? finish(fx, 'done') : finish(fx, 'human-gated', live.end);
+  for (;;) {
+    const merged = await attemptUntilMerged(fx);
+    if (merged !== true) return finish(fx, 'human-gated', merged.end);
+    const recorded = await guarded(fx, 'recording merged in the tracker', () => fx.writeState('merged', `merge ${fx.state.mergeCommit ?? ''}`.trim()));
+    if (recorded === 'rejected') return finish(fx, 'human-gated', 'rejected after a harness fault');
+    const live = await verifyUntilLive(fx);
+    // Its landing broke a done ticket and was reverted: back to work, from the base with the revert.
+    if (live === 'reverted') {
+      fx.state.newRound(fx.config.maxAttempts);
+      continue;
+    }
+    return live === true ? finish(fx, 'done') : finish(fx, 'human-gated', live.end);
+  }
 }
 
 /**
@@ -121,13 +129,17 @@ async function attemptUntilMerged(fx: TicketEffects): Promise<true | End> {
   }
 }
 
-/** Deploy and verify-live until the probes pass; a failure is escalated (a heal, a discovered gap, or a person). */
-async function verifyUntilLive(fx: TicketEffects): Promise<true | End> {
+/**
+ * Deploy and verify-live until the probes pass; a failure is escalated (a heal, a discovered gap, or a person). A
+ * landing the guard finds broke a done ticket is reverted (ticket/revert.ts): 'reverted'.
+ */
+async function verifyUntilLive(fx: TicketEffects): Promise<true | End | 'reverted'> {
   const s = fx.state;
   for (;;) {
     const live = await guarded(fx, 'deploy and verify-live', () => deployAndVerify(fx));
     if (live === 'rejected') return { end: 'rejected after a harness fault in deploy or verify-live' };
     if (live === true) return true;
+    if (typeof live !== 'string') return (await onRegression(fx, live.regressions, live.reverts)) === 'reverted' ? 'reverted' : true;
     s.failureNote = `verify-live failed: ${live.split('\n')[0]}`;
     s.signature = `probes: ${live.replace(/^(after \d+ rounds over \d+ ms|the same answer \d+ rounds in a row \(round \d+\)): /, '')}`;
     const next = await escalate(fx, { at: 'verify', stop: `verify-live failed after a clean merge: ${live}`, gate: 'verify-live-failed', reason: live, rejected: `verify-live failed: ${live}` });

@@ -212,8 +212,11 @@ export interface BatchConfig {
    * gate or probe declares, plus the batch file's `protectedPaths`. Complete after `loadBatch`.
    */
   protectedPaths: string[];
-  /** `stableRounds`: the same wrong answer this many rounds in a row ends verify-live early (default 5). */
-  verify: { deadlineMs: number; intervalMs: number; stableRounds: number };
+  /**
+   * `stableRounds`: the same wrong answer this many rounds in a row ends verify-live early (default 5). `guard`: how
+   * many earlier tickets' probes each deploy re-runs (workflows/guard.ts), or `all`; absent in configs from before it.
+   */
+  verify: { deadlineMs: number; intervalMs: number; stableRounds: number; guard?: number | 'all' };
   maxParallel: number;
   maxAttempts: number;
   /** Consecutive tickets ending human-gated that pause scheduling behind the batch's `resume`. */
@@ -258,6 +261,20 @@ export interface BatchConfig {
    * configs from before the queue (then 4).
    */
   mergeQueue?: { batchSize: number };
+  /** What a confirmed regression does to its culprit's merge; absent in configs from before it (then the defaults). */
+  revert?: RevertConfig;
+}
+
+/**
+ * The batch file's `revert` (issue 26): `auto` reverts a regression's culprit merge through the merge queue (after
+ * `vetoMs` on a durable timer, during which a person's `reject` at the `revert` gate keeps it), `propose` waits at
+ * the `revert` gate for a person, `off` records it only. At most `maxPerBatch` reverts; beyond, a person decides. A
+ * revert is never itself reverted automatically.
+ */
+export interface RevertConfig {
+  mode: 'auto' | 'propose' | 'off';
+  maxPerBatch: number;
+  vetoMs: number;
 }
 
 /**
@@ -356,6 +373,9 @@ export interface DiscoveryLimits {
   maxPerBatch: number;
   maxPerTicket: number;
 }
+
+/** Earlier tickets whose probes each deploy re-runs when the batch file sets no `verify.guard`. */
+export const DEFAULT_GUARD = 8;
 
 /** The merge queue's candidate size when the batch file sets none (`mergeQueue.batchSize`); chosen by `npm run bench`. */
 export const DEFAULT_QUEUE_BATCH = 4;
@@ -467,6 +487,44 @@ export interface TamperingCaught {
   paths: string[];
 }
 
+/** A probe of an earlier ticket that failed after a later landing, twice on the same deployment. */
+export interface Regression {
+  /** The ticket whose probe fails now (it was done). */
+  ticketId: string;
+  probe: string;
+  /** What the probe answered when it last passed, and what it answers now. */
+  before: string;
+  after: string;
+  /** Tickets whose landings came after the probe last passed, in landing order; the first is the culprit. */
+  suspects: string[];
+  culprit: string;
+  /** The culprit's landing (merge commit). */
+  culpritCommit: string;
+}
+
+/** A guard probe that failed and passed when re-run on the same deployment: recorded, never reverted. */
+export interface FlakyProbe {
+  ticketId: string;
+  probe: string;
+  /** The failing answer. */
+  detail: string;
+  /** The ticket whose guard round saw it. */
+  seenAfter: string;
+}
+
+/** A regression's culprit merge reverted through the merge queue (issue 26), with the evidence. */
+export interface RevertRecord {
+  ticketId: string;
+  /** The merge that was undone, and the commit that undid it. */
+  merge: string;
+  revertCommit: string;
+  regressions: Regression[];
+  /** `auto`, or the person who approved it at the `revert` gate. */
+  by: string;
+  /** Whether the damaged tickets' probes passed again after the revert's deploy. */
+  restored: boolean;
+}
+
 /**
  * A semantic conflict the merge queue caught (issue 26): attempt `attempt` passed its gates on its own base and
  * failed them merged onto `base` (the base tip then), in the queue's candidate `candidate`; nothing landed.
@@ -542,7 +600,7 @@ export interface PhaseSpan {
 
 /** Why a ticket waits at a human gate. */
 /** `unchecked-discovery`: an agent filed the ticket and nothing executable checks it; a person approves it first. */
-export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault', 'heal-rejected', 'unchecked-discovery'] as const;
+export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault', 'heal-rejected', 'unchecked-discovery', 'revert'] as const;
 export type GateReason = (typeof GATE_REASONS)[number];
 
 /** A human action in a run (DESIGN.md "intervention"). */
@@ -709,6 +767,10 @@ export interface TicketReport {
   killed?: number;
   /** Attempts the merge queue sent back as semantic conflicts; absent: none. */
   semanticConflicts?: SemanticConflict[];
+  /** Regressions the guard found after this ticket's deploys, its landings reverted, flaky guard probes; absent: none. */
+  regressions?: Regression[];
+  reverts?: RevertRecord[];
+  flaky?: FlakyProbe[];
   /** Set when the ticket took nothing: its first write found this state, not the one it was started with (a tamper). */
   notTaken?: TicketState;
 }
@@ -731,6 +793,9 @@ export interface TicketRow {
   guardedBy?: string[];
   heals?: HealRecord[];
   semanticConflicts?: SemanticConflict[];
+  regressions?: Regression[];
+  reverts?: RevertRecord[];
+  flaky?: FlakyProbe[];
   /** From the ticket workflow's result: joined by the client, or kept in rows of older batches. */
   title?: string;
   phaseMs?: Partial<Record<PhaseName, number>>;
@@ -752,6 +817,10 @@ export interface RunReport {
    * failures); absent in reports of batches from before the queue.
    */
   semanticConflicts?: SemanticConflict[];
+  /** Regressions the guard confirmed, the reverts with their evidence, and guard probes that were flaky (issue 26). */
+  regressions?: Regression[];
+  reverts?: RevertRecord[];
+  flaky?: FlakyProbe[];
   /** Discovered work: what was filed (by whom, with which edges), held at the cap, dropped or refused. */
   discovered: DiscoveredRecord[];
   /** Every self-heal of every ticket: accepted, rejected by the tripwire, churn, handed over. */

@@ -144,10 +144,28 @@ export async function mergeOnto(git: Git, repo: string, onto: string, commit: st
   return { commit: (await git.run(repo, ['commit-tree', tree, '-p', onto, '-p', commit, '-m', message])).out.trim() };
 }
 
-/** One validated commit of a merge candidate and the message of its merge commit. */
+/**
+ * A commit on `onto` that undoes the merge `merge` (against its first parent, as `git revert -m 1` does), made with
+ * `merge-tree --write-tree` and `commit-tree`: no ref moves, no checkout. Its only parent is `onto`.
+ * @returns the new commit, or the conflicting paths (later commits changed what the merge changed).
+ */
+export async function revertOnto(git: Git, repo: string, onto: string, merge: string, message: string): Promise<{ commit: string } | { conflict: string[] }> {
+  // The three-way merge of base `merge`, ours `onto`, theirs `merge^1`. `merge-tree --merge-base` needs git 2.40; a
+  // commit holding `merge^1`'s tree with `merge` as its parent makes `merge` the merge base for any git with
+  // `--write-tree` (2.38). That commit is referenced by nothing and goes with the next gc.
+  const undo = (await git.run(repo, ['commit-tree', `${merge}^1^{tree}`, '-p', merge, '-m', `undo ${merge}`])).out.trim();
+  const merged = await git.run(repo, ['merge-tree', '--write-tree', '-z', '--name-only', onto, undo], [0, 1]);
+  const { tree, conflicted } = parseMergeTree(merged.out);
+  if (merged.code === 1) return { conflict: conflicted };
+  return { commit: (await git.run(repo, ['commit-tree', tree, '-p', onto, '-m', message])).out.trim() };
+}
+
+/** One validated commit of a merge candidate and the message of its merge commit; or, with `revert`, a merge to undo. */
 export interface CandidatePart {
   commit: string;
   message: string;
+  /** `commit` is a merge on the base's first-parent line to revert: the part is a one-parent commit undoing it. */
+  revert?: boolean;
 }
 
 /**
@@ -160,7 +178,7 @@ export async function chainMerges(git: Git, repo: string, from: string, parts: C
   const commits: string[] = [];
   let tip = from;
   for (const [i, part] of parts.entries()) {
-    const onto = await mergeOnto(git, repo, tip, part.commit, part.message);
+    const onto = part.revert ? await revertOnto(git, repo, tip, part.commit, part.message) : await mergeOnto(git, repo, tip, part.commit, part.message);
     if ('conflict' in onto) return { conflictAt: i, paths: onto.conflict };
     commits.push((tip = onto.commit));
   }
@@ -181,6 +199,13 @@ export async function landedMerge(git: Git, repo: string, tip: string, commit: s
     if (c && others.includes(commit)) return c;
   }
   return undefined;
+}
+
+/** The commit on `tip`'s first-parent line (of the last 2,000) whose subject contains `text`, or undefined. */
+export async function firstParentWith(git: Git, repo: string, tip: string, text: string): Promise<string | undefined> {
+  const out = (await git.run(repo, ['log', '--first-parent', `--max-count=${LANDED_LOOKBACK}`, '--format=%H %s', tip])).out;
+  const line = out.split('\n').find((l) => l.slice(41).includes(text));
+  return line?.slice(0, 40);
 }
 
 /** The subjects of the commits on `to`'s first-parent line after `from`, oldest first (what landed since `from`). */

@@ -28,8 +28,10 @@ export interface QueueEntry {
   requestId: string;
   ticketId: string;
   title: string;
-  /** The attempt's commit, which its gates passed. */
+  /** The attempt's commit, which its gates passed; with `revert`, the ticket's merge commit to undo. */
   commit: string;
+  /** A revert of the ticket's landing (a regression's culprit): its candidate part undoes `commit`. */
+  revert?: boolean;
   /** The base commit the attempt was cut from (and validated against). */
   baseCommit: string;
   /** Which attempt of the ticket's this is (for the feedback). */

@@ -237,9 +237,10 @@ export class TicketEffects {
   /**
    * Parks the ticket at a human gate until `approve` or `reject` arrives, and records the intervention. With a gate
    * timeout (`humanGates.timeoutMs`, unless the gate is in `keepWaiting`) an unanswered gate ends as a reject with
-   * the reason "no answer in <duration>" (kept in `state.expired`), which is not an intervention.
+   * the reason "no answer in <duration>" (kept in `state.expired`), which is not an intervention. A `window` (a veto
+   * window: the revert gate's `revert.vetoMs`) waits `limitMs` instead and then answers `unanswered`.
    */
-  async humanGate(gate: GateReason, reason: string): Promise<'approve' | 'reject'> {
+  async humanGate(gate: GateReason, reason: string, window?: { limitMs: number; unanswered: 'approve' }): Promise<'approve' | 'reject'> {
     const s = this.state;
     s.decision = undefined;
     this.enter('human-gate');
@@ -249,8 +250,14 @@ export class TicketEffects {
     s.openGate(gate, reason, Date.now());
     this.show();
     await this.notifyBatch(gate);
-    const limit = this.config.humanGates.keepWaiting.includes(gate) ? undefined : this.config.humanGates.timeoutMs;
+    const limit = window?.limitMs ?? (this.config.humanGates.keepWaiting.includes(gate) ? undefined : this.config.humanGates.timeoutMs);
     if (!(await this.awaitDecision(gate, limit))) {
+      if (window) {
+        // A veto window that passed unanswered: what was proposed goes ahead.
+        s.waiting = undefined;
+        await this.notifyBatch(null);
+        return window.unanswered;
+      }
       s.expired = `no answer in ${formatMs(limit ?? 0)} at the ${gate} gate (${reason})`;
       s.waiting = undefined;
       await this.notifyBatch(null);

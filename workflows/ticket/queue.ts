@@ -42,13 +42,11 @@ export function candidateChecks(config: BatchConfig): CandidateChecks {
 }
 
 /**
- * Puts `commit` (cut from `baseCommit`) in the merge queue and waits for its verdict.
- * @returns true when merged (`state.mergeCommit` set), false when the attempt failed with feedback (a conflict, a
- *   semantic conflict, or the queue's harness fault).
+ * Puts `commit` in the merge queue for the ticket's base and waits for the verdict: a validated commit (cut from
+ * `baseCommit`), or with `revert` the ticket's merge commit to undo. A cancelled ticket gives up its place.
  */
-export async function landThroughQueue(fx: TicketEffects, commit: string, baseCommit: string): Promise<boolean> {
-  const { state: s, ticket, config } = fx;
-  const n = s.attempt;
+export async function queued(fx: TicketEffects, commit: string, baseCommit: string, revert?: boolean): Promise<QueueVerdict> {
+  const { ticket, config } = fx;
   const key = mergeQueueKey(config.repo, config.baseBranch);
   const requestId = uuid4();
   let verdict: QueueVerdict | undefined;
@@ -62,14 +60,15 @@ export async function landThroughQueue(fx: TicketEffects, commit: string, baseCo
     title: ticket.title,
     commit,
     baseCommit,
-    attempt: n,
+    attempt: fx.state.attempt,
     checks: candidateChecks(config),
     batchSize: config.mergeQueue?.batchSize ?? DEFAULT_QUEUE_BATCH,
+    ...(revert ? { revert } : {}),
   };
   try {
     do {
       await local.enterMergeQueue
-        .executeWithOptions({ ...OPTIONS.lock, summary: `put ${ticket.id} in the merge queue ${key}` }, [{ key, entry, taskQueue: workflowInfo().taskQueue }])
+        .executeWithOptions({ ...OPTIONS.lock, summary: `put ${ticket.id}${revert ? "'s revert" : ''} in the merge queue ${key}` }, [{ key, entry, taskQueue: workflowInfo().taskQueue }])
         .catch(asStepFailure('enterMergeQueue'));
     } while (!(await condition(() => verdict !== undefined, ASK_AGAIN_MS)));
   } catch (err) {
@@ -77,7 +76,18 @@ export async function landThroughQueue(fx: TicketEffects, commit: string, baseCo
     if (isCancellation(err)) await CancellationScope.nonCancellable(() => getExternalWorkflowHandle(mergeQueueWorkflowId(key)).signal(queueLeaveSignal, { requestId }).catch(() => undefined));
     throw err;
   }
-  const v = verdict as QueueVerdict;
+  return verdict as QueueVerdict;
+}
+
+/**
+ * Puts `commit` (cut from `baseCommit`) in the merge queue and waits for its verdict.
+ * @returns true when merged (`state.mergeCommit` set), false when the attempt failed with feedback (a conflict, a
+ *   semantic conflict, or the queue's harness fault).
+ */
+export async function landThroughQueue(fx: TicketEffects, commit: string, baseCommit: string): Promise<boolean> {
+  const { state: s, ticket, config } = fx;
+  const n = s.attempt;
+  const v = await queued(fx, commit, baseCommit);
   switch (v.outcome) {
     case 'merged':
       s.mergeCommit = v.commit;

@@ -13,6 +13,9 @@ import type {
   Intervention,
   PhaseName,
   PhaseSpan,
+  FlakyProbe,
+  Regression,
+  RevertRecord,
   SemanticConflict,
   TamperingCaught,
   Ticket,
@@ -67,6 +70,10 @@ export class TicketRunState {
   readonly tamperings: TamperingCaught[] = [];
   /** Attempts the merge queue sent back: they failed the gates merged onto the base. */
   readonly semanticConflicts: SemanticConflict[] = [];
+  /** What the guard found after this ticket's deploys, the reverts of its landings, and flaky guard probes. */
+  readonly regressions: Regression[] = [];
+  readonly reverts: RevertRecord[] = [];
+  readonly flaky: FlakyProbe[] = [];
   guardedBy: string[] = [];
 
   mergeCommit: string | undefined;
@@ -287,6 +294,9 @@ export class TicketRunState {
       ...(this.outages.length ? { outages: this.outages } : {}),
       ...(this.killed ? { killed: this.killed } : {}),
       ...(this.semanticConflicts.length ? { semanticConflicts: this.semanticConflicts } : {}),
+      ...(this.regressions.length ? { regressions: this.regressions } : {}),
+      ...(this.reverts.length ? { reverts: this.reverts } : {}),
+      ...(this.flaky.length ? { flaky: this.flaky } : {}),
     };
   }
 }
