@@ -3,12 +3,16 @@
  * - bench/scale.ts on one dev server: the raw-Temporal baseline and ratchet at 24, 200 and 1,000 tickets (chains of
  *   4, 16 at once), and 200 independent tickets all in flight at once (the worker's peak RSS);
  * - bench/workspace.ts on a repository of 20,000 files: an attempt's workspace and a merge against the plumbing floor;
- * - bench/batch-overhead.ts at 24 tickets: boxed agents and gate runs against unboxed ones (issue 25).
- * Usage: `npm run bench -- [sizes=24,200,1000] [--files 20000] [--10k]`; `--10k` also runs a 10,000-ticket batch once
- * (long: at ~100 tickets/min, well over an hour). Figures depend on the machine; the ratios are what to compare.
+ * - bench/batch-overhead.ts at 24 tickets: boxed agents and gate runs against unboxed ones (issue 25);
+ * - bench/merge-queue.ts at 24 and 200 tickets with a 2 s gate: the merge queue against the same pipeline landing
+ *   unvalidated, at a few `mergeQueue.batchSize`s, and a batch with 10% planted semantic conflicts (issue 26).
+ * Usage: `npm run bench -- [sizes=24,200,1000] [--files 20000] [--10k] [--queue-sizes 24,200] [--queue-batch-sizes
+ * 1,4,8]`; `--10k` also runs a 10,000-ticket batch once (long: at ~100 tickets/min, well over an hour). Figures depend
+ * on the machine; the ratios are what to compare.
  */
 import { Command } from 'commander';
 import { boxCost, measureOverhead, printOverhead } from './batch-overhead';
+import { measureQueue, printQueue, queueGoals, queueRuns, wholeNumbers } from './merge-queue';
 import { measureScale, printScale, type ScaleRow } from './scale';
 import { measureWorkspace } from './workspace';
 
@@ -37,11 +41,14 @@ async function main(): Promise<void> {
     .option('--files <n>', 'files in the large repository', '20000')
     .option('--runs <n>', 'runs per git figure (medians)', '5')
     .option('--10k', 'also run a 10,000-ticket batch once')
+    .option('--queue-sizes <list>', 'tickets per merge-queue batch, comma-separated', '24,200')
+    .option('--queue-batch-sizes <list>', 'mergeQueue.batchSize values to measure, comma-separated', '1,4,8')
     .parse();
-  const opts = program.opts<{ files: string; runs: string; '10k'?: boolean }>();
+  const opts = program.opts<{ files: string; runs: string; '10k'?: boolean; queueSizes: string; queueBatchSizes: string }>();
   const sizes = String(program.processedArgs[0]).split(',').map(Number);
   if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`sizes "${String(program.processedArgs[0])}": give whole numbers separated by commas, e.g. 24,200,1000`);
   if (opts['10k'] && !sizes.includes(10_000)) sizes.push(10_000);
+  const queue = queueRuns(wholeNumbers(opts.queueSizes, '--queue-sizes'), wholeNumbers(opts.queueBatchSizes, '--queue-batch-sizes'), { maxParallel: 16 });
 
   console.log('== scale: ratchet against the raw-Temporal baseline ==');
   const runs = [...sizes.map((n) => ({ n, maxParallel: 16, chain: 4 })), { n: 200, maxParallel: 200, chain: 1 }];
@@ -56,6 +63,11 @@ async function main(): Promise<void> {
   const overhead = await measureOverhead(24, 4);
   printOverhead(overhead);
   const box = boxCost(overhead);
+
+  console.log('\n== the merge queue: against the same pipeline landing unvalidated ==');
+  const queueRows = await measureQueue(queue);
+  console.log('');
+  printQueue(queueRows);
 
   const chained = rows.filter((r) => r.chain > 1);
   const inFlight = rows.find((r) => r.maxParallel === 200) as ScaleRow;
@@ -107,6 +119,7 @@ async function main(): Promise<void> {
           met: box.ratio >= 0.85,
         }]
       : []),
+    ...queueGoals(queueRows),
     ...(tenThousand ? [{ what: '10,000 tickets completed', figure: `${(tenThousand.ratchetMs / 60_000).toFixed(1)} min`, target: 'completes', met: true }] : []),
   ];
   console.log('\n== goal figures ==');

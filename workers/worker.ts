@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities, createLocalActivities, type ActivityDeps } from '../activities';
+import { createActivities, createLocalActivities, type Activities, type ActivityDeps } from '../activities';
 import { TASK_QUEUE } from '../workflows/messages';
 import { buildWorkflowBundle } from './bundle';
 
@@ -37,6 +37,13 @@ export interface CreateWorkerOptions {
    * workers may share an id only when they share the disk their worktrees are on.
    */
   workerId?: string;
+  /**
+   * Activities that replace ratchet's own of the same name in this worker's activity workers (not the local
+   * activities of a `workflows` worker). For benchmarks and tests only: bench/merge-queue.ts lands without the merge
+   * queue's gates to measure what validating candidates costs. No configuration sets it: a worker runs the activities
+   * its workflows were written against.
+   */
+  activityOverrides?: Partial<Activities>;
 }
 
 /** What a worker polls for; see {@link CreateWorkerOptions.role}. */
@@ -121,7 +128,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<RatchetWo
   const host = hostTaskQueue(taskQueue, opts.workerId ?? defaultWorkerId(opts.activityDeps?.worktreesRoot));
   // The worker's own connection serves the steps that read the server (a ticket's end, read from its closed workflow).
   const client = opts.activityDeps?.client ?? new Client({ connection: opts.connection, namespace: common.namespace });
-  const activities = createActivities({ ...opts.activityDeps, client, hostTaskQueue: host });
+  const activities = { ...createActivities({ ...opts.activityDeps, client, hostTaskQueue: host }), ...opts.activityOverrides };
   const shared = await Worker.create({ ...common, taskQueue, ...(role === 'all' ? { workflowBundle: await bundleOf(opts) } : {}), activities });
   const pinned = await Worker.create({ ...common, taskQueue: host, activities });
   return new RatchetWorker([shared, pinned], host);
