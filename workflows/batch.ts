@@ -6,7 +6,7 @@
  *
  *   load + claim the tracker -> loop { wait for a change; start what is ready; read what changed; settle tampers,
  *   file discovered work, wake parked tickets, gate tickets behind human-gated blockers; pause if asked; maybe
- *   continue as new } until the oracle holds over a full read -> report
+ *   continue as new } until the oracle holds over a full read and main is healthy (the guard's final round) -> report
  *
  * The state and its rules are batch/schedule.ts (pure); the effects of a turn are batch/effects.ts. Trust (DESIGN.md
  * "Trust boundaries"): the batch records its own evidence for every ticket and the oracle counts a tracker state only
@@ -27,6 +27,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { checkEnds } from './batch/ends';
+import { mainIsHealthy } from './batch/health';
 import { BatchSchedule } from './batch/schedule';
 import { acts, claim, fileDiscoveries, gateBlocked, loadOrRefuse, readTurn, releaseClaim, reply, settleTampers, show, startReady, wakeParked } from './batch/effects';
 import { decodeCarry, encodeCarry, type BatchCarry, type CarryWire } from './carry';
@@ -90,9 +91,10 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
       }
       if (s.parked.size) await wakeParked(s);
       const finished = s.judge(facts, full).satisfied && s.running.size === 0 && s.unresolved().length === 0 && s.held.length === 0;
-      // The oracle judges a full read of the tracker, never the view as last read.
-      if (finished && full) break;
-      if (finished) s.dirty = true;
+      // The oracle judges a full read of the tracker, never the view as last read; and main's health (batch/health.ts).
+      const healthy = finished && full ? await mainIsHealthy(s) : true;
+      if (finished && full && healthy) break;
+      if (finished && healthy) s.dirty = true;
       if (await gateBlocked(s)) {
         s.dirty = true;
         await Promise.all(starting);

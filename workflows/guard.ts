@@ -56,6 +56,8 @@ async function round(g: GuardSet, req: GuardRequest, input: GuardInput): Promise
   const chosen = g.choose(input.perRound, req.final === true, req.ticketId);
   const first = await Promise.all(chosen.map((t) => probe(input, t, 'guard')));
   const result: GuardResult = { requestId: req.requestId, checked: chosen.map((t) => t.ticketId), passed: [], flaky: [], regressions: [], at: 0, probes: [], reverts: g.reverts() };
+  const last = g.lastLanding();
+  if (last) result.lastLanding = last;
   for (const [i, t] of chosen.entries()) {
     result.probes.push(...t.probes.map((p) => `${t.ticketId}: ${p.name}`));
     let r = first[i];

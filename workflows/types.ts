@@ -512,6 +512,14 @@ export interface FlakyProbe {
   seenAfter: string;
 }
 
+/** The oracle's evidence of main's health: the last landing, when the final guard round passed, which probes it ran. */
+export interface MainHealth {
+  commit: string;
+  at: number;
+  /** `<ticket>: <probe>` of every probe the round ran. */
+  probes: string[];
+}
+
 /** A regression's culprit merge reverted through the merge queue (issue 26), with the evidence. */
 export interface RevertRecord {
   ticketId: string;
@@ -609,7 +617,7 @@ export interface Intervention {
   kind: 'approve' | 'reject' | 'resume' | 'merge' | 'review';
   /** Empty for batch-level interventions (`resume`). */
   ticketId: string;
-  gate: GateReason | 'circuit-breaker' | 'tracker-tamper' | 'discovery-cap' | 'paused' | 'pull-request';
+  gate: GateReason | 'circuit-breaker' | 'tracker-tamper' | 'discovery-cap' | 'paused' | 'pull-request' | 'main-health';
   by: string;
   comment?: string;
   /** Workflow time, ms since epoch. */
@@ -817,6 +825,11 @@ export interface RunReport {
    * failures); absent in reports of batches from before the queue.
    */
   semanticConflicts?: SemanticConflict[];
+  /**
+   * Main's health when the batch finished (issue 26): the guard's final round passed every verified ticket's probes
+   * after `commit` (the last landing) at `at` (ms since epoch). Absent for batches without a guard.
+   */
+  mainHealth?: MainHealth;
   /** Regressions the guard confirmed, the reverts with their evidence, and guard probes that were flaky (issue 26). */
   regressions?: Regression[];
   reverts?: RevertRecord[];

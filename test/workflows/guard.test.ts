@@ -3,12 +3,12 @@
  * deploy the guard re-runs the probes of the tickets the batch already verified; a later ticket that switches off an
  * earlier ticket's route is caught, its merge reverted through the merge queue, the earlier probe passes again, and
  * the culprit lands later with both routes on. A guard probe that fails once and passes on its re-run reverts
- * nothing; a person may keep a merge within the veto window.
+ * nothing; a person may keep a merge within the veto window, and then main's health keeps the batch from finishing.
  */
 import assert from 'node:assert/strict';
 import { simpleGit } from 'simple-git';
 import { batchWorkflow } from '../../workflows';
-import { batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
+import { batchStatusQuery, batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import { makeRepo, mergesOf, type FixtureTicket } from '../fixtures/repo';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
@@ -59,6 +59,9 @@ describe('the guard and revert on regression', function () {
     );
     assert.equal(subjects[2], `ratchet: revert route-b (${batchId}): ${rev.merge}`);
     assert.equal((await simpleGit(fx.repo).show(['main:config/flags.json'])).trim(), '{"a": true, "b": true}');
+    // The oracle's evidence of main's health: the final round ran every done ticket's probes after the last landing.
+    assert.deepEqual(report.mainHealth?.probes.sort(), ['route-a: route a on', 'route-b: route b on']);
+    assert.equal(report.mainHealth?.commit, report.tickets.find((t) => t.ticketId === 'route-b')?.mergeCommit);
   });
 
   it('re-runs a guard probe that fails once on the same deployment: recorded as flaky, nothing reverted', async () => {
@@ -94,6 +97,12 @@ describe('the guard and revert on regression', function () {
     assert.equal(done.reverts, undefined, 'nothing reverted');
     assert.ok(done.interventions.some((i: { kind: string; gate?: string; by: string }) => i.kind === 'reject' && i.gate === 'revert' && i.by === 'tester'), JSON.stringify(done.interventions));
     assert.equal((await mergesOf(fx.repo, 'route-b')).length, 1);
+    // Kept, route-a's probe still fails: the batch does not finish; its final guard round pauses it for a person.
+    const paused = await waitUntil('the batch paused for main\'s health', async () => {
+      const st = await handle.query(batchStatusQuery);
+      return st.state === 'paused' && /main's health: route-a's probe "route a on" fails/.test(st.pausedReason ?? '') ? st : undefined;
+    }, { timeoutMs: 60_000 });
+    assert.match(paused.pausedReason ?? '', /first landing after it last passed: route-b/);
     await handle.cancel();
   });
 });

@@ -31,6 +31,7 @@ import {
   type TicketRow,
   type TicketState,
   type TrackerTamper,
+  type MainHealth,
 } from '../types';
 
 /** Up to this many tickets, the batch's Web UI details list every ticket; above it, only running ones. */
@@ -44,6 +45,8 @@ export class BatchSchedule {
   state: BatchStatus['state'];
   pausedReason: string | undefined;
   pausedBy: Intervention['gate'];
+  /** Main's health when the batch finished (batch/health.ts); set only at the very end, so never carried. */
+  mainHealth: MainHealth | undefined;
   /** The graph: discovered tickets join it while the batch runs. */
   readonly tickets: TicketNode[];
   readonly ids: string[];
@@ -685,6 +688,7 @@ export class BatchSchedule {
       interventions: { total: all.length, byKind: countInterventions(all).byKind, list: all },
       trackerTampers: this.tampers,
       tamperingsCaught: rows.flatMap((r) => r.tamperings ?? []),
+      ...(this.mainHealth ? { mainHealth: this.mainHealth } : {}),
       semanticConflicts: rows.flatMap((r) => r.semanticConflicts ?? []),
       regressions: rows.flatMap((r) => r.regressions ?? []),
       reverts: rows.flatMap((r) => r.reverts ?? []),

@@ -42,6 +42,8 @@ export interface GuardResult {
   probes: string[];
   /** Reverts landed in this batch so far (`revert.maxPerBatch` caps them). */
   reverts: number;
+  /** The last landing the guard knows of (a ticket's merge or a revert), when there was one. */
+  lastLanding?: string;
 }
 
 /** The guard's input: the batch, its repository and secrets, the bound, and (after a continue-as-new) its state. */

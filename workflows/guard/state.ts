@@ -24,6 +24,8 @@ export class GuardSet {
 
   /** Records a landing (a ticket's merge, or a revert) that a round follows. @returns its index. */
   landed(ticketId: string, commit: string, revertOf?: string): number {
+    // The final round follows the last landing; it is none itself.
+    if (commit === 'final') return this.landings.length - 1;
     const last = this.landings[this.landings.length - 1];
     // A round asked again for the same landing (a retried request) is the same landing.
     if (last && last.ticketId === ticketId && last.commit === commit) return this.landings.length - 1;
@@ -88,6 +90,11 @@ export class GuardSet {
   leave(ticketId: string): void {
     const i = this.set.findIndex((x) => x.ticketId === ticketId);
     if (i >= 0) this.set.splice(i, 1);
+  }
+
+  /** The last landing's commit (a round's own request is one: the final round's is skipped), or undefined. */
+  lastLanding(): string | undefined {
+    return [...this.landings].reverse().find((l) => l.commit !== 'final')?.commit;
   }
 
   /** Reverts landed so far (landings that undo another). */
