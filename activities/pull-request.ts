@@ -1,12 +1,17 @@
 /**
- * Activities of the GitHub forge: open (or find) a ticket's one pull request, and land it by the batch's `land`
+ * Activities of the GitHub forge: open (or find) a ticket's one pull request, bring its head up to date with the base
+ * and validate it there (issue 26: what GitHub lands is what was validated), and land it by the batch's `land`
  * policy. The token stays in the worker: git gets it through its environment (`remoteAuthEnv`), never in a payload.
  */
+import { stepDir } from './artifacts';
+import { checkCandidate, type RedCandidate } from './candidate-check';
 import { GitHubForge, type GitHubForgeConfig, type ReviewFeedback } from './forge/github';
+import type { GateDeps } from './gates';
 import type { GitHub } from './github/client';
-import { pushCommit, remoteAuthEnv, syncBase, type Git } from './git';
+import { fetchBranch, hasCommit, isAncestor, mergeOnto, pushCommit, remoteAuthEnv, syncBase, type Git } from './git';
 import { ticketBranch } from './agent-step';
-import { ConfigError } from '../workflows/errors';
+import { ConfigError, GitError } from '../workflows/errors';
+import type { CandidateChecks } from '../workflows/merge-queue/messages';
 import type { BatchConfig } from '../workflows/types';
 import type { TrackerRef, Trackers } from './batch';
 
@@ -78,14 +83,25 @@ export async function openPullRequest(
   return { number: pr.number, url: pr.url, state: pr.state };
 }
 
-/** What landing a pull request came to; `waiting` means: ask again later (a timer, or a webhook's nudge). */
+/**
+ * What landing a pull request came to; `waiting` means: ask again later (a timer, or a webhook's nudge).
+ * - `behind`: the head lacks the base's tip `base`; bring it up to date ({@link updatePullRequest}) before it merges.
+ * - `updated`: the head is now `head`, the base tip `base` merged into the validated commit, which passed the gates;
+ *   the required checks run on it.
+ * - `semantic-conflict`: the validated commit passed its gates, and merged with the base tip `base` it fails them
+ *   (or breaks PASS_TO_PASS tests); nothing was pushed. `landedSince`: subjects of the commits on the base's
+ *   first-parent line since the attempt's base commit.
+ */
 export type LandResult =
   | { status: 'merged'; commit: string; /** Who merged it, when GitHub says. */ by?: string }
   | { status: 'closed' }
   | { status: 'changes-requested'; review: ReviewFeedback }
   | { status: 'checks-failed'; failed: string[] }
   | { status: 'conflict'; message: string }
-  | { status: 'waiting'; why: string };
+  | { status: 'waiting'; why: string }
+  | { status: 'behind'; base: string }
+  | { status: 'updated'; head: string; base: string }
+  | ({ status: 'semantic-conflict'; landedSince: string[] } & Omit<RedCandidate, 'landedSince'>);
 
 export interface LandInput {
   config: ForgeBatch;
@@ -96,6 +112,12 @@ export interface LandInput {
   commit: string;
   /** Ids of reviews already turned into feedback: they ask for nothing new. */
   seenReviews: number[];
+  /**
+   * Merge only a head that contains the base's tip (histories since the `github-up-to-date` patch): otherwise the
+   * answer is `behind`. Without it, ratchet merges a head that lacks the tip and GitHub lands its own, unvalidated,
+   * combination of the two (histories from before the patch).
+   */
+  upToDate?: boolean;
 }
 
 /**
@@ -105,12 +127,22 @@ export interface LandInput {
  * - closed unmerged: `closed`.
  * - a review asking for changes that is not in `seenReviews`: `changes-requested` with its text and inline comments.
  * - `land: "human"`: `waiting` until a person merges it.
+ * - `land: "merge"` with `upToDate`: the local base is brought up to the remote's, and a head that lacks its tip is
+ *   `behind` (also when GitHub refuses the merge and the base has moved meanwhile, as branch protection's "require
+ *   branches to be up to date" does).
  * - `land: "merge"`: a failed required check is `checks-failed`; pending checks, or GitHub still computing whether it
  *   merges, are `waiting`; a conflict is `conflict`; else ratchet merges it at `commit` (GitHub refuses a moved head).
+ * @throws GitError when the remote cannot be read or the local base cannot follow it (see `syncBase`).
  */
 export async function landPullRequest(git: Git, forges: Forges, input: LandInput): Promise<LandResult> {
   const config = githubForge(input.config);
   const forge = forges(config);
+  const behind = async (): Promise<LandResult | undefined> => {
+    if (!input.upToDate) return undefined;
+    const tip = await baseTip(git, forge, input);
+    await haveHead(git, forge, input, input.commit);
+    return (await isAncestor(git, input.config.repo, tip, input.commit)) ? undefined : { status: 'behind', base: tip };
+  };
   const merged = async (commit: string, by?: string): Promise<LandResult> => {
     const remote = await forge.remote();
     await syncBase(git, { repo: input.config.repo, remote, base: input.config.baseBranch, commit, env: remoteAuthEnv(remote, await forge.gitToken()) });
@@ -123,6 +155,8 @@ export async function landPullRequest(git: Git, forges: Forges, input: LandInput
   if (review) return { status: 'changes-requested', review };
   if (pr.headSha !== input.commit) return { status: 'waiting', why: `the head of #${input.number} is ${pr.headSha.slice(0, 10)}, not the validated ${input.commit.slice(0, 10)}` };
   if (config.land === 'human') return { status: 'waiting', why: `a person merges pull request #${input.number}` };
+  const stale = await behind();
+  if (stale) return stale;
   const failed = Object.entries(pr.checks).filter(([, s]) => s === 'failure').map(([n]) => n);
   if (failed.length) return { status: 'checks-failed', failed };
   const pending = Object.entries(pr.checks).filter(([, s]) => s === 'pending').map(([n]) => n);
@@ -131,5 +165,97 @@ export async function landPullRequest(git: Git, forges: Forges, input: LandInput
   if (pr.mergeable === false) return { status: 'conflict', message: `GitHub says #${input.number} does not merge into ${input.config.baseBranch}` };
   const r = await forge.merge(input.number, input.commit, `ratchet: merge ${input.ticketId} (${input.config.batchId}): ${input.title}`);
   if (r.merged) return merged(r.commit);
-  return r.why === 'conflict' ? { status: 'conflict', message: r.message } : { status: 'waiting', why: r.message };
+  if (r.why === 'moved') return { status: 'waiting', why: r.message };
+  return (await behind()) ?? { status: 'conflict', message: r.message };
+}
+
+/** What {@link updatePullRequest} takes: the pull request, its validated head and what validates it brought up to date. */
+export interface UpdatePullRequestInput {
+  config: ForgeBatch;
+  ticketId: string;
+  number: number;
+  /** The pull request's validated head: the attempt's commit, or an earlier update of it. */
+  commit: string;
+  /** The base commit the attempt was cut from: the feedback names what landed since. */
+  baseCommit: string;
+  /** The ticket's attempt: `RATCHET_ATTEMPT` of the gate runs, and its artifacts folder. */
+  attempt: number;
+  /** What validates the head brought up to date: the batch's gates and setup in the agent's box. */
+  checks: CandidateChecks;
+}
+
+/**
+ * Brings a pull request's head up to date with its base and validates it there, as the merge queue validates a
+ * candidate: the local base is brought up to the remote's, its tip is merged into `commit` without a checkout
+ * (`mergeOnto`: parents `commit` then the tip, GitHub's "Update branch" shape), the batch's setup steps and gates run
+ * boxed on the result with PASS_TO_PASS against the tip ({@link checkCandidate}; logs in the attempt's
+ * `up-to-date-<tip>/` folder), and only a green result is pushed to the pull request's branch.
+ * Safe to repeat: a `commit` that already contains the tip is `updated` with itself; a retry after the push merges and
+ * validates again (the new head replaces the last).
+ * @returns `updated` with the new head; `conflict` when the tip does not merge into `commit`; `semantic-conflict`
+ *   when the merge fails the checks (nothing pushed).
+ * @throws GitError when the remote cannot be read or pushed, or `commit` is in neither the repository nor the
+ *   pull request's branch; Error naming the step when a setup step fails (a harness fault).
+ */
+export async function updatePullRequest(git: Git, forges: Forges, input: UpdatePullRequestInput, deps: GateDeps): Promise<Extract<LandResult, { status: 'updated' | 'conflict' | 'semantic-conflict' }>> {
+  const forge = forges(githubForge(input.config));
+  const { repo, baseBranch, batchId } = input.config;
+  const tip = await baseTip(git, forge, input);
+  await haveHead(git, forge, input, input.commit);
+  if (await isAncestor(git, repo, tip, input.commit)) return { status: 'updated', head: input.commit, base: tip };
+  const branch = ticketBranch(batchId, input.ticketId);
+  const merged = await mergeOnto(git, repo, input.commit, tip, `Merge ${baseBranch} (${tip.slice(0, 10)}) into ${branch}`);
+  if ('conflict' in merged) return { status: 'conflict', message: `${baseBranch} (${tip.slice(0, 10)}) does not merge into pull request #${input.number}: conflicts in ${merged.conflict.join(', ')}` };
+  const ref = input.checks.ref;
+  const red = await checkCandidate(
+    {
+      checks: input.checks,
+      tip: merged.commit,
+      from: tip,
+      ticketId: input.ticketId,
+      attempt: input.attempt,
+      exportName: `_pr-${batchId}-${input.ticketId}`,
+      logDir: await stepDir(ref, input.ticketId, `attempt-${input.attempt}/up-to-date-${tip.slice(0, 10)}`),
+      tickets: [{ ticketId: input.ticketId, baseCommit: input.baseCommit }],
+    },
+    deps,
+  );
+  if (red) return { status: 'semantic-conflict', ...red, landedSince: red.landedSince[input.ticketId] ?? [] };
+  const remote = await forge.remote();
+  await pushCommit(git, { repo, remote, commit: merged.commit, branch, env: remoteAuthEnv(remote, await forge.gitToken()) });
+  return { status: 'updated', head: merged.commit, base: tip };
+}
+
+/** What {@link baseTip} and {@link haveHead} need: the batch's repository and base, and the ticket. */
+type PullRequestRef = { config: ForgeBatch; ticketId: string };
+
+/**
+ * The tip of the base branch on the forge's remote (`git ls-remote`), with the local base brought up to it
+ * (`syncBase`), so the tip's objects are here and later attempts are cut from it.
+ * @throws GitError when the remote has no such branch or cannot be reached, or the local base cannot follow it.
+ */
+async function baseTip(git: Git, forge: GitHubForge, input: PullRequestRef): Promise<string> {
+  const { repo, baseBranch } = input.config;
+  const remote = await forge.remote();
+  if (remote.startsWith('-')) throw new GitError(`remote ${JSON.stringify(remote)} starts with "-": git would read it as an option; fix: give a URL or a path`, true);
+  const env = remoteAuthEnv(remote, await forge.gitToken());
+  const out = (await git.run(repo, ['ls-remote', '--quiet', remote, `refs/heads/${baseBranch}`], [0], env)).out;
+  const tip = out.split('\n').find((l) => l.endsWith(`\trefs/heads/${baseBranch}`))?.split('\t')[0];
+  if (!tip) throw new GitError(`${remote} has no branch ${baseBranch}`);
+  await syncBase(git, { repo, remote, base: baseBranch, commit: tip, env });
+  return tip;
+}
+
+/**
+ * Makes sure the pull request's head `commit` is in the repository (made on another worker: fetched from the pull
+ * request's branch).
+ * @throws GitError (retryable) when the branch no longer holds it (someone pushed to it meanwhile).
+ */
+async function haveHead(git: Git, forge: GitHubForge, input: PullRequestRef, commit: string): Promise<void> {
+  const { repo, batchId } = input.config;
+  if (await hasCommit(git, repo, commit)) return;
+  const remote = await forge.remote();
+  const branch = ticketBranch(batchId, input.ticketId);
+  await fetchBranch(git, { repo, remote, branch, env: remoteAuthEnv(remote, await forge.gitToken()) });
+  if (!(await hasCommit(git, repo, commit))) throw new GitError(`the head ${commit} of ${branch} is not in ${repo} nor on ${remote}'s ${branch}`);
 }

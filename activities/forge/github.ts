@@ -139,12 +139,14 @@ export class GitHubForge {
 
   /**
    * Merges the pull request at head `sha` with the configured method.
-   * @returns the merge commit; `conflict` when GitHub says it cannot be merged (405); `moved` when the head is no
-   *   longer `sha` (409).
+   * @returns the merge commit; `conflict` when GitHub says it cannot be merged (405: conflicts, or a protection rule
+   *   such as a head that is not up to date); `moved` when the head is no longer `sha` (409).
    */
   async merge(number: number, sha: string, title: string): Promise<{ merged: true; commit: string } | { merged: false; why: 'conflict' | 'moved'; message: string }> {
     try {
-      const r = await this.gh.rest.pulls.merge({ owner: this.owner, repo: this.repo, pull_number: number, sha, merge_method: this.config.mergeMethod, commit_title: title });
+      // A refusal (405, 409) is GitHub's answer, not a fault: no retry by the plugin (its backoff waited 30 s for the
+      // same answer). A 5xx is retried by the activity, which reads the pull request before it merges again.
+      const r = await this.gh.rest.pulls.merge({ owner: this.owner, repo: this.repo, pull_number: number, sha, merge_method: this.config.mergeMethod, commit_title: title, request: { retries: 0 } });
       return { merged: true, commit: r.data.sha };
     } catch (err) {
       const status = statusOf(err);

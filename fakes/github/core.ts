@@ -147,7 +147,8 @@ export class FakeCore implements ViewContext {
     facts.deletions = files.reduce((n, f) => n + f.deletions, 0);
     if (open) {
       facts.mergeable = (await mergeTree(repo.gitDir, p.baseSha, p.headSha)).clean;
-      facts.mergeableState = !facts.mergeable ? 'dirty' : p.draft ? 'draft' : 'clean';
+      const behind = repo.upToDateBranches.has(p.baseRef) && (await commitsBetween(repo.gitDir, p.headSha, p.baseSha)) > 0;
+      facts.mergeableState = !facts.mergeable ? 'dirty' : p.draft ? 'draft' : behind ? 'behind' : 'clean';
     }
     return facts;
   }

@@ -211,6 +211,17 @@ export class RepoState {
   readonly statuses: StatusRecord[] = [];
   readonly checkRuns: CheckRunRecord[] = [];
   readonly hooks: HookRecord[] = [];
+  /**
+   * Base branches whose protection requires a pull request's head to be up to date before it merges (GitHub's
+   * "Require branches to be up to date before merging", `required_status_checks.strict`); a test adds to it.
+   */
+  readonly upToDateBranches = new Set<string>();
+  /**
+   * A test's hook, awaited when a merge request passed its checks and before the merge is computed (inside the
+   * repository's lock; it may push to the bare repository, not call the API): how a test moves the base between a
+   * client's last read and its merge.
+   */
+  beforeMerge?: (pull: PullRecord) => Promise<void>;
   private lastNumber = 0;
   private lastMilestone = 0;
 

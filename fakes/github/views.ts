@@ -30,8 +30,8 @@ export interface PullFacts {
   baseSha: string;
   /** null while unknown (closed PRs). */
   mergeable: boolean | null;
-  /** `clean`, `dirty` (conflicts), `draft` or `unknown`. */
-  mergeableState: 'clean' | 'dirty' | 'draft' | 'unknown';
+  /** `clean`, `dirty` (conflicts), `draft`, `behind` (the base requires an up-to-date head and it is not) or `unknown`. */
+  mergeableState: 'clean' | 'dirty' | 'draft' | 'behind' | 'unknown';
   commits: number;
   additions: number;
   deletions: number;

@@ -16,6 +16,7 @@ import { batchWorkflow } from '../../workflows';
 import { batchWorkflowId, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
 import { makeRepo, type Fixture, type ScriptedAttempt } from '../fixtures/repo';
+import { callsResolve, redOnMain, withProduct } from '../fixtures/semantic-conflict';
 import { startGitHubFake } from '../../fakes/github';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
@@ -41,11 +42,19 @@ describe('GitHub as tracker and forge (local GitHub fake, real dev server)', fun
 
   const person = (): Octokit => new Octokit({ auth: PERSON_TOKEN, baseUrl: fake.url });
 
-  /** A GitHub repository (fake) whose main is the fixture's main, and issues made by a person. */
-  async function setup(issues: { title: string; body?: string; blockedBy?: number[]; labels?: string[] }[], attempts: (n: number) => ScriptedAttempt[] | undefined = () => undefined) {
+  /**
+   * A GitHub repository (fake) whose main is the fixture's main (with `product` committed on it first), and issues
+   * made by a person.
+   */
+  async function setup(
+    issues: { title: string; body?: string; blockedBy?: number[]; labels?: string[] }[],
+    attempts: (n: number) => ScriptedAttempt[] | undefined = () => undefined,
+    product?: (fx: Fixture) => Promise<void>,
+  ) {
     const name = uniqueId('shop');
     const fullName = `acme/${name}`;
     const fx: Fixture = server.track(await makeRepo([]));
+    await product?.(fx);
     const { gitDir } = await fake.createRepo(fullName, { defaultBranch: 'main' });
     await simpleGit(fx.repo).raw(['push', '--force', '--quiet', gitDir, 'main:main']);
     const gh = person();
@@ -68,10 +77,11 @@ describe('GitHub as tracker and forge (local GitHub fake, real dev server)', fun
     gitDir: string,
     forge: Partial<Extract<NonNullable<BatchFile['forge']>, { kind: 'github' }>> = {},
     tracker: Partial<Extract<NonNullable<BatchFile['tracker']>, { kind: 'github' }>> = {},
+    gates: BatchFile['gates'] = [ownFileGate],
   ) {
     const batchId = uniqueId('gh');
     const input = fx.batch(batchId, {
-      gates: [ownFileGate],
+      gates,
       probes: [ownFileProbe],
       tracker: { kind: 'github', repo: fullName, labels: ['ratchet'], ...tracker },
       forge: { kind: 'github', remote: gitDir, land: 'merge', pollMs: 1_000, ...forge },
@@ -127,6 +137,96 @@ describe('GitHub as tracker and forge (local GitHub fake, real dev server)', fun
     for (const n of numbers) assert.equal((await fs.readFile(path.join(fx.repo, `${n}.txt`), 'utf8').catch(() => '')).trim(), 'good');
     assert.deepEqual(fake.violations(), []);
     await assertNoToken(batchId, fx);
+  });
+
+  it('brings a pull request behind main up to date and validates it before merging: a semantic conflict goes back to work, and main is never red', async () => {
+    const { fx, fullName, gitDir, numbers } = await setup(
+      [{ title: 'rename get_name to name' }, { title: 'add a describe caller' }],
+      undefined,
+      withProduct,
+    );
+    const [rename, describe] = numbers;
+    const go = fx.marker('rename-merged');
+    await fx.script({
+      [rename]: [{ files: { 'names.txt': 'name\n', 'uses/main': 'name\n', [`${rename}.txt`]: 'good' } }],
+      // Cut from main before the rename merges, and validated there: it passes on its own base.
+      [describe]: [
+        { run: `until [ -e "${go}" ]; do sleep 0.1; done`, files: { 'uses/describe': 'get_name\n', [`${describe}.txt`]: 'good' } },
+        { files: { 'uses/describe': 'name\n', [`${describe}.txt`]: 'good' } },
+      ],
+    });
+    const { handle, batchId } = await start(fx, fullName, gitDir, {}, {}, [callsResolve]);
+    const repo = fake.repo(fullName);
+    const pullOf = (n: number) => [...repo.pulls.values()].find((p) => p.headRef === `ratchet/${batchId}/${n}`);
+    await waitUntil('the rename merged on GitHub', async () => (pullOf(rename)?.merged ? true : undefined), { timeoutMs: 120_000 });
+    await fs.writeFile(go, 'go');
+    const report = await handle.result();
+
+    assert.equal(report.oracle.satisfied, true, JSON.stringify(report.oracle));
+    assert.deepEqual(report.tickets.map((t) => [t.ticketId, t.outcome, t.attempts]).sort(), [
+      [String(rename), 'done', 1],
+      [String(describe), 'done', 2],
+    ].sort());
+    // The describe pull request was behind main; merged up to date, it failed the gate: a semantic conflict, counted.
+    const pr = pullOf(describe)!;
+    assert.equal(report.semanticConflicts?.length, 1, JSON.stringify(report.semanticConflicts));
+    const [conflict] = report.semanticConflicts ?? [];
+    assert.deepEqual(
+      { ticketId: conflict.ticketId, attempt: conflict.attempt, gates: conflict.gates, candidate: conflict.candidate, base: conflict.base },
+      { ticketId: String(describe), attempt: 1, gates: ['calls resolve'], candidate: pr.number, base: pullOf(rename)!.mergeCommitSha },
+    );
+    assert.ok(conflict.landedSince.some((l) => l.startsWith(`ratchet: merge ${rename} `)), conflict.landedSince.join('\n'));
+    const prompt = await fs.readFile(path.join(fx.repo, '.ratchet/artifacts', batchId, String(describe), 'attempt-2', 'prompt.md'), 'utf8');
+    assert.match(prompt, /semantic conflict/);
+    assert.match(prompt, /uses\/describe calls get_name, which names\.txt does not define/);
+    assert.match(prompt, new RegExp(`ratchet: merge ${rename} `));
+    // One pull request for both attempts, merged at a head that contained main's tip; every commit on GitHub's main passes.
+    assert.equal([...repo.pulls.values()].filter((p) => p.headRef === `ratchet/${batchId}/${describe}`).length, 1);
+    assert.equal(pr.merged, true);
+    assert.deepEqual(await redOnMain(gitDir), [], 'every commit on the first-parent line of main on GitHub passes the gate');
+    assert.deepEqual(await redOnMain(fx.repo), [], 'and on the local main that follows it');
+    assert.deepEqual(fake.violations(), []);
+  });
+
+  it('with "require branches to be up to date" on main, a base that moves between its check and the merge is caught too: GitHub refuses, ratchet validates again', async () => {
+    const { fx, fullName, gitDir, numbers } = await setup([{ title: 'rename get_name to name' }], undefined, withProduct);
+    const [rename] = numbers;
+    await fx.script({
+      [rename]: [
+        { files: { 'names.txt': 'name\n', 'uses/main': 'name\n', [`${rename}.txt`]: 'good' } },
+        { files: { 'names.txt': 'name\n', 'uses/main': 'name\n', 'uses/describe': 'name\n', [`${rename}.txt`]: 'good' } },
+      ],
+    });
+    const repo = fake.repo(fullName);
+    repo.upToDateBranches.add('main');
+    // A person pushes a new caller of get_name to main just after ratchet found the head up to date, before GitHub merges.
+    let pushed: string | undefined;
+    repo.beforeMerge = async () => {
+      if (pushed) return;
+      const clone = path.join(fx.dir, 'person');
+      await simpleGit().clone(gitDir, clone);
+      const git = simpleGit(clone).addConfig('user.name', 'octocat').addConfig('user.email', 'octocat@localhost');
+      await fs.writeFile(path.join(clone, 'uses', 'describe'), 'get_name\n');
+      await git.add('.').commit('a person adds a describe caller');
+      await git.push('origin', 'main');
+      pushed = (await git.revparse(['HEAD'])).trim();
+    };
+    const { handle, batchId } = await start(fx, fullName, gitDir, {}, {}, [callsResolve]);
+    const report = await handle.result();
+
+    assert.equal(report.oracle.satisfied, true, JSON.stringify(report.oracle));
+    assert.ok(pushed, "the person's push happened");
+    assert.equal(report.tickets[0].attempts, 2);
+    const [conflict] = report.semanticConflicts ?? [];
+    assert.deepEqual({ attempt: conflict?.attempt, gates: conflict?.gates, base: conflict?.base }, { attempt: 1, gates: ['calls resolve'], base: pushed });
+    assert.deepEqual(conflict.landedSince, ['a person adds a describe caller']);
+    // GitHub refused the out-of-date merge once (405), and never merged a head that lacked main's tip.
+    const pr = [...repo.pulls.values()].find((p) => p.headRef === `ratchet/${batchId}/${rename}`)!;
+    const merges = fake.requests().filter((r) => r.path === `/repos/${fullName}/pulls/${pr.number}/merge`);
+    assert.deepEqual(merges.map((r) => r.status), [405, 200]);
+    assert.equal(pr.merged, true);
+    assert.deepEqual(await redOnMain(gitDir), [], 'every commit on the first-parent line of main on GitHub passes the gate');
+    assert.deepEqual(fake.violations(), []);
   });
 
   it('turns a review asking for changes into a new attempt on the same pull request, then waits for a person to merge it (seen through signed webhooks)', async () => {

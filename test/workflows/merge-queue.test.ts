@@ -6,50 +6,17 @@
  * is found, and the other two land.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { simpleGit } from 'simple-git';
 import { batchWorkflow, mergeQueueWorkflow } from '../../workflows';
 import { mergeQueueKey, mergeQueueWorkflowId, queueStatusQuery, type QueueEntry } from '../../workflows/merge-queue/messages';
 import { batchWorkflowId, TASK_QUEUE } from '../../workflows/messages';
-import { makeRepo, mergesOf, type Fixture } from '../fixtures/repo';
+import { makeRepo, mergesOf } from '../fixtures/repo';
+import { callsResolve, redOnMain, withProduct } from '../fixtures/semantic-conflict';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
-
-const run = promisify(execFile);
-
-/** Every name a file in `uses/` calls must be defined in `names.txt`: a rename without its callers breaks it. */
-const callsResolve = {
-  name: 'calls resolve',
-  command: 'for f in uses/*; do [ -e "$f" ] || continue; n="$(cat "$f")"; grep -qxF "$n" names.txt || { echo "$f calls $n, which names.txt does not define"; exit 1; }; done',
-};
-
-/** The product: `names.txt` defines `get_name`, and `uses/main` calls it. */
-async function withProduct(fx: Fixture): Promise<void> {
-  await mkdir(path.join(fx.repo, 'uses'));
-  await writeFile(path.join(fx.repo, 'names.txt'), 'get_name\n');
-  await writeFile(path.join(fx.repo, 'uses', 'main'), 'get_name\n');
-  await simpleGit(fx.repo).add('.').commit('the product');
-}
-
-/** Runs the gate on a fresh export of every commit of main's first-parent line; @returns the ones it fails on. */
-async function redOnMain(repo: string): Promise<string[]> {
-  const commits = (await simpleGit(repo).raw(['rev-list', '--first-parent', 'main'])).split('\n').filter(Boolean);
-  const red: string[] = [];
-  for (const c of commits) {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'ratchet-main-'));
-    try {
-      await run('sh', ['-c', `git -C "${repo}" archive ${c} | tar -x -C "${dir}"`]);
-      await run('sh', ['-c', callsResolve.command], { cwd: dir }).catch(() => red.push(c));
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  }
-  return red;
-}
 
 /** A commit cut from `base` with `files` written: what an attempt would have made. */
 async function commitOn(repo: string, base: string, files: Record<string, string>, message: string): Promise<string> {

@@ -114,7 +114,8 @@ const CLOSING = /\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+#(\d+)\b/gi;
  * Merges a pull request in the bare repository: `git merge-tree --write-tree`, `git commit-tree` (a merge commit, or
  * one parent for `squash`), then a compare-and-swap `update-ref` of the base (recomputed if the base moved meanwhile).
  * 409 when `sha` is not the head; 405 when it cannot be merged (merged, closed, draft, conflicts, `rebase`, which the
- * fake repository does not allow). Issues the body closes (`Fixes #n`) are closed when the base is the default branch.
+ * fake repository does not allow, or a head that lacks the base's tip when the base requires it up to date:
+ * `upToDateBranches`). Issues the body closes (`Fixes #n`) are closed when the base is the default branch.
  */
 export const mergePull: Handler = async (c) => {
   const p = pullOf(c, c.path.pull_number);
@@ -128,11 +129,13 @@ export const mergePull: Handler = async (c) => {
   const headSha = await branchSha(c.repo.gitDir, p.headRef);
   if (!headSha) throw notMergeable();
   if (body.sha !== undefined && body.sha !== headSha) throw new HttpError(409, 'Head branch was modified. Review and try the merge again.');
+  await c.repo.beforeMerge?.(p);
   const at = now();
   const author = { name: c.login, email: c.core.emailOf(c.login), date: at };
   for (let attempt = 0; attempt < 3; attempt++) {
     const baseSha = await branchSha(c.repo.gitDir, p.baseRef);
     if (!baseSha) throw notMergeable();
+    if (c.repo.upToDateBranches.has(p.baseRef) && (await commitsBetween(c.repo.gitDir, headSha, baseSha)) > 0) throw notMergeable('Head branch is not up to date with the base branch');
     const merged = await mergeTree(c.repo.gitDir, baseSha, headSha);
     if (!merged.clean) throw notMergeable();
     const squash = method === 'squash';
