@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { BadInputError } from '../workflows/errors';
 import { batchWorkflowId, batchStatusQuery, type BatchStatus } from '../workflows/messages';
+import { queueStatusQuery } from '../workflows/merge-queue/messages';
 import type { RunReport } from '../workflows/types';
 import { uiLink } from '../deploy/dev-server';
 import {
@@ -26,7 +27,7 @@ import {
 import { EXIT, exitCodeFor, isUnreachable, rootMessage, type ExitCode } from './errors';
 import { BatchFailedError, WatchInterruptedError } from '../workflows/errors';
 import { devServerOptions, uiUrlFor } from './dev-server-options';
-import { formatReport, formatStatus } from './format';
+import { formatQueue, formatReport, formatStatus } from './format';
 
 export { EXIT } from './errors';
 
@@ -151,7 +152,8 @@ async function status(client: Client, batchId: string, json: boolean): Promise<E
     }
   }
   if (live) {
-    out(json ? JSON.stringify(live, null, 2) : formatStatus(live));
+    const queue = running && live.mergeQueue ? await client.workflow.getHandle(live.mergeQueue).query(queueStatusQuery).catch(() => undefined) : undefined;
+    out(json ? JSON.stringify(queue ? { ...live, queue } : live, null, 2) : [formatStatus(live), ...(queue ? [formatQueue(queue)] : [])].join('\n'));
     return EXIT.OK;
   }
   // Closed and no worker to answer the query: the history still has the outcome.

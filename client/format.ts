@@ -2,6 +2,7 @@
  * Plain-text rendering of run reports and batch status for a terminal. Pure functions: no I/O.
  */
 import { formatMs } from '../workflows/duration';
+import type { QueueRow, QueueStatus } from '../workflows/merge-queue/messages';
 import type { BatchStatus } from '../workflows/messages';
 import type { DiscoveredRecord, HealRecord, PhaseName, RunReport, TrackerTamper } from '../workflows/types';
 
@@ -61,8 +62,46 @@ export function formatReport(report: RunReport): string {
   lines.push(...tamperLines(report.trackerTampers ?? []));
   lines.push(...discoveredLines(report.discovered ?? []));
   lines.push(...healLines(report.heals ?? []));
+  lines.push(...mainLines(report));
   lines.push(`Oracle: ${verdictText(report.oracle)}`);
   return lines.join('\n');
+}
+
+/**
+ * What kept main moving forward (issue 26): semantic conflicts the merge queue caught, regressions the guard found
+ * with their culprits, reverts with their evidence, flaky guard probes, and main's health at the end.
+ */
+function mainLines(report: RunReport): string[] {
+  const lines: string[] = [];
+  const conflicts = report.semanticConflicts ?? [];
+  if (conflicts.length) {
+    lines.push(`Semantic conflicts caught before landing: ${conflicts.length}`);
+    for (const c of conflicts) lines.push(`  ${c.ticketId} attempt ${c.attempt} failed ${[...c.gates, ...c.tests].join(', ')} merged onto ${c.base.slice(0, 7)} (landed since its base: ${c.landedSince.length})`);
+  }
+  const regs = report.regressions ?? [];
+  if (regs.length) {
+    lines.push(`Regressions: ${regs.length}`);
+    for (const r of regs) lines.push(`  ${r.ticketId}'s probe "${r.probe}" broke after ${r.culprit} landed (${r.culpritCommit.slice(0, 7)})`);
+  }
+  const reverts = report.reverts ?? [];
+  if (reverts.length) {
+    lines.push(`Reverts: ${reverts.length}`);
+    for (const r of reverts) lines.push(`  ${r.ticketId}: ${r.merge.slice(0, 7)} reverted by ${r.revertCommit.slice(0, 7)} (${r.by}); probes passed again: ${r.restored ? 'yes' : 'no'}`);
+  }
+  const flaky = report.flaky ?? [];
+  if (flaky.length) lines.push(`Flaky guard probes (failed once, passed on the re-run; nothing reverted): ${flaky.map((f) => `${f.ticketId}/${f.probe}`).join(', ')}`);
+  if (report.mainHealth) lines.push(`Main's health: ${report.mainHealth.probes.length} probes passed after ${report.mainHealth.commit.slice(0, 7)}`);
+  return lines;
+}
+
+/** The merge queue's line and the candidate under test, for `ratchet status`. */
+export function formatQueue(q: QueueStatus): string {
+  const row = (r: QueueRow): string => `${r.ticketId} (${r.batchId}) ${r.commit.slice(0, 7)}`;
+  return [
+    `Merge queue ${q.key}: ${q.testing.length ? `testing candidate #${q.candidates}: ${q.testing.map(row).join(' + ')}` : 'no candidate under test'}`,
+    q.line.length ? `  in line: ${q.line.map(row).join(', ')}` : '  nobody in line',
+    `  landed ${q.landed}, semantic conflicts ${q.semanticConflicts} (this run of the queue)`,
+  ].join('\n');
 }
 
 function listed(items: string[], limit = 5): string {

@@ -199,6 +199,8 @@ export interface BatchStatus {
   batchId: string;
   state: 'loading' | 'running' | 'paused' | 'done' | 'failed';
   pausedReason?: string;
+  /** The workflow id of the merge queue its tickets land through (`mergeQueueStatus` query). Absent while loading. */
+  mergeQueue?: string;
   /** How many tickets the batch has; `tickets` lists a page of them (or the active ones). Absent from older batches. */
   ticketCount?: number;
   /** Tickets by the tracker state the batch sees, over the whole batch. Absent from older batches. */

@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { equivalentTemporalCommand, formatReport, loadBatchFile } from '../../client/client';
-import { formatStatus } from '../../client/format';
+import { formatQueue, formatStatus } from '../../client/format';
 import { EXIT } from '../../client/errors';
 
 const BIN = path.resolve(__dirname, '../../client/bin/ratchet.js');
@@ -240,5 +240,44 @@ describe('client library helpers', () => {
     assert.match(text, /^ {2}"Add a config flag" found by ticket greet attempt 1 \(blocks greet\): filed as greet-d1$/m);
     assert.match(text, /^ {2}health attempt 1 changed protected Makefile: attempt failed$/m);
     assert.match(text, /^ {2}greet: todo -> done \(seen by the batch\); waiting for a person$/m);
+  });
+
+  it('reports what kept main moving forward: semantic conflicts, regressions with culprits, reverts, flaky probes, main\'s health', () => {
+    const text = formatReport({
+      batchId: 'b2',
+      oracle: { satisfied: true, done: ['route-a', 'route-b'], humanGated: [], pending: [] },
+      tickets: [],
+      trackerTampers: [],
+      tamperingsCaught: [],
+      discovered: [],
+      heals: [],
+      interventions: { total: 0, byKind: {}, list: [] },
+      semanticConflicts: [{ ticketId: 'describe', attempt: 1, candidate: 2, base: 'abcdef0123', gates: ['calls resolve'], tests: [], landedSince: ['ratchet: merge rename (b2): rename'] }],
+      regressions: [{ ticketId: 'route-a', probe: 'route a on', before: 'exit 0', after: 'exit 1', suspects: ['route-b'], culprit: 'route-b', culpritCommit: '1111111aaaa' }],
+      reverts: [{ ticketId: 'route-b', merge: '1111111aaaa', revertCommit: '2222222bbbb', regressions: [], by: 'auto', restored: true }],
+      flaky: [{ ticketId: 'route-a', probe: 'slow start', detail: 'exit 7', seenAfter: 'route-b' }],
+      mainHealth: { commit: '3333333cccc', at: 0, probes: ['route-a: route a on', 'route-b: route b on'] },
+      startedAt: 0,
+      ms: 1_000,
+      doneFingerprint: 'x',
+    });
+    assert.match(text, /^ {2}describe attempt 1 failed calls resolve merged onto abcdef0 \(landed since its base: 1\)$/m);
+    assert.match(text, /^ {2}route-a's probe "route a on" broke after route-b landed \(1111111\)$/m);
+    assert.match(text, /^ {2}route-b: 1111111 reverted by 2222222 \(auto\); probes passed again: yes$/m);
+    assert.match(text, /^Flaky guard probes \(failed once, passed on the re-run; nothing reverted\): route-a\/slow start$/m);
+    assert.match(text, /^Main's health: 2 probes passed after 3333333$/m);
+  });
+
+  it('shows the merge queue\'s candidate under test and its line', () => {
+    const text = formatQueue({
+      key: 'merge:/r@main',
+      testing: [{ ticketId: 'a', batchId: 'b', commit: 'aaaaaaaa1' }, { ticketId: 'b', batchId: 'b', commit: 'bbbbbbbb2' }],
+      line: [{ ticketId: 'c', batchId: 'b', commit: 'cccccccc3' }],
+      candidates: 7,
+      landed: 5,
+      semanticConflicts: 1,
+      recent: [],
+    });
+    assert.equal(text, ['Merge queue merge:/r@main: testing candidate #7: a (b) aaaaaaa + b (b) bbbbbbb', '  in line: c (b) ccccccc', '  landed 5, semantic conflicts 1 (this run of the queue)'].join('\n'));
   });
 });

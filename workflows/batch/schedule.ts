@@ -33,6 +33,7 @@ import {
   type TrackerTamper,
   type MainHealth,
 } from '../types';
+import { mergeQueueKey, mergeQueueWorkflowId } from '../merge-queue/messages';
 
 /** Up to this many tickets, the batch's Web UI details list every ticket; above it, only running ones. */
 const DETAILS_ROWS = 100;
@@ -614,6 +615,7 @@ export class BatchSchedule {
       batchId: this.config.batchId,
       state: this.state,
       pausedReason: this.pausedReason,
+      mergeQueue: mergeQueueWorkflowId(mergeQueueKey(this.config.repo, this.config.baseBranch)),
       ticketCount: this.tickets.length,
       counts,
       endedCount: this.reports.size,

@@ -6,7 +6,8 @@
  * lands again later. `revert.mode` and the bounds decide how (batch file `revert`): `auto` (after `vetoMs` on a durable
  * timer during which a person's `reject` at the `revert` gate keeps the merge), `propose` (a person decides at the
  * gate), `off` (recorded only); past `maxPerBatch` reverts a person decides. A revert is never itself reverted
- * automatically: its landing is never a suspect (workflows/guard/state.ts). Workflow code.
+ * automatically: its landing is never a suspect (workflows/guard/state.ts). With the GitHub forge a person reverts on
+ * GitHub and approves at the `revert` gate (ratchet opens no revert pull request yet). Workflow code.
  */
 import type { RevertConfig, Regression } from '../types';
 import type { TicketEffects } from './effects';
@@ -50,6 +51,12 @@ export async function onRegression(fx: TicketEffects, regs: Regression[], revert
     const verdict = await fx.humanGate('revert', `${what}\nReverting in ${rc.vetoMs} ms unless a person rejects (keeps the merge).`, { limitMs: rc.vetoMs, unanswered: 'approve' });
     if (verdict === 'reject') return keep();
   }
+  if (config.forge?.kind === 'github') {
+    // The base lives on GitHub, where ratchet does not push to the base itself: a person reverts there (a revert pull
+    // request), and approving sends the ticket back to work as a revert would.
+    if ((await fx.humanGate('revert', `${what}\nRevert ${merge.slice(0, 10)} on GitHub (a revert pull request), then approve; reject keeps it.`)) === 'reject') return keep();
+    return backToWork(fx, regs, merge, { revertCommit: 'on GitHub', by: s.interventions[s.interventions.length - 1]?.by ?? 'a person', restored: false });
+  }
   fx.enter('merge', `reverting ${merge.slice(0, 10)}`);
   const v = await queued(fx, merge, merge, true);
   if (v.outcome !== 'merged') {
@@ -61,11 +68,17 @@ export async function onRegression(fx: TicketEffects, regs: Regression[], revert
   const after = await deployAndGuard(fx, { commit: v.commit, revertOf: merge });
   const broken = 'failed' in after ? regs : (after.guard?.regressions ?? []);
   const restored = regs.every((r) => !broken.some((b) => b.ticketId === r.ticketId && b.probe === r.probe));
-  s.reverts.push({ ticketId: ticket.id, merge, revertCommit: v.commit, regressions: regs, by, restored });
+  return backToWork(fx, regs, merge, { revertCommit: v.commit, by, restored });
+}
+
+/** The merge is undone: the ticket leaves the guard set, loses its merge, and gets the regression as feedback. */
+async function backToWork(fx: TicketEffects, regs: Regression[], merge: string, how: { revertCommit: string; by: string; restored: boolean }): Promise<'reverted'> {
+  const { state: s, ticket, config } = fx;
+  s.reverts.push({ ticketId: ticket.id, merge, regressions: regs, ...how });
   await leaveGuard(fx);
   s.mergeCommit = undefined;
   s.addFeedback(
-    `Your merge ${merge.slice(0, 10)} was reverted (${v.commit.slice(0, 10)}) because it broke work that was done:\n${evidence(regs)}\n` +
+    `Your merge ${merge.slice(0, 10)} was reverted (${how.revertCommit.slice(0, 10)}) because it broke work that was done:\n${evidence(regs)}\n` +
       `The next attempt starts from the ${config.baseBranch} with the revert; make the change keep those working.`,
   );
   await guarded(fx, 'recording in-progress in the tracker', () => fx.writeState('in-progress', `reverted: ${regs.map((r) => `${r.ticketId}/${r.probe}`).join(', ')}`));
