@@ -115,6 +115,33 @@ describe('a worker killed with SIGKILL mid-implement, or stopped with SIGTERM', 
     assert.equal(isAlive(gatePid), false, 'the orphaned gate was stopped before the retry ran it again');
   });
 
+  it('is replaced while the merge queue validates a candidate: the queue goes on and each ticket lands once', async () => {
+    await stopWorkers();
+    const f = await makeRepo(['p', 'r'].map((id) => ({ id, probes: [{ name: `${id}.txt live`, command: `test "$(cat ${id}.txt)" = good` }] })));
+    others.push(f);
+    const marker = path.join(f.dir, 'candidate.pid');
+    const batchId = uniqueId('mqk');
+    const log: string[] = [];
+    const first = startWorkerProcess(env.address, log);
+    workers.push(first);
+    // Only a candidate's run (in its export, `_candidate-<batch>`) hangs, once: the tickets' own validate runs do not.
+    const gate = { name: 'files good', command: `case "$PWD" in *_candidate-*) if [ ! -e '${marker}' ]; then echo $$ > '${marker}'; sleep 60; fi;; esac; for x in *.txt; do test "$(cat "$x")" = good; done` };
+    const handle = await env.client.workflow.start(batchWorkflow, {
+      taskQueue: TASK_QUEUE,
+      workflowId: batchWorkflowId(batchId),
+      // Unboxed, as mid-gate: the marker is written outside the export.
+      args: [f.batch(batchId, { gates: [gate], maxParallel: 2, heartbeatTimeoutMs: 2_000, agent: { ...f.batch(batchId).agent, sandbox: 'none' } })],
+    });
+    await waitUntil('a candidate\'s gate to hang', async () => existsSync(marker), { timeoutMs: 120_000 });
+    first.kill('SIGKILL');
+    await new Promise((resolve) => first.once('exit', resolve));
+    workers.push(startWorkerProcess(env.address, log));
+    const report = await handle.result();
+    assert.equal(report.oracle.satisfied, true, log.join(''));
+    for (const id of ['p', 'r']) assert.equal((await mergesOf(f.repo, id)).length, 1, `exactly one merge of ${id}`);
+    assert.deepEqual(report.tickets.map((t) => t.attempts), [1, 1], 'a candidate retried on another worker costs no attempt');
+  });
+
   it('is taken over by a worker with worktrees of its own: validate waits hostWaitMs for the dead worker, then runs again there on an export of the pushed attempt', async () => {
     await stopWorkers();
     const f = await makeRepo([{ id: 'h', probes: [{ name: 'h.txt live', command: 'test "$(cat h.txt)" = good' }] }]);
