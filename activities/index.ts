@@ -17,7 +17,7 @@ import { implement, type ImplementInput } from './implement';
 import { deploy, merge, releaseTicket, type DeployInput, type MergeInput, type ReleaseInput } from './merge';
 import { requestLock, type RequestLockInput } from './lock';
 import { enterGuard, type EnterGuardInput } from './guard';
-import { enterMergeQueue, landCandidate, type EnterMergeQueueInput, type LandCandidateInput } from './merge-queue';
+import { enterMergeQueue, landCandidate, readMainLine, type EnterMergeQueueInput, type LandCandidateInput, type MainLineInput } from './merge-queue';
 import { createForges, landPullRequest, openPullRequest, updatePullRequest, type LandInput, type OpenPullRequestInput, type UpdatePullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
 import { createSandboxProbe, type SandboxProbe } from './box/sandbox';
@@ -137,6 +137,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     selfHeal: boundary((input: HealInput) => selfHeal(agentFor, here(input), step), (i) => repoNeeds(here(i))),
     smokeCheck: boundary((input: SmokeInput) => smokeCheck(here(input), step), (i) => repoNeeds(here(i))),
     merge: boundary((input: MergeInput) => merge(git, here(input)), (i) => repoNeeds(here(i))),
+    readMainLine: boundary((input: MainLineInput) => readMainLine(git, input), (i) => repoNeeds(here(i))),
     releaseTicket: boundary((input: ReleaseInput) => releaseTicket(git, here(input)), (i) => repoNeeds(here(i))),
     landCandidate: boundary((input: LandCandidateInput) => landCandidate({ ...input, checks: here(input.checks) }, step), (i) => repoNeeds(here(i.checks))),
     openPullRequest: boundary((input: OpenPullRequestInput) => openPullRequest(git, forges, trackers, input)),

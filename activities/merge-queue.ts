@@ -6,10 +6,11 @@
 import { Context } from '@temporalio/activity';
 import { stepDir } from './artifacts';
 import { checkCandidate, type RedCandidate } from './candidate-check';
-import { advanceBase, chainMerges, firstParentWith, headOf, isAncestor, landedMerge, MERGE_TRIES, type Git } from './git';
+import { advanceBase, chainMerges, firstParentSince, firstParentWith, headOf, isAncestor, landedMerge, MERGE_TRIES, type Git } from './git';
 import type { GateDeps } from './gates';
 import { haveCommit } from './validate';
 import { GitError } from '../workflows/errors';
+import type { RepoRef } from '../workflows/types';
 import { mergeQueueWorkflowId, queueEnterSignal, type CandidateChecks, type QueueEntry } from '../workflows/merge-queue/messages';
 
 export interface EnterMergeQueueInput {
@@ -144,4 +145,19 @@ async function checkQueued(input: LandCandidateInput, deps: GateDeps, tip: strin
     deps,
   );
   return red && { status: 'red', ...red };
+}
+
+export interface MainLineInput {
+  ref: RepoRef;
+  /** The batch's landings and reverts (commits on the base's first-parent line). */
+  commits: string[];
+}
+
+/**
+ * The base's first-parent line from the batch's first landing to its tip, oldest first (`firstParentSince`): what a
+ * run report lists with each commit's validation.
+ */
+export async function readMainLine(git: Git, input: MainLineInput): Promise<{ commit: string; subject: string }[]> {
+  const { ref } = input;
+  return firstParentSince(git, ref.repo, await headOf(git, ref.repo, `refs/heads/${ref.baseBranch}`), input.commits);
 }

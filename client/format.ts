@@ -91,6 +91,10 @@ function mainLines(report: RunReport): string[] {
   const flaky = report.flaky ?? [];
   if (flaky.length) lines.push(`Flaky guard probes (failed once, passed on the re-run; nothing reverted): ${flaky.map((f) => `${f.ticketId}/${f.probe}`).join(', ')}`);
   if (report.mainHealth) lines.push(`Main's health: ${report.mainHealth.probes.length} probes passed after ${report.mainHealth.commit.slice(0, 7)}`);
+  if (report.mainLine?.length) {
+    lines.push(`Main since the batch's first landing (first-parent, oldest first): ${report.mainLine.length} commits`);
+    for (const c of report.mainLine) lines.push(`  ${c.commit.slice(0, 7)} ${c.validation.padEnd(15)} ${c.subject}`);
+  }
   return lines;
 }
 

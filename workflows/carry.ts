@@ -166,6 +166,7 @@ export function rowOf(report: TicketRow | TicketReport): TicketRow {
   if (report.regressions?.length) row.regressions = report.regressions;
   if (report.reverts?.length) row.reverts = report.reverts;
   if (report.flaky?.length) row.flaky = report.flaky;
+  if (report.landings?.length) row.landings = report.landings;
   return row;
 }
 

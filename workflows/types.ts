@@ -512,6 +512,24 @@ export interface FlakyProbe {
   seenAfter: string;
 }
 
+/** A ticket's commit the merge queue landed: its merge commit, the candidate it was in, whether gates ran on it. */
+export interface Landing {
+  commit: string;
+  candidate: number;
+  /** False when the candidate was the attempt's own tree (cut from the tip), validated by the attempt itself. */
+  validated: boolean;
+}
+
+/** One commit of main's first-parent line since the batch began, and how it was validated. */
+export interface MainLineEntry {
+  commit: string;
+  subject: string;
+  /** The ticket whose merge (or revert) it is, when it is this batch's. */
+  ticketId?: string;
+  /** `candidate #<n>` (the queue ran the gates on it), `its attempt` (its tree was the attempt's), `revert`, or `not this batch's`. */
+  validation: string;
+}
+
 /** The oracle's evidence of main's health: the last landing, when the final guard round passed, which probes it ran. */
 export interface MainHealth {
   commit: string;
@@ -779,6 +797,8 @@ export interface TicketReport {
   regressions?: Regression[];
   reverts?: RevertRecord[];
   flaky?: FlakyProbe[];
+  /** Its merges the merge queue landed (one, or more when a landing was reverted); absent: none or before the queue. */
+  landings?: Landing[];
   /** Set when the ticket took nothing: its first write found this state, not the one it was started with (a tamper). */
   notTaken?: TicketState;
 }
@@ -804,6 +824,7 @@ export interface TicketRow {
   regressions?: Regression[];
   reverts?: RevertRecord[];
   flaky?: FlakyProbe[];
+  landings?: Landing[];
   /** From the ticket workflow's result: joined by the client, or kept in rows of older batches. */
   title?: string;
   phaseMs?: Partial<Record<PhaseName, number>>;
@@ -830,6 +851,8 @@ export interface RunReport {
    * after `commit` (the last landing) at `at` (ms since epoch). Absent for batches without a guard.
    */
   mainHealth?: MainHealth;
+  /** Main's first-parent line since the batch's first landing, oldest first, each commit with its validation. */
+  mainLine?: MainLineEntry[];
   /** Regressions the guard confirmed, the reverts with their evidence, and guard probes that were flaky (issue 26). */
   regressions?: Regression[];
   reverts?: RevertRecord[];

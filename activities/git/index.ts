@@ -11,5 +11,5 @@ export { GitProcess, type GitOutcome } from './process';
 export { nulList, parseLsTree, parseMergeTree, parseStatusPaths, parseWorktreeList, pathsInTheWay, type MergeTreeOutput, type WorktreeEntry } from './parse';
 export { assertGitRepo, blobDigests, changedPaths, diffText, ensureExcluded, hasCommit, headOf, isAncestor } from './repository';
 export { baseCheckout, commitAll, POOL_DIR, POOL_MAX, prepareWorktree, releaseWorktree, removeWorktree } from './worktrees';
-export { advanceBase, chainMerges, firstParentWith, landedMerge, landedSince, MERGE_TRIES, mergeBranch, mergeOnto, revertOnto, type CandidatePart } from './merges';
+export { advanceBase, chainMerges, firstParentSince, firstParentWith, landedMerge, landedSince, MERGE_TRIES, mergeBranch, mergeOnto, revertOnto, type CandidatePart } from './merges';
 export { fetchBranch, pushCommit, remoteAuthEnv, syncBase } from './remotes';

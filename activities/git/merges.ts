@@ -213,3 +213,20 @@ export async function landedSince(git: Git, repo: string, from: string, to: stri
   const out = (await git.run(repo, ['log', '--first-parent', '--reverse', '--format=%s', `${from}..${to}`])).out;
   return out.split('\n').filter(Boolean);
 }
+
+/**
+ * `tip`'s first-parent line back to the first of `commits` on it (the last 5,000 commits at most), oldest first: a
+ * batch's landings and whatever else landed between them.
+ * @returns commit and subject of each; empty when none of `commits` is on the line.
+ */
+export async function firstParentSince(git: Git, repo: string, tip: string, commits: string[]): Promise<{ commit: string; subject: string }[]> {
+  const wanted = new Set(commits);
+  const out = (await git.run(repo, ['log', '--first-parent', '--max-count=5000', '--format=%H %s', tip])).out;
+  const line: { commit: string; subject: string }[] = [];
+  let last = -1;
+  for (const l of out.split('\n').filter(Boolean)) {
+    line.push({ commit: l.slice(0, 40), subject: l.slice(41) });
+    if (wanted.has(l.slice(0, 40))) last = line.length - 1;
+  }
+  return line.slice(0, last + 1).reverse();
+}

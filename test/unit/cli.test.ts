@@ -257,6 +257,10 @@ describe('client library helpers', () => {
       reverts: [{ ticketId: 'route-b', merge: '1111111aaaa', revertCommit: '2222222bbbb', regressions: [], by: 'auto', restored: true }],
       flaky: [{ ticketId: 'route-a', probe: 'slow start', detail: 'exit 7', seenAfter: 'route-b' }],
       mainHealth: { commit: '3333333cccc', at: 0, probes: ['route-a: route a on', 'route-b: route b on'] },
+      mainLine: [
+        { commit: '1111111aaaa', subject: 'ratchet: merge route-b (b2): b', ticketId: 'route-b', validation: 'candidate #3' },
+        { commit: '4444444dddd', subject: 'hotfix by hand', validation: "not this batch's" },
+      ],
       startedAt: 0,
       ms: 1_000,
       doneFingerprint: 'x',
@@ -266,6 +270,8 @@ describe('client library helpers', () => {
     assert.match(text, /^ {2}route-b: 1111111 reverted by 2222222 \(auto\); probes passed again: yes$/m);
     assert.match(text, /^Flaky guard probes \(failed once, passed on the re-run; nothing reverted\): route-a\/slow start$/m);
     assert.match(text, /^Main's health: 2 probes passed after 3333333$/m);
+    assert.match(text, /^ {2}1111111 candidate #3 {4}ratchet: merge route-b \(b2\): b$/m);
+    assert.match(text, /^ {2}4444444 not this batch's hotfix by hand$/m);
   });
 
   it('shows the merge queue\'s candidate under test and its line', () => {

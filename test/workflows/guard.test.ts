@@ -62,6 +62,11 @@ describe('the guard and revert on regression', function () {
     // The oracle's evidence of main's health: the final round ran every done ticket's probes after the last landing.
     assert.deepEqual(report.mainHealth?.probes.sort(), ['route-a: route a on', 'route-b: route b on']);
     assert.equal(report.mainHealth?.commit, report.tickets.find((t) => t.ticketId === 'route-b')?.mergeCommit);
+    // Main's first-parent line since the batch's first landing, each commit with its validation.
+    assert.deepEqual(
+      report.mainLine?.map((c) => [c.ticketId, c.validation]),
+      [['route-a', 'its attempt'], ['route-b', 'its attempt'], ['route-b', 'revert'], ['route-b', 'its attempt']],
+    );
   });
 
   it('re-runs a guard probe that fails once on the same deployment: recorded as flaky, nothing reverted', async () => {

@@ -32,6 +32,7 @@ import {
   type TicketState,
   type TrackerTamper,
   type MainHealth,
+  type MainLineEntry,
 } from '../types';
 import { mergeQueueKey, mergeQueueWorkflowId } from '../merge-queue/messages';
 
@@ -48,6 +49,7 @@ export class BatchSchedule {
   pausedBy: Intervention['gate'];
   /** Main's health when the batch finished (batch/health.ts); set only at the very end, so never carried. */
   mainHealth: MainHealth | undefined;
+  mainLine: MainLineEntry[] | undefined;
   /** The graph: discovered tickets join it while the batch runs. */
   readonly tickets: TicketNode[];
   readonly ids: string[];
@@ -691,6 +693,7 @@ export class BatchSchedule {
       trackerTampers: this.tampers,
       tamperingsCaught: rows.flatMap((r) => r.tamperings ?? []),
       ...(this.mainHealth ? { mainHealth: this.mainHealth } : {}),
+      ...(this.mainLine ? { mainLine: this.mainLine } : {}),
       semanticConflicts: rows.flatMap((r) => r.semanticConflicts ?? []),
       regressions: rows.flatMap((r) => r.regressions ?? []),
       reverts: rows.flatMap((r) => r.reverts ?? []),

@@ -91,6 +91,7 @@ export async function landThroughQueue(fx: TicketEffects, commit: string, baseCo
   switch (v.outcome) {
     case 'merged':
       s.mergeCommit = v.commit;
+      s.landings.push({ commit: v.commit, candidate: v.candidate, validated: v.validated });
       metrics.merged();
       // The worktree and gate export go on the worker that holds them (any worker ran the candidate).
       await fx.onHost('merge', OPTIONS.merge, (options) => acts.releaseTicket.executeWithOptions({ ...options, summary: `release ${ticket.id}'s worktree` }, [{ ref: repoRef(config), ticketId: ticket.id }]));

@@ -14,6 +14,7 @@ import type {
   PhaseName,
   PhaseSpan,
   FlakyProbe,
+  Landing,
   Regression,
   RevertRecord,
   SemanticConflict,
@@ -74,6 +75,8 @@ export class TicketRunState {
   readonly regressions: Regression[] = [];
   readonly reverts: RevertRecord[] = [];
   readonly flaky: FlakyProbe[] = [];
+  /** Its merges the merge queue landed. */
+  readonly landings: Landing[] = [];
   guardedBy: string[] = [];
 
   mergeCommit: string | undefined;
@@ -297,6 +300,7 @@ export class TicketRunState {
       ...(this.regressions.length ? { regressions: this.regressions } : {}),
       ...(this.reverts.length ? { reverts: this.reverts } : {}),
       ...(this.flaky.length ? { flaky: this.flaky } : {}),
+      ...(this.landings.length ? { landings: this.landings } : {}),
     };
   }
 }
