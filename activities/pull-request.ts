@@ -182,6 +182,8 @@ export interface UpdatePullRequestInput {
   attempt: number;
   /** What validates the head brought up to date: the batch's gates and setup in the agent's box. */
   checks: CandidateChecks;
+  /** ratchet's comment on the pull request (markdown): what the update did is added to it. */
+  notes?: string;
 }
 
 /**
@@ -189,7 +191,8 @@ export interface UpdatePullRequestInput {
  * candidate: the local base is brought up to the remote's, its tip is merged into `commit` without a checkout
  * (`mergeOnto`: parents `commit` then the tip, GitHub's "Update branch" shape), the batch's setup steps and gates run
  * boxed on the result with PASS_TO_PASS against the tip ({@link checkCandidate}; logs in the attempt's
- * `up-to-date-<tip>/` folder), and only a green result is pushed to the pull request's branch.
+ * `up-to-date-<tip>/` folder), and only a green result is pushed to the pull request's branch. With `notes`, ratchet's
+ * comment on the pull request says what came of it.
  * Safe to repeat: a `commit` that already contains the tip is `updated` with itself; a retry after the push merges and
  * validates again (the new head replaces the last).
  * @returns `updated` with the new head; `conflict` when the tip does not merge into `commit`; `semantic-conflict`
@@ -220,9 +223,15 @@ export async function updatePullRequest(git: Git, forges: Forges, input: UpdateP
     },
     deps,
   );
-  if (red) return { status: 'semantic-conflict', ...red, landedSince: red.landedSince[input.ticketId] ?? [] };
+  const onTip = `merged with \`${baseBranch}\` at \`${tip.slice(0, 10)}\``;
+  if (red) {
+    const failed = [...red.gates.map((g) => `"${g.name}"`), ...red.tests].join(', ');
+    if (input.notes !== undefined) await forge.comment(input.number, `${input.notes}\n\n${onTip}, it fails ${failed}: a semantic conflict; the next attempt starts from the new \`${baseBranch}\`.`);
+    return { status: 'semantic-conflict', ...red, landedSince: red.landedSince[input.ticketId] ?? [] };
+  }
   const remote = await forge.remote();
   await pushCommit(git, { repo, remote, commit: merged.commit, branch, env: remoteAuthEnv(remote, await forge.gitToken()) });
+  if (input.notes !== undefined) await forge.comment(input.number, `${input.notes}\n\nBrought up to date: ${onTip} as \`${merged.commit.slice(0, 10)}\`, which passed the gates too.`);
   return { status: 'updated', head: merged.commit, base: tip };
 }
 

@@ -77,14 +77,15 @@ describe('GitHub as tracker and forge (local GitHub fake, real dev server)', fun
     gitDir: string,
     forge: Partial<Extract<NonNullable<BatchFile['forge']>, { kind: 'github' }>> = {},
     tracker: Partial<Extract<NonNullable<BatchFile['tracker']>, { kind: 'github' }>> = {},
-    gates: BatchFile['gates'] = [ownFileGate],
+    batch: Partial<BatchFile> = {},
   ) {
     const batchId = uniqueId('gh');
     const input = fx.batch(batchId, {
-      gates,
+      gates: [ownFileGate],
       probes: [ownFileProbe],
       tracker: { kind: 'github', repo: fullName, labels: ['ratchet'], ...tracker },
       forge: { kind: 'github', remote: gitDir, land: 'merge', pollMs: 1_000, ...forge },
+      ...batch,
     });
     const handle = await server.env().client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
     return { handle, batchId };
@@ -141,21 +142,23 @@ describe('GitHub as tracker and forge (local GitHub fake, real dev server)', fun
 
   it('brings a pull request behind main up to date and validates it before merging: a semantic conflict goes back to work, and main is never red', async () => {
     const { fx, fullName, gitDir, numbers } = await setup(
-      [{ title: 'rename get_name to name' }, { title: 'add a describe caller' }],
+      [{ title: 'rename get_name to name' }, { title: 'add a describe caller' }, { title: 'add notes' }],
       undefined,
       withProduct,
     );
-    const [rename, describe] = numbers;
+    const [rename, describe, notes] = numbers;
     const go = fx.marker('rename-merged');
+    const wait = `until [ -e "${go}" ]; do sleep 0.1; done`;
     await fx.script({
       [rename]: [{ files: { 'names.txt': 'name\n', 'uses/main': 'name\n', [`${rename}.txt`]: 'good' } }],
-      // Cut from main before the rename merges, and validated there: it passes on its own base.
+      // Cut from main before the rename merges, and validated there: each passes on its own base.
       [describe]: [
-        { run: `until [ -e "${go}" ]; do sleep 0.1; done`, files: { 'uses/describe': 'get_name\n', [`${describe}.txt`]: 'good' } },
+        { run: wait, files: { 'uses/describe': 'get_name\n', [`${describe}.txt`]: 'good' } },
         { files: { 'uses/describe': 'name\n', [`${describe}.txt`]: 'good' } },
       ],
+      [notes]: [{ run: wait, files: { 'notes.txt': 'notes\n', [`${notes}.txt`]: 'good' } }],
     });
-    const { handle, batchId } = await start(fx, fullName, gitDir, {}, {}, [callsResolve]);
+    const { handle, batchId } = await start(fx, fullName, gitDir, {}, {}, { gates: [callsResolve], maxParallel: 3 });
     const repo = fake.repo(fullName);
     const pullOf = (n: number) => [...repo.pulls.values()].find((p) => p.headRef === `ratchet/${batchId}/${n}`);
     await waitUntil('the rename merged on GitHub', async () => (pullOf(rename)?.merged ? true : undefined), { timeoutMs: 120_000 });
@@ -166,6 +169,7 @@ describe('GitHub as tracker and forge (local GitHub fake, real dev server)', fun
     assert.deepEqual(report.tickets.map((t) => [t.ticketId, t.outcome, t.attempts]).sort(), [
       [String(rename), 'done', 1],
       [String(describe), 'done', 2],
+      [String(notes), 'done', 1],
     ].sort());
     // The describe pull request was behind main; merged up to date, it failed the gate: a semantic conflict, counted.
     const pr = pullOf(describe)!;
@@ -183,6 +187,13 @@ describe('GitHub as tracker and forge (local GitHub fake, real dev server)', fun
     // One pull request for both attempts, merged at a head that contained main's tip; every commit on GitHub's main passes.
     assert.equal([...repo.pulls.values()].filter((p) => p.headRef === `ratchet/${batchId}/${describe}`).length, 1);
     assert.equal(pr.merged, true);
+    // The notes pull request was behind main too and passed there: merged at the head ratchet brought up to date (the
+    // attempt's commit with main's tip merged in), as its comment says.
+    const notesPr = pullOf(notes)!;
+    const parents = (await simpleGit(gitDir).raw(['rev-list', '--parents', '-n', '1', notesPr.headSha])).trim().split(' ');
+    assert.equal(parents.length, 3, `the merged head ${notesPr.headSha} is a merge commit`);
+    const comment = [...repo.comments.values()].find((c) => c.issueNumber === notesPr.number && c.body.startsWith('<!-- ratchet:pull-request -->'));
+    assert.match(comment?.body ?? '', new RegExp(`Brought up to date: merged with \`main\` at \`[0-9a-f]{10}\` as \`${notesPr.headSha.slice(0, 10)}\`, which passed the gates too`));
     assert.deepEqual(await redOnMain(gitDir), [], 'every commit on the first-parent line of main on GitHub passes the gate');
     assert.deepEqual(await redOnMain(fx.repo), [], 'and on the local main that follows it');
     assert.deepEqual(fake.violations(), []);
@@ -211,7 +222,7 @@ describe('GitHub as tracker and forge (local GitHub fake, real dev server)', fun
       await git.push('origin', 'main');
       pushed = (await git.revparse(['HEAD'])).trim();
     };
-    const { handle, batchId } = await start(fx, fullName, gitDir, {}, {}, [callsResolve]);
+    const { handle, batchId } = await start(fx, fullName, gitDir, {}, {}, { gates: [callsResolve] });
     const report = await handle.result();
 
     assert.equal(report.oracle.satisfied, true, JSON.stringify(report.oracle));

@@ -82,7 +82,7 @@ async function landOnGitHub(fx: TicketEffects, commit: string, baseCommit: strin
     // A webhook's nudge that arrives while the pull request is read (or the label written) still wakes it.
     const before = s.prNudges;
     const read = await acts.landPullRequest({ config: batch, ticketId: ticket.id, title: ticket.title, number: pr.number, commit: head, seenReviews: [...reviews], ...(upToDate ? { upToDate } : {}) });
-    const r = read.status === 'behind' ? await bringUpToDate(fx, batch, pr.number, head, baseCommit) : read;
+    const r = read.status === 'behind' ? await bringUpToDate(fx, batch, pr.number, head, baseCommit, notes) : read;
     switch (r.status) {
       case 'merged':
         if (forge.land === 'human') person('merge', r.by ?? 'a person on GitHub', `merged #${pr.number}`);
@@ -126,7 +126,8 @@ async function landOnGitHub(fx: TicketEffects, commit: string, baseCommit: strin
 
 /**
  * Brings pull request `number`'s head up to date with the base and validates it there (`updatePullRequest`, with the
- * limits of a merge queue candidate's checks: the gates and setup twice, for PASS_TO_PASS against the base tip).
+ * limits of a merge queue candidate's checks: the gates and setup twice, for PASS_TO_PASS against the base tip);
+ * ratchet's comment on the pull request (`notes`) gains what came of it.
  * @returns the activity's answer (`updated`, `conflict`, `semantic-conflict`), or `error` when it failed after its
  *   retries (a harness fault, as the merge queue's candidate error).
  */
@@ -136,13 +137,14 @@ async function bringUpToDate(
   number: number,
   head: string,
   baseCommit: string,
+  notes: string,
 ): Promise<Extract<LandResult, { status: 'updated' | 'conflict' | 'semantic-conflict' }> | { status: 'error'; message: string }> {
   const { state: s, ticket, config } = fx;
   const checks = candidateChecks(config);
   try {
     return await acts.updatePullRequest.executeWithOptions(
       { ...fx.options.gates, startToCloseTimeout: checks.timeoutMs, heartbeatTimeout: checks.heartbeatMs, summary: `bring #${number} of ${ticket.id} up to date with ${config.baseBranch}` },
-      [{ config: batch, ticketId: ticket.id, number, commit: head, baseCommit, attempt: s.attempt, checks }],
+      [{ config: batch, ticketId: ticket.id, number, commit: head, baseCommit, attempt: s.attempt, checks, notes }],
     );
   } catch (err) {
     if (!(err instanceof ActivityFailure)) throw err;
