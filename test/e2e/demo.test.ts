@@ -13,13 +13,13 @@ const exec = promisify(execFile);
 /** Runs `ratchet demo <args>`, killed before mocha's time-out, so a demo that does not finish shows what it printed. */
 async function demo(args: string[]): Promise<{ stdout: string }> {
   const ratchet = path.resolve(__dirname, '../../client/bin/ratchet.js');
-  return exec(process.execPath, [ratchet, 'demo', ...args], { maxBuffer: 16 * 1024 * 1024, timeout: 240_000 }).catch((err: Error & { stdout?: string; stderr?: string }) => {
+  return exec(process.execPath, [ratchet, 'demo', ...args], { maxBuffer: 16 * 1024 * 1024, timeout: 360_000 }).catch((err: Error & { stdout?: string; stderr?: string }) => {
     throw new Error(`ratchet demo ${args[0]} failed: ${err.message.split('\n')[0]}\n--- stdout (tail) ---\n${(err.stdout ?? '').slice(-6_000)}\n--- stderr (tail) ---\n${(err.stderr ?? '').slice(-3_000)}`);
   });
 }
 
 describe('ratchet demo, the main job a new user runs', function () {
-  this.timeout(300_000);
+  this.timeout(420_000);
   let server: DevServer;
   let dir: string;
 
@@ -34,7 +34,7 @@ describe('ratchet demo, the main job a new user runs', function () {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('ends with the oracle satisfied, a heal and an activation gap handled, real merges on main and the service stopped', async () => {
+  it('ends with the oracle satisfied, a heal and an activation gap handled, a semantic conflict caught, a regression reverted, main green and the service stopped', async () => {
     const demoDir = path.join(dir, 'demo');
     const { stdout } = await demo(['--address', server.address, '--dir', demoDir]);
 
@@ -43,10 +43,11 @@ describe('ratchet demo, the main job a new user runs', function () {
     assert.match(stdout, /temporal workflow update execute (--address \S+ )?--workflow-id ticket-demo-\S+-version --name approve/);
     // No person acted but at the declared plan gate.
     assert.match(stdout, /Interventions: 1 \(approve 1\)/);
-    const merges = await simpleGit(path.join(demoDir, 'repo')).raw(['log', '--merges', '--format=%s', 'main']);
+    const repo = simpleGit(path.join(demoDir, 'repo'));
+    const merges = await repo.raw(['log', '--merges', '--format=%s', 'main']);
     assert.deepEqual(
       merges.trim().split('\n').map((s) => s.split(' ')[2]).sort(),
-      ['bye', 'greet', 'health', 'slash', 'stats', 'stats-d1', 'version'],
+      ['bye', 'cheer', 'flags', 'flags', 'greet', 'health', 'rename', 'shout', 'slash', 'stats', 'stats-d1', 'version'],
     );
     // The heal: three attempts fail alike, the heal adds the missing setup step, the tripwire and the smoke check pass.
     assert.match(stdout, /bye +self-heal +after: Attempt 3: gate "test" \(exit 1\) failed/);
@@ -57,7 +58,28 @@ describe('ratchet demo, the main job a new user runs', function () {
     assert.match(stdout, /stats +blocked/);
     assert.match(stdout, /^ {2}stats heal 1 activation-gap /m);
     assert.match(stdout, /^ {2}"Turn on the stats flag" found by ticket stats heal 1 \(blocks stats\): filed as stats-d1$/m);
-    assert.match(stdout, /^Oracle: satisfied \(7 done, 0 human-gated\)$/m);
+    assert.match(stdout, /^Oracle: satisfied \(11 done, 0 human-gated\)$/m);
+    // The semantic conflict: shout, cut before rename landed, passes on its own base and fails merged onto the new main.
+    assert.match(stdout, /^semantic conflict caught before landing: shout \(gates: test\), landed on attempt 2$/m);
+    assert.match(stdout, /^Semantic conflicts caught before landing: 1$/m);
+    assert.match(stdout, /^ {2}shout attempt 1 failed test merged onto [0-9a-f]{7} /m);
+    assert.match(stdout, /shout +implement +attempt 2\/3 after: Attempt 1 passed its gates on the main it was cut from, but merged onto main's tip/);
+    // The regression: flags drops stats's flag; the guard catches it after flags's deploy, the merge is reverted
+    // through the queue, and flags lands again with both flags on.
+    assert.match(stdout, /^regression: .*stats's probe "stats are reported".* broke after flags landed; reverted [0-9a-f]{10}; flags landed again$/m);
+    assert.match(stdout, /^ {2}flags: [0-9a-f]{7} reverted by [0-9a-f]{7} \(auto\); probes passed again: yes$/m);
+    const firstParent = (await repo.raw(['log', '--first-parent', '--format=%s', 'main'])).split('\n');
+    assert.equal(firstParent.filter((l) => l.startsWith('ratchet: revert flags ')).length, 1, firstParent.join('\n'));
+    assert.match(await repo.show(['main:config/flags.json']), /"stats": true[\s\S]*"flags": true/);
+    // Main's health: the final guard round passed every done ticket's probes after the last landing.
+    const health = /^main's health: (\d+) probes passed after ([0-9a-f]{10})$/m.exec(stdout);
+    assert.ok(health && Number(health[1]) >= 10, stdout.slice(-3_000));
+    assert.equal((await repo.revparse(['main'])).trim().slice(0, 10), health[2]);
+    // And main is green: a clone of its tip passes the gate (after the build step the harness gained).
+    const tip = path.join(dir, 'main-tip');
+    await simpleGit().clone(path.join(demoDir, 'repo'), tip);
+    await exec('npm', ['run', 'build'], { cwd: tip });
+    await exec('npm', ['test'], { cwd: tip });
     // The regression guard and the protected paths, as the report shows them.
     assert.match(stdout, /^ {2}slash: a trailing slash reaches the same route$/m);
     assert.match(stdout, /^Tamperings caught: 1$/m);
@@ -94,7 +116,8 @@ describe('ratchet demo, the main job a new user runs', function () {
     const remote = path.join(demoDir, 'github', 'demo', 'greeter.git');
     const remoteMain = (await simpleGit(remote).raw(['rev-parse', 'main'])).trim();
     assert.equal((await simpleGit(path.join(demoDir, 'repo')).revparse(['main'])).trim(), remoteMain);
-    const merges = await simpleGit(remote).raw(['log', '--merges', '--format=%s', 'main']);
+    // One landing per ticket on main's first-parent line (a head ratchet brought up to date adds a merge off that line).
+    const merges = await simpleGit(remote).raw(['log', '--merges', '--first-parent', '--format=%s', 'main']);
     assert.equal(merges.trim().split('\n').length, 7, merges);
     // The demo's tokens never reach a file: not the repository, its git config, the artifacts or the worktrees.
     for (const f of (await readdir(demoDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile())) {
