@@ -13,6 +13,8 @@ export type TestStatus = 'passed' | 'failed' | 'skipped';
 export interface TestCase {
   id: string;
   status: TestStatus;
+  /** A failed test's first line of failure (its `<failure>`/`<error>` `message`, else its text); absent otherwise. */
+  message?: string;
 }
 
 /** A test that passed on the base and does not pass on the branch; `missing` when the branch's report lacks it. */
@@ -72,6 +74,20 @@ function statusOf(testcase: XmlNode): TestStatus {
   return 'passed';
 }
 
+/** A failed test case's first line of failure: the `message` attribute of its `<failure>` or `<error>`, else their text. */
+function failureMessage(testcase: XmlNode): string | undefined {
+  const inner = attr(testcase, 'failure');
+  if (inner) return inner.split('\n')[0].slice(0, 500);
+  for (const key of ['failure', 'error']) {
+    for (const f of children(testcase, key)) {
+      const text = attr(f, 'message') ?? (typeof f['#text'] === 'string' ? f['#text'] : '');
+      const line = text.split('\n').map((l) => l.trim()).find(Boolean);
+      if (line) return line.slice(0, 500);
+    }
+  }
+  return undefined;
+}
+
 /** Appends ` #2`, ` #3`, … to repeated ids, in order, skipping suffixes that are already real ids. */
 function numberDuplicates(tests: TestCase[]): TestCase[] {
   const taken = new Set(tests.map((t) => t.id));
@@ -118,7 +134,11 @@ function collect(xml: string, source: string): TestCase[] {
       ...children(node, 'testsuite').map((n) => ({ n, isCase: false })),
     ].sort((a, b) => startIndex(a.n) - startIndex(b.n));
     for (const { n, isCase } of items) {
-      if (isCase) out.push({ id: testId(n, suites, source), status: statusOf(n) });
+      if (isCase) {
+        const status = statusOf(n);
+        const message = status === 'failed' ? failureMessage(n) : undefined;
+        out.push({ id: testId(n, suites, source), status, ...(message ? { message } : {}) });
+      }
       else walkSuite(n, suites);
     }
   };

@@ -117,7 +117,7 @@ describe('parseJUnit', () => {
   it('reads node:test output: top-level cases, nested suites, the failure attribute, and skipped cases', () => {
     assert.deepEqual(parseJUnit(NODE_REPORT, 'node.xml'), [
       { id: 'passes', status: 'passed' },
-      { id: 'fails', status: 'failed' },
+      { id: 'fails', status: 'failed', message: '1 == 2' },
       { id: 'skipped', status: 'skipped' },
       { id: 'group > inner', status: 'passed' },
     ]);
@@ -147,7 +147,7 @@ test('parent', async (t) => { await t.test('child', () => {}); });
     const tests = parseJUnit(fs.readFileSync(path.join(dir, 'report.xml'), 'utf8'), 'report.xml');
     assert.deepEqual(tests, [
       { id: 'adds', status: 'passed' },
-      { id: 'rounds', status: 'failed' },
+      { id: 'rounds', status: 'failed', message: '0.30000000000000004 == 0.3' },
       { id: 'later', status: 'skipped' },
       { id: 'cart > empties', status: 'passed' },
       { id: "cart > discount > applies 'ten'", status: 'passed' },
@@ -187,7 +187,7 @@ test('parent', async (t) => { await t.test('child', () => {}); });
   it('reads go-junit-report output with CDATA failures', () => {
     assert.deepEqual(parseJUnit(GO_REPORT, 'go.xml'), [
       { id: 'example.com/calc > TestAdd', status: 'passed' },
-      { id: 'example.com/calc > TestDiv/by_zero', status: 'failed' },
+      { id: 'example.com/calc > TestDiv/by_zero', status: 'failed', message: 'Failed' },
     ]);
   });
 

@@ -15,6 +15,7 @@ import { OPTIONS } from '../options';
 import { repoRef, secretNames } from '../repo-ref';
 import { DEFAULT_QUEUE_BATCH, type BatchConfig } from '../types';
 import { acts, type TicketEffects } from './effects';
+import { failSemanticConflict } from './semantic-conflict';
 
 const local = proxyLocalActivities<Activities>(OPTIONS.lock);
 
@@ -101,25 +102,8 @@ export async function landThroughQueue(fx: TicketEffects, commit: string, baseCo
         `conflict: ${v.paths.join(', ')}`,
         `Attempt ${n}: merging into ${config.baseBranch} conflicted in ${v.paths.join(', ')}. The next attempt starts from the new ${config.baseBranch}.`,
       );
-    case 'semantic-conflict': {
-      metrics.gateFailed('semantic-conflict');
-      const gates = v.gates.map((g) => g.name).sort();
-      s.semanticConflicts.push({ ticketId: ticket.id, attempt: n, candidate: v.candidate, base: v.base, gates, tests: v.tests, landedSince: v.landedSince });
-      const since = v.landedSince.length ? `Since your base, these landed on ${config.baseBranch}:\n${v.landedSince.map((l) => `- ${l}`).join('\n')}` : '';
-      return s.fail(
-        `semantic conflict: gates: ${gates.join(', ')}; tests: ${v.tests.join(', ')}`,
-        [
-          `Attempt ${n} passed its gates on the ${config.baseBranch} it was cut from, but merged onto ${config.baseBranch}'s tip (${v.base.slice(0, 10)}) ` +
-            `it fails${gates.length ? ` gate${gates.length > 1 ? 's' : ''} ${gates.map((g) => `"${g}"`).join(', ')}` : ''}${v.tests.length ? `${gates.length ? ' and' : ''} tests ${v.tests.join(', ')}` : ''}: ` +
-            `a semantic conflict with work that landed meanwhile. The next attempt starts from the new ${config.baseBranch}; make the change work with it.`,
-          since,
-          ...v.gates.map((g) => `--- ${g.name} output on the merge (tail) ---\n${g.tail}`),
-          v.guardFeedback ? `Regression guard: ${v.guardFeedback}` : '',
-        ]
-          .filter(Boolean)
-          .join('\n'),
-      );
-    }
+    case 'semantic-conflict':
+      return failSemanticConflict(fx, v);
     case 'error':
       return s.fail('harness error in merge', `Attempt ${n}: harness error in merge: ${v.message}`);
   }
