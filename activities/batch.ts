@@ -260,7 +260,7 @@ function sizeProblem(loaded: LoadedBatch): string | undefined {
 
 /** A ticket's graph node: what a batch keeps of it. */
 function nodeOf(t: Ticket): TicketNode {
-  const node: TicketNode = { id: t.id, title: t.title, dependsOn: t.dependsOn, state: t.state };
+  const node: TicketNode = { id: t.id, title: t.title, dependsOn: t.dependsOn, state: t.state, kind: t.kind };
   if (t.stateNote !== undefined) node.stateNote = t.stateNote;
   return node;
 }

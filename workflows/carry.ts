@@ -25,6 +25,7 @@ import type {
   TrackerTamper,
 } from './types';
 import type { BatchStatus } from './messages';
+import { TICKET_KINDS } from './types';
 
 /** Discovered work waiting for the loop to file it; `key` finds it again (a person's update waits on it). */
 export interface Discovery {
@@ -96,6 +97,11 @@ export interface CarryWire extends Omit<BatchCarry, 'loaded' | 'states' | 'expec
   expected: (TicketState | 0 | 1)[];
   /** The state and note each ticket had when the batch loaded (`TicketNode.state`), for those not `todo`. */
   loadedStates: [number, TicketState, string?][];
+  /**
+   * Each ticket's kind (`TicketNode.kind`) as its index in `TICKET_KINDS` (which only grows at its end), -1 for none;
+   * absent when no node has one (and in carries from before kinds were kept).
+   */
+  kinds?: number[];
   evidence: EvidenceWire[];
   rows: RowWire[];
   started: Ref[];
@@ -201,12 +207,14 @@ export function encodeCarry(carry: BatchCarry): CarryWire {
   const loadedStates = tickets.flatMap((t, i): [number, TicketState, string?][] =>
     t.state === 'todo' && t.stateNote === undefined ? [] : [t.stateNote === undefined ? [i, t.state] : [i, t.state, t.stateNote]],
   );
+  const kinds = tickets.some((t) => t.kind !== undefined) ? { kinds: tickets.map((t) => (t.kind === undefined ? -1 : TICKET_KINDS.indexOf(t.kind))) } : {};
   return {
     v: 2,
     ...rest,
     loaded: loadedRest,
     ids,
     titles: tickets.map((t) => t.title),
+    ...kinds,
     deps: tickets.map((t) => t.dependsOn.map(ref)),
     states: ids.map((id) => stateOf.get(id) ?? 0),
     expected: ids.map((id) => {
@@ -224,9 +232,12 @@ export function encodeCarry(carry: BatchCarry): CarryWire {
 /** The carry a run was started with, from its wire form (or as it is, from a run before the wire form). */
 export function decodeCarry(wire: CarryWire | BatchCarry): BatchCarry {
   if (!('v' in wire)) return wire;
-  const { v: _v, loaded, ids, titles, deps, states, expected, loadedStates, evidence, rows, started, outside, ...rest } = wire;
+  const { v: _v, loaded, ids, titles, deps, states, expected, loadedStates, evidence, rows, started, outside, kinds, ...rest } = wire;
   const id = (r: Ref): string => (typeof r === 'number' ? ids[r] : r);
-  const tickets: TicketNode[] = ids.map((tid, i) => ({ id: tid, title: titles[i], dependsOn: deps[i].map(id), state: 'todo' }));
+  const tickets: TicketNode[] = ids.map((tid, i) => {
+    const kind = TICKET_KINDS[kinds?.[i] ?? -1];
+    return { id: tid, title: titles[i], dependsOn: deps[i].map(id), state: 'todo', ...(kind !== undefined ? { kind } : {}) };
+  });
   for (const [i, state, note] of loadedStates) {
     tickets[i].state = state;
     if (note !== undefined) tickets[i].stateNote = note;

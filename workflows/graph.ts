@@ -2,7 +2,7 @@
  * The dependency graph of a batch: validation and the ready set. Pure functions, used by the batch workflow and
  * by `loadBatch`; tested without a server.
  */
-import type { TicketState } from './types';
+import type { TicketKind, TicketState } from './types';
 
 export interface GraphNode {
   id: string;
@@ -81,6 +81,22 @@ export function readySet(nodes: GraphNode[], states: ReadonlyMap<string, TicketS
     })
     .filter((n) => n.dependsOn.every((d) => states.get(d) === 'done'))
     .map((n) => n.id);
+}
+
+/**
+ * Orders ready tickets for starting (issue 28 item 6): by the rank of their kind in `order`, then as given (the
+ * tracker's order, which {@link readySet} keeps). Kinds `order` leaves out rank after the named ones; a ticket whose
+ * kind is unknown (`kindOf` gives `undefined`: a node loaded before kinds were kept) ranks as `feature`, a ticket
+ * file's default. `'tracker'` keeps `ids` as given.
+ * @returns a new array; stable, so tickets of one kind keep their order.
+ */
+export function inStartOrder(ids: readonly string[], kindOf: (id: string) => TicketKind | undefined, order: readonly TicketKind[] | 'tracker'): string[] {
+  if (order === 'tracker') return [...ids];
+  const rank = (id: string): number => {
+    const at = order.indexOf(kindOf(id) ?? 'feature');
+    return at === -1 ? order.length : at;
+  };
+  return ids.map((id, i) => ({ id, i, r: rank(id) })).sort((a, b) => a.r - b.r || a.i - b.i).map((x) => x.id);
 }
 
 /**

@@ -8,7 +8,7 @@ import { DISCOVERED_BODY_CHARS, DISCOVERED_TITLE_CHARS } from './discovery';
 import { BadInputError } from './errors';
 import { ID_FIX_TEXT, ID_PATTERN, refComponentProblem } from './ids';
 import { secretEnvEntry, secretLikeName } from './secret-env';
-import { DEFAULT_AGENT_NETWORK, DEFAULT_DISCOVERY, DEFAULT_GUARD, DEFAULT_QUEUE_BATCH, DEFAULT_OUTAGE_MS, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
+import { DEFAULT_AGENT_NETWORK, DEFAULT_DISCOVERY, DEFAULT_GUARD, DEFAULT_QUEUE_BATCH, DEFAULT_OUTAGE_MS, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type TicketOrder, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
 
 export { ID_PATTERN, refComponentProblem } from './ids';
 // Their home is secret-env.ts (pure, so workflow code refuses a secret before any activity copies it).
@@ -25,7 +25,7 @@ const id = z
 
 /** The longest timer Node can set (2^31-1 ms, about 24.8 days): longer ones fire after ~1 ms. */
 export const MAX_TIMEOUT_MS = 2_147_483_647;
-const ms = z
+export const ms = z
   .number()
   .int()
   .positive()
@@ -35,7 +35,7 @@ const ms = z
  * A shell command: something to run, not blank (a blank gate would pass every attempt vacuously). `fix` says what to
  * write instead, for the field it is in.
  */
-const commandOf = (fix: string) => z.string().refine((c) => c.trim() !== '', { error: `must be a command to run, not blank; fix: ${fix}` });
+export const commandOf = (fix: string) => z.string().refine((c) => c.trim() !== '', { error: `must be a command to run, not blank; fix: ${fix}` });
 const FIX_COMMAND = {
   agent: 'give the shell command that runs the agent (run by /bin/sh -c; see docs/agents.md)',
   gate: 'give the shell command the gate runs, such as "npm test", or remove the gate',
@@ -296,6 +296,15 @@ export const batchFileSchema = z
       .strict()
       .default({ batchSize: DEFAULT_QUEUE_BATCH }),
     circuitBreaker: z.number().int().min(1).default(3),
+    // The ready set's start order (issue 28 item 6); absent: bugs and features before chores and refactors.
+    order: z
+      .unknown()
+      .superRefine((value, ctx) => {
+        const problem = orderProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', input: value, message: problem });
+      })
+      .transform((value) => value as TicketOrder)
+      .optional(),
     continueAsNewAtEvents: z.number().int().min(50).max(10_000).default(4_000),
     heartbeatTimeoutMs: ms.min(1_000).default(30_000),
     origin: remote.optional(),
@@ -332,6 +341,23 @@ export const batchFileSchema = z
   .strict();
 
 export type BatchFile = z.input<typeof batchFileSchema>;
+
+/**
+ * What is wrong with a batch file's `order`, as `is <value>: <why>; fix: <what to write>`, or `undefined` when it is a
+ * list of distinct ticket kinds (at least one) or `"tracker"`.
+ */
+export function orderProblem(value: unknown): string | undefined {
+  const shown = JSON.stringify(value) ?? String(value);
+  const fix = `fix: list ticket kinds, first started first, such as ["bug", "feature", "chore", "refactor"] (kinds: ${TICKET_KINDS.join(', ')}), or write "tracker" for the tracker's order alone`;
+  if (value === 'tracker') return undefined;
+  if (!Array.isArray(value)) return `is ${shown}: neither a list of ticket kinds nor "tracker"; ${fix}`;
+  if (value.length === 0) return `is []: an empty list orders nothing; ${fix}`;
+  const unknown = value.filter((k) => !(TICKET_KINDS as readonly unknown[]).includes(k));
+  if (unknown.length) return `is ${shown}: ${unknown.map((k) => JSON.stringify(k)).join(', ')} ${unknown.length > 1 ? 'are not ticket kinds' : 'is not a ticket kind'}; ${fix}`;
+  const twice = value.filter((k, i) => value.indexOf(k) !== i);
+  if (twice.length) return `is ${shown}: ${[...new Set(twice)].map((k) => JSON.stringify(k)).join(', ')} named twice; fix: name each kind once`;
+  return undefined;
+}
 
 /** A ticket file (YAML) in the local tracker's folder. */
 export const ticketFileSchema = z
@@ -436,6 +462,8 @@ export function toBatchConfig(
     humanGates: file.humanGates,
     harness: file.harness,
     ...(file.heal ? { heal: file.heal } : {}),
+    // Only when set: a batch that sets none loads the config it loaded before (the default lives in the schedule).
+    ...(file.order !== undefined ? { order: file.order } : {}),
   };
 }
 

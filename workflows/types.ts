@@ -74,7 +74,26 @@ export interface Ticket {
  * ticket is read from the tracker when it starts; its probes and allowed paths come from the frozen definition of
  * done.
  */
-export type TicketNode = Pick<Ticket, 'id' | 'title' | 'dependsOn' | 'state' | 'stateNote'>;
+export type TicketNode = Pick<Ticket, 'id' | 'title' | 'dependsOn' | 'state' | 'stateNote'> & {
+  /**
+   * The ticket's kind as loaded (or filed): the ready set is started in kind order ({@link TicketOrder}). Absent in
+   * nodes of batches loaded before it, which count as `feature`.
+   */
+  kind?: TicketKind;
+};
+
+/**
+ * The order a batch starts its ready set in (the batch file's `order`): kinds, first started first, each kind in the
+ * tracker's order, kinds left out after the named ones; or `tracker`: the tracker's order alone.
+ */
+export type TicketOrder = TicketKind[] | 'tracker';
+
+/**
+ * The ready set's order when the batch file sets none: bugs, review feedback (work already under review), features
+ * and discovered work, then chores and refactors (seed 004: "workers always perform product work (features, bugs)
+ * before picking up refactors").
+ */
+export const DEFAULT_TICKET_ORDER: readonly TicketKind[] = ['bug', 'review-feedback', 'feature', 'discovered', 'chore', 'refactor'];
 
 /** A deterministic check on an attempt's worktree: passes iff the command exits 0. */
 export interface Gate {
@@ -263,6 +282,8 @@ export interface BatchConfig {
   mergeQueue?: { batchSize: number };
   /** What a confirmed regression does to its culprit's merge; absent in configs from before it (then the defaults). */
   revert?: RevertConfig;
+  /** The order the ready set starts in; absent: {@link DEFAULT_TICKET_ORDER} (workflows/graph.ts `inStartOrder`). */
+  order?: TicketOrder;
 }
 
 /**

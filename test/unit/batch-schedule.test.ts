@@ -101,4 +101,49 @@ describe('BatchSchedule', () => {
     assert.equal(again.evidence.a?.outcome, 'done');
     assert.equal(again.status().endedCount, 1);
   });
+
+  describe('the order the ready set starts in (issue 28 item 6)', () => {
+    const kinded = (id: string, kind: TicketNode['kind'], dependsOn: string[] = []): TicketNode => ({ ...node(id, dependsOn), kind });
+    const mixed = () => [kinded('r', 'refactor'), kinded('c', 'chore'), kinded('f', 'feature'), kinded('b', 'bug'), kinded('b2', 'bug', ['f'])];
+
+    it('starts bugs and features before chores and refactors, in the tracker\'s order within a kind', () => {
+      const s = BatchSchedule.loaded(loaded(mixed()), 0);
+      let asked = 0;
+      s.orderByKind = () => (asked++, true);
+      assert.deepEqual(s.ready(), ['b', 'f']);
+      assert.equal(asked, 1, 'the patch check is asked where the order changes what starts');
+      for (const id of s.ready()) s.start(id, 10);
+      s.onEnded({ ticketId: 'f', report: row('f') }, 20);
+      assert.deepEqual(s.ready(), ['b2'], 'a bug made ready by its blocker goes before the chore and the refactor');
+      s.start('b2', 30);
+      s.onEnded({ ticketId: 'b', report: row('b') }, 40);
+      s.onEnded({ ticketId: 'b2', report: row('b2') }, 50);
+      assert.deepEqual(s.ready(), ['c', 'r']);
+    });
+
+    it('keeps the tracker\'s order for a history from before it (the patch check says no)', () => {
+      const s = BatchSchedule.loaded(loaded(mixed()), 0);
+      s.orderByKind = () => false;
+      assert.deepEqual(s.ready(), ['r', 'c']);
+    });
+
+    it('asks no patch check when the order changes nothing (one kind, or nodes loaded before kinds were kept)', () => {
+      const s = BatchSchedule.loaded(loaded([node('a'), node('b'), kinded('c', 'feature')]), 0);
+      s.orderByKind = () => assert.fail('asked without need');
+      assert.deepEqual(s.ready(), ['a', 'b']);
+    });
+
+    it('follows the batch file\'s order, or the tracker\'s alone with "tracker"', () => {
+      const refactorsFirst = loaded(mixed());
+      refactorsFirst.config.order = ['refactor', 'bug'];
+      const s = BatchSchedule.loaded(refactorsFirst, 0);
+      s.orderByKind = () => true;
+      assert.deepEqual(s.ready(), ['r', 'b']);
+      const plain = loaded(mixed());
+      plain.config.order = 'tracker';
+      const t = BatchSchedule.loaded(plain, 0);
+      t.orderByKind = () => assert.fail('asked without need');
+      assert.deepEqual(t.ready(), ['r', 'c']);
+    });
+  });
 });

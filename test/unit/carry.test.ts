@@ -54,6 +54,19 @@ describe('the batch carry at continue-as-new', () => {
     assert.deepEqual(norm(back), norm(carry));
   });
 
+  it('carries each node\'s kind, and decodes a wire form from before kinds were kept without any', () => {
+    const carry = carryOf(6, 2);
+    carry.loaded.tickets[1] = { ...carry.loaded.tickets[1], kind: 'bug' };
+    carry.loaded.tickets[4] = { ...carry.loaded.tickets[4], kind: 'refactor' };
+    const wire = encodeCarry(carry);
+    assert.deepEqual(wire.kinds, [-1, 1, -1, -1, 3, -1]);
+    const back = decodeCarry(JSON.parse(JSON.stringify(wire)));
+    assert.deepEqual(back.loaded.tickets.map((t) => t.kind), [undefined, 'bug', undefined, undefined, 'refactor', undefined]);
+    const { kinds: _kinds, ...before } = wire;
+    assert.ok(decodeCarry(JSON.parse(JSON.stringify(before))).loaded.tickets.every((t) => !('kind' in t)));
+    assert.equal(encodeCarry(carryOf(6, 2)).kinds, undefined, 'no column when no node has a kind');
+  });
+
   it('takes a carry from a run before the wire form as it is', () => {
     const carry = carryOf(8, 4);
     assert.deepEqual(decodeCarry(JSON.parse(JSON.stringify(carry))), JSON.parse(JSON.stringify(carry)));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { blockedByHumanGate, findCycle, graphProblems, readySet } from '../../workflows/graph';
-import type { TicketState } from '../../workflows/types';
+import { blockedByHumanGate, findCycle, graphProblems, inStartOrder, readySet } from '../../workflows/graph';
+import { DEFAULT_TICKET_ORDER, type TicketKind, type TicketState } from '../../workflows/types';
 
 const n = (id: string, ...dependsOn: string[]) => ({ id, dependsOn });
 
@@ -59,5 +59,36 @@ describe('graph', () => {
       ['b', 'a'],
       ['c', 'a'],
     ]);
+  });
+
+  describe('start order (issue 28 item 6)', () => {
+    const kinds = new Map<string, TicketKind | undefined>([
+      ['r1', 'refactor'],
+      ['f1', 'feature'],
+      ['c1', 'chore'],
+      ['b1', 'bug'],
+      ['f2', 'feature'],
+      ['old', undefined],
+      ['b2', 'bug'],
+      ['d1', 'discovered'],
+    ]);
+    const ids = [...kinds.keys()];
+    const kindOf = (id: string) => kinds.get(id);
+
+    it('starts bugs, then features, then chores and refactors by default, each kind in the tracker\'s order', () => {
+      assert.deepEqual(inStartOrder(ids, kindOf, DEFAULT_TICKET_ORDER), ['b1', 'b2', 'f1', 'f2', 'old', 'd1', 'c1', 'r1']);
+    });
+
+    it('counts a ticket whose kind is unknown (loaded before kinds were kept) as a feature', () => {
+      assert.deepEqual(inStartOrder(['old', 'f1', 'b1'], kindOf, ['bug', 'feature']), ['b1', 'old', 'f1']);
+    });
+
+    it('follows a batch file\'s order, kinds it leaves out last in the tracker\'s order', () => {
+      assert.deepEqual(inStartOrder(ids, kindOf, ['refactor', 'chore']), ['r1', 'c1', 'f1', 'b1', 'f2', 'old', 'b2', 'd1']);
+    });
+
+    it('keeps the tracker\'s order alone with "tracker"', () => {
+      assert.deepEqual(inStartOrder(ids, kindOf, 'tracker'), ids);
+    });
   });
 });

@@ -13,6 +13,17 @@ describe('batch file and ticket file validation', () => {
     assert.equal(b.agent.timeoutMs, 20 * 60_000);
   });
 
+  it('takes an order of ticket kinds or "tracker", and refuses any other naming the field, the value and the fix', () => {
+    assert.deepEqual(parseOrThrow(batchFileSchema, { ...minimal, order: ['bug', 'refactor'] }, 'batch.json').order, ['bug', 'refactor']);
+    assert.equal(parseOrThrow(batchFileSchema, { ...minimal, order: 'tracker' }, 'batch.json').order, 'tracker');
+    assert.equal(toBatchConfig(parseOrThrow(batchFileSchema, minimal, 'batch.json'), 'b', (_r, p) => p).order, undefined, 'unset: the default');
+    const refused = (order: unknown) => () => parseOrThrow(batchFileSchema, { ...minimal, order }, 'batch.json');
+    assert.throws(refused(['bug', 'bugs']), /field "order" is \["bug","bugs"\]: "bugs" is not a ticket kind; fix: list ticket kinds, first started first, such as \["bug", "feature", "chore", "refactor"\] \(kinds: feature, bug, chore, refactor, review-feedback, discovered\), or write "tracker"/);
+    assert.throws(refused('kind'), /field "order" is "kind": neither a list of ticket kinds nor "tracker"; fix: /);
+    assert.throws(refused([]), /field "order" is \[\]: an empty list orders nothing; fix: /);
+    assert.throws(refused(['bug', 'chore', 'bug']), /field "order" is \["bug","chore","bug"\]: "bug" named twice; fix: name each kind once/);
+  });
+
   it('names the field, the value and the fix for a wrong type', () => {
     assert.throws(
       () => parseOrThrow(batchFileSchema, { ...minimal, maxParallel: 'two' }, 'batch.json'),

@@ -92,6 +92,24 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     assert.ok(endsBefore >= 2, 'd was scheduled only after its blockers reported their end');
   });
 
+  it('starts features before chores and chores before refactors, whatever the tracker\'s order (issue 28 item 6)', async () => {
+    // The tracker lists them a, b, c (by file name): a refactor, a chore, a feature.
+    const fx = await setup([ticket('a', { kind: 'refactor' }), ticket('b', { kind: 'chore' }), ticket('c', { kind: 'feature' })]);
+    const { handle, batchId } = await start(fx, { maxParallel: 1 });
+    const report = await handle.result();
+
+    assert.equal(report.oracle.satisfied, true);
+    const started = await Promise.all(
+      ['a', 'b', 'c'].map(async (id) => {
+        const r = (await ticketHandle(batchId, id).result()) as TicketReport;
+        return { id, at: r.phases[0].startedAt, ended: r.phases[r.phases.length - 1].startedAt };
+      }),
+    );
+    started.sort((x, y) => x.at - y.at);
+    assert.deepEqual(started.map((t) => t.id), ['c', 'b', 'a'], 'the feature first, then the chore, then the refactor');
+    assert.ok(started[0].ended <= started[1].at && started[1].ended <= started[2].at, 'one at a time (maxParallel 1)');
+  });
+
   it('answers status while it loads: state "loading", before any ticket or tracker is read', async () => {
     const fx = await setup([ticket('a')]);
     // A task queue whose only worker runs workflows: the batch's loadBatch activity waits there, so the batch stays

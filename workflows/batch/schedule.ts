@@ -3,17 +3,20 @@
  * discovered work), the tracker's view and what ratchet last wrote, evidence, what runs, waits and ended, tampers,
  * discovered work, heals and interventions; the rules over them (trusted view, tamper notice, ready set, heal
  * budgets, pauses), the status page, the Web UI details and the final report. Built from the continue-as-new carry
- * and returned by `snapshot()` (samples-typescript `batch-sliding-window`). Pure: no SDK call and no I/O; the batch
- * workflow does the reads, writes, signals and starts (test/unit/batch-schedule.test.ts).
+ * and returned by `snapshot()` (samples-typescript `batch-sliding-window`). Pure: no I/O, and no SDK call but the
+ * `patched()` check of the ready set's order ({@link BatchSchedule.orderByKind}); the batch workflow does the reads,
+ * writes, signals and starts (test/unit/batch-schedule.test.ts).
  */
+import { patched } from '@temporalio/workflow';
 import { loadedCarry, rowOf, workflowNote, type BatchCarry, type Discovery } from '../carry';
 import { definitionFor, withHarness } from '../done';
 import { startTerms } from '../discovered-check';
 import { discoveredId, discoverRequestToWork, discoveryProblem, overCap } from '../discovery';
-import { readySet } from '../graph';
+import { inStartOrder, readySet } from '../graph';
 import { STATUS_PAGE, type BatchStatus, type BatchStatusRequest, type DiscoverRequest, type ResumeDecision, type TicketEnd, type TicketProgress } from '../messages';
 import { oracle, type OracleVerdict } from '../oracle';
 import {
+  DEFAULT_TICKET_ORDER,
   type DiscoveredRecord,
   type DiscoveredWork,
   type Evidence,
@@ -40,6 +43,12 @@ import { mergeQueueKey, mergeQueueWorkflowId } from '../merge-queue/messages';
 const DETAILS_ROWS = 100;
 
 const isFinal = (s: TicketState | undefined): boolean => s === 'done' || s === 'human-gated';
+
+/**
+ * The patch id of starting the ready set in kind order (0.2.3, issue 28 item 6): histories from before it started
+ * tickets in the tracker's order.
+ */
+export const READY_BY_KIND_PATCH = 'ready-by-kind';
 
 export class BatchSchedule {
   readonly loaded: LoadedBatch;
@@ -101,6 +110,12 @@ export class BatchSchedule {
   report: RunReport | undefined;
   /** Something changed that the loop should look at. */
   dirty = true;
+  /**
+   * Whether this run starts the ready set in the batch's `order` (kinds) rather than the tracker's order alone: the
+   * `patched()` check, asked only when the two would start different tickets or start them in another order. Unit
+   * tests, which run outside a workflow, set their own.
+   */
+  orderByKind: () => boolean = () => patched(READY_BY_KIND_PATCH);
 
   /**
    * @param carry what the previous run carried, or {@link BatchSchedule.loaded}'s for a batch that has just loaded.
@@ -448,15 +463,21 @@ export class BatchSchedule {
   }
 
   /**
-   * Ready tickets that fit in the free slots. A running ticket parked on its discovered blockers holds no slot, nor
-   * (`waitingFree`) one waiting for a person at a gate: the rest of the batch goes on meanwhile, and an answered
-   * ticket goes on at once even when that puts the batch over `maxParallel` for a while.
+   * Ready tickets that fit in the free slots, in the order they start: by kind in the batch's `order` (default
+   * {@link DEFAULT_TICKET_ORDER}), then the tracker's (from 0.2.3; see {@link orderByKind}). A running ticket parked
+   * on its discovered blockers holds no slot, nor (`waitingFree`) one waiting for a person at a gate: the rest of the
+   * batch goes on meanwhile, and an answered ticket goes on at once even when that puts the batch over `maxParallel`
+   * for a while.
    */
   ready(waitingFree = true): string[] {
     let holding = 0;
     for (const id of this.running) if (!this.parked.has(id) && !(waitingFree && this.waiting.has(id))) holding++;
     const free = this.config.maxParallel - holding;
-    return free > 0 ? readySet(this.tickets, this.trusted(), this.started).slice(0, free) : [];
+    if (free <= 0) return [];
+    const ready = readySet(this.tickets, this.trusted(), this.started);
+    const byTracker = ready.slice(0, free);
+    const ordered = inStartOrder(ready, (id) => this.byId.get(id)?.kind, this.config.order ?? DEFAULT_TICKET_ORDER).slice(0, free);
+    return ordered.some((id, i) => id !== byTracker[i]) && this.orderByKind() ? ordered : byTracker;
   }
 
   /** Whether a running ticket waits for a person (and so, from 0.2.1, holds no slot). */
