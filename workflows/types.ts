@@ -822,7 +822,32 @@ export interface TicketReport {
   landings?: Landing[];
   /** Set when the ticket took nothing: its first write found this state, not the one it was started with (a tamper). */
   notTaken?: TicketState;
+  /**
+   * Failed attempts by cause (workflows/ticket/state.ts `failureCause`), the causes with none left out; `{}`: no attempt
+   * failed. Absent in reports of ticket workflows from before it (then unknown).
+   */
+  failures?: FailureCounts;
+  /** The ticket's kind and size as read from the tracker (absent in reports from before them). */
+  kind?: TicketKind;
+  size?: Ticket['size'];
+  /**
+   * What the ticket's agent runs cost, in US dollars, and the tokens they used, summed over the runs that reported
+   * them (issue 28 item 5 adds them up); absent: unknown, never zero.
+   */
+  costUsd?: number;
+  tokens?: number;
 }
+
+/**
+ * Why an attempt failed, from its signature (issue 28 item 7): `gates` (a gate or the regression guard), `semantic-conflict`
+ * (its merge candidate failed on the base's tip), `conflict` (a merge conflict), `agent` (it exited non-zero, timed out
+ * or changed nothing), `protected` (it touched protected paths), `harness` (a setup step or a harness error),
+ * `checks` (a pull request's required checks), `review` (a review asked for changes), `other` (none of these).
+ */
+export const FAILURE_CAUSES = ['gates', 'semantic-conflict', 'conflict', 'agent', 'protected', 'harness', 'checks', 'review', 'other'] as const;
+export type FailureCause = (typeof FAILURE_CAUSES)[number];
+/** Failed attempts per cause; a cause with none is left out. */
+export type FailureCounts = Partial<Record<FailureCause, number>>;
 
 /**
  * A ticket's row in the batch's run report: outcome, attempts and merge commit, and the lists that are not empty. The
@@ -850,6 +875,13 @@ export interface TicketRow {
   title?: string;
   phaseMs?: Partial<Record<PhaseName, number>>;
   phases?: PhaseSpan[];
+  /** Failed attempts by cause, when any failed (see {@link TicketReport.failures}). */
+  failures?: FailureCounts;
+  /** From the ticket workflow's result, joined by the client (`ratchet report`): see {@link TicketReport}. */
+  kind?: TicketKind;
+  size?: Ticket['size'];
+  costUsd?: number;
+  tokens?: number;
 }
 
 /** The batch workflow's result. */

@@ -6,6 +6,7 @@ import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/clie
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { LocalTracker } from '../../activities/tracker/local';
 import { formatStatus } from '../../client/format';
+import { csvRecords, finishedReport, joinTicketResults } from '../../client/report';
 import { batchWorkflow } from '../../workflows';
 import { decodeCarry, type CarryWire } from '../../workflows/carry';
 import {
@@ -92,9 +93,9 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     assert.ok(endsBefore >= 2, 'd was scheduled only after its blockers reported their end');
   });
 
-  it('starts features before chores and chores before refactors, whatever the tracker\'s order (issue 28 item 6)', async () => {
-    // The tracker lists them a, b, c (by file name): a refactor, a chore, a feature.
-    const fx = await setup([ticket('a', { kind: 'refactor' }), ticket('b', { kind: 'chore' }), ticket('c', { kind: 'feature' })]);
+  it('starts features before chores and chores before refactors, whatever the tracker\'s order; its report counts failed attempts by cause (issue 28 items 6-7)', async () => {
+    // The tracker lists them a, b, c (by file name): a refactor, a chore whose first attempt fails its gate, a feature.
+    const fx = await setup([ticket('a', { kind: 'refactor' }), ticket('b', { kind: 'chore', size: 'S', attempts: [bad, { files: { 'b.txt': 'good' } }] }), ticket('c', { kind: 'feature' })]);
     const { handle, batchId } = await start(fx, { maxParallel: 1 });
     const report = await handle.result();
 
@@ -108,6 +109,17 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     started.sort((x, y) => x.at - y.at);
     assert.deepEqual(started.map((t) => t.id), ['c', 'b', 'a'], 'the feature first, then the chore, then the refactor');
     assert.ok(started[0].ended <= started[1].at && started[1].ended <= started[2].at, 'one at a time (maxParallel 1)');
+
+    // `ratchet report --csv`: the finished batch's rows joined with the tickets' own results.
+    const client = server.env().client;
+    const rows = csvRecords(await joinTicketResults(client, await finishedReport(client, batchId)));
+    const b = rows.find((r) => r.ticket === 'b');
+    assert.deepEqual(
+      [b?.kind, b?.size, b?.attempts, b?.attempts_failed_gates, b?.attempts_failed_agent, b?.attempts_failed_budget, b?.cost_usd],
+      ['chore', 'S', '2', '1', '0', '', ''],
+    );
+    assert.deepEqual(rows.map((r) => [r.ticket, r.kind]), [['a', 'refactor'], ['b', 'chore'], ['c', 'feature']]);
+    assert.ok(rows.every((r) => /^[0-9a-f]{40}$/.test(r.merge_commit) && /^\d+\.\d\d$/.test(r.agent_minutes)), JSON.stringify(rows));
   });
 
   it('answers status while it loads: state "loading", before any ticket or tracker is read', async () => {

@@ -7,6 +7,8 @@
 import type { GateAnswer, TicketStatus } from '../messages';
 import type {
   DiscoveredRecord,
+  FailureCause,
+  FailureCounts,
   GateDecision,
   GateReason,
   HealRecord,
@@ -36,6 +38,22 @@ export interface Decision {
   comment?: string;
   /** Set when the answer came from the tracker, which moved the state there itself. */
   trackerState?: TicketState;
+}
+
+/**
+ * The cause of a failed attempt, from the signature {@link TicketRunState.fail} records (ticket/attempt.ts, queue.ts,
+ * land.ts, semantic-conflict.ts write them): what the report counts failed attempts by (issue 28 item 7). Pure.
+ */
+export function failureCause(signature: string): FailureCause {
+  if (signature.startsWith('gates:')) return 'gates';
+  if (signature.startsWith('semantic conflict:')) return 'semantic-conflict';
+  if (signature.startsWith('conflict:')) return 'conflict';
+  if (signature.startsWith('protected:')) return 'protected';
+  if (signature.startsWith('agent ')) return 'agent';
+  if (signature.startsWith('harness error') || signature.startsWith('setup:')) return 'harness';
+  if (signature.startsWith('checks:')) return 'checks';
+  if (signature.startsWith('review')) return 'review';
+  return 'other';
 }
 
 /** The phases whose spans carry the attempt they belong to. */
@@ -176,9 +194,14 @@ export class TicketRunState {
     this.failureNote = cut.split('\n')[0];
   }
 
-  /** Records a failed attempt: its signature (for churn) and the feedback the next attempt gets. */
+  /** Failed attempts by cause ({@link failureCause}), for the report. */
+  readonly failures: FailureCounts = {};
+
+  /** Records a failed attempt: its signature (for churn), its cause and the feedback the next attempt gets. */
   fail(signature: string, feedback: string): false {
     this.signature = signature;
+    const cause = failureCause(signature);
+    this.failures[cause] = (this.failures[cause] ?? 0) + 1;
     this.addFeedback(feedback);
     return false;
   }
@@ -278,7 +301,7 @@ export class TicketRunState {
   }
 
   /** The workflow's result once it ended `outcome` (the timeline must be closed by entering `outcome` first). */
-  report(ticket: Pick<Ticket, 'id' | 'title'>, outcome: TicketOutcome, reason: string | undefined): TicketReport {
+  report(ticket: Pick<Ticket, 'id' | 'title'> & Partial<Pick<Ticket, 'kind' | 'size'>>, outcome: TicketOutcome, reason: string | undefined): TicketReport {
     const phaseMs: TicketReport['phaseMs'] = {};
     for (const s of this.timeline) phaseMs[s.phase] = (phaseMs[s.phase] ?? 0) + s.ms;
     return {
@@ -301,6 +324,9 @@ export class TicketRunState {
       ...(this.reverts.length ? { reverts: this.reverts } : {}),
       ...(this.flaky.length ? { flaky: this.flaky } : {}),
       ...(this.landings.length ? { landings: this.landings } : {}),
+      failures: this.failures,
+      ...(ticket.kind !== undefined ? { kind: ticket.kind } : {}),
+      ...(ticket.size !== undefined ? { size: ticket.size } : {}),
     };
   }
 }
