@@ -2,10 +2,10 @@
  * The demo batch on a real cluster with several worker processes, one of them killed mid-batch.
  *
  * Brings the cluster up on --port (default 7333, so a dev server on 7233/8233 keeps running), starts N worker
- * processes (`ratchet --address ... worker`), builds the demo repository of `ratchet demo` (six tickets, a plan gate,
- * a self-heal, an activation gap) and starts its batch through the public contract. Once the first ticket is done it
+ * processes (`ratchet --address ... worker`), builds the demo repository of `ratchet demo` (ten tickets, a plan gate,
+ * a self-heal, an activation gap, a semantic conflict, a regression reverted) and starts its batch through the public contract. Once the first ticket is done it
  * SIGKILLs the first worker seen running an agent or a gate (or the activity types given by --kill-during), watches another worker take the activity over,
- * waits for the batch's report and checks the base branch: exactly one merge commit per ticket. At the end it stops
+ * waits for the batch's report and checks the base branch: exactly one merge commit per ticket (and one more per landing reverted). At the end it stops
  * the workers, the demo service and, unless --keep-cluster, the cluster it started.
  *
  * `npx tsx client/demo/cluster-demo.ts [--port 7333] [--workers 3] [--dir <folder>] [--keep-cluster] [--ui] [--kill-during merge]`
@@ -333,7 +333,10 @@ export async function runClusterDemo(opts: ClusterDemoOptions = {}): Promise<num
     let onePerTicket = true;
     for (const row of report.tickets) {
       const shas = byTicket.get(row.ticketId) ?? [];
-      const matches = row.outcome !== 'done' || (shas.length === 1 && row.mergeCommit === shas[0]);
+      // A landing the guard reverted (`flags`'s first) stays a merge commit of its own, undone by a revert commit.
+      const reverted = (report.reverts ?? []).filter((r) => r.ticketId === row.ticketId).map((r) => r.merge);
+      const matches = row.outcome !== 'done' ||
+        (shas.length === 1 + reverted.length && row.mergeCommit === shas[0] && shas.slice(1).every((s) => reverted.includes(s)));
       if (!matches) onePerTicket = false;
       out(`  ${row.ticketId.padEnd(10)} ${row.outcome.padEnd(12)} attempts ${String(row.attempts).padEnd(3)} merges ${shas.length}  ` +
         `${shas.map((s) => s.slice(0, 10)).join(', ') || '-'}${row.mergeCommit && shas[0] !== row.mergeCommit ? `  (report says ${row.mergeCommit.slice(0, 10)})` : ''}` +

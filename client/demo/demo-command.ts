@@ -1,6 +1,6 @@
 /**
  * `ratchet demo`: the whole product in one command. Makes sure a dev server runs, runs a worker in this process,
- * creates a real git repository with six tickets, starts the batch through the same public contract as anyone
+ * creates a real git repository with ten tickets, starts the batch through the same public contract as anyone
  * else, answers the plan gate through the public `approve` update (or lets you answer it), and prints the report.
  */
 import { randomBytes } from 'node:crypto';
@@ -77,6 +77,39 @@ export function freePort(): Promise<number> {
 function demoBatchId(): string {
   const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(2, 12);
   return `demo-${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+/**
+ * What kept main moving forward (issue 26), a line each: the semantic conflicts the merge queue caught before they
+ * landed, the regressions the guard caught with their reverts, and main's health when the batch finished.
+ * @returns no lines for a report without any of them.
+ */
+export function mainLines(report: RunReport): string[] {
+  const short = (commit: string): string => commit.slice(0, 10);
+  const row = (id: string): RunReport['tickets'][number] | undefined => report.tickets.find((t) => t.ticketId === id);
+  const lines: string[] = [];
+  for (const c of report.semanticConflicts ?? []) {
+    const r = row(c.ticketId);
+    const fate = r?.outcome === 'done' ? `landed on attempt ${r.attempts}` : `not landed (${r?.outcome ?? 'unknown'})`;
+    const tests = c.tests.length ? `; tests: ${c.tests.join(', ')}` : '';
+    lines.push(`semantic conflict caught before landing: ${c.ticketId} (gates: ${c.gates.join(', ') || 'none'}${tests}), ${fate}`);
+  }
+  // One line per culprit landing: several done tickets' probes may break on the same one.
+  const byLanding = new Map<string, NonNullable<RunReport['regressions']>>();
+  for (const g of report.regressions ?? []) byLanding.set(g.culpritCommit, [...(byLanding.get(g.culpritCommit) ?? []), g]);
+  for (const [landing, regs] of byLanding) {
+    const { culprit } = regs[0];
+    const probes = regs.map((g) => `${g.ticketId}'s probe "${g.probe}"`).join(' and ');
+    const revert = (report.reverts ?? []).find((v) => v.merge === landing);
+    const again = row(culprit);
+    const after = !revert
+      ? 'not reverted'
+      : `reverted ${short(landing)}; ${again?.outcome === 'done' && again.mergeCommit !== landing ? `${culprit} landed again` : `${culprit} not landed again`}`;
+    lines.push(`regression: ${probes} broke after ${culprit} landed; ${after}`);
+  }
+  const health = report.mainHealth;
+  if (health) lines.push(`main's health: ${health.probes.length} probes passed after ${short(health.commit)}`);
+  return lines;
 }
 
 /** Stops the demo service through the pid file its deploy script writes. @returns the pid, if one was running. */
@@ -267,6 +300,7 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
         ? 'Oracle: satisfied. Every ticket is done (merged and verified live) or recorded as human-gated.'
         : `Oracle: NOT satisfied; pending: ${report.oracle.pending.join(', ')}`,
     );
+    for (const line of mainLines(report)) out(line);
     out('');
     out(formatReport(report));
     out('');

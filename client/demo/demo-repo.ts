@@ -1,8 +1,10 @@
 /**
- * The demo: a real, tiny Node service ("greeter") in a fresh git repository, six tickets for it, a scripted agent that
+ * The demo: a real, tiny Node service ("greeter") in a fresh git repository, ten tickets for it, a scripted agent that
  * answers them (one answer wrong on purpose, so the feedback loop shows; one that cannot pass until the harness runs a
- * build step, so the self-heal shows; one that merges dark behind a flag, so an activation gap shows), and a batch file
- * that ties them together.
+ * build step, so the self-heal shows; one that merges dark behind a flag, so an activation gap shows; two that pass
+ * alone and fail together, so the merge queue's semantic conflict shows; one that switches off an earlier ticket's
+ * flag, so the guard's regression and revert show), and a batch file that ties them together. The GitHub demo
+ * (`--github`) files the first six.
  * Everything the demo runs is plain files a person can open; nothing here talks to Temporal. The greeter's files are in
  * `template/`, the scripted answers in `answers/`; the tickets and the batch are defined here.
  */
@@ -58,6 +60,10 @@ interface DemoTicket {
   ticket: Omit<Ticket, 'state'> | { id: string };
   /** The agent's note on each attempt, in order; the plan and the attempts' files are under `answers/<ticket id>/`. */
   attemptNotes: string[];
+  /** A shell step an attempt runs before writing its files, by attempt number (the demo's ordering: a wait for a marker). */
+  runs?: Record<number, string>;
+  /** In the local demo only: `ratchet demo --github` leaves it out. */
+  localOnly?: boolean;
   /** The heal agent's answers for this ticket, heal 1 first. */
   heals?: ScriptedHeal[];
   /**
@@ -77,7 +83,7 @@ export interface DemoReview {
 /** One ticket's entry in the demo agent's script (format: `activities/agents/demo-agent.ts`). */
 interface ScriptedTicket {
   plan: string;
-  attempts: { note: string; files: Record<string, string> }[];
+  attempts: { note: string; run?: string; files: Record<string, string> }[];
   heals?: ScriptedHeal[];
 }
 
@@ -97,7 +103,9 @@ async function readAnswers(t: DemoTicket, withReview: boolean): Promise<Scripted
     const listed = found.join(', ') || 'none';
     throw new Error(`demo answers of ${t.ticket.id}: expected ${expected.join(', ')} in ${dir}, found ${listed}`);
   }
-  const scripted = await Promise.all(attempts.map(async ({ note, folder }) => ({ note, files: await readTree(path.join(dir, folder)) })));
+  const scripted = await Promise.all(
+    attempts.map(async ({ note, folder }, i) => ({ note, ...(t.runs?.[i + 1] ? { run: t.runs[i + 1] } : {}), files: await readTree(path.join(dir, folder)) })),
+  );
   if (withReview && t.review) {
     // The answer to a review is the last attempt's files plus what the review asked for (each attempt starts from the base).
     const review = await readTree(path.join(dir, 'review-1'));
@@ -114,9 +122,16 @@ function httpProbe(name: string, url: string, expectBody: string): Probe {
   return { kind: 'http', name, url, method: 'GET', expectStatus: 200, expectBody, timeoutMs: 5_000 };
 }
 
-function demoTickets(port: number): DemoTicket[] {
+/**
+ * The demo's tickets. `markers` is a folder the agents may write (`agent.cacheDirs`): `cheer`'s agent leaves a mark
+ * there when it starts, which says `rename` has landed (cheer depends on it), and `shout`'s first attempt waits for it,
+ * so it was cut from main before the rename and is validated after it landed: the semantic conflict, without a timer.
+ * With `github`, the local-only tickets are left out.
+ */
+function demoTickets(port: number, { markers, github }: { markers: string; github: boolean }): DemoTicket[] {
   const base = `http://127.0.0.1:${port}`;
-  return [
+  const renameDone = path.join(markers, 'rename-done');
+  const tickets: DemoTicket[] = [
     {
       ticket: {
         id: 'health',
@@ -246,7 +261,9 @@ function demoTickets(port: number): DemoTicket[] {
         title: "Say goodbye in the caller's language",
         kind: 'feature',
         size: 'S',
-        dependsOn: ['health'],
+        // Last: its heal adds a setup step that tickets started from then on get; one started before it that landed
+        // after bye would be validated on bye's test without that step.
+        dependsOn: github ? ['stats'] : ['flags'],
         body:
           'Add GET /bye?lang=X answering the goodbye text of language X (`au revoir` for fr), English when X is ' +
           'missing or unknown. The texts live in messages/*.txt and are read through src/messages.js.',
@@ -272,7 +289,81 @@ function demoTickets(port: number): DemoTicket[] {
     },
     // Filed by the batch itself when the heal of stats finds the activation gap; the script answers it.
     { ticket: { id: 'stats-d1' }, attemptNotes: ['turns the flag on'] },
+    {
+      ticket: {
+        id: 'rename',
+        title: 'Rename nameOf to callerName',
+        kind: 'refactor',
+        size: 'S',
+        dependsOn: [],
+        body: 'src/names.js exports nameOf, which reads like "the name of" something. Rename it to callerName and update every caller.',
+        acceptance: ['src/names.js exports callerName and no longer nameOf', 'Every caller on main uses callerName; npm test passes'],
+        allowPaths: [],
+        probes: [],
+      },
+      attemptNotes: ['renames the function and updates its one caller, the test'],
+      localOnly: true,
+    },
+    {
+      ticket: {
+        id: 'cheer',
+        title: 'Cheer callers on',
+        kind: 'feature',
+        size: 'S',
+        dependsOn: ['rename'],
+        body: 'Add GET /cheer?name=X answering `well done, X!`, reading the name with callerName from src/names.js.',
+        acceptance: ['GET /cheer?name=ada answers 200 with the body `well done, ada!`', 'Without a name it cheers the world', 'A test under test/ covers both'],
+        allowPaths: [],
+        probes: [httpProbe('cheer cheers', `${base}/cheer?name=ratchet`, 'well done, ratchet!')],
+      },
+      attemptNotes: ['adds the route over callerName and its test'],
+      // Leaves the mark shout waits for: this agent runs only once rename is done, so rename has landed.
+      runs: { 1: `touch '${renameDone}'` },
+      localOnly: true,
+    },
+    {
+      ticket: {
+        id: 'shout',
+        title: 'Shout the greeting',
+        kind: 'feature',
+        size: 'S',
+        dependsOn: [],
+        body: "Add GET /shout?name=X answering `HELLO, X!` in capitals, reading the name with src/names.js's helper.",
+        acceptance: ['GET /shout?name=ada answers 200 with the body `HELLO, ADA!`', 'Without a name it shouts at the world', 'A test under test/ covers both'],
+        allowPaths: [],
+        probes: [httpProbe('shout shouts', `${base}/shout?name=ratchet`, 'HELLO, RATCHET!')],
+      },
+      attemptNotes: [
+        'adds the route over nameOf, as it finds src/names.js on the main it was cut from; its test passes there',
+        'uses callerName, as the semantic-conflict feedback says main now calls it',
+      ],
+      // Cut from main before the rename lands and finished after it did (cheer's mark): it passes its gate on its own
+      // base, and the merge queue catches it failing merged onto the new main.
+      runs: { 1: `until [ -e '${renameDone}' ]; do sleep 0.1; done` },
+      localOnly: true,
+    },
+    {
+      ticket: {
+        id: 'flags',
+        title: 'Turn on GET /flags',
+        kind: 'chore',
+        size: 'S',
+        dependsOn: ['stats'],
+        body:
+          'Operators want to see which internal routes are on, now that /stats is. GET /flags (src/routes/flags.js) ' +
+          'is merged and dark: turn its flag on in config/flags.json.',
+        acceptance: ['config/flags.json sets "flags" to true', 'GET /flags answers 200 on the deployed service'],
+        allowPaths: [],
+        probes: [httpProbe('flags are shown', `${base}/flags`, '"flags":true')],
+      },
+      attemptNotes: [
+        'writes config/flags.json with its own flag only, dropping "stats": true; no test reads the file, so every gate passes',
+        'keeps "stats": true beside its flag, as the regression feedback says',
+      ],
+      localOnly: true,
+    },
   ];
+  return github ? tickets.filter((t) => !t.localOnly) : tickets;
 }
 
 
@@ -349,12 +440,14 @@ const ISSUE_PROBE = path.join(__dirname, 'issue-probe.ts');
 
 /**
  * Creates the demo under `opts.dir`: `repo/` (the greeter: a dependency-free Node 20 service, its tests, build and
- * deploy scripts and six tickets in `.ratchet/tickets/`, committed on `main`), `demo-agent.yaml` (the scripted agent's
+ * deploy scripts and ten tickets in `.ratchet/tickets/`, committed on `main`), `demo-agent.yaml` (the scripted agent's
  * plans, attempts and heals; ticket `greet` fails its first attempt on purpose, `bye` needs a setup step the harness
- * lacks until its heal, `stats` merges dark and its heal files `stats-d1`) and `batch.json` (agent, `npm test` gate, deploy on
- * `opts.port`, probes; worktrees and artifacts under `opts.dir`, outside the repository).
+ * lacks until its heal, `stats` merges dark and its heal files `stats-d1`, `shout` calls the function `rename` renames,
+ * `flags` drops `stats`'s flag on its first attempt), `markers/` (a folder the agents may write: see
+ * {@link demoTickets}) and `batch.json` (agent, `npm test` gate, deploy on `opts.port`, probes and the guard over all
+ * of them after every deploy; worktrees and artifacts under `opts.dir`, outside the repository).
  *
- * With `opts.github` the six tickets are issues of that repository instead of files (see {@link fileIssues}; ids are
+ * With `opts.github` the first six tickets are issues of that repository instead of files (see {@link fileIssues}; ids are
  * issue numbers, `stats-d1` becomes `<stats>-d1`), `main` is pushed to its remote, each ticket lands through one pull
  * request (`forge.land: "merge"`, `version` is labelled `ratchet:land:human` and gets a person's review first), and the
  * tickets' live probes run through `issue-probe.ts` reading `probes.json`.
@@ -367,8 +460,9 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
   const batchFile = path.join(dir, 'batch.json');
   const probesFile = path.join(dir, 'probes.json');
   const serviceUrl = `http://127.0.0.1:${opts.port}`;
-  const tickets = demoTickets(opts.port);
   const github = opts.github;
+  const markers = path.join(dir, 'markers');
+  const tickets = demoTickets(opts.port, { markers, github: Boolean(github) });
 
   const batch: BatchFile = {
     batchId: opts.batchId,
@@ -376,7 +470,8 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
     worktreesDir: path.join(dir, 'worktrees'),
     artifactsDir: path.join(dir, 'artifacts'),
     // The scripted agent calls no model API: its box has no network at all (and needs no socat).
-    agent: { command: demoAgentCommand(scriptPath), timeoutMs: 60_000, network: [] },
+    // Its box may write `markers` (see demoTickets).
+    agent: { command: demoAgentCommand(scriptPath), timeoutMs: 60_000, network: [], ...(github ? {} : { cacheDirs: [markers] }) },
     // package.json holds the test script: protected. The JUnit report turns on the regression guard.
     gates: [{ name: 'test', command: 'npm test', timeoutMs: 120_000, files: ['package.json'], junit: 'junit.xml', tests: ['test/**'] }],
     deploy: { command: `node scripts/deploy.js --port ${opts.port}`, timeoutMs: 30_000 },
@@ -387,10 +482,12 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
       ...(github ? [{ name: 'the issue answers live', command: tsxCommand(ISSUE_PROBE, probesFile) }] : []),
     ],
     // The same wrong answer 3 rounds in a row is an answer: the heal diagnoses it without waiting out the deadline.
-    verify: { deadlineMs: 60_000, intervalMs: 1_000, stableRounds: 3 },
+    // After every deploy the guard re-runs every verified ticket's probes (default: 8 of them, rotating).
+    verify: { deadlineMs: 60_000, intervalMs: 1_000, stableRounds: 3, ...(github ? {} : { guard: 'all' as const }) },
     // The heal agent is the same scripted agent, role heal (docs/self-heal.md).
     heal: { command: demoAgentCommand(scriptPath), timeoutMs: 60_000 },
-    maxParallel: 2,
+    // Three: rename, shout and health start together (shout must be cut from main before the rename lands).
+    maxParallel: github ? 2 : 3,
     maxAttempts: 3,
     heartbeatTimeoutMs: 30_000,
     ...(github
@@ -407,6 +504,7 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
 
   await mkdir(dir, { recursive: true });
   await mkdir(repo);
+  if (!github) await mkdir(markers);
   for (const [file, content] of Object.entries(projectFiles)) {
     await mkdir(path.dirname(path.join(repo, file)), { recursive: true });
     await writeFile(path.join(repo, file), content);
@@ -423,7 +521,8 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
   await git.addConfig('user.email', 'demo@ratchet.invalid');
   await git.addConfig('commit.gpgsign', 'false');
   await git.add('.');
-  await git.commit(`greeter: empty service, tests, build and deploy scripts${github ? '' : ', and six tickets'}`);
+  const filed = tickets.filter(isFiled).length;
+  await git.commit(`greeter: a service with no public routes yet, tests, build and deploy scripts${github ? '' : `, and ${filed} tickets`}`);
 
   let idOf = (name: string): string => name;
   const made: Pick<DemoRepo, 'issues' | 'reviews'> = {};

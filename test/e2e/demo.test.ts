@@ -71,11 +71,7 @@ describe('ratchet demo, the main job a new user runs', function () {
     const firstParent = (await repo.raw(['log', '--first-parent', '--format=%s', 'main'])).split('\n');
     assert.equal(firstParent.filter((l) => l.startsWith('ratchet: revert flags ')).length, 1, firstParent.join('\n'));
     assert.match(await repo.show(['main:config/flags.json']), /"stats": true[\s\S]*"flags": true/);
-    // Main's health: the final guard round passed every done ticket's probes after the last landing.
-    const health = /^main's health: (\d+) probes passed after ([0-9a-f]{10})$/m.exec(stdout);
-    assert.ok(health && Number(health[1]) >= 10, stdout.slice(-3_000));
-    assert.equal((await repo.revparse(['main'])).trim().slice(0, 10), health[2]);
-    // And main is green: a clone of its tip passes the gate (after the build step the harness gained).
+    // Main is green: a clone of its tip passes the gate (after the build step the harness gained).
     const tip = path.join(dir, 'main-tip');
     await simpleGit().clone(path.join(demoDir, 'repo'), tip);
     await exec('npm', ['run', 'build'], { cwd: tip });
