@@ -17,6 +17,7 @@ import { implement, type ImplementInput } from './implement';
 import { deploy, merge, releaseTicket, type DeployInput, type MergeInput, type ReleaseInput } from './merge';
 import { requestLock, type RequestLockInput } from './lock';
 import { enterGuard, type EnterGuardInput } from './guard';
+import { reportFailures, runChecks, watchRef, type ReportFailuresInput, type RunChecksInput } from './watch';
 import { enterMergeQueue, landCandidate, readMainLine, type EnterMergeQueueInput, type LandCandidateInput, type MainLineInput } from './merge-queue';
 import { createForges, landPullRequest, openPullRequest, updatePullRequest, type LandInput, type OpenPullRequestInput, type UpdatePullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
@@ -145,6 +146,8 @@ export function createActivities(deps: ActivityDeps = {}) {
     updatePullRequest: boundary((input: UpdatePullRequestInput) => updatePullRequest(git, forges, { ...input, checks: here(input.checks) }, step), (i) => repoNeeds(here(i.checks))),
     deploy: boundary((input: DeployInput) => deploy(here(input), { env, stopping, git }), (i) => repoNeeds(here(i))),
     verifyLive: boundary((input: VerifyInput) => verifyLive(here(input), { env, git }), (i) => repoNeeds(here(i))),
+    runChecks: boundary((input: RunChecksInput) => runChecks(input, step), (i) => repoNeeds({ ref: watchRef(i.watch) })),
+    reportFailures: boundary((input: ReportFailuresInput) => reportFailures(input)),
     readTicketEnd: boundary((input: ReadTicketEndInput) => {
       if (!deps.client) throw new Error('this worker has no Temporal client for readTicketEnd (createWorker makes one)');
       return readTicketEnd(deps.client, git, input);

@@ -20,7 +20,7 @@ function lineColumn(text: string, offset: number): { line: number; column: numbe
 }
 
 /** Reads and parses JSON; a syntax error becomes a BadInputError naming the file, line and column. */
-async function readJson(file: string): Promise<unknown> {
+export async function readJson(file: string): Promise<unknown> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -51,7 +51,7 @@ async function readJson(file: string): Promise<unknown> {
 }
 
 /** Checks that `repo` (absolute) is a folder with `.git` (a folder, or a file in a linked worktree). */
-async function checkRepo(file: string, written: string, repo: string): Promise<void> {
+export async function checkRepo(file: string, written: string, repo: string): Promise<void> {
   const shown = written === repo ? `"${repo}"` : `"${written}" (resolved to ${repo})`;
   const stat = await fs.stat(repo).catch(() => undefined);
   if (!stat?.isDirectory()) {

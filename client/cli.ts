@@ -28,6 +28,7 @@ import { EXIT, exitCodeFor, isUnreachable, rootMessage, type ExitCode } from './
 import { BatchFailedError, WatchInterruptedError } from '../workflows/errors';
 import { devServerOptions, uiUrlFor } from './dev-server-options';
 import { formatQueue, formatReport, formatStatus } from './format';
+import { finishedReport, joinTicketResults, reportCsv } from './report';
 
 export { EXIT } from './errors';
 
@@ -219,13 +220,65 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
       );
     });
 
-  program
+  const watch = program
     .command('watch')
-    .description('Print live progress of a batch until it finishes, then its report')
+    .description('Print live progress of a batch until it finishes, then its report; or manage scheduled checks (start, status, pause, resume, stop)')
     .argument('<batchId>')
     .action(async (batchId: string) => {
       setExit(await withClient(globals(), (client) => watchAndReport(client, batchId, globals())));
     });
+  watch
+    .command('start')
+    .description('Schedule a watch file\'s checks (one Temporal Schedule, watch-<watchId>)')
+    .argument('<file>', 'the watch file (JSON)')
+    .action(async (file: string) => {
+      const { loadWatchFile, startWatch } = await import('./watch-schedule');
+      const config = await loadWatchFile(file);
+      setExit(
+        await withClient(globals(), async (client) => {
+          const id = await startWatch(client, config);
+          out(`Scheduled ${id}: ${config.checks.map((c) => c.name).join(', ')} on ${config.baseBranch} every ${config.everyMs} ms`);
+          out(`Status: ratchet watch status ${config.watchId}   run now: temporal schedule trigger --schedule-id ${id}`);
+          return EXIT.OK;
+        }),
+      );
+    });
+  watch
+    .command('status')
+    .description("Show a watch's Schedule and its failure signatures")
+    .argument('<watchId>')
+    .option('--json', 'print the status as JSON')
+    .action(async (watchId: string, opts: { json?: boolean }) => {
+      const { formatWatchStatus, watchStatus } = await import('./watch-schedule');
+      setExit(
+        await withClient(globals(), async (client) => {
+          const s = await watchStatus(client, watchId);
+          out(opts.json ? JSON.stringify(s, null, 2) : formatWatchStatus(s));
+          return EXIT.OK;
+        }),
+      );
+    });
+  for (const [name, what] of [
+    ['pause', "Pause a watch's Schedule"],
+    ['resume', "Resume a watch's paused Schedule"],
+    ['stop', "Delete a watch's Schedule (its signatures stay)"],
+  ] as const) {
+    watch
+      .command(name)
+      .description(what)
+      .argument('<watchId>')
+      .option('--note <text>', 'why, shown in the Web UI', `${name} by ratchet watch ${name}`)
+      .action(async (watchId: string, opts: { note: string }) => {
+        const { controlWatch } = await import('./watch-schedule');
+        setExit(
+          await withClient(globals(), async (client) => {
+            await controlWatch(client, watchId, name, opts.note);
+            out(`watch ${watchId}: ${name === 'stop' ? 'Schedule deleted' : `${name}d`}`);
+            return EXIT.OK;
+          }),
+        );
+      });
+  }
 
   program
     .command('status')
@@ -234,6 +287,23 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .option('--json', 'print the status as JSON')
     .action(async (batchId: string, opts: { json?: boolean }) => {
       setExit(await withClient(globals(), (client) => status(client, batchId, Boolean(opts.json))));
+    });
+
+  program
+    .command('report')
+    .description("Write a finished batch's report: per ticket its kind, size, attempts (failed, by cause), cost, agent minutes and interventions")
+    .argument('<batchId>')
+    .option('--csv', 'one CSV row per ticket (columns: docs/cli.md)')
+    .option('--json', 'the whole report as JSON, each row joined with its ticket workflow\'s result')
+    .action(async (batchId: string, opts: { csv?: boolean; json?: boolean }) => {
+      if (opts.csv && opts.json) throw new BadInputError('ratchet report', ['--csv and --json are both given; fix: give one (or neither, for the text report)']);
+      setExit(
+        await withClient(globals(), async (client) => {
+          const report = await joinTicketResults(client, await finishedReport(client, batchId));
+          process.stdout.write(opts.csv ? reportCsv(report) : `${opts.json ? JSON.stringify(report, null, 2) : formatReport(report)}\n`);
+          return EXIT.OK;
+        }),
+      );
     });
 
   for (const kind of ['approve', 'reject'] as const) {

@@ -249,6 +249,8 @@ export class LocalTracker implements Tracker {
    * @throws BadInputError when the ticket would not pass the ticket file schema.
    */
   async file(ticket: Ticket, by: string): Promise<{ status: 'created' | 'existing' | 'taken' }> {
+    // A watch may file the first ticket of a repository that has no tickets folder yet.
+    await fs.mkdir(this.ticketsDir, { recursive: true });
     return exclusive(path.join(this.ticketsDir, `${ticket.id}.yaml`), async () => {
       const existing = await this.get(ticket.id).catch(() => null);
       if (existing === null) return { status: 'taken' as const }; // a file of that name that is not a valid ticket

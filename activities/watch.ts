@@ -1,0 +1,106 @@
+/**
+ * Activities of a watch (issue 27): run its checks on the base's tip, and report each failure to its signature's
+ * workflow. The checks run as gates do (activities/gates.ts GateRunner): on a fresh export of the commit, after the
+ * setup steps, boxed with no network; a check's JUnit report is what this run wrote.
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import { stepDir } from './artifacts';
+import { headOf } from './git';
+import { GateRunner, safe, type GateDeps } from './gates';
+import { batchRedactor } from './secrets';
+import { signatureKey, type CheckFailure } from '../workflows/watch/failure';
+import type { WatchConfig } from '../workflows/watch/input';
+import { failureSeenSignal, signatureWorkflowId, type SeenFailure, type WatchRunResult } from '../workflows/watch/messages';
+import type { GateResult, RepoRef } from '../workflows/types';
+
+/** A watch's repository as the gate runner takes it: its folders, and `watch-<watchId>` where a batch id would be. */
+export function watchRef(watch: WatchConfig): RepoRef {
+  return { batchId: `watch-${watch.watchId}`, repo: watch.repo, baseBranch: watch.baseBranch, worktreesDir: watch.worktreesDir, artifactsDir: watch.artifactsDir };
+}
+
+/** A failure's signature: the first 16 hex digits of the sha-256 of its key (workflows/watch/failure.ts). */
+export function signatureOf(f: CheckFailure): string {
+  return createHash('sha256').update(signatureKey(f)).digest('hex').slice(0, 16);
+}
+
+/** An error-looking line of a check's output (or its last line): a command failure's message. */
+function firstErrorLine(tail: string): string {
+  const lines = tail.split('\n').map((l) => l.trim()).filter(Boolean);
+  const own = lines.filter((l) => !l.startsWith('[ratchet]'));
+  // An error's own line before a test runner's summary ("FAIL calc"), and either before the last line.
+  return own.find((l) => /error|exception|panic|fatal|assert/i.test(l)) ?? own.find((l) => /fail/i.test(l)) ?? own.at(-1) ?? '';
+}
+
+/** The failures one check's run shows: each failing test of its report, else the check itself when it failed. */
+export function failuresOf(check: WatchConfig['checks'][number], result: GateResult, tests: { id: string; status: string; message?: string }[] | undefined): CheckFailure[] {
+  if (result.passed) return [];
+  const timedOut = /\[timed out after \d+ ms\]/.test(result.tail);
+  const failing = (tests ?? []).filter((t) => t.status === 'failed');
+  if (failing.length && !timedOut) {
+    return failing.map((t) => ({ check: check.name, kind: 'test' as const, id: t.id, message: t.message ?? '', location: '', tail: result.tail }));
+  }
+  // No report to say which test, a time-out, or a check that could not start (exit code null): the check as a whole.
+  const infra = timedOut || result.exitCode === null;
+  return [{ check: check.name, kind: 'command', id: check.name, message: timedOut ? 'timed out' : firstErrorLine(result.tail), location: '', tail: result.tail, ...(infra ? { infra } : {}) }];
+}
+
+export interface RunChecksInput {
+  watch: WatchConfig;
+  /** The run's workflow id: its logs' folder name. */
+  runId: string;
+}
+
+/**
+ * Runs every check of `watch` on the base's tip, in order, each on a fresh export after the setup steps, boxed (logs
+ * in `<artifacts>/watch-<watchId>/<runId>/`).
+ * @returns the commit, each check's verdict, and the failures with their signatures.
+ * @throws Error naming the step when a setup step fails (a harness fault: the run fails and its Schedule pauses).
+ */
+export async function runChecks(input: RunChecksInput, deps: GateDeps): Promise<WatchRunResult> {
+  const { watch } = input;
+  const ref = watchRef(watch);
+  const commit = await headOf(deps.git, watch.repo, `refs/heads/${watch.baseBranch}`);
+  const runner = new GateRunner(
+    { ref, ticketId: watch.watchId, attempt: 0, setup: watch.setup, agentEnv: { env: {}, envFrom: [] }, exportName: `_watch-${watch.watchId}` },
+    deps,
+    batchRedactor([], deps.env),
+  );
+  const dir = await stepDir(ref, safe(input.runId), 'checks');
+  const result: WatchRunResult = { watchId: watch.watchId, commit, checks: [], failures: [] };
+  for (const check of watch.checks) {
+    const gate = { name: check.name, command: check.command, timeoutMs: check.timeoutMs, files: [], tests: [], envFrom: [], ...(check.junit ? { junit: check.junit } : {}) };
+    const run = await runner.run(gate, { commit }, path.join(dir, `check-${safe(check.name)}.log`));
+    result.checks.push({ name: check.name, passed: run.result.passed, ms: run.result.ms });
+    for (const f of failuresOf(check, run.result, run.tests)) result.failures.push({ ...f, signature: signatureOf(f) });
+  }
+  return result;
+}
+
+export interface ReportFailuresInput {
+  watch: WatchConfig;
+  runId: string;
+  /** The task queue a signature's workflow runs on when this report starts it (the run's). */
+  taskQueue: string;
+  commit: string;
+  failures: SeenFailure[];
+}
+
+/**
+ * Tells each failure's signature workflow that this run saw it, starting the workflow when it is the first sighting
+ * (signal-with-start on `signature-<watchId>-<signature>`). Idempotent: a signature counts a run once.
+ */
+export async function reportFailures(input: ReportFailuresInput): Promise<void> {
+  const { client } = Context.current();
+  for (const failure of input.failures) {
+    await client.workflow.signalWithStart('signatureWorkflow', {
+      workflowId: signatureWorkflowId(input.watch.watchId, failure.signature),
+      taskQueue: input.taskQueue,
+      args: [{ watch: input.watch, signature: failure.signature }],
+      signal: failureSeenSignal,
+      signalArgs: [{ runId: input.runId, commit: input.commit, at: Date.now(), failure }],
+      staticSummary: `failure ${failure.signature} of watch ${input.watch.watchId}: ${failure.check} ${failure.id}`.slice(0, 200),
+    });
+  }
+}

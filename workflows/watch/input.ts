@@ -1,0 +1,53 @@
+/**
+ * The watch file (issue 27): what `ratchet watch start watch.json` schedules. A watch names a repository and base,
+ * how often its checks run (one Temporal Schedule per watch), the checks themselves, the harness's setup steps, and
+ * where detected failures are filed. Validated like the batch file (workflows/input.ts): every problem names the
+ * field, the value and the fix. Deterministic: zod only.
+ */
+import { z } from 'zod';
+import { ID_FIX_TEXT, ID_PATTERN } from '../ids';
+import { commandOf, ms, parseOrThrow } from '../input';
+
+const check = z
+  .object({
+    name: z.string().min(1).max(100),
+    command: commandOf('give the shell command the check runs, such as "npm test", or remove the check'),
+    // A JUnit XML report (glob, relative to the checkout): each failing test case is a failure of its own.
+    junit: z.string().min(1).optional(),
+    timeoutMs: ms.default(10 * 60_000),
+  })
+  .strict();
+
+export const watchFileSchema = z
+  .object({
+    watchId: z.string().regex(ID_PATTERN, { error: `must match ${ID_PATTERN}; fix: ${ID_FIX_TEXT}` }),
+    repo: z.string().min(1),
+    baseBranch: z.string().min(1).default('main'),
+    // How often the checks run: the Schedule's interval, ms (at least a minute).
+    everyMs: ms.min(60_000, { error: 'must be at least 60000 (one minute); fix: run checks at most once a minute' }),
+    // Runs missed while the server was down are made up only within this window, ms (Temporal's catchup window).
+    catchupWindowMs: ms.min(60_000).default(10 * 60_000),
+    checks: z.array(check).min(1, { error: 'must list at least one check; fix: add {"name": "test", "command": "npm test"}' }),
+    setup: z.array(z.object({ command: commandOf('give the setup command, such as "npm ci", or remove it'), timeoutMs: ms.default(10 * 60_000) }).strict()).default([]),
+    ticketsDir: z.string().min(1).default('.ratchet/tickets'),
+    worktreesDir: z.string().min(1).default('.ratchet/worktrees'),
+    artifactsDir: z.string().min(1).default('.ratchet/artifacts'),
+    // A failure is filed once it was seen in this many runs (or twice on one commit).
+    confirmAfterRuns: z.number().int().min(1).max(10).default(2),
+  })
+  .strict();
+
+export type WatchFile = z.input<typeof watchFileSchema>;
+
+/** A watch as the workflows take it: folders absolute, defaults filled in. */
+export type WatchConfig = z.output<typeof watchFileSchema>;
+
+/**
+ * Checks `raw` (a parsed watch file) and makes its folders absolute with `resolve(repo, folder)` (the caller's
+ * `path.resolve`: no node built-in here).
+ * @throws BadInputError naming every problem: field, value and fix.
+ */
+export function toWatchConfig(raw: unknown, resolve: (repo: string, p: string) => string, source = 'watch file'): WatchConfig {
+  const w = parseOrThrow(watchFileSchema, raw, source);
+  return { ...w, ticketsDir: resolve(w.repo, w.ticketsDir), worktreesDir: resolve(w.repo, w.worktreesDir), artifactsDir: resolve(w.repo, w.artifactsDir) };
+}

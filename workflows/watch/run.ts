@@ -1,0 +1,37 @@
+/**
+ * watchRunWorkflow (issue 27): what a watch's Temporal Schedule starts every `everyMs`. It checks the base's tip
+ * (`runChecks`: a fresh export, the setup steps and every check, boxed like gates) and reports each failure to the
+ * workflow of its signature (`reportFailures`: signal-with-start, so the server keeps one workflow, hence one ticket,
+ * per failure). Finding failures is data: the run completes with them in its result. Only a harness fault (the
+ * repository gone, a setup step failing) fails the run, which pauses the Schedule (`pauseOnFailure`) for a person.
+ * Deterministic: the work is activities.
+ */
+import { proxyActivities, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import { NON_RETRYABLE } from '../errors';
+import type { WatchConfig } from './input';
+import type { WatchRunResult } from './messages';
+
+/** Runs the watch's checks once and reports what failed; see the file comment. @returns what the run found. */
+export async function watchRunWorkflow(watch: WatchConfig): Promise<WatchRunResult> {
+  const setupMs = watch.setup.reduce((sum, s) => sum + s.timeoutMs, 0) * watch.checks.length;
+  const checksMs = watch.checks.reduce((sum, c) => sum + c.timeoutMs, 0);
+  const acts = proxyActivities<Activities>({
+    startToCloseTimeout: setupMs + checksMs + 120_000,
+    heartbeatTimeout: '30 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 3, nonRetryableErrorTypes: [...NON_RETRYABLE] },
+  });
+  // The run id, not the workflow id: a Schedule's workflow id is its nominal time in seconds, so two triggered runs
+  // within a second share one.
+  const runId = workflowInfo().runId;
+  const result = await acts.runChecks({ watch, runId });
+  if (result.failures.length) await acts.reportFailures({ watch, runId, taskQueue: workflowInfo().taskQueue, commit: result.commit, failures: result.failures });
+  setCurrentDetails(
+    [
+      `**watch** \`${watch.watchId}\` on \`${result.commit.slice(0, 10)}\``,
+      ...result.checks.map((c) => `- ${c.name}: ${c.passed ? 'passed' : 'failed'} (${Math.round(c.ms / 100) / 10}s)`),
+      result.failures.length ? `${result.failures.length} failures reported to their signatures` : 'no failures',
+    ].join('\n'),
+  );
+  return result;
+}
