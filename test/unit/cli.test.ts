@@ -63,7 +63,7 @@ describe('ratchet CLI', function () {
   it('lists every command and the exit codes in --help', async () => {
     const { code, stdout } = await ratchet(['--help']);
     assert.equal(code, EXIT.OK);
-    for (const command of ['demo', 'start', 'watch', 'status', 'approve', 'reject', 'resume', 'server', 'worker']) {
+    for (const command of ['demo', 'start', 'watch', 'status', 'report', 'approve', 'reject', 'resume', 'server', 'worker']) {
       assert.match(stdout, new RegExp(`^  ${command}\\b`, 'm'), `--help lists ${command}`);
     }
     for (const option of ['--address', '--namespace']) assert.ok(stdout.includes(option), `--help lists ${option}`);
@@ -141,6 +141,13 @@ describe('ratchet CLI', function () {
     const { code, stderr } = await ratchet(['start', file, ...NOWHERE]);
     assert.equal(code, EXIT.UNREACHABLE, stderr);
     assert.match(stderr, /cannot reach Temporal at 127\.0\.0\.1:1/);
+  });
+
+  it('refuses `report` with both --csv and --json before connecting, naming the fix', async () => {
+    const { code, stdout, stderr } = await ratchet(['report', 'x', '--csv', '--json', ...NOWHERE]);
+    assert.equal(code, EXIT.BAD_INPUT, stderr);
+    assert.equal(stdout, '');
+    assert.match(stderr, /bad input in ratchet report:\n {2}--csv and --json are both given; fix: give one/);
   });
 
   it('exits 3 with a hint when `status` cannot reach Temporal', async () => {
