@@ -139,6 +139,8 @@ export function tripwire(
     if (['gates', 'probes', 'protectedPaths'].includes(key)) continue;
     if (canonical(before[k]) !== canonical(rest[k])) differences.push(`changes "${key}", which is not the harness`);
   }
+  // How many done tickets each deploy re-checks is how done tickets stay done (issue 26), not timing: a heal keeps it.
+  if (canonical(proposed.verify?.guard ?? null) !== canonical(config.verify.guard ?? null)) differences.push('changes "verify.guard", which keeps done tickets done, not the harness');
   let harness: HarnessSettings;
   try {
     harness = checkedHarness(harnessOf(proposed));
@@ -175,6 +177,7 @@ function checkedHarness(h: HarnessSettings): HarnessSettings {
       deadlineMs: ms(verify.deadlineMs, 'verify.deadlineMs'),
       intervalMs: ms(verify.intervalMs, 'verify.intervalMs'),
       stableRounds: verify.stableRounds === undefined ? STABLE_ROUNDS : ms(verify.stableRounds, 'verify.stableRounds'),
+      ...(verify.guard !== undefined ? { guard: verify.guard } : {}),
     },
   };
 }

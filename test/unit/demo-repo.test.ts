@@ -88,20 +88,35 @@ describe('createDemoRepo', () => {
     assert.equal((await git.log()).total, 1);
     assert.ok((await git.status()).isClean());
     const tracked = (await git.raw(['ls-files', '.ratchet/tickets'])).trim().split('\n').sort();
-    assert.deepEqual(tracked, ['bye', 'greet', 'health', 'slash', 'stats', 'version'].map((id) => `.ratchet/tickets/${id}.yaml`));
+    assert.deepEqual(
+      tracked,
+      ['bye', 'cheer', 'flags', 'greet', 'health', 'rename', 'shout', 'slash', 'stats', 'version'].map((id) => `.ratchet/tickets/${id}.yaml`),
+    );
   });
 
-  it('files six tickets: health, then greet, version (plan gate), bye and the bug slash, then stats', async () => {
+  it('files ten tickets: health, then greet, version (plan gate) and the bug slash, then stats, flags and bye; rename then cheer; shout', async () => {
     const tickets = await readTickets(demo.repo);
     const deps = Object.fromEntries(tickets.map((t) => [t.id, t.dependsOn]));
-    assert.deepEqual(deps, { bye: ['health'], greet: ['health'], health: [], slash: ['health'], stats: ['greet', 'version'], version: ['health'] });
+    assert.deepEqual(deps, {
+      bye: ['flags'],
+      cheer: ['rename'],
+      flags: ['stats'],
+      greet: ['health'],
+      health: [],
+      rename: [],
+      shout: [],
+      slash: ['health'],
+      stats: ['greet', 'version'],
+      version: ['health'],
+    });
     assert.deepEqual(tickets.filter((t) => t.kind === 'bug').map((t) => t.id), ['slash']);
     assert.deepEqual(tickets.filter((t) => t.gate === 'plan').map((t) => t.id), ['version']);
     for (const t of tickets) {
       assert.equal(t.state, 'todo');
       assert.ok(t.body.length > 0, `${t.id} has a body`);
       assert.ok(t.acceptance.length >= 2, `${t.id} has acceptance criteria`);
-      assert.equal(t.probes.length, 1, `${t.id} has a probe`);
+      // A rename changes nothing a probe could see.
+      assert.equal(t.probes.length, t.kind === 'refactor' ? 0 : 1, `${t.id} has a probe`);
     }
   });
 
@@ -118,7 +133,7 @@ describe('createDemoRepo', () => {
     assert.deepEqual(batch.gates.map((g) => [g.command, g.files, g.junit, g.tests]), [['npm test', ['package.json'], 'junit.xml', ['test/**']]]);
     assert.match(batch.deploy?.command ?? '', /scripts\/deploy\.js/);
     assert.equal(batch.probes[0]?.kind === 'http' && batch.probes[0].url, `${demo.serviceUrl}/`);
-    assert.deepEqual([batch.maxParallel, batch.maxAttempts], [2, 3]);
+    assert.deepEqual([batch.maxParallel, batch.maxAttempts, batch.verify.guard], [3, 3, 'all']);
     assert.equal(batch.harness?.setup.length ?? 0, 0, 'the harness starts without the build step: the heal adds it');
     assert.ok(batch.heal?.command.includes(demo.scriptPath), 'the heal agent is the scripted agent');
   });
@@ -159,6 +174,26 @@ describe('createDemoRepo', () => {
     });
   });
 
+  it("scripts a shout whose first answer passes npm test on its own base and fails with rename's, and a second that passes", async () => {
+    const [first, second] = script.tickets.shout?.attempts ?? [];
+    const rename = script.tickets.rename?.attempts[0]?.files ?? {};
+    assert.ok(first && second);
+    await run('npm', ['test'], { cwd: await cloneWith(demo, path.join(dir, 'shout-alone'), first.files), ...RUN_LIMIT });
+    const merged = await cloneWith(demo, path.join(dir, 'shout-merged'), { ...rename, ...first.files });
+    await assert.rejects(run('npm', ['test'], { cwd: merged, ...RUN_LIMIT }), (err: { stdout?: string }) => {
+      assert.match(err.stdout ?? '', /GET \/shout\?name=ada answers HELLO, ADA!/);
+      return true;
+    });
+    await run('npm', ['test'], { cwd: await cloneWith(demo, path.join(dir, 'shout-second'), { ...rename, ...second.files }), ...RUN_LIMIT });
+  });
+
+  it('scripts a first flags answer that passes npm test and drops the stats flag', async () => {
+    const [first] = script.tickets.flags?.attempts ?? [];
+    assert.ok(first);
+    assert.deepEqual(JSON.parse(first.files['config/flags.json'] as string), { flags: true });
+    await run('npm', ['test'], { cwd: await cloneWith(demo, path.join(dir, 'flags-first'), first.files), ...RUN_LIMIT });
+  });
+
   it('scripts final answers that pass npm test and every probe once deployed', async () => {
     const finals = Object.values(script.tickets).map((t) => t.attempts[t.attempts.length - 1]?.files ?? {});
     const clone = await cloneWith(demo, path.join(dir, 'all-done'), Object.assign({}, ...finals));
@@ -171,7 +206,7 @@ describe('createDemoRepo', () => {
     await run('/bin/sh', ['-c', batch.deploy?.command ?? 'false'], { cwd: clone, timeout: 20_000 });
 
     const probes = [...batch.probes, ...(await readTickets(clone)).flatMap((t) => t.probes)];
-    assert.equal(probes.length, 7);
+    assert.equal(probes.length, 10);
     for (const probe of probes) await checkProbe(probe);
   });
 });

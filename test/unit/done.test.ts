@@ -44,6 +44,15 @@ describe('the definition of done and the self-heal tripwire', () => {
     assert.equal(judged.config.agent.command, 'agent');
   });
 
+  it('keeps the guard through a heal of the harness, and refuses a heal that lowers it', () => {
+    const guarded: BatchConfig = { ...config, verify: { ...config.verify, guard: 'all' } };
+    const kept = tripwire(guarded, definitionOfDone(guarded, tickets, { 'package.json': 'aaa' }), { harness: { setup: [{ command: 'npm run build' }] } }, {});
+    assert.ok('config' in kept, JSON.stringify(kept.differences));
+    assert.equal(kept.config.verify.guard, 'all');
+    const lowered = tripwire(guarded, definitionOfDone(guarded, tickets, { 'package.json': 'aaa' }), { verify: { guard: 1 } }, {});
+    assert.deepEqual(lowered.differences, ['changes "verify.guard", which keeps done tickets done, not the harness']);
+  });
+
   it('rejects a change of a gate, a probe, the protected paths or a protected file, naming each', () => {
     const gate = tripwire(config, frozen, { gates: [{ ...config.gates[0], command: 'true' }] }, {});
     assert.deepEqual(gate.differences, ['changes gate "test"']);
