@@ -18,17 +18,18 @@ import { BadInputError } from '../workflows/errors';
 import { batchFileSchema, ID_PATTERN, parseOrThrow, toBatchConfig } from '../workflows/input';
 import { definitionOfDone } from '../workflows/done';
 import { encodeCarry, endDone, loadedCarry } from '../workflows/carry';
-import type {
-  BatchConfig,
-  DefinitionOfDone,
-  GateCursor,
-  LoadedBatch,
-  Ticket,
-  TicketFact,
-  TicketNode,
-  TicketState,
-  TrackerConfig,
-  TrackerDecision,
+import {
+  PERSON_KINDS,
+  type BatchConfig,
+  type DefinitionOfDone,
+  type GateCursor,
+  type LoadedBatch,
+  type Ticket,
+  type TicketFact,
+  type TicketNode,
+  type TicketState,
+  type TrackerConfig,
+  type TrackerDecision,
 } from '../workflows/types';
 
 /**
@@ -278,7 +279,8 @@ function endedCarryBytes(loaded: LoadedBatch): number {
 }
 
 function selectTickets(all: Ticket[], config: BatchConfig): Ticket[] {
-  if (config.tickets.length === 0) return all;
+  // Flaky and systemic tickets are a person's (PERSON_KINDS): run only when named.
+  if (config.tickets.length === 0) return all.filter((t) => !PERSON_KINDS.includes(t.kind));
   const byId = new Map(all.map((t) => [t.id, t]));
   const unknown = config.tickets.filter((id) => !byId.has(id));
   if (unknown.length) {

@@ -4,6 +4,7 @@
  * setup steps, boxed with no network; a check's JUnit report is what this run wrote.
  */
 import { createHash } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { stepDir } from './artifacts';
@@ -54,7 +55,8 @@ export interface RunChecksInput {
 
 /**
  * Runs every check of `watch` on the base's tip, in order, each on a fresh export after the setup steps, boxed (logs
- * in `<artifacts>/watch-<watchId>/<runId>/`).
+ * in `<artifacts>/watch-<watchId>/<runId>/`). A check that failed runs once more on the same commit: a failure that
+ * is gone then is flaky.
  * @returns the commit, each check's verdict, and the failures with their signatures.
  * @throws Error naming the step when a setup step fails (a harness fault: the run fails and its Schedule pauses).
  */
@@ -62,20 +64,39 @@ export async function runChecks(input: RunChecksInput, deps: GateDeps): Promise<
   const { watch } = input;
   const ref = watchRef(watch);
   const commit = await headOf(deps.git, watch.repo, `refs/heads/${watch.baseBranch}`);
+  // The run's own export: two runs of one watch at once (a trigger beside a scheduled run) must not share one.
+  const exportName = `_watch-${watch.watchId}-${safe(input.runId).slice(0, 12)}`;
   const runner = new GateRunner(
-    { ref, ticketId: watch.watchId, attempt: 0, setup: watch.setup, agentEnv: { env: {}, envFrom: [] }, exportName: `_watch-${watch.watchId}` },
+    { ref, ticketId: watch.watchId, attempt: 0, setup: watch.setup, agentEnv: { env: {}, envFrom: [], ...(watch.sandbox ? { sandbox: watch.sandbox } : {}) }, exportName },
     deps,
     batchRedactor([], deps.env),
   );
   const dir = await stepDir(ref, safe(input.runId), 'checks');
   const result: WatchRunResult = { watchId: watch.watchId, commit, checks: [], failures: [] };
+  try {
+    await checkAll(watch, runner, dir, commit, result);
+  } finally {
+    await rm(path.join(watch.worktreesDir, exportName), { recursive: true, force: true });
+  }
+  return result;
+}
+
+/** Runs each check (and a failed one again, for the flaky), adding verdicts and failures to `result`. */
+async function checkAll(watch: WatchConfig, runner: GateRunner, dir: string, commit: string, result: WatchRunResult): Promise<void> {
   for (const check of watch.checks) {
     const gate = { name: check.name, command: check.command, timeoutMs: check.timeoutMs, files: [], tests: [], envFrom: [], ...(check.junit ? { junit: check.junit } : {}) };
     const run = await runner.run(gate, { commit }, path.join(dir, `check-${safe(check.name)}.log`));
-    result.checks.push({ name: check.name, passed: run.result.passed, ms: run.result.ms });
-    for (const f of failuresOf(check, run.result, run.tests)) result.failures.push({ ...f, signature: signatureOf(f) });
+    const tests = run.tests ? { total: run.tests.length, failed: run.tests.filter((t) => t.status === 'failed').length } : undefined;
+    result.checks.push({ name: check.name, passed: run.result.passed, ms: run.result.ms, ...(tests ? { tests } : {}) });
+    let failures = failuresOf(check, run.result, run.tests);
+    if (failures.some((f) => !f.infra)) {
+      // Run again on the same commit before anything counts: what passes now is flaky (issue 27 item 3).
+      const again = await runner.run(gate, { commit }, path.join(dir, `check-${safe(check.name)}-again.log`));
+      const still = new Set(failuresOf(check, again.result, again.tests).map((f) => `${f.kind}\u0000${f.id}`));
+      failures = failures.map((f) => (f.infra || still.has(`${f.kind}\u0000${f.id}`) ? f : { ...f, flaky: true }));
+    }
+    for (const f of failures) result.failures.push({ ...f, signature: signatureOf(f) });
   }
-  return result;
 }
 
 export interface ReportFailuresInput {
@@ -84,7 +105,8 @@ export interface ReportFailuresInput {
   /** The task queue a signature's workflow runs on when this report starts it (the run's). */
   taskQueue: string;
   commit: string;
-  failures: SeenFailure[];
+  /** The failures; one without a signature (the breaker's systemic ones) gets it here. */
+  failures: (CheckFailure & { signature?: string })[];
 }
 
 /**
@@ -93,7 +115,8 @@ export interface ReportFailuresInput {
  */
 export async function reportFailures(input: ReportFailuresInput): Promise<void> {
   const { client } = Context.current();
-  for (const failure of input.failures) {
+  for (const f of input.failures) {
+    const failure: SeenFailure = { ...f, signature: f.signature ?? signatureOf(f) };
     await client.workflow.signalWithStart('signatureWorkflow', {
       workflowId: signatureWorkflowId(input.watch.watchId, failure.signature),
       taskQueue: input.taskQueue,

@@ -27,7 +27,7 @@ const acts = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes' });
 /** Runs guard rounds one at a time, in the order asked; see the file comment. */
 export async function guardWorkflow(input: GuardInput): Promise<void> {
   const g = new GuardSet(input.state);
-  const asked: GuardRequest[] = [];
+  const asked: GuardRequest[] = [...(input.asked ?? [])];
   const done = new Set<string>();
   setHandler(guardRequestSignal, (r) => {
     if (!done.has(r.requestId) && !asked.some((a) => a.requestId === r.requestId)) asked.push(r);
@@ -47,7 +47,8 @@ export async function guardWorkflow(input: GuardInput): Promise<void> {
       log.warn(`guard ${input.batchId}: ${req.requester} could not be told its round's result (${(err as Error).message})`);
     }
   }
-  await continueAsNew<typeof guardWorkflow>({ ...input, state: g.snapshot() });
+  // The requests still waiting go along: their tickets wait for a result, not for their ask-again timer.
+  await continueAsNew<typeof guardWorkflow>({ ...input, state: g.snapshot(), asked });
 }
 
 /** One round after `req`'s landing: the chosen tickets' probes, a re-run of the failing ones, the verdicts. */

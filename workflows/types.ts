@@ -5,7 +5,13 @@
  */
 
 /** Ticket kinds, from DESIGN.md "Words". */
-export const TICKET_KINDS = ['feature', 'bug', 'chore', 'refactor', 'review-feedback', 'discovered'] as const;
+export const TICKET_KINDS = ['feature', 'bug', 'chore', 'refactor', 'review-feedback', 'discovered', 'flaky', 'systemic'] as const;
+
+/**
+ * Kinds a batch leaves to people (issue 27): a watch's flaky test and a systemic failure are filed for a person, never
+ * for a fixing agent, so a batch runs them only when its `tickets` field names them.
+ */
+export const PERSON_KINDS: readonly TicketKind[] = ['flaky', 'systemic'];
 export type TicketKind = (typeof TICKET_KINDS)[number];
 
 /**

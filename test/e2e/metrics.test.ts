@@ -85,7 +85,7 @@ describe('worker metrics', function () {
     assert.equal(value(/^ratchet_tickets_finished_total\{[^}]*outcome="done"[^}]*\} (\d+)/m), 2);
     assert.equal(value(/^ratchet_ticket_phase_entered_total\{[^}]*phase="merge"[^}]*\} (\d+)/m), 2);
     assert.equal(value(/^ratchet_unblock_latency_ms_count(?:\{[^}]*\})? (\d+)/m), 1, 'b was unblocked once');
-    assert.ok(value(/^ratchet_lock_wait_ms_count\{[^}]*activityType="merge"[^}]*lock="repo"[^}]*\} (\d+)/m) >= 2, 'merges waited for the repository lock');
+    assert.ok(value(/^ratchet_lock_wait_ms_count\{[^}]*activityType="landCandidate"[^}]*lock="repo"[^}]*\} (\d+)/m) >= 2, 'merges (the merge queue\'s landCandidate) waited for the repository lock');
     assert.match(text, /^temporal_workflow_completed/m, "the SDK's own metrics are there too");
   });
 });

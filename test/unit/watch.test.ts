@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { failuresOf, signatureOf } from '../../activities/watch';
 import { BadInputError } from '../../workflows/errors';
+import { breakerVerdict } from '../../workflows/watch/breaker';
 import { normalizeMessage, signatureKey } from '../../workflows/watch/failure';
 import { toWatchConfig } from '../../workflows/watch/input';
 
@@ -57,5 +58,17 @@ describe('the watch file', () => {
     );
     assert.throws(() => toWatchConfig({ watchId: 'w', repo: '/r', everyMs: 60_000, checks: [] }, path.resolve), /at least one check; fix/);
     assert.throws(() => toWatchConfig({ watchId: 'bad id!', repo: '/r', everyMs: 60_000, checks: [{ name: 't', command: 'x' }] }, path.resolve), /watchId/);
+  });
+
+  it('turns many failures, a failing share of a suite, or a check that could not finish into one systemic failure each', () => {
+    const w = toWatchConfig({ watchId: 'w', repo: '/r', everyMs: 60_000, checks: [{ name: 't', command: 'x' }] }, path.resolve);
+    const fail = (id: string, extra = {}) => ({ check: 't', kind: 'test' as const, id, message: 'm', location: '', tail: '', signature: id, ...extra });
+    const run = (failures: ReturnType<typeof fail>[], tests?: { total: number; failed: number }) => ({ watchId: 'w', commit: 'c', checks: [{ name: 't', passed: false, ms: 1, ...(tests ? { tests } : {}) }], failures });
+    assert.equal(breakerVerdict(w, run([fail('a'), fail('b')], { total: 10, failed: 2 })).systemic, false);
+    const many = breakerVerdict(w, run(['a', 'b', 'c', 'd', 'e', 'f'].map((x) => fail(x)), { total: 100, failed: 6 }));
+    assert.deepEqual(many.failures.map((f) => f.id), ['systemic: many at once']);
+    assert.deepEqual(breakerVerdict(w, run([fail('a'), fail('b'), fail('c')], { total: 5, failed: 3 })).failures.map((f) => f.id), ['systemic: share of t']);
+    assert.equal(breakerVerdict(w, run([fail('a')], { total: 1, failed: 1 })).systemic, false, 'one test of one is a failure, not an outage');
+    assert.deepEqual(breakerVerdict(w, run([fail('t', { kind: 'command', infra: true, message: 'timed out' })])).failures.map((f) => [f.id, f.systemic]), [['systemic: infrastructure of t', true]]);
   });
 });

@@ -166,7 +166,7 @@ describe('batchWorkflow and ticketWorkflow on the real dev server', function () 
     assert.equal(wire.v, 2);
     const carried = decodeCarry(wire);
     assert.ok(Object.keys(carried.evidence).length > 0, 'some tickets had ended before the last run');
-    for (const t of carried.loaded.tickets) assert.deepEqual(Object.keys(t).sort(), ['dependsOn', 'id', 'state', 'title']);
+    for (const t of carried.loaded.tickets) assert.deepEqual(Object.keys(t).sort(), ['dependsOn', 'id', 'kind', 'state', 'title']);
     // Each ticket started from its graph node with its probes as frozen at load, and read itself whole from the
     // tracker with its first write: its plan had the tracker's body.
     const frozen = carried.loaded.definitionOfDone?.ticketProbes ?? {};

@@ -102,4 +102,56 @@ describe('a watch: scheduled checks that file their own tickets', function () {
     assert.equal((await bugTickets(fx)).length, 2);
     assert.equal(watchScheduleId(watch.watchId), `watch-${watch.watchId}`);
   });
+
+  it('tells a flaky test apart by running it again on the same commit: filed for a person as flaky, never for an agent', async () => {
+    const fx = await product();
+    const marker = path.join(fx.dir, 'flaky-once');
+    // Fails, then passes when run again: unboxed (on purpose) so the two runs can share a marker on the host.
+    const watch = toWatchConfig(
+      { watchId: uniqueId('flaky'), repo: fx.repo, everyMs: 3_600_000, sandbox: 'none', checks: [{ name: 'net', command: `if [ ! -e '${marker}' ]; then touch '${marker}'; echo 'error: connection reset'; exit 1; fi; rm '${marker}'` }] },
+      path.resolve,
+    );
+    for (const x of ['a', 'b']) {
+      const run = await client().workflow.execute(watchRunWorkflow, { taskQueue: TASK_QUEUE, workflowId: `watch-run-${watch.watchId}-${x}`, args: [watch] });
+      assert.deepEqual(run.failures.map((f) => [f.check, f.flaky]), [['net', true]]);
+    }
+    const [sig] = (await watchStatusOf(watch.watchId)).map((s) => s);
+    assert.equal(sig.state, 'filed');
+    const tickets = await bugTickets(fx);
+    assert.equal(tickets.length, 1, 'one ticket for two flaky runs');
+    const text = await readFile(path.join(fx.repo, '.ratchet/tickets', tickets[0]), 'utf8');
+    assert.match(text, /kind: flaky/);
+    assert.match(text, /no agent is sent to fix it/);
+  });
+
+  it('files one systemic ticket for a person when 60% of a suite fails at once, and no ticket per test', async () => {
+    const fx = await product();
+    const cases = ['a', 'b', 'c'].map((n) => `<testcase name="${n}"><failure message="ECONNREFUSED db"/></testcase>`).join('') + '<testcase name="d"/><testcase name="e"/>';
+    const watch = toWatchConfig(
+      { watchId: uniqueId('sys'), repo: fx.repo, everyMs: 3_600_000, checks: [{ name: 'suite', command: `echo '<testsuites><testsuite name="db">${cases}</testsuite></testsuites>' > r.xml; exit 1`, junit: 'r.xml' }] },
+      path.resolve,
+    );
+    const run = await client().workflow.execute(watchRunWorkflow, { taskQueue: TASK_QUEUE, workflowId: `watch-run-${watch.watchId}`, args: [watch] });
+    assert.equal(run.systemic, true);
+    assert.equal(run.failures.length, 3, 'the run still reports what failed');
+    await watchStatusOf(watch.watchId);
+    const tickets = await bugTickets(fx);
+    assert.equal(tickets.length, 1, `one ticket, not three: ${tickets.join(', ')}`);
+    const text = await readFile(path.join(fx.repo, '.ratchet/tickets', tickets[0]), 'utf8');
+    assert.match(text, /kind: systemic/);
+    assert.match(text, /3 of 5 tests of suite failed/);
+  });
+
+  /** The signatures of a watch once every one has its ticket. */
+  async function watchStatusOf(watchId: string) {
+    return waitUntil('the signatures filed', async () => {
+      const list = [];
+      for await (const wf of client().workflow.list({ query: `WorkflowType = 'signatureWorkflow'` })) {
+        if (!wf.workflowId.startsWith(`signature-${watchId}-`)) continue;
+        const s = await client().workflow.getHandle(wf.workflowId).query(signatureStatusQuery);
+        if (s) list.push(s);
+      }
+      return list.length && list.every((s) => s.state === 'filed') ? list : undefined;
+    }, { timeoutMs: 60_000 });
+  }
 });

@@ -66,10 +66,12 @@ async function finalRound(s: BatchSchedule): Promise<GuardResult> {
   });
   const guard = { batchId: config.batchId, ref: repoRef(config), secrets: secretNames(config), perRound: config.verify.guard ?? 'all' };
   const request = { requester: workflowInfo().workflowId, requestId, ticketId: `batch ${config.batchId}`, commit: 'final', final: true };
-  do {
-    await local.enterGuard
-      .executeWithOptions({ ...OPTIONS.lock, summary: `the guard's final round over ${config.batchId}'s done tickets` }, [{ guard, request, taskQueue: workflowInfo().taskQueue }])
-      .catch(asStepFailure('enterGuard'));
-  } while (!(await condition(() => result !== undefined, 10 * 60_000)));
-  return result as GuardResult;
+  await local.enterGuard
+    .executeWithOptions({ ...OPTIONS.lock, summary: `the guard's final round over ${config.batchId}'s done tickets` }, [{ guard, request, taskQueue: workflowInfo().taskQueue }])
+    .catch(asStepFailure('enterGuard'));
+  // No timer: a batch waits on events alone. The guard's result comes by signal; should it never come (a person
+  // terminated the guard mid-round), their `resume` asks again.
+  const resumes = s.batchInterventions.length;
+  await condition(() => result !== undefined || s.batchInterventions.length > resumes);
+  return result ?? finalRound(s);
 }

@@ -53,8 +53,9 @@ export interface GuardInput {
   secrets: string[];
   /** Tickets re-checked per round (`verify.guard`): a number, or `all`. */
   perRound: number | 'all';
-  /** What it carried into this run (continue-as-new). */
+  /** What it carried into this run (continue-as-new): its state, and the requests still waiting for a round. */
   state?: GuardSnapshot;
+  asked?: GuardRequest[];
 }
 
 export interface GuardSnapshot {

@@ -25,6 +25,10 @@ export interface CheckFailure {
   tail: string;
   /** The check timed out, or could not start: a harness or infrastructure failure, never filed for an agent. */
   infra?: boolean;
+  /** It failed, and passed when the check ran again on the same commit: flaky, filed for a person, never an agent. */
+  flaky?: boolean;
+  /** The run's breaker judged its failures systemic (workflows/watch/breaker.ts): one ticket for a person. */
+  systemic?: boolean;
 }
 
 type Mask = [RegExp, string | ((found: string) => string)];

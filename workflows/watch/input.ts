@@ -34,6 +34,13 @@ export const watchFileSchema = z
     artifactsDir: z.string().min(1).default('.ratchet/artifacts'),
     // A failure is filed once it was seen in this many runs (or twice on one commit).
     confirmAfterRuns: z.number().int().min(1).max(10).default(2),
+    // "none" runs the checks unboxed, on the host (written on purpose, as the batch's agent.sandbox).
+    sandbox: z.enum(['bwrap', 'none']).optional(),
+    // Failures that look systemic file one ticket for a person (workflows/watch/breaker.ts).
+    breaker: z
+      .object({ maxNewPerRun: z.number().int().min(1).max(1_000).default(5), failingShare: z.number().gt(0).max(1).default(0.5) })
+      .strict()
+      .default({ maxNewPerRun: 5, failingShare: 0.5 }),
   })
   .strict();
 

@@ -24,7 +24,8 @@ export interface FailureSeen {
 export interface WatchRunResult {
   watchId: string;
   commit: string;
-  checks: { name: string; passed: boolean; ms: number }[];
+  /** Each check's verdict; `tests`: its report's test count and how many failed, when it has a report. */
+  checks: { name: string; passed: boolean; ms: number; tests?: { total: number; failed: number } }[];
   failures: SeenFailure[];
 }
 
@@ -52,8 +53,10 @@ export interface SignatureStatus {
 export interface SignatureInput {
   watch: WatchConfig;
   signature: string;
-  /** What it carried into this run (continue-as-new). */
+  /** What it carried into this run (continue-as-new): its status, the sightings not yet taken, the runs counted. */
   status?: SignatureStatus;
+  pending?: FailureSeen[];
+  runIds?: string[];
 }
 
 export const failureSeenSignal = defineSignal<[FailureSeen]>('failureSeen');

@@ -9,11 +9,12 @@
 import { proxyActivities, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { NON_RETRYABLE } from '../errors';
+import { breakerVerdict } from './breaker';
 import type { WatchConfig } from './input';
 import type { WatchRunResult } from './messages';
 
 /** Runs the watch's checks once and reports what failed; see the file comment. @returns what the run found. */
-export async function watchRunWorkflow(watch: WatchConfig): Promise<WatchRunResult> {
+export async function watchRunWorkflow(watch: WatchConfig): Promise<WatchRunResult & { systemic: boolean }> {
   const setupMs = watch.setup.reduce((sum, s) => sum + s.timeoutMs, 0) * watch.checks.length;
   const checksMs = watch.checks.reduce((sum, c) => sum + c.timeoutMs, 0);
   const acts = proxyActivities<Activities>({
@@ -25,13 +26,15 @@ export async function watchRunWorkflow(watch: WatchConfig): Promise<WatchRunResu
   // within a second share one.
   const runId = workflowInfo().runId;
   const result = await acts.runChecks({ watch, runId });
-  if (result.failures.length) await acts.reportFailures({ watch, runId, taskQueue: workflowInfo().taskQueue, commit: result.commit, failures: result.failures });
+  // Failures that look systemic are one ticket for a person (the breaker), not one per failure for agents.
+  const verdict = breakerVerdict(watch, result);
+  if (verdict.failures.length) await acts.reportFailures({ watch, runId, taskQueue: workflowInfo().taskQueue, commit: result.commit, failures: verdict.failures });
   setCurrentDetails(
     [
       `**watch** \`${watch.watchId}\` on \`${result.commit.slice(0, 10)}\``,
       ...result.checks.map((c) => `- ${c.name}: ${c.passed ? 'passed' : 'failed'} (${Math.round(c.ms / 100) / 10}s)`),
-      result.failures.length ? `${result.failures.length} failures reported to their signatures` : 'no failures',
+      verdict.systemic ? `systemic: ${verdict.failures.map((f) => f.message).join('; ')}` : result.failures.length ? `${result.failures.length} failures reported to their signatures` : 'no failures',
     ].join('\n'),
   );
-  return result;
+  return { ...result, systemic: verdict.systemic };
 }

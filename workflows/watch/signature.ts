@@ -4,7 +4,8 @@
  * two runs racing on one failure reach the same workflow, so one ticket is filed, by the server's id, never by a
  * read-then-create. Its life: observed (seen once) -> confirmed (seen in `confirmAfterRuns` runs, or twice on one
  * commit) -> filed (a `bug` ticket in the watch's tracker with the check, the failing test, the message, the output
- * tail, the commits and the command to reproduce). A failure the check could not even run to (a time-out, a check
+ * tail, the commits and the command to reproduce). A failure that passed when its check ran again on the same commit
+ * is flaky: filed at once as a `flaky` ticket for a person (PERSON_KINDS: no batch runs it unless named). A failure the check could not even run to (a time-out, a check
  * that could not start) is infrastructure: confirmed but never filed for an agent. Deterministic: filing is the
  * `fileTicket` activity.
  */
@@ -26,8 +27,8 @@ const acts = proxyActivities<Activities>(OPTIONS.quick);
 export async function signatureWorkflow(input: SignatureInput): Promise<void> {
   const { watch, signature } = input;
   let status = input.status;
-  const runIds: string[] = [];
-  const sightings: FailureSeen[] = [];
+  const runIds: string[] = [...(input.runIds ?? [])];
+  const sightings: FailureSeen[] = [...(input.pending ?? [])];
   setHandler(failureSeenSignal, (f) => void sightings.push(f));
   setHandler(signatureStatusQuery, () => status);
 
@@ -40,7 +41,7 @@ export async function signatureWorkflow(input: SignatureInput): Promise<void> {
     const again = status?.commits.includes(f.commit) ?? false;
     status = seen(status, watch, signature, f);
     // Confirmed: seen in `confirmAfterRuns` runs, or twice on one commit.
-    if (status.state === 'observed' && (status.runs >= watch.confirmAfterRuns || again)) status.state = 'confirmed';
+    if (status.state === 'observed' && (status.runs >= watch.confirmAfterRuns || again || f.failure.flaky === true || f.failure.systemic === true)) status.state = 'confirmed';
     if (status.state === 'confirmed' && !status.failure.infra) {
       const ticket = detectedTicket(watch, status);
       await acts.fileTicket({ ticketsDir: watch.ticketsDir, ticket, by: `watch ${watch.watchId}` });
@@ -48,7 +49,7 @@ export async function signatureWorkflow(input: SignatureInput): Promise<void> {
     }
     setCurrentDetails(details(status));
   }
-  await continueAsNew<typeof signatureWorkflow>({ ...input, ...(status ? { status } : {}) });
+  await continueAsNew<typeof signatureWorkflow>({ ...input, ...(status ? { status } : {}), pending: sightings, runIds });
 }
 
 /** The status after one more sighting (a run not counted before). */
@@ -69,9 +70,13 @@ export function detectedTicket(watch: WatchConfig, s: SignatureStatus): Ticket {
   const what = f.kind === 'test' ? `test ${f.id}` : `check ${f.check}`;
   return {
     id: detectedTicketId(s.signature),
-    title: `${what} fails on ${watch.baseBranch}`.slice(0, 200),
+    title: (f.systemic ? `systemic: ${f.message}` : f.flaky ? `flaky: ${what} fails now and then on ${watch.baseBranch}` : `${what} fails on ${watch.baseBranch}`).slice(0, 200),
     body: [
-      `ratchet's watch \`${watch.watchId}\` found this failing in ${s.runs} scheduled runs (signature \`${s.signature}\`).`,
+      f.systemic
+        ? `ratchet's watch \`${watch.watchId}\` judged a run's failures systemic (signature \`${s.signature}\`): ${f.message}. Filed for a person; no agent is sent to fix it.`
+        : f.flaky
+        ? `ratchet's watch \`${watch.watchId}\` saw this fail and then pass when the check ran again on the same commit (signature \`${s.signature}\`): flaky. Filed for a person; no agent is sent to fix it.`
+        : `ratchet's watch \`${watch.watchId}\` found this failing in ${s.runs} scheduled runs (signature \`${s.signature}\`).`,
       '',
       `- check: \`${f.check}\` (\`${command}\`)`,
       f.kind === 'test' ? `- failing test: \`${f.id}\`` : '',
@@ -89,7 +94,7 @@ export function detectedTicket(watch: WatchConfig, s: SignatureStatus): Ticket {
       .join('\n'),
     acceptance: [`\`${command}\` passes on ${watch.baseBranch}`],
     dependsOn: [],
-    kind: 'bug',
+    kind: f.systemic ? 'systemic' : f.flaky ? 'flaky' : 'bug',
     probes: [{ kind: 'command', name: `check ${f.check} passes`, command, timeoutMs: check?.timeoutMs ?? 10 * 60_000, files: [] }],
     allowPaths: [],
     state: 'todo',
