@@ -18,7 +18,7 @@ describe('batch file and ticket file validation', () => {
     assert.equal(parseOrThrow(batchFileSchema, { ...minimal, order: 'tracker' }, 'batch.json').order, 'tracker');
     assert.equal(toBatchConfig(parseOrThrow(batchFileSchema, minimal, 'batch.json'), 'b', (_r, p) => p).order, undefined, 'unset: the default');
     const refused = (order: unknown) => () => parseOrThrow(batchFileSchema, { ...minimal, order }, 'batch.json');
-    assert.throws(refused(['bug', 'bugs']), /field "order" is \["bug","bugs"\]: "bugs" is not a ticket kind; fix: list ticket kinds, first started first, such as \["bug", "feature", "chore", "refactor"\] \(kinds: feature, bug, chore, refactor, review-feedback, discovered\), or write "tracker"/);
+    assert.throws(refused(['bug', 'bugs']), /field "order" is \["bug","bugs"\]: "bugs" is not a ticket kind; fix: list ticket kinds, first started first, such as \["bug", "feature", "chore", "refactor"\] \(kinds: feature, bug, chore, refactor, review-feedback, discovered, flaky, systemic\), or write "tracker"/);
     assert.throws(refused('kind'), /field "order" is "kind": neither a list of ticket kinds nor "tracker"; fix: /);
     assert.throws(refused([]), /field "order" is \[\]: an empty list orders nothing; fix: /);
     assert.throws(refused(['bug', 'chore', 'bug']), /field "order" is \["bug","chore","bug"\]: "bug" named twice; fix: name each kind once/);
