@@ -41,23 +41,26 @@ export interface QueueEntry {
   batchSize: number;
 }
 
+/** What a semantic conflict is known by: the merge it was caught on and what failed there. */
+export interface SemanticConflictFacts {
+  /** The merge queue's candidate number; on GitHub, the pull request's number (its head was the candidate). */
+  candidate: number;
+  /** The base tip the commit was merged with. */
+  base: string;
+  /** Gates that failed on the merge, with their output tails. */
+  gates: Pick<GateResult, 'name' | 'exitCode' | 'tail'>[];
+  /** PASS_TO_PASS tests the merge broke. */
+  tests: string[];
+  guardFeedback?: string;
+  /** Subjects of the commits that landed on the base since the attempt's base commit, oldest first. */
+  landedSince: string[];
+}
+
 /** How a queued commit ended: landed, conflicting with the base, or failing the checks once merged (semantic). */
 export type QueueVerdict = { ticketId: string } & (
   | { requestId: string; outcome: 'merged'; commit: string; candidate: number; validated: boolean }
   | { requestId: string; outcome: 'conflict'; paths: string[] }
-  | {
-      requestId: string;
-      outcome: 'semantic-conflict';
-      candidate: number;
-      /** The base tip the candidate was merged onto. */
-      base: string;
-      gates: Pick<GateResult, 'name' | 'exitCode' | 'tail'>[];
-      /** PASS_TO_PASS tests the candidate broke. */
-      tests: string[];
-      guardFeedback?: string;
-      /** Subjects of the commits that landed on the base since the attempt's base commit. */
-      landedSince: string[];
-    }
+  | ({ requestId: string; outcome: 'semantic-conflict' } & SemanticConflictFacts)
   | { requestId: string; outcome: 'error'; message: string }
 );
 

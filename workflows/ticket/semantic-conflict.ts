@@ -6,23 +6,10 @@
  * date (ticket/land.ts) for GitHub's. Workflow code.
  */
 import * as metrics from '../metrics';
-import type { GateResult } from '../types';
+import type { SemanticConflictFacts } from '../merge-queue/messages';
 import type { TicketEffects } from './effects';
 
-/** What a semantic conflict is known by: the merge it was caught on and what failed there. */
-export interface SemanticConflictFacts {
-  /** The merge queue's candidate number; on GitHub, the pull request's number (its head was the candidate). */
-  candidate: number;
-  /** The base tip the commit was merged with. */
-  base: string;
-  /** Gates that failed on the merge, with their output tails. */
-  gates: Pick<GateResult, 'name' | 'exitCode' | 'tail'>[];
-  /** PASS_TO_PASS tests the merge broke. */
-  tests: string[];
-  guardFeedback?: string;
-  /** Subjects of the commits that landed on the base since the attempt's base commit, oldest first. */
-  landedSince: string[];
-}
+export type { SemanticConflictFacts } from '../merge-queue/messages';
 
 /**
  * The next attempt's feedback for a semantic conflict of attempt `attempt` on `baseBranch`: the failing gates and
