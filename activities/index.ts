@@ -19,7 +19,7 @@ import { requestLock, type RequestLockInput } from './lock';
 import { enterGuard, type EnterGuardInput } from './guard';
 import { reportFailures, runChecks, watchRef, type ReportFailuresInput, type RunChecksInput } from './watch';
 import { enterMergeQueue, landCandidate, readMainLine, type EnterMergeQueueInput, type LandCandidateInput, type MainLineInput } from './merge-queue';
-import { createForges, landPullRequest, openPullRequest, updatePullRequest, type LandInput, type OpenPullRequestInput, type UpdatePullRequestInput } from './pull-request';
+import { createForges, landPullRequest, openPullRequest, openRevertPullRequest, updatePullRequest, type LandInput, type OpenPullRequestInput, type OpenRevertInput, type UpdatePullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
 import { createSandboxProbe, type SandboxProbe } from './box/sandbox';
 import { validate, type ValidateInput } from './validate';
@@ -144,6 +144,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     openPullRequest: boundary((input: OpenPullRequestInput) => openPullRequest(git, forges, trackers, input)),
     landPullRequest: boundary((input: LandInput) => landPullRequest(git, forges, input)),
     updatePullRequest: boundary((input: UpdatePullRequestInput) => updatePullRequest(git, forges, { ...input, checks: here(input.checks) }, step), (i) => repoNeeds(here(i.checks))),
+    openRevertPullRequest: boundary((input: OpenRevertInput) => openRevertPullRequest(git, forges, { ...input, checks: here(input.checks) }, step), (i) => repoNeeds(here(i.checks))),
     deploy: boundary((input: DeployInput) => deploy(here(input), { env, stopping, git }), (i) => repoNeeds(here(i))),
     verifyLive: boundary((input: VerifyInput) => verifyLive(here(input), { env, git }), (i) => repoNeeds(here(i))),
     runChecks: boundary((input: RunChecksInput) => runChecks(input, step), (i) => repoNeeds({ ref: watchRef(i.watch) })),

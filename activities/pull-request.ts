@@ -8,11 +8,11 @@ import { checkCandidate, type RedCandidate } from './candidate-check';
 import { GitHubForge, type GitHubForgeConfig, type ReviewFeedback } from './forge/github';
 import type { GateDeps } from './gates';
 import type { GitHub } from './github/client';
-import { fetchBranch, hasCommit, isAncestor, mergeOnto, pushCommit, remoteAuthEnv, syncBase, type Git } from './git';
+import { fetchBranch, hasCommit, isAncestor, mergeOnto, pushCommit, remoteAuthEnv, revertOnto, syncBase, type Git } from './git';
 import { ticketBranch } from './agent-step';
 import { ConfigError, GitError } from '../workflows/errors';
 import type { CandidateChecks } from '../workflows/merge-queue/messages';
-import type { BatchConfig } from '../workflows/types';
+import type { BatchConfig, Regression } from '../workflows/types';
 import type { TrackerRef, Trackers } from './batch';
 
 /** Returns the forge of a batch's GitHub `forge` config; one per repository per worker. */
@@ -57,7 +57,8 @@ export interface OpenPullRequestInput {
 /**
  * Pushes the validated commit to `ratchet/<batchId>/<ticketId>` on the remote (replacing an earlier attempt's),
  * finds the ticket's pull request or opens it, and writes ratchet's comment on it. Idempotent: a retry finds the same
- * pull request and edits the same comment.
+ * pull request and edits the same comment. A merged pull request whose head was another commit (its merge was
+ * reverted) is not this attempt's: a new one is opened.
  * @returns its number and URL, and `closed` when a person closed it unmerged (the caller's reject).
  */
 export async function openPullRequest(
@@ -78,6 +79,8 @@ export async function openPullRequest(
     base: input.config.baseBranch,
     title: `${input.title} (ratchet ${input.ticketId})`,
     body: `${closes}${input.body.slice(0, 4_000)}\n\n<sub>Opened by ratchet for ticket ${input.ticketId} of batch ${input.config.batchId}.</sub>`,
+    // A merged pull request of another commit had its merge reverted (issue 26): this attempt gets a new one.
+    newAfterMerged: input.commit,
   });
   if (pr.state === 'open') await forge.comment(pr.number, input.notes);
   return { number: pr.number, url: pr.url, state: pr.state };
@@ -118,6 +121,8 @@ export interface LandInput {
    * combination of the two (histories from before the patch).
    */
   upToDate?: boolean;
+  /** The merge commit's title; default `ratchet: merge <ticketId> (<batchId>): <title>`. */
+  message?: string;
 }
 
 /**
@@ -163,7 +168,7 @@ export async function landPullRequest(git: Git, forges: Forges, input: LandInput
   if (pending.length) return { status: 'waiting', why: `required checks pending: ${pending.join(', ')}` };
   if (pr.mergeable === null) return { status: 'waiting', why: 'GitHub is still computing whether it merges' };
   if (pr.mergeable === false) return { status: 'conflict', message: `GitHub says #${input.number} does not merge into ${input.config.baseBranch}` };
-  const r = await forge.merge(input.number, input.commit, `ratchet: merge ${input.ticketId} (${input.config.batchId}): ${input.title}`);
+  const r = await forge.merge(input.number, input.commit, input.message ?? `ratchet: merge ${input.ticketId} (${input.config.batchId}): ${input.title}`);
   if (r.merged) return merged(r.commit);
   if (r.why === 'moved') return { status: 'waiting', why: r.message };
   return (await behind()) ?? { status: 'conflict', message: r.message };
@@ -233,6 +238,106 @@ export async function updatePullRequest(git: Git, forges: Forges, input: UpdateP
   await pushCommit(git, { repo, remote, commit: merged.commit, branch, env: remoteAuthEnv(remote, await forge.gitToken()) });
   if (input.notes !== undefined) await forge.comment(input.number, `${input.notes}\n\nBrought up to date: ${onTip} as \`${merged.commit.slice(0, 10)}\`, which passed the gates too.`);
   return { status: 'updated', head: merged.commit, base: tip };
+}
+
+/** The label of a pull request that reverts a ticket's merge (issue 26 item 5). */
+export const REVERT_LABEL = 'ratchet:revert';
+
+/** What {@link openRevertPullRequest} takes: the culprit's merge, the evidence, and what validates the revert. */
+export interface OpenRevertInput {
+  config: ForgeBatch;
+  /** The culprit ticket, whose merge is undone. */
+  ticketId: string;
+  title: string;
+  /** The culprit's merge commit on the base (full sha). */
+  merge: string;
+  /** The revert's number for this ticket in the batch (1, 2, ...): its branch is `ratchet/<batchId>/<ticketId>-revert-<n>`. */
+  n: number;
+  /** The regressions the merge caused: the pull request's body names them. */
+  regressions: Regression[];
+  /** The ticket's attempt whose merge it was: `RATCHET_ATTEMPT` of the gate runs, and its artifacts folder. */
+  attempt: number;
+  /** What validates the revert: the batch's gates and setup in the agent's box, as a merge queue candidate's. */
+  checks: CandidateChecks;
+}
+
+/**
+ * What came of opening a revert pull request: `opened` with its number, URL, state and head (the validated revert, or
+ * what the pull request holds now when a retry found it) and the base tip it was made on; `conflict` when later
+ * commits changed what the merge changed (nothing pushed); `red` when the revert fails the checks (nothing pushed).
+ */
+export type RevertPullRequest =
+  | { status: 'opened'; number: number; url: string; state: 'open' | 'merged' | 'closed'; head: string; base: string }
+  | { status: 'conflict'; paths: string[] }
+  | { status: 'red'; gates: string[]; tests: string[] };
+
+/** The revert's pseudo ticket id: its branch is `ticketBranch(batchId, revertBranchId(ticketId, n))`. */
+const revertBranchId = (ticketId: string, n: number): string => `${ticketId}-revert-${n}`;
+
+/**
+ * Opens the pull request that reverts a ticket's merge on GitHub (issue 26 item 5): the local base is brought up to the
+ * remote's (`syncBase`), a commit undoing `merge` is made on its tip without a checkout (`revertOnto`: one parent, the
+ * tip), validated with the batch's setup steps and gates boxed on an export with PASS_TO_PASS against the tip
+ * ({@link checkCandidate}; logs in the attempt's `revert-<n>/` folder), and only a green one is pushed to
+ * `ratchet/<batchId>/<ticketId>-revert-<n>`; the pull request into the base is labelled `ratchet:revert`, its body
+ * names the regressions (whose probe, before and after, the suspects). Landing it is {@link landPullRequest}'s.
+ * Safe to repeat: a pull request already open (or merged, or closed) for that branch is returned as it is, unchecked again.
+ * @returns see {@link RevertPullRequest}.
+ * @throws GitError when the remote cannot be read or pushed; Error naming the step when a setup step fails (a
+ *   harness fault); a GitHub failure when the pull request cannot be opened or labelled.
+ */
+export async function openRevertPullRequest(git: Git, forges: Forges, input: OpenRevertInput, deps: GateDeps): Promise<RevertPullRequest> {
+  const forge = forges(githubForge(input.config));
+  const { repo, baseBranch, batchId } = input.config;
+  const id = revertBranchId(input.ticketId, input.n);
+  const branch = ticketBranch(batchId, id);
+  const tip = await baseTip(git, forge, input);
+  const found = await forge.find(branch, baseBranch);
+  if (found) {
+    const view = await forge.view(found.number);
+    const head = view.status === 'open' ? view.headSha : view.status === 'merged' ? view.mergeCommit : '';
+    await forge.label(found.number, REVERT_LABEL);
+    return { status: 'opened', ...found, head, base: tip };
+  }
+  const message = `ratchet: revert ${input.ticketId} (${batchId}): ${input.merge}`;
+  const revert = await revertOnto(git, repo, tip, input.merge, message);
+  if ('conflict' in revert) return { status: 'conflict', paths: revert.conflict };
+  const ref = input.checks.ref;
+  const red = await checkCandidate(
+    {
+      checks: input.checks,
+      tip: revert.commit,
+      from: tip,
+      ticketId: input.ticketId,
+      attempt: input.attempt,
+      exportName: `_revert-${batchId}-${id}`,
+      logDir: await stepDir(ref, input.ticketId, `attempt-${input.attempt}/revert-${input.n}`),
+      tickets: [],
+    },
+    deps,
+  );
+  if (red) return { status: 'red', gates: red.gates.map((g) => g.name), tests: red.tests };
+  const remote = await forge.remote();
+  await pushCommit(git, { repo, remote, commit: revert.commit, branch, env: remoteAuthEnv(remote, await forge.gitToken()) });
+  const evidence = input.regressions.map(
+    (r) => `- ticket ${r.ticketId}'s probe "${r.probe}" fails: before \`${r.before.slice(0, 300)}\`, now \`${r.after.slice(0, 300)}\`; landings since it last passed: ${r.suspects.join(', ')}`,
+  );
+  const pr = await forge.openOrFind({
+    branch,
+    base: baseBranch,
+    title: `Revert ${input.title} (ratchet ${input.ticketId})`,
+    body: [
+      `Reverts \`${input.merge}\`, ticket ${input.ticketId}'s merge: after its deploy the guard found work that was done broken (failed twice on the same deployment).`,
+      '',
+      ...evidence,
+      '',
+      `The revert \`${revert.commit.slice(0, 10)}\` was made on \`${baseBranch}\` at \`${tip.slice(0, 10)}\` and passed the gates (${input.checks.gates.map((g) => g.name).join(', ') || 'none'}).`,
+      '',
+      `<sub>Opened by ratchet for ticket ${input.ticketId} of batch ${batchId}; ticket ${input.ticketId} goes back to work once it merged. Closing it unmerged keeps the merge.</sub>`,
+    ].join('\n'),
+  });
+  await forge.label(pr.number, REVERT_LABEL);
+  return { status: 'opened', number: pr.number, url: pr.url, state: pr.state, head: revert.commit, base: tip };
 }
 
 /** What {@link baseTip} and {@link haveHead} need: the batch's repository and base, and the ticket. */

@@ -72,25 +72,46 @@ export class GitHubForge {
 
   /**
    * The pull request of `branch` into `base`: the open one, else a merged one (a retry after it merged), else a new
-   * one. A closed, unmerged one is not reopened: a person closed it (the caller treats that as a reject).
+   * one. A closed, unmerged one is not reopened: a person closed it (the caller treats that as a reject). With
+   * `newAfterMerged` (the head commit the caller pushed), a merged one whose head was another commit is not the
+   * answer: its merge was reverted and the branch holds new work, so a new pull request is opened (GitHub allows one
+   * per head branch once the earlier is merged).
    * @returns its number, URL and whether this call opened it.
    */
-  async openOrFind(opts: { branch: string; base: string; title: string; body: string }): Promise<{ number: number; url: string; opened: boolean; state: 'open' | 'merged' | 'closed' }> {
-    const found = await this.gh
-      .paginate(this.gh.rest.pulls.list, { owner: this.owner, repo: this.repo, head: `${this.owner}:${opts.branch}`, base: opts.base, state: 'all', per_page: 100 })
-      .catch((err) => {
-        throw githubFailure(err, this.where(), 'check forge.repo and baseBranch');
-      });
-    const open = found.find((p) => p.state === 'open');
-    const merged = found.find((p) => p.merged_at);
-    const pick = open ?? merged ?? found[0];
-    if (pick) return { number: pick.number, url: pick.html_url, opened: false, state: pick.state === 'open' ? 'open' : pick.merged_at ? 'merged' : 'closed' };
+  async openOrFind(opts: { branch: string; base: string; title: string; body: string; newAfterMerged?: string }): Promise<{ number: number; url: string; opened: boolean; state: 'open' | 'merged' | 'closed' }> {
+    const found = await this.find(opts.branch, opts.base);
+    const superseded = found?.state === 'merged' && opts.newAfterMerged !== undefined && found.head !== opts.newAfterMerged;
+    if (found && !superseded) return { number: found.number, url: found.url, state: found.state, opened: false };
     const r = await this.gh.rest.pulls
       .create({ owner: this.owner, repo: this.repo, head: opts.branch, base: opts.base, title: opts.title, body: opts.body })
       .catch((err) => {
         throw githubFailure(err, this.where(), `check that ${opts.base} exists on ${this.config.repo} and the branch was pushed`);
       });
     return { number: r.data.number, url: r.data.html_url, opened: true, state: 'open' };
+  }
+
+  /**
+   * The pull request of `branch` into `base`, without opening one: the open one, else the newest merged one, else a
+   * closed one.
+   * @returns its number, URL, state and head commit, or undefined when there is none.
+   */
+  async find(branch: string, base: string): Promise<{ number: number; url: string; state: 'open' | 'merged' | 'closed'; head: string } | undefined> {
+    const found = await this.gh
+      .paginate(this.gh.rest.pulls.list, { owner: this.owner, repo: this.repo, head: `${this.owner}:${branch}`, base, state: 'all', per_page: 100 })
+      .catch((err) => {
+        throw githubFailure(err, this.where(), 'check forge.repo and baseBranch');
+      });
+    // The newest merged one: a ticket whose merge was reverted has more than one.
+    const pick = found.find((p) => p.state === 'open') ?? found.filter((p) => p.merged_at).sort((a, b) => b.number - a.number)[0] ?? found[0];
+    if (!pick) return undefined;
+    return { number: pick.number, url: pick.html_url, state: pick.state === 'open' ? 'open' : pick.merged_at ? 'merged' : 'closed', head: pick.head.sha };
+  }
+
+  /** Adds `label` to the pull request (its issue half; GitHub creates a label the repository lacks). Safe to repeat. */
+  async label(number: number, label: string): Promise<void> {
+    await this.gh.rest.issues.addLabels({ owner: this.owner, repo: this.repo, issue_number: number, labels: [label] }).catch((err) => {
+      throw githubFailure(err, this.where(number), 'the token needs write access to issues and pull requests');
+    });
   }
 
   /** Reads a pull request: its state, reviews asking for changes (with inline comments) and the required checks. */

@@ -240,6 +240,47 @@ describe('GitHub as tracker and forge (local GitHub fake, real dev server)', fun
     assert.deepEqual(fake.violations(), []);
   });
 
+  it('reverts a regression through a pull request labelled ratchet:revert, validated and merged by ratchet; the culprit lands again', async () => {
+    // #1 turns its flag on; #2's first attempt rewrites the flags without it (its own gate and probe pass), its second keeps both.
+    const flags = (...on: number[]) => `{${on.map((n) => `"${n}": true`).join(', ')}}\n`;
+    const { fx, fullName, gitDir, numbers } = await setup([{ title: 'flag one' }, { title: 'flag two', blockedBy: [1] }], (n) =>
+      n === 1 ? [{ files: { 'config/flags.json': flags(1) } }] : [{ files: { 'config/flags.json': flags(2) } }, { files: { 'config/flags.json': flags(1, 2) } }],
+    );
+    const [one, two] = numbers.map(String);
+    const flagOn = { name: 'flag on', command: 'grep -q "\\"$RATCHET_TICKET_ID\\": true" config/flags.json' };
+    const flagsFile = { name: 'flags file', command: 'test -s config/flags.json' };
+    const { handle, batchId } = await start(fx, fullName, gitDir, {}, {}, { gates: [flagsFile], probes: [flagOn], deploy: { command: 'true' } });
+    const report = await handle.result();
+
+    assert.equal(report.oracle.satisfied, true, JSON.stringify(report.oracle));
+    const [reg] = report.regressions ?? [];
+    assert.deepEqual({ ticketId: reg?.ticketId, probe: reg?.probe, culprit: reg?.culprit, suspects: reg?.suspects }, { ticketId: one, probe: 'flag on', culprit: two, suspects: [two] });
+    assert.equal(report.reverts?.length, 1, JSON.stringify(report.reverts));
+    const [rev] = report.reverts ?? [];
+    assert.deepEqual({ ticketId: rev.ticketId, by: rev.by, restored: rev.restored }, { ticketId: two, by: 'auto', restored: true });
+    assert.deepEqual(report.tickets.map((t) => [t.ticketId, t.outcome, t.attempts]).sort(), [[one, 'done', 1], [two, 'done', 2]]);
+    // The revert's pull request: its own branch, labelled, the evidence in its body, merged by ratchet as the revert commit.
+    const repo = fake.repo(fullName);
+    const pr = [...repo.pulls.values()].find((p) => p.headRef === `ratchet/${batchId}/${two}-revert-1`);
+    assert.ok(pr, `a pull request from ratchet/${batchId}/${two}-revert-1`);
+    assert.equal(pr.merged, true);
+    assert.equal(pr.mergeCommitSha, rev.revertCommit);
+    const issue = repo.issues.get(pr.number)!;
+    assert.deepEqual(issue.labels, ['ratchet:revert']);
+    assert.match(issue.body ?? '', new RegExp(`Reverts \`${rev.merge}\``));
+    assert.match(issue.body ?? '', new RegExp(`ticket ${one}'s probe "flag on" fails: before .*; landings since it last passed: ${two}`));
+    // GitHub's main, first-parent: #1, #2, the revert of #2, #2 again; both flags on at the end.
+    const subjects = (await simpleGit(gitDir).raw(['log', '--first-parent', '--reverse', '--format=%s', 'main'])).split('\n').filter((l) => l.startsWith('ratchet: '));
+    assert.deepEqual(
+      subjects.map((l) => l.split(' ').slice(0, 3).join(' ')),
+      [`ratchet: merge ${one}`, `ratchet: merge ${two}`, `ratchet: revert ${two}`, `ratchet: merge ${two}`],
+    );
+    assert.equal(subjects[2], `ratchet: revert ${two} (${batchId}): ${rev.merge}`);
+    assert.equal((await simpleGit(gitDir).show(['main:config/flags.json'])).trim(), flags(1, 2).trim());
+    assert.deepEqual(report.mainLine?.map((c) => [c.ticketId, c.validation]).filter(([, v]) => v === 'revert'), [[two, 'revert']]);
+    assert.deepEqual(fake.violations(), []);
+  });
+
   it('turns a review asking for changes into a new attempt on the same pull request, then waits for a person to merge it (seen through signed webhooks)', async () => {
     const { fx, name, fullName, gitDir, numbers } = await setup([{ title: 'reviewed' }], (n) => [{ files: { [`${n}.txt`]: 'good' } }, { files: { [`${n}.txt`]: 'good', 'docs.txt': 'as asked' } }]);
     const [n] = numbers;

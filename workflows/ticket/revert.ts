@@ -6,14 +6,16 @@
  * lands again later. `revert.mode` and the bounds decide how (batch file `revert`): `auto` (after `vetoMs` on a durable
  * timer during which a person's `reject` at the `revert` gate keeps the merge), `propose` (a person decides at the
  * gate), `off` (recorded only); past `maxPerBatch` reverts a person decides. A revert is never itself reverted
- * automatically: its landing is never a suspect (workflows/guard/state.ts). With the GitHub forge a person reverts on
- * GitHub and approves at the `revert` gate (ratchet opens no revert pull request yet). Workflow code.
+ * automatically: its landing is never a suspect (workflows/guard/state.ts). With the GitHub forge the revert is a pull
+ * request labelled `ratchet:revert` that ratchet validates and lands (ticket/revert-github.ts). Workflow code.
  */
+import { patched } from '@temporalio/workflow';
 import type { RevertConfig, Regression } from '../types';
 import type { TicketEffects } from './effects';
 import { guarded } from './heal';
 import { joinGuard, leaveGuard } from './guard';
 import { queued } from './queue';
+import { GITHUB_REVERT_PATCH, revertOnGitHub } from './revert-github';
 import { deployAndGuard } from './verify';
 
 /** `revert` when the batch file has none (configs from before it). */
@@ -52,8 +54,13 @@ export async function onRegression(fx: TicketEffects, regs: Regression[], revert
     if (verdict === 'reject') return keep();
   }
   if (config.forge?.kind === 'github') {
-    // The base lives on GitHub, where ratchet does not push to the base itself: a person reverts there (a revert pull
-    // request), and approving sends the ticket back to work as a revert would.
+    if (patched(GITHUB_REVERT_PATCH)) {
+      const gh = await revertOnGitHub(fx, regs, merge, config.forge);
+      if ('merged' in gh) return reverted(fx, regs, merge, gh.merged, by);
+      if ('failed' in gh) await fx.humanGate('revert', `${what}\nThe revert could not land: ${gh.failed}. Revert by hand and approve, or reject to keep the merge.`);
+      return keep();
+    }
+    // Histories from before the patch: a person reverts on GitHub, and approving sends the ticket back to work.
     if ((await fx.humanGate('revert', `${what}\nRevert ${merge.slice(0, 10)} on GitHub (a revert pull request), then approve; reject keeps it.`)) === 'reject') return keep();
     return backToWork(fx, regs, merge, { revertCommit: 'on GitHub', by: s.interventions[s.interventions.length - 1]?.by ?? 'a person', restored: false });
   }
@@ -65,10 +72,18 @@ export async function onRegression(fx: TicketEffects, regs: Regression[], revert
     await fx.humanGate('revert', `${what}\nThe revert could not land: ${why}. Revert by hand and approve, or reject to keep the merge.`);
     return keep();
   }
-  const after = await deployAndGuard(fx, { commit: v.commit, revertOf: merge });
+  return reverted(fx, regs, merge, v.commit, by);
+}
+
+/**
+ * The revert `commit` of `merge` landed: it is deployed with the guard's round after it, which says whether the
+ * damaged tickets' probes pass again, and the ticket goes back to work.
+ */
+async function reverted(fx: TicketEffects, regs: Regression[], merge: string, commit: string, by: string): Promise<'reverted'> {
+  const after = await deployAndGuard(fx, { commit, revertOf: merge });
   const broken = 'failed' in after ? regs : (after.guard?.regressions ?? []);
   const restored = regs.every((r) => !broken.some((b) => b.ticketId === r.ticketId && b.probe === r.probe));
-  return backToWork(fx, regs, merge, { revertCommit: v.commit, by, restored });
+  return backToWork(fx, regs, merge, { revertCommit: commit, by, restored });
 }
 
 /** The merge is undone: the ticket leaves the guard set, loses its merge, and gets the regression as feedback. */
