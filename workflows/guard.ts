@@ -8,7 +8,8 @@
  *
  * Protocol: a ticket asks with the `enterGuard` local activity (signal-with-start of `guardRequest`) and waits for
  * `guardResult` with its request id; it joins the set (`guardJoin`) once its own probes passed, and leaves it
- * (`guardLeave`) when its landing is reverted. Requests run one round at a time, in order. Deterministic: probes are
+ * (`guardLeave`) when its landing is reverted. Requests run one round at a time, in order. The batch's final round,
+ * when every probe passed, ends the guard. Deterministic: probes are
  * the `verifyLive` activity.
  */
 import { condition, continueAsNew, getExternalWorkflowHandle, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
@@ -19,7 +20,10 @@ import { guardJoinSignal, guardLeaveSignal, guardRequestSignal, guardResultSigna
 import { QUICK_HEARTBEAT } from './options';
 import type { VerifyResult } from './types';
 
-/** A guard with no request for this long ends (its batch is long over); the next request starts a fresh one. */
+/**
+ * A guard with no request for this long ends (its batch stopped without a final round); the next request starts a
+ * fresh one. A batch's clean final round ends it at once.
+ */
 const IDLE_MS = 7 * 24 * 3600_000;
 
 const acts = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes' });
@@ -46,6 +50,8 @@ export async function guardWorkflow(input: GuardInput): Promise<void> {
     } catch (err) {
       log.warn(`guard ${input.batchId}: ${req.requester} could not be told its round's result (${(err as Error).message})`);
     }
+    // A clean final round ends the guard with its batch (a failing one keeps it for the round after a resume).
+    if (req.final && !result.regressions.length && !asked.length) return;
   }
   // The requests still waiting go along: their tickets wait for a result, not for their ask-again timer.
   await continueAsNew<typeof guardWorkflow>({ ...input, state: g.snapshot(), asked });

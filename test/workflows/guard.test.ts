@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { simpleGit } from 'simple-git';
 import { batchWorkflow } from '../../workflows';
+import { guardWorkflowId } from '../../workflows/guard/messages';
 import { batchStatusQuery, batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import { makeRepo, mergesOf, type FixtureTicket } from '../fixtures/repo';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
@@ -62,6 +63,8 @@ describe('the guard and revert on regression', function () {
     // The oracle's evidence of main's health: the final round ran every done ticket's probes after the last landing.
     assert.deepEqual(report.mainHealth?.probes.sort(), ['route-a: route a on', 'route-b: route b on']);
     assert.equal(report.mainHealth?.commit, report.tickets.find((t) => t.ticketId === 'route-b')?.mergeCommit);
+    // The guard ended with its batch's clean final round: no workflow left running for a batch that is over.
+    await waitUntil('the guard completed', async () => (await client().workflow.getHandle(guardWorkflowId(batchId)).describe()).status.name === 'COMPLETED');
     // Main's first-parent line since the batch's first landing, each commit with its validation.
     assert.deepEqual(
       report.mainLine?.map((c) => [c.ticketId, c.validation]),
