@@ -231,8 +231,7 @@ async function measureOne(env: Awaited<ReturnType<typeof createTestEnv>>, r: Que
       probes: [{ name: 'landed', command: conflicts ? CONFLICTS_PROBE : 'test -f "$RATCHET_TICKET_ID.txt"' }],
       maxParallel: r.maxParallel,
       // One done ticket's probes re-run per deploy (the guard's default is 8): the guard's cost is not what this
-      // measures, and at 8 its history continues as new within a 200-ticket batch, where a request in its line is
-      // dropped and its ticket waits 10 minutes to ask again (workflows/guard.ts).
+      // measures.
       verify: { deadlineMs: 5_000, intervalMs: 500, guard: 1 },
       heartbeatTimeoutMs: 30_000,
       mergeQueue: { batchSize: r.batchSize },
