@@ -64,8 +64,9 @@ export async function runChecks(input: RunChecksInput, deps: GateDeps): Promise<
   const { watch } = input;
   const ref = watchRef(watch);
   const commit = await headOf(deps.git, watch.repo, `refs/heads/${watch.baseBranch}`);
-  // The run's own export: two runs of one watch at once (a trigger beside a scheduled run) must not share one.
-  const exportName = `_watch-${watch.watchId}-${safe(input.runId).slice(0, 12)}`;
+  // The run's own export: two runs of one watch at once (a trigger beside a scheduled run) must not share one. The
+  // whole run id: run ids are time-ordered (UUIDv7), so two runs started together share their first characters.
+  const exportName = `_watch-${watch.watchId}-${safe(input.runId)}`;
   const runner = new GateRunner(
     { ref, ticketId: watch.watchId, attempt: 0, setup: watch.setup, agentEnv: { env: {}, envFrom: [], ...(watch.sandbox ? { sandbox: watch.sandbox } : {}) }, exportName },
     deps,
