@@ -200,6 +200,12 @@ describe('the plain Temporal CLI drives a batch end to end', function () {
       );
       const loser = await client.workflow.getHandle(`batch-${ids[1 - won]}`).describe();
       assert.equal(loser.status.name, 'FAILED', 'the batch that lost the claim ended, having started no ticket');
+      // The winner runs for real: wait for its ticket to park at the plan gate, so no plan activity is still writing
+      // into the repository when the test removes it (terminating mid-activity raced the cleanup on CI).
+      await waitUntil('the winner to reach q\'s plan gate', async () => {
+        const status = await client.workflow.getHandle(`ticket-${ids[won]}-q`).query<{ waitingFor?: string }>('status').catch(() => undefined);
+        return status?.waitingFor === 'plan' || undefined;
+      });
       await client.workflow.getHandle(`batch-${ids[won]}`).terminate('test done');
     } finally {
       await client.connection.close();
