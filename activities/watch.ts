@@ -11,6 +11,7 @@ import { stepDir } from './artifacts';
 import { headOf } from './git';
 import { GateRunner, safe, type GateDeps } from './gates';
 import { batchRedactor } from './secrets';
+import type { TestCase } from './regression';
 import { signatureKey, type CheckFailure } from '../workflows/watch/failure';
 import type { WatchConfig } from '../workflows/watch/input';
 import { failureSeenSignal, signatureWorkflowId, type SeenFailure, type WatchRunResult } from '../workflows/watch/messages';
@@ -67,11 +68,7 @@ export async function runChecks(input: RunChecksInput, deps: GateDeps): Promise<
   // The run's own export: two runs of one watch at once (a trigger beside a scheduled run) must not share one. The
   // whole run id: run ids are time-ordered (UUIDv7), so two runs started together share their first characters.
   const exportName = `_watch-${watch.watchId}-${safe(input.runId)}`;
-  const runner = new GateRunner(
-    { ref, ticketId: watch.watchId, attempt: 0, setup: watch.setup, agentEnv: { env: {}, envFrom: [], ...(watch.sandbox ? { sandbox: watch.sandbox } : {}) }, exportName },
-    deps,
-    batchRedactor([], deps.env),
-  );
+  const runner = checkRunner(watch, exportName, deps);
   const dir = await stepDir(ref, safe(input.runId), 'checks');
   const result: WatchRunResult = { watchId: watch.watchId, commit, checks: [], failures: [] };
   try {
@@ -85,19 +82,42 @@ export async function runChecks(input: RunChecksInput, deps: GateDeps): Promise<
 /** Runs each check (and a failed one again, for the flaky), adding verdicts and failures to `result`. */
 async function checkAll(watch: WatchConfig, runner: GateRunner, dir: string, commit: string, result: WatchRunResult): Promise<void> {
   for (const check of watch.checks) {
-    const gate = { name: check.name, command: check.command, timeoutMs: check.timeoutMs, files: [], tests: [], envFrom: [], ...(check.junit ? { junit: check.junit } : {}) };
-    const run = await runner.run(gate, { commit }, path.join(dir, `check-${safe(check.name)}.log`));
+    const run = await runCheckAt(runner, check, commit, path.join(dir, `check-${safe(check.name)}.log`));
     const tests = run.tests ? { total: run.tests.length, failed: run.tests.filter((t) => t.status === 'failed').length } : undefined;
     result.checks.push({ name: check.name, passed: run.result.passed, ms: run.result.ms, ...(tests ? { tests } : {}) });
-    let failures = failuresOf(check, run.result, run.tests);
+    let failures = run.failures;
     if (failures.some((f) => !f.infra)) {
       // Run again on the same commit before anything counts: what passes now is flaky (issue 27 item 3).
-      const again = await runner.run(gate, { commit }, path.join(dir, `check-${safe(check.name)}-again.log`));
-      const still = new Set(failuresOf(check, again.result, again.tests).map((f) => `${f.kind}\u0000${f.id}`));
+      const again = await runCheckAt(runner, check, commit, path.join(dir, `check-${safe(check.name)}-again.log`));
+      const still = new Set(again.failures.map((f) => `${f.kind}\u0000${f.id}`));
       failures = failures.map((f) => (f.infra || still.has(`${f.kind}\u0000${f.id}`) ? f : { ...f, flaky: true }));
     }
-    for (const f of failures) result.failures.push({ ...f, signature: signatureOf(f) });
+    result.failures.push(...failures);
   }
+}
+
+/**
+ * The gate runner of a watch's checks, as every run of them is made (runChecks, and the bisect of
+ * activities/watch-bisect.ts): on a fresh export in `<worktreesDir>/<exportName>`, after the watch's setup steps,
+ * boxed unless the watch's `sandbox` is `none`, with no secrets.
+ */
+export function checkRunner(watch: WatchConfig, exportName: string, deps: GateDeps): GateRunner {
+  return new GateRunner(
+    { ref: watchRef(watch), ticketId: watch.watchId, attempt: 0, setup: watch.setup, agentEnv: { env: {}, envFrom: [], ...(watch.sandbox ? { sandbox: watch.sandbox } : {}) }, exportName },
+    deps,
+    batchRedactor([], deps.env),
+  );
+}
+
+/**
+ * Runs one check once on a fresh export of `commit` with `runner` ({@link checkRunner}), its log at `logPath`.
+ * @returns the gate's result, its report's tests (when it has one), and its failures with their signatures.
+ * @throws Error naming the step when a setup step fails (GateRunner.run).
+ */
+export async function runCheckAt(runner: GateRunner, check: WatchConfig['checks'][number], commit: string, logPath: string): Promise<{ result: GateResult; tests?: TestCase[]; failures: SeenFailure[] }> {
+  const gate = { name: check.name, command: check.command, timeoutMs: check.timeoutMs, files: [], tests: [], envFrom: [], ...(check.junit ? { junit: check.junit } : {}) };
+  const run = await runner.run(gate, { commit }, logPath);
+  return { ...run, failures: failuresOf(check, run.result, run.tests).map((f) => ({ ...f, signature: signatureOf(f) })) };
 }
 
 export interface ReportFailuresInput {
