@@ -140,6 +140,51 @@ export interface AgentConfig {
    * ratchet's egress proxy; empty: no network. Absent (histories before it): {@link DEFAULT_AGENT_NETWORK}.
    */
   network?: string[];
+  /**
+   * A known agent CLI whose output ratchet reads (activities/agents/presets.ts): its answer text, cost and tokens.
+   * The batch file's `preset` also fills in `command` when it gives none. Absent: a plain command (docs/agents.md).
+   */
+  preset?: AgentPreset;
+}
+
+/** Agent CLIs ratchet knows the output of (docs/agents.md "Presets"). */
+export const AGENT_PRESETS = ['claude-code', 'codex', 'aider'] as const;
+export type AgentPreset = (typeof AGENT_PRESETS)[number];
+
+/** A plan's size estimate (issue 28 item 2): `XL` (or above the batch's `plan.splitAbove`) is split, not implemented. */
+export const PLAN_SIZES = ['S', 'M', 'L', 'XL'] as const;
+export type PlanSize = (typeof PLAN_SIZES)[number];
+/** A size a route reads: a plan's, or `unknown` (a free-text plan, or no plan yet). */
+export type RouteSize = PlanSize | 'unknown';
+
+/** The roles a batch routes to agent profiles (`routes` in the batch file). */
+export const ROUTE_ROLES = ['plan', 'decompose', 'review', 'heal', 'implement'] as const;
+export type RouteRole = (typeof ROUTE_ROLES)[number];
+
+/** One role's route: a profile name, or a profile per size (a size left out falls back to `default`, and says so). */
+export type Route = string | Partial<Record<RouteSize, string>>;
+
+/**
+ * Which profile ran a role, as the status and the report show it; `fallback` says why it is not the one the route
+ * names for that size (a route never falls back silently).
+ */
+export interface RoleProfile {
+  profile: string;
+  fallback?: string;
+}
+
+/**
+ * A typed plan (issue 28 item 2): the plan role's JSON answer, checked by schema (activities/plan-answer.ts). Texts are
+ * bounded so the plan travels in payloads (4 KB in all); the whole answer is in the plan's artifacts.
+ */
+export interface TypedPlan {
+  summary: string;
+  steps: string[];
+  files: string[];
+  risks: string[];
+  size: PlanSize;
+  sizeReason: string;
+  tests: string[];
 }
 
 /**
@@ -290,6 +335,15 @@ export interface BatchConfig {
   revert?: RevertConfig;
   /** The order the ready set starts in; absent: {@link DEFAULT_TICKET_ORDER} (workflows/graph.ts `inStartOrder`). */
   order?: TicketOrder;
+  /**
+   * Agent profiles besides `default` (which is `agent`), by name, with their presets' commands filled in; absent: only
+   * `agent` (configs from before profiles).
+   */
+  agents?: Record<string, AgentConfig>;
+  /** Which profile runs each role (workflows/agent-routes.ts `profileFor`); a role without a route runs `default`. */
+  routes?: Partial<Record<RouteRole, Route>>;
+  /** Plans whose size is above `splitAbove` (and every `XL`) are split, not implemented; absent: only `XL`. */
+  plan?: { splitAbove: PlanSize };
 }
 
 /**
@@ -653,7 +707,8 @@ export interface PhaseSpan {
 
 /** Why a ticket waits at a human gate. */
 /** `unchecked-discovery`: an agent filed the ticket and nothing executable checks it; a person approves it first. */
-export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault', 'heal-rejected', 'unchecked-discovery', 'revert'] as const;
+/** `split`: the plan's size is above the batch's `plan.splitAbove` (or `XL`); a person decides until epics split it. */
+export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault', 'heal-rejected', 'unchecked-discovery', 'revert', 'split'] as const;
 export type GateReason = (typeof GATE_REASONS)[number];
 
 /** A human action in a run (DESIGN.md "intervention"). */
@@ -748,6 +803,12 @@ export interface AgentRun {
    * when each ended (activities/step-processes.ts); absent when none.
    */
   killed?: number;
+  /**
+   * What the run cost, US dollars, and the tokens it used, as the agent reported them (its result file's `costUsd`,
+   * or a preset's output: activities/agents/presets.ts); absent: unknown, never zero.
+   */
+  costUsd?: number;
+  tokens?: number;
 }
 
 export interface PlanResult {
@@ -755,6 +816,12 @@ export interface PlanResult {
   /** The plan text, truncated to a few KB; the full plan is at `planPath`. */
   plan: string;
   planPath: string;
+  /** The typed plan when the agent answered one that passed the schema, texts bounded (4 KB in all). */
+  typed?: TypedPlan;
+  /** The typed plan's size; `unknown` for a free-text plan. Absent in results from before typed plans. */
+  size?: RouteSize;
+  /** Why the agent's JSON plan was not taken (field and value), when it answered one that failed the schema. */
+  problems?: string[];
   /**
    * The worker-specific task queue of the worker that ran this step (workers/worker.ts): the ticket's worktree is on
    * its disk, so the ticket's next steps go there first. Absent from a worker that polls none.
@@ -842,6 +909,10 @@ export interface TicketReport {
    */
   costUsd?: number;
   tokens?: number;
+  /** The plan's size (`unknown`: a free-text plan); absent: no plan ran, or a report from before typed plans. */
+  planSize?: RouteSize;
+  /** The profile that ran each role, with why it fell back when it did; absent: reports from before profiles. */
+  profiles?: Partial<Record<RouteRole, RoleProfile>>;
 }
 
 /**
@@ -888,6 +959,8 @@ export interface TicketRow {
   size?: Ticket['size'];
   costUsd?: number;
   tokens?: number;
+  planSize?: RouteSize;
+  profiles?: Partial<Record<RouteRole, RoleProfile>>;
 }
 
 /** The batch workflow's result. */
