@@ -29,7 +29,7 @@ import {
 import { checkEnds } from './batch/ends';
 import { mainIsHealthy } from './batch/health';
 import { BatchSchedule } from './batch/schedule';
-import { acts, claim, fileDiscoveries, gateBlocked, loadOrRefuse, readTurn, releaseClaim, reply, settleTampers, show, startReady, wakeParked } from './batch/effects';
+import { acts, claim, fileDiscoveries, gateBlocked, loadOrRefuse, readTurn, releaseClaim, reply, settleTampers, shareHarness, show, startReady, wakeParked } from './batch/effects';
 import { decodeCarry, encodeCarry, type BatchCarry, type CarryWire } from './carry';
 import { claimWorkflowId } from './claim';
 import {
@@ -148,7 +148,11 @@ function listen(s: BatchSchedule): void {
   // A claim checks now and then that its batch still runs (see claim.ts): nothing to do.
   setHandler(claimCheckSignal, () => undefined);
   setHandler(ticketProgressSignal, (p) => s.onProgress(p));
-  setHandler(healSignal, (h) => s.onHeal(h));
+  setHandler(healSignal, (h) => {
+    s.onHeal(h);
+    // patched: before 0.2.3 only tickets started after an accepted heal had its harness; running ones now get it too.
+    if (h.harness && patched('harness-to-running')) shareHarness(s, h.ticketId, h.harness);
+  });
   setHandler(trackerTamperSignal, (t) => s.onTamper(t));
   setHandler(discoveredSignal, (d) => s.onDiscovered(d));
   const resume = (d: Parameters<BatchSchedule['resume']>[0]): void => {

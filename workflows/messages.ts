@@ -100,6 +100,13 @@ export const discoveryFiledSignal = defineSignal<[{ replies: { attempt: number; 
  */
 export const healSignal = defineSignal<[{ ticketId: string; record: HealRecord; harness?: HarnessSettings }]>('heal');
 
+/**
+ * Batch -> ticket: another running ticket's heal was accepted (`healedBy` names it). `harness` replaces the harness part
+ * of the ticket's config (setup steps, prompt rules, time limits, verify settings; never its definition of done) for
+ * every step it starts from then on, so its gate runs and merge-queue entries use the harness the batch now has.
+ */
+export const harnessSignal = defineSignal<[{ healedBy: string; harness: HarnessSettings }]>('harness');
+
 /** Batch -> ticket: a discovered ticket this ticket waits for has ended (done, or human-gated). */
 export const blockerDoneSignal = defineSignal<[{ ticketId: string; outcome: TicketOutcome }]>('blockerDone');
 

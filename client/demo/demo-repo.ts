@@ -261,8 +261,7 @@ function demoTickets(port: number, { markers, github }: { markers: string; githu
         title: "Say goodbye in the caller's language",
         kind: 'feature',
         size: 'S',
-        // Last: its heal adds a setup step that tickets started from then on get; one started before it that landed
-        // after bye would be validated on bye's test without that step.
+        // Last, so the demo's story reads in order; its heal adds a setup step that the running tickets get too.
         dependsOn: github ? ['stats'] : ['flags'],
         body:
           'Add GET /bye?lang=X answering the goodbye text of language X (`au revoir` for fr), English when X is ' +

@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { batchWorkflow } from '../../workflows';
-import { batchStatusQuery, batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
+import { approveUpdate, batchStatusQuery, batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { BatchFile } from '../../workflows/input';
 import type { TicketReport } from '../../workflows/types';
 import { makeRepo, mergesOf, type FixtureTicket } from '../fixtures/repo';
@@ -25,9 +26,13 @@ describe('the self-heal on the real dev server', function () {
   this.timeout(240_000);
   const server = useServerAndWorker();
 
-  async function start(tickets: FixtureTicket[], overrides: Partial<BatchFile>) {
+  async function start(tickets: FixtureTicket[], overrides: Partial<BatchFile>, ignore?: string) {
     const fx = await makeRepo(tickets);
     server.track(fx);
+    if (ignore) {
+      await writeFile(path.join(fx.repo, '.gitignore'), `${ignore}\n`);
+      await simpleGit(fx.repo).add('.gitignore').commit('ignore build output');
+    }
     const batchId = uniqueId('heal');
     const input = fx.batch(batchId, { gates: [builtGate], probes: [{ name: 'README on main', command: 'test -f README.md' }], maxAttempts: 1, ...overrides });
     const handle = await server.env().client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
@@ -150,6 +155,31 @@ describe('the self-heal on the real dev server', function () {
     const report = await handle.result();
     assert.deepEqual(report.heals.map((h) => [h.ticketId, h.outcome]), [['x', 'accepted']]);
     assert.deepEqual([report.oracle.done, report.oracle.humanGated], [['x'], ['y']]);
+  });
+
+  it("gives an accepted heal's harness to a ticket already running: it validates with the healed setup, no heal of its own", async () => {
+    const change = { harness: { setup: [{ command: 'mkdir -p build && touch build/ok' }] } };
+    const { handle, batchId } = await start([{ id: 'x', attempts: [good('x')] }, { id: 'y', gate: 'plan', attempts: [good('y')] }], {
+      maxParallel: 2,
+      heal: { command: healAgent({ verdict: 'harness-gap', reason: 'the gate needs build/ok', change }), maxPerTicket: 1, maxPerBatch: 1 },
+    }, 'build/'); // build output is not committed: y's gate has build/ok only if y's own harness makes it
+    const client = server.env().client;
+    const y = client.workflow.getHandle(ticketWorkflowId(batchId, 'y'));
+    // y was started before x's heal, and waits at its plan gate until x's healed round has landed.
+    await waitUntil('y at its plan gate', async () => (await y.query(statusQuery)).waitingFor === 'plan' || undefined);
+    const x = await client.workflow.getHandle(ticketWorkflowId(batchId, 'x')).result();
+    assert.equal(x.outcome, 'done');
+    await y.executeUpdate(approveUpdate, { args: [{ by: 'ana' }] });
+    // With the old harness y's one attempt would fail its gate and, the batch's one heal spent, wait for a person.
+    const stopped = await waitUntil('y to end or stop at a gate', async () => {
+      const s = await y.query(statusQuery);
+      return s.waitingFor ?? ((await y.describe()).status.name === 'COMPLETED' ? 'ended' : undefined);
+    });
+    assert.equal(stopped, 'ended');
+    const report = await handle.result();
+    assert.deepEqual([report.oracle.satisfied, report.oracle.done.sort()], [true, ['x', 'y']]);
+    assert.deepEqual(report.heals.map((h) => [h.ticketId, h.outcome]), [['x', 'accepted']]);
+    assert.equal(report.tickets.find((t) => t.ticketId === 'y')?.attempts, 1);
   });
 
   it('does not heal again when the same failure follows an accepted heal (churn): a person decides', async () => {

@@ -24,13 +24,13 @@ import { discoveredCheck, type DiscoveredCheck } from '../discovered-check';
 import { discoveredId, discoveryProblem } from '../discovery';
 import { blockedByHumanGate } from '../graph';
 import { asStepFailure } from '../local';
-import { blockerDoneSignal, discoveryFiledSignal, ticketWorkflowId } from '../messages';
+import { blockerDoneSignal, discoveryFiledSignal, harnessSignal, ticketWorkflowId } from '../messages';
 import { unblocked } from '../metrics';
 import { OPTIONS } from '../options';
 import { secretEnvRefusal } from '../secret-env';
 import { RatchetAttempt, RatchetBatch, RatchetPhase, RatchetTicket } from '../search-attributes';
 import { ticketWorkflow } from '../ticket';
-import type { DiscoveredRecord, LoadedBatch, Probe, Ticket, TicketFact } from '../types';
+import type { DiscoveredRecord, HarnessSettings, LoadedBatch, Probe, Ticket, TicketFact } from '../types';
 import type { BatchSchedule } from './schedule';
 
 /** The batch's activity tasks (`load`: `ratchet start`'s check), and its tracker reads and writes as local activities. */
@@ -215,6 +215,21 @@ function checkOf(s: BatchSchedule, d: Discovery): { check?: DiscoveredCheck; pro
   const finderProbes = s.loaded.definitionOfDone?.ticketProbes[d.filedBy.ticketId] ?? [];
   const check = discoveredCheck(d.work, d.filedBy, finderProbes, s.config.gates);
   return { check, probes: check?.check === 'finder-probes' ? finderProbes : [] };
+}
+
+/**
+ * Hands an accepted heal's harness to every other running ticket (`harness` signal): a ticket started before the heal
+ * would otherwise validate, and enter the merge queue, with the harness the heal replaced, and read its candidate's
+ * failure as a semantic conflict. Tickets started later get it from the batch's config. A ticket that has just ended
+ * misses it, harmlessly (logged).
+ */
+export function shareHarness(s: BatchSchedule, healedBy: string, harness: HarnessSettings): void {
+  for (const ticketId of s.running) {
+    if (ticketId === healedBy) continue;
+    getExternalWorkflowHandle(ticketWorkflowId(s.config.batchId, ticketId))
+      .signal(harnessSignal, { healedBy, harness })
+      .catch((err: unknown) => log.warn(`could not give ticket ${ticketId} the harness healed by ${healedBy}: ${(err as Error).message}`));
+  }
 }
 
 /** Tells each parked ticket about its discovered blockers that have ended (done or human-gated). */

@@ -24,6 +24,7 @@ import {
   type SignalDefinition,
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
+import { withHarness } from '../done';
 import { formatMs } from '../duration';
 import { onUpdateOrSignal } from '../handlers';
 import { asStepFailure } from '../local';
@@ -33,6 +34,7 @@ import {
   approveUpdate,
   blockerDoneSignal,
   discoveryFiledSignal,
+  harnessSignal,
   pullRequestSignal,
   rejectSignal,
   rejectUpdate,
@@ -83,6 +85,10 @@ export class TicketEffects {
     setHandler(lockGrantedSignal, ({ requestId }) => void this.granted.add(requestId));
     setHandler(discoveryFiledSignal, ({ replies }) => s.addDiscoveryReplies(replies));
     setHandler(blockerDoneSignal, ({ ticketId, outcome }) => void s.blockerOutcomes.set(ticketId, outcome));
+    setHandler(harnessSignal, ({ healedBy, harness }) => {
+      this.setConfig(withHarness(this.config, harness));
+      log.info(`ticket ${this.ticket.id} takes the harness healed by ticket ${healedBy}`);
+    });
     for (const [update, signal, kind] of [
       [approveUpdate, approveSignal, 'approve'],
       [rejectUpdate, rejectSignal, 'reject'],
