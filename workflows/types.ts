@@ -4,8 +4,11 @@
  * summaries, never transcripts or diffs.
  */
 
-/** Ticket kinds, from DESIGN.md "Words". */
-export const TICKET_KINDS = ['feature', 'bug', 'chore', 'refactor', 'review-feedback', 'discovered', 'flaky', 'systemic'] as const;
+/**
+ * Ticket kinds, from DESIGN.md "Words". `epic`: not implemented; an agent in role `decompose` splits it into
+ * sub-tickets a person approves (docs/epics.md).
+ */
+export const TICKET_KINDS = ['feature', 'bug', 'chore', 'refactor', 'review-feedback', 'discovered', 'flaky', 'systemic', 'epic'] as const;
 
 /**
  * Kinds a batch leaves to people (issue 27): a watch's flaky test and a systemic failure are filed for a person, never
@@ -335,6 +338,8 @@ export interface BatchConfig {
   revert?: RevertConfig;
   /** The order the ready set starts in; absent: {@link DEFAULT_TICKET_ORDER} (workflows/graph.ts `inStartOrder`). */
   order?: TicketOrder;
+  /** Epics (docs/epics.md): at most `maxTickets` sub-tickets per decomposition; absent: {@link DEFAULT_DECOMPOSE}. */
+  decompose?: { maxTickets: number };
   /**
    * Agent profiles besides `default` (which is `agent`), by name, with their presets' commands filled in; absent: only
    * `agent` (configs from before profiles).
@@ -460,6 +465,9 @@ export const DEFAULT_GUARD = 8;
 
 /** The merge queue's candidate size when the batch file sets none (`mergeQueue.batchSize`); chosen by `npm run bench`. */
 export const DEFAULT_QUEUE_BATCH = 4;
+
+/** The batch file's `decompose` when it sets none. */
+export const DEFAULT_DECOMPOSE = { maxTickets: 8 };
 
 /** Defaults of {@link DiscoveryLimits}. */
 export const DEFAULT_DISCOVERY: DiscoveryLimits = { maxPerBatch: 10, maxPerTicket: 3 };
@@ -707,8 +715,9 @@ export interface PhaseSpan {
 
 /** Why a ticket waits at a human gate. */
 /** `unchecked-discovery`: an agent filed the ticket and nothing executable checks it; a person approves it first. */
+/** `decomposition`: an epic's checked sub-tickets wait for a person's approve (with an optional JSON patch) or reject. */
 /** `split`: the plan's size is above the batch's `plan.splitAbove` (or `XL`); a person decides until epics split it. */
-export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault', 'heal-rejected', 'unchecked-discovery', 'revert', 'split'] as const;
+export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault', 'heal-rejected', 'unchecked-discovery', 'revert', 'split', 'decomposition'] as const;
 export type GateReason = (typeof GATE_REASONS)[number];
 
 /** A human action in a run (DESIGN.md "intervention"). */
@@ -734,6 +743,11 @@ export interface GateDecision {
    * instead of counting it as a tracker tamper.
    */
   trackerState?: TicketState;
+  /**
+   * At an epic's `decomposition` gate only, with `approve`: RFC 6902 operations applied to the proposed sub-ticket list
+   * (paths such as `/1/title`) before it is checked again and filed (docs/epics.md).
+   */
+  patch?: unknown[];
 }
 
 export interface GateResult {
@@ -913,6 +927,8 @@ export interface TicketReport {
   planSize?: RouteSize;
   /** The profile that ran each role, with why it fell back when it did; absent: reports from before profiles. */
   profiles?: Partial<Record<RouteRole, RoleProfile>>;
+  /** An epic's sub-tickets as filed (docs/epics.md); absent for other tickets. */
+  subTickets?: string[];
 }
 
 /**

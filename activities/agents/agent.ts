@@ -7,8 +7,11 @@
 import type { AgentRun } from '../../workflows/types';
 import type { Redactor } from '../redact';
 
-/** `heal`: the self-heal agent, run when a ticket would stop (see activities/heal.ts). */
-export type AgentRole = 'plan' | 'implement' | 'heal';
+/**
+ * `heal`: the self-heal agent, run when a ticket would stop (see activities/heal.ts); `decompose`: splits an epic into
+ * sub-tickets (activities/decompose.ts).
+ */
+export type AgentRole = 'plan' | 'implement' | 'heal' | 'decompose';
 
 /** One agent run. Paths are absolute. */
 export interface AgentTask {

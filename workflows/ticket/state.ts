@@ -38,6 +38,8 @@ export interface Decision {
   comment?: string;
   /** Set when the answer came from the tracker, which moved the state there itself. */
   trackerState?: TicketState;
+  /** An approve's JSON patch of an epic's decomposition (see `GateDecision.patch`). */
+  patch?: unknown[];
 }
 
 /**
@@ -214,6 +216,9 @@ export class TicketRunState {
     if (typeof d?.by !== 'string' || d.by.trim() === '') {
       throw new Error(`${kind} needs a payload {"by": "<who>", "comment"?: "<text>"}: field "by" is ${JSON.stringify(d?.by)}`);
     }
+    if (d.patch !== undefined && (kind !== 'approve' || this.waiting?.gate !== 'decomposition' || !Array.isArray(d.patch))) {
+      throw new Error(`${kind} field "patch" is ${JSON.stringify(d.patch).slice(0, 80)}: a JSON patch (an array of RFC 6902 operations) goes only with approve at an epic's decomposition gate; fix: leave it out, or send it there`);
+    }
     if (!this.waiting || this.decision) {
       throw new Error(
         `ticket ${ticketId} is not waiting at a human gate: it is in phase ${this.phase}` +
@@ -226,7 +231,7 @@ export class TicketRunState {
   /** Takes a checked answer. @returns what the update answers. */
   decide(ticketId: string, kind: Decision['kind'], d: GateDecision): GateAnswer {
     const gate = (this.waiting as { gate: GateReason }).gate;
-    this.decision = { kind, by: d.by, comment: d.comment, ...(d.trackerState ? { trackerState: d.trackerState } : {}) };
+    this.decision = { kind, by: d.by, comment: d.comment, ...(d.trackerState ? { trackerState: d.trackerState } : {}), ...(d.patch !== undefined ? { patch: d.patch } : {}) };
     return { ticketId, gate, decision: kind };
   }
 
