@@ -109,6 +109,7 @@ export async function loadBatch(
   await assertGitRepo(git, config.repo, config.baseBranch);
   for (const [field, names] of [
     ['agent.envFrom', config.agent.envFrom],
+    ...Object.entries(config.agents ?? {}).map(([name, a]) => [`agents.${name}.envFrom`, a.envFrom] as const),
     ...config.gates.map((g, i) => [`gates[${i}].envFrom`, g.envFrom] as const),
     ['deploy.envFrom', config.deploy?.envFrom ?? []],
   ] as const) {

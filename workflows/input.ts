@@ -8,6 +8,8 @@ import { DISCOVERED_BODY_CHARS, DISCOVERED_TITLE_CHARS } from './discovery';
 import { BadInputError } from './errors';
 import { ID_FIX_TEXT, ID_PATTERN, refComponentProblem } from './ids';
 import { secretEnvEntry, secretLikeName } from './secret-env';
+import { presetCommand } from './agent-presets';
+import { AGENT_PRESETS, PLAN_SIZES, ROUTE_ROLES, type AgentConfig, type AgentPreset, type RouteRole } from './types';
 import { DEFAULT_AGENT_NETWORK, DEFAULT_DISCOVERY, DEFAULT_GUARD, DEFAULT_QUEUE_BATCH, DEFAULT_OUTAGE_MS, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type TicketOrder, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
 
 export { ID_PATTERN, refComponentProblem } from './ids';
@@ -121,6 +123,41 @@ const remote = z
   .min(1)
   .refine((r) => !r.startsWith('-'), { error: 'starts with "-", so git would read it as an option, not a remote; fix: give a remote name such as "origin" or a URL such as "https://github.com/acme/shop.git"' });
 
+/**
+ * One agent profile (the batch file's `agent`, or an entry of `agents`): a command, or a preset that fills it in
+ * (activities/agents/presets.ts), with its time limit, environment and box.
+ */
+const agentProfile = z
+  .object({
+    command: commandOf(FIX_COMMAND.agent).optional(),
+    preset: z.enum(AGENT_PRESETS).optional(),
+    timeoutMs: ms.default(20 * 60_000),
+    env: plainEnv,
+    envFrom: envNames,
+    sandbox: z.enum(['bwrap', 'none']).optional(),
+    network: z.array(domain).default([...DEFAULT_AGENT_NETWORK]),
+    cacheDirs: z
+      .array(z.string().refine((p) => p.startsWith('/'), { error: 'must be an absolute folder such as /home/me/.npm' }))
+      .default([]),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    if (a.command === undefined && a.preset === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['command'],
+        input: undefined,
+        message: `is missing: a profile needs a command to run; fix: ${FIX_COMMAND.agent}, or a "preset" (${AGENT_PRESETS.map((p) => `"${p}"`).join(', ')})`,
+      });
+    }
+  });
+
+/** A profile's name: a key of `agents`, named by `routes`. */
+const profileName = z.string().regex(/^[A-Za-z0-9._-]{1,40}$/, { error: 'must be 1 to 40 letters, digits, ".", "_" or "-", such as "strong" or "cheap"' });
+
+/** A route: a profile name, or a profile name per plan size (`S`, `M`, `L`, `XL`, `unknown`). */
+const route = z.union([profileName, z.object(Object.fromEntries(['S', 'M', 'L', 'XL', 'unknown'].map((k) => [k, profileName.optional()]))).strict()]);
+
 const probeInput = z.union([
   z
     .object({
@@ -227,19 +264,15 @@ export const batchFileSchema = z
           if (n > 1) ctx.addIssue({ code: 'custom', input: t, message: `lists duplicate ticket id ${JSON.stringify(t)} ${n} times; fix: list each id once` });
         }
       }),
-    agent: z
-      .object({
-        command: commandOf(FIX_COMMAND.agent),
-        timeoutMs: ms.default(20 * 60_000),
-        env: plainEnv,
-        envFrom: envNames,
-        sandbox: z.enum(['bwrap', 'none']).optional(),
-        network: z.array(domain).default([...DEFAULT_AGENT_NETWORK]),
-        cacheDirs: z
-          .array(z.string().refine((p) => p.startsWith('/'), { error: 'must be an absolute folder such as /home/me/.npm' }))
-          .default([]),
-      })
-      .strict(),
+    // The profile "default" and every route's fallback; optional only when `agents` defines "default" instead.
+    agent: agentProfile.optional(),
+    // Named agent profiles and the routes that pick them per role and size (issue 28 item 3; docs/agents.md).
+    agents: z.record(profileName, agentProfile).optional(),
+    routes: z
+      .object(Object.fromEntries(ROUTE_ROLES.map((role) => [role, route.optional()])) as Record<RouteRole, z.ZodOptional<typeof route>>)
+      .strict()
+      .optional(),
+    plan: z.object({ splitAbove: z.enum(PLAN_SIZES).default('L') }).strict().optional(),
     gates: z
       .array(
         z
@@ -338,9 +371,40 @@ export const batchFileSchema = z
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((file, ctx) => {
+    for (const problem of profileProblems(file)) ctx.addIssue({ code: 'custom', input: problem.value, path: problem.path, message: problem.message });
+  });
 
 export type BatchFile = z.input<typeof batchFileSchema>;
+
+/**
+ * What is wrong with a batch file's profiles and routes: no `agent` (nor `agents.default`), both, or a route naming a
+ * profile that is not defined; each with the field, the value and the fix. Pure.
+ */
+function profileProblems(file: { agent?: unknown; agents?: Record<string, unknown>; routes?: Partial<Record<RouteRole, unknown>> }): { path: PropertyKey[]; value: unknown; message: string }[] {
+  const problems: { path: PropertyKey[]; value: unknown; message: string }[] = [];
+  const agents = file.agents ?? {};
+  if (file.agent === undefined && agents.default === undefined) {
+    problems.push({ path: ['agent'], value: undefined, message: 'is missing: every batch needs the agent that runs its tickets; fix: give "agent": {"command": "..."} (docs/agents.md), or define "agents.default"' });
+  }
+  if (file.agent !== undefined && agents.default !== undefined) {
+    problems.push({ path: ['agents', 'default'], value: 'default', message: 'is "agent" already: the batch file\'s "agent" is the profile "default"; fix: remove "agents.default", or move it to "agent"' });
+  }
+  const known = ['default', ...Object.keys(agents).filter((n) => n !== 'default')];
+  for (const [role, r] of Object.entries(file.routes ?? {})) {
+    const names: [PropertyKey[], unknown][] = typeof r === 'string' ? [[[role], r]] : Object.entries((r ?? {}) as Record<string, unknown>).map(([size, n]) => [[role, size], n]);
+    for (const [at, name] of names) {
+      if (typeof name !== 'string' || known.includes(name)) continue;
+      problems.push({
+        path: ['routes', ...at],
+        value: name,
+        message: `is ${JSON.stringify(name)}: no such profile; fix: name one of ${known.map((n) => `"${n}"`).join(', ')}, or define "${name}" in "agents"`,
+      });
+    }
+  }
+  return problems;
+}
 
 /**
  * What is wrong with a batch file's `order`, as `is <value>: <why>; fix: <what to write>`, or `undefined` when it is a
@@ -443,7 +507,7 @@ export function toBatchConfig(
     artifactsDir: resolve(file.repo, file.artifactsDir),
     worktreesDir: resolve(file.repo, file.worktreesDir),
     tickets: file.tickets,
-    agent: file.agent,
+    ...profilesOf(file),
     gates: file.gates,
     deploy: file.deploy,
     probes: file.probes,
@@ -464,6 +528,28 @@ export function toBatchConfig(
     ...(file.heal ? { heal: file.heal } : {}),
     // Only when set: a batch that sets none loads the config it loaded before (the default lives in the schedule).
     ...(file.order !== undefined ? { order: file.order } : {}),
+  };
+}
+
+/** A parsed profile as the config carries it: its preset's command filled in when it gives none. */
+function profileConfig(p: z.output<typeof agentProfile>): AgentConfig {
+  const { command, preset, ...rest } = p;
+  return { ...rest, command: command ?? presetCommand(preset as AgentPreset), ...(preset ? { preset } : {}) };
+}
+
+/**
+ * The batch's `agent` (the profile `default`: the file's `agent`, or `agents.default`), its other profiles, its
+ * routes and its plan settings; a batch that sets none of the latter loads the config it loaded before.
+ */
+function profilesOf(file: ParsedBatchFile): Pick<BatchConfig, 'agent' | 'agents' | 'routes' | 'plan'> {
+  const { default: named, ...others } = file.agents ?? {};
+  const agent = profileConfig((file.agent ?? named) as z.output<typeof agentProfile>);
+  const agents = Object.fromEntries(Object.entries(others).map(([name, p]) => [name, profileConfig(p)]));
+  return {
+    agent,
+    ...(Object.keys(agents).length ? { agents } : {}),
+    ...(file.routes ? { routes: file.routes as BatchConfig['routes'] } : {}),
+    ...(file.plan ? { plan: file.plan } : {}),
   };
 }
 

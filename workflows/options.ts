@@ -78,14 +78,16 @@ export interface HarnessOptions {
  */
 export function optionsFor(config: BatchConfig): HarnessOptions {
   const setupMs = config.harness.setup.reduce((sum, s) => sum + s.timeoutMs, 0);
+  // The longest agent profile's limit: the step runs whichever profile its route picks.
+  const agentMs = Math.max(config.agent.timeoutMs, ...Object.values(config.agents ?? {}).map((a) => a.timeoutMs));
   const agentStep: ActivityOptions = {
-    startToCloseTimeout: config.agent.timeoutMs + setupMs + 60_000,
+    startToCloseTimeout: agentMs + setupMs + 60_000,
     heartbeatTimeout: config.heartbeatTimeoutMs,
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 5, nonRetryableErrorTypes },
   };
   return {
     agentStep,
-    heal: { ...agentStep, startToCloseTimeout: (config.heal?.timeoutMs ?? 0) + 120_000 },
+    heal: { ...agentStep, startToCloseTimeout: Math.max(config.heal?.timeoutMs ?? 0, config.routes?.heal === undefined ? 0 : agentMs) + 120_000 },
     gates: { ...agentStep, startToCloseTimeout: config.gates.reduce((sum, g) => sum + g.timeoutMs, 0) + 60_000 },
     deploy: {
       startToCloseTimeout: (config.deploy?.timeoutMs ?? 60_000) + 30_000,

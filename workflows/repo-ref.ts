@@ -19,8 +19,9 @@ export function repoRef(config: BatchConfig): RepoRef {
  * is redacted with, whichever command they were given to (DESIGN.md "Trust boundaries"). Names only: values come from
  * the worker's environment at run time.
  */
-export function secretNames(config: Pick<BatchConfig, 'agent' | 'gates' | 'deploy'>): string[] {
-  return [...new Set([...config.agent.envFrom, ...config.gates.flatMap((g) => g.envFrom), ...(config.deploy?.envFrom ?? [])])];
+export function secretNames(config: Pick<BatchConfig, 'agent' | 'gates' | 'deploy'> & Partial<Pick<BatchConfig, 'agents'>>): string[] {
+  const profiles = Object.values(config.agents ?? {}).flatMap((a) => a.envFrom);
+  return [...new Set([...config.agent.envFrom, ...profiles, ...config.gates.flatMap((g) => g.envFrom), ...(config.deploy?.envFrom ?? [])])];
 }
 
 /** What a plan or an attempt takes of `config` besides the ticket: the repository, the agent, the harness, the checks. */

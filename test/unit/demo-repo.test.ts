@@ -129,7 +129,7 @@ describe('createDemoRepo', () => {
     const batch = parseOrThrow(batchFileSchema, JSON.parse(await readFile(demo.batchFile, 'utf8')), 'batch.json');
     assert.equal(batch.batchId, 'demo-unit');
     assert.equal(batch.repo, demo.repo);
-    assert.ok(batch.agent.command.includes(demo.scriptPath));
+    assert.ok(batch.agent?.command?.includes(demo.scriptPath));
     assert.deepEqual(batch.gates.map((g) => [g.command, g.files, g.junit, g.tests]), [['npm test', ['package.json'], 'junit.xml', ['test/**']]]);
     assert.match(batch.deploy?.command ?? '', /scripts\/deploy\.js/);
     assert.equal(batch.probes[0]?.kind === 'http' && batch.probes[0].url, `${demo.serviceUrl}/`);

@@ -10,7 +10,7 @@ describe('batch file and ticket file validation', () => {
     assert.equal(b.baseBranch, 'main');
     assert.equal(b.maxParallel, 2);
     assert.equal(b.maxAttempts, 3);
-    assert.equal(b.agent.timeoutMs, 20 * 60_000);
+    assert.equal(b.agent?.timeoutMs, 20 * 60_000);
   });
 
   it('takes an order of ticket kinds or "tracker", and refuses any other naming the field, the value and the fix', () => {
@@ -18,7 +18,7 @@ describe('batch file and ticket file validation', () => {
     assert.equal(parseOrThrow(batchFileSchema, { ...minimal, order: 'tracker' }, 'batch.json').order, 'tracker');
     assert.equal(toBatchConfig(parseOrThrow(batchFileSchema, minimal, 'batch.json'), 'b', (_r, p) => p).order, undefined, 'unset: the default');
     const refused = (order: unknown) => () => parseOrThrow(batchFileSchema, { ...minimal, order }, 'batch.json');
-    assert.throws(refused(['bug', 'bugs']), /field "order" is \["bug","bugs"\]: "bugs" is not a ticket kind; fix: list ticket kinds, first started first, such as \["bug", "feature", "chore", "refactor"\] \(kinds: feature, bug, chore, refactor, review-feedback, discovered, flaky, systemic\), or write "tracker"/);
+    assert.throws(refused(['bug', 'bugs']), /field "order" is \["bug","bugs"\]: "bugs" is not a ticket kind; fix: list ticket kinds, first started first, such as \["bug", "feature", "chore", "refactor"\] \(kinds: feature, bug, chore, refactor, review-feedback, discovered, flaky, systemic, epic\), or write "tracker"/);
     assert.throws(refused('kind'), /field "order" is "kind": neither a list of ticket kinds nor "tracker"; fix: /);
     assert.throws(refused([]), /field "order" is \[\]: an empty list orders nothing; fix: /);
     assert.throws(refused(['bug', 'chore', 'bug']), /field "order" is \["bug","chore","bug"\]: "bug" named twice; fix: name each kind once/);
@@ -102,7 +102,20 @@ describe('batch file and ticket file validation', () => {
       ['a protected path leaving the repository', { protectedPaths: ['../x'] }, /must be relative to the repository/],
       ['a relative cache folder', { agent: { command: 'x', cacheDirs: ['.npm'] } }, /field "agent.cacheDirs.0" is ".npm": must be an absolute folder/],
       ['an unknown sandbox', { agent: { command: 'x', sandbox: 'docker' } }, /field "agent.sandbox" is "docker"/],
+      ['a route naming an unknown profile', { routes: { plan: 'strong' } }, /field "routes.plan" is "strong": no such profile; fix: name one of "default", or define "strong" in "agents"/],
+      ['a size route naming an unknown profile', { agents: { cheap: { command: 'x' } }, routes: { implement: { S: 'cheap', M: 'mid' } } }, /field "routes.implement.M" is "mid": no such profile; fix: name one of "default", "cheap"/],
+      ['a profile with neither command nor preset', { agents: { cheap: { timeoutMs: 1000 } } }, /field "agents.cheap.command" is missing: a profile needs a command to run; fix: .*"claude-code", "codex", "aider"/],
+      ['an unknown preset', { agents: { cheap: { preset: 'cursor' } } }, /field "agents.cheap.preset" is "cursor"/],
+      ['both agent and agents.default', { agents: { default: { command: 'y' } } }, /field "agents.default" is "agent" already.*fix: remove "agents.default"/],
+      ['a split size that is no size', { plan: { splitAbove: 'XXL' } }, /field "plan.splitAbove" is "XXL"/],
     ];
+    it('refuses a route for no role and a route size that is no size, naming them', () => {
+      assert.throws(() => parseOrThrow(batchFileSchema, { ...minimal, routes: { deploy: 'default' } }, 'batch.json'), /unknown field "routes.deploy": remove it/);
+      assert.throws(() => parseOrThrow(batchFileSchema, { ...minimal, routes: { implement: { XXL: 'default' } } }, 'batch.json'), /unknown field "routes.implement.XXL": remove it/);
+    });
+    it('refuses a batch without an agent, naming the field and the fix', () => {
+      assert.throws(() => parseOrThrow(batchFileSchema, { repo: '/tmp/r' }, 'batch.json'), /field "agent" is missing: .*fix: give "agent": \{"command": "..."\}/);
+    });
     for (const [name, fields, message] of batchCases) {
       it(`refuses ${name}`, () => {
         assert.throws(() => parseOrThrow(batchFileSchema, { ...minimal, ...fields }, 'batch.json'), (err: unknown) => {
