@@ -15,7 +15,7 @@ import { mergeMessage } from '../../activities/merge-queue';
 import { runCheckAt, checkRunner, runChecks } from '../../activities/watch';
 import { describeBisect, firstBadCommit, searchFirstBad, verdictOf } from '../../activities/watch-bisect';
 import { BadInputError } from '../../workflows/errors';
-import { ratchetMergeOf } from '../../workflows/watch/bisect';
+import { bisectTimeoutMs, ratchetMergeOf } from '../../workflows/watch/bisect';
 import { toWatchConfig, type WatchConfig } from '../../workflows/watch/input';
 
 /** The check: `calc.sh` must print 4; the planted bug makes it print 5. */
@@ -185,6 +185,13 @@ describe('bisect rules', () => {
     assert.deepEqual(ratchetMergeOf(mergeMessage('b-7', { ticketId: 'fix.calc_2', title: 'fix: calc (again)', commit: 'x' })), { batchId: 'b-7', ticketId: 'fix.calc_2' });
     assert.equal(ratchetMergeOf(mergeMessage('b1', { ticketId: 't', title: 'x', commit: 'abc', revert: true })), undefined);
     assert.equal(ratchetMergeOf('Merge branch ratchet/b1/t'), undefined);
+  });
+
+  it('says a failure there from the line\'s first commit on, and sizes the activity\'s time limit by the bound', () => {
+    const lines = describeBisect({ check: 'calc', signature: 's', firstBad: 'a'.repeat(40), subject: 'initial', runs: 3, maxRuns: 8, tested: [{ commit: 'b'.repeat(40), verdict: 'bad' }] });
+    assert.deepEqual(lines, [`- first bad commit: \`${'a'.repeat(40)}\` ("initial")`, '- last good commit: none: it fails from the first commit of the line on', '- bisect: 3 of at most 8 runs of check `calc` on the first-parent line: bbbbbbbbbb bad']);
+    const watch = { setup: [{ timeoutMs: 1_000 }], checks: [{ name: 'calc', timeoutMs: 4_000 }] };
+    assert.equal(bisectTimeoutMs(watch, 'calc', 8), 8 * 5_000 + 120_000);
   });
 
   it('calls a timed-out check a skip and another failure good', () => {
