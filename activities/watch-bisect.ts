@@ -45,9 +45,10 @@ export interface FirstBadInput {
 /**
  * Finds the first commit on the first-parent line up to `input.bad` where `input.check` fails with `input.signature`.
  * With no known good commit it first gallops back 1, 2, 4, 8... first-parent steps from `bad` until a commit is good,
- * then bisects between the two. Every run has its own export, `<worktreesDir>/_bisect-<watchId>-<run>-<commit>`
- * (`<run>`: the calling workflow's run id and the activity's attempt), removed after; logs go to
- * `<artifacts>/watch-<watchId>/<run>/bisect-<check>/`. Heartbeats after every run.
+ * then bisects between the two. Every run has its own export,
+ * `<worktreesDir>/_bisect-<watchId>-<run>-<signature>-<commit>` (`<run>`: the calling workflow's run id and the
+ * activity's attempt), removed after: two bisects at once never share one, even of one workflow run. Logs go to
+ * `<artifacts>/watch-<watchId>/<run>/bisect-<check>-<signature>/<commit>.log`. Heartbeats after every run.
  * @returns the first bad and last good commits, or the range narrowed to, or how far back it fails (see
  *   BisectResult); with the ticket when the first bad commit is a ratchet merge, and every commit's verdict.
  * @throws BadInputError naming the field when the check is not the watch's, `maxRuns` is not a positive integer, or
@@ -68,12 +69,12 @@ export async function firstBadCommit(input: FirstBadInput, deps: GateDeps): Prom
   const back = await firstParentLine(deps, watch.repo, input.bad);
   const goodAt = input.good === undefined ? -1 : back.indexOf(await fullSha(deps, watch.repo, input.good));
   const run = bisectRunId();
-  const logs = await stepDir(watchRef(watch), safe(run), `bisect-${safe(check.name)}`);
+  const logs = await stepDir(watchRef(watch), safe(run), `bisect-${safe(check.name)}-${safe(signature)}`);
   const live = liveness(deps.stopping);
   const tested: BisectResult['tested'] = [];
   const test = async (commit: string): Promise<BisectVerdict> => {
     throwIfStopped(live.signal, `the bisect of ${signature}`);
-    const exportName = `_bisect-${watch.watchId}-${safe(run)}-${commit.slice(0, 12)}`;
+    const exportName = `_bisect-${watch.watchId}-${safe(run)}-${safe(signature)}-${commit.slice(0, 12)}`;
     let verdict: BisectVerdict;
     try {
       verdict = verdictOf((await runCheckAt(checkRunner(watch, exportName, deps), check, commit, path.join(logs, `${commit.slice(0, 12)}.log`))).failures, signature);
