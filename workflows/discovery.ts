@@ -51,13 +51,13 @@ export function discoverRequestToWork(req: DiscoverRequest): DiscoveredWork {
 
 /**
  * Why `work` cannot join the batch now, or undefined when it can: an id already in the batch, edges to tickets not in
- * the batch, a `blocks` edge to a ticket already started (other than the agent's own, through `blocksThisTicket`),
- * or a cycle (named).
+ * the batch, a `blocks` edge to a ticket already started (other than the agent's own, through `blocksThisTicket`, or
+ * an epic, which waits for its sub-tickets so), or a cycle (named).
  * @param nodes - the batch's graph now; `started` - tickets scheduled already.
  */
 export function discoveryProblem(
   work: DiscoveredWork & { id: string },
-  nodes: readonly GraphNode[],
+  nodes: readonly (GraphNode & { kind?: TicketKind })[],
   started: ReadonlySet<string>,
   filedBy: DiscoveredRecord['filedBy'],
 ): string | undefined {
@@ -68,8 +68,10 @@ export function discoveryProblem(
     if (unknown.length) return `field "${field}" names ${unknown.map((u) => `"${u}"`).join(', ')}, not in the batch; name tickets of this batch`;
   }
   const own = filedBy.kind === 'agent' ? filedBy.ticketId : undefined;
-  const late = work.blocks.filter((id) => started.has(id) && id !== own);
-  if (late.length) return `field "blocks" names ${late.map((u) => `"${u}"`).join(', ')}, already started; a discovered ticket can only block tickets not started yet`;
+  // A running epic waits for its sub-tickets as a ticket waits for its own discovered blockers (docs/epics.md).
+  const epics = new Set(nodes.filter((n) => n.kind === 'epic').map((n) => n.id));
+  const late = work.blocks.filter((id) => started.has(id) && id !== own && !epics.has(id));
+  if (late.length) return `field "blocks" names ${late.map((u) => `"${u}"`).join(', ')}, already started; a discovered ticket can only block tickets not started yet (or an epic)`;
   const graph = nodes.map((n) => ({ id: n.id, dependsOn: work.blocks.includes(n.id) ? [...n.dependsOn, work.id] : n.dependsOn }));
   const problems = graphProblems([...graph, { id: work.id, dependsOn: work.dependsOn }]);
   return problems.length ? problems.join('; ') : undefined;

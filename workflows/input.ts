@@ -10,7 +10,7 @@ import { ID_FIX_TEXT, ID_PATTERN, refComponentProblem } from './ids';
 import { secretEnvEntry, secretLikeName } from './secret-env';
 import { presetCommand } from './agent-presets';
 import { AGENT_PRESETS, PLAN_SIZES, ROUTE_ROLES, type AgentConfig, type AgentPreset, type RouteRole } from './types';
-import { DEFAULT_AGENT_NETWORK, DEFAULT_DISCOVERY, DEFAULT_GUARD, DEFAULT_QUEUE_BATCH, DEFAULT_OUTAGE_MS, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type TicketOrder, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
+import { DEFAULT_AGENT_NETWORK, DEFAULT_DECOMPOSE, DEFAULT_DISCOVERY, DEFAULT_GUARD, DEFAULT_QUEUE_BATCH, DEFAULT_OUTAGE_MS, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type TicketOrder, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
 
 export { ID_PATTERN, refComponentProblem } from './ids';
 // Their home is secret-env.ts (pure, so workflow code refuses a secret before any activity copies it).
@@ -349,6 +349,10 @@ export const batchFileSchema = z
       })
       .strict()
       .default(DEFAULT_DISCOVERY),
+    decompose: z
+      .object({ maxTickets: z.number().int().min(1).max(50).default(DEFAULT_DECOMPOSE.maxTickets) })
+      .strict()
+      .optional(),
     humanGates: z
       .object({ timeoutMs: ms.optional(), keepWaiting: z.array(z.enum(GATE_REASONS)).default([]) })
       .strict()
@@ -528,6 +532,7 @@ export function toBatchConfig(
     ...(file.heal ? { heal: file.heal } : {}),
     // Only when set: a batch that sets none loads the config it loaded before (the default lives in the schedule).
     ...(file.order !== undefined ? { order: file.order } : {}),
+    ...(file.decompose ? { decompose: file.decompose } : {}),
   };
 }
 

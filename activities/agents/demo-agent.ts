@@ -8,7 +8,9 @@
  * Script format:
  *   tickets:
  *     <ticketId>:
- *       plan: |          # role plan: printed, and written to $RATCHET_RESULT_FILE as {"plan": ...}
+ *       plan: |          # role plan: printed, and written to $RATCHET_RESULT_FILE as {"plan": ...}; an object (a
+ *                        # typed plan: summary, steps, size, ...) is written to the result file as is
+ *       decompositions:  # role decompose (an epic), run n: entry min(n, length) - 1, written to the result file as is
  *       heals:           # role heal, heal n: entry min(n, length) - 1, written to the result file as is
  *         - { verdict, reason, change?, discovered?, evidence?, action? }
  *       attempts:        # role implement, attempt n: entry min(n, length) - 1
@@ -45,10 +47,13 @@ const Attempt = z.strictObject({
 });
 const Script = z.strictObject({
   tickets: z.record(z.string(), z.strictObject({
-    plan: z.string().optional(),
+    // A string is a free-text plan; an object is written to the result file as is (a typed plan: plan-answer.ts).
+    plan: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
     attempts: z.array(Attempt).optional(),
     // Passed to the result file untouched: ratchet validates a heal's answer like any agent's.
     heals: z.array(z.record(z.string(), z.unknown())).optional(),
+    // An epic's answers, passed to the result file untouched: ratchet checks them (workflows/epic/check.ts).
+    decompositions: z.array(z.unknown()).optional(),
   })),
 });
 type Attempt = z.infer<typeof Attempt>;
@@ -152,14 +157,21 @@ async function main(): Promise<number> {
 
   if (role === 'plan') {
     const plan = entry.plan ?? `Implement ticket ${ticketId} as described in the prompt.\n`;
-    console.log(plan);
-    writeResult({ plan, summary: `scripted plan for ${ticketId}` });
+    console.log(typeof plan === 'string' ? plan : JSON.stringify(plan, null, 2));
+    writeResult(typeof plan === 'string' ? { plan, summary: `scripted plan for ${ticketId}` } : plan);
     return 0;
   }
-  if (role !== 'implement' && role !== 'heal') throw new Exit(2, `demo-agent: unknown RATCHET_ROLE ${role}`);
+  if (role !== 'implement' && role !== 'heal' && role !== 'decompose') throw new Exit(2, `demo-agent: unknown RATCHET_ROLE ${role}`);
 
   const n = Number(process.env.RATCHET_ATTEMPT ?? '1');
   if (!Number.isInteger(n)) throw new Exit(2, `demo-agent: RATCHET_ATTEMPT is not an integer: ${process.env.RATCHET_ATTEMPT}`);
+  if (role === 'decompose') {
+    const answers = entry.decompositions ?? [];
+    if (answers.length === 0) throw new Exit(3, `demo-agent: ticket ${ticketId} has no scripted decompositions`);
+    console.log(`decompose ${n}: scripted answer ${Math.min(Math.max(n, 1), answers.length)} of ${answers.length}`);
+    writeResult(answers[Math.min(Math.max(n, 1), answers.length) - 1] as object);
+    return 0;
+  }
   if (role === 'heal') {
     const heals = entry.heals ?? [];
     if (heals.length === 0) {

@@ -25,7 +25,7 @@ describe('discovered work rules', () => {
     assert.throws(() => discoverRequestToWork({ by: ' ', title: 'x' }), /field "by" is " "/);
     assert.throws(() => discoverRequestToWork({ by: 'ana', title: '' }), /field "title" is ""/);
     assert.throws(() => discoverRequestToWork({ by: 'ana', title: 'x', id: 'a..b' }), /field "id" is "a..b": it contains ".."/);
-    assert.throws(() => discoverRequestToWork({ by: 'ana', title: 'x', kind: 'epic' as never }), /field "kind" is "epic": use one of feature, bug/);
+    assert.throws(() => discoverRequestToWork({ by: 'ana', title: 'x', kind: 'saga' as never }), /field "kind" is "saga": use one of feature, bug/);
     assert.throws(() => discoverRequestToWork({ by: 'ana', title: 'x', blocks: 'b' as never }), /field "blocks" must be a list of strings/);
   });
 

@@ -71,11 +71,11 @@ describe('batch file and ticket file validation', () => {
 
   it('rejects a ticket with a bad id and an unknown kind', () => {
     assert.throws(
-      () => parseOrThrow(ticketFileSchema, { id: 'a/b', title: 't', kind: 'epic' }, 'a.yaml'),
+      () => parseOrThrow(ticketFileSchema, { id: 'a/b', title: 't', kind: 'saga' }, 'a.yaml'),
       (err: BadInputError) => {
         assert.equal(err.issues.length, 2);
         assert.match(err.message, /field "id" is "a\/b"/);
-        assert.match(err.message, /field "kind" is "epic"/);
+        assert.match(err.message, /field "kind" is "saga"/);
         return true;
       },
     );
