@@ -8,7 +8,7 @@
  *   graph does not depend on GitHub's numbering.
  * - **Fields.** Title and body from the issue; acceptance criteria from the task list in the body (`- [ ] ...`) or
  *   the lines of an "Acceptance criteria" section; kind from a label (`bug`, `chore`, `refactor`, `feature`,
- *   `enhancement`, or `<prefix>:kind:<kind>`); a plan gate from `<prefix>:gate:plan`; size from `size:S|M|L`; `<prefix>:land:human` (or `:land:merge`)
+ *   `enhancement`, or `<prefix>:kind:<kind>`; `<prefix>:epic` for an epic); a plan gate from `<prefix>:gate:plan`; size from `size:S|M|L`; `<prefix>:land:human` (or `:land:merge`)
  *   overrides the forge's `land` for the issue's pull request.
  * - **Dependencies.** GitHub's native issue dependencies (`blocked_by`), plus `Depends on #n` lines as a fallback.
  * - **States.** Labels `<prefix>:<state>` (e.g. `ratchet:in-progress`), set idempotently: the old state label is
@@ -278,7 +278,8 @@ export class GitHubTracker implements Tracker {
     const body = (issue.body ?? '').replace(ISSUE_ID_MARKER, '').trim();
     const labels = labelNames(issue);
     const prefix = `${this.config.labelPrefix}:`;
-    const kindLabel = labels.find((l) => l.startsWith(`${prefix}kind:`))?.slice(`${prefix}kind:`.length);
+    // `<prefix>:epic` is the short form of `<prefix>:kind:epic` (docs/epics.md).
+    const kindLabel = labels.includes(`${prefix}epic`) ? 'epic' : labels.find((l) => l.startsWith(`${prefix}kind:`))?.slice(`${prefix}kind:`.length);
     const kind = (TICKET_KINDS as readonly string[]).includes(kindLabel ?? '')
       ? (kindLabel as TicketKind)
       : (labels.map((l) => KIND_LABELS[l.toLowerCase()]).find(Boolean) ?? (markerId(issue.body) ? 'discovered' : 'feature'));

@@ -37,6 +37,12 @@ describe('GitHubTracker: gate answers by label', function () {
     return { name, id: String(issue.data.number), n: issue.data.number, person, tracker };
   }
 
+  it('reads an issue labelled ratchet:epic as an epic (docs/epics.md)', async () => {
+    const { name, person, tracker } = await setup();
+    const epic = await person.rest.issues.create({ owner: 'acme', repo: name, title: 'Greet in four ways', labels: ['ratchet', 'ratchet:epic'] });
+    assert.equal((await tracker.get(String(epic.data.number)))?.kind, 'epic');
+  });
+
   it('takes a removed awaiting-human label as approve by that person, even when it came before the first read', async () => {
     const { name, id, n, person, tracker } = await setup();
     await tracker.setState(id, 'in-progress');
