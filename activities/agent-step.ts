@@ -42,6 +42,8 @@ export interface AgentStepInput {
   ref: RepoRef;
   ticketId: string;
   agent: AgentConfig;
+  /** The profile `agent` is (workflows/agent-routes.ts), named in the transcript; absent: `default`. */
+  profile?: string;
   setup: SetupStep[];
   secrets: string[];
   role: AgentRole;
@@ -60,6 +62,8 @@ export interface TicketStepInput {
   ref: RepoRef;
   ticket: Ticket;
   agent: AgentConfig;
+  /** The profile `agent` is (workflows/agent-routes.ts), named in the transcript; absent: `default`. */
+  profile?: string;
   harness: HarnessSteps;
   gates: Gate[];
   probes: Probe[];
@@ -162,6 +166,7 @@ export async function runAgentStep(agent: Agent, input: AgentStepInput, deps: Ag
     const run = await agent.run(
       {
         role,
+        ...(input.profile === undefined ? {} : { profile: input.profile }),
         cwd: wt.path,
         promptFile,
         resultFile: path.join(dir, 'result.json'),
@@ -207,7 +212,8 @@ export function runTicketStep(
     probes: input.probes,
     promptRules: harness.promptRules,
   });
-  return runAgentStep(agent, { ref, ticketId: ticket.id, agent: input.agent, setup: harness.setup, secrets: input.secrets, role, attempt, prompt }, deps);
+  const { profile } = input;
+  return runAgentStep(agent, { ref, ticketId: ticket.id, agent: input.agent, profile, setup: harness.setup, secrets: input.secrets, role, attempt, prompt }, deps);
 }
 
 /** A harness setup step that failed: `why` says how (`exited 1`, `timed out after 60000 ms`); `ms` is its run time. */

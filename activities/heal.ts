@@ -29,6 +29,8 @@ export interface HealInput {
   harness: HarnessSettings;
   /** The heal agent: the batch's `heal` command and time limit, with the batch agent's environment and box. */
   agent: AgentConfig;
+  /** The profile `agent` is (`routes.heal`; `heal`: the batch's heal command), named in the transcript. */
+  profile?: string;
   /** The batch's secrets (every `envFrom` name), redacted from the prompt and the logs. */
   secrets: string[];
 }
@@ -140,6 +142,7 @@ export async function selfHeal(agentFor: (agent: AgentConfig) => Agent, input: H
       ref,
       ticketId: ticket.id,
       agent: input.agent,
+      ...(input.profile === undefined ? {} : { profile: input.profile }),
       setup: [],
       secrets: input.secrets,
       role: 'heal',

@@ -16,6 +16,8 @@ export type AgentRole = 'plan' | 'implement' | 'heal' | 'decompose';
 /** One agent run. Paths are absolute. */
 export interface AgentTask {
   role: AgentRole;
+  /** The profile that runs (workflows/agent-routes.ts), named in the transcript's first line; absent: `default`. */
+  profile?: string;
   /** Working directory: the ticket's worktree. */
   cwd: string;
   /** Markdown prompt: the ticket, its acceptance criteria and earlier attempts' feedback. */

@@ -26,18 +26,26 @@
  *   failed attempt; the transcript's tail becomes feedback in the next attempt's prompt.
  * - Nothing the agent starts outlives its run: whatever it left running when it exited (a dev server, a watcher,
  *   a `setsid` or daemonized child) is killed then, and counted in the run's `killed`.
- * - Optional result file, JSON: `{ "summary"?: string, "costUsd"?: number, "plan"?: string }`. Ignored when missing,
- *   not valid JSON, or larger than 256 KB. Other fields are kept but not interpreted.
- * - Role plan: the plan text is the result file's `plan` field, else the agent's stdout.
+ * - Optional result file, JSON: `{ "summary"?: string, "costUsd"?: number, "tokens"?: number, "plan"?: string }`, or
+ *   for role plan a typed plan (activities/plan-answer.ts). Ignored when missing, not valid JSON, or larger than 256 KB.
+ *   Other fields are kept but not interpreted.
+ * - Role plan: the plan is the result file's typed plan or `plan` field, else the agent's answer (stdout).
+ * - A preset (`config.preset`: presets.ts) says how stdout is read: the tool's answer text (kept as `answer.md` next to
+ *   `stdout.log`), its cost and its tokens, which win over the result file's.
+ * - The transcript's first line names the profile that ran (`=== profile <name>`), then the command.
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import type { AgentConfig, AgentRun } from '../../workflows/types';
+import type { AgentConfig, AgentPreset, AgentRun } from '../../workflows/types';
 import { runCommand } from '../process';
 import { readBoxFile } from '../box/read-back';
 import { killedNote } from '../run-step';
 import type { Redactor } from '../redact';
 import type { Agent, AgentTask } from './agent';
+import { readPresetOutput, type PresetOutput } from './presets';
+
+/** The file, beside the step's `stdout.log`, that holds a preset's answer text. */
+export const ANSWER_FILE = 'answer.md';
 
 /** Bytes of output kept as the run's summary. */
 const SUMMARY_BYTES = 4096;
@@ -48,7 +56,7 @@ const MAX_RESULT_BYTES = 256 * 1024;
  * An {@link Agent} that runs `config.command` per the agent protocol above, with the time limit `task.timeoutMs`.
  * `run` rejects only when the command cannot be started (e.g. `task.cwd` is missing).
  */
-export function commandAgent(config: Pick<AgentConfig, 'command'>): Agent {
+export function commandAgent(config: Pick<AgentConfig, 'command'> & Partial<Pick<AgentConfig, 'preset'>>): Agent {
   return {
     name: 'command',
     async run(task: AgentTask, opts: { signal?: AbortSignal; onTick?: () => void; tickMs?: number }): Promise<AgentRun> {
@@ -58,6 +66,9 @@ export function commandAgent(config: Pick<AgentConfig, 'command'>): Agent {
       // private /tmp.
       const boxedResult = task.sandbox && path.join(task.sandbox.tmpDir, 'ratchet-result.json');
       if (task.sandbox) await fsp.copyFile(task.promptFile, path.join(task.sandbox.tmpDir, 'ratchet-prompt.md'));
+      await fsp.mkdir(path.dirname(task.transcriptPath), { recursive: true });
+      const preset = config.preset === undefined ? '' : ` (preset ${config.preset})`;
+      await fsp.appendFile(task.transcriptPath, `=== profile ${task.profile ?? 'default'}${preset}, role ${task.role}\n`);
       const r = await runCommand({
         command: config.command,
         cwd: task.cwd,
@@ -84,14 +95,25 @@ export function commandAgent(config: Pick<AgentConfig, 'command'>): Agent {
       // file linked to the worker's /proc/self/environ would otherwise travel as the agent's result.
       const written = boxedResult ?? task.resultFile;
       const { result, note } = await readResult(path.dirname(written), path.basename(written), task.resultFile, task.redact);
+      const out = config.preset && task.stdoutPath ? await presetRead(config.preset, task.stdoutPath) : {};
+      const reported = costOf(result);
+      const costUsd = out.costUsd ?? reported.costUsd;
+      const tokens = out.tokens ?? reported.tokens;
+      const notes = [note, out.note, out.isError ? `${config.preset ?? 'the agent'} reported the run as failed (is_error)` : undefined].filter((n) => n !== undefined);
       return {
-        exitCode: r.exitCode,
+        // A tool that says its run failed while exiting 0 failed the step.
+        exitCode: out.isError && r.exitCode === 0 ? 1 : r.exitCode,
         timedOut: r.timedOut,
         ms: r.ms,
         transcriptPath: task.transcriptPath,
-        summary: lastLines(r.tail, SUMMARY_BYTES) + (note === undefined ? '' : `\n[ratchet] ${note}`) + (r.killed ? `\n${killedNote(r, 'the agent')}` : ''),
+        summary:
+          lastLines(out.text !== undefined ? tailOf(out.text, SUMMARY_BYTES) : r.tail, SUMMARY_BYTES) +
+          notes.map((n) => `\n[ratchet] ${n}`).join('') +
+          (r.killed ? `\n${killedNote(r, 'the agent')}` : ''),
         ...(result === undefined ? {} : { result }),
         ...(r.killed ? { killed: r.killed } : {}),
+        ...(costUsd === undefined ? {} : { costUsd }),
+        ...(tokens === undefined ? {} : { tokens }),
       };
     },
   };
@@ -117,6 +139,30 @@ async function readResult(dir: string, name: string, keep: string, redact: Redac
     // JSON.parse's message quotes the text; the note must not (the file is the agent's to choose).
     return { note: 'result file ignored: it is not JSON' };
   }
+}
+
+/**
+ * What `preset`'s stdout (at `stdoutPath`, redacted already) says: its answer text is kept as `answer.md` beside it.
+ * A missing stdout reads as nothing.
+ */
+async function presetRead(preset: AgentPreset, stdoutPath: string): Promise<PresetOutput> {
+  const stdout = await fsp.readFile(stdoutPath, 'utf8').catch(() => '');
+  const out = readPresetOutput(preset, stdout);
+  if (out.text !== undefined) await fsp.writeFile(path.join(path.dirname(stdoutPath), ANSWER_FILE), out.text);
+  return out;
+}
+
+/** The result file's own `costUsd` and `tokens`, when they are non-negative numbers. */
+function costOf(result: unknown): { costUsd?: number; tokens?: number } {
+  if (!result || typeof result !== 'object') return {};
+  const { costUsd, tokens } = result as { costUsd?: unknown; tokens?: unknown };
+  const ok = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  return { ...(ok(costUsd) ? { costUsd } : {}), ...(ok(tokens) ? { tokens } : {}) };
+}
+
+/** The last `bytes` of `text` (about: characters). */
+function tailOf(text: string, bytes: number): string {
+  return text.length > bytes ? text.slice(-bytes) : text;
 }
 
 /** `tail` without its first line when the tail was cut (that line is likely partial). */
