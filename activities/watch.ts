@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { stepDir } from './artifacts';
 import { headOf } from './git';
 import { GateRunner, safe, type GateDeps } from './gates';
@@ -14,7 +15,7 @@ import { batchRedactor } from './secrets';
 import type { TestCase } from './regression';
 import { signatureKey, type CheckFailure } from '../workflows/watch/failure';
 import type { WatchConfig } from '../workflows/watch/input';
-import { failureSeenSignal, signatureWorkflowId, type SeenFailure, type WatchRunResult } from '../workflows/watch/messages';
+import { failureSeenSignal, runPassedSignal, signatureOfWorkflowId, signatureWorkflowId, type RunPassed, type SeenFailure, type WatchRunResult } from '../workflows/watch/messages';
 import type { GateResult, RepoRef } from '../workflows/types';
 
 /** A watch's repository as the gate runner takes it: its folders, and `watch-<watchId>` where a batch id would be. */
@@ -126,6 +127,8 @@ export interface ReportFailuresInput {
   /** The task queue a signature's workflow runs on when this report starts it (the run's). */
   taskQueue: string;
   commit: string;
+  /** When the run started, ms since epoch (the server's clock). */
+  startedAt: number;
   /** The failures; one without a signature (the breaker's systemic ones) gets it here. */
   failures: (CheckFailure & { signature?: string })[];
 }
@@ -133,9 +136,11 @@ export interface ReportFailuresInput {
 /**
  * Tells each failure's signature workflow that this run saw it, starting the workflow when it is the first sighting
  * (signal-with-start on `signature-<watchId>-<signature>`). Idempotent: a signature counts a run once.
+ * @returns the signatures reported, in order.
  */
-export async function reportFailures(input: ReportFailuresInput): Promise<void> {
+export async function reportFailures(input: ReportFailuresInput): Promise<string[]> {
   const { client } = Context.current();
+  const reported: string[] = [];
   for (const f of input.failures) {
     const failure: SeenFailure = { ...f, signature: f.signature ?? signatureOf(f) };
     await client.workflow.signalWithStart('signatureWorkflow', {
@@ -143,8 +148,53 @@ export async function reportFailures(input: ReportFailuresInput): Promise<void> 
       taskQueue: input.taskQueue,
       args: [{ watch: input.watch, signature: failure.signature }],
       signal: failureSeenSignal,
-      signalArgs: [{ runId: input.runId, commit: input.commit, at: Date.now(), failure }],
+      signalArgs: [{ runId: input.runId, commit: input.commit, startedAt: input.startedAt, at: Date.now(), failure }],
       staticSummary: `failure ${failure.signature} of watch ${input.watch.watchId}: ${failure.check} ${failure.id}`.slice(0, 200),
     });
+    reported.push(failure.signature);
   }
+  return reported;
+}
+
+export interface ReportPassesInput {
+  watch: WatchConfig;
+  runId: string;
+  commit: string;
+  /** When the run started, ms since epoch (the server's clock). */
+  startedAt: number;
+  /** The checks that ran to their end in this run (workflows/watch/detected.ts `checksThatRan`). */
+  checks: string[];
+  /** The signatures this run saw: they are not told they passed. */
+  seen: string[];
+}
+
+/**
+ * Tells every running signature workflow of the watch (`signature-<watchId>-*`, found through visibility) that this
+ * run did not see it (`runPassed`, with the checks that ran): each one whose check ran counts a green run. A signature
+ * that ended meanwhile is skipped; one started a moment ago may not be listed yet (it was just seen: not green).
+ * @returns how many were told.
+ */
+export async function reportPasses(input: ReportPassesInput): Promise<{ told: number }> {
+  const ctx = Context.current();
+  const prefix = signatureWorkflowId(input.watch.watchId, '');
+  const seen = new Set(input.seen);
+  const passed: RunPassed = { runId: input.runId, commit: input.commit, startedAt: input.startedAt, at: Date.now(), checks: input.checks };
+  let told = 0;
+  // Watch ids match [A-Za-z0-9._-]: nothing in the prefix needs quoting.
+  const query = `WorkflowType = 'signatureWorkflow' AND ExecutionStatus = 'Running' AND WorkflowId STARTS_WITH '${prefix}'`;
+  for await (const wf of ctx.client.workflow.list({ query })) {
+    const signature = signatureOfWorkflowId(input.watch.watchId, wf.workflowId);
+    if (signature === undefined || seen.has(signature)) continue;
+    ctx.heartbeat(told);
+    await ctx.client.workflow
+      .getHandle(wf.workflowId)
+      .signal(runPassedSignal, passed)
+      .then(
+        () => void told++,
+        (err: unknown) => {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        },
+      );
+  }
+  return { told };
 }

@@ -154,7 +154,8 @@ async function status(client: Client, batchId: string, json: boolean): Promise<E
   }
   if (live) {
     const queue = running && live.mergeQueue ? await client.workflow.getHandle(live.mergeQueue).query(queueStatusQuery).catch(() => undefined) : undefined;
-    out(json ? JSON.stringify(queue ? { ...live, queue } : live, null, 2) : [formatStatus(live), ...(queue ? [formatQueue(queue)] : [])].join('\n'));
+    const epics = json ? [] : await proposalLines(client, live);
+    out(json ? JSON.stringify(queue ? { ...live, queue } : live, null, 2) : [formatStatus(live), ...(queue ? [formatQueue(queue)] : []), ...epics].join('\n'));
     return EXIT.OK;
   }
   // Closed and no worker to answer the query: the history still has the outcome.
@@ -280,6 +281,24 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
       });
   }
 
+  watch
+    .command('wont-fix')
+    .description("Say won't fix on a failure signature of a watch: nothing more is filed for it (the validated `wontFix` update)")
+    .argument('<watchId>')
+    .argument('<signature>', 'the signature, as `ratchet watch status` lists it')
+    .requiredOption('--reason <text>', 'why it will not be fixed')
+    .option('--by <name>', 'who decides (default $USER or "cli")')
+    .action(async (watchId: string, signature: string, opts: { reason: string; by?: string }) => {
+      const { wontFix } = await import('./watch-schedule');
+      setExit(
+        await withClient(globals(), async (client) => {
+          const a = await wontFix(client, watchId, signature, { by: opts.by || defaultBy(), reason: opts.reason });
+          out(`Signature ${a.signature} of watch ${watchId}: won't fix${a.ticketId ? ` (ticket ${a.ticketId})` : ''}; nothing more is filed while it fails with: ${a.normalized}`);
+          return EXIT.OK;
+        }),
+      );
+    });
+
   program
     .command('status')
     .description("Show a batch's tickets, gates and oracle verdict (the report once finished)")
@@ -318,8 +337,10 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
       .argument('<ticketId>')
       .option('--by <name>', 'who answers (default $USER or "cli")')
       .option('--comment <text>', 'why; recorded with the intervention')
-      .action(async (batchId: string, ticketId: string, opts: { by?: string; comment?: string }) => {
-        const decision = { by: opts.by || defaultBy(), ...(opts.comment === undefined ? {} : { comment: opts.comment }) };
+      .option('--patch <json>', "with approve at an epic's decomposition gate only: a JSON patch (RFC 6902) of the proposed sub-tickets")
+      .action(async (batchId: string, ticketId: string, opts: { by?: string; comment?: string; patch?: string }) => {
+        const patch = opts.patch === undefined ? {} : { patch: patchOf(opts.patch) };
+        const decision = { by: opts.by || defaultBy(), ...(opts.comment === undefined ? {} : { comment: opts.comment }), ...patch };
         setExit(
           await withClient(globals(), async (client) => {
             const answer = await (kind === 'approve' ? approve : reject)(client, batchId, ticketId, decision);
@@ -457,3 +478,18 @@ export function runCli(): void {
 }
 
 if (require.main === module) runCli();
+
+/**
+ * The `--patch` of `ratchet approve`: a JSON array (RFC 6902 operations; the workflow applies and checks them).
+ * @throws BadInputError naming the option, the value and the fix.
+ */
+function patchOf(text: string): unknown[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new BadInputError('--patch', [`is not JSON (${(err as Error).message}); fix: give RFC 6902 operations such as '[{"op": "replace", "path": "/1/title", "value": "..."}]'`]);
+  }
+  if (!Array.isArray(value)) throw new BadInputError('--patch', [`is ${text.slice(0, 80)}, not a list; fix: give a JSON array of RFC 6902 operations`]);
+  return value;
+}

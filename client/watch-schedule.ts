@@ -1,5 +1,5 @@
 /**
- * `ratchet watch start|status|pause|resume|stop` (issue 27): a watch file becomes one Temporal Schedule,
+ * `ratchet watch start|status|pause|resume|stop|wont-fix` (issue 27): a watch file becomes one Temporal Schedule,
  * `watch-<watchId>`, whose runs (`watchRunWorkflow`) check the base's tip every `everyMs`. Overlap SKIP (a run still
  * going makes the next one wait for the next interval), an explicit catchup window, and pauseOnFailure: a run fails
  * only on a harness fault (finding failures is data), and then the Schedule pauses for a person. The plain
@@ -7,11 +7,13 @@
  * page work on it the same way.
  */
 import path from 'node:path';
-import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
-import { BadInputError } from '../workflows/errors';
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { BadInputError, GateRejectedError } from '../workflows/errors';
 import { TASK_QUEUE } from '../workflows/messages';
 import { toWatchConfig, type WatchConfig } from '../workflows/watch/input';
-import { signatureStatusQuery, watchScheduleId, type SignatureStatus } from '../workflows/watch/messages';
+import { signatureOfWorkflowId, signatureStatusQuery, signatureWorkflowId, watchScheduleId, wontFixUpdate, type SignatureStatus, type WontFixAnswer, type WontFixRequest } from '../workflows/watch/messages';
+import { rootMessage } from './errors';
+import { notFound } from './status';
 import { checkRepo, readJson } from './batch-file';
 
 /**
@@ -74,7 +76,7 @@ export async function watchStatus(client: Client, watchId: string): Promise<Watc
     });
   const signatures: SignatureStatus[] = [];
   for await (const wf of client.workflow.list({ query: `WorkflowType = 'signatureWorkflow'` })) {
-    if (!wf.workflowId.startsWith(`signature-${watchId}-`) || wf.status.name !== 'RUNNING') continue;
+    if (signatureOfWorkflowId(watchId, wf.workflowId) === undefined || wf.status.name !== 'RUNNING') continue;
     const s = await client.workflow.getHandle(wf.workflowId).query(signatureStatusQuery).catch(() => undefined);
     if (s) signatures.push(s);
   }
@@ -101,15 +103,43 @@ export async function controlWatch(client: Client, watchId: string, what: 'pause
   }
 }
 
+/**
+ * A person's "won't fix" on a signature of a watch: the validated `wontFix` update on
+ * `signature-<watchId>-<signature>` (nothing more is filed for it while its normalized first line stays the same).
+ * @returns the workflow's answer: the signature, its ticket, the normalized line it holds for.
+ * @throws GateRejectedError with the validator's message (a blank reason, won't fix already); BadInputError naming
+ *   the signature when it has no running workflow.
+ */
+export async function wontFix(client: Client, watchId: string, signature: string, request: WontFixRequest): Promise<WontFixAnswer> {
+  const workflowId = signatureWorkflowId(watchId, signature);
+  try {
+    return await client.workflow.getHandle(workflowId).executeUpdate(wontFixUpdate, { args: [request] });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw new GateRejectedError(rootMessage(err));
+    return notFound(err, `signature ${signature} of watch ${watchId}`, workflowId);
+  }
+}
+
+/** A signature's line in `ratchet watch status`: state, tickets, green runs, won't fix. */
+function signatureLine(g: SignatureStatus): string {
+  const what = g.failure.kind === 'test' ? g.failure.id : g.failure.check;
+  const tickets = g.tickets.length > 1 ? ` (tickets ${g.tickets.join(', ')})` : '';
+  const extra = [
+    g.state === 'fixed' ? `green ${g.greenRuns} runs since the fix` : '',
+    g.reopened ? `reopened ${g.reopened}x` : '',
+    g.wontFix ? `won't fix by ${g.wontFix.by}: ${g.wontFix.reason.slice(0, 80)}; ${g.suppressed} not filed` : '',
+  ].filter(Boolean);
+  return (
+    `  ${g.signature} ${g.state}${g.ticketId ? ` as ${g.ticketId}` : ''}${tickets}: ${what}: ${g.failure.message.slice(0, 120)} ` +
+    `(${g.occurrences} in ${g.runs} runs, first ${new Date(g.firstSeen).toISOString()}, last ${new Date(g.lastSeen).toISOString()}${extra.map((e) => `; ${e}`).join('')})`
+  );
+}
+
 /** `ratchet watch status` as text: the Schedule, then one line per signature. */
 export function formatWatchStatus(s: WatchStatus): string {
   return [
     `Watch ${s.scheduleId}: ${s.paused ? 'paused' : 'running'}, ${s.runs} runs${s.next.length ? `, next at ${new Date(s.next[0]).toISOString()}` : ''}${s.note ? ` (${s.note})` : ''}`,
     `Signatures: ${s.signatures.length}`,
-    ...s.signatures.map(
-      (g) =>
-        `  ${g.signature} ${g.state}${g.ticketId ? ` as ${g.ticketId}` : ''}: ${g.failure.kind === 'test' ? g.failure.id : g.failure.check}: ${g.failure.message.slice(0, 120)} ` +
-        `(${g.occurrences} in ${g.runs} runs, first ${new Date(g.firstSeen).toISOString()}, last ${new Date(g.lastSeen).toISOString()})`,
-    ),
+    ...s.signatures.map(signatureLine),
   ].join('\n');
 }

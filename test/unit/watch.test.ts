@@ -3,12 +3,19 @@
  * which failures a check's run shows.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { createTrackers } from '../../activities/batch';
+import { LocalTracker } from '../../activities/tracker/local';
 import { failuresOf, signatureOf } from '../../activities/watch';
+import { readDetectedTicket, reopenTicket } from '../../activities/watch-ticket';
 import { BadInputError } from '../../workflows/errors';
 import { breakerVerdict } from '../../workflows/watch/breaker';
+import { checksThatRan, detectedTicket, greenFor, reopenEvidence, reopenMarker, stateOfTicket } from '../../workflows/watch/detected';
 import { normalizeMessage, signatureKey } from '../../workflows/watch/failure';
 import { toWatchConfig } from '../../workflows/watch/input';
+import { detectedTicketId, signatureOfWorkflowId, type SignatureStatus } from '../../workflows/watch/messages';
 
 describe('failure signatures', () => {
   it('masks what changes between runs: numbers, hex, UUIDs, temp paths, ports, timestamps', () => {
@@ -48,7 +55,14 @@ describe('failure signatures', () => {
 describe('the watch file', () => {
   it('fills defaults and makes folders absolute against the repository', () => {
     const w = toWatchConfig({ watchId: 'nightly', repo: '/r', everyMs: 3_600_000, checks: [{ name: 't', command: 'npm test' }] }, path.resolve);
-    assert.deepEqual([w.baseBranch, w.ticketsDir, w.confirmAfterRuns, w.checks[0].timeoutMs], ['main', '/r/.ratchet/tickets', 2, 600_000]);
+    assert.deepEqual([w.baseBranch, w.ticketsDir, w.confirmAfterRuns, w.closeAfterGreenRuns, w.checks[0].timeoutMs], ['main', '/r/.ratchet/tickets', 2, 3, 600_000]);
+  });
+
+  it('refuses a closeAfterGreenRuns that is not a count of at least one run, naming the fix', () => {
+    const w = { watchId: 'w', repo: '/r', everyMs: 60_000, checks: [{ name: 't', command: 'x' }] };
+    assert.throws(() => toWatchConfig({ ...w, closeAfterGreenRuns: 0 }, path.resolve, 'watch.json'), (err: unknown) => err instanceof BadInputError && /closeAfterGreenRuns/.test(err.message) && /at least 1; fix/.test(err.message));
+    assert.throws(() => toWatchConfig({ ...w, closeAfterGreenRuns: 2.5 }, path.resolve), /closeAfterGreenRuns/);
+    assert.equal(toWatchConfig({ ...w, closeAfterGreenRuns: 5 }, path.resolve).closeAfterGreenRuns, 5);
   });
 
   it('refuses a blank command, no checks and too short an interval, naming the field, the value and the fix', () => {
@@ -70,5 +84,89 @@ describe('the watch file', () => {
     assert.deepEqual(breakerVerdict(w, run([fail('a'), fail('b'), fail('c')], { total: 5, failed: 3 })).failures.map((f) => f.id), ['systemic: share of t']);
     assert.equal(breakerVerdict(w, run([fail('a')], { total: 1, failed: 1 })).systemic, false, 'one test of one is a failure, not an outage');
     assert.deepEqual(breakerVerdict(w, run([fail('t', { kind: 'command', infra: true, message: 'timed out' })])).failures.map((f) => [f.id, f.systemic]), [['systemic: infrastructure of t', true]]);
+  });
+});
+
+describe("a signature's life after filing", () => {
+  const watch = toWatchConfig({ watchId: 'w', repo: '/r', everyMs: 60_000, checks: [{ name: 'unit', command: 'npm test' }, { name: 'lint', command: 'npm run lint' }] }, path.resolve);
+  const failure = { check: 'unit', kind: 'test' as const, id: 'calc > adds', message: 'expected 3 but got 4', location: '', tail: 'FAIL calc', signature: '0123456789abcdef' };
+  const status: SignatureStatus = { watchId: 'w', signature: failure.signature, state: 'closed', occurrences: 4, runs: 4, commits: ['a'.repeat(40)], firstSeen: 0, lastSeen: 1, ticketId: 'bug-0123456789ab', tickets: ['bug-0123456789ab'], greenRuns: 3, reopened: 0, suppressed: 0, failure };
+
+  it('numbers the tickets of a recurrence and links each to the one before', () => {
+    assert.deepEqual([detectedTicketId(failure.signature), detectedTicketId(failure.signature, 2), detectedTicketId(failure.signature, 3)], ['bug-0123456789ab', 'bug-0123456789ab-2', 'bug-0123456789ab-3']);
+    const again = detectedTicket(watch, status, 2, 'bug-0123456789ab');
+    assert.equal(again.id, 'bug-0123456789ab-2');
+    assert.equal(again.title, 'test calc > adds fails on main again');
+    assert.match(again.body, /previous ticket: `bug-0123456789ab`/);
+    assert.doesNotMatch(detectedTicket(watch, status).body, /previous ticket/);
+  });
+
+  it("tells a watch's signature workflows from another watch's whose id starts the same", () => {
+    assert.equal(signatureOfWorkflowId('a', 'signature-a-0123456789abcdef'), '0123456789abcdef');
+    assert.equal(signatureOfWorkflowId('a', 'signature-a-b-0123456789abcdef'), undefined);
+    assert.equal(signatureOfWorkflowId('a', 'watch-run-a-1'), undefined);
+  });
+
+  it('takes the tracker as the oracle of fixed: done is fixed, todo filed, rejected is won\'t fix, the rest fixing', () => {
+    assert.deepEqual(
+      (['todo', 'in-progress', 'awaiting-human', 'merged', 'done', 'human-gated'] as const).map(stateOfTicket),
+      ['filed', 'fixing', 'fixing', 'fixing', 'fixed', 'wont-fix'],
+    );
+  });
+
+  it('counts a run green for a signature only when its check ran to its end', () => {
+    const run = (checks: [string, boolean][], failures: Partial<Omit<typeof failure, 'kind'> & { kind: 'test' | 'command'; infra: boolean }>[]) => ({
+      watchId: 'w',
+      commit: 'c',
+      checks: checks.map(([name, passed]) => ({ name, passed, ms: 1 })),
+      failures: failures.map((f) => ({ ...failure, ...f })),
+    });
+    assert.deepEqual(checksThatRan(run([['unit', true], ['lint', true]], [])), ['unit', 'lint']);
+    assert.deepEqual(checksThatRan(run([['unit', false], ['lint', true]], [{ id: 'other' }])), ['unit', 'lint'], 'a report said which tests failed');
+    assert.deepEqual(checksThatRan(run([['unit', false], ['lint', true]], [{ kind: 'command', id: 'unit', infra: true, message: 'timed out' }])), ['lint'], 'a time-out is green for nothing');
+    assert.deepEqual(checksThatRan(run([['unit', false], ['lint', true]], [{ kind: 'command', id: 'unit', message: 'Error: cannot compile' }])), ['lint'], 'a failure without a report says nothing about the tests');
+    assert.equal(greenFor(watch, 'unit', ['unit']), true);
+    assert.equal(greenFor(watch, 'unit', ['lint']), false);
+    assert.equal(greenFor(watch, '*', ['unit']), false, 'a systemic signature of many checks needs them all');
+    assert.equal(greenFor(watch, '*', ['unit', 'lint']), true);
+  });
+});
+
+describe('reopening a detected ticket', () => {
+  let dir = '';
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'ratchet-reopen-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('appends the new evidence once, sets the ticket back to todo, and refuses a ticket a batch holds', async () => {
+    const trackers = createTrackers(() => {
+      throw new Error('no GitHub here');
+    });
+    const tracker = trackers({ ticketsDir: dir }) as LocalTracker;
+    const watch = toWatchConfig({ watchId: 'w', repo: dir, everyMs: 60_000, ticketsDir: dir, checks: [{ name: 'unit', command: 'npm test' }] }, path.resolve);
+    const failure = { check: 'unit', kind: 'test' as const, id: 'calc > adds', message: 'expected 3 but got 5', location: '', tail: 'FAIL calc\nexpected 3 but got 5', signature: 'fedcba9876543210' };
+    const s: SignatureStatus = { watchId: 'w', signature: failure.signature, state: 'filed', occurrences: 2, runs: 2, commits: ['c1'], firstSeen: 0, lastSeen: 1, tickets: [], greenRuns: 0, reopened: 0, suppressed: 0, failure };
+    const ticket = detectedTicket(watch, s);
+    await tracker.file(ticket, 'watch w');
+    await tracker.setState(ticket.id, 'done', { by: 'batch b' });
+    const done = await readDetectedTicket(trackers, { ticketsDir: dir, ticketId: ticket.id });
+    assert.equal(done.state, 'done');
+    assert.ok(done.since && Math.abs(done.since - Date.now()) < 60_000, 'since when: the state write');
+
+    const seen = { runId: 'run-7', commit: 'c'.repeat(40), startedAt: 0, at: 0, failure };
+    const input = { ticketsDir: dir, ticketId: ticket.id, evidence: reopenEvidence(seen, 1), marker: reopenMarker('run-7'), by: 'watch w', note: 'reopened' };
+    assert.deepEqual(await reopenTicket(trackers, input), { previous: 'done' });
+    assert.deepEqual(await reopenTicket(trackers, input), { previous: 'todo' }, 'a retried call');
+    const text = await readFile(path.join(dir, `${ticket.id}.yaml`), 'utf8');
+    assert.equal(text.split('Failed again in run `run-7`').length, 2, 'the evidence appended once');
+    assert.match(text, /after 1 green runs/);
+    assert.match(text, /commit: c{40}/);
+    assert.deepEqual(await tracker.facts([ticket.id]), [{ id: ticket.id, state: 'todo' }]);
+    assert.equal((await tracker.get(ticket.id))?.title, ticket.title, 'still the same ticket');
+
+    await tracker.setState(ticket.id, 'in-progress', { by: 'batch b2' });
+    assert.deepEqual(await reopenTicket(trackers, { ...input, marker: reopenMarker('run-8') }), { previous: 'in-progress', refused: 'expected' });
+    assert.deepEqual(await tracker.facts([ticket.id]), [{ id: ticket.id, state: 'in-progress' }]);
   });
 });

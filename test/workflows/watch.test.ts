@@ -1,18 +1,22 @@
 /**
- * Failing checks file their own tickets (issue 27, first step) on the real dev server's Schedules, real git and real
- * check processes: a watch's Schedule runs its checks on the base's tip; each failure reaches the workflow of its
- * signature, which files one `bug` ticket once the failure is confirmed, however many runs see it, and however they
- * race.
+ * Failing checks file their own tickets (issue 27) on the real dev server's Schedules, real git and real check
+ * processes: a watch's Schedule runs its checks on the base's tip; each failure reaches the workflow of its signature,
+ * which files one `bug` ticket once the failure is confirmed, however many runs see it, and however they race; the
+ * signature follows its ticket in the tracker, closes after green runs once the tracker says the ticket is done,
+ * reopens it when the failure comes back before that, files a linked ticket when it comes back after, and files
+ * nothing while a person says won't fix.
  */
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
-import { controlWatch, startWatch, watchStatus } from '../../client/watch-schedule';
+import { LocalTracker } from '../../activities/tracker/local';
+import { controlWatch, startWatch, watchStatus, wontFix } from '../../client/watch-schedule';
+import { GateRejectedError } from '../../workflows/errors';
 import { watchRunWorkflow } from '../../workflows';
 import { TASK_QUEUE } from '../../workflows/messages';
 import { toWatchConfig, type WatchConfig } from '../../workflows/watch/input';
-import { signatureStatusQuery, signatureWorkflowId, watchScheduleId } from '../../workflows/watch/messages';
+import { failureSeenSignal, signatureStatusQuery, signatureWorkflowId, watchScheduleId, type SignatureStatus } from '../../workflows/watch/messages';
 import { makeRepo, type Fixture } from '../fixtures/repo';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
@@ -140,6 +144,142 @@ describe('a watch: scheduled checks that file their own tickets', function () {
     const text = await readFile(path.join(fx.repo, '.ratchet/tickets', tickets[0]), 'utf8');
     assert.match(text, /kind: systemic/);
     assert.match(text, /3 of 5 tests of suite failed/);
+  });
+
+  /** The value check alone: fails while value.txt is not 2, its message naming the value (numbers are masked). */
+  function valueWatch(fx: Fixture, watchId: string): WatchConfig {
+    return toWatchConfig({ watchId, repo: fx.repo, everyMs: 3_600_000, checks: [watchOf(fx, watchId).checks[0]] }, path.resolve);
+  }
+
+  /** Commits value.txt with `value` on the base, as a landed change would. */
+  async function land(fx: Fixture, value: string): Promise<void> {
+    await writeFile(path.join(fx.repo, 'value.txt'), `${value}\n`);
+    await simpleGit(fx.repo).add('value.txt').commit(`value.txt says ${value}`);
+  }
+
+  /** One run of the watch, started as its Schedule starts it, to its end. */
+  let runs = 0;
+  const runWatch = (watch: WatchConfig) => client().workflow.execute(watchRunWorkflow, { taskQueue: TASK_QUEUE, workflowId: `watch-run-${watch.watchId}-${++runs}`, args: [watch] });
+
+  /** The signature's status once `ok` holds for it. */
+  const signatureWhen = (watch: WatchConfig, signature: string, what: string, ok: (s: SignatureStatus) => boolean) =>
+    waitUntil(what, async () => {
+      const s = await client().workflow.getHandle(signatureWorkflowId(watch.watchId, signature)).query(signatureStatusQuery);
+      return s && ok(s) ? s : undefined;
+    }, { timeoutMs: 60_000 });
+
+  const ticketText = (watch: WatchConfig, id: string) => readFile(path.join(watch.ticketsDir, `${id}.yaml`), 'utf8');
+
+  it('closes a fixed signature only after three green runs once the tracker says its ticket is done, and files a linked ticket when it comes back', async () => {
+    const fx = await product();
+    const watch = valueWatch(fx, uniqueId('life'));
+    const id = await startWatch(client(), watch);
+    const schedule = client().schedule.getHandle(id);
+    const trigger = async (n: number) => {
+      await schedule.trigger();
+      const d = await waitUntil(`run ${n} started`, async () => {
+        const info = await schedule.describe();
+        return info.info.numActionsTaken === n ? info : undefined;
+      }, { timeoutMs: 60_000 });
+      const started = d.info.recentActions.at(-1)?.action;
+      assert.ok(started);
+      return client().workflow.getHandle(started.workflow.workflowId, started.workflow.firstExecutionRunId).result();
+    };
+    let signature = '';
+    for (let n = 1; n <= 3; n++) signature = (await trigger(n)).failures[0].signature;
+    const filed = await signatureWhen(watch, signature, 'filed after three runs', (s) => s.state === 'filed' && s.runs === 3);
+    assert.equal((await bugTickets(fx)).length, 1, 'three failing runs, one ticket');
+    const ticketId = filed.ticketId as string;
+    const tracker = new LocalTracker(watch.ticketsDir);
+
+    // A batch takes the ticket: the signature follows the tracker at the next run that sees the failure.
+    await tracker.setState(ticketId, 'in-progress', { by: 'batch fix' });
+    await trigger(4);
+    await signatureWhen(watch, signature, 'fixing while a batch has it', (s) => s.state === 'fixing' && s.trackerState === 'in-progress');
+
+    // The fix lands and the batch records the ticket done: the tracker is the oracle, not an agent.
+    await land(fx, '2');
+    await tracker.setState(ticketId, 'done', { by: 'batch fix' });
+    for (let n = 5; n <= 6; n++) {
+      const run = await trigger(n);
+      assert.deepEqual(run.failures, [], 'the fixed check passes');
+      await signatureWhen(watch, signature, `green run ${n - 4} counted`, (s) => s.state === 'fixed' && s.greenRuns === n - 4);
+    }
+    await trigger(7);
+    const closed = await signatureWhen(watch, signature, 'closed after three green runs', (s) => s.state === 'closed');
+    assert.equal(closed.greenRuns, 3);
+    assert.equal(closed.ticketId, ticketId);
+    const listed = (await watchStatus(client(), watch.watchId)).signatures.find((g) => g.signature === signature);
+    assert.equal(listed?.state, 'closed', 'ratchet watch status shows it closed');
+
+    // It comes back after closing: a new ticket, linked to the closed one.
+    await land(fx, '7');
+    const back = await runWatch(watch);
+    assert.equal(back.failures[0].signature, signature, 'the same failure (the value is masked)');
+    const again = await signatureWhen(watch, signature, 'a recurrence filed', (s) => s.state === 'filed' && s.tickets.length === 2);
+    assert.equal(again.ticketId, `${ticketId}-2`);
+    assert.equal((await bugTickets(fx)).length, 2);
+    const text = await ticketText(watch, `${ticketId}-2`);
+    assert.match(text, new RegExp(`previous ticket: \`${ticketId}\``));
+    assert.match(text, /fails on main again/);
+    await controlWatch(client(), watch.watchId, 'stop', 'test');
+  });
+
+  it('reopens the same ticket with the new evidence when the failure comes back before the signature closed', async () => {
+    const fx = await product();
+    const watch = valueWatch(fx, uniqueId('reopen'));
+    const [first] = (await runWatch(watch)).failures;
+    await runWatch(watch);
+    const { ticketId } = await signatureWhen(watch, first.signature, 'filed', (s) => s.state === 'filed');
+    const tracker = new LocalTracker(watch.ticketsDir);
+    await land(fx, '2');
+    await tracker.setState(ticketId as string, 'done', { by: 'batch fix' });
+    await runWatch(watch);
+    const green = await signatureWhen(watch, first.signature, 'one green run', (s) => s.greenRuns === 1);
+    // A run that started before the ticket was done checked a base without the fix: its failure counts, reopens nothing.
+    const handle = client().workflow.getHandle(signatureWorkflowId(watch.watchId, first.signature));
+    await handle.signal(failureSeenSignal, { runId: 'started-before-the-fix', commit: 'f'.repeat(40), startedAt: (green.doneSince as number) - 1_000, at: Date.now(), failure: first });
+    const late = await signatureWhen(watch, first.signature, 'the late sighting counted', (s) => s.occurrences === green.occurrences + 1);
+    assert.deepEqual([late.state, late.reopened, late.greenRuns], ['fixed', 0, 1]);
+
+    await land(fx, '5');
+    const red = await runWatch(watch);
+    const commit = red.commit;
+    const s = await signatureWhen(watch, first.signature, 'reopened', (x) => x.reopened === 1);
+    assert.deepEqual([s.state, s.ticketId, s.greenRuns, s.tickets.length], ['filed', ticketId, 0, 1], 'the same ticket, the green count reset');
+    assert.deepEqual(await tracker.facts([ticketId as string]), [{ id: ticketId, state: 'todo' }], 'back to todo in the tracker');
+    assert.equal((await bugTickets(fx)).length, 1, 'no second ticket');
+    const text = await ticketText(watch, ticketId as string);
+    assert.match(text, /Failed again in run `/);
+    assert.match(text, new RegExp(`commit: ${commit}`));
+    assert.match(text, /error: value is 5 at \d+, want 2/, 'the new message and tail');
+  });
+
+  it("files nothing more for a signature a person said won't fix, and files again when its message changes", async () => {
+    const fx = await product();
+    const watch = valueWatch(fx, uniqueId('wontfix'));
+    const [first] = (await runWatch(watch)).failures;
+    await runWatch(watch);
+    const { ticketId } = await signatureWhen(watch, first.signature, 'filed', (s) => s.state === 'filed');
+    const answer = await wontFix(client(), watch.watchId, first.signature, { by: 'alice', reason: 'the value check is legacy' });
+    assert.deepEqual([answer.ticketId, answer.normalized], [ticketId, 'error: value is <n> at <n>, want <n>']);
+    await assert.rejects(wontFix(client(), watch.watchId, first.signature, { by: 'bob', reason: 'again' }), (err: unknown) => err instanceof GateRejectedError && /won't fix already \(alice/.test(err.message));
+    await assert.rejects(wontFix(client(), watch.watchId, first.signature, { by: 'bob', reason: ' ' }), (err: unknown) => err instanceof GateRejectedError && /field "reason"/.test(err.message));
+    await signatureWhen(watch, first.signature, "won't fix, its ticket human-gated", (s) => s.state === 'wont-fix' && s.trackerState === 'human-gated');
+
+    await runWatch(watch);
+    const s = await signatureWhen(watch, first.signature, 'a repeat suppressed', (x) => x.suppressed === 1);
+    assert.deepEqual([s.state, s.wontFix?.by, s.wontFix?.reason, s.tickets.length], ['wont-fix', 'alice', 'the value check is legacy', 1]);
+    assert.equal((await bugTickets(fx)).length, 1, 'nothing filed for the repeat');
+
+    // Another reason (a word, not a number) is another failure: filed once confirmed.
+    await land(fx, 'two');
+    const changed = (await runWatch(watch)).failures[0];
+    assert.notEqual(changed.signature, first.signature);
+    await runWatch(watch);
+    await signatureWhen(watch, changed.signature, 'the changed failure filed', (x) => x.state === 'filed');
+    assert.equal((await bugTickets(fx)).length, 2);
+    assert.equal((await signatureWhen(watch, first.signature, 'still won\'t fix', (x) => x.state === 'wont-fix')).suppressed, 1);
   });
 
   /** The signatures of a watch once every one has its ticket. */

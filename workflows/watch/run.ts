@@ -2,7 +2,9 @@
  * watchRunWorkflow (issue 27): what a watch's Temporal Schedule starts every `everyMs`. It checks the base's tip
  * (`runChecks`: a fresh export, the setup steps and every check, boxed like gates) and reports each failure to the
  * workflow of its signature (`reportFailures`: signal-with-start, so the server keeps one workflow, hence one ticket,
- * per failure). Finding failures is data: the run completes with them in its result. Only a harness fault (the
+ * per failure), then tells every other open signature of the watch that this run did not see it (`reportPasses`:
+ * a green run for those whose check ran to its end; a time-out or a check that could not start is green for none).
+ * Finding failures is data: the run completes with them in its result. Only a harness fault (the
  * repository gone, a setup step failing) fails the run, which pauses the Schedule (`pauseOnFailure`) for a person.
  * Deterministic: the work is activities.
  */
@@ -11,6 +13,7 @@ import type { Activities } from '../../activities';
 import { NON_RETRYABLE } from '../errors';
 import { breakerVerdict } from './breaker';
 import type { WatchConfig } from './input';
+import { checksThatRan } from './detected';
 import type { WatchRunResult } from './messages';
 
 /** Runs the watch's checks once and reports what failed; see the file comment. @returns what the run found. */
@@ -24,11 +27,15 @@ export async function watchRunWorkflow(watch: WatchConfig): Promise<WatchRunResu
   });
   // The run id, not the workflow id: a Schedule's workflow id is its nominal time in seconds, so two triggered runs
   // within a second share one.
-  const runId = workflowInfo().runId;
+  const { runId, runStartTime, taskQueue } = workflowInfo();
+  const startedAt = runStartTime.getTime();
   const result = await acts.runChecks({ watch, runId });
   // Failures that look systemic are one ticket for a person (the breaker), not one per failure for agents.
   const verdict = breakerVerdict(watch, result);
-  if (verdict.failures.length) await acts.reportFailures({ watch, runId, taskQueue: workflowInfo().taskQueue, commit: result.commit, failures: verdict.failures });
+  const reported = verdict.failures.length ? await acts.reportFailures({ watch, runId, taskQueue, commit: result.commit, startedAt, failures: verdict.failures }) : [];
+  // Every other signature of the watch learns that this run did not see it: a green run when its check ran.
+  const seen = [...result.failures.map((f) => f.signature), ...reported];
+  await acts.reportPasses({ watch, runId, commit: result.commit, startedAt, checks: checksThatRan(result), seen });
   setCurrentDetails(
     [
       `**watch** \`${watch.watchId}\` on \`${result.commit.slice(0, 10)}\``,
