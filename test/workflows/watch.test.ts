@@ -16,7 +16,7 @@ import { GateRejectedError } from '../../workflows/errors';
 import { watchRunWorkflow } from '../../workflows';
 import { TASK_QUEUE } from '../../workflows/messages';
 import { toWatchConfig, type WatchConfig } from '../../workflows/watch/input';
-import { failureSeenSignal, signatureStatusQuery, signatureWorkflowId, watchScheduleId, type SignatureStatus } from '../../workflows/watch/messages';
+import { failureSeenSignal, runPassedSignal, signatureStatusQuery, signatureWorkflowId, watchScheduleId, type SignatureStatus } from '../../workflows/watch/messages';
 import { makeRepo, type Fixture } from '../fixtures/repo';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
@@ -280,6 +280,42 @@ describe('a watch: scheduled checks that file their own tickets', function () {
     await signatureWhen(watch, changed.signature, 'the changed failure filed', (x) => x.state === 'filed');
     assert.equal((await bugTickets(fx)).length, 2);
     assert.equal((await signatureWhen(watch, first.signature, 'still won\'t fix', (x) => x.state === 'wont-fix')).suppressed, 1);
+  });
+
+  it('carries its state, the messages not yet taken and the runs counted through continue-as-new', async () => {
+    const fx = await product();
+    const watch = valueWatch(fx, uniqueId('can'));
+    // A failure as a run reports it, sent by hand so that the messages come in bursts.
+    const signature = '0123456789abcdef';
+    const workflowId = signatureWorkflowId(watch.watchId, signature);
+    const f = { check: 'value', kind: 'command' as const, id: 'value', message: 'error: value is 1, want 2', location: '', tail: 'error: value is 1, want 2', signature };
+    const start = (runId: string, startedAt = Date.now()) =>
+      client().workflow.signalWithStart('signatureWorkflow', {
+        workflowId,
+        taskQueue: TASK_QUEUE,
+        args: [{ watch, signature, continueAsNewAtEvents: 20 }],
+        signal: failureSeenSignal,
+        signalArgs: [{ runId, commit: `${runId}`.padEnd(40, '0'), startedAt, at: Date.now(), failure: f }],
+      });
+    const handle = await start('r1');
+    await start('r2');
+    await start('r2'); // a retried report: one run
+    const { ticketId } = await signatureWhen(watch, signature, 'filed', (s) => s.state === 'filed' && s.runs === 2);
+    const tracker = new LocalTracker(watch.ticketsDir);
+    await tracker.setState(ticketId as string, 'done', { by: 'batch fix' });
+    const pass = (runId: string) => handle.signal(runPassedSignal, { runId, commit: 'c'.repeat(40), startedAt: Date.now(), at: Date.now(), checks: ['value'] });
+    await pass('g1');
+    await signatureWhen(watch, signature, 'one green run', (s) => s.greenRuns === 1);
+    await start('r3');
+    await signatureWhen(watch, signature, 'reopened', (s) => s.reopened === 1);
+    await tracker.setState(ticketId as string, 'done', { by: 'batch fix' });
+    // A burst: some wait in the inbox when the workflow continues as new.
+    await Promise.all(['g2', 'g3', 'g4', 'g4'].map(pass));
+    const closed = await signatureWhen(watch, signature, 'closed', (s) => s.state === 'closed');
+    assert.deepEqual([closed.runs, closed.occurrences, closed.reopened, closed.greenRuns, closed.tickets], [3, 3, 1, 3, [ticketId]]);
+    const runsOfIt = [];
+    for await (const wf of client().workflow.list({ query: `WorkflowId = '${workflowId}'` })) runsOfIt.push(wf.runId);
+    assert.ok(runsOfIt.length > 1, `continued as new (${runsOfIt.length} runs)`);
   });
 
   /** The signatures of a watch once every one has its ticket. */

@@ -108,6 +108,8 @@ export interface SignatureInput {
   status?: SignatureStatus;
   pending?: SignatureMessage[];
   runIds?: string[];
+  /** Continue as new once the history holds this many events (default: when the server suggests it; tests set less). */
+  continueAsNewAtEvents?: number;
 }
 
 /** What the `wontFix` update answers: the signature, the ticket it leaves (if any) and the reason it holds for. */

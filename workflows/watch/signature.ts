@@ -69,7 +69,8 @@ export async function signatureWorkflow(input: SignatureInput): Promise<void> {
   });
   setHandler(signatureStatusQuery, () => keeper.status);
 
-  while (!workflowInfo().continueAsNewSuggested) {
+  const due = (): boolean => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= (input.continueAsNewAtEvents ?? Infinity);
+  while (!due()) {
     const idle = keeper.idleMs();
     if (idle === undefined) await condition(() => inbox.length > 0);
     else if (!(await condition(() => inbox.length > 0, Math.max(idle, 1)))) return;
