@@ -7,7 +7,7 @@ import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@tempor
 import { stringify } from 'csv-stringify/sync';
 import { BadInputError, BatchFailedError } from '../workflows/errors';
 import { batchWorkflowId, ticketWorkflowId } from '../workflows/messages';
-import type { FailureCause, RunReport, TicketReport, TicketRow } from '../workflows/types';
+import type { FailureCause, RoleProfile, RouteRole, RunReport, TicketReport, TicketRow } from '../workflows/types';
 
 /**
  * A finished batch's result: its run report, as the batch workflow returned it (rows without the tickets' own
@@ -68,7 +68,7 @@ export async function joinTicketResults(client: Client, report: RunReport): Prom
 
 /** A batch's row with what its ticket's own result adds (the result's fields that are set). */
 function joined(row: TicketRow, r: TicketReport): TicketRow {
-  const from = { title: r.title, phaseMs: r.phaseMs, failures: r.failures, kind: r.kind, size: r.size, costUsd: r.costUsd, tokens: r.tokens };
+  const from = { title: r.title, phaseMs: r.phaseMs, failures: r.failures, kind: r.kind, size: r.size, costUsd: r.costUsd, tokens: r.tokens, planSize: r.planSize, profiles: r.profiles };
   return { ...row, ...Object.fromEntries(Object.entries(from).filter(([, v]) => v !== undefined)) };
 }
 
@@ -87,9 +87,14 @@ const CAUSE_COLUMNS: [column: string, cause: FailureCause | undefined][] = [
   ['attempts_failed_budget', undefined],
 ];
 
+/** The roles whose profile the CSV shows, one `profile_<role>` column each. */
+const PROFILE_ROLES: readonly RouteRole[] = ['plan', 'implement', 'review', 'heal', 'decompose'];
+
 /**
  * The CSV's columns, in order: `ticket`, `title`, `kind`, `size`, `outcome`, `attempts`, one `attempts_failed_<cause>`
- * per cause, `cost_usd`, `tokens`, `agent_minutes` (plan and implement phases), `interventions`, `merge_commit`.
+ * per cause, `cost_usd`, `tokens`, `agent_minutes` (plan and implement phases), `interventions`, `merge_commit`,
+ * `plan_size` (`unknown`: a free-text plan), one `profile_<role>` per role (the profile that ran it, `<name> (fallback)`
+ * when its route fell back), `route_fallbacks` (`<role>: <why>`, `; `-separated).
  */
 export const CSV_COLUMNS: readonly string[] = [
   'ticket',
@@ -104,6 +109,9 @@ export const CSV_COLUMNS: readonly string[] = [
   'agent_minutes',
   'interventions',
   'merge_commit',
+  'plan_size',
+  ...PROFILE_ROLES.map((role) => `profile_${role}`),
+  'route_fallbacks',
 ];
 
 /**
@@ -130,8 +138,17 @@ export function csvRecords(report: RunReport): Record<string, string>[] {
       agent_minutes: agentMs === undefined ? '' : (agentMs / 60_000).toFixed(2),
       interventions: String(row.interventions?.length ?? 0),
       merge_commit: row.mergeCommit ?? '',
+      plan_size: row.planSize ?? '',
+      ...Object.fromEntries(PROFILE_ROLES.map((role) => [`profile_${role}`, profileCell(row.profiles?.[role])])),
+      route_fallbacks: PROFILE_ROLES.flatMap((role) => (row.profiles?.[role]?.fallback ? [`${role}: ${row.profiles[role]?.fallback}`] : [])).join('; '),
     };
   });
+}
+
+/** A role's profile cell: its name, marked when its route fell back (the reason is in `route_fallbacks`). */
+function profileCell(p: RoleProfile | undefined): string {
+  if (p === undefined) return '';
+  return p.fallback ? `${p.profile} (fallback)` : p.profile;
 }
 
 /**

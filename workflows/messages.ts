@@ -13,6 +13,9 @@ import type {
   Intervention,
   PhaseName,
   PhaseSpan,
+  RoleProfile,
+  RouteRole,
+  RouteSize,
   RunReport,
   TicketKind,
   TicketRow,
@@ -179,6 +182,10 @@ export interface TicketStatus {
   pullRequest?: { number: number; url: string };
   /** Set while the ticket rides out an outage (its repository or a folder gone or unwritable): what, and since when (ms). */
   outage?: { reason: string; since: number };
+  /** The plan's size (`unknown`: a free-text plan), once planned (issue 28 item 2). */
+  planSize?: RouteSize;
+  /** The profile that ran each role so far, with why it fell back when it did (issue 28 item 3). */
+  profiles?: Partial<Record<RouteRole, RoleProfile>>;
 }
 
 /**

@@ -60,6 +60,8 @@ describe('ratchet report', () => {
     phaseMs: { plan: 60_000, implement: 90_000, validate: 30_000 },
     costUsd: 0.42,
     tokens: 12_345,
+    planSize: 'M',
+    profiles: { plan: { profile: 'strong' }, implement: { profile: 'default', fallback: 'routes.implement names no profile for size M (it names S); ran default' } },
   };
   const older: TicketRow = { ticketId: 'old', outcome: 'done', attempts: 1, mergeCommit: SHA };
   const preexisting: TicketRow = { ticketId: 'pre', outcome: 'done', attempts: 0, reason: 'the tracker said done when the batch loaded' };
@@ -95,13 +97,20 @@ describe('ratchet report', () => {
       agent_minutes: '2.50',
       interventions: '1',
       merge_commit: SHA,
+      plan_size: 'M',
+      profile_plan: 'strong',
+      profile_implement: 'default (fallback)',
+      profile_review: '',
+      profile_heal: '',
+      profile_decompose: '',
+      route_fallbacks: 'implement: routes.implement names no profile for size M (it names S); ran default',
     });
     assert.ok(csv.includes('"Log in, with ""remember me""\nand a second line"'), 'RFC 4180 quoting');
   });
 
   it('leaves unknown cells empty, never 0: cost, tokens, time and causes a ticket\'s result did not record', () => {
     const [old, pre] = csvRecords(report([older, preexisting]));
-    for (const column of ['title', 'kind', 'size', 'cost_usd', 'tokens', 'agent_minutes', 'attempts_failed_gates', 'attempts_failed_budget']) {
+    for (const column of ['title', 'kind', 'size', 'cost_usd', 'tokens', 'agent_minutes', 'attempts_failed_gates', 'attempts_failed_budget', 'plan_size', 'profile_plan', 'route_fallbacks']) {
       assert.equal(old[column], '', `${column} is unknown for a ticket whose result predates it`);
     }
     assert.equal(old.attempts, '1');
