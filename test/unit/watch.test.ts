@@ -9,6 +9,7 @@ import path from 'node:path';
 import { createTrackers } from '../../activities/batch';
 import { LocalTracker } from '../../activities/tracker/local';
 import { failuresOf, signatureOf } from '../../activities/watch';
+import { formatWatchStatus } from '../../client/watch-schedule';
 import { readDetectedTicket, reopenTicket } from '../../activities/watch-ticket';
 import { BadInputError } from '../../workflows/errors';
 import { breakerVerdict } from '../../workflows/watch/breaker';
@@ -99,6 +100,21 @@ describe("a signature's life after filing", () => {
     assert.equal(again.title, 'test calc > adds fails on main again');
     assert.match(again.body, /previous ticket: `bug-0123456789ab`/);
     assert.doesNotMatch(detectedTicket(watch, status).body, /previous ticket/);
+  });
+
+  it('shows the state, the tickets, the green runs and a won\'t fix in ratchet watch status', () => {
+    const text = formatWatchStatus({
+      scheduleId: 'watch-w',
+      paused: false,
+      runs: 9,
+      next: [],
+      signatures: [
+        { ...status, state: 'fixed', greenRuns: 2, reopened: 1 },
+        { ...status, signature: 'fedcba9876543210', state: 'wont-fix', ticketId: 'bug-fedcba987654-2', tickets: ['bug-fedcba987654', 'bug-fedcba987654-2'], wontFix: { by: 'alice', reason: 'legacy', at: 0, normalized: 'x' }, suppressed: 4 },
+      ],
+    });
+    assert.match(text, /0123456789abcdef fixed as bug-0123456789ab: calc > adds: .*green 2 runs since the fix; reopened 1x\)/);
+    assert.match(text, /fedcba9876543210 wont-fix as bug-fedcba987654-2 \(tickets bug-fedcba987654, bug-fedcba987654-2\).*won't fix by alice: legacy; 4 not filed/);
   });
 
   it("tells a watch's signature workflows from another watch's whose id starts the same", () => {
