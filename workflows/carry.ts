@@ -72,6 +72,8 @@ export interface BatchCarry {
   trackerWrites?: number;
   /** Tickets whose `ticketEnded` said "look" and whose end is not read yet (absent: none, or a carry before 0.2.1). */
   endsToCheck?: string[];
+  /** Landings reopened for a regression (`<ticket>@<merge>`), absent when none. */
+  reopened?: string[];
 }
 
 /** A ticket on the wire: its index in `ids`, or its id when it is not a node of the graph. */

@@ -4,6 +4,7 @@
  *   take (tracker: in-progress) -> [approve first: an agent's unchecked discovered ticket] -> plan -> [plan gate]
  *   -> rounds of attempts (implement -> validate -> land), each spent round escalated (self-heal, else a person)
  *   -> tracker: merged -> deploy + verify-live, a failure escalated -> tracker: done
+ *   (reopened by its batch, batch/reopen.ts: take -> revert its earlier landing -> rounds of attempts as above)
  *
  * The rooms: ticket/state.ts (what the run knows: pure), ticket/effects.ts (handlers, signals to the batch, tracker
  * writes, locks, host routing, human gates), ticket/attempt.ts, ticket/land.ts, ticket/verify.ts, ticket/heal.ts
@@ -17,7 +18,7 @@ import { approvedToStart } from './ticket/approve-first';
 import { attemptRound } from './ticket/attempt';
 import { acts, TicketEffects } from './ticket/effects';
 import { escalate, guarded } from './ticket/heal';
-import { onRegression } from './ticket/revert';
+import { onRegression, revertEarlierLanding } from './ticket/revert';
 import { deployAndVerify } from './ticket/verify';
 import { ticketStepOf } from './repo-ref';
 import type { Ticket, TicketInput, TicketReport, TicketState } from './types';
@@ -56,10 +57,16 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
 async function lifecycle(fx: TicketEffects): Promise<TicketReport | NotTaken> {
   const taken = await take(fx);
   if (taken !== true) return taken instanceof NotTaken ? taken : finish(fx, 'human-gated', taken.end);
-  const approved = await approvedToStart(fx);
-  if (approved !== true) return finish(fx, 'human-gated', approved.end);
-  const planned = await plan(fx);
-  if (planned !== true) return finish(fx, 'human-gated', planned.end);
+  if (fx.input.reopen) {
+    // Its landing broke a done ticket after it ended done (batch/reopen.ts): revert, then back to work.
+    if ((await revertEarlierLanding(fx, fx.input.reopen)) === 'kept') return finish(fx, 'done');
+    fx.state.newRound(fx.config.maxAttempts);
+  } else {
+    const approved = await approvedToStart(fx);
+    if (approved !== true) return finish(fx, 'human-gated', approved.end);
+    const planned = await plan(fx);
+    if (planned !== true) return finish(fx, 'human-gated', planned.end);
+  }
   for (;;) {
     const merged = await attemptUntilMerged(fx);
     if (merged !== true) return finish(fx, 'human-gated', merged.end);

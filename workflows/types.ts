@@ -1036,4 +1036,11 @@ export interface TicketInput {
    * `unchecked-discovery` gate for a person's approve before its plan (discovered-check.ts).
    */
   approveFirst?: string;
+  /**
+   * Set by the batch when its final guard round finds that this ticket's landing broke a done ticket after this one
+   * had ended done (batch/reopen.ts): the merge to revert, the regressions, the reverts the batch landed so far, and its
+   * earlier run's report row (attempts, landings, reverts carry on). The ticket reverts its merge as
+   * ticket/revert.ts does and goes back to work, or ends done again when the merge is kept.
+   */
+  reopen?: { merge: string; regressions: Regression[]; reverts: number; before: TicketRow };
 }

@@ -72,6 +72,42 @@ describe('the guard and revert on regression', function () {
     );
   });
 
+  it("reopens a culprit that already ended done when only the final round finds its regression: reverted, back to work, landed again", async () => {
+    // One guard probe per deploy, rotating: after d's landing the cursor points past route-a, so route-b's round
+    // checks c, not route-a, and route-b ends done; the final round finds route-a broken.
+    const txt = (id: string) => ({ id, probes: [{ name: `${id} there`, command: `test -f ${id}.txt` }] });
+    const [a, b] = routes('{"b": true}\n');
+    const fx = server.track(await makeRepo([a, { ...txt('c'), dependsOn: ['route-a'] }, { ...txt('d'), dependsOn: ['c'] }, { ...b, dependsOn: ['d'] }]));
+    const batchId = uniqueId('reo');
+    const input = fx.batch(batchId, { deploy: { command: 'true' }, verify: { guard: 1 } });
+    const report = await client().workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] }).then((h) => h.result());
+
+    assert.equal(report.oracle.satisfied, true, JSON.stringify(report.oracle));
+    assert.deepEqual(report.oracle.done.sort(), ['c', 'd', 'route-a', 'route-b']);
+    assert.equal(report.interventions.total, 0, 'no person was needed');
+    const [rev, ...more] = report.reverts ?? [];
+    assert.equal(more.length, 0, JSON.stringify(report.reverts));
+    assert.deepEqual({ ticketId: rev.ticketId, by: rev.by, restored: rev.restored }, { ticketId: 'route-b', by: 'auto', restored: true });
+    assert.deepEqual(rev.regressions.map((r) => [r.ticketId, r.probe, r.culprit]), [['route-a', 'route a on', 'route-b']]);
+    // The reopened run carried on from the first: attempt 2, both landings in its row.
+    const rowB = report.tickets.find((t) => t.ticketId === 'route-b');
+    assert.equal(rowB?.attempts, 2);
+    assert.equal(rowB?.landings?.length, 2);
+    const subjects = (await simpleGit(fx.repo).raw(['log', '--first-parent', '--reverse', '--format=%s', 'main'])).split('\n').filter((l) => l.startsWith('ratchet: '));
+    assert.deepEqual(
+      subjects.map((l) => l.split(' ').slice(0, 3).join(' ')),
+      ['ratchet: merge route-a', 'ratchet: merge c', 'ratchet: merge d', 'ratchet: merge route-b', 'ratchet: revert route-b', 'ratchet: merge route-b'],
+    );
+    assert.equal((await simpleGit(fx.repo).show(['main:config/flags.json'])).trim(), '{"a": true, "b": true}');
+    assert.deepEqual(report.mainHealth?.probes.sort(), ['c: c there', 'd: d there', 'route-a: route a on', 'route-b: route b on']);
+    // route-b's ticket workflow ran twice under its id: done, then reopened by the batch.
+    await waitUntil('two runs of route-b in visibility', async () => {
+      const runs: string[] = [];
+      for await (const w of client().workflow.list({ query: `WorkflowId = '${ticketWorkflowId(batchId, 'route-b')}'` })) runs.push(w.runId);
+      return runs.length === 2 || undefined;
+    });
+  });
+
   it('re-runs a guard probe that fails once on the same deployment: recorded as flaky, nothing reverted', async () => {
     const fx = server.track(await makeRepo(routes('{"a": true, "b": true}\n')));
     const armed = fx.marker('armed');

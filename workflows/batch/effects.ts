@@ -30,7 +30,7 @@ import { OPTIONS } from '../options';
 import { secretEnvRefusal } from '../secret-env';
 import { RatchetAttempt, RatchetBatch, RatchetPhase, RatchetTicket } from '../search-attributes';
 import { ticketWorkflow } from '../ticket';
-import type { DiscoveredRecord, HarnessSettings, LoadedBatch, Probe, Ticket, TicketFact } from '../types';
+import type { DiscoveredRecord, HarnessSettings, LoadedBatch, Probe, Ticket, TicketFact, TicketInput } from '../types';
 import type { BatchSchedule } from './schedule';
 
 /** The batch's activity tasks (`load`: `ratchet start`'s check), and its tracker reads and writes as local activities. */
@@ -264,25 +264,34 @@ export function startReady(s: BatchSchedule, ids: readonly string[]): Promise<vo
   return ids.map((id) => {
     const { input, unblockedMs } = s.start(id, Date.now());
     if (unblockedMs !== undefined) unblocked(unblockedMs);
-    const { batchId } = s.config;
-    return startChild(ticketWorkflow, {
-      workflowId: ticketWorkflowId(batchId, id),
-      args: [input],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      staticSummary: input.ticket.title,
-      staticDetails: `ticket ${id} of batch ${batchId}`,
-      typedSearchAttributes: [
-        { key: RatchetBatch, value: batchId },
-        { key: RatchetTicket, value: id },
-        { key: RatchetPhase, value: 'queued' },
-        { key: RatchetAttempt, value: 0 },
-      ],
-    }).then(
-      () => undefined,
-      (err: unknown) => {
-        if (err instanceof WorkflowExecutionAlreadyStartedError) return;
-        s.ended({ ticketId: id, failure: `could not start: ${(err as Error).message}` }, Date.now());
-      },
-    );
+    return startTicket(s, input);
   });
+}
+
+/**
+ * Starts the ticket workflow of `input` (see {@link startReady}); one already running under its id is this batch's
+ * and will report its end; one that could not start ends as a failure.
+ */
+export function startTicket(s: BatchSchedule, input: TicketInput): Promise<void> {
+  const { batchId } = s.config;
+  const id = input.ticket.id;
+  return startChild(ticketWorkflow, {
+    workflowId: ticketWorkflowId(batchId, id),
+    args: [input],
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    staticSummary: input.ticket.title,
+    staticDetails: `ticket ${id} of batch ${batchId}${input.reopen ? `, reopened: its landing ${input.reopen.merge.slice(0, 10)} broke done tickets` : ''}`,
+    typedSearchAttributes: [
+      { key: RatchetBatch, value: batchId },
+      { key: RatchetTicket, value: id },
+      { key: RatchetPhase, value: 'queued' },
+      { key: RatchetAttempt, value: input.reopen?.before.attempts ?? 0 },
+    ],
+  }).then(
+    () => undefined,
+    (err: unknown) => {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+      s.ended({ ticketId: id, failure: `could not start: ${(err as Error).message}` }, Date.now());
+    },
+  );
 }

@@ -13,6 +13,7 @@ import { asStepFailure } from '../local';
 import { OPTIONS } from '../options';
 import { repoRef, secretNames } from '../repo-ref';
 import type { MainLineEntry } from '../types';
+import { reopenCulprits } from './reopen';
 import type { BatchSchedule } from './schedule';
 
 const local = proxyLocalActivities<Activities>(OPTIONS.lock);
@@ -35,6 +36,9 @@ export async function mainIsHealthy(s: BatchSchedule): Promise<boolean> {
     s.mainLine = await mainLine(s);
     return true;
   }
+  // A culprit of this batch that already ended done is reopened to revert its landing; main's health is asked again
+  // when it ends (batch/reopen.ts).
+  if ((await reopenCulprits(s, r.regressions, r.reverts)).length) return false;
   const why = r.regressions.map((g) => `${g.ticketId}'s probe "${g.probe}" fails (${g.after.slice(0, 200)}); first landing after it last passed: ${g.culprit}`).join('; ');
   s.pause('main-health', `main's health: ${why}. Fix or revert on main, then send "resume" to check again`);
   return false;

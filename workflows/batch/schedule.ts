@@ -26,6 +26,7 @@ import {
   type Intervention,
   type LoadedBatch,
   type PhaseName,
+  type Regression,
   type RunReport,
   type Ticket,
   type TicketFact,
@@ -102,6 +103,8 @@ export class BatchSchedule {
   /** Tickets whose end is being read now. */
   readonly checking = new Set<string>();
   lastFailure: string | undefined;
+  /** Landings reopened for a regression, `<ticket>@<merge>`: each at most once (batch/reopen.ts). */
+  readonly reopened: Set<string>;
   /** Tickets whose tracker state the loop reads at its next turn. */
   readonly toRead = new Set<string>();
   /** When each ticket's workflow ended in this run, workflow time (for the unblock latency metric). */
@@ -153,6 +156,7 @@ export class BatchSchedule {
     this.trackerWrites = carry.trackerWrites ?? 0;
     this.endsToCheck = new Set(carry.endsToCheck ?? []);
     this.lastFailure = carry.lastFailure;
+    this.reopened = new Set(carry.reopened ?? []);
     if (!fresh) return;
     for (const t of this.tickets) {
       this.states.set(t.id, t.state);
@@ -205,6 +209,7 @@ export class BatchSchedule {
       trackerWrites: this.trackerWrites,
       ...(this.endsToCheck.size + this.checking.size ? { endsToCheck: [...this.endsToCheck, ...this.checking] } : {}),
       lastFailure: this.lastFailure,
+      ...(this.reopened.size ? { reopened: [...this.reopened] } : {}),
     };
   }
 
@@ -516,6 +521,28 @@ export class BatchSchedule {
     const approveFirst = terms.approveFirst !== undefined ? { approveFirst: terms.approveFirst } : {};
     const input: TicketInput = { batchId: this.config.batchId, config: this.config, ticket, ...this.healing(id), readSelf: true, ...approveFirst };
     return { input, ...(unblockedMs !== undefined ? { unblockedMs } : {}) };
+  }
+
+  /**
+   * Starts `id` again, a ticket that ended done, because its landing `merge` broke done tickets (batch/reopen.ts): its
+   * row and evidence go (its next end brings them back, the earlier run's part carried on), and it runs again from
+   * the state ratchet last wrote. A landing is reopened at most once, and never for a regression the ticket already
+   * saw after that landing (it was handled then: a person kept the merge, or `revert.mode` decided).
+   * @returns its input, or undefined when it is not done, runs, has no regression new to it, or that landing was
+   *   reopened before.
+   */
+  reopen(id: string, regressions: Regression[], reverts: number, now: number): TicketInput | undefined {
+    const before = this.reports.get(id);
+    const seen = (r: Regression): boolean => (before?.regressions ?? []).some((b) => b.ticketId === r.ticketId && b.probe === r.probe && b.culpritCommit === r.culpritCommit);
+    const regs = regressions.filter((r) => !seen(r));
+    const merge = regs[0]?.culpritCommit ?? '';
+    if (!before || before.outcome !== 'done' || !regs.length || this.running.has(id) || this.reopened.has(`${id}@${merge}`)) return undefined;
+    this.reopened.add(`${id}@${merge}`);
+    this.reports.delete(id);
+    delete this.evidence[id];
+    this.endedAt.delete(id);
+    const { input } = this.start(id, now);
+    return { ...input, reopen: { merge, regressions: regs, reverts, before } };
   }
 
   /**

@@ -75,6 +75,7 @@ export class TicketEffects {
     this.config = input.config;
     this.options = optionsFor(this.config);
     this.state = new TicketRunState(input.config.maxAttempts, input.ticket.state, Date.now());
+    if (input.reopen) this.state.carryOn(input.reopen.before);
   }
 
   /** Installs the ticket's query, signal and update handlers (the public contract's `status`, `approve`, `reject`). */

@@ -76,6 +76,17 @@ export async function onRegression(fx: TicketEffects, regs: Regression[], revert
 }
 
 /**
+ * A reopened ticket (batch/reopen.ts): the batch's final guard round found `reopen.merge`, this ticket's landing from
+ * its earlier run, broke done tickets. Handled as a regression found right after the landing (the same modes, bounds,
+ * gates and queue).
+ * @returns as {@link onRegression}.
+ */
+export async function revertEarlierLanding(fx: TicketEffects, reopen: { merge: string; regressions: Regression[]; reverts: number }): Promise<'reverted' | 'kept'> {
+  fx.state.mergeCommit = reopen.merge;
+  return onRegression(fx, reopen.regressions, reopen.reverts);
+}
+
+/**
  * The revert `commit` of `merge` landed: it is deployed with the guard's round after it, which says whether the
  * damaged tickets' probes pass again, and the ticket goes back to work.
  */

@@ -24,6 +24,7 @@ import type {
   Ticket,
   TicketOutcome,
   TicketReport,
+  TicketRow,
   TicketState,
 } from '../types';
 
@@ -152,6 +153,21 @@ export class TicketRunState {
     this.cap = maxAttempts;
     this.lastWritten = written;
     this.phaseStartedAt = now;
+  }
+
+  /**
+   * Carries on from the ticket's earlier run in this batch (a reopened ticket, batch/reopen.ts): its attempts keep
+   * counting (attempt folders are not reused), and its landings, reverts, semantic conflicts, regressions, interventions
+   * and failed attempts stay in its report.
+   */
+  carryOn(before: TicketRow): void {
+    this.attempt = before.attempts;
+    this.landings.push(...(before.landings ?? []));
+    this.reverts.push(...(before.reverts ?? []));
+    this.semanticConflicts.push(...(before.semanticConflicts ?? []));
+    this.regressions.push(...(before.regressions ?? []));
+    this.interventions.push(...(before.interventions ?? []));
+    Object.assign(this.failures, before.failures ?? {});
   }
 
   /** Ends the current phase's span (none for `queued`) and starts `next`. @returns the phase left. */
