@@ -17,7 +17,9 @@ import { implement, type ImplementInput } from './implement';
 import { deploy, merge, releaseTicket, type DeployInput, type MergeInput, type ReleaseInput } from './merge';
 import { requestLock, type RequestLockInput } from './lock';
 import { enterGuard, type EnterGuardInput } from './guard';
-import { reportFailures, runChecks, watchRef, type ReportFailuresInput, type RunChecksInput } from './watch';
+import { reportFailures, reportPasses, runChecks, watchRef, type ReportFailuresInput, type ReportPassesInput, type RunChecksInput } from './watch';
+import { readDetectedTicket, reopenTicket, type DetectedTicketRef, type ReopenInput } from './watch-ticket';
+import { firstBadCommit, type FirstBadInput } from './watch-bisect';
 import { enterMergeQueue, landCandidate, readMainLine, type EnterMergeQueueInput, type LandCandidateInput, type MainLineInput } from './merge-queue';
 import { createForges, landPullRequest, openPullRequest, openRevertPullRequest, updatePullRequest, type LandInput, type OpenPullRequestInput, type OpenRevertInput, type UpdatePullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
@@ -149,6 +151,10 @@ export function createActivities(deps: ActivityDeps = {}) {
     verifyLive: boundary((input: VerifyInput) => verifyLive(here(input), { env, git }), (i) => repoNeeds(here(i))),
     runChecks: boundary((input: RunChecksInput) => runChecks(input, step), (i) => repoNeeds({ ref: watchRef(i.watch) })),
     reportFailures: boundary((input: ReportFailuresInput) => reportFailures(input)),
+    reportPasses: boundary((input: ReportPassesInput) => reportPasses(input)),
+    readDetectedTicket: boundary((input: DetectedTicketRef) => readDetectedTicket(trackers, input)),
+    reopenTicket: boundary((input: ReopenInput) => reopenTicket(trackers, input), trackerNeeds),
+    firstBadCommit: boundary((input: FirstBadInput) => firstBadCommit(input, step), (i) => repoNeeds({ ref: watchRef(i.watch) })),
     readTicketEnd: boundary((input: ReadTicketEndInput) => {
       if (!deps.client) throw new Error('this worker has no Temporal client for readTicketEnd (createWorker makes one)');
       return readTicketEnd(deps.client, git, input);

@@ -34,6 +34,13 @@ export const watchFileSchema = z
     artifactsDir: z.string().min(1).default('.ratchet/artifacts'),
     // A failure is filed once it was seen in this many runs (or twice on one commit).
     confirmAfterRuns: z.number().int().min(1).max(10).default(2),
+    // A fixed failure's signature closes once its check stayed green in this many scheduled runs after the fix.
+    closeAfterGreenRuns: z
+      .number()
+      .int()
+      .min(1, { error: 'must be at least 1; fix: give how many green runs after the fix close a signature, such as 3' })
+      .max(100, { error: 'must be at most 100; fix: use a smaller count (each run is everyMs apart)' })
+      .default(3),
     // "none" runs the checks unboxed, on the host (written on purpose, as the batch's agent.sandbox).
     sandbox: z.enum(['bwrap', 'none']).optional(),
     // Failures that look systemic file one ticket for a person (workflows/watch/breaker.ts).
@@ -41,6 +48,8 @@ export const watchFileSchema = z
       .object({ maxNewPerRun: z.number().int().min(1).max(1_000).default(5), failingShare: z.number().gt(0).max(1).default(0.5) })
       .strict()
       .default({ maxNewPerRun: 5, failingShare: 0.5 }),
+    // The first bad commit of a new failure: at most this many check runs (activities/watch-bisect.ts).
+    bisect: z.object({ maxRuns: z.number().int().min(1).max(32).default(8) }).strict().default({ maxRuns: 8 }),
   })
   .strict();
 
