@@ -29,6 +29,7 @@ import { BatchFailedError, WatchInterruptedError } from '../workflows/errors';
 import { devServerOptions, uiUrlFor } from './dev-server-options';
 import { formatQueue, formatReport, formatStatus } from './format';
 import { finishedReport, joinTicketResults, reportCsv } from './report';
+import { proposalLines } from './status';
 
 export { EXIT } from './errors';
 

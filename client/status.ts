@@ -40,3 +40,20 @@ export async function ticketStatus(client: Client, batchId: string, ticketId: st
   const workflowId = ticketWorkflowId(batchId, ticketId);
   return client.workflow.getHandle(workflowId).query(statusQuery).catch((err: unknown) => notFound(err, `ticket ${ticketId}`, workflowId));
 }
+
+/**
+ * What `ratchet status` adds for each ticket waiting at a `decomposition` gate (an epic, docs/epics.md): its proposed
+ * sub-tickets and their graph, as the ticket's status query gives them (`waitingReason`), indented. A ticket that
+ * does not answer is left out.
+ * @returns the lines, empty when no epic waits.
+ */
+export async function proposalLines(client: Client, status: BatchStatus): Promise<string[]> {
+  const epics = status.tickets.filter((t) => t.waitingFor === 'decomposition');
+  const lines: string[] = [];
+  for (const t of epics) {
+    const st = await client.workflow.getHandle(ticketWorkflowId(status.batchId, t.id)).query(statusQuery).catch(() => undefined);
+    if (!st?.waitingReason) continue;
+    lines.push(`Epic ${t.id} at its decomposition gate:`, ...st.waitingReason.split('\n').map((l) => `  ${l}`));
+  }
+  return lines;
+}
