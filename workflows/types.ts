@@ -657,12 +657,14 @@ export interface SemanticConflict {
 }
 
 /**
+ * `decompose`: an epic's agent splits it into sub-tickets (docs/epics.md), which it then waits for in `blocked`.
  * `blocked`: the ticket waits for discovered tickets its attempt found it needs first; `self-heal`: the heal agent
  * judges a stop (and the tripwire its proposed harness change).
  */
 export type PhaseName =
   | 'queued'
   | 'plan'
+  | 'decompose'
   | 'implement'
   | 'blocked'
   | 'validate'
