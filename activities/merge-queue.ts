@@ -52,6 +52,13 @@ export interface LandCandidateInput {
   entries: CandidateEntry[];
   /** The queue's number for this candidate: `RATCHET_ATTEMPT` of its gate runs and its log folder's name. */
   candidate: number;
+  /** false: validate only, never move the base (a red candidate's prefixes, tested at once); absent: land. */
+  land?: boolean;
+  /**
+   * These entries passed the checks merged onto `base`, giving `tree` (an earlier `land: false` run): while the base is
+   * still there and the merges give that tree again, the checks are not run again.
+   */
+  validated?: { base: string; tree: string };
 }
 
 /** How a candidate ended. */
@@ -61,7 +68,9 @@ export type LandCandidateResult =
   /** Entry `ticketId` conflicts with the base and the entries before it (or a checkout of the base has local changes in `paths`). */
   | { status: 'conflict'; ticketId: string; paths: string[] }
   /** The candidate failed its checks: nothing moved. `landedSince`: per entry, what landed since its base commit. */
-  | ({ status: 'red' } & RedCandidate);
+  | ({ status: 'red' } & RedCandidate)
+  /** (`land: false`) The candidate passed its checks merged onto `base`, giving `tree`; nothing moved. */
+  | { status: 'green'; base: string; tree: string };
 
 /** The merge commit's message of a ticket's commit (the shape `merge` writes, which `landedMerge` readers parse). */
 export const mergeMessage = (batchId: string, e: Pick<CandidateEntry, 'ticketId' | 'title' | 'commit' | 'revert'>): string =>
@@ -73,7 +82,8 @@ export const mergeMessage = (batchId: string, e: Pick<CandidateEntry, 'ticketId'
  * guard's PASS_TO_PASS against the tip (every test that passed there must still pass), and only when they pass moves
  * the base to exactly that commit by compare-and-swap (`advanceBase`). A candidate whose tree is the attempt's own
  * (one entry cut from the tip) was validated by its attempt and is not run again. When the base moved meanwhile,
- * the new candidate is validated again (up to {@link MERGE_TRIES} times).
+ * the new candidate is validated again (up to {@link MERGE_TRIES} times). With `land: false` it validates only; with
+ * `validated` it skips checks that an earlier run passed on the same base and tree.
  * Idempotent: a retry after the base moved to the candidate (the worker died after the swap) finds the entries'
  * merge commits on the base and reports them landed. Each landed ticket releases its own worktree (`releaseTicket`,
  * on its host).
@@ -93,11 +103,14 @@ export async function landCandidate(input: LandCandidateInput, deps: GateDeps): 
     const chain = await chainMerges(git, ref.repo, from, entries.map((e) => ({ commit: e.commit, message: mergeMessage(ref.batchId, e), revert: e.revert })));
     if ('conflictAt' in chain) return { status: 'conflict', ticketId: entries[chain.conflictAt].ticketId, paths: chain.paths };
     const tip = chain.commits[chain.commits.length - 1];
+    const tree = (await git.run(ref.repo, ['rev-parse', `${tip}^{tree}`])).out.trim();
     const validated = !(entries.length === 1 && !entries[0].revert && (await sameTree(git, ref.repo, tip, entries[0].commit)));
-    if (validated) {
+    const known = input.validated?.base === from && input.validated.tree === tree;
+    if (validated && !known) {
       const red = await checkQueued(input, deps, tip, from);
       if (red) return red;
     }
+    if (input.land === false) return { status: 'green', base: from, tree };
     const moved = await git.withRepoLock(ref.repo, () => advanceBase(git, ref.repo, ref.baseBranch, from, tip, entries[entries.length - 1].commit));
     if (moved === 'again') continue;
     if (moved !== true) return { status: 'conflict', ticketId: entries[0].ticketId, paths: moved };
@@ -138,7 +151,8 @@ async function checkQueued(input: LandCandidateInput, deps: GateDeps, tip: strin
       from,
       ticketId: entries[entries.length - 1].ticketId,
       attempt: candidate,
-      exportName: `_candidate-${ref.batchId}`,
+      // Its own export: a red candidate's halves are tested at once (workflows/merge-queue.ts).
+      exportName: `_candidate-${ref.batchId}-${candidate}`,
       logDir: await stepDir(ref, '_queue', `candidate-${candidate}`),
       tickets: entries,
     },

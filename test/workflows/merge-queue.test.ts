@@ -3,10 +3,10 @@
  * lands is what was validated. Two honest tickets that each pass on their own base and break main together (a rename
  * and a new caller of the old name) never leave a red commit on main's first-parent line: the second is sent back as
  * a semantic conflict and lands on its next attempt; a candidate of three with one culprit is split until the culprit
- * is found, and the other two land.
+ * is found (halves in turn, or its prefixes at once with maxParallel 2), and the other two land.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
@@ -82,7 +82,8 @@ describe('the merge queue', function () {
     assert.deepEqual(await redOnMain(fx.repo), [], 'every commit on main passes the gate');
   });
 
-  it('splits a red candidate of three until the culprit is found, lands the other two, and sends the culprit back', async () => {
+  /** Puts a (a rename), b (a caller of the old name: the culprit) and c (unrelated) in line as one candidate of three. */
+  async function threeInLine(parallel?: number) {
     const fx = server.track(await makeRepo([]));
     await withProduct(fx);
     const base = (await simpleGit(fx.repo).revparse(['main'])).trim();
@@ -99,6 +100,7 @@ describe('the merge queue', function () {
       secrets: [],
       timeoutMs: 120_000,
       heartbeatMs: 10_000,
+      ...(parallel ? { parallel } : {}),
     };
     // Requesters that do not exist: the verdicts stay in the queue's recent list, which its status shows.
     const entry = (ticketId: string, commit: string): QueueEntry => ({
@@ -123,13 +125,32 @@ describe('the merge queue', function () {
     }, { timeoutMs: 120_000 });
     const outcome = Object.fromEntries(status.recent.map((v) => [v.ticketId, v.outcome]));
     assert.deepEqual(outcome, { a: 'merged', b: 'semantic-conflict', c: 'merged' });
-    // a+b+c red, a+b red, a (its own tree: no gate run), b red (the culprit), c.
-    assert.equal(status.candidates, 5);
     assert.equal(status.semanticConflicts, 1);
     assert.equal((await mergesOf(fx.repo, 'a')).length, 1);
     assert.equal((await mergesOf(fx.repo, 'c')).length, 1);
     assert.equal((await mergesOf(fx.repo, 'b')).length, 0);
     assert.deepEqual(await redOnMain(fx.repo), [], 'every commit on main passes the gate');
     await queue.terminate();
+    const landed = (await simpleGit(fx.repo).raw(['log', '--first-parent', '--reverse', '--format=%s', 'main'])).split('\n').filter((l) => l.startsWith('ratchet: merge'));
+    // The candidates whose gates ran: each has its log folder.
+    const ran = (await readdir(path.join(checks.ref.artifactsDir, batchId, '_queue'))).sort();
+    return { status, landed: landed.map((l) => l.split(' ')[2]), ran };
+  }
+
+  it('splits a red candidate of three until the culprit is found, lands the other two, and sends the culprit back', async () => {
+    const { status, landed, ran } = await threeInLine();
+    // a+b+c red, a+b red, a (its own tree: no gate run), b red (the culprit), c: four gate runs in five steps.
+    assert.equal(status.candidates, 5);
+    assert.deepEqual(ran, ['candidate-1', 'candidate-2', 'candidate-4', 'candidate-5']);
+    assert.deepEqual(landed, ['a', 'c']);
+  });
+
+  it("tests a red candidate's prefixes at once where maxParallel allows: the same culprit in line order, in fewer steps", async () => {
+    const { status, landed, ran } = await threeInLine(2);
+    // a+b+c red; then a (its own tree: no gate run) beside a+b (red: b is the culprit); a lands on the validation it
+    // had (#4, no gate run), b goes back, c is tested on the new base: three gate runs in three steps.
+    assert.equal(status.candidates, 5);
+    assert.deepEqual(ran, ['candidate-1', 'candidate-3', 'candidate-5']);
+    assert.deepEqual(landed, ['a', 'c']);
   });
 });

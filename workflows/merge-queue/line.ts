@@ -83,7 +83,7 @@ export class MergeLine {
     const row = (e: QueueEntry) => `- \`${e.ticketId}\` (${e.checks.ref.batchId}) \`${e.commit.slice(0, 10)}\``;
     return [
       `**merge queue** \`${key}\``,
-      this.testing.length ? `candidate #${this.candidates} under test (${this.testing.length}):\n${this.testing.map(row).join('\n')}` : 'no candidate under test',
+      this.testing.length ? `under test (${this.testing.length}), the last candidate #${this.candidates}:\n${this.testing.map(row).join('\n')}` : 'no candidate under test',
       this.line.length ? `in line (${this.line.length}):\n${this.line.map(row).join('\n')}` : 'nobody in line',
       `candidates tested: ${this.candidates}, landed in this run: ${this.landed}, semantic conflicts: ${this.semanticConflicts}`,
     ].join('\n\n');

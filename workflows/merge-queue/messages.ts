@@ -19,6 +19,11 @@ export interface CandidateChecks {
   /** The candidate activity's limits: start-to-close and heartbeat timeouts, ms (from the batch's gates and setup). */
   timeoutMs: number;
   heartbeatMs: number;
+  /**
+   * How many of this batch's candidates a red candidate's halves may test at once (the batch's `maxParallel`); absent
+   * (entries from before it) or 1: one after the other.
+   */
+  parallel?: number;
 }
 
 /** A validated commit in line to land; `requestId` is unique per request (the requester's uuid4). */

@@ -25,7 +25,7 @@ const ASK_AGAIN_MS = 10 * 60_000;
 /**
  * What validates a candidate with this ticket's commit in it: the batch's gates and the harness's setup steps in the
  * agent's box, as validate runs them; the candidate's time limit covers the gates and setup twice (the candidate, and
- * a run on the base tip for PASS_TO_PASS) and two minutes.
+ * a run on the base tip for PASS_TO_PASS) and two minutes; a red candidate's halves are tested `maxParallel` at once.
  */
 export function candidateChecks(config: BatchConfig): CandidateChecks {
   const { env, envFrom, sandbox, cacheDirs, network } = config.agent;
@@ -39,6 +39,7 @@ export function candidateChecks(config: BatchConfig): CandidateChecks {
     secrets: secretNames(config),
     timeoutMs: 2 * runMs + 120_000,
     heartbeatMs: config.heartbeatTimeoutMs,
+    parallel: config.maxParallel,
   };
 }
 
