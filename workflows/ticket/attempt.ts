@@ -13,6 +13,8 @@ import type { ImplementResult, ValidateResult } from '../types';
 import { reportDiscovered } from './discovered';
 import { acts, type TicketEffects } from './effects';
 import { land } from './land';
+import { routed } from './routes';
+import { routeSize } from '../agent-routes';
 import { ridingOutages } from './outage';
 
 /** How a round of attempts ended: merged, spent, a person's reject, or a discovered blocker ended human-gated. */
@@ -41,7 +43,7 @@ export async function attemptRound(fx: TicketEffects): Promise<RoundEnd> {
 
 /** One implement -> validate -> [protected-change gate] -> land cycle. */
 async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 'failed'> {
-  const { state: s, ticket, config } = fx;
+  const { state: s, ticket } = fx;
   const n = s.attempt;
   fx.enter('implement');
   const impl: ImplementResult = fx.heldOn(
@@ -59,7 +61,7 @@ async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 
   }
   if (impl.agent.exitCode !== 0 || impl.agent.timedOut) {
     const setup = impl.setupFailed;
-    const how = impl.agent.timedOut ? `timed out after ${config.agent.timeoutMs} ms` : `exited with code ${impl.agent.exitCode}`;
+    const how = impl.agent.timedOut ? `timed out after ${implementInput(fx).agent.timeoutMs} ms` : `exited with code ${impl.agent.exitCode}`;
     if (setup) {
       const ended = setup.timedOut ? 'timed out' : `exited ${setup.exitCode}`;
       s.fail(`setup: ${setup.command}`, `Attempt ${n}: the harness's setup step \`${setup.command}\` ${ended}, so the agent did not run (a harness gap, not the code).\n${setup.tail}`);
@@ -92,10 +94,15 @@ async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 
   return landed === true ? 'merged' : landed === false ? 'failed' : landed;
 }
 
-/** What implement takes: what a plan takes (repository, agent, harness, checks), the attempt, its feedback, the plan. */
+/**
+ * What implement takes: what a plan takes (repository, harness, checks), the profile its route picks for the plan's
+ * size (ticket/routes.ts `routed`), the attempt, its feedback, the plan.
+ */
 function implementInput(fx: TicketEffects): ImplementInput {
   const { config, ticket, state: s } = fx;
-  return { ...ticketStepOf(config), ticket, attempt: s.attempt, maxAttempts: config.maxAttempts, feedback: [...s.feedback], plan: s.plan };
+  const { agent, profile } = routed(fx, 'implement', routeSize(s.planSize, ticket));
+  const step = { ...ticketStepOf(config), ...(profile === 'default' && agent === config.agent ? {} : { agent, profile }) };
+  return { ...step, ticket, attempt: s.attempt, maxAttempts: config.maxAttempts, feedback: [...s.feedback], plan: s.plan };
 }
 
 /** What validate takes: the attempt's commit in its worktree, the batch's gates and protected paths, the harness's setup. */

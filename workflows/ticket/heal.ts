@@ -12,6 +12,7 @@ import type { AgentConfig, BatchConfig, GateReason, HealConfig, HealRecord, Repo
 import { fileAndWait } from './discovered';
 import { acts, type TicketEffects } from './effects';
 import { ridingOutages } from './outage';
+import { routed } from './routes';
 
 /** Where a ticket stopped: its attempts ran out, verify-live failed after a merge, or a harness step kept failing. */
 export type StopKind = 'attempts' | 'verify' | 'fault';
@@ -96,7 +97,7 @@ export async function selfHeal(fx: TicketEffects, stop: string, at: StopKind): P
   let h: Awaited<ReturnType<Activities['selfHeal']>>;
   try {
     h = await acts.selfHeal.executeWithOptions({ ...fx.options.heal, summary: `self-heal ${ticket.id} #${n}` }, [
-      { ...healAgentOf(fx.config, heal), ticket, n, stop, feedback: [...s.feedback], definition, harness: harnessOf(fx.config) },
+      { ...healAgentOf(fx, heal), ticket, n, stop, feedback: [...s.feedback], definition, harness: harnessOf(fx.config) },
     ]);
   } catch (err) {
     // The heal itself could not run (its worktree, its agent): a person decides, as without a heal.
@@ -157,9 +158,16 @@ export async function selfHeal(fx: TicketEffects, stop: string, at: StopKind): P
   return true;
 }
 
-/** The heal agent's part of its input: the repository, the batch agent's environment and box with `heal`'s command and time limit, the secrets. */
-function healAgentOf(config: BatchConfig, heal: HealConfig): { ref: RepoRef; agent: AgentConfig; secrets: string[] } {
-  return { ref: repoRef(config), agent: { ...config.agent, command: heal.command, timeoutMs: heal.timeoutMs }, secrets: secretNames(config) };
+/**
+ * The heal agent's part of its input: the repository, the profile `routes.heal` names (without one: the batch agent's
+ * environment and box with `heal`'s command and time limit: ticket/routes.ts `routed`), the secrets.
+ */
+function healAgentOf(fx: TicketEffects, heal: HealConfig): { ref: RepoRef; agent: AgentConfig; profile?: string; secrets: string[] } {
+  const { config } = fx;
+  const r = routed(fx, 'heal', fx.state.planSize);
+  // A history from before profiles records none: its heal ran `heal.command`, as profileFor's does without a route.
+  const agent = fx.state.profiles.heal === undefined ? { ...config.agent, command: heal.command, timeoutMs: heal.timeoutMs } : r.agent;
+  return { ref: repoRef(config), agent, ...(r.profile === 'default' ? {} : { profile: r.profile }), secrets: secretNames(config) };
 }
 
 /** The smoke check's part of its input, from the candidate config: its repository, setup steps, agent and secrets. */

@@ -19,6 +19,9 @@ import type {
   Landing,
   Regression,
   RevertRecord,
+  RoleProfile,
+  RouteRole,
+  RouteSize,
   SemanticConflict,
   TamperingCaught,
   Ticket,
@@ -81,6 +84,10 @@ export class TicketRunState {
   lastFeedback: string | undefined;
   /** The approved plan the attempts follow (none when the plan step failed without a plan gate). */
   plan: string | undefined;
+  /** The plan's size (`unknown`: free text); implement routes by it (workflows/agent-routes.ts). */
+  planSize: RouteSize | undefined;
+  /** The profile that ran each role so far, with why it fell back when it did. */
+  readonly profiles: Partial<Record<RouteRole, RoleProfile>> = {};
 
   waiting: { gate: GateReason; reason: string; since: number } | undefined;
   decision: Decision | undefined;
@@ -309,7 +316,13 @@ export class TicketRunState {
       mergeCommit: this.mergeCommit,
       ...(this.pullRequest ? { pullRequest: this.pullRequest } : {}),
       ...(this.outage ? { outage: this.outage } : {}),
+      ...this.routing(),
     };
+  }
+
+  /** The plan's size and the profiles that ran, when known (status and report). */
+  private routing(): { planSize?: RouteSize; profiles?: Partial<Record<RouteRole, RoleProfile>> } {
+    return { ...(this.planSize !== undefined ? { planSize: this.planSize } : {}), ...(Object.keys(this.profiles).length ? { profiles: { ...this.profiles } } : {}) };
   }
 
   /** The Web UI's current details: a short markdown timeline of phases and attempts. */
@@ -348,6 +361,7 @@ export class TicketRunState {
       failures: this.failures,
       ...(ticket.kind !== undefined ? { kind: ticket.kind } : {}),
       ...(ticket.size !== undefined ? { size: ticket.size } : {}),
+      ...this.routing(),
     };
   }
 }
