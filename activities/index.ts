@@ -23,6 +23,7 @@ import { firstBadCommit, type FirstBadInput } from './watch-bisect';
 import { enterMergeQueue, landCandidate, readMainLine, type EnterMergeQueueInput, type LandCandidateInput, type MainLineInput } from './merge-queue';
 import { createForges, landPullRequest, openPullRequest, openRevertPullRequest, updatePullRequest, type LandInput, type OpenPullRequestInput, type OpenRevertInput, type UpdatePullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
+import { review, type ReviewInput } from './review';
 import { createSandboxProbe, type SandboxProbe } from './box/sandbox';
 import { validate, type ValidateInput } from './validate';
 import { verifyLive, type VerifyInput } from './verify-live';
@@ -135,6 +136,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     enterGuard: boundary((input: EnterGuardInput) => enterGuard(input)),
     readGateAnswer: boundary((input: Parameters<typeof readGateAnswer>[1]) => readGateAnswer(trackers, input)),
     plan: boundary(async (input: PlanInput) => heldHere(await plan(agentFor(input.agent), here(input), step)), (i) => repoNeeds(here(i))),
+    review: boundary((input: ReviewInput) => review(agentFor(input.agent), here(input), step), (i) => repoNeeds(here(i))),
     implement: boundary(async (input: ImplementInput) => heldHere(await implement(agentFor(input.agent), here(input), step)), (i) => repoNeeds(here(i))),
     validate: boundary(async (input: ValidateInput) => heldHere(await validate(here(input), step)), (i) => repoNeeds(here(i))),
     selfHeal: boundary((input: HealInput) => selfHeal(agentFor, here(input), step), (i) => repoNeeds(here(i))),

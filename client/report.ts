@@ -94,7 +94,8 @@ const PROFILE_ROLES: readonly RouteRole[] = ['plan', 'implement', 'review', 'hea
  * The CSV's columns, in order: `ticket`, `title`, `kind`, `size`, `outcome`, `attempts`, one `attempts_failed_<cause>`
  * per cause, `cost_usd`, `tokens`, `agent_minutes` (plan and implement phases), `interventions`, `merge_commit`,
  * `plan_size` (`unknown`: a free-text plan), one `profile_<role>` per role (the profile that ran it, `<name> (fallback)`
- * when its route fell back), `route_fallbacks` (`<role>: <why>`, `; `-separated).
+ * when its route fell back), `route_fallbacks` (`<role>: <why>`, `; `-separated), `review_blocks`, `review_findings`
+ * and `review_findings_resolved` (empty when not reviewed).
  */
 export const CSV_COLUMNS: readonly string[] = [
   'ticket',
@@ -112,6 +113,9 @@ export const CSV_COLUMNS: readonly string[] = [
   'plan_size',
   ...PROFILE_ROLES.map((role) => `profile_${role}`),
   'route_fallbacks',
+  'review_blocks',
+  'review_findings',
+  'review_findings_resolved',
 ];
 
 /**
@@ -141,8 +145,21 @@ export function csvRecords(report: RunReport): Record<string, string>[] {
       plan_size: row.planSize ?? '',
       ...Object.fromEntries(PROFILE_ROLES.map((role) => [`profile_${role}`, profileCell(row.profiles?.[role])])),
       route_fallbacks: PROFILE_ROLES.flatMap((role) => (row.profiles?.[role]?.fallback ? [`${role}: ${row.profiles[role]?.fallback}`] : [])).join('; '),
+      ...reviewCells(row),
     };
   });
+}
+
+/**
+ * The review columns: BLOCKs, their findings, and the findings the next attempt resolved (Cursor's resolution rate:
+ * resolved over findings); empty when the ticket was not reviewed.
+ */
+function reviewCells(row: TicketRow): Record<'review_blocks' | 'review_findings' | 'review_findings_resolved', string> {
+  const blocks = (row.reviews ?? []).filter((r) => r.verdict === 'BLOCK');
+  if (!row.reviews?.length) return { review_blocks: '', review_findings: '', review_findings_resolved: '' };
+  const findings = blocks.reduce((n, r) => n + r.findings.length, 0);
+  const resolved = blocks.reduce((n, r) => n + (r.resolved ? r.findings.length : 0), 0);
+  return { review_blocks: String(blocks.length), review_findings: String(findings), review_findings_resolved: String(resolved) };
 }
 
 /** A role's profile cell: its name, marked when its route fell back (the reason is in `route_fallbacks`). */

@@ -9,6 +9,7 @@ import { BadInputError } from './errors';
 import { ID_FIX_TEXT, ID_PATTERN, refComponentProblem } from './ids';
 import { secretEnvEntry, secretLikeName } from './secret-env';
 import { presetCommand } from './agent-presets';
+import { DEFAULT_REVIEW } from './review';
 import { AGENT_PRESETS, PLAN_SIZES, ROUTE_ROLES, type AgentConfig, type AgentPreset, type RouteRole } from './types';
 import { DEFAULT_AGENT_NETWORK, DEFAULT_DECOMPOSE, DEFAULT_DISCOVERY, DEFAULT_GUARD, DEFAULT_QUEUE_BATCH, DEFAULT_OUTAGE_MS, GATE_REASONS, TICKET_KINDS, TICKET_STATES, type BatchConfig, type TicketOrder, type DiscoveredWork, type ForgeConfig, type Probe, type Ticket } from './types';
 
@@ -353,6 +354,22 @@ export const batchFileSchema = z
       .object({ maxTickets: z.number().int().min(1).max(50).default(DEFAULT_DECOMPOSE.maxTickets) })
       .strict()
       .optional(),
+    // The review before merge (workflows/review.ts): absent, no review.
+    review: z
+      .object({
+        when: z
+          .object({
+            sizes: z.array(z.enum([...PLAN_SIZES, 'unknown'])).default(DEFAULT_REVIEW.when.sizes),
+            kinds: z.array(z.enum(TICKET_KINDS)).optional(),
+            paths: repoGlobs,
+          })
+          .strict()
+          .default(DEFAULT_REVIEW.when),
+        maxRounds: z.number().int().min(0).max(20).default(DEFAULT_REVIEW.maxRounds),
+        retries: z.number().int().min(0).max(10).default(DEFAULT_REVIEW.retries),
+      })
+      .strict()
+      .optional(),
     humanGates: z
       .object({ timeoutMs: ms.optional(), keepWaiting: z.array(z.enum(GATE_REASONS)).default([]) })
       .strict()
@@ -533,6 +550,7 @@ export function toBatchConfig(
     // Only when set: a batch that sets none loads the config it loaded before (the default lives in the schedule).
     ...(file.order !== undefined ? { order: file.order } : {}),
     ...(file.decompose ? { decompose: file.decompose } : {}),
+    ...(file.review ? { review: file.review } : {}),
   };
 }
 

@@ -4,6 +4,8 @@
  * summaries, never transcripts or diffs.
  */
 
+import type { ReviewConfig, ReviewRecord } from './review';
+
 /**
  * Ticket kinds, from DESIGN.md "Words". `epic`: not implemented; an agent in role `decompose` splits it into
  * sub-tickets a person approves (docs/epics.md).
@@ -340,6 +342,8 @@ export interface BatchConfig {
   order?: TicketOrder;
   /** Epics (docs/epics.md): at most `maxTickets` sub-tickets per decomposition; absent: {@link DEFAULT_DECOMPOSE}. */
   decompose?: { maxTickets: number };
+  /** The review before merge (workflows/review.ts); absent: no review. */
+  review?: ReviewConfig;
   /**
    * Agent profiles besides `default` (which is `agent`), by name, with their presets' commands filled in; absent: only
    * `agent` (configs from before profiles).
@@ -668,6 +672,7 @@ export type PhaseName =
   | 'implement'
   | 'blocked'
   | 'validate'
+  | 'review'
   | 'merge'
   | 'deploy'
   | 'verify-live'
@@ -719,7 +724,7 @@ export interface PhaseSpan {
 /** `unchecked-discovery`: an agent filed the ticket and nothing executable checks it; a person approves it first. */
 /** `decomposition`: an epic's checked sub-tickets wait for a person's approve (with an optional JSON patch) or reject. */
 /** `split`: the plan's size is above the batch's `plan.splitAbove` (or `XL`); a person decides until epics split it. */
-export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault', 'heal-rejected', 'unchecked-discovery', 'revert', 'split', 'decomposition'] as const;
+export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault', 'heal-rejected', 'unchecked-discovery', 'revert', 'split', 'decomposition', 'review', 'review-infra'] as const;
 export type GateReason = (typeof GATE_REASONS)[number];
 
 /** A human action in a run (DESIGN.md "intervention"). */
@@ -909,6 +914,8 @@ export interface TicketReport {
   flaky?: FlakyProbe[];
   /** Its merges the merge queue landed (one, or more when a landing was reverted); absent: none or before the queue. */
   landings?: Landing[];
+  /** The reviews before merge and their findings (workflows/review.ts); absent when none ran. */
+  reviews?: ReviewRecord[];
   /** Set when the ticket took nothing: its first write found this state, not the one it was started with (a tamper). */
   notTaken?: TicketState;
   /**
@@ -966,6 +973,8 @@ export interface TicketRow {
   reverts?: RevertRecord[];
   flaky?: FlakyProbe[];
   landings?: Landing[];
+  /** The reviews before merge and their findings (workflows/review.ts); absent when none ran. */
+  reviews?: ReviewRecord[];
   /** From the ticket workflow's result: joined by the client, or kept in rows of older batches. */
   title?: string;
   phaseMs?: Partial<Record<PhaseName, number>>;

@@ -11,7 +11,7 @@ import type { Redactor } from '../redact';
  * `heal`: the self-heal agent, run when a ticket would stop (see activities/heal.ts); `decompose`: splits an epic into
  * sub-tickets (activities/decompose.ts).
  */
-export type AgentRole = 'plan' | 'implement' | 'heal' | 'decompose';
+export type AgentRole = 'plan' | 'implement' | 'heal' | 'decompose' | 'review';
 
 /** One agent run. Paths are absolute. */
 export interface AgentTask {

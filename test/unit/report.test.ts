@@ -62,6 +62,10 @@ describe('ratchet report', () => {
     tokens: 12_345,
     planSize: 'M',
     profiles: { plan: { profile: 'strong' }, implement: { profile: 'default', fallback: 'routes.implement names no profile for size M (it names S); ran default' } },
+    reviews: [
+      { attempt: 2, profile: 'strong', verdict: 'BLOCK', findings: [{ file: 'a.js', what: 'x', why: 'y' }, { file: 'b.js', line: 3, what: 'z', why: 'w' }], resolved: true },
+      { attempt: 3, profile: 'strong', verdict: 'ALLOW', findings: [] },
+    ],
   };
   const older: TicketRow = { ticketId: 'old', outcome: 'done', attempts: 1, mergeCommit: SHA };
   const preexisting: TicketRow = { ticketId: 'pre', outcome: 'done', attempts: 0, reason: 'the tracker said done when the batch loaded' };
@@ -104,13 +108,16 @@ describe('ratchet report', () => {
       profile_heal: '',
       profile_decompose: '',
       route_fallbacks: 'implement: routes.implement names no profile for size M (it names S); ran default',
+      review_blocks: '1',
+      review_findings: '2',
+      review_findings_resolved: '2',
     });
     assert.ok(csv.includes('"Log in, with ""remember me""\nand a second line"'), 'RFC 4180 quoting');
   });
 
   it('leaves unknown cells empty, never 0: cost, tokens, time and causes a ticket\'s result did not record', () => {
     const [old, pre] = csvRecords(report([older, preexisting]));
-    for (const column of ['title', 'kind', 'size', 'cost_usd', 'tokens', 'agent_minutes', 'attempts_failed_gates', 'attempts_failed_budget', 'plan_size', 'profile_plan', 'route_fallbacks']) {
+    for (const column of ['title', 'kind', 'size', 'cost_usd', 'tokens', 'agent_minutes', 'attempts_failed_gates', 'attempts_failed_budget', 'plan_size', 'profile_plan', 'route_fallbacks', 'review_blocks']) {
       assert.equal(old[column], '', `${column} is unknown for a ticket whose result predates it`);
     }
     assert.equal(old.attempts, '1');

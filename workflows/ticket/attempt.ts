@@ -13,6 +13,7 @@ import type { ImplementResult, ValidateResult } from '../types';
 import { reportDiscovered } from './discovered';
 import { acts, type TicketEffects } from './effects';
 import { land } from './land';
+import { reviewed } from './review';
 import { routed } from './routes';
 import { routeSize } from '../agent-routes';
 import { ridingOutages } from './outage';
@@ -89,6 +90,9 @@ async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 
     if (verdict === 'reject') return 'rejected';
     fx.enter('validate', 'protected change approved');
   }
+  // A second model reads the validated diff before it lands, when the batch reviews this ticket (ticket/review.ts).
+  const review = await reviewed(fx, commit, impl.baseCommit);
+  if (review !== true) return review;
   fx.enter('merge', 'gates passed');
   const landed = await land(fx, commit, impl.baseCommit);
   return landed === true ? 'merged' : landed === false ? 'failed' : landed;

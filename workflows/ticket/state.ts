@@ -30,6 +30,7 @@ import type {
   TicketRow,
   TicketState,
 } from '../types';
+import type { ReviewRecord } from '../review';
 
 /** Feedback kept for the next attempt: the latest entries, each cut to a few KB, so payloads stay small. */
 export const FEEDBACK_ENTRIES = 3;
@@ -82,6 +83,8 @@ export class TicketRunState {
 
   readonly feedback: string[] = [];
   lastFeedback: string | undefined;
+  /** The reviews before merge so far (ticket/review.ts), each BLOCK's findings marked resolved or not by the next. */
+  readonly reviews: ReviewRecord[] = [];
   /** The approved plan the attempts follow (none when the plan step failed without a plan gate). */
   plan: string | undefined;
   /** The plan's size (`unknown`: free text); implement routes by it (workflows/agent-routes.ts). */
@@ -174,6 +177,7 @@ export class TicketRunState {
     this.semanticConflicts.push(...(before.semanticConflicts ?? []));
     this.regressions.push(...(before.regressions ?? []));
     this.interventions.push(...(before.interventions ?? []));
+    this.reviews.push(...(before.reviews ?? []));
     Object.assign(this.failures, before.failures ?? {});
   }
 
@@ -358,6 +362,7 @@ export class TicketRunState {
       ...(this.reverts.length ? { reverts: this.reverts } : {}),
       ...(this.flaky.length ? { flaky: this.flaky } : {}),
       ...(this.landings.length ? { landings: this.landings } : {}),
+      ...(this.reviews.length ? { reviews: this.reviews } : {}),
       failures: this.failures,
       ...(ticket.kind !== undefined ? { kind: ticket.kind } : {}),
       ...(ticket.size !== undefined ? { size: ticket.size } : {}),
