@@ -61,10 +61,22 @@ export function renderPrompt(p: PromptInput): string {
     '## Rules',
     '',
     p.role === 'plan'
-      ? '- Write a short plan: files to change, tests to add, risks. Do not change files.'
+      ? PLAN_RULES
       : '- Change files in this working directory only. The harness commits what you leave; you may commit yourself.',
     '- Do not edit gate commands, tests you did not write for this ticket, or the tickets folder.',
     '',
   );
   return lines.join('\n');
 }
+
+/**
+ * Role plan (docs/agents.md "Typed plans"): the JSON shape ratchet checks (activities/plan-answer.ts), and what the size
+ * means: an `XL` plan is split, not implemented.
+ */
+const PLAN_RULES = [
+  '- Plan, do not change files. Write the plan to $RATCHET_RESULT_FILE as JSON (if you cannot write files, answer the',
+  '  JSON alone): {"summary": "...", "steps": ["..."], "files": ["paths you expect to change"], "risks": ["..."],',
+  '  "size": "S" | "M" | "L" | "XL", "sizeReason": "why that size", "tests": ["tests you will add"]}.',
+  '- Size: S is a small change in one or two files; M a few files; L many files or a day of work; XL is too big for one',
+  '  change and must be split into smaller tickets (an XL plan is not implemented).',
+].join('\n');

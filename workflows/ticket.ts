@@ -8,19 +8,19 @@
  *
  * The rooms: ticket/state.ts (what the run knows: pure), ticket/effects.ts (handlers, signals to the batch, tracker
  * writes, locks, host routing, human gates), ticket/attempt.ts, ticket/land.ts, ticket/verify.ts, ticket/heal.ts
- * (self-heal and the one `escalate()` ladder), ticket/discovered.ts, ticket/approve-first.ts. Deterministic: no I/O
- * here, only activities, timers and conditions.
+ * (self-heal and the one `escalate()` ladder), ticket/discovered.ts, ticket/approve-first.ts, ticket/plan.ts (the plan,
+ * its profile and the split hook). Deterministic: no I/O here, only activities, timers and conditions.
  */
 import { allHandlersFinished, condition, isCancellation } from '@temporalio/workflow';
 import { ticketEndedSignal } from './messages';
 import * as metrics from './metrics';
 import { approvedToStart } from './ticket/approve-first';
 import { attemptRound } from './ticket/attempt';
-import { acts, TicketEffects } from './ticket/effects';
+import { TicketEffects } from './ticket/effects';
 import { escalate, guarded } from './ticket/heal';
 import { onRegression, revertEarlierLanding } from './ticket/revert';
+import { plan } from './ticket/plan';
 import { deployAndVerify } from './ticket/verify';
-import { ticketStepOf } from './repo-ref';
 import type { Ticket, TicketInput, TicketReport, TicketState } from './types';
 
 /** Why a ticket ended human-gated, as its report says. */
@@ -98,25 +98,6 @@ async function take(fx: TicketEffects): Promise<true | NotTaken | End> {
     const { id, dependsOn, probes, allowPaths, state } = fx.ticket;
     fx.ticket = { ...first.read, id, dependsOn, probes, allowPaths, state };
     fx.show();
-  }
-  return true;
-}
-
-/** A fresh agent plans; a ticket with a plan gate waits for a person's approve of it. */
-async function plan(fx: TicketEffects): Promise<true | End> {
-  const { ticket, state: s } = fx;
-  fx.enter('plan');
-  const planned = await guarded(fx, 'plan', async () =>
-    fx.heldOn(await acts.plan.executeWithOptions({ ...fx.options.agentStep, summary: `plan ${ticket.id}` }, [{ ...ticketStepOf(fx.config), ticket }])),
-  );
-  if (planned === 'rejected') return { end: 'rejected after a harness fault in plan' };
-  s.plan = planned.plan;
-  s.killed += planned.agent.killed ?? 0;
-  if (ticket.gate === 'plan') {
-    const verdict = await fx.humanGate('plan', `plan ready for review: ${planned.planPath}`);
-    if (verdict === 'reject') return { end: 'plan rejected' };
-  } else if (planned.agent.exitCode !== 0) {
-    s.plan = undefined;
   }
   return true;
 }
