@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { readPlanAnswer, TYPED_PLAN_BYTES } from '../../activities/plan-answer';
+import { renderPrompt } from '../../activities/prompt';
 
 const plan = {
   summary: 'Add a login form',
@@ -56,5 +57,15 @@ describe('typed plans', () => {
     assert.ok(Buffer.byteLength(JSON.stringify(a.typed)) <= TYPED_PLAN_BYTES);
     assert.ok((a.typed?.steps.length ?? 0) > 0);
     assert.ok(a.text.length > 50 * 1_500, 'the whole plan stays in the text kept in plan.md');
+  });
+
+  it('tells the plan role the JSON shape and what XL means; an implement prompt does not ask for it', () => {
+    const ticket = { id: 't', title: 'T', body: 'b', acceptance: [], dependsOn: [], kind: 'feature' as const, probes: [], allowPaths: [] };
+    const base = { ref: { batchId: 'b', baseBranch: 'main' }, ticket, branch: 'ratchet/b/t', feedback: [], gates: [], probes: [], promptRules: [] };
+    const prompt = renderPrompt({ ...base, role: 'plan' });
+    assert.match(prompt, /Write the plan to \$RATCHET_RESULT_FILE as JSON/);
+    assert.match(prompt, /"size": "S" \| "M" \| "L" \| "XL", "sizeReason"/);
+    assert.match(prompt, /XL is too big for one\n {2}change and must be split/);
+    assert.doesNotMatch(renderPrompt({ ...base, role: 'implement', attempt: 1, maxAttempts: 3 }), /sizeReason/);
   });
 });
