@@ -136,12 +136,10 @@ export function freshBreaker(): AgentBreakerCarry {
 
 /**
  * The breaker's rules over its state (see the file comment). Methods return nothing; the messages to send collect in
- * `outbox` (at most one per ticket: the newest), and `changed` says the batch should look (it paused or may start).
+ * `outbox` (at most one per ticket: the newest); the tap's version `c.v` moves whenever it closes or opens.
  */
 export class AgentBreaker {
   readonly c: AgentBreakerCarry;
-  /** Set when the tap closed or opened: the batch loop looks again. */
-  changed = false;
 
   /**
    * @param carry what the previous run carried (or {@link freshBreaker}); kept and changed in place.
@@ -227,7 +225,6 @@ export class AgentBreaker {
     if (c.canary !== id) return;
     c.canary = c.state === 'canary' ? c.waiting.shift() : undefined;
     if (c.canary !== undefined) this.send(c.canary);
-    this.changed = true;
   }
 
   /** The messages to send now, taken out of the outbox. */
@@ -301,7 +298,6 @@ export class AgentBreaker {
     c.canary = undefined;
     c.trips++;
     c.v++;
-    this.changed = true;
     for (const id of running) this.send(id);
   }
 
@@ -312,7 +308,6 @@ export class AgentBreaker {
     c.streak = undefined;
     c.waiting = [];
     c.v++;
-    this.changed = true;
     for (const id of running) this.send(id);
   }
 
