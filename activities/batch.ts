@@ -146,7 +146,7 @@ export async function loadBatch(
         'without one a fix that skips or deletes the failing test passes; fix: add "junit" (the JUnit XML report the gate\'s test run writes) to the gate that runs the tests, or give the ticket another kind',
     );
   }
-  if (tickets.length === 0) {
+  if (tickets.length === 0 && !config.intake) {
     problems.push(
       config.tracker?.kind === 'github'
         ? `the tracker selects no issues of ${config.tracker.repo}: label some with ${config.tracker.labels.map((l) => `"${l}"`).join(', ') || 'the selection'} or fix "tracker"`
@@ -280,6 +280,8 @@ function endedCarryBytes(loaded: LoadedBatch): number {
 }
 
 function selectTickets(all: Ticket[], config: BatchConfig): Ticket[] {
+  // A watch's intake batch takes its tickets through `discover` only, each handed over by its signature (docs/watch.md).
+  if (config.intake) return [];
   // Flaky and systemic tickets are a person's (PERSON_KINDS): run only when named.
   if (config.tickets.length === 0) return all.filter((t) => !PERSON_KINDS.includes(t.kind));
   const byId = new Map(all.map((t) => [t.id, t]));

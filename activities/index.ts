@@ -20,6 +20,7 @@ import { enterGuard, type EnterGuardInput } from './guard';
 import { reportFailures, reportPasses, runChecks, watchRef, type ReportFailuresInput, type ReportPassesInput, type RunChecksInput } from './watch';
 import { readDetectedTicket, reopenTicket, type DetectedTicketRef, type ReopenInput } from './watch-ticket';
 import { firstBadCommit, type FirstBadInput } from './watch-bisect';
+import { askFixSlot, handToIntake, type AskFixSlotInput, type HandToIntakeInput } from './watch-intake';
 import { enterMergeQueue, landCandidate, readMainLine, type EnterMergeQueueInput, type LandCandidateInput, type MainLineInput } from './merge-queue';
 import { createForges, landPullRequest, openPullRequest, openRevertPullRequest, updatePullRequest, type LandInput, type OpenPullRequestInput, type OpenRevertInput, type UpdatePullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
@@ -157,6 +158,8 @@ export function createActivities(deps: ActivityDeps = {}) {
     readDetectedTicket: boundary((input: DetectedTicketRef) => readDetectedTicket(trackers, input)),
     reopenTicket: boundary((input: ReopenInput) => reopenTicket(trackers, input), trackerNeeds),
     firstBadCommit: boundary((input: FirstBadInput) => firstBadCommit(input, step), (i) => repoNeeds({ ref: watchRef(i.watch) })),
+    askFixSlot: boundary((input: AskFixSlotInput) => askFixSlot(input)),
+    handToIntake: boundary((input: HandToIntakeInput) => handToIntake(input)),
     readTicketEnd: boundary((input: ReadTicketEndInput) => {
       if (!deps.client) throw new Error('this worker has no Temporal client for readTicketEnd (createWorker makes one)');
       return readTicketEnd(deps.client, git, input);

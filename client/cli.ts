@@ -231,14 +231,15 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     });
   watch
     .command('start')
-    .description('Schedule a watch file\'s checks (one Temporal Schedule, watch-<watchId>)')
+    .description('Schedule a watch file\'s checks (one Temporal Schedule, watch-<watchId>) and start its intake batch (batch-intake-<watchId>) when it has "batch" settings')
     .argument('<file>', 'the watch file (JSON)')
     .action(async (file: string) => {
-      const { loadWatchFile, startWatch } = await import('./watch-schedule');
+      const { loadWatchFile, startWatchAndIntake } = await import('./watch-schedule');
       const config = await loadWatchFile(file);
       setExit(
         await withClient(globals(), async (client) => {
-          const id = await startWatch(client, config);
+          const { scheduleId: id, intake } = await startWatchAndIntake(client, config);
+          if (intake) out(`Intake batch ${intake.workflowId}: ${intake.started ? 'started' : 'running already'}; confirmed new failures join it (at most ${config.maxFixesPerRun} per run, ${config.maxFixesPerHour} per hour)`);
           out(`Scheduled ${id}: ${config.checks.map((c) => c.name).join(', ')} on ${config.baseBranch} every ${config.everyMs} ms`);
           out(`Status: ratchet watch status ${config.watchId}   run now: temporal schedule trigger --schedule-id ${id}`);
           return EXIT.OK;
@@ -263,7 +264,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   for (const [name, what] of [
     ['pause', "Pause a watch's Schedule"],
     ['resume', "Resume a watch's paused Schedule"],
-    ['stop', "Delete a watch's Schedule (its signatures stay)"],
+    ['stop', "Delete a watch's Schedule and cancel its intake batch (its signatures stay)"],
   ] as const) {
     watch
       .command(name)
@@ -274,8 +275,8 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
         const { controlWatch } = await import('./watch-schedule');
         setExit(
           await withClient(globals(), async (client) => {
-            await controlWatch(client, watchId, name, opts.note);
-            out(`watch ${watchId}: ${name === 'stop' ? 'Schedule deleted' : `${name}d`}`);
+            const { cancelled } = await controlWatch(client, watchId, name, opts.note);
+            out(`watch ${watchId}: ${name === 'stop' ? `Schedule deleted${cancelled.length ? `; cancelled ${cancelled.join(', ')}` : ''}` : `${name}d`}`);
             return EXIT.OK;
           }),
         );

@@ -6,7 +6,7 @@
 import { graphProblems, type GraphNode } from './graph';
 import { ID_FIX_TEXT, idProblem } from './ids';
 import type { DiscoverRequest } from './messages';
-import { TICKET_KINDS, type DiscoveredRecord, type DiscoveredWork, type DiscoveryLimits, type TicketKind } from './types';
+import { TICKET_KINDS, type DiscoveredRecord, type DiscoveredWork, type DiscoveryLimits, type Probe, type TicketKind } from './types';
 
 /** Longest title and body of a discovered ticket, characters (they travel in payloads and land in the tracker). */
 export const DISCOVERED_TITLE_CHARS = 200;
@@ -38,7 +38,9 @@ export function discoverRequestToWork(req: DiscoverRequest): DiscoveredWork {
   for (const field of ['acceptance', 'dependsOn', 'blocks'] as const) {
     if (req[field] !== undefined && !isStringList(req[field])) throw new Error(`discover field "${field}" must be a list of strings`);
   }
+  const probes = probesOf(req.probes);
   return {
+    ...(probes.length ? { probes } : {}),
     id: req.id,
     title: req.title.trim(),
     body: req.body ?? '',
@@ -47,6 +49,24 @@ export function discoverRequestToWork(req: DiscoverRequest): DiscoveredWork {
     dependsOn: [...new Set(req.dependsOn ?? [])],
     blocks: [...new Set(req.blocks ?? [])],
   };
+}
+
+/**
+ * A `discover` request's own probes (a watch's check): a list of command probes `{kind: "command", name, command,
+ * timeoutMs, files}` or HTTP probes `{kind: "http", name, url, method, expectStatus, timeoutMs}`, as the batch file's
+ * `probes` resolve to.
+ * @throws Error naming the entry and the fix.
+ */
+function probesOf(probes: unknown): Probe[] {
+  if (probes === undefined) return [];
+  if (!Array.isArray(probes) || probes.length > 20) throw new Error('discover field "probes" must be a list of at most 20 probes');
+  return probes.map((p: Partial<Probe> | null, i) => {
+    const ok = typeof p === 'object' && p !== null && typeof p.name === 'string' && p.name !== '' && typeof p.timeoutMs === 'number' && p.timeoutMs > 0 &&
+      ((p.kind === 'command' && typeof p.command === 'string' && p.command.trim() !== '' && isStringList(p.files)) ||
+        (p.kind === 'http' && typeof p.url === 'string' && typeof p.method === 'string' && typeof p.expectStatus === 'number'));
+    if (!ok) throw new Error(`discover field "probes[${i}]" is ${JSON.stringify(p)?.slice(0, 200)}: give {"kind": "command", "name", "command", "timeoutMs", "files": []} or {"kind": "http", "name", "url", "method", "expectStatus", "timeoutMs"}`);
+    return p as Probe;
+  });
 }
 
 /**

@@ -4,6 +4,7 @@
  * ticket's tracker state says, and its Web UI view.
  */
 import type { Ticket, TicketState } from '../types';
+import { describeBisect } from './bisect';
 import type { WatchConfig } from './input';
 import { detectedTicketId, type FailureSeen, type SignatureState, type SignatureStatus, type WatchRunResult } from './messages';
 
@@ -38,6 +39,8 @@ export function detectedTicket(watch: WatchConfig, s: SignatureStatus, n = 1, pr
       `- message: ${f.message || '(none)'}`,
       f.location ? `- location: ${f.location}` : '',
       `- commits it failed on: ${s.commits.map((c) => c.slice(0, 10)).join(', ')}`,
+      // The first bad commit (and the ticket whose merge it is), or why the bisect could not say.
+      ...(s.bisect ? describeBisect(s.bisect) : s.bisectFailed !== undefined ? [`- first bad commit: unknown: the bisect failed (${s.bisectFailed})`] : []),
       previous ? `- previous ticket: \`${previous}\`` : '',
       `- reproduce: check out \`${watch.baseBranch}\` and run \`${command}\``,
       '',
@@ -116,6 +119,8 @@ export function signatureDetails(s: SignatureStatus, closeAfter: number): string
     s.tickets.length > 1 || s.reopened ? `tickets: ${s.tickets.join(', ')}; reopened ${s.reopened} times` : '',
     s.closedAt ? `closed ${iso(s.closedAt)}` : '',
     s.wontFix ? `won't fix (${s.wontFix.by}, ${iso(s.wontFix.at)}): ${s.wontFix.reason}; ${s.suppressed} sightings not filed` : '',
+    s.bisect?.firstBad ? `first bad commit \`${s.bisect.firstBad.slice(0, 10)}\`${s.bisect.ticket ? ` (merge of ticket \`${s.bisect.ticket.ticketId}\`)` : ''}` : s.bisectFailed ? `bisect failed: ${s.bisectFailed}` : '',
+    s.waiting ? `waiting: ${s.waiting}` : s.intake ? `handed to intake batch \`${s.intake}\`` : '',
   ]
     .filter(Boolean)
     .join('\n\n');

@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import { ID_FIX_TEXT, ID_PATTERN } from '../ids';
-import { commandOf, ms, parseOrThrow } from '../input';
+import { batchFileSchema, commandOf, formatIssues, ms, parseOrThrow } from '../input';
+import { INTAKE_RESERVED, intakeBatchFile } from './intake';
 
 const check = z
   .object({
@@ -50,8 +51,33 @@ export const watchFileSchema = z
       .default({ maxNewPerRun: 5, failingShare: 0.5 }),
     // The first bad commit of a new failure: at most this many check runs (activities/watch-bisect.ts).
     bisect: z.object({ maxRuns: z.number().int().min(1).max(32).default(8) }).strict().default({ maxRuns: 8 }),
+    // The intake batch's settings (a batch file without the fields the watch gives): with it, `ratchet watch start`
+    // starts the batch `intake-<watchId>` and confirmed new failures join it (workflows/watch/intake.ts).
+    batch: z.record(z.string(), z.unknown()).optional(),
+    // Tickets handed to the intake batch's agents: at most this many per run, and per hour (workflows/watch/caps.ts).
+    maxFixesPerRun: z.number().int().min(1, { error: 'must be at least 1; fix: give how many tickets one run may hand to agents, such as 5' }).max(1_000).default(5),
+    maxFixesPerHour: z.number().int().min(1, { error: 'must be at least 1; fix: give how many tickets an hour may hand to agents, such as 10' }).max(10_000).default(10),
   })
-  .strict();
+  .strict()
+  .superRefine((w, ctx) => {
+    if (!w.batch) return;
+    for (const key of INTAKE_RESERVED) {
+      if (key in w.batch) ctx.addIssue({ code: 'custom', path: ['batch', key], input: w.batch[key], message: `is ${JSON.stringify(w.batch[key])}: the watch sets it for its intake batch; fix: remove "batch.${key}" (the watch's own "${key === 'batchId' ? 'watchId' : key}" ${key === 'batchId' ? 'names the batch intake-<watchId>' : 'is used'})` });
+    }
+    // Validated as the batch file it becomes, each problem under "batch.".
+    const parsed = batchFileSchema.safeParse(intakeBatchFile(w), { reportInput: true });
+    if (parsed.success) return;
+    for (const issue of parsed.error.issues) {
+      if (INTAKE_RESERVED.includes(String(issue.path[0]))) continue;
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) ctx.addIssue({ code: 'custom', path: ['batch', ...issue.path, key], input: key, message: 'is not a batch file field; fix: remove it or check its spelling against docs/batch-file.md' });
+        continue;
+      }
+      // The batch file's own wording, after its field: `is <value>: <why>; fix: <what>`.
+      const line = formatIssues(new z.ZodError([issue]))[0].replace(/^field "[^"]*" /, '');
+      ctx.addIssue({ code: 'custom', path: ['batch', ...issue.path], input: issue.input, message: /^is /.test(line) ? line : `is ${JSON.stringify(issue.input)}: ${line}` });
+    }
+  });
 
 export type WatchFile = z.input<typeof watchFileSchema>;
 

@@ -6,6 +6,8 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { TicketState } from '../types';
+import type { BisectResult } from './bisect';
+import type { FixSlotGrant } from './caps';
 import type { CheckFailure } from './failure';
 import type { WatchConfig } from './input';
 
@@ -95,10 +97,21 @@ export interface SignatureStatus {
   suppressed: number;
   /** The latest sighting's failure. */
   failure: SeenFailure;
+  /** The last commit a run checked its check on without seeing it (a `runPassed`), when one did. */
+  lastGood?: string;
+  /** The first bad commit, found when it was confirmed as a new failure; or why the bisect failed. */
+  bisect?: BisectResult;
+  bisectFailed?: string;
+  /** Why its ticket is not handed over yet (`fix cap: ...`: it waits for a slot of the watch's fix caps). */
+  waiting?: string;
+  /** A fix slot granted and not used yet (the next filing hands the ticket over). */
+  slot?: FixSlotGrant;
+  /** The intake batch its latest ticket was filed into (`intake-<watchId>`), when it was. */
+  intake?: string;
 }
 
 /** What a signature workflow takes in, one at a time, in order: a sighting, a green run, a person's "won't fix". */
-export type SignatureMessage = { seen: FailureSeen } | { passed: RunPassed } | { wontFix: WontFixRequest & { at: number } };
+export type SignatureMessage = { seen: FailureSeen } | { passed: RunPassed } | { wontFix: WontFixRequest & { at: number } } | { granted: FixSlotGrant };
 
 /** The signature workflow's input: the watch and the signature it keeps. */
 export interface SignatureInput {

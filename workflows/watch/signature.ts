@@ -22,15 +22,27 @@
  *   A still-`todo` ticket is set human-gated, so no batch takes it.
  * A signature nobody sees for 30 days ends (a won't-fix one stays, to keep suppressing). Deterministic: the tracker
  * and the filing are activities.
+ *
+ * Into work (issue 27 items 3 and 4, signature/intake.ts): a failure confirmed as new (not flaky, systemic or infra)
+ * is bisected first (`firstBadCommit`, from the last good run's commit when one told it), and its ticket's body names
+ * the first bad commit. A `bug` of a watch with an intake batch waits for a slot of the watch's fix caps, then is
+ * filed by that batch's `discover` update (the batch writes it to the tracker and starts it); without one running it
+ * is filed into the tracker as before.
  */
-import { allHandlersFinished, ApplicationFailure, condition, continueAsNew, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, condition, continueAsNew, log, proxyActivities, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
+import { NON_RETRYABLE } from '../errors';
+import { bisectTimeoutMs, DEFAULT_BISECT_RUNS } from './bisect';
+import type { FixSlotGrant } from './caps';
+import { intakeRequest } from './intake';
 import { onUpdateOrSignal } from '../handlers';
 import { OPTIONS } from '../options';
 import type { TicketState } from '../types';
 import { detectedTicket, greenFor, reopenEvidence, reopenMarker, signatureDetails, stateOfTicket } from './detected';
+import { bisectFailure, forAgents, intakeAsk } from './signature-intake';
 import { normalizeMessage } from './failure';
 import type { WatchConfig } from './input';
+import { fixSlotGrantedSignal } from './caps';
 import {
   failureSeenSignal,
   runPassedSignal,
@@ -63,6 +75,7 @@ export async function signatureWorkflow(input: SignatureInput): Promise<void> {
   const inbox: SignatureMessage[] = [...(input.pending ?? [])];
   setHandler(failureSeenSignal, (seen) => void inbox.push({ seen }));
   setHandler(runPassedSignal, (passed) => void inbox.push({ passed }));
+  setHandler(fixSlotGrantedSignal, (granted) => void inbox.push({ granted }));
   onUpdateOrSignal(wontFixUpdate, wontFixSignal, (r) => keeper.checkWontFix(r, inbox), (r) => {
     inbox.push({ wontFix: { by: r.by.trim(), reason: r.reason.trim(), at: Date.now() } });
     return keeper.wontFixAnswer();
@@ -105,6 +118,7 @@ class Keeper {
 
   async take(m: SignatureMessage): Promise<void> {
     if ('wontFix' in m) return this.wontFix(m.wontFix);
+    if ('granted' in m) return this.granted(m.granted);
     const run = 'seen' in m ? m.seen : m.passed;
     if (this.runIds.includes(run.runId)) return; // a retried report
     this.runIds.push(run.runId);
@@ -118,10 +132,10 @@ class Keeper {
     const again = this.status?.commits.includes(f.commit) ?? false;
     const s = (this.status = counted(this.status, this.watch, this.signature, f));
     if (s.state === 'observed' && (s.runs >= this.watch.confirmAfterRuns || again || f.failure.flaky === true || f.failure.systemic === true)) s.state = 'confirmed';
-    if (s.state === 'confirmed' && !s.failure.infra) return this.file();
-    if (s.state === 'closed') return this.file();
+    if (s.state === 'confirmed' && !s.failure.infra) return this.file(f);
+    if (s.state === 'closed') return this.file(f);
     if (s.state === 'wont-fix') {
-      if (normalizeMessage(f.failure.message) !== s.wontFix?.normalized) return this.file();
+      if (normalizeMessage(f.failure.message) !== s.wontFix?.normalized) return this.file(f);
       s.suppressed += 1;
       return;
     }
@@ -134,6 +148,8 @@ class Keeper {
   /** A run ran checks and did not see the failure. */
   private async passed(p: RunPassed): Promise<void> {
     const s = this.status;
+    // The last good commit a bisect starts from: a run that checked its check there and did not see it.
+    if (s && greenFor(this.watch, s.failure.check, p.checks) && !s.commits.includes(p.commit)) s.lastGood = p.commit;
     if (!s || !isOpen(s.state) || !s.ticketId || !greenFor(this.watch, s.failure.check, p.checks)) return;
     const t = await this.readTicket(s.ticketId);
     if (t.state !== 'done' || p.startedAt < (s.doneSince ?? Infinity)) return;
@@ -175,8 +191,20 @@ class Keeper {
    * after a changed won't-fix reason. An id taken by a ticket of an earlier life of this signature (its workflow ended
    * idle) is followed when that ticket is still open, and linked to when it is done.
    */
-  private async file(): Promise<void> {
+  private async file(f?: FailureSeen): Promise<void> {
     const s = this.status as SignatureStatus;
+    // A new failure: its first bad commit first, for the ticket's body (once; a failed bisect files anyway).
+    if (s.state === 'confirmed' && f && forAgents(s.failure) && !s.bisect && s.bisectFailed === undefined) await this.bisect(f);
+    if (this.watch.batch && forAgents(s.failure)) {
+      if (!s.slot) {
+        // The fix caps: ask for a slot, and wait for it (a later sighting asks again, for its run).
+        if (f) await acts.askFixSlot(intakeAsk(this.watch, this.signature, f, workflowInfo()));
+        s.waiting = 'fix cap: waiting for a slot (maxFixesPerRun, maxFixesPerHour)';
+        return;
+      }
+      delete s.waiting;
+      if (await this.handOver()) return;
+    }
     let previous = s.ticketId;
     const first = s.tickets.length + 1;
     for (let n = first; n < first + FILE_TRIES; n++) {
@@ -200,6 +228,53 @@ class Keeper {
       previous = ticket.id;
     }
     throw ApplicationFailure.create({ nonRetryable: true, message: `signature ${this.signature}: ${FILE_TRIES} ticket ids after ${String(previous)} are taken in ${this.watch.ticketsDir}; fix: move the stale bug-${this.signature.slice(0, 12)}* files away` });
+  }
+
+  /** A slot of the fix caps: the waiting ticket is handed over now (ignored when nothing waits for it any more). */
+  private async granted(g: FixSlotGrant): Promise<void> {
+    const s = this.status;
+    if (!s?.waiting) return;
+    s.slot = g;
+    await this.file();
+  }
+
+  /**
+   * Files the next ticket into the watch's intake batch (its `discover` update writes it to the tracker and adds it
+   * to the running batch). The slot is spent either way.
+   * @returns whether it was filed so; false: no intake batch runs, or it refused (the ticket is filed as before).
+   */
+  private async handOver(): Promise<boolean> {
+    const s = this.status as SignatureStatus;
+    delete s.slot;
+    const ticket = detectedTicket(this.watch, s, s.tickets.length + 1, s.ticketId);
+    const r = await acts.handToIntake({ watchId: this.watch.watchId, request: { ...intakeRequest(this.watch.watchId, ticket), id: ticket.id } });
+    if (r.status !== 'filed') {
+      delete s.intake;
+      if (r.status === 'refused') log.warn(`signature ${this.signature}: intake batch ${r.batchId} refused ${ticket.id} (${r.reason}); filed into the tracker instead`);
+      return false;
+    }
+    Object.assign(s, { state: 'filed', ticketId: r.ticketId, trackerState: 'todo', greenRuns: 0, intake: r.batchId });
+    if (!s.tickets.includes(r.ticketId)) s.tickets.push(r.ticketId);
+    delete s.closedAt;
+    delete s.doneSince;
+    delete s.wontFix;
+    return true;
+  }
+
+  /** Finds the first bad commit of a new failure seen on `f.commit` (from the last good commit when known). */
+  private async bisect(f: FailureSeen): Promise<void> {
+    const s = this.status as SignatureStatus;
+    const maxRuns = this.watch.bisect?.maxRuns ?? DEFAULT_BISECT_RUNS;
+    const bisecting = proxyActivities<Activities>({
+      startToCloseTimeout: bisectTimeoutMs(this.watch, s.failure.check, maxRuns),
+      heartbeatTimeout: '1 minute',
+      retry: { initialInterval: '5 seconds', maximumInterval: '1 minute', maximumAttempts: 2, nonRetryableErrorTypes: [...NON_RETRYABLE] },
+    });
+    try {
+      s.bisect = await bisecting.firstBadCommit({ watch: this.watch, check: s.failure.check, signature: this.signature, bad: f.commit, ...(s.lastGood ? { good: s.lastGood } : {}), maxRuns });
+    } catch (err) {
+      s.bisectFailed = bisectFailure(err);
+    }
   }
 
   /** The ticket was done and the failure is back: the same ticket, back to todo, with the new evidence. */
