@@ -60,7 +60,7 @@ describe('typed plans', () => {
   });
 
   it('tells the plan role the JSON shape and what XL means; an implement prompt does not ask for it', () => {
-    const ticket = { id: 't', title: 'T', body: 'b', acceptance: [], dependsOn: [], kind: 'feature' as const, probes: [], allowPaths: [] };
+    const ticket = { id: 't', title: 'T', body: 'b', acceptance: [], dependsOn: [], kind: 'feature' as const, probes: [], allowPaths: [], state: 'todo' as const };
     const base = { ref: { batchId: 'b', baseBranch: 'main' }, ticket, branch: 'ratchet/b/t', feedback: [], gates: [], probes: [], promptRules: [] };
     const prompt = renderPrompt({ ...base, role: 'plan' });
     assert.match(prompt, /Write the plan to \$RATCHET_RESULT_FILE as JSON/);
