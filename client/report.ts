@@ -68,7 +68,7 @@ export async function joinTicketResults(client: Client, report: RunReport): Prom
 
 /** A batch's row with what its ticket's own result adds (the result's fields that are set). */
 function joined(row: TicketRow, r: TicketReport): TicketRow {
-  const from = { title: r.title, phaseMs: r.phaseMs, failures: r.failures, kind: r.kind, size: r.size, costUsd: r.costUsd, tokens: r.tokens, planSize: r.planSize, profiles: r.profiles };
+  const from = { title: r.title, phaseMs: r.phaseMs, failures: r.failures, kind: r.kind, size: r.size, costUsd: r.costUsd, costUnknownRuns: r.costUnknownRuns, tokens: r.tokens, planSize: r.planSize, profiles: r.profiles };
   return { ...row, ...Object.fromEntries(Object.entries(from).filter(([, v]) => v !== undefined)) };
 }
 
@@ -92,7 +92,8 @@ const PROFILE_ROLES: readonly RouteRole[] = ['plan', 'implement', 'review', 'hea
 
 /**
  * The CSV's columns, in order: `ticket`, `title`, `kind`, `size`, `outcome`, `attempts`, one `attempts_failed_<cause>`
- * per cause, `cost_usd`, `tokens`, `agent_minutes` (plan and implement phases), `interventions`, `merge_commit`,
+ * per cause, `cost_usd` (what the runs that reported a cost spent), `cost_unknown_runs` (runs that reported none: the
+ * cost is at least `cost_usd`), `tokens`, `agent_minutes` (plan and implement phases), `interventions`, `merge_commit`,
  * `plan_size` (`unknown`: a free-text plan), one `profile_<role>` per role (the profile that ran it, `<name> (fallback)`
  * when its route fell back), `route_fallbacks` (`<role>: <why>`, `; `-separated), `review_blocks`, `review_findings`
  * and `review_findings_resolved` (empty when not reviewed).
@@ -106,6 +107,7 @@ export const CSV_COLUMNS: readonly string[] = [
   'attempts',
   ...CAUSE_COLUMNS.map(([column]) => column),
   'cost_usd',
+  'cost_unknown_runs',
   'tokens',
   'agent_minutes',
   'interventions',
@@ -138,6 +140,7 @@ export function csvRecords(report: RunReport): Record<string, string>[] {
       attempts: String(row.attempts),
       ...causes,
       cost_usd: row.costUsd === undefined ? '' : String(row.costUsd),
+      cost_unknown_runs: row.costUsd === undefined && row.costUnknownRuns === undefined ? '' : String(row.costUnknownRuns ?? 0),
       tokens: row.tokens === undefined ? '' : String(row.tokens),
       agent_minutes: agentMs === undefined ? '' : (agentMs / 60_000).toFixed(2),
       interventions: String(row.interventions?.length ?? 0),

@@ -354,6 +354,14 @@ export const batchFileSchema = z
       .object({ maxTickets: z.number().int().min(1).max(50).default(DEFAULT_DECOMPOSE.maxTickets) })
       .strict()
       .optional(),
+    // Budgets in US dollars (workflows/cost.ts): absent, none.
+    budget: z
+      .object({
+        ticketUsd: z.number().positive({ error: 'must be above 0; fix: give the dollars one ticket\'s agent runs may spend before a person decides, such as 2' }).optional(),
+        batchUsd: z.number().positive({ error: 'must be above 0; fix: give the dollars the batch\'s agent runs may spend before it stops starting tickets, such as 50' }).optional(),
+      })
+      .strict()
+      .optional(),
     // The review before merge (workflows/review.ts): absent, no review.
     review: z
       .object({
@@ -551,6 +559,7 @@ export function toBatchConfig(
     ...(file.order !== undefined ? { order: file.order } : {}),
     ...(file.decompose ? { decompose: file.decompose } : {}),
     ...(file.review ? { review: file.review } : {}),
+    ...(file.budget ? { budget: file.budget } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
  * summaries, never transcripts or diffs.
  */
 
+import type { CostEntry } from './cost';
 import type { ReviewConfig, ReviewRecord } from './review';
 
 /**
@@ -344,6 +345,12 @@ export interface BatchConfig {
   decompose?: { maxTickets: number };
   /** The review before merge (workflows/review.ts); absent: no review. */
   review?: ReviewConfig;
+  /**
+   * Budgets in US dollars of what agents report they spent (workflows/cost.ts; unknown cost is not counted):
+   * `ticketUsd` per ticket (then its `budget` gate), `batchUsd` for the batch (then it starts no ticket behind its
+   * `budget` gate); absent: none.
+   */
+  budget?: { ticketUsd?: number; batchUsd?: number };
   /**
    * Agent profiles besides `default` (which is `agent`), by name, with their presets' commands filled in; absent: only
    * `agent` (configs from before profiles).
@@ -724,7 +731,7 @@ export interface PhaseSpan {
 /** `unchecked-discovery`: an agent filed the ticket and nothing executable checks it; a person approves it first. */
 /** `decomposition`: an epic's checked sub-tickets wait for a person's approve (with an optional JSON patch) or reject. */
 /** `split`: the plan's size is above the batch's `plan.splitAbove` (or `XL`); a person decides until epics split it. */
-export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault', 'heal-rejected', 'unchecked-discovery', 'revert', 'split', 'decomposition', 'review', 'review-infra'] as const;
+export const GATE_REASONS = ['plan', 'attempts-exhausted', 'protected-change', 'verify-live-failed', 'harness-fault', 'heal-rejected', 'unchecked-discovery', 'revert', 'split', 'decomposition', 'review', 'review-infra', 'budget'] as const;
 export type GateReason = (typeof GATE_REASONS)[number];
 
 /** A human action in a run (DESIGN.md "intervention"). */
@@ -932,6 +939,9 @@ export interface TicketReport {
    */
   costUsd?: number;
   tokens?: number;
+  /** Agent runs that reported no cost (so `costUsd` is a floor), and the spend by role and profile; absent: none. */
+  costUnknownRuns?: number;
+  costs?: CostEntry[];
   /** The plan's size (`unknown`: a free-text plan); absent: no plan ran, or a report from before typed plans. */
   planSize?: RouteSize;
   /** The profile that ran each role, with why it fell back when it did; absent: reports from before profiles. */
@@ -985,6 +995,7 @@ export interface TicketRow {
   kind?: TicketKind;
   size?: Ticket['size'];
   costUsd?: number;
+  costUnknownRuns?: number;
   tokens?: number;
   planSize?: RouteSize;
   profiles?: Partial<Record<RouteRole, RoleProfile>>;

@@ -97,6 +97,7 @@ describe('ratchet report', () => {
       attempts_failed_other: '0',
       attempts_failed_budget: '',
       cost_usd: '0.42',
+      cost_unknown_runs: '0',
       tokens: '12345',
       agent_minutes: '2.50',
       interventions: '1',

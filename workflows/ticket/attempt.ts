@@ -14,6 +14,7 @@ import { reportDiscovered } from './discovered';
 import { acts, type TicketEffects } from './effects';
 import { land } from './land';
 import { reviewed } from './review';
+import { spent, withinBudget } from './budget';
 import { routed } from './routes';
 import { routeSize } from '../agent-routes';
 import { ridingOutages } from './outage';
@@ -46,6 +47,7 @@ export async function attemptRound(fx: TicketEffects): Promise<RoundEnd> {
 async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 'failed'> {
   const { state: s, ticket } = fx;
   const n = s.attempt;
+  if (!(await withinBudget(fx, `implement attempt ${n}`))) return 'rejected';
   fx.enter('implement');
   const impl: ImplementResult = fx.heldOn(
     await fx.onHost(`implement attempt ${n}`, fx.options.agentStep, (options) =>
@@ -53,6 +55,7 @@ async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 
     ),
   );
   s.killed += impl.agent.killed ?? 0;
+  spent(fx, 'implement', impl.agent);
   if (impl.discoveredProblems?.length) {
     s.feedback.push(`Attempt ${n}: entries of your result file's "discovered" list were ignored: ${impl.discoveredProblems.join('; ')}`);
   }

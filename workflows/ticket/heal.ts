@@ -9,6 +9,7 @@ import { healSignal } from '../messages';
 import { repoRef, secretNames } from '../repo-ref';
 import * as metrics from '../metrics';
 import type { AgentConfig, BatchConfig, GateReason, HealConfig, HealRecord, RepoRef, SetupStep } from '../types';
+import { spent } from './budget';
 import { fileAndWait } from './discovered';
 import { acts, type TicketEffects } from './effects';
 import { ridingOutages } from './outage';
@@ -105,6 +106,7 @@ export async function selfHeal(fx: TicketEffects, stop: string, at: StopKind): P
     const rec = await note({ verdict: 'none', outcome: 'handed-over', reason: `the heal could not run: ${err.cause?.message ?? err.message}` });
     return { reason: `${stop}; heal ${n}: ${rec.reason}` };
   }
+  spent(fx, 'heal', h.agent);
   const change = h.change === undefined ? undefined : JSON.stringify(h.change).slice(0, 1_000);
   const judged = tripwire(fx.config, definition, h.verdict === 'harness-gap' ? h.change : {}, h.protectedChanged);
   if (judged.differences.length) {

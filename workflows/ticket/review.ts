@@ -12,6 +12,7 @@ import { routeSize } from '../agent-routes';
 import { repoRef, secretNames } from '../repo-ref';
 import { blockFeedback, judgeResolution, reviewWanted, type ReviewRecord } from '../review';
 import { acts, type TicketEffects } from './effects';
+import { spent } from './budget';
 import { routed } from './routes';
 
 /**
@@ -53,6 +54,7 @@ export async function reviewed(fx: TicketEffects, commit: string, baseCommit: st
       });
     if (answer.verdict === 'skipped') return true;
     s.killed += answer.agent?.killed ?? 0;
+    spent(fx, 'review', answer.agent);
     const record: ReviewRecord = { attempt: n, profile, verdict: answer.verdict, findings: answer.findings, ...(answer.why ? { why: answer.why } : {}) };
     s.reviews.splice(0, s.reviews.length, ...judgeResolution(s.reviews, record));
     s.reviews.push(record);

@@ -31,6 +31,7 @@ import type {
   TicketState,
 } from '../types';
 import type { ReviewRecord } from '../review';
+import { CostLedger } from '../cost';
 
 /** Feedback kept for the next attempt: the latest entries, each cut to a few KB, so payloads stay small. */
 export const FEEDBACK_ENTRIES = 3;
@@ -83,6 +84,9 @@ export class TicketRunState {
 
   readonly feedback: string[] = [];
   lastFeedback: string | undefined;
+  /** What its agent runs spent, by role and profile (workflows/cost.ts), and approves at its `budget` gate so far. */
+  readonly cost = new CostLedger();
+  budgetGrants = 0;
   /** The reviews before merge so far (ticket/review.ts), each BLOCK's findings marked resolved or not by the next. */
   readonly reviews: ReviewRecord[] = [];
   /** The approved plan the attempts follow (none when the plan step failed without a plan gate). */
@@ -329,6 +333,18 @@ export class TicketRunState {
     return { ...(this.planSize !== undefined ? { planSize: this.planSize } : {}), ...(Object.keys(this.profiles).length ? { profiles: { ...this.profiles } } : {}) };
   }
 
+  /** The ticket's allowance at `budget.ticketUsd` = `per`: its budget, once more for each approve at the gate. */
+  budgetUsd(per: number): number {
+    return per * (1 + this.budgetGrants);
+  }
+
+  /** The report's cost fields: known dollars and tokens, runs of unknown cost, and the lines by role and profile. */
+  private spend(): Pick<TicketReport, 'costUsd' | 'tokens' | 'costUnknownRuns' | 'costs'> {
+    const { usd, tokens, usdUnknown } = this.cost;
+    if (!this.cost.runs) return {};
+    return { ...(usd !== undefined ? { costUsd: usd } : {}), ...(tokens !== undefined ? { tokens } : {}), ...(usdUnknown ? { costUnknownRuns: usdUnknown } : {}), costs: this.cost.entries };
+  }
+
   /** The Web UI's current details: a short markdown timeline of phases and attempts. */
   details(ticket: Pick<Ticket, 'id' | 'title'>): string {
     const rows = this.timeline.map((s) => `- ${s.phase}${s.attempt ? ` #${s.attempt}` : ''}: ${Math.round(s.ms / 100) / 10}s${s.note ? ` (${s.note})` : ''}`);
@@ -363,6 +379,7 @@ export class TicketRunState {
       ...(this.flaky.length ? { flaky: this.flaky } : {}),
       ...(this.landings.length ? { landings: this.landings } : {}),
       ...(this.reviews.length ? { reviews: this.reviews } : {}),
+      ...this.spend(),
       failures: this.failures,
       ...(ticket.kind !== undefined ? { kind: ticket.kind } : {}),
       ...(ticket.size !== undefined ? { size: ticket.size } : {}),
