@@ -15,7 +15,7 @@ import { controlWatch, formatWatchStatus, startWatchAndIntake, watchStatus } fro
 import { watchRunWorkflow } from '../../workflows';
 import { batchStatusQuery, batchWorkflowId, TASK_QUEUE } from '../../workflows/messages';
 import { toWatchConfig, type WatchConfig } from '../../workflows/watch/input';
-import { detectedTicketId, signatureStatusQuery, signatureWorkflowId, type SignatureStatus } from '../../workflows/watch/messages';
+import { detectedTicketId, runPassedSignal, signatureStatusQuery, signatureWorkflowId, type SignatureStatus } from '../../workflows/watch/messages';
 import { makeRepo, type Fixture } from '../fixtures/repo';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
 import { waitUntil } from '../helpers/wait';
@@ -63,6 +63,20 @@ describe('a watch into work: bisect, the intake batch and the fix caps', functio
     const text = await readFile(path.join(watch.ticketsDir, `${s.ticketId}.yaml`), 'utf8');
     assert.match(text, new RegExp(`first bad commit: \`${commits[4]}\` \\("the change that breaks value.txt"\\)`));
     assert.match(text, new RegExp(`last good commit: \`${commits[3]}\``));
+  });
+
+  it('bisects from the last good commit a run told it, without galloping back', async () => {
+    const { fx, commits } = await history(4, 3);
+    const watch = toWatchConfig({ watchId: uniqueId('lastgood'), repo: fx.repo, everyMs: 3_600_000, checks: [VALUE_CHECK] }, path.resolve);
+    const signature = valueSignature('1');
+    await run(watch, 'a');
+    // A run on a good commit that checked "value" and did not see the failure (as a run after a revert would).
+    await client().workflow.getHandle(signatureWorkflowId(watch.watchId, signature)).signal(runPassedSignal, { runId: 'green-1', commit: commits[3], startedAt: Date.now(), at: Date.now(), checks: ['value'] });
+    await run(watch, 'b');
+    const s = await signatureWhen(watch, signature, 'filed after the bisect', (g) => g.state === 'filed');
+    assert.equal(s.lastGood, commits[3]);
+    assert.deepEqual([s.bisect?.firstBad, s.bisect?.lastGood], [commits[4], commits[3]]);
+    assert.deepEqual(s.bisect?.tested.map((t) => t.commit), [commits[5], commits[4]], 'only the commits between the last good and the bad one');
   });
 
   it('files the ticket anyway when the bisect fails, saying why', async () => {

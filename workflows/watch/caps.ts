@@ -137,11 +137,12 @@ export async function fixCapWorkflow(input: FixCapInput): Promise<void> {
   setHandler(fixCapStatusQuery, () => caps.status(Date.now()));
   let lastActive = Date.now();
   while (!workflowInfo().continueAsNewSuggested) {
-    const wait = caps.nextFreeMs(Date.now()) ?? (caps.state.waiting.length ? undefined : Math.max(1, lastActive + IDLE_MS - Date.now()));
+    // Every grant is at most as recent as the last ask or wait, so an hour idle after it no grant counts any more.
+    const wait = caps.nextFreeMs(Date.now()) ?? (caps.state.waiting.length ? undefined : Math.max(1_000, lastActive + IDLE_MS + 1 - Date.now()));
     const woke = wait === undefined ? await condition(() => asks.length > 0).then(() => true) : await condition(() => asks.length > 0, wait);
     if (!woke && !caps.state.waiting.length && caps.hourCount(Date.now()) === 0 && !asks.length) return;
+    if (asks.length || caps.state.waiting.length) lastActive = Date.now();
     for (const a of asks.splice(0)) caps.ask(a);
-    if (caps.state.waiting.length) lastActive = Date.now();
     for (const a of caps.pump(Date.now())) {
       await getExternalWorkflowHandle(a.workflowId)
         .signal(fixSlotGrantedSignal, { signature: a.signature, runId: a.runId, at: Date.now() })

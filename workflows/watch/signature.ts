@@ -303,6 +303,8 @@ class Keeper {
   private markWontFix(w: WontFixRequest & { at: number }): void {
     const s = this.status as SignatureStatus;
     Object.assign(s, { state: 'wont-fix', wontFix: { ...w, normalized: normalizeMessage(s.failure.message) }, greenRuns: 0, suppressed: 0 });
+    // A ticket waiting for a fix slot is not handed over any more (a slot granted later is ignored).
+    delete s.waiting;
   }
 
   /** The `wontFix` update's validator: who and why, given, for a signature seen and not won't fix already. */
