@@ -24,6 +24,7 @@ import { askFixSlot, handToIntake, type AskFixSlotInput, type HandToIntakeInput 
 import { enterMergeQueue, landCandidate, readMainLine, type EnterMergeQueueInput, type LandCandidateInput, type MainLineInput } from './merge-queue';
 import { createForges, landPullRequest, openPullRequest, openRevertPullRequest, updatePullRequest, type LandInput, type OpenPullRequestInput, type OpenRevertInput, type UpdatePullRequestInput } from './pull-request';
 import { plan, type PlanInput } from './plan';
+import { decompose, fileEpicTickets, type DecomposeInput, type FileEpicTicketsInput } from './decompose';
 import { review, type ReviewInput } from './review';
 import { createSandboxProbe, type SandboxProbe } from './box/sandbox';
 import { validate, type ValidateInput } from './validate';
@@ -138,6 +139,11 @@ export function createActivities(deps: ActivityDeps = {}) {
     readGateAnswer: boundary((input: Parameters<typeof readGateAnswer>[1]) => readGateAnswer(trackers, input)),
     plan: boundary(async (input: PlanInput) => heldHere(await plan(agentFor(input.agent), here(input), step)), (i) => repoNeeds(here(i))),
     review: boundary((input: ReviewInput) => review(agentFor(input.agent), here(input), step), (i) => repoNeeds(here(i))),
+    decompose: boundary((input: DecomposeInput) => decompose(agentFor(input.agent), here(input), step, trackers), (i) => repoNeeds(here(i))),
+    fileEpicTickets: boundary((input: FileEpicTicketsInput) => {
+      if (!deps.client) throw new Error('this worker has no Temporal client for fileEpicTickets (createWorker makes one)');
+      return fileEpicTickets(deps.client, input);
+    }),
     implement: boundary(async (input: ImplementInput) => heldHere(await implement(agentFor(input.agent), here(input), step)), (i) => repoNeeds(here(i))),
     validate: boundary(async (input: ValidateInput) => heldHere(await validate(here(input), step)), (i) => repoNeeds(here(i))),
     selfHeal: boundary((input: HealInput) => selfHeal(agentFor, here(input), step), (i) => repoNeeds(here(i))),

@@ -7,7 +7,7 @@ import type { Gate, Probe, RepoRef, Ticket } from '../workflows/types';
 export interface PromptInput {
   ref: Pick<RepoRef, 'batchId' | 'baseBranch'>;
   ticket: Ticket;
-  role: 'plan' | 'implement';
+  role: 'plan' | 'implement' | 'decompose';
   attempt?: number;
   /** Attempts of a round, shown with `attempt`. */
   maxAttempts?: number;
@@ -19,6 +19,8 @@ export interface PromptInput {
   probes: Probe[];
   /** The harness's `promptRules`: "Repository rules". */
   promptRules: string[];
+  /** Role `decompose`: the most sub-tickets an answer may hold (`decompose.maxTickets`). */
+  maxTickets?: number;
 }
 
 /** Renders the markdown prompt for one agent run. */
@@ -60,9 +62,11 @@ export function renderPrompt(p: PromptInput): string {
     '',
     '## Rules',
     '',
-    p.role === 'plan'
-      ? PLAN_RULES
-      : '- Change files in this working directory only. The harness commits what you leave; you may commit yourself.',
+    p.role === 'decompose'
+      ? decomposeRules(p.maxTickets ?? 8)
+      : p.role === 'plan'
+        ? PLAN_RULES
+        : '- Change files in this working directory only. The harness commits what you leave; you may commit yourself.',
     '- Do not edit gate commands, tests you did not write for this ticket, or the tickets folder.',
     '',
   );
@@ -80,3 +84,16 @@ const PLAN_RULES = [
   '- Size: S is a small change in one or two files; M a few files; L many files or a day of work; XL is too big for one',
   '  change and must be split into smaller tickets (an XL plan is not implemented).',
 ].join('\n');
+
+/** Role `decompose` (docs/epics.md): the answer's shape and what ratchet checks before anything is filed. */
+function decomposeRules(maxTickets: number): string {
+  return [
+    '- This ticket is an epic: do not implement it and do not change files. Read it with the repository and split it into',
+    `  at most ${maxTickets} sub-tickets, each small enough for one agent run to implement and check.`,
+    '- Write them to $RATCHET_RESULT_FILE as JSON: {"tickets": [{"id", "title", "body", "acceptance": [...], "kind",',
+    '  "size": "S" | "M" | "L", "dependsOn": [ids of this list], "paths": [files it expects to touch], "probes"?: [...]}]}.',
+    '- Every sub-ticket needs an executable check: a probe of its own ({"name", "command"} or {"name", "http"}), the name',
+    "  of one of this epic's probes, or a path in `paths` that a gate runs as a test. No cycles, no duplicates of tickets",
+    '  already in the tracker; a refused answer comes back with every problem named.',
+  ].join('\n');
+}

@@ -17,6 +17,7 @@ import * as metrics from './metrics';
 import { approvedToStart } from './ticket/approve-first';
 import { attemptRound } from './ticket/attempt';
 import { TicketEffects } from './ticket/effects';
+import { isEpic, runEpic } from './ticket/epic';
 import { escalate, guarded } from './ticket/heal';
 import { onRegression, revertEarlierLanding } from './ticket/revert';
 import { plan } from './ticket/plan';
@@ -57,6 +58,7 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
 async function lifecycle(fx: TicketEffects): Promise<TicketReport | NotTaken> {
   const taken = await take(fx);
   if (taken !== true) return taken instanceof NotTaken ? taken : finish(fx, 'human-gated', taken.end);
+  if (isEpic(fx)) return runEpic(fx, (outcome, why) => finish(fx, outcome, why));
   if (fx.input.reopen) {
     // Its landing broke a done ticket after it ended done (batch/reopen.ts): revert, then back to work.
     if ((await revertEarlierLanding(fx, fx.input.reopen)) === 'kept') return finish(fx, 'done');
