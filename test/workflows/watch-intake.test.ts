@@ -157,7 +157,8 @@ describe('a watch into work: bisect, the intake batch and the fix caps', functio
         bisect: { maxRuns: 1 },
         checks: [{ name: 'suite', command: `echo '<testsuites><testsuite name="s">${failing}${passing}</testsuite></testsuites>' > r.xml; exit 1`, junit: 'r.xml' }],
         // Its agent knows none of these tickets (the demo agent exits 3): the caps are under test, not the fixes.
-        batch: { agent: { command: demoAgentCommand(fx.scriptPath), timeoutMs: 30_000 }, maxAttempts: 1, maxParallel: 1, heartbeatTimeoutMs: 5_000 },
+        // Continuing as new early: the intake batch carries its tickets and keeps taking discoveries.
+        batch: { agent: { command: demoAgentCommand(fx.scriptPath), timeoutMs: 30_000 }, maxAttempts: 1, maxParallel: 1, heartbeatTimeoutMs: 5_000, continueAsNewAtEvents: 50 },
       },
       path.resolve,
     );
@@ -193,6 +194,9 @@ describe('a watch into work: bisect, the intake batch and the fix caps', functio
       return list.every((s) => s?.intake && !s.waiting) ? list : undefined;
     }, { timeoutMs: 120_000 });
     assert.equal((await batch.query(batchStatusQuery)).tickets.length, 6);
+    const runsOfBatch = [];
+    for await (const wf of client().workflow.list({ query: `WorkflowId = '${batchWorkflowId(`intake-${watchId}`)}'` })) runsOfBatch.push(wf.runId);
+    assert.ok(runsOfBatch.length > 1, `the intake batch continued as new (${runsOfBatch.length} runs)`);
     await controlWatch(client(), watchId, 'stop', 'test');
   });
 });
