@@ -10,6 +10,7 @@ import type { BatchConfig, PlanResult } from '../types';
 import { acts, type TicketEffects } from './effects';
 import { guarded } from './heal';
 import { AGENT_ROUTES_PATCH, routed } from './routes';
+import { spent } from './budget';
 
 /** Why a ticket ended human-gated. */
 type End = { end: string };
@@ -24,6 +25,7 @@ export async function plan(fx: TicketEffects): Promise<true | End> {
   if (planned === 'rejected') return { end: 'rejected after a harness fault in plan' };
   s.plan = planned.plan;
   s.killed += planned.agent.killed ?? 0;
+  spent(fx, 'plan', planned.agent);
   s.planSize = planned.size;
   // Named in the plan's span of the timeline (status, Web UI, report); the whole list is in the activity's result.
   if (planned.problems?.length) s.failureNote = `plan JSON not taken, read as free text (size unknown): ${planned.problems.join('; ')}`.slice(0, 1_000);
