@@ -7,7 +7,7 @@
  *   cut fresh from the base branch's tip.
  * - Environment: a few harmless worker variables (PATH, HOME, USER, LANG, LC_*, ...: `env.ts`), the batch's
  *   `agent.env`, the worker variables named in `agent.envFrom` (nothing else of the worker's environment), plus:
- *   - `RATCHET_ROLE`: `plan`, `implement` or `heal` (the self-heal: README "Self-heal");
+ *   - `RATCHET_ROLE`: `plan`, `implement`, `heal` (the self-heal: README "Self-heal"), `decompose` (an epic: docs/epics.md) or `review` (docs/agents.md "Review before merge");
  *   - `RATCHET_PROMPT_FILE`: absolute path of the prompt, a markdown file with the ticket (title, body), its
  *     acceptance criteria and the feedback of earlier attempts (gate failures, verify-live failures, reviewers);
  *   - `RATCHET_RESULT_FILE`: absolute path where the agent may write its JSON result (deleted before the run; in

@@ -12,6 +12,8 @@
  *                        # typed plan: summary, steps, size, ...) is written to the result file as is
  *       decompositions:  # role decompose (an epic), run n: entry min(n, length) - 1, written to the result file as is
  *       heals:           # role heal, heal n: entry min(n, length) - 1, written to the result file as is
+ *       reviews:         # role review of attempt n: entry min(n, length) - 1, written to the result file as is
+ *         - { verdict: ALLOW | BLOCK | INFRA_ERROR, findings?: [{ file, line, what, why }] }   # none: ALLOW
  *         - { verdict, reason, change?, discovered?, evidence?, action? }
  *       attempts:        # role implement, attempt n: entry min(n, length) - 1
  *         - note: ...    # printed, and the result's summary
@@ -54,6 +56,8 @@ const Script = z.strictObject({
     heals: z.array(z.record(z.string(), z.unknown())).optional(),
     // An epic's answers, passed to the result file untouched: ratchet checks them (workflows/epic/check.ts).
     decompositions: z.array(z.unknown()).optional(),
+    // A reviewer's answers, passed to the result file untouched: ratchet checks them (activities/review.ts).
+    reviews: z.array(z.record(z.string(), z.unknown())).optional(),
   })),
 });
 type Attempt = z.infer<typeof Attempt>;
@@ -161,7 +165,7 @@ async function main(): Promise<number> {
     writeResult(typeof plan === 'string' ? { plan, summary: `scripted plan for ${ticketId}` } : plan);
     return 0;
   }
-  if (role !== 'implement' && role !== 'heal' && role !== 'decompose') throw new Exit(2, `demo-agent: unknown RATCHET_ROLE ${role}`);
+  if (role !== 'implement' && role !== 'heal' && role !== 'decompose' && role !== 'review') throw new Exit(2, `demo-agent: unknown RATCHET_ROLE ${role}`);
 
   const n = Number(process.env.RATCHET_ATTEMPT ?? '1');
   if (!Number.isInteger(n)) throw new Exit(2, `demo-agent: RATCHET_ATTEMPT is not an integer: ${process.env.RATCHET_ATTEMPT}`);
@@ -170,6 +174,13 @@ async function main(): Promise<number> {
     if (answers.length === 0) throw new Exit(3, `demo-agent: ticket ${ticketId} has no scripted decompositions`);
     console.log(`decompose ${n}: scripted answer ${Math.min(Math.max(n, 1), answers.length)} of ${answers.length}`);
     writeResult(answers[Math.min(Math.max(n, 1), answers.length) - 1] as object);
+    return 0;
+  }
+  if (role === 'review') {
+    const reviews = entry.reviews ?? [];
+    const answer = reviews.length ? reviews[Math.min(Math.max(n, 1), reviews.length) - 1] : { verdict: 'ALLOW' };
+    console.log(`review of attempt ${n}: ${JSON.stringify(answer.verdict)}`);
+    writeResult(answer);
     return 0;
   }
   if (role === 'heal') {
