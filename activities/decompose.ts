@@ -34,6 +34,8 @@ export interface DecomposeResult {
   answerPath: string;
   /** The tracker's tickets now (id and title, ~60 bytes each), for the duplicate check. */
   existing: { id: string; title: string }[];
+  /** The worker-specific task queue of the worker that holds the epic's worktree (activities/index.ts `heldHere`). */
+  hostTaskQueue?: string;
 }
 
 /**

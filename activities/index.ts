@@ -139,7 +139,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     readGateAnswer: boundary((input: Parameters<typeof readGateAnswer>[1]) => readGateAnswer(trackers, input)),
     plan: boundary(async (input: PlanInput) => heldHere(await plan(agentFor(input.agent), here(input), step)), (i) => repoNeeds(here(i))),
     review: boundary((input: ReviewInput) => review(agentFor(input.agent), here(input), step), (i) => repoNeeds(here(i))),
-    decompose: boundary((input: DecomposeInput) => decompose(agentFor(input.agent), here(input), step, trackers), (i) => repoNeeds(here(i))),
+    decompose: boundary(async (input: DecomposeInput) => heldHere(await decompose(agentFor(input.agent), here(input), step, trackers)), (i) => repoNeeds(here(i))),
     fileEpicTickets: boundary((input: FileEpicTicketsInput) => {
       if (!deps.client) throw new Error('this worker has no Temporal client for fileEpicTickets (createWorker makes one)');
       return fileEpicTickets(deps.client, input);

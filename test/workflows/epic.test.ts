@@ -86,6 +86,7 @@ describe('epics on the real dev server', function () {
     const epicReport = (await epic.result()) as TicketReport;
     assert.equal(epicReport.outcome, 'done');
     assert.deepEqual(epicReport.subTickets, ['ep-a', 'ep-b', 'ep-c', 'ep-d']);
+    assert.deepEqual(epicReport.profiles?.decompose, { profile: 'default' }, 'no route names one: the batch\'s agent decomposes');
     assert.deepEqual(epicReport.interventions.map((i) => [i.kind, i.gate, i.by]), [['approve', 'decomposition', 'ana']]);
     // Filed as approved and edited, with their edges; each landed on main.
     const tracker = new LocalTracker(path.join(fx.repo, '.ratchet', 'tickets'));

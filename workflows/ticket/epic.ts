@@ -9,8 +9,7 @@
  *
  * Workflow code: deterministic, no I/O of its own.
  */
-import { condition, patched, setCurrentDetails, sleep, workflowInfo } from '@temporalio/workflow';
-import { profileFor } from '../agent-routes';
+import { ActivityFailure, condition, log, patched, setCurrentDetails, sleep, workflowInfo } from '@temporalio/workflow';
 import { checkDecomposition, proposedList, refusalFeedback, type DecompositionContext, type SubTicket } from '../epic/check';
 import { applyEdits } from '../epic/edit';
 import { gateReason, proposalLines } from '../epic/view';
@@ -19,6 +18,7 @@ import { repoRef, secretNames, ticketStepOf } from '../repo-ref';
 import { DEFAULT_DECOMPOSE, type Probe, type TicketOutcome, type TicketReport } from '../types';
 import { acts, type TicketEffects } from './effects';
 import { guarded } from './heal';
+import { routed } from './routes';
 
 /** The patch id of the epic's path (0.2.3): before it, a ticket of any kind was planned and implemented. */
 export const EPICS_PATCH = 'epics';
@@ -57,6 +57,7 @@ export async function decomposeAndAwait(fx: TicketEffects, filed: string[]): Pro
   if (!fx.hasParent()) return { end: 'an epic runs in a batch, which its sub-tickets join; start it with its batch' };
   const approved = await decomposeUntilApproved(fx);
   if ('end' in approved) return approved;
+  await release(fx);
   const sent = await file(fx, approved);
   filed.push(...sent.filed);
   if (sent.refused) return { end: `sub-ticket ${sent.refused.id} could not be filed: ${sent.refused.reason}` };
@@ -110,11 +111,13 @@ async function decomposeOnce(fx: TicketEffects, run: number, feedback: string[])
   const { ticket, config } = fx;
   fx.enter('decompose');
   const maxTickets = config.decompose?.maxTickets ?? DEFAULT_DECOMPOSE.maxTickets;
-  const { agent } = profileFor(config, 'decompose');
-  const r = await guarded(fx, 'decompose', () =>
-    acts.decompose.executeWithOptions({ ...fx.options.agentStep, summary: `decompose ${ticket.id} #${run}` }, [
-      { ...ticketStepOf(config), agent, ticket, ticketsDir: config.ticketsDir, tracker: config.tracker, run, feedback, maxTickets },
-    ]),
+  const { agent } = routed(fx, 'decompose');
+  const r = await guarded(fx, 'decompose', async () =>
+    fx.heldOn(
+      await acts.decompose.executeWithOptions({ ...fx.options.agentStep, summary: `decompose ${ticket.id} #${run}` }, [
+        { ...ticketStepOf(config), agent, ticket, ticketsDir: config.ticketsDir, tracker: config.tracker, run, feedback, maxTickets },
+      ]),
+    ),
   );
   if (r === 'rejected') return { end: 'rejected after a harness fault in decompose' };
   fx.state.killed += r.agent.killed ?? 0;
@@ -152,6 +155,20 @@ async function review(fx: TicketEffects, run: number, proposed: SubTicket[], lis
     }
     return { tickets: again.tickets, by };
   }
+}
+
+/**
+ * Gives the epic's worktree (where its decompose agents ran) back to the pool, on the worker that holds it: nothing
+ * more runs there. A failure is logged, not the epic's: the worktree is only disk.
+ */
+async function release(fx: TicketEffects): Promise<void> {
+  const { ticket, config } = fx;
+  await fx
+    .onHost('release', OPTIONS.merge, (options) => acts.releaseTicket.executeWithOptions({ ...options, summary: `release ${ticket.id}'s worktree` }, [{ ref: repoRef(config), ticketId: ticket.id }]))
+    .catch((err: unknown) => {
+      if (!(err instanceof ActivityFailure)) throw err;
+      log.warn(`epic ${ticket.id}: its worktree was not released: ${err.cause?.message ?? err.message}`);
+    });
 }
 
 /** Files the approved sub-tickets into the batch (activities/decompose.ts `fileEpicTickets`). */
