@@ -150,6 +150,15 @@ describe('ratchet CLI', function () {
     assert.match(stderr, /bad input in ratchet report:\n {2}--csv and --json are both given; fix: give one/);
   });
 
+  it('refuses `approve --patch` that is not a JSON list before connecting, naming the fix', async () => {
+    const bad = await ratchet(['approve', 'x', 'ep', '--patch', '{op: replace}', ...NOWHERE]);
+    assert.equal(bad.code, EXIT.BAD_INPUT, bad.stderr);
+    assert.match(bad.stderr, /bad input in --patch:\n {2}is not JSON \(.*\); fix: give RFC 6902 operations such as/);
+    const notList = await ratchet(['approve', 'x', 'ep', '--patch', '{"op": "remove", "path": "/1"}', ...NOWHERE]);
+    assert.equal(notList.code, EXIT.BAD_INPUT, notList.stderr);
+    assert.match(notList.stderr, /is \{"op": "remove", "path": "\/1"\}, not a list; fix: give a JSON array/);
+  });
+
   it('exits 3 with a hint when `status` cannot reach Temporal', async () => {
     const { code, stdout, stderr } = await ratchet(['status', 'x', ...NOWHERE]);
     assert.equal(code, EXIT.UNREACHABLE, stderr);
