@@ -105,7 +105,7 @@ describe('epics on the real dev server', function () {
     );
   });
 
-  it('decomposes again with a person\'s reject as feedback, and ends human-gated naming a sub-ticket that ended so', async () => {
+  it('decomposes again with a person\'s reject as feedback, refuses an edit that makes a cycle, and ends human-gated naming a sub-ticket that ended so', async () => {
     const fx = server.track(await makeRepo([{ id: 'ep', kind: 'epic', title: 'Two greetings' }]));
     // ep-2's only attempt fails the gate (maxAttempts 1), and a person rejects it at its attempts-exhausted gate.
     await fx.script({ 'ep-1': [{ files: { 'ep-1.txt': 'good', 'tests/one.test.sh': 'true\n' } }], 'ep-2': [{ files: { 'ep-2.txt': 'bad', 'tests/two.test.sh': 'true\n' } }] });
@@ -127,6 +127,14 @@ describe('epics on the real dev server', function () {
     await waitUntil('decomposition 2 at the gate', async () => /decomposition 2 proposes/.test((await ticket('ep').query(statusQuery)).waitingReason ?? '') || undefined);
     const prompt = await readFile(path.join(fx.repo, '.ratchet', 'artifacts', batchId, 'ep', 'decompose-2', 'prompt.md'), 'utf8');
     assert.match(prompt, /A person \(ana\) rejected decomposition 1: name them by language/);
+    // An edit that makes a cycle is checked again and not applied: the gate opens again, naming why.
+    const cyclic = [{ op: 'add', path: '/0/dependsOn/-', value: '2' }, { op: 'add', path: '/1/dependsOn/-', value: '1' }];
+    await ticket('ep').executeUpdate(approveUpdate, { args: [{ by: 'ana', patch: cyclic }] });
+    const reopened = await waitUntil('the gate open again', async () => {
+      const st = await ticket('ep').query(statusQuery);
+      return st.waitingFor === 'decomposition' && /not applied/.test(st.waitingReason ?? '') ? st : undefined;
+    });
+    assert.match(reopened.waitingReason ?? '', /the edit by ana was not applied, it leaves problems: dependency cycle "1" -> "2" -> "1"/);
     await ticket('ep').executeUpdate(approveUpdate, { args: [{ by: 'ana' }] });
 
     await atGate('ep-2', 'attempts-exhausted');
@@ -138,6 +146,6 @@ describe('epics on the real dev server', function () {
     const epic = (await ticket('ep').result()) as TicketReport;
     assert.equal(epic.outcome, 'human-gated');
     assert.equal(epic.reason, 'sub-ticket ep-2 ended human-gated');
-    assert.deepEqual(epic.interventions.map((i) => [i.kind, i.gate]), [['reject', 'decomposition'], ['approve', 'decomposition']]);
+    assert.deepEqual(epic.interventions.map((i) => [i.kind, i.gate]), [['reject', 'decomposition'], ['approve', 'decomposition'], ['approve', 'decomposition']]);
   });
 });
