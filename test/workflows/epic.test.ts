@@ -72,6 +72,10 @@ describe('epics on the real dev server', function () {
       ['decomposition 1 refused: 2 problem(s)', undefined],
     );
 
+    // The Web UI's details list them too.
+    const details = (await epic.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails ?? '';
+    assert.match(details, /#### Decomposition 2: proposed sub-tickets/);
+    assert.match(details, /\| ep-d \| Greet in way d \| feature \| S \| ep-b, ep-c \| probes readme \|/);
     // `ratchet status` prints the proposal under the batch's table.
     const printed = (await proposalLines(client, await handle.query(batchStatusQuery))).join('\n');
     assert.match(printed, /^Epic ep at its decomposition gate:\n {2}decomposition 2 proposes 4 sub-tickets/);

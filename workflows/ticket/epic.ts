@@ -9,7 +9,7 @@
  *
  * Workflow code: deterministic, no I/O of its own.
  */
-import { ActivityFailure, condition, log, patched, setCurrentDetails, sleep, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, condition, log, patched, sleep, workflowInfo } from '@temporalio/workflow';
 import { checkDecomposition, proposedList, refusalFeedback, type DecompositionContext, type SubTicket } from '../epic/check';
 import { applyEdits } from '../epic/edit';
 import { gateReason, proposalLines } from '../epic/view';
@@ -135,10 +135,9 @@ async function review(fx: TicketEffects, run: number, proposed: SubTicket[], lis
   const s = fx.state;
   let note: string | undefined;
   for (;;) {
-    const gate = fx.humanGate('decomposition', gateReason(proposed, run, note));
-    const opened = await Promise.race([gate.then(() => false), condition(() => s.waiting?.gate === 'decomposition')]);
-    if (opened) setCurrentDetails([s.details(fx.ticket), '', `#### Decomposition ${run}: proposed sub-tickets`, ...(note ? ['', note] : []), '', ...proposalLines(proposed)].join('\n'));
-    const verdict = await gate;
+    s.gateDetails = [`#### Decomposition ${run}: proposed sub-tickets`, ...(note ? ['', note] : []), '', ...proposalLines(proposed)].join('\n');
+    const verdict = await fx.humanGate('decomposition', gateReason(proposed, run, note));
+    s.gateDetails = undefined;
     const d = s.decision;
     if (verdict === 'reject') return { rejected: `A person (${d?.by ?? 'no one'}) rejected decomposition ${run}: ${d?.comment ?? '(no comment)'}` };
     const by = d?.by ?? 'a person';

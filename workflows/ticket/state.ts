@@ -97,6 +97,8 @@ export class TicketRunState {
   readonly profiles: Partial<Record<RouteRole, RoleProfile>> = {};
 
   waiting: { gate: GateReason; reason: string; since: number } | undefined;
+  /** Markdown the Web UI details show under the timeline while the ticket waits at a gate (an epic's proposal). */
+  gateDetails: string | undefined;
   decision: Decision | undefined;
   /** Set when a human gate's timeout expired with no answer: the reason the ticket is recorded human-gated. */
   expired: string | undefined;
@@ -351,7 +353,8 @@ export class TicketRunState {
     const outage = this.outage ? ` (riding out an outage: ${this.outage.reason})` : '';
     const now = `**${this.phase}**${this.attempt ? ` attempt ${this.attempt}/${this.cap}` : ''}${this.waiting ? ` (waiting for a person: ${this.waiting.gate})` : ''}${outage}`;
     const pr = this.pullRequest ? [`Pull request: [#${this.pullRequest.number}](${this.pullRequest.url})`] : [];
-    return [`### ${ticket.id}: ${ticket.title}`, `Now: ${now}`, ...pr, ...rows].join('\n');
+    const gate = this.waiting && this.gateDetails ? ['', this.gateDetails] : [];
+    return [`### ${ticket.id}: ${ticket.title}`, `Now: ${now}`, ...pr, ...rows, ...gate].join('\n');
   }
 
   /** The workflow's result once it ended `outcome` (the timeline must be closed by entering `outcome` first). */
