@@ -58,7 +58,6 @@ export async function ticketWorkflow(input: TicketInput): Promise<TicketReport> 
 async function lifecycle(fx: TicketEffects): Promise<TicketReport | NotTaken> {
   const taken = await take(fx);
   if (taken !== true) return taken instanceof NotTaken ? taken : finish(fx, 'human-gated', taken.end);
-  if (isEpic(fx)) return runEpic(fx, (outcome, why) => finish(fx, outcome, why));
   if (fx.input.reopen) {
     // Its landing broke a done ticket after it ended done (batch/reopen.ts): revert, then back to work.
     if ((await revertEarlierLanding(fx, fx.input.reopen)) === 'kept') return finish(fx, 'done');
@@ -66,6 +65,7 @@ async function lifecycle(fx: TicketEffects): Promise<TicketReport | NotTaken> {
   } else {
     const approved = await approvedToStart(fx);
     if (approved !== true) return finish(fx, 'human-gated', approved.end);
+    if (isEpic(fx)) return runEpic(fx, (outcome, why) => finish(fx, outcome, why));
     const planned = await plan(fx);
     if (planned !== true) return finish(fx, 'human-gated', planned.end);
   }
