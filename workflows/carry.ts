@@ -25,6 +25,7 @@ import type {
   TrackerTamper,
 } from './types';
 import type { BatchStatus } from './messages';
+import type { AgentBreakerCarry } from './batch/agent-breaker';
 import { TICKET_KINDS } from './types';
 
 /** Discovered work waiting for the loop to file it; `key` finds it again (a person's update waits on it). */
@@ -74,6 +75,8 @@ export interface BatchCarry {
   endsToCheck?: string[];
   /** Landings reopened for a regression (`<ticket>@<merge>`), absent when none. */
   reopened?: string[];
+  /** The agent breaker's state (batch/agent-breaker.ts), absent while it has counted nothing. */
+  agents?: AgentBreakerCarry;
 }
 
 /** A ticket on the wire: its index in `ids`, or its id when it is not a node of the graph. */
