@@ -49,6 +49,7 @@ async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 
   const n = s.attempt;
   if (!(await withinBudget(fx, `implement attempt ${n}`))) return 'rejected';
   fx.enter('implement');
+  await fx.tap.before(fx, n);
   const impl: ImplementResult = fx.heldOn(
     await fx.onHost(`implement attempt ${n}`, fx.options.agentStep, (options) =>
       acts.implement.executeWithOptions({ ...options, summary: `implement ${ticket.id} attempt ${n}` }, [implementInput(fx)]),
@@ -56,6 +57,7 @@ async function attempt(fx: TicketEffects): Promise<Exclude<RoundEnd, 'spent'> | 
   );
   s.killed += impl.agent.killed ?? 0;
   spent(fx, 'implement', impl.agent);
+  await fx.tap.after(fx, n, impl);
   if (impl.discoveredProblems?.length) {
     s.feedback.push(`Attempt ${n}: entries of your result file's "discovered" list were ignored: ${impl.discoveredProblems.join('; ')}`);
   }

@@ -30,6 +30,7 @@ import { onUpdateOrSignal } from '../handlers';
 import { asStepFailure } from '../local';
 import { lockGrantedSignal, lockReleaseSignal, lockWorkflowId } from '../lock';
 import {
+  agentTapSignal,
   approveSignal,
   approveUpdate,
   blockerDoneSignal,
@@ -46,6 +47,7 @@ import * as metrics from '../metrics';
 import { OPTIONS, optionsFor, type HarnessOptions } from '../options';
 import { RatchetAttempt, RatchetPhase } from '../search-attributes';
 import type { BatchConfig, GateCursor, GateReason, PhaseName, Ticket, TicketInput, TicketState } from '../types';
+import { AgentTap } from './agent-tap';
 import { TicketRunState } from './state';
 
 /** The activities of a ticket: activity tasks (options per call) and the tracker's and lock's local activities. */
@@ -61,6 +63,8 @@ export class TicketEffects {
   /** Options of the harness-bound steps, for `config`. */
   options: HarnessOptions;
   readonly state: TicketRunState;
+  /** The batch's agent tap as this ticket sees it: waited at before each agent run (ticket/agent-tap.ts). */
+  readonly tap: AgentTap;
   /** Signals sent off the ticket's critical path; the ticket waits for them all before it ends. */
   private readonly inFlight: Promise<void>[] = [];
   /** Progress signals are chained, so they arrive in the order sent. */
@@ -75,6 +79,7 @@ export class TicketEffects {
     this.config = input.config;
     this.options = optionsFor(this.config);
     this.state = new TicketRunState(input.config.maxAttempts, input.ticket.state, Date.now());
+    this.tap = new AgentTap(input.agentTap === 'canary');
     if (input.reopen) this.state.carryOn(input.reopen.before);
   }
 
@@ -86,6 +91,7 @@ export class TicketEffects {
     setHandler(lockGrantedSignal, ({ requestId }) => void this.granted.add(requestId));
     setHandler(discoveryFiledSignal, ({ replies }) => s.addDiscoveryReplies(replies));
     setHandler(blockerDoneSignal, ({ ticketId, outcome }) => void s.blockerOutcomes.set(ticketId, outcome));
+    setHandler(agentTapSignal, (m) => this.tap.onTap(m));
     setHandler(harnessSignal, ({ healedBy, harness }) => {
       this.setConfig(withHarness(this.config, harness));
       log.info(`ticket ${this.ticket.id} takes the harness healed by ticket ${healedBy}`);
