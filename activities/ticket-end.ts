@@ -63,8 +63,9 @@ export async function readTicketEnd(client: Client, git: Git, input: ReadTicketE
     }
     const report = (await handle.result()) as TicketReport;
     if (report.notTaken !== undefined) return { end: { ticketId: input.ticketId, refused: report.notTaken } };
-    // An epic merges nothing: it is done when its sub-tickets are, each counted on its own evidence (docs/epics.md).
-    const epic = report.kind === 'epic' && (report.subTickets?.length ?? 0) > 0 && report.mergeCommit === undefined;
+    // An epic, or a ticket whose plan was split, merges nothing: it is done when its sub-tickets are, each counted on
+    // its own evidence (docs/epics.md). The report is the ticket workflow's own result, never an agent's.
+    const epic = (report.subTickets?.length ?? 0) > 0 && report.mergeCommit === undefined;
     if (report.outcome === 'done' && input.base && !epic) {
       const commit = report.mergeCommit;
       if (!commit || !/^[0-9a-f]{40,64}$/.test(commit) || !(await isAncestor(git, input.base.repo, commit, input.base.baseBranch).catch(() => false))) {

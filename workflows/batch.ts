@@ -38,6 +38,7 @@ import {
   discoveredSignal,
   discoverUpdate,
   healSignal,
+  splitSignal,
   resumeSignal,
   resumeUpdate,
   ticketEndedSignal,
@@ -154,6 +155,7 @@ function listen(s: BatchSchedule): void {
     if (h.harness && patched('harness-to-running')) shareHarness(s, h.ticketId, h.harness);
   });
   setHandler(trackerTamperSignal, (t) => s.onTamper(t));
+  setHandler(splitSignal, ({ ticketId }) => s.onSplit(ticketId));
   setHandler(discoveredSignal, (d) => s.onDiscovered(d));
   const resume = (d: Parameters<BatchSchedule['resume']>[0]): void => {
     for (const dropped of s.resume(d, Date.now())) reply(s, dropped, s.record(dropped, { status: 'dropped', reason: `dropped by ${d.by} at the discovery cap` }, Date.now()));

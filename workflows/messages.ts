@@ -110,6 +110,12 @@ export const healSignal = defineSignal<[{ ticketId: string; record: HealRecord; 
  */
 export const harnessSignal = defineSignal<[{ healedBy: string; harness: HarnessSettings }]>('harness');
 
+/**
+ * Ticket -> batch: the ticket's plan was too big and it is split as an epic is decomposed (ticket/plan.ts): the batch
+ * takes it as an epic from now on, so its approved sub-tickets may block it while it runs.
+ */
+export const splitSignal = defineSignal<[{ ticketId: string }]>('split');
+
 /** Batch -> ticket: a discovered ticket this ticket waits for has ended (done, or human-gated). */
 export const blockerDoneSignal = defineSignal<[{ ticketId: string; outcome: TicketOutcome }]>('blockerDone');
 

@@ -67,6 +67,8 @@ async function lifecycle(fx: TicketEffects): Promise<TicketReport | NotTaken> {
     if (approved !== true) return finish(fx, 'human-gated', approved.end);
     if (isEpic(fx)) return runEpic(fx, (outcome, why) => finish(fx, outcome, why));
     const planned = await plan(fx);
+    // Too big to implement as one ticket (an XL plan): split as an epic is decomposed.
+    if (planned === 'split') return runEpic(fx, (outcome, why) => finish(fx, outcome, why));
     if (planned !== true) return finish(fx, 'human-gated', planned.end);
   }
   for (;;) {

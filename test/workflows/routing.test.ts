@@ -1,7 +1,8 @@
 /**
  * Agent profiles, routes and typed plans on the real dev server (issue 28 items 2 and 3): one profile plans, another
  * implements an `S` plan, which the transcripts' commands show; a size the route leaves out falls back to `default`
- * and says so in the status and the report; an `XL` plan is not implemented but stops at the `split` gate.
+ * and says so in the status and the report; an `XL` plan is not implemented: it is split as an epic is decomposed
+ * (its decomposer reads the plan), and the ticket is done when its sub-ticket is.
  */
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import { parse, stringify } from 'yaml';
 import { demoAgentCommand } from '../../activities/agents/demo-agent-command';
 import { csvRecords, joinTicketResults } from '../../client/report';
 import { batchWorkflow } from '../../workflows';
-import { batchWorkflowId, rejectUpdate, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
+import { approveUpdate, batchWorkflowId, statusQuery, TASK_QUEUE, ticketWorkflowId } from '../../workflows/messages';
 import type { TicketReport } from '../../workflows/types';
 import { makeRepo, mergesOf } from '../fixtures/repo';
 import { uniqueId, useServerAndWorker } from '../helpers/temporal';
@@ -31,13 +32,18 @@ describe('agent profiles and routes on the real dev server', function () {
   this.timeout(240_000);
   const server = useServerAndWorker();
 
-  it('plans with one profile and implements an S plan with another, falls back by name for M, and stops an XL plan at the split gate', async () => {
+  it('plans with one profile and implements an S plan with another, falls back by name for M, and splits an XL plan as an epic is decomposed', async () => {
     const fx = server.track(await makeRepo([{ id: 'small' }, { id: 'mid' }, { id: 'huge' }]));
     // The scripted agent answers typed plans of each size.
     const script = parse(await readFile(fx.scriptPath, 'utf8')) as { tickets: Record<string, { plan: unknown }> };
     script.tickets.small.plan = typedPlan('S');
     script.tickets.mid.plan = typedPlan('M');
     script.tickets.huge.plan = typedPlan('XL');
+    // The split: one sub-ticket with a probe of its own, which the scripted agent implements.
+    const probe = { name: 'p1 there', command: 'test -f huge-p1.txt' };
+    const part = { id: 'p1', title: 'The first part of huge', body: 'Write the first part.', acceptance: ['the part is there'], kind: 'feature', size: 'S', dependsOn: [], paths: ['huge-p1.txt'], probes: [probe] };
+    (script.tickets as Record<string, unknown>).huge = { ...script.tickets.huge, decompositions: [{ tickets: [part] }] };
+    (script.tickets as Record<string, unknown>)['huge-p1'] = { plan: typedPlan('S'), attempts: [{ files: { 'huge-p1.txt': 'good' } }] };
     await writeFile(fx.scriptPath, stringify(script));
     const demo = demoAgentCommand(fx.scriptPath);
     const markers = path.dirname(fx.marker('x'));
@@ -54,25 +60,29 @@ describe('agent profiles and routes on the real dev server', function () {
     const client = server.env().client;
     const handle = await client.workflow.start(batchWorkflow, { taskQueue: TASK_QUEUE, workflowId: batchWorkflowId(batchId), args: [input] });
 
-    // The XL plan waits at the split gate, naming why, with its size and the profile that planned it.
+    // The XL plan is split as an epic is decomposed: it waits at the decomposition gate, with its size and the
+    // profile that planned it, and nothing implemented.
     const huge = client.workflow.getHandle(ticketWorkflowId(batchId, 'huge'));
     const waiting = await waitUntil(
-      'ticket huge at the split gate',
+      'ticket huge at the decomposition gate',
       async () => {
         const st = await huge.query(statusQuery).catch(() => undefined);
-        return st?.waitingFor === 'split' ? st : undefined;
+        return st?.waitingFor === 'decomposition' ? st : undefined;
       },
       { timeoutMs: 120_000 },
     );
-    assert.match(waiting.waitingReason ?? '', /^the plan asks for a split: size XL, and XL plans are split/);
+    assert.match(waiting.waitingReason ?? '', /decomposition 1 proposes 1 sub-ticket/);
     assert.equal(waiting.planSize, 'XL');
-    assert.deepEqual(waiting.profiles, { plan: { profile: 'strong' } });
     assert.ok(!waiting.timeline.some((s) => s.phase === 'implement'), 'nothing was implemented');
-    await huge.executeUpdate(rejectUpdate, { args: [{ by: 'alice', comment: 'split it' }] });
+    // The decomposer read why it splits: the plan and its size.
+    const prompt = await readFile(path.join(fx.repo, '.ratchet', 'artifacts', batchId, 'huge', 'decompose-1', 'prompt.md'), 'utf8');
+    assert.match(prompt, /sizes this ticket XL, and XL plans are split: split it into sub-tickets/);
+    await huge.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
 
     const report = await handle.result();
-    assert.deepEqual([...report.oracle.done].sort(), ['mid', 'small']);
-    assert.deepEqual(report.oracle.humanGated, ['huge']);
+    assert.deepEqual([...report.oracle.done].sort(), ['huge', 'huge-p1', 'mid', 'small'], JSON.stringify([report.oracle, report.tickets.map((t) => [t.ticketId, t.reason])]));
+    assert.equal((await mergesOf(fx.repo, 'huge-p1')).length, 1);
+    assert.equal((await mergesOf(fx.repo, 'huge')).length, 0, 'the split ticket itself merges nothing');
     assert.equal((await mergesOf(fx.repo, 'small')).length, 1);
 
     // The transcripts name the profile and show the command that ran.

@@ -253,6 +253,12 @@ export class BatchSchedule {
     if (harness) this.loaded.config = withHarness(this.loaded.config, harness);
   }
 
+  /** `split`: a running ticket's plan is split as an epic is decomposed; its node is an epic from now on. */
+  onSplit(ticketId: string): void {
+    const node = this.byId.get(ticketId);
+    if (node && this.running.has(ticketId)) node.kind = 'epic';
+  }
+
   /** `trackerTamper`: a ticket's own write found a state ratchet did not write. */
   onTamper(t: TrackerTamper): void {
     this.tampers.push({ ...t, seenBy: 'ticket' });

@@ -72,7 +72,8 @@ export async function decomposeAndAwait(fx: TicketEffects, filed: string[]): Pro
 async function decomposeUntilApproved(fx: TicketEffects): Promise<Approved | End> {
   const s = fx.state;
   const cap = fx.config.maxAttempts;
-  let feedback: string[] = [];
+  // What the ticket already knows goes to the first run: nothing for an epic, the plan and its size for a split.
+  let feedback: string[] = [...s.feedback].slice(-3);
   let run = 0;
   let left = cap;
   for (;;) {

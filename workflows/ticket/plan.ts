@@ -1,7 +1,9 @@
 /**
  * A ticket's plan (DESIGN.md "Ticket lifecycle"; issue 28 item 2): a fresh agent of the profile `routes.plan` names
  * plans, answering a typed plan (or free text, size `unknown`); a ticket with a plan gate waits for a person's approve;
- * a plan whose size is `XL` (or above `plan.splitAbove`) is not implemented: it goes to {@link splitPlan}. Workflow code.
+ * a plan whose size is `XL` (or above `plan.splitAbove`) is not implemented: it is split as an epic is decomposed
+ * (`split`: the lifecycle takes the epic's path, ticket/epic.ts), or in histories from before that waits at the
+ * `split` gate ({@link splitPlan}). Workflow code.
  */
 import { patched } from '@temporalio/workflow';
 import { splits } from '../agent-routes';
@@ -11,12 +13,16 @@ import { acts, type TicketEffects } from './effects';
 import { guarded } from './heal';
 import { AGENT_ROUTES_PATCH, routed } from './routes';
 import { spent } from './budget';
+import { splitSignal } from '../messages';
 
 /** Why a ticket ended human-gated. */
 type End = { end: string };
 
+/** The patch id of splitting a too-big plan through the epic's path; before it, the `split` gate. */
+export const SPLIT_AS_EPIC_PATCH = 'split-as-epic';
+
 /** A fresh agent plans; a ticket with a plan gate waits for a person's approve of it; a plan too big to implement is split. */
-export async function plan(fx: TicketEffects): Promise<true | End> {
+export async function plan(fx: TicketEffects): Promise<true | End | 'split'> {
   const { ticket, state: s } = fx;
   fx.enter('plan');
   const { agent, profile } = routed(fx, 'plan');
@@ -37,7 +43,15 @@ export async function plan(fx: TicketEffects): Promise<true | End> {
     s.planSize = undefined;
     return true;
   }
-  if (splits(planned.size, fx.config.plan?.splitAbove) && patched(AGENT_ROUTES_PATCH)) return splitPlan(fx, planned);
+  if (splits(planned.size, fx.config.plan?.splitAbove) && patched(AGENT_ROUTES_PATCH)) {
+    if (fx.hasParent() && patched(SPLIT_AS_EPIC_PATCH)) {
+      // The decomposer reads why: the plan's size and where the plan is (its prompt carries the ticket's feedback).
+      s.addFeedback(`The plan (${planned.planPath}) sizes this ticket ${planned.size ?? '?'}${splitRule(fx.config)}: split it into sub-tickets.\n${s.plan ?? ''}`);
+      await fx.signalParent(splitSignal, [{ ticketId: fx.ticket.id }], { mustArrive: true });
+      return 'split';
+    }
+    return splitPlan(fx, planned);
+  }
   return true;
 }
 
