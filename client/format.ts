@@ -62,9 +62,29 @@ export function formatReport(report: RunReport): string {
   lines.push(...tamperLines(report.trackerTampers ?? []));
   lines.push(...discoveredLines(report.discovered ?? []));
   lines.push(...healLines(report.heals ?? []));
+  lines.push(...reviewLines(report));
   lines.push(...mainLines(report));
   lines.push(`Oracle: ${verdictText(report.oracle)}`);
   return lines.join('\n');
+}
+
+/**
+ * The reviews before merge (issue 28 item 4): how many ran, the BLOCKs with their findings, and whether the next
+ * attempt resolved them (the resolution rate Cursor measures: resolved findings over findings).
+ */
+function reviewLines(report: RunReport): string[] {
+  const reviews = report.tickets.flatMap((t) => (t.reviews ?? []).map((r) => ({ ...r, ticketId: t.ticketId })));
+  if (!reviews.length) return [];
+  const blocks = reviews.filter((r) => r.verdict === 'BLOCK');
+  const findings = blocks.reduce((n, r) => n + r.findings.length, 0);
+  const resolved = blocks.reduce((n, r) => n + (r.resolved ? r.findings.length : 0), 0);
+  const lines = [`Reviews before merge: ${reviews.length} (${blocks.length} blocked; findings resolved by the next attempt: ${resolved} of ${findings})`];
+  for (const r of blocks) {
+    const what = r.findings.map((f) => `${f.file}${f.line !== undefined ? `:${f.line}` : ''}: ${f.what}`).join('; ');
+    lines.push(`  ${r.ticketId} attempt ${r.attempt} blocked by ${r.profile}: ${what}; resolved: ${r.resolved === undefined ? 'not yet' : r.resolved ? 'yes' : 'no'}`);
+  }
+  for (const r of reviews.filter((x) => x.verdict === 'none' || x.verdict === 'INFRA_ERROR')) lines.push(`  ${r.ticketId} attempt ${r.attempt}: the reviewer gave no verdict (${r.why ?? r.verdict})`);
+  return lines;
 }
 
 /**

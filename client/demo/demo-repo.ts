@@ -66,6 +66,8 @@ interface DemoTicket {
   localOnly?: boolean;
   /** The heal agent's answers for this ticket, heal 1 first. */
   heals?: ScriptedHeal[];
+  /** The reviewer's answers for this ticket's attempts (role review), attempt 1 first; none: it allows. */
+  reviews?: { verdict: 'ALLOW' | 'BLOCK'; findings?: { file: string; line?: number; what: string; why: string }[] }[];
   /**
    * GitHub demo only: a person's review asking for changes on the ticket's pull request, and the note of the attempt
    * that answers it: the last attempt's files plus those under `answers/<ticket id>/review-1/`. The ticket then waits
@@ -115,6 +117,7 @@ async function readAnswers(t: DemoTicket, withReview: boolean): Promise<Scripted
     plan: await readFile(path.join(dir, 'plan.md'), 'utf8'),
     attempts: scripted,
     ...(t.heals ? { heals: t.heals } : {}),
+    ...(t.reviews ? { reviews: t.reviews } : {}),
   };
 }
 
@@ -315,9 +318,17 @@ function demoTickets(port: number, { markers, github }: { markers: string; githu
         allowPaths: [],
         probes: [httpProbe('cheer cheers', `${base}/cheer?name=ratchet`, 'well done, ratchet!')],
       },
-      attemptNotes: ['adds the route over callerName and its test'],
+      attemptNotes: ['adds the route over callerName and a test of a named caller', 'adds the test of the missing name the reviewer asked for'],
       // Leaves the mark shout waits for: this agent runs only once rename is done, so rename has landed.
       runs: { 1: `touch '${renameDone}'` },
+      // The gates pass on attempt 1; the second model reads the diff and finds an acceptance criterion untested.
+      reviews: [
+        {
+          verdict: 'BLOCK',
+          findings: [{ file: 'test/cheer.test.js', line: 13, what: 'no test covers a caller without a name', why: 'the ticket asks for a test of both cases, and the default is untested' }],
+        },
+        { verdict: 'ALLOW' },
+      ],
       localOnly: true,
     },
     {
@@ -485,6 +496,14 @@ export async function createDemoRepo(opts: { dir: string; port: number; batchId:
     verify: { deadlineMs: 60_000, intervalMs: 1_000, stableRounds: 3, ...(github ? {} : { guard: 'all' as const }) },
     // The heal agent is the same scripted agent, role heal (docs/self-heal.md).
     heal: { command: demoAgentCommand(scriptPath), timeoutMs: 60_000 },
+    ...(github
+      ? {}
+      : {
+          // A second model reviews what touches cheer before it lands: another profile of the scripted agent.
+          agents: { reviewer: { command: `RATCHET_PROFILE_NOTE=reviewer ${demoAgentCommand(scriptPath)}`, timeoutMs: 60_000, network: [] } },
+          routes: { review: 'reviewer' },
+          review: { when: { sizes: [], paths: ['src/routes/cheer.js'] } },
+        }),
     // Three: rename, shout and health start together (shout must be cut from main before the rename lands).
     maxParallel: github ? 2 : 3,
     maxAttempts: 3,

@@ -64,6 +64,10 @@ describe('ratchet demo, the main job a new user runs', function () {
     assert.match(stdout, /^Semantic conflicts caught before landing: 1$/m);
     assert.match(stdout, /^ {2}shout attempt 1 failed test merged onto [0-9a-f]{7} /m);
     assert.match(stdout, /shout +implement +attempt 2\/3 after: Attempt 1 passed its gates on the main it was cut from, but merged onto main's tip/);
+    // The review: cheer's first attempt passes its gates; the second model blocks it for the untested missing name,
+    // and the next attempt adds that test.
+    assert.match(stdout, /^Reviews before merge: 2 \(1 blocked; findings resolved by the next attempt: 1 of 1\)$/m);
+    assert.match(stdout, /^ {2}cheer attempt 1 blocked by reviewer: test\/cheer\.test\.js:13: no test covers a caller without a name; resolved: yes$/m);
     // The regression: flags drops stats's flag; the guard catches it after flags's deploy, the merge is reverted
     // through the queue, and flags lands again with both flags on.
     assert.match(stdout, /^regression: .*stats's probe "stats are reported".* broke after flags landed; reverted [0-9a-f]{10}; flags landed again$/m);

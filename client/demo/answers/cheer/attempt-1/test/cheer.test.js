@@ -17,7 +17,3 @@ test('GET /cheer?name=ada answers well done, ada!', async () => {
   assert.equal(await res.text(), 'well done, ada!');
 });
 
-test('GET /cheer without a name addresses the world', async () => {
-  const res = await fetch(base + '/cheer');
-  assert.equal(await res.text(), 'well done, world!');
-});
