@@ -33,7 +33,7 @@ function verdictText(oracle: { satisfied: boolean; done: string[]; humanGated: s
  */
 export function formatReport(report: RunReport): string {
   const used = PHASES.filter((p) => report.tickets.some((t) => (t.phaseMs?.[p] ?? 0) > 0));
-  const rows = [['ticket', 'outcome', 'attempts', 'merge', ...used]];
+  const rows = [['ticket', 'outcome', 'attempts', 'merge', ...used, 'cost']];
   for (const t of report.tickets) {
     rows.push([
       t.ticketId,
@@ -41,9 +41,10 @@ export function formatReport(report: RunReport): string {
       String(t.attempts),
       t.mergeCommit ? t.mergeCommit.slice(0, 7) : '-',
       ...used.map((p) => (t.phaseMs?.[p] !== undefined ? formatMs(t.phaseMs[p]) : '-')),
+      costCell(t),
     ]);
   }
-  const lines = [`Batch ${report.batchId}: ${report.tickets.length} tickets in ${formatMs(report.ms)}`, table(rows)];
+  const lines = [`Batch ${report.batchId}: ${report.tickets.length} tickets in ${formatMs(report.ms)}`, table(rows), costLine(report)];
   const gated = report.tickets.filter((t) => t.outcome === 'human-gated' && t.reason);
   for (const t of gated) lines.push(`  ${t.ticketId}: ${t.reason}`);
   const byKind = Object.entries(report.interventions.byKind).map(([kind, n]) => `${kind} ${n}`);
@@ -66,6 +67,21 @@ export function formatReport(report: RunReport): string {
   lines.push(...mainLines(report));
   lines.push(`Oracle: ${verdictText(report.oracle)}`);
   return lines.join('\n');
+}
+
+/** A ticket's cost cell: what its agents reported (`+`: and runs of unknown cost), `unknown` when none did. */
+function costCell(t: RunReport['tickets'][number]): string {
+  if (t.costUsd === undefined) return t.attempts || t.costUnknownRuns ? 'unknown' : '-';
+  return `$${t.costUsd.toFixed(2)}${t.costUnknownRuns ? '+' : ''}`;
+}
+
+/** The batch's cost: the sum of what its tickets' agents reported, never an unknown counted as zero. */
+function costLine(report: RunReport): string {
+  const known = report.tickets.filter((t) => t.costUsd !== undefined);
+  const unknown = report.tickets.filter((t) => (t.costUsd === undefined && t.attempts > 0) || t.costUnknownRuns);
+  if (!known.length) return `Cost: unknown (no agent reported one)`;
+  const usd = known.reduce((n, t) => n + (t.costUsd ?? 0), 0);
+  return `Cost: $${usd.toFixed(2)} reported by agents${unknown.length ? `, and unknown for ${unknown.map((t) => t.ticketId).join(', ')} (at least that much more)` : ''}`;
 }
 
 /**

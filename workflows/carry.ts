@@ -180,6 +180,7 @@ export function rowOf(report: TicketRow | TicketReport): TicketRow {
   if (report.landings?.length) row.landings = report.landings;
   if (report.reviews?.length) row.reviews = report.reviews;
   if (report.costUsd !== undefined) row.costUsd = report.costUsd;
+  if (report.costUnknownRuns) row.costUnknownRuns = report.costUnknownRuns;
   if (report.failures && Object.keys(report.failures).length) row.failures = report.failures;
   return row;
 }

@@ -246,7 +246,9 @@ describe('client library helpers', () => {
       ms: 65_000,
       doneFingerprint: 'x',
     });
-    assert.match(text, /^health\s+done\s+2\s+0123456\s+1\.5s\s+250ms$/m);
+    assert.match(text, /^health\s+done\s+2\s+0123456\s+1\.5s\s+250ms\s+unknown$/m);
+    // No agent reported a cost: unknown, never $0.
+    assert.match(text, /^Cost: unknown \(no agent reported one\)$/m);
     assert.match(text, /^Interventions: 1 \(approve 1\)$/m);
     assert.match(text, /^Oracle: NOT satisfied \(1 done, 0 human-gated, pending: greet\)$/m);
     assert.match(text, /^ {2}health: test > health answers ok$/m);
@@ -256,6 +258,23 @@ describe('client library helpers', () => {
     assert.match(text, /^ {2}"Add a config flag" found by ticket greet attempt 1 \(blocks greet\): filed as greet-d1$/m);
     assert.match(text, /^ {2}health attempt 1 changed protected Makefile: attempt failed$/m);
     assert.match(text, /^ {2}greet: todo -> done \(seen by the batch\); waiting for a person$/m);
+  });
+
+  it('adds up what agents reported each ticket cost, and names the tickets whose cost is unknown instead of counting 0', () => {
+    const row = (ticketId: string, extra: object) => ({ ticketId, title: ticketId, outcome: 'done' as const, attempts: 1, phases: [], phaseMs: {}, interventions: [], tamperings: [], guardedBy: [], ...extra });
+    const text = formatReport({
+      batchId: 'b1',
+      oracle: { satisfied: true, done: ['a', 'b', 'c'], humanGated: [], pending: [] },
+      tickets: [row('a', { costUsd: 0.5 }), row('b', { costUsd: 0.25, costUnknownRuns: 1 }), row('c', {})],
+      interventions: { total: 0, byKind: {}, list: [] },
+      startedAt: 0,
+      ms: 1_000,
+      doneFingerprint: 'x',
+    } as unknown as Parameters<typeof formatReport>[0]);
+    assert.match(text, /^a\s+done\s+1\s+-\s+\$0\.50$/m);
+    assert.match(text, /^b\s+done\s+1\s+-\s+\$0\.25\+$/m);
+    assert.match(text, /^c\s+done\s+1\s+-\s+unknown$/m);
+    assert.match(text, /^Cost: \$0\.75 reported by agents, and unknown for b, c \(at least that much more\)$/m);
   });
 
   it('reports what kept main moving forward: semantic conflicts, regressions with culprits, reverts, flaky probes, main\'s health', () => {
