@@ -92,10 +92,12 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
       }
       if (s.parked.size) await wakeParked(s);
       const finished = s.judge(facts, full).satisfied && s.running.size === 0 && s.unresolved().length === 0 && s.held.length === 0;
+      // A watch's intake batch stays open for the tickets its watch files: satisfied (or empty) is idle, not done.
+      const open = s.config.intake === true;
       // The oracle judges a full read of the tracker, never the view as last read; and main's health (batch/health.ts).
-      const healthy = finished && full ? await mainIsHealthy(s) : true;
-      if (finished && full && healthy) break;
-      if (finished && healthy) s.dirty = true;
+      const healthy = finished && full && !open ? await mainIsHealthy(s) : true;
+      if (finished && full && healthy && !open) break;
+      if (finished && healthy && !open) s.dirty = true;
       if (await gateBlocked(s)) {
         s.dirty = true;
         await Promise.all(starting);
@@ -104,7 +106,7 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
       s.pauseIfNeeded();
       if (s.state === 'running') {
         starting.push(...startReady(s, s.ready(freeWhileWaiting(s))));
-        if (s.running.size === 0 && s.toRead.size === 0) {
+        if (s.running.size === 0 && s.toRead.size === 0 && !(open && s.verdict.pending.length === 0)) {
           const pending = s.verdict.pending.map((p) => `${p.id} is ${p.state}${p.why ? ` (${p.why})` : ''}`).join(', ');
           s.pause('paused', `no ticket can start: ${pending}; fix the tracker or the tickets, then send "resume"`);
         }

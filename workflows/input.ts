@@ -248,6 +248,8 @@ const forgeInput = z
 export const batchFileSchema = z
   .object({
     batchId: id.optional(),
+    // A watch's intake batch (docs/watch.md): set by `ratchet watch start`, not written by hand.
+    intake: z.boolean().optional(),
     repo: z.string().min(1),
     baseBranch: z.string().min(1).default('main'),
     ticketsDir: z.string().min(1).default('.ratchet/tickets'),
@@ -528,6 +530,7 @@ export function toBatchConfig(
 ): BatchConfig {
   return {
     batchId,
+    ...(file.intake ? { intake: true } : {}),
     repo: file.repo,
     baseBranch: file.baseBranch,
     ticketsDir: resolve(file.repo, file.ticketsDir),

@@ -13,6 +13,7 @@ import type {
   Intervention,
   PhaseName,
   PhaseSpan,
+  Probe,
   RoleProfile,
   RouteRole,
   RouteSize,
@@ -78,6 +79,8 @@ export interface DiscoverRequest {
   dependsOn?: string[];
   /** Tickets of the batch, not started yet, that wait for it. */
   blocks?: string[];
+  /** Its own verify-live probes (a watch's check, docs/watch.md): a person's, frozen when it is filed. */
+  probes?: Probe[];
 }
 
 /** What the `discover` update returns: the ticket as filed, with its edges. */

@@ -264,6 +264,11 @@ export type ForgeConfig =
  */
 export interface BatchConfig {
   batchId: string;
+  /**
+   * A watch's intake batch (docs/watch.md): it loads no ticket, takes the watch's tickets through `discover`, and
+   * stays open when its oracle is satisfied (idle, not done) until it is cancelled (`ratchet watch stop`).
+   */
+  intake?: boolean;
   repo: string;
   baseBranch: string;
   /** Folder of ticket files, absolute. */
@@ -502,6 +507,8 @@ export interface DiscoveredWork {
    * `blocksThisTicket`) the ticket whose attempt found it, which then waits, durably, until the new ticket is done.
    */
   blocks: string[];
+  /** A person's probes for it (a watch's check): frozen into the batch's definition of done when it is filed. */
+  probes?: Probe[];
 }
 
 /** What became of one piece of discovered work, in the batch's status and the run report. */

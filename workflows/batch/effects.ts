@@ -189,9 +189,11 @@ export async function fileDiscoveries(s: BatchSchedule): Promise<void> {
     for (let n = 1; ticketId === undefined && problem === undefined; n++) {
       const id = d.work.id ?? discoveredId(finder, n);
       if (d.work.id === undefined && s.ids.includes(id)) continue;
-      problem = s.noProbes() ?? discoveryProblem({ ...d.work, id }, s.tickets, s.started, d.filedBy);
+      // A person's work with probes of its own (a watch's check) is verified by them, not only the batch's.
+      const own = d.filedBy.kind === 'person' && d.work.probes?.length ? d.work.probes : undefined;
+      problem = (own ? undefined : s.noProbes()) ?? discoveryProblem({ ...d.work, id }, s.tickets, s.started, d.filedBy);
       if (problem) break;
-      const ticket: Ticket = { ...d.work, id, dependsOn: [...d.work.dependsOn], probes, allowPaths: [], state: 'todo' };
+      const ticket: Ticket = { ...d.work, id, dependsOn: [...d.work.dependsOn], probes: own ?? probes, allowPaths: [], state: 'todo' };
       const who = d.filedBy.kind === 'agent' ? `ticket ${d.filedBy.ticketId} attempt ${d.filedBy.attempt} (its agent)` : d.filedBy.by;
       const { status } = await acts.quick.fileTicket({ ticketsDir: s.config.ticketsDir, tracker: s.config.tracker, blocks: d.work.blocks, ticket, by: `${who} in batch ${s.config.batchId}` });
       if (status === 'taken') {
@@ -199,6 +201,8 @@ export async function fileDiscoveries(s: BatchSchedule): Promise<void> {
         continue;
       }
       ticketId = id;
+      // Frozen like a loaded ticket's: the ticket starts with them whatever its file says later.
+      if (own && s.loaded.definitionOfDone) s.loaded.definitionOfDone.ticketProbes[id] = own;
       s.addTicket(ticket, d.work.blocks);
     }
     const filed = { status: 'filed' as const, ticketId, ...(check ? { check: check.check, reason: check.note } : {}) };

@@ -288,7 +288,7 @@ export class BatchSchedule {
       throw new Error(`batch ${this.config.batchId} is ${this.state}; discover is accepted only while the batch runs or is paused`);
     }
     const work = discoverRequestToWork(req);
-    const none = this.noProbes();
+    const none = work.probes?.length ? undefined : this.noProbes();
     if (none) throw new Error(`discover: ${none}`);
     // Without an id, the id the loop would pick stands in (it only matters for uniqueness).
     let id = work.id;
