@@ -75,6 +75,8 @@ export interface BatchCarry {
   endsToCheck?: string[];
   /** Landings reopened for a regression (`<ticket>@<merge>`), absent when none. */
   reopened?: string[];
+  /** Resumes at the batch's `budget` gate (each grants another `budget.batchUsd`), absent when none. */
+  budgetGrants?: number;
   /** The agent breaker's state (batch/agent-breaker.ts), absent while it has counted nothing. */
   agents?: AgentBreakerCarry;
 }

@@ -8,6 +8,7 @@
  * writes, signals and starts (test/unit/batch-schedule.test.ts).
  */
 import { patched } from '@temporalio/workflow';
+import { overBatchBudget } from './budget';
 import { loadedCarry, rowOf, workflowNote, type BatchCarry, type Discovery } from '../carry';
 import { definitionFor, withHarness } from '../done';
 import { startTerms } from '../discovered-check';
@@ -103,6 +104,8 @@ export class BatchSchedule {
   /** Tickets whose end is being read now. */
   readonly checking = new Set<string>();
   lastFailure: string | undefined;
+  /** Resumes at the batch's `budget` gate: each grants another `budget.batchUsd` (batch/budget.ts). */
+  budgetGrants: number;
   /** Landings reopened for a regression, `<ticket>@<merge>`: each at most once (batch/reopen.ts). */
   readonly reopened: Set<string>;
   /** Tickets whose tracker state the loop reads at its next turn. */
@@ -157,6 +160,7 @@ export class BatchSchedule {
     this.endsToCheck = new Set(carry.endsToCheck ?? []);
     this.lastFailure = carry.lastFailure;
     this.reopened = new Set(carry.reopened ?? []);
+    this.budgetGrants = carry.budgetGrants ?? 0;
     if (!fresh) return;
     for (const t of this.tickets) {
       this.states.set(t.id, t.state);
@@ -210,6 +214,7 @@ export class BatchSchedule {
       ...(this.endsToCheck.size + this.checking.size ? { endsToCheck: [...this.endsToCheck, ...this.checking] } : {}),
       lastFailure: this.lastFailure,
       ...(this.reopened.size ? { reopened: [...this.reopened] } : {}),
+      ...(this.budgetGrants ? { budgetGrants: this.budgetGrants } : {}),
     };
   }
 
@@ -329,6 +334,7 @@ export class BatchSchedule {
    */
   resume({ by, comment, tamper, discovered: how }: ResumeDecision, now: number): Discovery[] {
     this.batchInterventions.push({ kind: 'resume', ticketId: '', gate: this.pausedBy, by, comment, at: now });
+    if (this.pausedBy === 'budget') this.budgetGrants++;
     for (const t of this.unresolved()) {
       t.resolved = { by, at: now, action: tamper === 'accept' ? 'accepted' : 'restoring' };
       this.settle.push({ tamper: t, how: tamper ?? 'restore' });
@@ -469,7 +475,8 @@ export class BatchSchedule {
       !this.settle.length &&
       !this.held.length &&
       this.unresolved().length === 0 &&
-      this.consecutiveFailures < this.config.circuitBreaker
+      this.consecutiveFailures < this.config.circuitBreaker &&
+      overBatchBudget(this.config, this.reports.values(), this.budgetGrants) === undefined
     );
   }
 
@@ -580,6 +587,8 @@ export class BatchSchedule {
     } else if (this.held.length) {
       const held = this.held;
       this.pause('discovery-cap', `discovery cap: ${held.length} discovered ticket(s) held (${held.map((d) => `"${d.work.title}"`).join(', ')}): ${this.discovered.get(held[0].key)?.reason ?? ''}`);
+    } else if (this.state === 'running' && overBatchBudget(this.config, this.reports.values(), this.budgetGrants)) {
+      this.pause('budget', overBatchBudget(this.config, this.reports.values(), this.budgetGrants) as string);
     } else if (this.state === 'running' && this.consecutiveFailures >= this.config.circuitBreaker) {
       const last = this.lastFailure ? ` (last: ${this.lastFailure})` : '';
       this.pause('circuit-breaker', `circuit breaker: ${this.consecutiveFailures} tickets in a row ended without done${last}; send the batch "resume" (update or signal) to go on`);
