@@ -8,7 +8,9 @@ import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { freePort } from '../../client/demo/demo-command';
-import { batchWorkflow } from '../../workflows';
+import path from 'node:path';
+import { batchWorkflow, watchRunWorkflow } from '../../workflows';
+import { toWatchConfig } from '../../workflows/watch/input';
 import { batchWorkflowId, TASK_QUEUE } from '../../workflows/messages';
 import { makeRepo, type Fixture } from '../fixtures/repo';
 import { createTestEnv, uniqueId } from '../helpers/temporal';
@@ -75,6 +77,10 @@ describe('worker metrics', function () {
       args: [fx.batch(batchId, { gates: [{ name: 'own file', command: 'test "$(cat "$RATCHET_TICKET_ID.txt")" = good' }], probes: [{ name: 'README on main', command: 'test -f README.md' }] })],
     });
     assert.equal(report.oracle.satisfied, true);
+    // A watch whose check fails, run three times: one signature, confirmed and filed once, two later sightings that
+    // filed nothing more (duplicates suppressed).
+    const watch = toWatchConfig({ watchId: uniqueId('mw'), repo: fx.repo, everyMs: 3_600_000, checks: [{ name: 'fails', command: 'echo "error: broken"; exit 1' }] }, path.resolve);
+    for (const n of [1, 2, 3]) await env.client.workflow.execute(watchRunWorkflow, { taskQueue: TASK_QUEUE, workflowId: `watch-run-${watch.watchId}-${n}`, args: [watch] });
 
     // A split worker (the default): the workflows' metrics here, the activities process's on the next port.
     const text = (await Promise.all([address, nextPort(address)].map(async (a) => (await fetch(`http://${a}/metrics`)).text()))).join('\n');
@@ -86,6 +92,10 @@ describe('worker metrics', function () {
     assert.equal(value(/^ratchet_ticket_phase_entered_total\{[^}]*phase="merge"[^}]*\} (\d+)/m), 2);
     assert.equal(value(/^ratchet_unblock_latency_ms_count(?:\{[^}]*\})? (\d+)/m), 1, 'b was unblocked once');
     assert.ok(value(/^ratchet_lock_wait_ms_count\{[^}]*activityType="landCandidate"[^}]*lock="repo"[^}]*\} (\d+)/m) >= 2, 'merges (the merge queue\'s landCandidate) waited for the repository lock');
+    assert.equal(value(/^ratchet_watch_runs_total\{[^}]*outcome="failures"[^}]*\} (\d+)/m), 3, 'three watch runs with failures');
+    assert.equal(value(/^ratchet_watch_tickets_filed_total\{[^}]*kind="bug"[^}]*\} (\d+)/m), 1, 'one ticket filed');
+    assert.equal(value(/^ratchet_watch_signatures_total\{[^}]*state="filed"[^}]*\} (\d+)/m), 1);
+    assert.ok(value(/^ratchet_watch_duplicates_suppressed_total(?:\{[^}]*\})? (\d+)/m) >= 1, 'a later sighting filed nothing');
     assert.match(text, /^temporal_workflow_completed/m, "the SDK's own metrics are there too");
   });
 });

@@ -12,6 +12,7 @@ import { proxyActivities, setCurrentDetails, workflowInfo } from '@temporalio/wo
 import type { Activities } from '../../activities';
 import { NON_RETRYABLE } from '../errors';
 import { breakerVerdict } from './breaker';
+import * as metrics from './metrics';
 import type { WatchConfig } from './input';
 import { checksThatRan } from './detected';
 import type { WatchRunResult } from './messages';
@@ -32,6 +33,7 @@ export async function watchRunWorkflow(watch: WatchConfig): Promise<WatchRunResu
   const result = await acts.runChecks({ watch, runId });
   // Failures that look systemic are one ticket for a person (the breaker), not one per failure for agents.
   const verdict = breakerVerdict(watch, result);
+  metrics.runFinished(verdict.systemic ? 'systemic' : result.failures.length ? 'failures' : 'green');
   const reported = verdict.failures.length ? await acts.reportFailures({ watch, runId, taskQueue, commit: result.commit, startedAt, failures: verdict.failures }) : [];
   // Every other signature of the watch learns that this run did not see it: a green run when its check ran.
   const seen = [...result.failures.map((f) => f.signature), ...reported];

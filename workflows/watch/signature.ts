@@ -43,6 +43,7 @@ import { bisectFailure, forAgents, intakeAsk } from './signature-intake';
 import { normalizeMessage } from './failure';
 import type { WatchConfig } from './input';
 import { fixSlotGrantedSignal } from './caps';
+import * as metrics from './metrics';
 import {
   failureSeenSignal,
   runPassedSignal,
@@ -87,11 +88,27 @@ export async function signatureWorkflow(input: SignatureInput): Promise<void> {
     const idle = keeper.idleMs();
     if (idle === undefined) await condition(() => inbox.length > 0);
     else if (!(await condition(() => inbox.length > 0, Math.max(idle, 1)))) return;
-    await keeper.take(inbox.shift() as SignatureMessage);
-    if (keeper.status) setCurrentDetails(signatureDetails(keeper.status, input.watch.closeAfterGreenRuns));
+    const m = inbox.shift() as SignatureMessage;
+    const before = keeper.status && { state: keeper.status.state, tickets: keeper.status.tickets.length };
+    await keeper.take(m);
+    if (keeper.status) {
+      measured(before, keeper.status, 'seen' in m);
+      setCurrentDetails(signatureDetails(keeper.status, input.watch.closeAfterGreenRuns));
+    }
   }
   await condition(allHandlersFinished);
   await continueAsNew<typeof signatureWorkflow>({ ...input, ...(keeper.status ? { status: keeper.status } : {}), pending: inbox, runIds: keeper.runIds });
+}
+
+/**
+ * The watch's metrics for one message taken (watch/metrics.ts): a state entered, a ticket filed, or a sighting of a
+ * failure whose ticket is open that filed nothing (a duplicate the server's one-workflow-per-signature suppressed).
+ */
+function measured(before: { state: string; tickets: number } | undefined, s: SignatureStatus, sighting: boolean): void {
+  const kind = s.failure.systemic ? 'systemic' : s.failure.flaky ? 'flaky' : s.failure.infra ? 'infra' : 'new';
+  if (s.state !== before?.state) metrics.signatureEntered(s.state, kind);
+  if (s.tickets.length > (before?.tickets ?? 0)) metrics.ticketFiled(s.failure.systemic ? 'systemic' : s.failure.flaky ? 'flaky' : 'bug');
+  else if (sighting && before && (OPEN as readonly string[]).includes(before.state)) metrics.duplicateSuppressed();
 }
 
 /** The signature's state and its transitions; each message is taken whole before the next. */
