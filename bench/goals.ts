@@ -5,7 +5,8 @@
  * - bench/workspace.ts on a repository of 20,000 files: an attempt's workspace and a merge against the plumbing floor;
  * - bench/batch-overhead.ts at 24 tickets: boxed agents and gate runs against unboxed ones (issue 25);
  * - bench/merge-queue.ts at 24 and 200 tickets with a 2 s gate: the merge queue against the same pipeline landing
- *   unvalidated, at a few `mergeQueue.batchSize`s, and a batch with 10% planted semantic conflicts (issue 26).
+ *   unvalidated, at a few `mergeQueue.batchSize`s, and a batch with 10% planted semantic conflicts (issue 26);
+ * - bench/watch.ts: a failing check's scheduled run to the fix ticket's agent starting, and a no-op run (issue 27).
  * Usage: `npm run bench -- [sizes=24,200,1000] [--files 20000] [--10k] [--queue-sizes 24,200] [--queue-batch-sizes
  * 1,4,8]`; `--10k` also runs a 10,000-ticket batch once (long: at ~100 tickets/min, well over an hour). Figures depend
  * on the machine; the ratios are what to compare.
@@ -15,6 +16,7 @@ import { boxCost, measureOverhead, printOverhead } from './batch-overhead';
 import { measureQueue, printQueue, queueGoals, queueRuns, wholeNumbers } from './merge-queue';
 import { measureScale, printScale, type ScaleRow } from './scale';
 import { measureWorkspace } from './workspace';
+import { measureWatch, printWatch, quantile, WATCH_LATENCY_GOAL_MS } from './watch';
 
 interface Goal {
   what: string;
@@ -69,6 +71,12 @@ async function main(): Promise<void> {
   console.log('');
   printQueue(queueRows);
 
+  console.log('\n== the watch: a failing check to the fix ticket\'s agent, and a no-op scheduled run ==');
+  const watch = await measureWatch(5, 3);
+  console.log('');
+  printWatch(watch);
+  const detection = quantile(watch.latency.map((r) => r.agentStartedMs), 0.5);
+
   const chained = rows.filter((r) => r.chain > 1);
   const inFlight = rows.find((r) => r.maxParallel === 200) as ScaleRow;
   const thousand = chained.find((r) => r.n === 1_000);
@@ -120,6 +128,7 @@ async function main(): Promise<void> {
         }]
       : []),
     ...queueGoals(queueRows),
+    { what: "a failing check's run to its fix ticket's agent, p50", figure: `${(detection / 1000).toFixed(1)} s`, target: `<= ${WATCH_LATENCY_GOAL_MS / 1000} s`, met: detection <= WATCH_LATENCY_GOAL_MS },
     ...(tenThousand ? [{ what: '10,000 tickets completed', figure: `${(tenThousand.ratchetMs / 60_000).toFixed(1)} min`, target: 'completes', met: true }] : []),
   ];
   console.log('\n== goal figures ==');
