@@ -18,6 +18,7 @@ import { repoRef, secretNames, ticketStepOf } from '../repo-ref';
 import { DEFAULT_DECOMPOSE, type Probe, type TicketOutcome, type TicketReport } from '../types';
 import { acts, type TicketEffects } from './effects';
 import { guarded } from './heal';
+import { spent } from './budget';
 import { routed } from './routes';
 
 /** The patch id of the epic's path (0.2.3): before it, a ticket of any kind was planned and implemented. */
@@ -122,6 +123,7 @@ async function decomposeOnce(fx: TicketEffects, run: number, feedback: string[])
   );
   if (r === 'rejected') return { end: 'rejected after a harness fault in decompose' };
   fx.state.killed += r.agent.killed ?? 0;
+  spent(fx, 'decompose', r.agent);
   const ctx = { epicId: ticket.id, epicProbes: ticket.probes, gates: config.gates, existing: r.existing, maxTickets };
   return { answer: r.answer, ctx };
 }
