@@ -17,7 +17,7 @@ import { implement, type ImplementInput } from './implement';
 import { deploy, merge, releaseTicket, type DeployInput, type MergeInput, type ReleaseInput } from './merge';
 import { requestLock, type RequestLockInput } from './lock';
 import { enterGuard, type EnterGuardInput } from './guard';
-import { reportFailures, reportPasses, runChecks, watchRef, type ReportFailuresInput, type ReportPassesInput, type RunChecksInput } from './watch';
+import { knownSignatures, reportFailures, reportPasses, runChecks, watchRef, type ReportFailuresInput, type ReportPassesInput, type RunChecksInput } from './watch';
 import { readDetectedTicket, reopenTicket, type DetectedTicketRef, type ReopenInput } from './watch-ticket';
 import { firstBadCommit, type FirstBadInput } from './watch-bisect';
 import { askFixSlot, handToIntake, type AskFixSlotInput, type HandToIntakeInput } from './watch-intake';
@@ -161,6 +161,7 @@ export function createActivities(deps: ActivityDeps = {}) {
     runChecks: boundary((input: RunChecksInput) => runChecks(input, step), (i) => repoNeeds({ ref: watchRef(i.watch) })),
     reportFailures: boundary((input: ReportFailuresInput) => reportFailures(input)),
     reportPasses: boundary((input: ReportPassesInput) => reportPasses(input)),
+    knownSignatures: boundary((input: { watchId: string; signatures: string[] }) => knownSignatures(input)),
     readDetectedTicket: boundary((input: DetectedTicketRef) => readDetectedTicket(trackers, input)),
     reopenTicket: boundary((input: ReopenInput) => reopenTicket(trackers, input), trackerNeeds),
     firstBadCommit: boundary((input: FirstBadInput) => firstBadCommit(input, step), (i) => repoNeeds({ ref: watchRef(i.watch) })),

@@ -174,6 +174,28 @@ export interface ReportPassesInput {
  * that ended meanwhile is skipped; one started a moment ago may not be listed yet (it was just seen: not green).
  * @returns how many were told.
  */
+/**
+ * Which of `signatures` the watch already knows: its signature workflow runs (asked of each by id, so a signature the
+ * previous run started a moment ago counts, which a visibility query could miss). The breaker counts only the others
+ * as new (issue 27 item 3).
+ * @returns the known ones, in the order given.
+ */
+export async function knownSignatures(input: { watchId: string; signatures: string[] }): Promise<string[]> {
+  const client = Context.current().client;
+  const known: string[] = [];
+  for (const signature of [...new Set(input.signatures)]) {
+    const d = await client.workflow
+      .getHandle(signatureWorkflowId(input.watchId, signature))
+      .describe()
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      });
+    if (d?.status.name === 'RUNNING') known.push(signature);
+  }
+  return known;
+}
+
 export async function reportPasses(input: ReportPassesInput): Promise<{ told: number }> {
   const ctx = Context.current();
   const prefix = signatureWorkflowId(input.watch.watchId, '');

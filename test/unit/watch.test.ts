@@ -85,6 +85,10 @@ describe('the watch file', () => {
     assert.deepEqual(breakerVerdict(w, run([fail('a'), fail('b'), fail('c')], { total: 5, failed: 3 })).failures.map((f) => f.id), ['systemic: share of t']);
     assert.equal(breakerVerdict(w, run([fail('a')], { total: 1, failed: 1 })).systemic, false, 'one test of one is a failure, not an outage');
     assert.deepEqual(breakerVerdict(w, run([fail('t', { kind: 'command', infra: true, message: 'timed out' })])).failures.map((f) => [f.id, f.systemic]), [['systemic: infrastructure of t', true]]);
+    // Counted are failures new to the watch: six failures of which two it already follows are four new ones.
+    const six = run(['a', 'b', 'c', 'd', 'e', 'f'].map((x) => fail(x)), { total: 100, failed: 6 });
+    const followed = six.failures.slice(0, 2).map((f) => f.signature);
+    assert.equal(breakerVerdict(w, six, followed).systemic, false, 'two of the six are known: four new, not over five');
   });
 });
 

@@ -32,7 +32,9 @@ export async function watchRunWorkflow(watch: WatchConfig): Promise<WatchRunResu
   const startedAt = runStartTime.getTime();
   const result = await acts.runChecks({ watch, runId });
   // Failures that look systemic are one ticket for a person (the breaker), not one per failure for agents.
-  const verdict = breakerVerdict(watch, result);
+  // The breaker counts failures new to the watch: those without a running signature workflow yet.
+  const known = result.failures.length ? await acts.knownSignatures({ watchId: watch.watchId, signatures: result.failures.map((f) => f.signature) }) : [];
+  const verdict = breakerVerdict(watch, result, known);
   metrics.runFinished(verdict.systemic ? 'systemic' : result.failures.length ? 'failures' : 'green');
   const reported = verdict.failures.length ? await acts.reportFailures({ watch, runId, taskQueue, commit: result.commit, startedAt, failures: verdict.failures }) : [];
   // Every other signature of the watch learns that this run did not see it: a green run when its check ran.
