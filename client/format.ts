@@ -217,6 +217,8 @@ export function formatStatus(status: BatchStatus, now = Date.now()): string {
   lines.push(...tamperLines(status.trackerTampers ?? []));
   lines.push(...discoveredLines(status.discovered ?? []));
   lines.push(...healLines(status.heals ?? []));
+  // The agent tap (batch/agent-breaker.ts): why agents stopped and who waits, or the canary that runs first.
+  if (status.agents?.line) lines.push(`Agents: ${status.agents.line.replace(/^agents: /, '')}`);
   if (status.interventions) {
     const byKind = Object.entries(status.interventions.byKind).map(([kind, n]) => `${kind} ${n}`);
     lines.push(`Interventions so far: ${status.interventions.total}${byKind.length ? ` (${byKind.join(', ')})` : ''}`);

@@ -29,10 +29,11 @@ import {
 import { checkEnds } from './batch/ends';
 import { mainIsHealthy } from './batch/health';
 import { BatchSchedule } from './batch/schedule';
-import { acts, claim, fileDiscoveries, gateBlocked, loadOrRefuse, readTurn, releaseClaim, reply, settleTampers, shareHarness, show, startReady, wakeParked } from './batch/effects';
+import { acts, claim, fileDiscoveries, gateBlocked, loadOrRefuse, readTurn, releaseClaim, reply, sendTaps, settleTampers, shareHarness, show, startReady, wakeParked } from './batch/effects';
 import { decodeCarry, encodeCarry, type BatchCarry, type CarryWire } from './carry';
 import { claimWorkflowId } from './claim';
 import {
+  agentRunSignal,
   batchStatusQuery,
   claimCheckSignal,
   discoveredSignal,
@@ -79,6 +80,7 @@ export async function batchWorkflow(raw: unknown, carriedWire?: CarryWire | Batc
     for (;;) {
       await condition(() => s.dirty);
       s.dirty = false;
+      sendTaps(s);
       if (s.endsToCheck.size) checkEnds(s);
       // Ready by what the batch knows (a blocker's end sets its state): start them first, the read comes after.
       const starting = s.mayStart() ? startReady(s, s.ready(freeWhileWaiting(s))) : [];
@@ -151,6 +153,7 @@ function listen(s: BatchSchedule): void {
   // A claim checks now and then that its batch still runs (see claim.ts): nothing to do.
   setHandler(claimCheckSignal, () => undefined);
   setHandler(ticketProgressSignal, (p) => s.onProgress(p));
+  setHandler(agentRunSignal, (r) => s.onAgentRun(r));
   setHandler(healSignal, (h) => {
     s.onHeal(h);
     // patched: before 0.2.3 only tickets started after an accepted heal had its harness; running ones now get it too.

@@ -332,6 +332,11 @@ export const batchFileSchema = z
       .strict()
       .default({ batchSize: DEFAULT_QUEUE_BATCH }),
     circuitBreaker: z.number().int().min(1).default(3),
+    // The agent breaker (issue 27 item 6); absent: the schedule's default (batch/agent-breaker.ts).
+    breaker: z
+      .object({ sameFailure: z.number().int().min(1).max(1_000).default(3) })
+      .strict()
+      .optional(),
     // The ready set's start order (issue 28 item 6); absent: bugs and features before chores and refactors.
     order: z
       .unknown()
@@ -550,6 +555,7 @@ export function toBatchConfig(
     mergeQueue: file.mergeQueue,
     revert: file.revert,
     circuitBreaker: file.circuitBreaker,
+    ...(file.breaker ? { breaker: file.breaker } : {}),
     continueAsNewAtEvents: file.continueAsNewAtEvents,
     heartbeatTimeoutMs: file.heartbeatTimeoutMs,
     ...originOf(file),

@@ -25,6 +25,7 @@ import type {
   TrackerTamper,
 } from './types';
 import type { OracleVerdict } from './oracle';
+import type { AgentRunReport, TapMessage, TapState } from './batch/agent-breaker';
 
 /** Task queue every ratchet worker polls. */
 export const TASK_QUEUE = 'ratchet';
@@ -112,6 +113,15 @@ export const healSignal = defineSignal<[{ ticketId: string; record: HealRecord; 
  * every step it starts from then on, so its gate runs and merge-queue entries use the harness the batch now has.
  */
 export const harnessSignal = defineSignal<[{ healedBy: string; harness: HarnessSettings }]>('harness');
+
+/**
+ * Ticket -> batch: an agent run's outcome (its failure normalized), or that the ticket waits at the batch's closed agent
+ * tap (batch/agent-breaker.ts, issue 27 item 6).
+ */
+export const agentRunSignal = defineSignal<[AgentRunReport]>('agentRun');
+
+/** Batch -> ticket: the agent tap as this ticket sees it (open, closed with the reason, or its canary run granted). */
+export const agentTapSignal = defineSignal<[Omit<TapMessage, 'to'>]>('agentTap');
 
 /**
  * Ticket -> batch: the ticket's plan was too big and it is split as an epic is decomposed (ticket/plan.ts): the batch
@@ -253,6 +263,11 @@ export interface BatchStatus {
   discovered: DiscoveredRecord[];
   /** Self-heals of the batch's tickets so far, as each ticket reported them. */
   heals: HealRecord[];
+  /**
+   * The agent tap (batch/agent-breaker.ts), absent while it never closed: `tripped` (agents stopped, `line` says why),
+   * `canary` (one ticket's run goes first), or `open` again; the tickets waiting at it, how many times it closed.
+   */
+  agents?: { state: TapState; line?: string; canary?: string; waiting: string[]; trips: number };
   /** What people did so far: at tickets' gates (as their progress reported it) and to the batch (`resume`). */
   interventions: { total: number; byKind: Record<string, number> };
   report?: RunReport;

@@ -303,6 +303,11 @@ export interface BatchConfig {
   /** Consecutive tickets ending human-gated that pause scheduling behind the batch's `resume`. */
   circuitBreaker: number;
   /**
+   * The agent breaker (batch/agent-breaker.ts): agent runs failing with the same normalized reason on `sameFailure`
+   * distinct tickets in a row stop the batch's agents until a person's `resume` and a canary run; absent: 3.
+   */
+  breaker?: { sameFailure: number };
+  /**
    * The batch continues as new once its history has this many events (default 4,000), or earlier when Temporal
    * suggests it; Temporal warns at 10,240.
    */
@@ -747,7 +752,7 @@ export interface Intervention {
   kind: 'approve' | 'reject' | 'resume' | 'merge' | 'review';
   /** Empty for batch-level interventions (`resume`). */
   ticketId: string;
-  gate: GateReason | 'circuit-breaker' | 'tracker-tamper' | 'discovery-cap' | 'paused' | 'pull-request' | 'main-health';
+  gate: GateReason | 'circuit-breaker' | 'agent-breaker' | 'tracker-tamper' | 'discovery-cap' | 'paused' | 'pull-request' | 'main-health';
   by: string;
   comment?: string;
   /** Workflow time, ms since epoch. */
@@ -1072,4 +1077,9 @@ export interface TicketInput {
    * ticket/revert.ts does and goes back to work, or ends done again when the merge is kept.
    */
   reopen?: { merge: string; regressions: Regression[]; reverts: number; before: TicketRow };
+  /**
+   * Set by the batch when it starts this ticket as the agent breaker's canary (batch/agent-breaker.ts): its agent tap
+   * starts closed, with the grant of one run.
+   */
+  agentTap?: 'canary';
 }

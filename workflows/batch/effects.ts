@@ -24,13 +24,14 @@ import { discoveredCheck, type DiscoveredCheck } from '../discovered-check';
 import { discoveredId, discoveryProblem } from '../discovery';
 import { blockedByHumanGate } from '../graph';
 import { asStepFailure } from '../local';
-import { blockerDoneSignal, discoveryFiledSignal, harnessSignal, ticketWorkflowId } from '../messages';
+import { agentTapSignal, blockerDoneSignal, discoveryFiledSignal, harnessSignal, ticketWorkflowId } from '../messages';
 import { unblocked } from '../metrics';
 import { OPTIONS } from '../options';
 import { secretEnvRefusal } from '../secret-env';
 import { RatchetAttempt, RatchetBatch, RatchetPhase, RatchetTicket } from '../search-attributes';
 import { ticketWorkflow } from '../ticket';
 import type { DiscoveredRecord, HarnessSettings, LoadedBatch, Probe, Ticket, TicketFact, TicketInput } from '../types';
+import { AGENT_BREAKER_PATCH } from './agent-breaker';
 import type { BatchSchedule } from './schedule';
 
 /** The batch's activity tasks (`load`: `ratchet start`'s check), and its tracker reads and writes as local activities. */
@@ -233,6 +234,20 @@ export function shareHarness(s: BatchSchedule, healedBy: string, harness: Harnes
     getExternalWorkflowHandle(ticketWorkflowId(s.config.batchId, ticketId))
       .signal(harnessSignal, { healedBy, harness })
       .catch((err: unknown) => log.warn(`could not give ticket ${ticketId} the harness healed by ${healedBy}: ${(err as Error).message}`));
+  }
+}
+
+/**
+ * Sends the agent tap's messages (batch/agent-breaker.ts) to their running tickets; a ticket that has just ended misses
+ * its message, harmlessly (logged). Patched: histories from before 0.2.3 had no agent tap, and none of its signals.
+ */
+export function sendTaps(s: BatchSchedule): void {
+  const messages = s.agents.take().filter((m) => s.running.has(m.to));
+  if (!messages.length || !patched(AGENT_BREAKER_PATCH)) return;
+  for (const { to, ...m } of messages) {
+    getExternalWorkflowHandle(ticketWorkflowId(s.config.batchId, to))
+      .signal(agentTapSignal, m)
+      .catch((err: unknown) => log.warn(`could not tell ticket ${to} the agent tap: ${(err as Error).message}`));
   }
 }
 

@@ -40,6 +40,7 @@ import {
   type MainLineEntry,
 } from '../types';
 import { mergeQueueKey, mergeQueueWorkflowId } from '../merge-queue/messages';
+import { AgentBreaker, type AgentRunReport } from './agent-breaker';
 
 /** Up to this many tickets, the batch's Web UI details list every ticket; above it, only running ones. */
 const DETAILS_ROWS = 100;
@@ -108,6 +109,8 @@ export class BatchSchedule {
   budgetGrants: number;
   /** Landings reopened for a regression, `<ticket>@<merge>`: each at most once (batch/reopen.ts). */
   readonly reopened: Set<string>;
+  /** The agent tap: agent runs failing the same way across tickets stop the batch's agents (batch/agent-breaker.ts). */
+  readonly agents: AgentBreaker;
   /** Tickets whose tracker state the loop reads at its next turn. */
   readonly toRead = new Set<string>();
   /** When each ticket's workflow ended in this run, workflow time (for the unblock latency metric). */
@@ -161,6 +164,7 @@ export class BatchSchedule {
     this.lastFailure = carry.lastFailure;
     this.reopened = new Set(carry.reopened ?? []);
     this.budgetGrants = carry.budgetGrants ?? 0;
+    this.agents = new AgentBreaker(carry.agents, carry.loaded.config.breaker?.sameFailure);
     if (!fresh) return;
     for (const t of this.tickets) {
       this.states.set(t.id, t.state);
@@ -215,6 +219,7 @@ export class BatchSchedule {
       lastFailure: this.lastFailure,
       ...(this.reopened.size ? { reopened: [...this.reopened] } : {}),
       ...(this.budgetGrants ? { budgetGrants: this.budgetGrants } : {}),
+      ...(this.agents.counted() ? { agents: this.agents.c } : {}),
     };
   }
 
@@ -250,6 +255,15 @@ export class BatchSchedule {
     if (gate && since !== undefined) this.waitingSince.set(ticketId, since);
     else this.waitingSince.delete(ticketId);
     if ((was ?? null) !== gate) this.dirty = true;
+  }
+
+  /** `agentRun`: a running ticket's agent run outcome, or that it waits at the closed tap (batch/agent-breaker.ts). */
+  onAgentRun(r: AgentRunReport): void {
+    if (!this.running.has(r.ticketId)) return;
+    const v = this.agents.c.v;
+    this.agents.report(r, this.running);
+    // The loop looks when the tap closed or opened, or has messages to send.
+    this.dirty ||= this.agents.c.v !== v || this.agents.c.outbox.length > 0;
   }
 
   /** `heal`: a ticket's heal; an accepted one's harness applies to the tickets started from now on. */
@@ -334,6 +348,7 @@ export class BatchSchedule {
    */
   resume({ by, comment, tamper, discovered: how }: ResumeDecision, now: number): Discovery[] {
     this.batchInterventions.push({ kind: 'resume', ticketId: '', gate: this.pausedBy, by, comment, at: now });
+    if (this.pausedBy === 'agent-breaker') this.agents.resume();
     if (this.pausedBy === 'budget') this.budgetGrants++;
     for (const t of this.unresolved()) {
       t.resolved = { by, at: now, action: tamper === 'accept' ? 'accepted' : 'restoring' };
@@ -370,6 +385,7 @@ export class BatchSchedule {
       this.lastFailure = `ticket ${ticketId} workflow failed: ${failure ?? '?'}`;
     }
     this.running.delete(ticketId);
+    this.agents.ended(ticketId);
     this.waiting.delete(ticketId);
     this.waitingSince.delete(ticketId);
     this.phases.delete(ticketId);
@@ -384,6 +400,7 @@ export class BatchSchedule {
    */
   notTaken(ticketId: string, found: TicketState, now: number): void {
     this.running.delete(ticketId);
+    this.agents.ended(ticketId);
     this.started.delete(ticketId);
     this.phases.delete(ticketId);
     this.states.set(ticketId, found);
@@ -490,7 +507,8 @@ export class BatchSchedule {
   ready(waitingFree = true): string[] {
     let holding = 0;
     for (const id of this.running) if (!this.parked.has(id) && !(waitingFree && this.waiting.has(id))) holding++;
-    const free = this.config.maxParallel - holding;
+    // The agent tap holds starts while it is closed, but for one canary after a person's resume.
+    const free = Math.min(this.config.maxParallel - holding, this.agents.startable());
     if (free <= 0) return [];
     const ready = readySet(this.tickets, this.trusted(), this.started);
     const byTracker = ready.slice(0, free);
@@ -532,7 +550,8 @@ export class BatchSchedule {
       allowPaths: frozen?.allowPaths[id] ?? [],
     };
     const approveFirst = terms.approveFirst !== undefined ? { approveFirst: terms.approveFirst } : {};
-    const input: TicketInput = { batchId: this.config.batchId, config: this.config, ticket, ...this.healing(id), readSelf: true, ...approveFirst };
+    const canary = this.agents.starting(id) ? { agentTap: 'canary' as const } : {};
+    const input: TicketInput = { batchId: this.config.batchId, config: this.config, ticket, ...this.healing(id), readSelf: true, ...approveFirst, ...canary };
     return { input, ...(unblockedMs !== undefined ? { unblockedMs } : {}) };
   }
 
@@ -587,6 +606,8 @@ export class BatchSchedule {
     } else if (this.held.length) {
       const held = this.held;
       this.pause('discovery-cap', `discovery cap: ${held.length} discovered ticket(s) held (${held.map((d) => `"${d.work.title}"`).join(', ')}): ${this.discovered.get(held[0].key)?.reason ?? ''}`);
+    } else if (this.state === 'running' && this.agents.tripped) {
+      this.pause('agent-breaker', this.agents.reason());
     } else if (this.state === 'running' && overBatchBudget(this.config, this.reports.values(), this.budgetGrants)) {
       this.pause('budget', overBatchBudget(this.config, this.reports.values(), this.budgetGrants) as string);
     } else if (this.state === 'running' && this.consecutiveFailures >= this.config.circuitBreaker) {
@@ -701,6 +722,7 @@ export class BatchSchedule {
       trackerTampers: this.tampers,
       discovered: [...this.discovered.values()],
       heals: this.heals,
+      ...this.agents.status(),
       interventions: countInterventions(this.interventions()),
       // The report (also the workflow's result, ~100 bytes a ticket) only with an answer that lists every ticket.
       ...(!active && from === 0 && this.tickets.length <= limit ? { report: this.report } : {}),
@@ -732,6 +754,7 @@ export class BatchSchedule {
       `### batch ${this.config.batchId}: ${this.state}${this.pausedReason ? ` (${this.pausedReason})` : ''}`,
       `oracle: ${v.satisfied ? 'satisfied' : `${v.pending.length} pending`}, ${v.done.length} done, ${v.humanGated.length} human-gated`,
       `interventions: ${people.total}${people.total ? ` (${Object.entries(people.byKind).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`,
+      ...(this.agents.line() ? [`- **${this.agents.line()}**`] : []),
       ...tamperRows,
       ...healRows,
       ...discoveredRows,
