@@ -195,7 +195,13 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .option('--keep-service', 'leave the deployed demo service running at the end')
     .option('--stop-server', 'stop the Temporal dev server at the end if the demo started it')
     .option('--github', 'tickets as GitHub issues, one pull request each, webhooks, a review and a human merge, on a local GitHub fake (no token)')
-    .action(async (opts: { interactive?: boolean; dir?: string; port?: number; keepService?: boolean; stopServer?: boolean; github?: boolean }) => {
+    .option('--watch', 'failing checks file their own tickets: a watch on a Temporal Schedule, a planted bug filed once and fixed, a flaky test told apart')
+    .action(async (opts: { interactive?: boolean; dir?: string; port?: number; keepService?: boolean; stopServer?: boolean; github?: boolean; watch?: boolean }) => {
+      if (opts.watch) {
+        const { runWatchDemo } = lazy<typeof import('./demo/watch-demo')>('./demo/watch-demo');
+        setExit(await runWatchDemo({ ...globals(), ...(opts.dir ? { dir: opts.dir } : {}), ...(opts.stopServer ? { stopServer: true } : {}) }));
+        return;
+      }
       const { runDemo } = lazy<typeof import('./demo/demo-command')>('./demo/demo-command');
       setExit(await runDemo({ ...globals(), ...opts }));
     });

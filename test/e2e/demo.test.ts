@@ -125,4 +125,17 @@ describe('ratchet demo, the main job a new user runs', function () {
       assert.ok(!/ghp_(demo|person)[0-9a-f]{24}/.test(text.toString('latin1')), `a token is in ${path.join(f.parentPath, f.name)}`);
     }
   });
+
+  it('--watch: a planted bug filed once over three failing scheduled runs, fixed, the check green and its signature closed; a flaky test told apart and not fixed', async () => {
+    const { stdout } = await demo(['--watch', '--dir', path.join(dir, 'watch'), '--address', server.address]);
+    // The runs are started as the Schedule starts them, and the commands say how.
+    assert.equal(stdout.match(/^\$ temporal schedule trigger --schedule-id watch-adder-\S+ {3}# run \d$/gm)?.length, 6);
+    assert.match(stdout, /^ {2}pause it: {3}temporal schedule toggle --schedule-id watch-adder-\S+ --pause/m);
+    assert.match(stdout, /^run 1: test failed; failures: clock is steady \(flaky: passed when run again on the same commit\), sum adds$/m);
+    assert.match(stdout, /^The bug: signature [0-9a-f]{12}, seen in 3 runs, one ticket: bug-[0-9a-f]{12}; first bad commit [0-9a-f]{10}$/m);
+    assert.match(stdout, /^The flaky test: ticket bug-[0-9a-f]{12} of kind flaky, for a person; no agent is sent to "fix" it$/m);
+    assert.match(stdout, /^The fix: ticket bug-[0-9a-f]{12} done; main now says: module\.exports = \(a, b\) => a \+ b;$/m);
+    assert.match(stdout, /^run 6: test passed$/m);
+    assert.match(stdout, /^The bug's signature: closed after 3 green runs$/m);
+  });
 });
