@@ -17,7 +17,7 @@ import { createWorker } from '../../workers/worker';
 import { watchRunWorkflow } from '../../workflows';
 import { batchStatusQuery, batchWorkflowId } from '../../workflows/messages';
 import { toWatchConfig, type WatchConfig } from '../../workflows/watch/input';
-import { signatureStatusQuery, signatureWorkflowId, watchScheduleId, type SignatureStatus, type WatchRunResult } from '../../workflows/watch/messages';
+import { watchScheduleId, type SignatureStatus, type WatchRunResult } from '../../workflows/watch/messages';
 import { connect, defaultAddress, defaultNamespace } from '../client';
 import { devServerOptions } from '../dev-server-options';
 import { formatStatus } from '../format';
@@ -173,13 +173,8 @@ async function trigger(client: Client, watch: WatchConfig, n: number): Promise<W
 
 /** The status of the watch's signature that `ok` picks, once there is one. */
 async function signature(client: Client, watchId: string, ok: (s: SignatureStatus) => boolean): Promise<SignatureStatus> {
-  return waitFor('a signature', async () => {
-    for (const s of (await watchStatus(client, watchId)).signatures) {
-      const live = await client.workflow.getHandle(signatureWorkflowId(watchId, s.signature)).query(signatureStatusQuery).catch(() => undefined);
-      if (live && ok(live)) return live;
-    }
-    return undefined;
-  });
+  // watchStatus asks each running signature workflow for its status already.
+  return waitFor('a signature', async () => (await watchStatus(client, watchId)).signatures.find(ok));
 }
 
 /** Polls `probe` every 250 ms for up to 3 minutes. @throws Error naming `what` when it never holds. */

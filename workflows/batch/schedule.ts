@@ -597,6 +597,7 @@ export class BatchSchedule {
   /** Pauses scheduling behind a batch-level human gate (`resume`) when a tamper, held work or the breaker asks. */
   pauseIfNeeded(): void {
     const open = this.unresolved();
+    const overBudget = this.state === 'running' ? overBatchBudget(this.config, this.reports.values(), this.budgetGrants) : undefined;
     if (open.length) {
       this.pause(
         'tracker-tamper',
@@ -608,8 +609,8 @@ export class BatchSchedule {
       this.pause('discovery-cap', `discovery cap: ${held.length} discovered ticket(s) held (${held.map((d) => `"${d.work.title}"`).join(', ')}): ${this.discovered.get(held[0].key)?.reason ?? ''}`);
     } else if (this.state === 'running' && this.agents.tripped) {
       this.pause('agent-breaker', this.agents.reason());
-    } else if (this.state === 'running' && overBatchBudget(this.config, this.reports.values(), this.budgetGrants)) {
-      this.pause('budget', overBatchBudget(this.config, this.reports.values(), this.budgetGrants) as string);
+    } else if (overBudget) {
+      this.pause('budget', overBudget);
     } else if (this.state === 'running' && this.consecutiveFailures >= this.config.circuitBreaker) {
       const last = this.lastFailure ? ` (last: ${this.lastFailure})` : '';
       this.pause('circuit-breaker', `circuit breaker: ${this.consecutiveFailures} tickets in a row ended without done${last}; send the batch "resume" (update or signal) to go on`);
